@@ -1,0 +1,146 @@
+# Build, test, fuzz and benchmark everything.
+#
+#   make          build every program into build/bin/
+#   make deps     install the Debian packages needed (idempotent)
+#   make test     deps + sanitizer build + unit, fuzz-corpus replay,
+#                 integration and end-to-end tests
+#   make fuzz     run every libFuzzer harness for FUZZ_SECONDS each
+#   make bench    run the benchmarks (prints tables with ratios)
+#
+# Sources are picked up by directory, so adding a module needs no edit here:
+#   common/*.c, policy/*.c, proxy/*.c, launcher/*.c  -> one static library each
+#   <dir>/main.c and launcher/*_main.c               -> programs (see PROGRAMS)
+#   tests/unit/test_*.c                              -> TAP unit tests
+#   tests/tools/*.c                                  -> test helper programs
+# Extra rules live in mk/*.mk (fuzzing, guest image, benchmarks).
+
+CC ?= gcc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+SAN ?= 0
+ifeq ($(SAN),1)
+BUILD ?= build/san
+else
+BUILD ?= build
+endif
+
+PKGS := libevent openssl libcares yaml-0.1
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes \
+	-Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral -Wvla \
+	-Wimplicit-fallthrough
+CFLAGS_BASE := -std=gnu11 -g -D_GNU_SOURCE $(WARN) -fstack-protector-strong \
+	-fno-strict-aliasing -MMD -MP $(PKG_CFLAGS)
+ifeq ($(SAN),1)
+CFLAGS_BASE += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+LDFLAGS_BASE := -fsanitize=address,undefined
+else
+CFLAGS_BASE += -O2 -D_FORTIFY_SOURCE=2
+LDFLAGS_BASE :=
+endif
+ALL_CFLAGS = $(CFLAGS_BASE) $(CFLAGS)
+ALL_LDFLAGS = $(LDFLAGS_BASE) $(LDFLAGS)
+
+OBJ := $(BUILD)/obj
+
+.SECONDEXPANSION:
+
+# --- libraries --------------------------------------------------------------
+lib_srcs = $(filter-out $(1)/main.c $(1)/%_main.c,$(wildcard $(1)/*.c))
+lib_objs = $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
+
+LIBDIRS := common policy proxy launcher
+LIBS := $(foreach d,$(LIBDIRS),$(if $(call lib_srcs,$(d)),$(BUILD)/lib$(d).a))
+# Link order: most dependent first.
+LINK_LIBS := $(filter $(BUILD)/liblauncher.a,$(LIBS)) \
+	$(filter $(BUILD)/libproxy.a,$(LIBS)) \
+	$(filter $(BUILD)/libpolicy.a,$(LIBS)) \
+	$(filter $(BUILD)/libcommon.a,$(LIBS))
+
+$(BUILD)/lib%.a: $$(call lib_objs,$$*)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+# --- programs ---------------------------------------------------------------
+# name:main-source pairs; a program is built when its main source exists.
+PROGRAM_TABLE := sandbox-proxy:proxy/main.c \
+	sandbox-policy:policy/main.c \
+	sandbox-launch:launcher/main.c \
+	sandbox-vsock:launcher/vsock_main.c
+PROGRAMS := $(foreach p,$(PROGRAM_TABLE),$(if $(wildcard $(word 2,$(subst :, ,$(p)))),$(word 1,$(subst :, ,$(p)))))
+BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
+main_of = $(word 2,$(subst :, ,$(filter $(1):%,$(PROGRAM_TABLE))))
+
+$(BUILD)/bin/%: $$(patsubst %.c,$(OBJ)/%.o,$$(call main_of,$$*)) $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+# --- tests and tools --------------------------------------------------------
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+
+$(BUILD)/test/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/tap.o $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/tests/unit/tap.o $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+# --- top-level targets ------------------------------------------------------
+.PHONY: all deps test unit integration e2e check-banned clean tests-build format
+
+all: $(BINS)
+
+tests-build: all $(UNIT_BINS) $(TOOL_BINS)
+
+deps:
+	sh mk/deps.sh
+
+# The whole suite, as CI runs it. Each stage is its own make invocation so
+# that `make unit` etc. can be run alone.
+test: deps
+	$(MAKE) check-banned
+	$(MAKE) SAN=1 tests-build
+	$(MAKE) SAN=1 unit
+	$(MAKE) fuzz-replay
+	$(MAKE) SAN=1 integration
+
+unit: tests-build
+	prove --exec '' $(UNIT_BINS)
+
+PYTEST := /usr/bin/python3 -m pytest -q -p no:cacheprovider
+integration: tests-build
+	SANDBOX_BUILD=$(abspath $(BUILD)) SANDBOX_SRC=$(CURDIR) \
+		$(PYTEST) tests/integration
+
+e2e: tests-build
+	SANDBOX_BUILD=$(abspath $(BUILD)) SANDBOX_SRC=$(CURDIR) \
+		$(PYTEST) tests/e2e
+
+# No sprintf, strcpy, strcat, gets anywhere in our C.
+check-banned:
+	@if grep -nE '(^|[^a-z_])(sprintf|vsprintf|strcpy|strcat|gets)[[:space:]]*\(' \
+		$$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]'); then \
+		echo "check-banned: use snprintf/fmt_buf/memcpy with explicit sizes" >&2; exit 1; \
+	else echo "check-banned: ok"; fi
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build
+
+-include mk/*.mk
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,127 @@
+/* The egress policy: YAML files merged into one immutable object that
+ * answers "may this name/address and port be reached, and by which rule?".
+ *
+ * Semantics are written down in docs/policy.md; in short: names compare
+ * label by label after normalisation; "*.d" is exactly one more label,
+ * "**.d" one or more, the apex only when listed; the most specific matching
+ * rule wins and deny wins ties; a cidr: rule never allows a name. The cost
+ * of a decision does not grow with the number of rules (hash lookups per
+ * label of the name).
+ *
+ * A struct policy is never modified after policy_builder_finish(): reload
+ * builds a new one and swaps the pointer, so a half-parsed file never
+ * reaches live connections.
+ */
+#ifndef POLICY_POLICY_H
+#define POLICY_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/ipaddr.h"
+
+struct policy;
+struct policy_builder;
+
+enum policy_mode { POLICY_ENFORCE = 0, POLICY_REPORT = 1 };
+
+enum policy_decision {
+	DECISION_DENY = 0,
+	DECISION_ALLOW = 1,
+	DECISION_WOULD_DENY = 2, /* denied, but the rule or file is in report mode */
+};
+
+/* Where a decision came from. All strings are owned by the policy and live
+ * as long as it does. file == NULL means no rule matched ("default"). */
+struct policy_rule_ref {
+	const char *file;    /* path as given, or "--allow"/"--deny" for CLI rules */
+	unsigned line, col;  /* 1-based position of the rule in its file */
+	const char *pattern; /* the rule as written, e.g. "**.example.org" */
+	bool allow;          /* an allow rule (false: deny) */
+};
+
+struct policy_verdict {
+	enum policy_decision decision;
+	struct policy_rule_ref rule;
+};
+
+/* Every error found while loading, each "file:line:col: message". */
+struct policy_errors {
+	char **msgs; /* owned */
+	size_t count;
+};
+void policy_errors_free(struct policy_errors *e);
+
+/* preset_dir: where "extends: [name]" finds name.yaml (e.g. policies/).
+ * Returns NULL on allocation failure only. */
+struct policy_builder *policy_builder_new(const char *preset_dir);
+
+/* Add a YAML file or an in-memory YAML document (name is used in errors and
+ * rule references). Errors are appended to errs; returns 0 when this source
+ * added no error, -EINVAL when it did (the builder stays usable so that all
+ * errors of all files can be reported), other negative errno on I/O. */
+int policy_builder_add_file(struct policy_builder *b, const char *path,
+			    struct policy_errors *errs);
+int policy_builder_add_buffer(struct policy_builder *b, const char *name,
+			      const char *data, size_t len,
+			      struct policy_errors *errs);
+
+/* Add one rule as the command line gives it ("--allow example.com",
+ * "--deny '*.ads.example'", "--allow 'host:443'", "--allow 10.0.0.0/8:22").
+ * origin is shown as the rule's file ("--allow"). */
+int policy_builder_add_rule(struct policy_builder *b, bool allow,
+			    const char *spec, const char *origin,
+			    struct policy_errors *errs);
+
+/* Build the immutable policy. Frees the builder. Returns NULL when any
+ * error was recorded (errs says why) or on allocation failure. */
+struct policy *policy_builder_finish(struct policy_builder *b,
+				     struct policy_errors *errs);
+void policy_builder_free(struct policy_builder *b);
+
+void policy_free(struct policy *p);
+
+/* Convenience: load a list of files into a policy (errors in errs). */
+struct policy *policy_load_files(const char *const *paths, size_t n,
+				 const char *preset_dir,
+				 struct policy_errors *errs);
+
+/* Decide for a normalised name (see policy_normalize_name). port 0 means
+ * "any port": used for DNS, where the port is not yet known. */
+struct policy_verdict policy_decide_name(const struct policy *p,
+					 const char *name, uint16_t port);
+
+/* Decide for an address by cidr: rules only (host rules never match). */
+struct policy_verdict policy_decide_addr(const struct policy *p,
+					 const struct ip_addr *a,
+					 uint16_t port);
+
+/* POLICY_REPORT when any loaded file says "mode: report": the default
+ * decision is then DECISION_WOULD_DENY instead of DECISION_DENY. */
+enum policy_mode policy_mode(const struct policy *p);
+
+/* The file a user should edit to change a default decision: the last
+ * non-preset file loaded, or NULL. */
+const char *policy_primary_file(const struct policy *p);
+
+/* Counts, for `sandbox-policy check` and logs. */
+struct policy_stats {
+	size_t files, allow_rules, deny_rules, cidr_rules;
+};
+void policy_get_stats(const struct policy *p, struct policy_stats *st);
+
+/* Normalise a host name as written by a user or sent by a client: lower
+ * case, one trailing dot dropped, UTF-8 labels converted to punycode
+ * ("xn--"), each label 1..63 bytes of letters, digits, '-' or '_', total at
+ * most 253. Returns the length written (excluding NUL) or -EINVAL. */
+int policy_normalize_name(const char *in, size_t len, char *out,
+			  size_t outsz);
+
+const char *policy_decision_str(enum policy_decision d); /* "allow", ... */
+
+/* "file:line" or "default"; returns out. */
+char *policy_rule_str(const struct policy_rule_ref *r, char *out,
+		      size_t outsz);
+
+#endif
