@@ -66,9 +66,17 @@ $(BUILD)/lib%.a: $$(call lib_objs,$$*)
 	rm -f $@
 	ar rcs $@ $^
 
+# V=1 shows full command lines.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
 $(OBJ)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
 # --- programs ---------------------------------------------------------------
 # name:main-source pairs; a program is built when its main source exists.
