@@ -47,6 +47,9 @@ ALL_LDFLAGS = $(LDFLAGS_BASE) $(LDFLAGS)
 
 OBJ := $(BUILD)/obj
 
+# Keep libraries and objects that pattern rules made (no rebuild churn).
+.SECONDARY:
+
 .SECONDEXPANSION:
 
 # --- libraries --------------------------------------------------------------
