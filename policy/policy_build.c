@@ -1,0 +1,397 @@
+/* The builder: rules from every source accumulate here, then finish() turns
+ * them into an immutable policy with its lookup tables. Any recorded error
+ * makes finish() fail, so a typo can never leave a wider policy behind. */
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/util.h"
+#include "policy_internal.h"
+
+const uint16_t policy_default_ports[2] = {80, 443};
+
+struct policy_builder *policy_builder_new(const char *preset_dir)
+{
+	struct policy_builder *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	if (preset_dir && !(b->preset_dir = strdup(preset_dir))) {
+		free(b);
+		return NULL;
+	}
+	return b;
+}
+
+void policy_builder_free(struct policy_builder *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->npresets; i++)
+		free(b->presets_loaded[i]);
+	free(b->presets_loaded);
+	free(b->rules);
+	free(b->preset_dir);
+	psl_free(b->psl);
+	arena_free(&b->arena);
+	free(b);
+}
+
+void policy_errors_free(struct policy_errors *e)
+{
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->count; i++)
+		free(e->msgs[i]);
+	free(e->msgs);
+	e->msgs = NULL;
+	e->count = 0;
+}
+
+static void push_msg(struct policy_errors *errs, char *msg)
+{
+	char **m = realloc(errs->msgs, (errs->count + 1) * sizeof(*m));
+	if (!m) {
+		free(msg);
+		return;
+	}
+	errs->msgs = m;
+	errs->msgs[errs->count++] = msg;
+}
+
+void policy_err(struct policy_builder *b, struct policy_errors *errs,
+		const char *name, unsigned line, unsigned col, const char *fmt,
+		...)
+{
+	b->nerrors++;
+	if (!errs || b->nerrors > POLICY_MAX_ERRORS + 1)
+		return;
+	if (b->nerrors == POLICY_MAX_ERRORS + 1) {
+		char *m = strdup("too many errors; not reporting any more");
+		if (m)
+			push_msg(errs, m);
+		return;
+	}
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	char *full;
+	int r = line ? asprintf(&full, "%s:%u:%u: %s", name, line, col, msg)
+		     : asprintf(&full, "%s: %s", name, msg);
+	if (r >= 0)
+		push_msg(errs, full);
+}
+
+struct rule *builder_push_rule(struct policy_builder *b)
+{
+	if (b->nrules == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		if (cap >= RULE_NONE)
+			return NULL;
+		struct rule *r = realloc(b->rules, cap * sizeof(*r));
+		if (!r)
+			return NULL;
+		b->rules = r;
+		b->cap = cap;
+	}
+	struct rule *r = &b->rules[b->nrules++];
+	memset(r, 0, sizeof(*r));
+	r->next = RULE_NONE;
+	return r;
+}
+
+static int fill_common(struct policy_builder *b, struct rule *r,
+		       const char *file, unsigned line, unsigned col,
+		       const char *text, size_t len, bool allow, int report,
+		       const uint16_t *ports, size_t nports)
+{
+	r->file = file;
+	r->line = line;
+	r->col = col;
+	r->allow = allow;
+	r->report = (int8_t)report;
+	if (!ports) {
+		r->ports = policy_default_ports;
+		r->nports = 2;
+	} else {
+		uint16_t *p = arena_alloc(&b->arena, nports * sizeof(*p) + 1);
+		if (!p)
+			return -ENOMEM;
+		memcpy(p, ports, nports * sizeof(*p));
+		r->ports = p;
+		r->nports = (uint16_t)nports;
+	}
+	(void)text;
+	(void)len;
+	return 0;
+}
+
+int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col,
+		     const char *text, size_t len, bool allow, int report,
+		     const uint16_t *ports, size_t nports)
+{
+	char norm[256];
+	enum rule_kind kind;
+	const char *why = policy_parse_host(text, len, allow, &b->psl, &kind,
+					    norm, sizeof(norm));
+	if (why) {
+		policy_err(b, errs, file, line, col, "%s pattern '%.*s': %s",
+			   allow ? "allow" : "deny", (int)(len > 300 ? 300 : len),
+			   text, why);
+		return -EINVAL;
+	}
+	static const char *const prefix[] = {"", "*.", "**."};
+	size_t plen = strlen(prefix[kind]), nlen = strlen(norm);
+	char *canon = arena_alloc(&b->arena, plen + nlen + 1);
+	if (!canon)
+		return -ENOMEM;
+	memcpy(canon, prefix[kind], plen);
+	memcpy(canon + plen, norm, nlen + 1);
+	struct rule *r = builder_push_rule(b);
+	if (!r)
+		return -ENOMEM;
+	r->kind = (uint8_t)kind;
+	r->key = canon + plen;
+	r->keylen = (uint16_t)nlen;
+	/* Keep the spelling the user wrote for messages, sharing the string
+	 * in the common case where it is already canonical. */
+	r->pattern = (len == plen + nlen && memcmp(text, canon, len) == 0)
+			     ? canon
+			     : arena_strndup(&b->arena, text, len);
+	if (!r->pattern)
+		return -ENOMEM;
+	return fill_common(b, r, file, line, col, text, len, allow, report,
+			   ports, nports);
+}
+
+int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col,
+		     const char *text, size_t len, bool allow, int report,
+		     const uint16_t *ports, size_t nports)
+{
+	struct ip_addr a;
+	unsigned plen;
+	uint8_t key[CIDR_KEY_LEN];
+	const char *why = policy_parse_cidr(text, len, allow, &a, &plen, key);
+	if (why) {
+		policy_err(b, errs, file, line, col, "%s cidr '%.*s': %s",
+			   allow ? "allow" : "deny", (int)(len > 300 ? 300 : len),
+			   text, why);
+		return -EINVAL;
+	}
+	struct rule *r = builder_push_rule(b);
+	if (!r)
+		return -ENOMEM;
+	char *k = arena_alloc(&b->arena, CIDR_KEY_LEN);
+	if (!k)
+		return -ENOMEM;
+	memcpy(k, key, CIDR_KEY_LEN);
+	r->kind = RULE_CIDR;
+	r->key = k;
+	r->keylen = CIDR_KEY_LEN;
+	r->prefix_len = (uint8_t)plen;
+	if (!(r->pattern = arena_strndup(&b->arena, text, len)))
+		return -ENOMEM;
+	return fill_common(b, r, file, line, col, text, len, allow, report,
+			   ports, nports);
+}
+
+int policy_parse_port(const char *s, size_t len, uint16_t *out)
+{
+	if (len == 0 || len > 5 || (len > 1 && s[0] == '0'))
+		return -EINVAL;
+	unsigned v = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v < 1 || v > 65535)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
+/* "80,443" -> ports; returns the count or -EINVAL. */
+static int parse_port_list(const char *s, size_t len, uint16_t *ports,
+			   size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i <= len;) {
+		const char *c = memchr(s + i, ',', len - i);
+		size_t end = c ? (size_t)(c - s) : len;
+		if (n >= max || policy_parse_port(s + i, end - i, &ports[n]) < 0)
+			return -EINVAL;
+		n++;
+		i = end + 1;
+	}
+	return (int)n;
+}
+
+int policy_builder_add_rule(struct policy_builder *b, bool allow,
+			    const char *spec, const char *origin,
+			    struct policy_errors *errs)
+{
+	if (!b || !spec)
+		return -EINVAL;
+	size_t before = b->nerrors;
+	const char *file = arena_strndup(&b->arena, origin ? origin : (allow ? "--allow" : "--deny"),
+					 strlen(origin ? origin : (allow ? "--allow" : "--deny")));
+	if (!file)
+		return -ENOMEM;
+	size_t len = strlen(spec);
+	const char *host = spec, *portstr = NULL;
+	size_t hlen = len;
+	bool cidr = memchr(spec, '/', len) != NULL;
+	if (spec[0] == '[') {
+		/* [v6]:port or [v6]: an address, hence a host-sized cidr rule. */
+		const char *close = memchr(spec, ']', len);
+		if (!close) {
+			policy_err(b, errs, file, 0, 0, "'%s': missing ']'", spec);
+			return -EINVAL;
+		}
+		host = spec + 1;
+		hlen = (size_t)(close - host);
+		cidr = true;
+		if (close[1] == ':')
+			portstr = close + 2;
+		else if (close[1]) {
+			policy_err(b, errs, file, 0, 0, "'%s': expected ':PORT' after ']'", spec);
+			return -EINVAL;
+		}
+	} else if (cidr) {
+		const char *slash = memchr(spec, '/', len);
+		const char *colon = strchr(slash, ':');
+		if (colon) {
+			hlen = (size_t)(colon - spec);
+			portstr = colon + 1;
+		}
+	} else {
+		const char *colon = strchr(spec, ':');
+		if (colon && colon == strrchr(spec, ':')) {
+			hlen = (size_t)(colon - spec);
+			portstr = colon + 1;
+		} else if (colon) {
+			policy_err(b, errs, file, 0, 0,
+				   "'%s': an IPv6 address needs a prefix length or brackets (e.g. %s/128 or [%s]:443)",
+				   spec, spec, spec);
+			return -EINVAL;
+		}
+	}
+	uint16_t ports[64];
+	int nports = 0;
+	if (portstr) {
+		nports = parse_port_list(portstr, strlen(portstr), ports, ARRAY_SIZE(ports));
+		if (nports < 0) {
+			policy_err(b, errs, file, 0, 0,
+				   "'%s': bad port list '%s' (numbers 1-65535 separated by commas)",
+				   spec, portstr);
+			return -EINVAL;
+		}
+	}
+	int r = cidr ? builder_add_cidr(b, errs, file, 0, 0, host, hlen, allow, 0,
+					portstr ? ports : NULL, (size_t)nports)
+		     : builder_add_host(b, errs, file, 0, 0, host, hlen, allow, 0,
+					portstr ? ports : NULL, (size_t)nports);
+	if (r == -ENOMEM)
+		return r;
+	return b->nerrors > before ? -EINVAL : 0;
+}
+
+int policy_builder_add_buffer(struct policy_builder *b, const char *name,
+			      const char *data, size_t len,
+			      struct policy_errors *errs)
+{
+	if (!b || !name || (!data && len))
+		return -EINVAL;
+	size_t before = b->nerrors;
+	int r = policy_load_yaml(b, name, data ? data : "", len, false, NULL, errs);
+	if (r == -ENOMEM)
+		return r;
+	return b->nerrors > before ? -EINVAL : 0;
+}
+
+#define POLICY_FILE_MAX (256u << 20)
+
+int policy_builder_add_file(struct policy_builder *b, const char *path,
+			    struct policy_errors *errs)
+{
+	if (!b || !path)
+		return -EINVAL;
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int r = read_file(path, POLICY_FILE_MAX, &data, &len);
+	if (r < 0) {
+		policy_err(b, errs, path, 0, 0, "cannot read: %s", strerror(-r));
+		return r;
+	}
+	return policy_builder_add_buffer(b, path, data, len, errs);
+}
+
+struct policy *policy_builder_finish(struct policy_builder *b,
+				     struct policy_errors *errs)
+{
+	if (!b)
+		return NULL;
+	if (b->nerrors > 0) {
+		policy_builder_free(b);
+		return NULL;
+	}
+	struct policy *p = calloc(1, sizeof(*p));
+	if (!p) {
+		policy_builder_free(b);
+		return NULL;
+	}
+	p->arena = b->arena;
+	b->arena.head = NULL;
+	p->rules = steal_ptr(&b->rules);
+	p->nrules = b->nrules;
+	p->mode = b->mode;
+	p->primary = b->primary;
+	p->stats.files = b->files;
+	for (size_t i = 0; i < p->nrules; i++) {
+		struct rule *r = &p->rules[i];
+		if (r->report < 0)
+			r->report = 0;
+		if (r->kind == RULE_CIDR) {
+			p->stats.cidr_rules++;
+			if (r->key[0] == AF_INET)
+				p->cidr_lens4[r->prefix_len] = 1;
+			else
+				p->cidr_lens6[r->prefix_len] = 1;
+		} else if (r->allow) {
+			p->stats.allow_rules++;
+		} else {
+			p->stats.deny_rules++;
+		}
+	}
+	policy_builder_free(b);
+	for (int k = 0; k < RULE_KINDS; k++) {
+		if (rule_table_build(&p->tables[k], p->rules, p->nrules,
+				     (enum rule_kind)k) < 0) {
+			policy_free(p);
+			return NULL;
+		}
+	}
+	(void)errs;
+	return p;
+}
+
+struct policy *policy_load_files(const char *const *paths, size_t n,
+				 const char *preset_dir,
+				 struct policy_errors *errs)
+{
+	struct policy_builder *b = policy_builder_new(preset_dir);
+	if (!b)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		int r = policy_builder_add_file(b, paths[i], errs);
+		if (r == -ENOMEM) {
+			policy_builder_free(b);
+			return NULL;
+		}
+	}
+	return policy_builder_finish(b, errs);
+}

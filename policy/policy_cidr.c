@@ -1,0 +1,46 @@
+/* cidr: rules. Only the strict address forms count (see ip_parse_strict),
+ * and a prefix with host bits set is refused rather than silently rounded:
+ * "10.1.2.3/8" is more likely a typo than a wish to allow all of 10/8. */
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/ipaddr.h"
+#include "policy_internal.h"
+
+const char *policy_parse_cidr(const char *s, size_t len, bool allow,
+			      struct ip_addr *addr, unsigned *prefix_len,
+			      uint8_t key[CIDR_KEY_LEN])
+{
+	const char *slash = memchr(s, '/', len);
+	size_t alen = slash ? (size_t)(slash - s) : len;
+	if (alen == 0)
+		return "empty address in cidr:";
+	if (!ip_parse_strict(s, alen, addr))
+		return "not an IP address (cidr: takes a dotted quad or an IPv6 address, optionally with /prefix-length)";
+	unsigned max = addr->family == AF_INET ? 32 : 128;
+	unsigned plen = max;
+	if (slash) {
+		const char *d = slash + 1;
+		size_t dlen = len - alen - 1;
+		if (dlen == 0 || dlen > 3 || (dlen > 1 && d[0] == '0'))
+			return "bad prefix length after '/'";
+		plen = 0;
+		for (size_t i = 0; i < dlen; i++) {
+			if (d[i] < '0' || d[i] > '9')
+				return "bad prefix length after '/'";
+			plen = plen * 10 + (unsigned)(d[i] - '0');
+		}
+		if (plen > max)
+			return addr->family == AF_INET ? "prefix length above 32 for an IPv4 address"
+						       : "prefix length above 128 for an IPv6 address";
+	}
+	policy_cidr_key(addr, plen, key);
+	struct ip_addr net = {.family = addr->family};
+	memcpy(net.b, key + 2, 16);
+	if (!ip_equal(&net, addr) || !ip_in_prefix(addr, &net, plen))
+		return "host bits are set after the prefix length (write the network address, e.g. 10.0.0.0/8)";
+	if (allow && plen == 0)
+		return "over-broad: refusing to allow every address";
+	*prefix_len = plen;
+	return NULL;
+}

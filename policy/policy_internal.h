@@ -1,0 +1,140 @@
+/* Internals shared by the policy's source files; not for other modules. */
+#ifndef POLICY_POLICY_INTERNAL_H
+#define POLICY_POLICY_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+/* Bump allocator: a million-rule blocklist must not cost a million mallocs. */
+struct arena_chunk;
+struct arena {
+	struct arena_chunk *head; /* owned */
+};
+void *arena_alloc(struct arena *a, size_t n);
+char *arena_strndup(struct arena *a, const char *s, size_t n);
+void arena_free(struct arena *a);
+
+enum rule_kind {
+	RULE_EXACT = 0, /* example.com */
+	RULE_STAR1 = 1, /* *.example.com: exactly one more label */
+	RULE_STAR2 = 2, /* **.example.com: one or more labels */
+	RULE_CIDR = 3,
+	RULE_KINDS = 4,
+};
+
+#define RULE_NONE UINT32_MAX
+
+struct rule {
+	const char *file;    /* interned in the arena */
+	const char *pattern; /* as written (arena) */
+	const char *key;     /* lookup key: name, wildcard suffix, or cidr bytes */
+	const uint16_t *ports; /* arena, or the static default {80, 443} */
+	uint32_t next;       /* next rule with the same kind and key */
+	uint32_t line, col;
+	uint16_t keylen, nports;
+	uint8_t kind;        /* enum rule_kind */
+	uint8_t allow;
+	int8_t report;       /* 1 report, 0 enforce, -1 inherit the file's mode */
+	uint8_t prefix_len;  /* RULE_CIDR */
+};
+
+/* Open-addressing table from (key bytes) to the first rule of its chain. */
+struct rule_table {
+	uint64_t *slots; /* owned; (hash tag << 32) | rule index, all ones when empty */
+	uint32_t mask;
+	uint32_t count;
+};
+uint64_t policy_hash(const void *key, size_t len);
+int rule_table_build(struct rule_table *t, struct rule *rules, size_t nrules,
+		     enum rule_kind kind);
+uint32_t rule_table_find(const struct rule_table *t, const struct rule *rules,
+			 const void *key, size_t len);
+void rule_table_free(struct rule_table *t);
+
+struct policy {
+	struct arena arena;   /* every string and port list */
+	struct rule *rules;   /* owned */
+	size_t nrules;
+	struct rule_table tables[RULE_KINDS];
+	uint8_t cidr_lens4[33], cidr_lens6[129]; /* 1 when a prefix length is used */
+	enum policy_mode mode;
+	const char *primary; /* arena, may be NULL */
+	struct policy_stats stats;
+};
+
+/* Public-suffix knowledge for refusing over-broad allow patterns. */
+struct psl;
+struct psl *psl_load(const char *path); /* NULL path: system file or built-in */
+bool psl_is_public_suffix(const struct psl *p, const char *name);
+void psl_free(struct psl *p);
+
+/* Parse one host pattern (already without "host:"). On success fills kind and
+ * the normalised suffix/name in out (outsz >= 256). Returns NULL or a static
+ * message explaining the refusal; allow enables the over-broad checks. */
+const char *policy_parse_host(const char *s, size_t len, bool allow,
+			      struct psl **psl, enum rule_kind *kind,
+			      char *out, size_t outsz);
+
+/* Parse "a.b.c.d/len" or "v6/len" (a bare address means /32 or /128); builds
+ * the cidr lookup key (18 bytes) in key. Returns NULL or a static message. */
+#define CIDR_KEY_LEN 18
+const char *policy_parse_cidr(const char *s, size_t len, bool allow,
+			      struct ip_addr *addr, unsigned *prefix_len,
+			      uint8_t key[CIDR_KEY_LEN]);
+void policy_cidr_key(const struct ip_addr *a, unsigned prefix_len,
+		     uint8_t key[CIDR_KEY_LEN]);
+
+/* The builder, shared by the YAML loader and the command-line rule parser. */
+struct loading; /* a file on the extends stack */
+struct policy_builder {
+	struct arena arena;
+	struct rule *rules; /* owned, grows */
+	size_t nrules, cap;
+	char *preset_dir;   /* owned, may be NULL */
+	struct psl *psl;    /* owned, loaded on first wildcard allow rule */
+	char **presets_loaded; /* owned names, to load each preset once */
+	size_t npresets;
+	struct loading *stack; /* files being loaded, for extends cycles */
+	enum policy_mode mode;
+	const char *primary;
+	size_t files;
+	size_t nerrors;
+};
+
+/* Append "name:line:col: msg" to errs (line/col 1-based; 0 line omits both). */
+void policy_err(struct policy_builder *b, struct policy_errors *errs,
+		const char *name, unsigned line, unsigned col, const char *fmt,
+		...) __attribute__((format(printf, 6, 7)));
+
+/* Add a rule; returns a pointer valid until the next add, or NULL on ENOMEM. */
+struct rule *builder_push_rule(struct policy_builder *b);
+
+/* Parse a ports value like "443" or "80,443" as the command line writes it. */
+int policy_parse_port(const char *s, size_t len, uint16_t *out);
+
+extern const uint16_t policy_default_ports[2];
+
+
+
+/* Add a host or cidr rule from its text; records an error (at file:line:col)
+ * and returns -EINVAL when the text is refused. ports == NULL means the
+ * default {80, 443}; ports are copied. report: 1, 0 or -1 (inherit). */
+int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col,
+		     const char *text, size_t len, bool allow, int report,
+		     const uint16_t *ports, size_t nports);
+int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col,
+		     const char *text, size_t len, bool allow, int report,
+		     const uint16_t *ports, size_t nports);
+
+/* The YAML loader (policy_load.c). is_preset: loaded through extends. */
+int policy_load_yaml(struct policy_builder *b, const char *name,
+		     const char *data, size_t len, bool is_preset,
+		     const char *preset_name, struct policy_errors *errs);
+
+#define POLICY_MAX_ERRORS 1000
+#endif
