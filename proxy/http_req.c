@@ -150,6 +150,9 @@ static enum http_status parse_target(const uint8_t *buf,
 	bool options = r->method.len == 7 &&
 		       memcmp(buf + r->method.off, "OPTIONS", 7) == 0;
 
+	/* A fragment is never sent (RFC 9112 3.2); servers differ on it. */
+	if (memchr(p, '#', n))
+		return bad(r, "fragment in request-target");
 	if (r->is_connect) {
 		r->form = HTTP_FORM_AUTHORITY;
 		r->has_target_host = true;
@@ -178,10 +181,8 @@ static enum http_status parse_target(const uint8_t *buf,
 			      "(http/https), authority or asterisk form");
 	}
 	size_t a = skip;
-	while (a < n && p[a] != '/' && p[a] != '?' && p[a] != '#')
+	while (a < n && p[a] != '/' && p[a] != '?')
 		a++;
-	if (a < n && p[a] == '#')
-		return bad(r, "fragment in request-target");
 	r->form = HTTP_FORM_ABSOLUTE;
 	r->has_target_host = true;
 	r->path = (struct http_span){r->target.off + a, n - a};
