@@ -5,7 +5,7 @@ set -eu
 
 PACKAGES="
 build-essential pkg-config
-libevent-dev libssl-dev libc-ares-dev libyaml-dev
+libevent-dev libssl-dev libc-ares-dev libyaml-dev publicsuffix
 clang-14 libclang-rt-14-dev
 python3 python3-pytest
 curl openssl dnsmasq-base socat jq procps psmisc iproute2

@@ -1,0 +1,295 @@
+/* sandbox-policy: check policy files, and ask a policy what it decides for a
+ * host or address and why. It loads files exactly as sandbox-proxy does, so
+ * an answer here is the answer the proxy will give. */
+#include <libgen.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "../common/ipaddr.h"
+#include "../common/util.h"
+#include "policy.h"
+
+enum { EXIT_ALLOW = 0, EXIT_ERROR = 1, EXIT_DENY = 2, EXIT_WOULD_DENY = 3 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sandbox-policy check [OPTIONS] FILE...\n"
+		"       sandbox-policy explain [OPTIONS] [FILE...] -- HOST[:PORT]...\n"
+		"\n"
+		"Check egress policy files, or ask them what they decide and why.\n"
+		"\n"
+		"  check     load the files (and the presets they extend), report every\n"
+		"            error as file:line:col: message, or print a summary line\n"
+		"  explain   for each HOST[:PORT] after '--', print the decision and the\n"
+		"            rule behind it (file:line and the pattern). HOST is a name\n"
+		"            (IDN allowed) or an IP address (IPv6 as [addr]:port or bare).\n"
+		"            Without :PORT the question is \"any port\", as for a DNS query.\n"
+		"\n"
+		"Options:\n"
+		"  --presets DIR   where 'extends: [name]' finds name.yaml. Default:\n"
+		"                  $SANDBOX_PRESETS, else <dir of this program>/../../policies,\n"
+		"                  else /usr/share/sandbox/policies\n"
+		"  --allow SPEC    add an allow rule as sandbox-proxy --allow does\n"
+		"                  (e.g. example.com, example.com:22, 10.0.0.0/8:443)\n"
+		"  --deny SPEC     add a deny rule likewise\n"
+		"  -h, --help      show this help\n"
+		"\n"
+		"Exit status:\n"
+		"  0  check: no errors; explain: every query is allowed\n"
+		"  1  an error (bad file, bad query, bad usage)\n"
+		"  2  explain: at least one query is denied\n"
+		"  3  explain: none denied, at least one would be denied (report mode)\n"
+		"\n"
+		"Examples:\n"
+		"  sandbox-policy check .sandbox/policy.yaml\n"
+		"  sandbox-policy explain .sandbox/policy.yaml -- github.com:22 10.0.0.5:443\n"
+		"\n"
+		"The format and its semantics are described in docs/policy.md.\n");
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* $SANDBOX_PRESETS, then relative to the executable (build/bin and
+ * build/<cfg>/bin in a source tree), then the installed location. */
+static const char *default_presets(char *buf, size_t size)
+{
+	const char *env = getenv("SANDBOX_PRESETS");
+	if (env && *env)
+		return env;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		const char *dir = dirname(exe);
+		static const char *const rel[] = {"../../policies", "../../../policies"};
+		for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
+			if (fmt_buf(buf, size, "%s/%s", dir, rel[i]) == 0 && is_dir(buf)) {
+				char *real = realpath(buf, NULL);
+				if (real) {
+					fmt_buf(buf, size, "%s", real);
+					free(real);
+				}
+				return buf;
+			}
+		}
+	}
+	return "/usr/share/sandbox/policies";
+}
+
+struct query {
+	char name[256];     /* normalised name, or empty for an address */
+	struct ip_addr addr;
+	bool is_addr;
+	uint16_t port;      /* 0: any */
+};
+
+/* HOST, HOST:PORT, [V6], [V6]:PORT or a bare V6. Returns NULL or why not. */
+static const char *parse_query(const char *q, struct query *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t len = strlen(q);
+	const char *host = q, *port = NULL;
+	size_t hlen = len;
+	if (q[0] == '[') {
+		const char *close = strchr(q, ']');
+		if (!close)
+			return "missing ']'";
+		host = q + 1;
+		hlen = (size_t)(close - host);
+		if (close[1] == ':')
+			port = close + 2;
+		else if (close[1])
+			return "expected ':PORT' after ']'";
+		if (!ip_parse_strict(host, hlen, &out->addr))
+			return "not an IPv6 address inside [ ]";
+		out->is_addr = true;
+	} else {
+		const char *colon = strchr(q, ':');
+		if (colon && colon == strrchr(q, ':')) {
+			hlen = (size_t)(colon - q);
+			port = colon + 1;
+		}
+		if (ip_parse_strict(host, hlen, &out->addr))
+			out->is_addr = true;
+		else if (colon && !port)
+			return "not an IPv6 address (write [addr]:port to give a port)";
+		else if (ip_looks_numeric(host, hlen))
+			return "neither a host name nor an IP address (numeric forms like 127.1 or 2130706433 are refused)";
+		else if (policy_normalize_name(host, hlen, out->name, sizeof(out->name)) < 0)
+			return "not a valid host name";
+	}
+	if (port) {
+		char *end;
+		errno = 0;
+		unsigned long v = strtoul(port, &end, 10);
+		if (!*port || *end || errno || v < 1 || v > 65535 || port[0] == '+' || port[0] == '-')
+			return "bad port (1-65535)";
+		out->port = (uint16_t)v;
+	}
+	return NULL;
+}
+
+static int explain_one(const struct policy *p, const char *q)
+{
+	struct query qu;
+	const char *why = parse_query(q, &qu);
+	if (why) {
+		fprintf(stderr, "%s: '%s': %s\n", program_name, q, why);
+		return EXIT_ERROR;
+	}
+	struct policy_verdict v = qu.is_addr ? policy_decide_addr(p, &qu.addr, qu.port)
+					     : policy_decide_name(p, qu.name, qu.port);
+	char port[16] = "any port";
+	if (qu.port)
+		fmt_buf(port, sizeof(port), "port %u", qu.port);
+	char shown[300];
+	if (qu.is_addr) {
+		char a[IP_STR_MAX];
+		ip_format(&qu.addr, a);
+		fmt_buf(shown, sizeof(shown), "%s", a);
+	} else {
+		fmt_buf(shown, sizeof(shown), "%s", qu.name);
+	}
+	printf("%s %s: %s\n", shown, port, policy_decision_str(v.decision));
+	if (v.rule.file) {
+		char where[512];
+		policy_rule_str(&v.rule, where, sizeof(where));
+		printf("  rule: %s: %s '%s'\n", where, v.rule.allow ? "allow" : "deny",
+		       v.rule.pattern);
+	} else {
+		const char *primary = policy_primary_file(p);
+		printf("  rule: default (no rule matches; everything not allowed is denied)\n");
+		printf("  to allow it, add %s to the allow: list of %s\n",
+		       qu.is_addr ? "a cidr: rule" : "it",
+		       primary ? primary : "your policy file");
+	}
+	if (!qu.is_addr && v.decision != DECISION_DENY)
+		printf("  note: if the name resolves to a private or loopback address, a cidr: rule must allow that address too\n");
+	if (qu.is_addr && v.decision == DECISION_DENY && !v.rule.file)
+		printf("  note: IP addresses are only matched by cidr: rules, never by host rules\n");
+	return v.decision == DECISION_ALLOW ? EXIT_ALLOW
+	       : v.decision == DECISION_WOULD_DENY ? EXIT_WOULD_DENY
+						   : EXIT_DENY;
+}
+
+int main(int argc, char **argv)
+{
+	program_name = "sandbox-policy";
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_ERROR;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	bool check = !strcmp(cmd, "check");
+	if (!check && strcmp(cmd, "explain")) {
+		fprintf(stderr, "%s: unknown command '%s' (try --help)\n", program_name, cmd);
+		return EXIT_ERROR;
+	}
+	char presets_buf[PATH_MAX];
+	const char *presets = NULL;
+	const char **files = calloc((size_t)argc, sizeof(*files));
+	struct { bool allow; const char *spec; } *rules = calloc((size_t)argc, sizeof(*rules));
+	if (!files || !rules)
+		die("out of memory");
+	size_t nfiles = 0, nrules = 0;
+	int qstart = -1;
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			qstart = i + 1;
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strncmp(a, "--presets=", 10)) {
+			presets = a + 10;
+		} else if (!strcmp(a, "--presets") || !strcmp(a, "--allow") || !strcmp(a, "--deny")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "%s: %s needs an argument\n", program_name, a);
+				return EXIT_ERROR;
+			}
+			if (!strcmp(a, "--presets")) {
+				presets = argv[++i];
+			} else {
+				rules[nrules].allow = !strcmp(a, "--allow");
+				rules[nrules++].spec = argv[++i];
+			}
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "%s: unknown option '%s' (try --help)\n", program_name, a);
+			return EXIT_ERROR;
+		} else {
+			files[nfiles++] = a;
+		}
+	}
+	if (check && qstart >= 0) {
+		fprintf(stderr, "%s: check takes no queries after '--'\n", program_name);
+		return EXIT_ERROR;
+	}
+	if (check && nfiles == 0) {
+		fprintf(stderr, "%s: check needs at least one FILE\n", program_name);
+		return EXIT_ERROR;
+	}
+	if (!check && (qstart < 0 || qstart >= argc)) {
+		fprintf(stderr, "%s: explain needs queries after '--', e.g. explain FILE -- example.com:443\n",
+			program_name);
+		return EXIT_ERROR;
+	}
+	if (!presets)
+		presets = default_presets(presets_buf, sizeof(presets_buf));
+
+	struct policy_errors errs = {0};
+	struct policy_builder *b = policy_builder_new(presets);
+	if (!b)
+		die("out of memory");
+	for (size_t i = 0; i < nfiles; i++)
+		policy_builder_add_file(b, files[i], &errs);
+	for (size_t i = 0; i < nrules; i++)
+		policy_builder_add_rule(b, rules[i].allow, rules[i].spec,
+					rules[i].allow ? "--allow" : "--deny", &errs);
+	struct policy *p = policy_builder_finish(b, &errs);
+	if (!p) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		if (errs.count == 0)
+			fprintf(stderr, "%s: out of memory\n", program_name);
+		else
+			fprintf(stderr, "%s: %zu error%s; the policy was not loaded\n",
+				program_name, errs.count, errs.count == 1 ? "" : "s");
+		policy_errors_free(&errs);
+		return EXIT_ERROR;
+	}
+	int rc = EXIT_ALLOW;
+	if (check) {
+		struct policy_stats st;
+		policy_get_stats(p, &st);
+		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s\n",
+		       st.files, st.files == 1 ? "" : "s", st.allow_rules,
+		       st.deny_rules, st.cidr_rules,
+		       policy_mode(p) == POLICY_REPORT ? " (report mode)" : "");
+	} else {
+		for (int i = qstart; i < argc; i++) {
+			int r = explain_one(p, argv[i]);
+			/* Worst result wins: error > deny > would-deny > allow. */
+			if (r == EXIT_ERROR || (rc != EXIT_ERROR &&
+			    (r == EXIT_DENY || (r == EXIT_WOULD_DENY && rc == EXIT_ALLOW))))
+				rc = r;
+		}
+	}
+	policy_free(p);
+	free(files);
+	free(rules);
+	return rc;
+}
