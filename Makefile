@@ -91,7 +91,7 @@ PROGRAMS := $(foreach p,$(PROGRAM_TABLE),$(if $(wildcard $(word 2,$(subst :, ,$(
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 main_of = $(word 2,$(subst :, ,$(filter $(1):%,$(PROGRAM_TABLE))))
 
-$(BUILD)/bin/%: $$(patsubst %.c,$(OBJ)/%.o,$$(call main_of,$$*)) $(LINK_LIBS)
+$(BUILD)/bin/%: $(OBJ)/$$(basename $$(call main_of,$$*)).o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
