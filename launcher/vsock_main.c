@@ -1,0 +1,146 @@
+/* sandbox-vsock: vhost-user-vsock back-end for one QEMU guest.
+ *
+ *   sandbox-vsock --socket PATH --dir DIR [--listen PATH] [--guest-cid N] [--verbose]
+ *
+ * Order: parse arguments, create the sockets (0600), accept QEMU's single
+ * vhost-user connection, close the vhost-user listener, install seccomp,
+ * then serve until QEMU disconnects (exit 0). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "seccomp.h"
+#include "vhost_user.h"
+#include "vsock_mux.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: sandbox-vsock --socket PATH --dir DIR [--listen PATH]\n"
+		   "                     [--guest-cid N] [--verbose]\n"
+		   "  --socket PATH   vhost-user socket QEMU connects to\n"
+		   "  --dir DIR       guest port P connects to DIR/vsock_P\n"
+		   "  --listen PATH   clients send \"CONNECT <port>\\n\" to reach the guest\n"
+		   "  --guest-cid N   guest CID (default 3)\n");
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (fmt_buf(sa.sun_path, sizeof(sa.sun_path), "%s", path) < 0)
+		die("socket path too long (max %zu bytes): %s",
+		    sizeof(sa.sun_path) - 1, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	unlink(path);
+	/* umask makes the socket 0600 from the start, no chmod race. */
+	mode_t old = umask(077);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		die("bind %s: %s", path, strerror(errno));
+	if (listen(fd, 64) < 0)
+		die("listen %s: %s", path, strerror(errno));
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	program_name = "sandbox-vsock";
+	const char *sock_path = NULL, *dir = NULL, *listen_path = NULL;
+	uint64_t cid = 3;
+	bool verbose = false;
+	static const struct option opts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"dir", required_argument, NULL, 'd'},
+		{"listen", required_argument, NULL, 'l'},
+		{"guest-cid", required_argument, NULL, 'c'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{0},
+	};
+	int o;
+	while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (o) {
+		case 's': sock_path = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'l': listen_path = optarg; break;
+		case 'v': verbose = true; break;
+		case 'c': {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(optarg, &end, 10);
+			/* 0-2 and the 32-bit "any" value are reserved. */
+			if (errno || *end || v < 3 || v >= 0xffffffffull)
+				die("--guest-cid: want a number from 3 to 4294967294, got '%s'",
+				    optarg);
+			cid = v;
+			break;
+		}
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!sock_path || !dir || optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		die("--dir %s: not a directory", dir);
+	signal(SIGPIPE, SIG_IGN);
+
+	int vl = listen_unix(sock_path);
+	int hl = listen_path ? listen_unix(listen_path) : -1;
+	if (hl >= 0) {
+		if (fcntl(hl, F_SETFL, fcntl(hl, F_GETFL) | O_NONBLOCK) < 0)
+			die("listen socket: %s", strerror(errno));
+	}
+	if (verbose)
+		fprintf(stderr, "sandbox-vsock: waiting for QEMU on %s\n", sock_path);
+	int qs = accept4(vl, NULL, NULL, SOCK_CLOEXEC);
+	if (qs < 0)
+		die("accept on %s: %s", sock_path, strerror(errno));
+	/* One device, one front-end: nobody else may connect later. */
+	close(vl);
+	unlink(sock_path);
+
+	int r = vsock_seccomp_install();
+	if (r < 0)
+		die("installing the seccomp filter: %s", strerror(-r));
+
+	struct vu_dev dev;
+	vu_dev_init(&dev, qs, cid);
+	dev.verbose = verbose;
+	struct vsock_mux mux;
+	r = vsock_mux_init(&mux, &dev, dir, hl);
+	if (r < 0)
+		die("event loop set-up: %s", strerror(-r));
+	mux.verbose = verbose;
+	const char *why = "";
+	r = vsock_mux_run(&mux, &why);
+	if (verbose || r < 0)
+		fprintf(stderr,
+			"sandbox-vsock: %s%s (guest->host %llu bytes, host->guest %llu bytes)\n",
+			r < 0 ? "stopping: " : "", r < 0 ? why : "front-end gone",
+			(unsigned long long)mux.bytes_to_host,
+			(unsigned long long)mux.bytes_to_guest);
+	vsock_mux_destroy(&mux);
+	vu_dev_destroy(&dev);
+	if (hl >= 0) {
+		close(hl);
+		if (listen_path)
+			unlink(listen_path);
+	}
+	return r < 0 ? 1 : 0;
+}
