@@ -1,0 +1,62 @@
+/* sandbox-proxy's command line, parsed into one immutable struct.
+ * Parsing is pure (no sockets, no files) so that tests can drive it. */
+#ifndef PROXY_CONFIG_H
+#define PROXY_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../common/ipaddr.h"
+
+enum listen_type { LISTEN_UNIX, LISTEN_TCP };
+
+struct listen_spec {
+	enum listen_type type;
+	bool http_proxy; /* explicit HTTP proxy; else transparent (wire header) */
+	const char *spec; /* as given, e.g. "tcp:127.0.0.1:0" (argv, not owned) */
+	char host[256];   /* tcp: host without brackets */
+	uint16_t port;    /* tcp */
+	char path[108];   /* unix: sun_path */
+};
+
+struct cli_rule {
+	bool allow;
+	const char *spec; /* argv, not owned */
+};
+
+struct proxy_config {
+	const char **policy_files; /* owned array of argv strings */
+	size_t n_policy_files;
+	struct cli_rule *rules; /* owned */
+	size_t n_rules;
+	struct listen_spec *listens; /* owned */
+	size_t n_listens;
+	const char *presets_dir; /* NULL: decided by main() */
+	const char *audit_path;  /* "-" = stderr */
+	const char *sandbox;
+	const char *resolver; /* NULL: system configuration */
+	struct ip_addr synth_base;
+	unsigned synth_prefix;
+	unsigned max_conns;
+	unsigned handshake_timeout, connect_timeout, idle_timeout,
+		drain_timeout; /* seconds */
+	bool check, verbose, help, version;
+};
+
+/* Parse argv. On error returns -EINVAL and writes "what is wrong" to err.
+ * Unknown options and stray arguments are errors. */
+int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
+		 size_t errsz);
+void config_free(struct proxy_config *cfg);
+
+/* "unix:PATH" or "tcp:HOST:PORT" / "tcp:[V6]:PORT". Returns 0 or -EINVAL. */
+int listen_spec_parse(const char *s, struct listen_spec *out);
+
+/* A positive integer option value; returns 0 or -EINVAL. */
+int config_parse_uint(const char *s, unsigned min, unsigned max,
+		      unsigned *out);
+
+extern const char config_usage[];
+
+#endif

@@ -1,0 +1,167 @@
+/* One client connection and its state machine.
+ *
+ * Transparent (guest) connections:
+ *   READ_HEADER -> DNS                                (WIRE_DNS)
+ *   READ_HEADER -> PEEK -> RESOLVE -> CONNECT -> RELAY (WIRE_TCP)
+ * Explicit HTTP proxy connections:
+ *   PROXY_HEAD -> RESOLVE -> CONNECT -> PEEK -> RELAY  (CONNECT)
+ *   PROXY_HEAD -> RESOLVE -> CONNECT -> RELAY          (absolute-form GET)
+ * Any state -> FLUSH (a deny/error response is being written) -> closed.
+ * Every path ends in conn_close(), which frees everything and writes the
+ * close audit record exactly once.
+ */
+#ifndef PROXY_CONN_H
+#define PROXY_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../common/ipaddr.h"
+#include "../policy/policy.h"
+#include "http_check.h"
+#include "proxy.h"
+#include "resolver.h"
+
+struct bufferevent;
+struct event;
+struct proto;
+struct dns_stream;
+
+enum conn_state {
+	CS_READ_HEADER, /* transparent: waiting for the 28-byte wire header */
+	CS_DNS,         /* transparent WIRE_DNS: serving queries (dns_stream.c) */
+	CS_PROXY_HEAD,  /* explicit proxy: waiting for the request head */
+	CS_PEEK,        /* waiting for the client's first bytes (TLS/HTTP/other) */
+	CS_RESOLVE,     /* c-ares lookup of an allowed name in flight */
+	CS_CONNECT,     /* non-blocking connect to a checked address */
+	CS_RELAY,       /* splicing both directions (relay.c) */
+	CS_FLUSH,       /* writing a final response to the client, then close */
+};
+
+enum conn_origin { ORIGIN_TRANSPARENT, ORIGIN_HTTP_PROXY };
+
+/* What a response to the client means, for proto deny_response(). */
+enum deny_kind {
+	DENY_POLICY,    /* the policy (or a protocol check) refused it: 403 */
+	DENY_MALFORMED, /* the request was malformed: 400 */
+	DENY_UPSTREAM,  /* allowed, but the upstream was unreachable: 502 */
+};
+
+struct conn {
+	struct proxy *px;
+	struct conn *prev, *next; /* px->conns */
+	uint64_t id;
+	enum conn_state state;
+	enum conn_origin origin;
+	struct policy_ref *pol; /* reference held: decisions use this policy */
+
+	struct bufferevent *client;   /* owned */
+	struct bufferevent *upstream; /* owned, NULL until CONNECT */
+	struct event *timer;          /* owned: phase deadlines, idle checks */
+	uint64_t start_ms, phase_start_ms, last_active_ms;
+
+	/* What the connection stands for. name is normalised; when the target
+	 * is an IP literal, literal is set and name holds its text until a
+	 * peeked SNI/Host provides a name (then name_from_peek is set). */
+	char name[256];
+	bool literal;
+	struct ip_addr literal_addr;
+	bool name_from_peek;
+	uint16_t port;
+	bool is_connect;         /* explicit proxy CONNECT tunnel */
+	bool synthetic_unknown;  /* dst was in the pool but unassigned */
+	const struct proto *proto; /* peeked protocol; NULL before */
+	char sni[256];
+
+	/* The decision (rule strings point into pol). */
+	bool decided;
+	enum policy_decision decision;
+	struct policy_rule_ref rule;
+	bool rule_absent; /* refused by a protocol check, not by a rule */
+	bool connect_audited;
+	bool policy_denied; /* the verdict itself denied: 403 names the rule */
+	char hint[512];     /* other refusals: what the user could change */
+
+	/* Resolution and connect. */
+	struct resolver_query *rq;
+	struct ip_addr addrs[RESOLVE_MAX_ADDRS];
+	size_t n_addrs, next_addr;
+	char addr_str[IP_STR_MAX]; /* address connected to */
+	char unusable[200];        /* why the first unusable answer was refused */
+	char connect_err[120];
+
+	uint64_t bytes_up, bytes_down;
+	bool peek_started; /* first-byte timer already replaced */
+
+	/* Relay. */
+	bool up_eof, down_eof;   /* client / upstream sent EOF */
+	bool up_shut, down_shut; /* shutdown(SHUT_WR) done on upstream / client */
+	bool up_paused, down_paused;
+	struct http_checker hc; /* per-request checks of client->server HTTP */
+	uint8_t *hc_out;        /* owned: rewritten heads (explicit proxy) */
+	const char *eof_first;  /* which side closed first, for the record */
+
+	struct dns_stream *dns; /* owned, CS_DNS */
+	bool flushed; /* FLUSH: response written, SHUT_WR done */
+	char reason_buf[512]; /* why a FLUSH ends: the close reason */
+};
+
+/* Accept a new client on fd (takes ownership of fd). */
+void conn_accept(struct proxy *px, int fd, enum conn_origin origin);
+
+/* The one close path: audit "close" (bytes, duration, reason), free all. */
+void conn_close(struct conn *c, const char *reason);
+
+/* Refuse: audit the connect record as deny (if not written yet), send the
+ * protocol's refusal (403 page, TLS alert, nothing), then close. reason is
+ * copied. */
+void conn_deny(struct conn *c, enum deny_kind kind, const char *reason);
+
+/* Write the connect audit record (once) for the current decision. */
+int conn_audit_connect(struct conn *c, const char *reason);
+
+/* Arm the phase timer to fire after ms milliseconds. */
+void conn_set_timer(struct conn *c, uint64_t ms);
+uint64_t conn_now_ms(void);
+
+/* Steps of the state machine, in the order a connection takes them. */
+void conn_read_header(struct conn *c);    /* peek.c */
+void conn_start_peek(struct conn *c);     /* peek.c */
+void conn_peek_timeout(struct conn *c);   /* peek.c */
+void conn_upstream_connected(struct conn *c); /* upstream.c */
+void conn_setup_upstream(struct conn *c, struct bufferevent *bev);
+void conn_connect_next(struct conn *c);
+void conn_resolve(struct conn *c);
+void conn_peek_step(struct conn *c);       /* client bytes arrived */
+void conn_decide_and_resolve(struct conn *c);
+void conn_start_relay(struct conn *c);     /* relay.c */
+void relay_client_read(struct conn *c);    /* relay.c */
+void relay_upstream_read(struct conn *c);  /* relay.c */
+void relay_client_written(struct conn *c); /* relay.c */
+void relay_upstream_written(struct conn *c);
+void relay_eof(struct conn *c, bool from_client);
+
+/* Explicit proxy front (http_proxy.c). */
+void http_proxy_read(struct conn *c);
+void http_proxy_connected(struct conn *c); /* upstream connect succeeded */
+
+/* DNS streams (dns_stream.c). */
+void dns_stream_start(struct conn *c);
+void dns_stream_read(struct conn *c);
+void dns_stream_eof(struct conn *c);
+void dns_stream_free(struct dns_stream *s);
+bool dns_stream_idle(const struct conn *c); /* no query in flight */
+
+/* Policy helpers shared by the fronts: decide c->name (or c->literal
+ * address) for c->port, fill c->decision/rule; on DENY refuse the
+ * connection (403 naming the rule) and return false. */
+bool conn_decide(struct conn *c);
+/* Set the target from host text (name or literal); false + reason when
+ * it is neither a valid name nor a strict address. */
+bool conn_set_target(struct conn *c, const char *host, size_t len,
+		     uint16_t port, char *why, size_t whysz);
+
+/* Does host text (from SNI or Host) name the same thing as c->name? */
+bool conn_same_name(const struct conn *c, const char *host, size_t len);
+
+#endif

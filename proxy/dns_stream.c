@@ -1,0 +1,288 @@
+/* A guest DNS stream (WIRE_DNS): 2-byte length-prefixed queries, answered
+ * as the design says. Denied names get NXDOMAIN and never leave the host;
+ * allowed names are resolved upstream first (so a name that does not
+ * exist gets NXDOMAIN, and the proxy's later lookup is warm), then A is
+ * answered with a synthetic address and every other type (AAAA, HTTPS,
+ * SVCB, ...) with an empty NOERROR answer -- which also keeps ECH keys
+ * from the guest. Answers may go out of order; ids tell them apart. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "audit.h"
+#include "conn.h"
+#include "dns_msg.h"
+#include "synth.h"
+
+#define DNS_MAX_INFLIGHT 64
+#define DNS_SYNTH_TTL 60
+#define DNS_OUT_HWM (256 * 1024)
+
+struct dns_job {
+	struct dns_stream *s;
+	struct dns_job *prev, *next;
+	struct resolver_query *rq;
+	struct dns_query q;
+	struct policy_verdict v;
+};
+
+struct dns_stream {
+	struct conn *c;
+	struct dns_job *jobs; /* owned */
+	unsigned inflight;
+	bool reading_paused;
+};
+
+static const char *qtype_str(uint16_t t, char *buf, size_t bufsz)
+{
+	switch (t) {
+	case DNS_TYPE_A: return "A";
+	case DNS_TYPE_AAAA: return "AAAA";
+	case DNS_TYPE_CNAME: return "CNAME";
+	case DNS_TYPE_PTR: return "PTR";
+	case DNS_TYPE_MX: return "MX";
+	case DNS_TYPE_TXT: return "TXT";
+	case DNS_TYPE_SRV: return "SRV";
+	case DNS_TYPE_SVCB: return "SVCB";
+	case DNS_TYPE_HTTPS: return "HTTPS";
+	case DNS_TYPE_ANY: return "ANY";
+	default:
+		fmt_buf(buf, bufsz, "TYPE%u", t);
+		return buf;
+	}
+}
+
+static void audit_query(struct conn *c, const struct dns_query *q,
+			const char *name, const struct policy_verdict *v,
+			const char *reason)
+{
+	char rule[512], qt[16];
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "dns";
+	r.conn = c->id;
+	r.proto = "dns";
+	r.host = name && *name ? name : NULL;
+	r.qtype = q ? qtype_str(q->qtype, qt, sizeof(qt)) : NULL;
+	r.decision = policy_decision_str(v ? v->decision : DECISION_DENY);
+	r.rule = v ? policy_rule_str(&v->rule, rule, sizeof(rule)) : NULL;
+	r.reason = reason;
+	proxy_audit(c->px, &r);
+}
+
+static void answer(struct conn *c, const struct dns_query *q, bool valid,
+		   uint8_t rcode, const uint8_t (*a)[4], size_t n)
+{
+	uint8_t msg[2 + 1024];
+	int len = dns_build_response(q, valid, rcode, a, n, DNS_SYNTH_TTL,
+				     msg + 2, sizeof(msg) - 2);
+	if (len < 0)
+		return;
+	msg[0] = (uint8_t)(len >> 8);
+	msg[1] = (uint8_t)len;
+	bufferevent_write(c->client, msg, (size_t)len + 2);
+}
+
+static void job_free(struct dns_job *j)
+{
+	struct dns_stream *s = j->s;
+	if (j->rq)
+		resolver_cancel(j->rq);
+	if (j->prev)
+		j->prev->next = j->next;
+	else
+		s->jobs = j->next;
+	if (j->next)
+		j->next->prev = j->prev;
+	s->inflight--;
+	free(j);
+}
+
+static void finish_if_done(struct conn *c)
+{
+	struct dns_stream *s = c->dns;
+	if (c->up_eof && s->inflight == 0) {
+		/* Client half-closed: flush the answers, then close. */
+		fmt_buf(c->reason_buf, sizeof(c->reason_buf),
+			"dns stream closed by client");
+		c->state = CS_FLUSH;
+		conn_set_timer(c, 3000);
+		if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+			conn_close(c, c->reason_buf);
+	}
+}
+
+static void on_resolved(void *arg, enum resolve_status st,
+			const struct ip_addr *addrs, size_t n, uint32_t ttl)
+{
+	struct dns_job *j = arg;
+	struct conn *c = j->s->c;
+	(void)addrs;
+	(void)n;
+	(void)ttl;
+	j->rq = NULL;
+	uint8_t a[1][4];
+	size_t na = 0;
+	uint8_t rcode = DNS_RCODE_NOERROR;
+	const char *reason = NULL;
+	if (st == RESOLVE_NXDOMAIN) {
+		rcode = DNS_RCODE_NXDOMAIN;
+		reason = "name does not exist upstream";
+	} else if (st != RESOLVE_OK && st != RESOLVE_NODATA) {
+		rcode = DNS_RCODE_SERVFAIL;
+		reason = "upstream resolution failed";
+	} else if (j->q.qtype == DNS_TYPE_A && st == RESOLVE_OK) {
+		struct ip_addr sa;
+		if (synth_assign(c->px->synth, j->q.qname, &sa) == 0) {
+			memcpy(a[0], sa.b, 4);
+			na = 1;
+		} else {
+			rcode = DNS_RCODE_SERVFAIL;
+			reason = "synthetic pool exhausted";
+		}
+	}
+	audit_query(c, &j->q, j->q.qname, &j->v, reason);
+	answer(c, &j->q, true, rcode, (const uint8_t(*)[4])a, na);
+	job_free(j);
+	c->last_active_ms = conn_now_ms();
+	finish_if_done(c);
+	if (c->state == CS_DNS && c->dns->reading_paused)
+		dns_stream_read(c);
+}
+
+static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct dns_stream *s = c->dns;
+	struct dns_query q;
+	memset(&q, 0, sizeof(q));
+	switch (dns_query_parse(msg, len, &q)) {
+	case DNS_MALFORMED:
+		audit_query(c, NULL, NULL, NULL,
+			    q.why ? q.why : "malformed DNS message");
+		return; /* nothing to echo an error to */
+	case DNS_FORMERR:
+		audit_query(c, NULL, NULL, NULL, q.why ? q.why : "FORMERR");
+		answer(c, &q, false, DNS_RCODE_FORMERR, NULL, 0);
+		return;
+	case DNS_NOTIMP:
+		audit_query(c, NULL, NULL, NULL, q.why ? q.why : "NOTIMP");
+		answer(c, &q, false, DNS_RCODE_NOTIMP, NULL, 0);
+		return;
+	case DNS_OK:
+		break;
+	}
+	char name[256];
+	if (q.qclass != DNS_CLASS_IN) {
+		audit_query(c, &q, q.qname, NULL, "query class is not IN");
+		answer(c, &q, true, DNS_RCODE_NOTIMP, NULL, 0);
+		return;
+	}
+	if (q.qname_len == 0 || ip_looks_numeric(q.qname, q.qname_len) ||
+	    policy_normalize_name(q.qname, q.qname_len, name, sizeof(name)) <
+		    0) {
+		audit_query(c, &q, q.qname, NULL, "not a valid host name");
+		answer(c, &q, true, DNS_RCODE_NXDOMAIN, NULL, 0);
+		return;
+	}
+	struct policy_verdict v = policy_decide_name(c->pol->policy, name, 0);
+	if (v.decision == DECISION_DENY) {
+		audit_query(c, &q, name, &v, "denied by policy");
+		answer(c, &q, true, DNS_RCODE_NXDOMAIN, NULL, 0);
+		return;
+	}
+	struct dns_job *j = calloc(1, sizeof(*j));
+	if (!j) {
+		answer(c, &q, true, DNS_RCODE_SERVFAIL, NULL, 0);
+		return;
+	}
+	j->s = s;
+	j->q = q;
+	memcpy(j->q.qname, name, strlen(name) + 1);
+	j->q.qname_len = strlen(name);
+	j->v = v;
+	j->next = s->jobs;
+	if (s->jobs)
+		s->jobs->prev = j;
+	s->jobs = j;
+	s->inflight++;
+	j->rq = resolver_lookup(c->px->resolver, name, on_resolved, j);
+	if (!j->rq) {
+		answer(c, &q, true, DNS_RCODE_SERVFAIL, NULL, 0);
+		job_free(j);
+	}
+}
+
+void dns_stream_start(struct conn *c)
+{
+	struct dns_stream *s = calloc(1, sizeof(*s));
+	if (!s) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	s->c = c;
+	c->dns = s;
+	c->state = CS_DNS;
+	c->last_active_ms = conn_now_ms();
+	/* One whole message (64 KiB + prefix) must fit in the input. */
+	bufferevent_setwatermark(c->client, EV_READ, 0, DNS_MSG_MAX + 2);
+	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
+	dns_stream_read(c);
+}
+
+void dns_stream_read(struct conn *c)
+{
+	struct dns_stream *s = c->dns;
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	while (c->state == CS_DNS) {
+		/* Back-pressure: too many lookups or unread answers. */
+		if (s->inflight >= DNS_MAX_INFLIGHT ||
+		    evbuffer_get_length(bufferevent_get_output(c->client)) >=
+			    DNS_OUT_HWM) {
+			if (!s->reading_paused)
+				bufferevent_disable(c->client, EV_READ);
+			s->reading_paused = true;
+			return;
+		}
+		size_t len = evbuffer_get_length(in);
+		if (len < 2)
+			break;
+		const uint8_t *p = evbuffer_pullup(in, 2);
+		size_t mlen = (size_t)p[0] << 8 | p[1];
+		if (mlen == 0) {
+			conn_close(c, "zero-length DNS message");
+			return;
+		}
+		if (len < 2 + mlen)
+			break;
+		p = evbuffer_pullup(in, (ssize_t)(2 + mlen));
+		c->last_active_ms = conn_now_ms();
+		handle_query(c, p + 2, mlen);
+		evbuffer_drain(in, 2 + mlen);
+	}
+	if (s->reading_paused && !c->up_eof) {
+		s->reading_paused = false;
+		bufferevent_enable(c->client, EV_READ);
+	}
+}
+
+void dns_stream_eof(struct conn *c)
+{
+	dns_stream_read(c); /* complete messages still buffered */
+	if (c->state == CS_DNS)
+		finish_if_done(c);
+}
+
+bool dns_stream_idle(const struct conn *c)
+{
+	return !c->dns || c->dns->inflight == 0;
+}
+
+void dns_stream_free(struct dns_stream *s)
+{
+	while (s->jobs)
+		job_free(s->jobs);
+	s->c->dns = NULL;
+	free(s);
+}

@@ -1,0 +1,104 @@
+/* The explicit HTTP proxy front, for tools that honour HTTPS_PROXY:
+ *   CONNECT host:port  -> policy -> resolve/classify/connect -> 200, then
+ *                         the tunnel's first bytes are peeked like a
+ *                         transparent connection (SNI or Host must equal
+ *                         the CONNECT host);
+ *   GET http://host/.. -> policy -> connect, and every request on the
+ *                         client connection must name the same authority;
+ *                         each is rewritten to origin-form (relay.c).
+ * https:// absolute URIs, origin-form requests and malformed heads get a
+ * 400; refusals a 403 that says which rule to change. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "conn.h"
+#include "http_req.h"
+#include "proto.h"
+
+static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
+
+void http_proxy_read(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t len = evbuffer_get_length(in);
+	if (len == 0)
+		return;
+	size_t take = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
+	const uint8_t *buf = evbuffer_pullup(in, (ssize_t)take);
+	struct http_request rq;
+	char why[400];
+	switch (http_request_parse(buf, take, &rq)) {
+	case HTTP_OK:
+		break;
+	case HTTP_INCOMPLETE:
+		if (take >= HTTP_HEAD_MAX)
+			conn_deny(c, DENY_MALFORMED, "request head too large");
+		return;
+	case HTTP_TOO_LARGE:
+		conn_deny(c, DENY_MALFORMED, "request head too large");
+		return;
+	case HTTP_NOT_HTTP:
+	case HTTP_MALFORMED:
+	default:
+		fmt_buf(why, sizeof(why), "malformed request: %s",
+			rq.why ? rq.why : "unparseable");
+		conn_deny(c, DENY_MALFORMED, why);
+		return;
+	}
+	if (!rq.has_target_host) {
+		conn_deny(c, DENY_MALFORMED,
+			  "a proxy request needs CONNECT host:port or an "
+			  "absolute http:// URI");
+		return;
+	}
+	if (rq.scheme_https) {
+		conn_deny(c, DENY_MALFORMED,
+			  "https:// URIs must be requested with CONNECT");
+		return;
+	}
+	uint16_t port = rq.target_port;
+	if (rq.is_connect && port == 0) {
+		conn_deny(c, DENY_MALFORMED, "CONNECT needs host:port");
+		return;
+	}
+	if (!rq.is_connect && port == 0)
+		port = 80;
+	if (!conn_set_target(c, (const char *)buf + rq.target_host.off,
+			     rq.target_host.len, port, why, sizeof(why))) {
+		conn_deny(c, DENY_MALFORMED, why);
+		return;
+	}
+	c->is_connect = rq.is_connect;
+	if (rq.is_connect) {
+		/* The tunnel's own bytes (possibly sent early) stay. */
+		evbuffer_drain(in, rq.head_len);
+	} else {
+		/* The checker re-reads this head, checks and rewrites it. */
+		http_checker_init(&c->hc, HC_ABSOLUTE);
+	}
+	if (!conn_decide(c))
+		return;
+	if (c->literal) {
+		c->addrs[0] = c->literal_addr;
+		c->n_addrs = 1;
+		c->next_addr = 0;
+		conn_connect_next(c);
+	} else {
+		conn_resolve(c);
+	}
+}
+
+void http_proxy_connected(struct conn *c)
+{
+	if (!c->is_connect) {
+		conn_start_relay(c);
+		return;
+	}
+	bufferevent_write(c->client, established, sizeof(established) - 1);
+	/* From here on a refusal speaks the tunnelled protocol. */
+	c->proto = NULL;
+	conn_start_peek(c);
+}

@@ -1,0 +1,303 @@
+/* sandbox-proxy: the host-side egress proxy of one sandbox.
+ *
+ * Set-up (policy, audit log, resolver, listeners) may fail and exit; after
+ * "ready" the proxy never exits because of a peer: a misbehaving connection
+ * is closed and logged. SIGHUP builds a new policy from the same sources
+ * and swaps it in (connections keep the policy they were decided under);
+ * SIGTERM/SIGINT stop accepting and drain for up to --drain-timeout. */
+#include <event2/event.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "../common/util.h"
+#include "audit.h"
+#include "config.h"
+#include "conn.h"
+#include "listener.h"
+#include "proxy.h"
+#include "resolver.h"
+#include "synth.h"
+
+#define VERSION "0.1.0"
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* --presets, else $SANDBOX_PRESETS, else <exe>/../../policies (the source
+ * tree, for build/bin), else the installed location. */
+static const char *find_presets(const struct proxy_config *cfg, char *buf,
+				size_t bufsz)
+{
+	if (cfg->presets_dir)
+		return cfg->presets_dir;
+	const char *env = getenv("SANDBOX_PRESETS");
+	if (env && *env)
+		return env;
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			static const char *const rel[] = {"/../../policies",
+							  "/../../../policies"};
+			for (size_t i = 0; i < ARRAY_SIZE(rel); i++)
+				if (fmt_buf(buf, bufsz, "%s%s", exe, rel[i]) ==
+					    0 &&
+				    is_dir(buf))
+					return buf;
+			if (fmt_buf(buf, bufsz, "%s%s", exe, rel[0]) == 0 &&
+			    !is_dir("/usr/share/sandbox/policies"))
+				return buf;
+		}
+	}
+	return "/usr/share/sandbox/policies";
+}
+
+/* Build a fresh policy from every configured source. */
+static struct policy *build_policy(const struct proxy_config *cfg,
+				   const char *presets,
+				   struct policy_errors *errs)
+{
+	struct policy_builder *b = policy_builder_new(presets);
+	if (!b)
+		return NULL;
+	for (size_t i = 0; i < cfg->n_policy_files; i++)
+		policy_builder_add_file(b, cfg->policy_files[i], errs);
+	for (size_t i = 0; i < cfg->n_rules; i++)
+		policy_builder_add_rule(b, cfg->rules[i].allow,
+					cfg->rules[i].spec,
+					cfg->rules[i].allow ? "--allow"
+							    : "--deny",
+					errs);
+	return policy_builder_finish(b, errs);
+}
+
+static void print_errors(const struct policy_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msgs[i]);
+	if (errs->count == 0)
+		fprintf(stderr, "sandbox-proxy: cannot build the policy "
+				"(out of memory)\n");
+}
+
+static void audit_policy(struct proxy *px, const char *decision,
+			 const char *reason)
+{
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "policy";
+	r.decision = decision;
+	r.reason = reason;
+	proxy_audit(px, &r);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+	struct proxy *px = arg;
+	(void)sig;
+	(void)what;
+	struct policy_errors errs = {0};
+	struct policy *p = build_policy(px->cfg, px->presets_dir, &errs);
+	struct policy_ref *ref = p ? calloc(1, sizeof(*ref)) : NULL;
+	if (!ref) {
+		fprintf(stderr, "sandbox-proxy: reload failed; keeping the "
+				"previous policy:\n");
+		print_errors(&errs);
+		char reason[600];
+		fmt_buf(reason, sizeof(reason),
+			"reload failed, previous policy kept: %s",
+			errs.count ? errs.msgs[0] : "out of memory");
+		audit_policy(px, "deny", reason);
+		policy_free(p);
+		policy_errors_free(&errs);
+		return;
+	}
+	policy_errors_free(&errs);
+	ref->policy = p;
+	ref->refs = 1;
+	/* Single-threaded: between two callbacks this is the atomic swap.
+	 * Live connections hold their own reference to the old policy. */
+	struct policy_ref *old = px->policy;
+	px->policy = ref;
+	policy_ref_put(old);
+	fprintf(stderr, "sandbox-proxy: policy reloaded\n");
+	audit_policy(px, "allow", "reloaded");
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+	(void)fd;
+	(void)what;
+	while (px->conns)
+		conn_close(px->conns, "proxy shutting down (drain timeout)");
+	event_base_loopexit(px->base, NULL);
+}
+
+static void on_sigterm(evutil_socket_t sig, short what, void *arg)
+{
+	struct proxy *px = arg;
+	(void)what;
+	if (px->draining)
+		return;
+	px->draining = true;
+	fprintf(stderr, "sandbox-proxy: %s: draining %zu connection(s)\n",
+		strsignal(sig), px->n_conns);
+	listeners_close(px);
+	/* DNS streams idle by nature: nothing to wait for. */
+	for (struct conn *c = px->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->state == CS_DNS && dns_stream_idle(c))
+			conn_close(c, "proxy shutting down");
+	}
+	if (px->n_conns == 0) {
+		event_base_loopexit(px->base, NULL);
+		return;
+	}
+	struct timeval tv = {(time_t)px->cfg->drain_timeout, 0};
+	px->drain_timer = evtimer_new(px->base, on_drain_timeout, px);
+	if (px->drain_timer)
+		evtimer_add(px->drain_timer, &tv);
+	else
+		on_drain_timeout(-1, 0, px);
+}
+
+static void collect_local_addrs(struct proxy *px)
+{
+	struct ifaddrs *ifs;
+	if (getifaddrs(&ifs) < 0)
+		return;
+	for (struct ifaddrs *i = ifs; i && px->n_local < PROXY_MAX_SELF;
+	     i = i->ifa_next) {
+		uint16_t port;
+		if (i->ifa_addr && (i->ifa_addr->sa_family == AF_INET ||
+				    i->ifa_addr->sa_family == AF_INET6) &&
+		    ip_from_sockaddr((struct sockaddr_storage *)i->ifa_addr,
+				     &px->local_addrs[px->n_local],
+				     &port) == 0)
+			px->n_local++;
+	}
+	freeifaddrs(ifs);
+}
+
+static int run(struct proxy_config *cfg)
+{
+	char presets_buf[PATH_MAX];
+	struct proxy px = {.cfg = cfg};
+	px.presets_dir = find_presets(cfg, presets_buf, sizeof(presets_buf));
+
+	struct policy_errors errs = {0};
+	struct policy *p = build_policy(cfg, px.presets_dir, &errs);
+	if (!p) {
+		print_errors(&errs);
+		policy_errors_free(&errs);
+		return 1;
+	}
+	policy_errors_free(&errs);
+	if (cfg->check) {
+		policy_free(p);
+		printf("ok\n");
+		return 0;
+	}
+	if (cfg->n_listens == 0) {
+		policy_free(p);
+		fprintf(stderr, "sandbox-proxy: nothing to do: give --listen "
+				"or --http-proxy\n");
+		return 2;
+	}
+	px.policy = calloc(1, sizeof(*px.policy));
+	if (!px.policy)
+		die("out of memory");
+	px.policy->policy = p;
+	px.policy->refs = 1;
+
+	int err = 0;
+	px.audit = audit_open(cfg->audit_path, cfg->sandbox, &err);
+	if (!px.audit)
+		die("--audit %s: %s", cfg->audit_path, strerror(-err));
+	px.base = event_base_new();
+	if (!px.base)
+		die("cannot create the event loop");
+	px.resolver = resolver_new(px.base, cfg->resolver, &err);
+	if (!px.resolver)
+		die("--resolver %s: %s",
+		    cfg->resolver ? cfg->resolver : "(system)",
+		    strerror(-err));
+	px.synth = synth_new(&cfg->synth_base, cfg->synth_prefix);
+	if (!px.synth)
+		die("cannot create the synthetic address pool");
+	collect_local_addrs(&px);
+
+	signal(SIGPIPE, SIG_IGN);
+	px.sig_hup = evsignal_new(px.base, SIGHUP, on_sighup, &px);
+	px.sig_term = evsignal_new(px.base, SIGTERM, on_sigterm, &px);
+	px.sig_int = evsignal_new(px.base, SIGINT, on_sigterm, &px);
+	if (!px.sig_hup || !px.sig_term || !px.sig_int ||
+	    evsignal_add(px.sig_hup, NULL) < 0 ||
+	    evsignal_add(px.sig_term, NULL) < 0 ||
+	    evsignal_add(px.sig_int, NULL) < 0)
+		die("cannot install signal handlers");
+
+	for (size_t i = 0; i < cfg->n_listens; i++) {
+		char msg[400];
+		if (listener_open(&px, &cfg->listens[i], msg, sizeof(msg)) <
+		    0) {
+			listeners_close(&px);
+			die("%s", msg);
+		}
+	}
+	fprintf(stderr, "sandbox-proxy: ready\n");
+	fflush(stderr);
+	audit_policy(&px, "allow", "loaded");
+
+	event_base_dispatch(px.base);
+
+	listeners_close(&px);
+	while (px.conns)
+		conn_close(px.conns, "proxy shutting down");
+	if (px.drain_timer)
+		event_free(px.drain_timer);
+	event_free(px.sig_hup);
+	event_free(px.sig_term);
+	event_free(px.sig_int);
+	resolver_free(px.resolver);
+	synth_free(px.synth);
+	policy_ref_put(px.policy);
+	audit_close(px.audit);
+	event_base_free(px.base);
+	fprintf(stderr, "sandbox-proxy: exiting\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	program_name = "sandbox-proxy";
+	struct proxy_config cfg;
+	char err[400];
+	if (config_parse(argc, argv, &cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "sandbox-proxy: %s\n%s", err, config_usage);
+		return 2;
+	}
+	int rc;
+	if (cfg.help) {
+		fputs(config_usage, stdout);
+		rc = 0;
+	} else if (cfg.version) {
+		printf("sandbox-proxy " VERSION "\n");
+		rc = 0;
+	} else {
+		rc = run(&cfg);
+	}
+	config_free(&cfg);
+	return rc;
+}

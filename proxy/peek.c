@@ -1,0 +1,227 @@
+/* The first bytes of a connection: the wire header of a transparent
+ * stream, then the client's first flight, dispatched through the protocol
+ * table to find the name it asks for and check it against the name the
+ * connection stands for. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/util.h"
+#include "../common/wire.h"
+#include "conn.h"
+#include "proto.h"
+#include "synth.h"
+
+/* Server-speaks-first protocols (SMTP, some databases) send nothing until
+ * the server greets them: after this long without a byte the connection is
+ * treated as opaque TCP and decided by name and port. */
+#define FIRST_BYTE_MS 2000
+
+bool conn_same_name(const struct conn *c, const char *host, size_t len)
+{
+	return host_matches(c->name, host, len);
+}
+
+bool conn_set_target(struct conn *c, const char *host, size_t len,
+		     uint16_t port, char *why, size_t whysz)
+{
+	c->port = port;
+	struct ip_addr a;
+	if (ip_parse_strict(host, len, &a)) {
+		c->literal = true;
+		c->literal_addr = a;
+		ip_format(&a, c->name);
+		return true;
+	}
+	if (ip_looks_numeric(host, len)) {
+		fmt_buf(why, whysz,
+			"'%.*s' is neither a host name nor a strict IP address",
+			(int)(len > 80 ? 80 : len), host);
+		return false;
+	}
+	if (policy_normalize_name(host, len, c->name, sizeof(c->name)) < 0) {
+		c->name[0] = '\0';
+		fmt_buf(why, whysz, "'%.*s' is not a valid host name",
+			(int)(len > 80 ? 80 : len), host);
+		return false;
+	}
+	return true;
+}
+
+void conn_read_header(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	if (evbuffer_get_length(in) < WIRE_HEADER_LEN)
+		return;
+	struct wire_header h;
+	enum wire_status st = wire_header_parse(
+		evbuffer_pullup(in, WIRE_HEADER_LEN), WIRE_HEADER_LEN, &h);
+	if (st != WIRE_OK) {
+		char why[120];
+		fmt_buf(why, sizeof(why), "bad wire header: %s",
+			wire_status_str(st));
+		conn_close(c, why);
+		return;
+	}
+	evbuffer_drain(in, WIRE_HEADER_LEN);
+	if (h.kind == WIRE_DNS) {
+		dns_stream_start(c);
+		return;
+	}
+	if (h.kind != WIRE_TCP) {
+		conn_close(c, "control streams are not accepted by the proxy");
+		return;
+	}
+	struct ip_addr dst = {.family = h.family == 4 ? AF_INET : AF_INET6};
+	memcpy(dst.b, h.addr, h.family == 4 ? 4 : 16);
+	c->port = h.port;
+	if (synth_contains(c->px->synth, &dst)) {
+		const char *name = synth_lookup(c->px->synth, &dst);
+		if (name) {
+			fmt_buf(c->name, sizeof(c->name), "%s", name);
+		} else {
+			/* Decided (denied) after the peek, so an HTTP client
+			 * still gets a readable 403. */
+			c->synthetic_unknown = true;
+			ip_format(&dst, c->name);
+		}
+	} else {
+		c->literal = true;
+		c->literal_addr = dst;
+		ip_format(&dst, c->name);
+	}
+	conn_start_peek(c);
+}
+
+void conn_start_peek(struct conn *c)
+{
+	c->state = CS_PEEK;
+	c->phase_start_ms = conn_now_ms();
+	c->peek_started = false;
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
+		conn_peek_step(c);
+		return;
+	}
+	conn_set_timer(c, FIRST_BYTE_MS);
+}
+
+/* Take the name a TLS or HTTP client asked for. Transparent connections to
+ * an IP literal adopt it (it must then pass policy itself and is resolved
+ * by the proxy); everything else must match the connection's name. */
+static bool check_peeked_name(struct conn *c, const struct peek_info *pi)
+{
+	char why[400];
+	if (c->literal && !c->name_from_peek && !c->is_connect &&
+	    c->origin == ORIGIN_TRANSPARENT &&
+	    !ip_parse_strict(pi->name, pi->name_len, &(struct ip_addr){0})) {
+		char norm[256];
+		if (ip_looks_numeric(pi->name, pi->name_len) ||
+		    policy_normalize_name(pi->name, pi->name_len, norm,
+					  sizeof(norm)) < 0) {
+			fmt_buf(why, sizeof(why), "invalid name '%.80s' in %s",
+				pi->name, c->proto->name);
+			conn_deny(c, DENY_MALFORMED, why);
+			return false;
+		}
+		memcpy(c->name, norm, strlen(norm) + 1);
+		c->name_from_peek = true;
+		return true;
+	}
+	if (!conn_same_name(c, pi->name, pi->name_len) ||
+	    (pi->name_port && pi->name_port != c->port)) {
+		fmt_buf(why, sizeof(why),
+			"%s names '%.100s' but the connection is for %s:%u",
+			c->proto == &proto_tls ? "SNI" : "Host", pi->name,
+			c->name, c->port);
+		fmt_buf(c->hint, sizeof(c->hint),
+			"connect to the host by the name the request uses");
+		conn_deny(c, DENY_POLICY, why);
+		return false;
+	}
+	return true;
+}
+
+/* Report mode never relaxes these checks: a mismatched, missing or hidden
+ * (ECH) name means the policy cannot know what is being reached. */
+static void after_peek(struct conn *c, const struct peek_info *pi)
+{
+	if (c->proto == &proto_tls) {
+		if (pi->has_name)
+			fmt_buf(c->sni, sizeof(c->sni), "%s", pi->name);
+		if (pi->ech) {
+			conn_deny(c, DENY_POLICY,
+				  "TLS ClientHello offers ECH "
+				  "(encrypted_client_hello): the real name "
+				  "is hidden");
+			return;
+		}
+		if (!pi->has_name && !(c->literal && !c->name_from_peek)) {
+			conn_deny(c, DENY_POLICY,
+				  "TLS ClientHello without SNI for a "
+				  "connection by name");
+			return;
+		}
+	}
+	if (pi->has_name && !check_peeked_name(c, pi))
+		return;
+	if (c->origin == ORIGIN_HTTP_PROXY)
+		conn_start_relay(c); /* CONNECT: already connected */
+	else
+		conn_decide_and_resolve(c);
+}
+
+void conn_peek_step(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t len = evbuffer_get_length(in);
+	if (len == 0)
+		return;
+	if (!c->peek_started) {
+		/* First byte seen: the rest of the handshake budget applies. */
+		c->peek_started = true;
+		uint64_t budget = (uint64_t)c->px->cfg->handshake_timeout * 1000;
+		uint64_t spent = conn_now_ms() - c->phase_start_ms;
+		conn_set_timer(c, spent < budget ? budget - spent : 1);
+	}
+	const uint8_t *buf = evbuffer_pullup(in, -1);
+	/* Detect again each time: "GE" may be HTTP until "GE\x01" is not. */
+	c->proto = proto_detect(buf, len);
+	struct peek_info pi;
+	switch (c->proto->peek(buf, len, &pi)) {
+	case PEEK_MORE:
+		if (c->proto->max_peek && len >= c->proto->max_peek) {
+			conn_deny(c, DENY_MALFORMED,
+				  c->proto == &proto_tls
+					  ? "ClientHello too large"
+					  : "request head too large");
+		} else if (c->up_eof) {
+			conn_close(c, "client closed in the middle of its "
+				      "first message");
+		}
+		return;
+	case PEEK_BAD:
+		conn_deny(c, pi.malformed ? DENY_MALFORMED : DENY_POLICY,
+			  pi.why ? pi.why : "refused by protocol check");
+		return;
+	case PEEK_OK:
+		evtimer_del(c->timer);
+		after_peek(c, &pi);
+		return;
+	}
+}
+
+void conn_peek_timeout(struct conn *c)
+{
+	if (!c->peek_started) {
+		/* Nothing sent: a server-speaks-first protocol. */
+		struct peek_info pi;
+		memset(&pi, 0, sizeof(pi));
+		c->proto = &proto_tcp;
+		after_peek(c, &pi);
+		return;
+	}
+	conn_deny(c, DENY_MALFORMED,
+		  "handshake timeout: first message incomplete");
+}

@@ -1,0 +1,82 @@
+/* Small services of the proxy context: shared policy references, the
+ * fail-closed audit wrapper, the self-connection check, drain bookkeeping. */
+#include "proxy.h"
+
+#include <event2/event.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/util.h"
+#include "audit.h"
+#include "ipclass.h"
+
+struct policy_ref *policy_ref_get(struct policy_ref *r)
+{
+	r->refs++;
+	return r;
+}
+
+void policy_ref_put(struct policy_ref *r)
+{
+	if (r && --r->refs == 0) {
+		policy_free(r->policy);
+		free(r);
+	}
+}
+
+int proxy_audit(struct proxy *px, const struct audit_record *r)
+{
+	int e = audit_write(px->audit, r);
+	if (e < 0 && !px->audit_failed) {
+		/* The log is the record of every decision: without it the
+		 * proxy refuses to make more. */
+		px->audit_failed = true;
+		fprintf(stderr,
+			"sandbox-proxy: audit log write failed (%s); refusing "
+			"new connections\n",
+			strerror(-e));
+	}
+	return e;
+}
+
+void proxy_log(struct proxy *px, const char *fmt, ...)
+{
+	if (!px->cfg->verbose)
+		return;
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "sandbox-proxy: %s\n", buf);
+}
+
+bool proxy_is_self(const struct proxy *px, const struct ip_addr *a,
+		   uint16_t port)
+{
+	struct ip_classification cl;
+	ipclass_classify(a, &cl);
+	const struct ip_addr *plain = cl.embedded ? &cl.inner : a;
+	for (size_t i = 0; i < px->n_self; i++) {
+		const struct self_addr *s = &px->self[i];
+		if (s->port != port)
+			continue;
+		if (ip_equal(plain, &s->addr) || cl.cls == IPC_UNSPECIFIED)
+			return true;
+		if (!s->wildcard)
+			continue;
+		if (cl.cls == IPC_LOOPBACK)
+			return true;
+		for (size_t j = 0; j < px->n_local; j++)
+			if (ip_equal(plain, &px->local_addrs[j]))
+				return true;
+	}
+	return false;
+}
+
+void proxy_conn_gone(struct proxy *px)
+{
+	if (px->draining && px->n_conns == 0)
+		event_base_loopexit(px->base, NULL);
+}

@@ -1,0 +1,211 @@
+/* Splicing an established connection: bytes move between the two
+ * bufferevents without copies (evbuffer_add_buffer), except that plain
+ * HTTP from the client passes through the per-request checker.
+ *
+ * Back-pressure: when the receiving side's output buffer holds more than
+ * RELAY_HWM bytes, reading from the sending side stops, and resumes from
+ * the receiving side's write callback once it has drained below half.
+ * Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once
+ * everything before it was written; the connection closes when both
+ * directions are done. */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../common/util.h"
+#include "conn.h"
+#include "proto.h"
+
+#define RELAY_HWM (256 * 1024)
+/* Client input may hold one whole request head for the checker. */
+#define RELAY_CLIENT_READ_MAX (HTTP_HEAD_MAX + 8192)
+
+void conn_start_relay(struct conn *c)
+{
+	if (conn_audit_connect(c, NULL) < 0) {
+		conn_close(c, "audit log write failed: failing closed");
+		return;
+	}
+	if (c->hc.mode != HC_ABSOLUTE)
+		http_checker_init(&c->hc, c->proto == &proto_http ? HC_HOST
+								   : HC_OFF);
+	c->state = CS_RELAY;
+	c->last_active_ms = conn_now_ms();
+	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
+	bufferevent_setwatermark(c->client, EV_READ, 0,
+				 c->hc.mode == HC_OFF ? RELAY_HWM
+						      : RELAY_CLIENT_READ_MAX);
+	bufferevent_setwatermark(c->upstream, EV_READ, 0, RELAY_HWM);
+	bufferevent_setwatermark(c->client, EV_WRITE, RELAY_HWM / 2, 0);
+	bufferevent_setwatermark(c->upstream, EV_WRITE, RELAY_HWM / 2, 0);
+	bufferevent_enable(c->upstream, EV_READ | EV_WRITE);
+	bufferevent_enable(c->client, EV_WRITE);
+	if (!c->up_eof)
+		bufferevent_enable(c->client, EV_READ);
+	bool eof = c->up_eof;
+	/* Bytes peeked (or sent early) go first. */
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
+		relay_client_read(c);
+		return; /* relay_client_read handles an earlier EOF */
+	}
+	if (eof)
+		relay_eof(c, true);
+}
+
+static void maybe_done(struct conn *c)
+{
+	if (c->up_shut && c->down_shut)
+		conn_close(c, c->eof_first ? c->eof_first : "closed");
+}
+
+/* Forward what the checker allows; false when the connection was closed. */
+static bool forward_checked(struct conn *c, struct evbuffer *in,
+			    struct evbuffer *out)
+{
+	for (;;) {
+		size_t len = evbuffer_get_length(in);
+		if (len == 0)
+			return true;
+		if (c->hc.mode == HC_OFF) {
+			evbuffer_add_buffer(out, in);
+			c->bytes_up += len;
+			return true;
+		}
+		if (c->hc.mode == HC_ABSOLUTE && !c->hc_out) {
+			c->hc_out = malloc(HC_OUT_MAX);
+			if (!c->hc_out) {
+				conn_close(c, "out of memory");
+				return false;
+			}
+		}
+		size_t take = len < RELAY_CLIENT_READ_MAX ? len
+							  : RELAY_CLIENT_READ_MAX;
+		const uint8_t *buf = evbuffer_pullup(in, (ssize_t)take);
+		struct hc_action act;
+		http_checker_step(&c->hc, buf, take, c->name, c->port,
+				  c->hc_out, HC_OUT_MAX, &act);
+		switch (act.result) {
+		case HC_NEED_MORE:
+			return true;
+		case HC_FORWARD:
+			evbuffer_remove_buffer(in, out, act.consumed);
+			c->bytes_up += act.consumed;
+			break;
+		case HC_REWRITE:
+			evbuffer_add(out, c->hc_out, act.out_len);
+			evbuffer_drain(in, act.consumed);
+			c->bytes_up += act.out_len;
+			break;
+		case HC_REJECT: {
+			char why[400];
+			if (act.status == 403)
+				fmt_buf(why, sizeof(why),
+					"request %u for '%s': %s",
+					c->hc.requests + 1, act.host, act.why);
+			else
+				fmt_buf(why, sizeof(why), "request %u: %s",
+					c->hc.requests + 1, act.why);
+			c->proto = &proto_http;
+			if (act.status == 403)
+				fmt_buf(c->hint, sizeof(c->hint),
+					"open a new connection for each host");
+			conn_deny(c,
+				  act.status == 403 ? DENY_POLICY
+						    : DENY_MALFORMED,
+				  why);
+			return false;
+		}
+		}
+	}
+}
+
+void relay_client_read(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	struct evbuffer *out = bufferevent_get_output(c->upstream);
+	c->last_active_ms = conn_now_ms();
+	if (!forward_checked(c, in, out))
+		return;
+	if (evbuffer_get_length(out) >= RELAY_HWM) {
+		bufferevent_disable(c->client, EV_READ);
+		c->up_paused = true;
+	}
+	if (c->up_eof && !c->up_shut)
+		relay_eof(c, true);
+}
+
+void relay_upstream_read(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->upstream);
+	struct evbuffer *out = bufferevent_get_output(c->client);
+	c->last_active_ms = conn_now_ms();
+	c->bytes_down += evbuffer_get_length(in);
+	evbuffer_add_buffer(out, in);
+	if (evbuffer_get_length(out) >= RELAY_HWM) {
+		bufferevent_disable(c->upstream, EV_READ);
+		c->down_paused = true;
+	}
+}
+
+void relay_upstream_written(struct conn *c)
+{
+	size_t left = evbuffer_get_length(bufferevent_get_output(c->upstream));
+	c->last_active_ms = conn_now_ms();
+	if (c->up_paused && left < RELAY_HWM / 2) {
+		c->up_paused = false;
+		if (!c->up_eof) {
+			bufferevent_enable(c->client, EV_READ);
+			/* The checker may be holding a partial head. */
+			if (evbuffer_get_length(
+				    bufferevent_get_input(c->client)) > 0) {
+				relay_client_read(c);
+				return;
+			}
+		}
+	}
+	if (c->up_eof && !c->up_shut && left == 0)
+		relay_eof(c, true);
+}
+
+void relay_client_written(struct conn *c)
+{
+	size_t left = evbuffer_get_length(bufferevent_get_output(c->client));
+	c->last_active_ms = conn_now_ms();
+	if (c->down_paused && left < RELAY_HWM / 2) {
+		c->down_paused = false;
+		if (!c->down_eof) {
+			bufferevent_enable(c->upstream, EV_READ);
+			if (evbuffer_get_length(
+				    bufferevent_get_input(c->upstream)) > 0)
+				relay_upstream_read(c);
+		}
+	}
+	if (c->down_eof && !c->down_shut && left == 0)
+		relay_eof(c, false);
+}
+
+void relay_eof(struct conn *c, bool from_client)
+{
+	if (!c->eof_first)
+		c->eof_first = from_client ? "closed by client"
+					   : "closed by upstream";
+	if (from_client) {
+		c->up_eof = true;
+		/* A partial request head left at EOF is never forwarded. */
+		if (c->up_shut || evbuffer_get_length(bufferevent_get_output(
+					  c->upstream)) > 0)
+			return; /* relay_upstream_written finishes it */
+		shutdown(bufferevent_getfd(c->upstream), SHUT_WR);
+		c->up_shut = true;
+	} else {
+		c->down_eof = true;
+		if (c->down_shut || evbuffer_get_length(bufferevent_get_output(
+					    c->client)) > 0)
+			return;
+		shutdown(bufferevent_getfd(c->client), SHUT_WR);
+		c->down_shut = true;
+	}
+	maybe_done(c);
+}
