@@ -1,0 +1,84 @@
+#!/bin/sh
+# Build the guest kernel and initramfs from Debian packages.
+#
+#   guest/build-image.sh OUTDIR INIT_BINARY
+#
+# OUTDIR/kernel-pkg names the kernel package (see kernel-pkg.sh). The .deb is
+# fetched once with `apt-get download` into OUTDIR/cache (the only network
+# use) and unpacked with dpkg -x. The modules the guest needs are resolved
+# through modules.dep (depmod -b) with `modprobe --show-depends`, which
+# prints them in load order; sandbox-init loads them in that order.
+#
+# Outputs: OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/kernel-version.
+set -eu
+
+out=$1
+init=$2
+here=$(dirname "$0")
+
+# Roots of the module closure. Dependencies (virtio, vsock, 9pnet, netfs,
+# nf_conntrack, ...) come from modules.dep.
+ROOTS="virtio_mmio vmw_vsock_virtio_transport 9pnet_virtio 9p virtiofs fuse
+overlay dummy nf_tables nft_chain_nat nft_redir nft_nat nf_nat nf_conntrack
+nft_ct nft_reject_inet nft_reject_ipv4"
+
+read -r pkg pkgver <"$out/kernel-pkg"
+cache=$out/cache
+mkdir -p "$cache"
+
+deb=$(ls "$cache/${pkg}_"*.deb 2>/dev/null | head -n1 || true)
+case "$deb" in *"_$(echo "$pkgver" | sed 's/:/%3a/')_"*) ;; *) deb= ;; esac
+if [ -z "$deb" ]; then
+	rm -f "$cache/${pkg}_"*.deb
+	echo "guest: apt-get download $pkg=$pkgver"
+	(cd "$cache" && apt-get download -q "$pkg=$pkgver") ||
+		{ echo "guest: apt-get download $pkg failed (is apt reachable?)" >&2; exit 1; }
+	deb=$(ls "$cache/${pkg}_"*.deb | head -n1)
+fi
+
+root=$cache/root-$pkg-$pkgver
+if [ ! -f "$root/.unpacked" ]; then
+	rm -rf "$root"
+	mkdir -p "$root"
+	dpkg -x "$deb" "$root"
+	kver=$(ls "$root/lib/modules" | head -n1)
+	depmod -b "$root" "$kver"
+	touch "$root/.unpacked"
+fi
+kver=$(ls "$root/lib/modules" | head -n1)
+
+stage=$out/stage
+rm -rf "$stage"
+mkdir -p "$stage/bin" "$stage/lib/modules" "$stage/etc" "$stage/dev" \
+	"$stage/proc" "$stage/sys" "$stage/newroot"
+
+# modprobe prints "insmod PATH" in dependency order for each root; keep the
+# first occurrence of each module.
+: >"$stage/lib/modules/load-order"
+for m in $ROOTS; do
+	modprobe -d "$root" -S "$kver" --show-depends "$m" ||
+		{ echo "guest: module $m not found in $pkg" >&2; exit 1; }
+done | awk '$1 == "insmod" { print $2 }' | while read -r path; do
+	name=$(basename "$path")
+	if ! grep -qx "$name" "$stage/lib/modules/load-order"; then
+		cp "$path" "$stage/lib/modules/$name"
+		echo "$name" >>"$stage/lib/modules/load-order"
+	fi
+done
+
+cp "$init" "$stage/init"
+chmod 755 "$stage/init"
+cp /bin/busybox "$stage/bin/busybox"
+ln -s busybox "$stage/bin/sh"
+# Public CA bundle baked in at build time, so the guest never sees host /etc.
+cp /etc/ssl/certs/ca-certificates.crt "$stage/etc/ca-certificates.crt"
+for f in services protocols; do
+	[ -f "/etc/$f" ] && cp "/etc/$f" "$stage/etc/$f"
+done
+
+(cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
+	cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -6 >"$out/initramfs.cpio.gz.tmp"
+mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
+cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
+echo "$kver" >"$out/kernel-version"
+echo "guest: kernel $kver ($pkg $pkgver), $(wc -l <"$stage/lib/modules/load-order") modules, initramfs $(du -k "$out/initramfs.cpio.gz" | cut -f1) KiB"

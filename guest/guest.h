@@ -1,0 +1,78 @@
+/* sandbox-init: PID 1 of the guest and its forwarders.
+ *
+ * Boot order (init_main.c): early mounts -> modules -> root filesystem ->
+ * switch root -> /etc -> network capture -> forwarders -> control channel.
+ * Each step is in its own file; set-up failures call fatal(), which prints
+ * the reason on the console and powers the guest off (never hangs).
+ */
+#ifndef GUEST_GUEST_H
+#define GUEST_GUEST_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Guest-side ports (loopback inside the guest; see docs/guest.md). */
+#define FWD_TCP_PORT 10800   /* transparent TCP forwarder, all addresses */
+#define FWD_PROXY_PORT 3128  /* explicit HTTP proxy forwarder, 127.0.0.1 */
+#define FWD_DNS_ADDR "127.0.0.53"
+/* Host-side vsock ports (CID 2). */
+#define VSOCK_HOST_CID 2
+#define VSOCK_PORT_TRANSPARENT 1080
+#define VSOCK_PORT_HTTP_PROXY 3128
+
+#define GUEST_ADDR "192.0.2.2"   /* RFC 5737 TEST-NET-1: never a real peer */
+#define GUEST_GATEWAY "192.0.2.1"
+#define NEWROOT "/newroot"
+
+struct boot_config {
+	char workspace[4096]; /* absolute path, same as on the host */
+	uid_t uid;            /* the sandbox user */
+	gid_t gid;
+	char user[33];
+	char hostname[65];
+	int debug_shell;      /* sandbox.debug=shell */
+	char debug_script[4096]; /* sandbox.debug=script:PATH */
+};
+
+/* console.c */
+void console_setup(void);
+void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
+void fatal_set_shell(int on);
+void power_off(void) __attribute__((noreturn));
+int run_wait(const char *const argv[]);
+
+/* cmdline.c */
+int cmdline_parse(const char *cmdline, struct boot_config *cfg,
+		  const char **why);
+
+/* modules.c */
+int modules_load(const char *dir, const char **failed);
+
+/* mounts.c */
+int mount_early(const char **what);
+int root_build(const struct boot_config *cfg, const char **what);
+int root_switch(const char **what);
+
+/* etc.c */
+int etc_write(const struct boot_config *cfg, const char **what);
+
+/* netcap.c */
+int netcap_setup(const char **what);
+
+/* relay.c */
+int vsock_connect(unsigned int port);
+int relay(int a, int b);
+int listen_tcp(const char *addr, uint16_t port, int type);
+
+/* fwd_*.c: each runs forever in its own process. */
+void fwd_tcp_run(int lfd) __attribute__((noreturn));
+void fwd_proxy_run(int lfd) __attribute__((noreturn));
+void fwd_dns_run(int udp, int tcp) __attribute__((noreturn));
+int forwarders_start(const char **what);
+
+/* session.c: serve one command on the control channel; returns when done. */
+int session_serve(int lfd, const struct boot_config *cfg);
+
+#endif

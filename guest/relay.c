@@ -1,0 +1,132 @@
+/* Sockets and the byte relay shared by the forwarders. */
+#include "guest.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/vm_sockets.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+
+int vsock_connect(unsigned int port)
+{
+	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_vm sa = {.svm_family = AF_VSOCK,
+				 .svm_cid = VSOCK_HOST_CID,
+				 .svm_port = port};
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+int listen_tcp(const char *addr, uint16_t port, int type)
+{
+	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    (type == SOCK_STREAM && listen(fd, 128) < 0)) {
+		int e = errno ? errno : EINVAL;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* One direction of the relay. */
+struct half {
+	int from, to;
+	char buf[65536];
+	size_t off, len;
+	int eof;  /* read side reached EOF */
+	int done; /* EOF passed on with shutdown(SHUT_WR) */
+};
+
+static int half_read(struct half *h)
+{
+	ssize_t n = read(h->from, h->buf, sizeof(h->buf));
+	if (n < 0)
+		return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+	if (n == 0)
+		h->eof = 1;
+	h->off = 0;
+	h->len = (size_t)n;
+	return 0;
+}
+
+static int half_write(struct half *h)
+{
+	while (h->len > 0) {
+		ssize_t n = write(h->to, h->buf + h->off, h->len);
+		if (n < 0)
+			return (errno == EAGAIN || errno == EINTR) ? 0 : -errno;
+		h->off += (size_t)n;
+		h->len -= (size_t)n;
+	}
+	if (h->eof && !h->done) {
+		shutdown(h->to, SHUT_WR);
+		h->done = 1;
+	}
+	return 0;
+}
+
+/* Copy bytes both ways until both directions reached EOF, passing each
+ * EOF on as a half-close. Non-blocking, so a peer that stops reading only
+ * stalls its own direction. Returns 0, or a negative errno on error. */
+int relay(int a, int b)
+{
+	static struct half h[2];
+	memset(h, 0, sizeof(h));
+	h[0].from = a;
+	h[0].to = b;
+	h[1].from = b;
+	h[1].to = a;
+	fcntl(a, F_SETFL, fcntl(a, F_GETFL) | O_NONBLOCK);
+	fcntl(b, F_SETFL, fcntl(b, F_GETFL) | O_NONBLOCK);
+	while (!h[0].done || !h[1].done) {
+		struct pollfd p[4];
+		int n = 0, idx[4];
+		for (int i = 0; i < 2; i++) {
+			if (h[i].done)
+				continue;
+			if (h[i].len > 0) {
+				p[n] = (struct pollfd){.fd = h[i].to, .events = POLLOUT};
+			} else {
+				p[n] = (struct pollfd){.fd = h[i].from, .events = POLLIN};
+			}
+			idx[n++] = i;
+		}
+		if (poll(p, (nfds_t)n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int k = 0; k < n; k++) {
+			struct half *x = &h[idx[k]];
+			if (!p[k].revents)
+				continue;
+			int r = 0;
+			if (x->len == 0 && !x->eof)
+				r = half_read(x);
+			if (!r)
+				r = half_write(x);
+			if (r)
+				return r;
+		}
+	}
+	return 0;
+}

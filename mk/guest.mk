@@ -1,0 +1,36 @@
+# The guest: sandbox-init (static) and the kernel + initramfs built from
+# Debian packages by guest/build-image.sh.
+#
+#   make guest   -> build/guest/vmlinuz, initramfs.cpio.gz, kernel-version
+#
+# Rebuilt only when an input changes: the guest sources, the build script,
+# or the kernel package version linux-image-amd64 points at (recorded in
+# build/guest/kernel-pkg, rewritten only when it differs).
+GUEST_DIR := build/guest
+GUEST_CC ?= gcc
+GUEST_SRCS := $(wildcard guest/*.c) common/util.c common/wire.c common/control.c
+GUEST_HDRS := $(wildcard guest/*.h) common/util.h common/wire.h common/control.h
+GUEST_CFLAGS := -std=gnu11 -O2 -g0 -D_GNU_SOURCE $(WARN) -static \
+	-fstack-protector-strong -fno-strict-aliasing
+
+.PHONY: guest guest-init FORCE_KPKG
+
+guest: $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/initramfs.cpio.gz $(GUEST_DIR)/kernel-version
+
+guest-init: $(GUEST_DIR)/sandbox-init
+
+$(GUEST_DIR)/sandbox-init: $(GUEST_SRCS) $(GUEST_HDRS) mk/guest.mk
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -o $@ $(GUEST_SRCS)
+
+$(GUEST_DIR)/kernel-pkg: FORCE_KPKG
+	@mkdir -p $(dir $@)
+	@sh guest/kernel-pkg.sh >$@.new && \
+		{ cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@; }
+
+$(GUEST_DIR)/initramfs.cpio.gz: $(GUEST_DIR)/sandbox-init $(GUEST_DIR)/kernel-pkg \
+		guest/build-image.sh
+	sh guest/build-image.sh $(GUEST_DIR) $(GUEST_DIR)/sandbox-init
+
+$(GUEST_DIR)/vmlinuz $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio.gz
+	@test -f $@
