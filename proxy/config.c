@@ -195,7 +195,7 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 	optind = 0; /* GNU: full re-initialisation, so tests can call twice */
 	opterr = 0;
 	int opt, r = 0;
-	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":", options, NULL)) != -1) {
 		char namebuf[64];
 		const char *name =
 			opt_name(opt, argv, argc, namebuf, sizeof(namebuf));

@@ -57,7 +57,7 @@ int conn_audit_connect(struct conn *c, const char *reason)
 	r.conn = c->id;
 	r.proto = proto_name(c);
 	r.host = c->name[0] ? c->name : NULL;
-	r.port = c->port;
+	r.port = c->port ? c->port : -1;
 	r.sni = c->sni[0] ? c->sni : NULL;
 	r.addr = c->addr_str[0] ? c->addr_str : NULL;
 	r.decision = policy_decision_str(c->decided ? c->decision

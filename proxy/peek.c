@@ -147,6 +147,10 @@ static bool check_peeked_name(struct conn *c, const struct peek_info *pi)
  * (ECH) name means the policy cannot know what is being reached. */
 static void after_peek(struct conn *c, const struct peek_info *pi)
 {
+	if (c->synthetic_unknown) {
+		conn_decide_and_resolve(c); /* denies, naming the address */
+		return;
+	}
 	if (c->proto == &proto_tls) {
 		if (pi->has_name)
 			fmt_buf(c->sni, sizeof(c->sni), "%s", pi->name);

@@ -142,6 +142,10 @@ size_t http_error_response(int status, const struct deny_text *t, char *out,
 		fmt_append(body, sizeof(body), &blen,
 			   "sandbox-proxy blocked a request to %s:%u\n",
 			   t->host ? t->host : "?", t->port);
+	else if (!t->host)
+		fmt_append(body, sizeof(body), &blen,
+			   "sandbox-proxy: %d %s\n", status,
+			   status_text(status));
 	else
 		fmt_append(body, sizeof(body), &blen,
 			   "sandbox-proxy: %d %s for %s:%u\n", status,
