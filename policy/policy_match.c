@@ -71,22 +71,26 @@ struct policy_verdict policy_decide_name(const struct policy *p,
 	if (chain(p, rule_table_find(&t[RULE_EXACT], p->rules, name, len), port,
 		  &v))
 		return v;
+	/* The parent of a single-label name is the empty suffix, which is
+	 * where deny "*" and "**" live. */
 	const char *dot = memchr(name, '.', len);
-	if (!dot)
-		return fallback(p);
-	const char *suf = dot + 1;
+	const char *suf = dot ? dot + 1 : name + len;
 	if (chain(p, rule_table_find(&t[RULE_STAR1], p->rules, suf,
 				     len - (size_t)(suf - name)),
 		  port, &v))
 		return v;
 	if (!t[RULE_STAR2].slots)
 		return fallback(p);
-	for (; suf; suf = strchr(suf, '.') ? strchr(suf, '.') + 1 : NULL) {
+	while (dot) {
 		if (chain(p, rule_table_find(&t[RULE_STAR2], p->rules, suf,
 					     len - (size_t)(suf - name)),
 			  port, &v))
 			return v;
+		dot = strchr(suf, '.');
+		suf = dot ? dot + 1 : name + len;
 	}
+	if (chain(p, rule_table_find(&t[RULE_STAR2], p->rules, "", 0), port, &v))
+		return v;
 	return fallback(p);
 }
 

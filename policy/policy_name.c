@@ -262,9 +262,16 @@ const char *policy_parse_host(const char *s, size_t len, bool allow,
 		*kind = RULE_STAR2, skip = 3;
 	else if (len >= 2 && memcmp(s, "*.", 2) == 0)
 		*kind = RULE_STAR1, skip = 2;
-	else if ((len == 1 && s[0] == '*') || (len == 2 && !memcmp(s, "**", 2)))
-		return allow ? "refusing to allow every host name; list the names needed"
-			     : "a bare wildcard matches nothing; to deny everything, remove the allow rules (the default is deny)";
+	else if ((len == 1 && s[0] == '*') || (len == 2 && !memcmp(s, "**", 2))) {
+		if (allow)
+			return "refusing to allow every host name; list the names needed";
+		/* Deny "**" (every name) or "*" (single-label names): an empty
+		 * suffix, the least specific key of its kind. */
+		*kind = len == 1 ? RULE_STAR1 : RULE_STAR2;
+		if (outsz)
+			out[0] = '\0';
+		return NULL;
+	}
 	if (memchr(s + skip, '*', len - skip))
 		return "a wildcard is only allowed as the whole leftmost label (\"*.example.com\" or \"**.example.com\")";
 	if (policy_normalize_name(s + skip, len - skip, out, outsz) < 0)

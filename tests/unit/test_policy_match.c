@@ -95,6 +95,21 @@ static void specificity(void)
 	policy_free(p);
 }
 
+static void deny_everything(void)
+{
+	struct policy *p = load("version: 1\n"
+				"allow: [ok.example, \"**.fine.example\"]\n"
+				"deny:\n  - \"**\"\n  - host: \"*\"\n    ports: [443]\n");
+	ok(p != NULL, "deny ** and * load");
+	is_str(dec(p, "ok.example", 443), "allow", "exact allow beats deny **");
+	is_str(dec(p, "a.b.fine.example", 443), "allow", "**.suffix beats bare **");
+	is_str(dec(p, "other.example", 443), "deny", "deny ** names a rule");
+	is_str(pat(p, "other.example", 443), "**", "the ** rule");
+	is_str(pat(p, "localhost", 443), "*", "* matches single-label names");
+	is_str(pat(p, "localhost", 80), "**", "and ** the rest");
+	policy_free(p);
+}
+
 static void ports(void)
 {
 	struct policy *p = load("version: 1\n"
@@ -264,6 +279,7 @@ int main(void)
 {
 	patterns();
 	specificity();
+	deny_everything();
 	ports();
 	report();
 	cidr();
