@@ -148,9 +148,7 @@ def _banner_exchange(proxy, dest, timeout=10):
                     break
                 got += chunk
         if got:
-            p.stdin.write(b"ping\n")
-            p.stdin.close()
-            out, _ = p.communicate(timeout=timeout)
+            out, _ = p.communicate(input=b"ping\n", timeout=timeout)
             got += out
     finally:
         sbxtest.stop_process(p)
