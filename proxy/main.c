@@ -256,9 +256,13 @@ static int run(struct proxy_config *cfg)
 			die("%s", msg);
 		}
 	}
+	audit_policy(&px, "allow", "loaded");
+	if (px.audit_failed) {
+		listeners_close(&px);
+		die("--audit %s: cannot write the audit log", cfg->audit_path);
+	}
 	fprintf(stderr, "sandbox-proxy: ready\n");
 	fflush(stderr);
-	audit_policy(&px, "allow", "loaded");
 
 	event_base_dispatch(px.base);
 
