@@ -11,9 +11,12 @@ build/bench/proxy.{txt,json}. Every step is bounded in time; a proxy that
 fails or stalls makes a row of failures, never a hang.
 
 Environment knobs (defaults in brackets):
-  BENCH_SECONDS [5]      length of the tunnels/s run
+  BENCH_ROUNDS [3]       rounds of tunnels/s, bulk and latency; the table
+                         shows the median, systems interleaved per round
+  BENCH_SECONDS [3]      length of each tunnels/s run
   BENCH_CONC [16]        concurrent clients in the tunnels/s run
-  BENCH_BYTES [1 GiB]    bulk download size
+  BENCH_BYTES [512 MiB]  bulk download size per round
+  BENCH_IDLE_TIMEOUT [60] seconds allowed to open the idle tunnels
   BENCH_RTT [10000]      echo round trips for latency
   BENCH_IDLE [10000]     idle tunnels to open
   BENCH_ONLY             comma list of systems to run (default: all found)
@@ -36,9 +39,11 @@ BUILD = os.path.abspath(os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build
 TOOLS = os.path.join(BUILD, "tools")
 OUT = os.path.join(SRC, "build", "bench")
 
-SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+IDLE_TIMEOUT = int(os.environ.get("BENCH_IDLE_TIMEOUT", "60"))
 CONC = int(os.environ.get("BENCH_CONC", "16"))
-BYTES = int(os.environ.get("BENCH_BYTES", str(1 << 30)))
+BYTES = int(os.environ.get("BENCH_BYTES", str(512 << 20)))
 RTT = int(os.environ.get("BENCH_RTT", "10000"))
 # Each proxied tunnel costs the proxy two descriptors. Without
 # CAP_SYS_RESOURCE (containers) the hard RLIMIT_NOFILE caps how many idle
@@ -149,24 +154,24 @@ def gen_certs(t):
 
 # --- the systems under test -------------------------------------------------
 
-def start_ours(t, sink_port, dns_port):
+def start_ours(t, sink_port, dns_port, tag):
     exe = os.path.join(BUILD, "bin", "sandbox-proxy")
     port = free_port()
-    pol = t.write("policy.yaml", (
+    pol = t.write(tag + ".policy.yaml", (
         "version: 1\nmode: enforce\nallow:\n"
         "  - host: %s\n    ports: [%d]\n"
         "  - cidr: 127.0.0.0/8\n    ports: [%d]\n") % (NAME, sink_port, sink_port))
     wire_port = free_port()
-    argv = unpriv([exe, "--policy", pol, "--audit", t.path("audit.jsonl"),
+    argv = unpriv([exe, "--policy", pol, "--audit", t.path(tag + ".audit.jsonl"),
                    "--resolver", "127.0.0.1:%d" % dns_port,
                    "--http-proxy", "tcp:127.0.0.1:%d" % port,
                    "--listen", "tcp:127.0.0.1:%d" % wire_port])
     os.chmod(t.dir, 0o777)  # the audit log is created by nobody
-    p = t.start("sandbox-proxy", argv)
+    p = t.start(tag, argv)
     return p, port, {"wire_port": wire_port}
 
 
-def start_haproxy(t, sink_port, dns_port):
+def start_haproxy(t, sink_port, dns_port, tag):
     port = free_port()
     cfg = t.write("haproxy.cfg", """
 global
@@ -193,7 +198,7 @@ backend sink
     return p, port, {}
 
 
-def start_squid(t, sink_port, dns_port):
+def start_squid(t, sink_port, dns_port, tag):
     port = free_port()
     hosts = t.write("squid.hosts", "127.0.0.1 %s\n" % NAME)
     cfg = t.write("squid.conf", """
@@ -234,7 +239,7 @@ client_lifetime 1 hour
     return p, port, {}
 
 
-def start_tinyproxy(t, sink_port, dns_port):
+def start_tinyproxy(t, sink_port, dns_port, tag):
     port = free_port()
     filt = t.write("tinyproxy.filter", "^%s$\n" % NAME.replace(".", "\\."))
     cfg = t.write("tinyproxy.conf", """
@@ -291,51 +296,89 @@ def tls_bench(test, mode, to, extra, timeout):
                 "error": "tls_bench failed: " + (r.stderr.strip() or "no output")[:200]}
 
 
-def run_system(t, name, mode, starter, sink, dns_port):
-    res = {"system": name, "mode": mode}
-    sink_port, sink_proc = sink
-    proc = None
-    to = sink_port
-    if starter:
+class System:
+    """One column of the table: a running proxy (or none) and its results."""
+
+    def __init__(self, name, mode, starter):
+        self.name, self.mode, self.starter = name, mode, starter
+        self.tag = name.replace("/", "-")
+        self.proc = None
+        self.port = None
+        self.res = {"system": name, "mode": mode, "rounds": []}
+
+    def start(self, t, sink_port, dns_port):
+        self.port = sink_port
+        if not self.starter:
+            return True
         try:
-            proc, to, info = starter(t, sink_port, dns_port)
+            self.proc, self.port, info = self.starter(t, sink_port, dns_port, self.tag)
         except (OSError, subprocess.SubprocessError) as e:
-            res["error"] = "could not start: %s" % e
-            return res
-        err = wait_port(to, proc)
+            self.res["error"] = "could not start: %s" % e
+            return False
+        err = wait_port(self.port, self.proc)
+        if not err and self.mode == "wire":
+            self.port = info["wire_port"]
+            err = wait_port(self.port, self.proc)
         if err:
-            res["error"] = "%s %s (log: %s)" % (name, err, tail(t, name))
-            t.stop(proc)
-            return res
-        if mode == "wire":
-            to = info["wire_port"]
-            if wait_port(to, proc):
-                res["error"] = "wire listener not up"
-                t.stop(proc)
-                return res
-    target = {"connect": "%s:%d" % (NAME, sink_port),
-              "wire": "127.0.0.1:%d" % sink_port}.get(mode)
-    common = ["--ca", t.path("sink.pem")] + (["--target", target] if target else [])
-    pids = ["--pids", str(proc.pid)] if proc else []
-    log("%s: %d idle tunnels" % (name, IDLE))
-    res["idle"] = tls_bench("idle", mode, to, common + pids +
-                            ["--count", str(IDLE), "--timeout", "60"], 90)
+            self.res["error"] = "%s (log: %s)" % (err, tail(t, self.tag))
+            t.stop(self.proc)
+            self.proc = None
+            return False
+        return True
+
+    def args(self, t, sink_port):
+        target = {"connect": "%s:%d" % (NAME, sink_port),
+                  "wire": "127.0.0.1:%d" % sink_port}.get(self.mode)
+        return ["--ca", t.path("sink.pem")] + (["--target", target] if target else [])
+
+    def alive(self, t):
+        if self.proc and self.proc.poll() is not None:
+            self.res["error"] = "died during the run (log: %s)" % tail(t, self.tag)
+            self.proc = None
+        return not self.starter or self.proc is not None
+
+
+def run_idle(t, s, sink_port):
+    pids = ["--pids", str(s.proc.pid)] if s.proc else []
+    log("%s: %d idle tunnels" % (s.name, IDLE))
+    s.res["idle"] = tls_bench("idle", s.mode, s.port, s.args(t, sink_port) + pids +
+                              ["--count", str(IDLE), "--timeout", str(IDLE_TIMEOUT)],
+                              IDLE_TIMEOUT + 30)
     time.sleep(1.5)  # let the proxy tear the idle tunnels down
-    log("%s: tunnels/s for %gs" % (name, SECONDS))
-    res["rate"] = tls_bench("rate", mode, to, common +
-                            ["--conc", str(CONC), "--seconds", str(SECONDS),
-                             "--timeout", "10"], SECONDS + 30)
-    log("%s: bulk %d MiB" % (name, BYTES >> 20))
-    res["bulk"] = tls_bench("bulk", mode, to, common +
-                            ["--bytes", str(BYTES), "--timeout", "30"], 40)
-    log("%s: %d echo round trips" % (name, RTT))
-    res["latency"] = tls_bench("latency", mode, to, common +
-                               ["--count", str(RTT), "--timeout", "30"], 40)
-    if proc:
-        if proc.poll() is not None:
-            res["error"] = "%s died during the run (log: %s)" % (name, tail(t, name))
-        t.stop(proc)
-    return res
+
+
+def run_round(t, s, sink_port):
+    a = s.args(t, sink_port)
+    r = {}
+    r["rate"] = tls_bench("rate", s.mode, s.port, a +
+                          ["--conc", str(CONC), "--seconds", str(SECONDS),
+                           "--timeout", "10"], SECONDS + 30)
+    r["bulk"] = tls_bench("bulk", s.mode, s.port, a +
+                          ["--bytes", str(BYTES), "--timeout", "30"], 40)
+    r["latency"] = tls_bench("latency", s.mode, s.port, a +
+                             ["--count", str(RTT), "--timeout", "30"], 40)
+    s.res["rounds"].append(r)
+
+
+def median_of_rounds(s):
+    """Per test and key, the median over the rounds that succeeded."""
+    for test in ("rate", "bulk", "latency"):
+        runs = [r[test] for r in s.res["rounds"] if test in r]
+        good = [x for x in runs if x.get("ok")]
+        if not good:
+            s.res[test] = runs[-1] if runs else {"ok": False, "error": "not run"}
+            continue
+        agg = dict(good[0])
+        for k, v in good[0].items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                vals = sorted(x[k] for x in good)
+                agg[k] = vals[len(vals) // 2]
+        agg["rounds_ok"] = len(good)
+        agg["rounds"] = len(runs)
+        bad = [x for x in runs if not x.get("ok")]
+        if bad:
+            agg["error"] = bad[0].get("error", "failed")
+        s.res[test] = agg
 
 
 def tail(t, name):
@@ -447,9 +490,11 @@ def notes(results):
             elif test == "idle" and x.get("alive", 0) < x.get("probed", 0):
                 out.append("%s: idle: only %d of %d probed tunnels still echoed" % (
                     r["system"], x.get("alive", 0), x.get("probed", 0)))
-            elif not x.get("ok") or x.get("errors"):
-                out.append("%s: %s: %s (errors: %s)" % (
-                    r["system"], test, x.get("error", "failed"), x.get("errors", "-")))
+            elif (not x.get("ok") or x.get("errors")
+                  or x.get("rounds_ok", 1) < x.get("rounds", 1)):
+                out.append("%s: %s: %s (errors: %s, rounds ok: %s/%s)" % (
+                    r["system"], test, x.get("error", "failed"), x.get("errors", "-"),
+                    x.get("rounds_ok", 0), x.get("rounds", "-")))
     return out
 
 
@@ -480,28 +525,44 @@ def main():
         if dns.poll() is not None:
             sys.exit("bench: dnsmasq did not start: " + tail(t, "dnsmasq"))
         ours = os.path.join(BUILD, "bin", "sandbox-proxy")
+        systems = []
         for name, mode, starter in SYSTEMS:
             if ONLY and name not in ONLY:
                 continue
             if starter is start_ours and not os.access(ours, os.X_OK):
                 log("%s: skipped, %s not built" % (name, ours))
                 continue
-            log("=== %s (%s)" % (name, mode))
-            results.append(run_system(t, name, mode, starter,
-                                      (sink_port, sink), dns_port))
+            systems.append(System(name, mode, starter))
+        # Everything runs at once on its own ports and the measurements
+        # are interleaved, so background load on a shared machine hits
+        # every system alike instead of whichever one ran at the time.
+        live = [s for s in systems if s.start(t, sink_port, dns_port)]
+        for s in live:
+            run_idle(t, s, sink_port)
+        for rnd in range(ROUNDS):
+            for s in live:
+                if s.alive(t):
+                    log("%s: round %d/%d (tunnels/s %gs, bulk %d MiB, %d round trips)" % (
+                        s.name, rnd + 1, ROUNDS, SECONDS, BYTES >> 20, RTT))
+                    run_round(t, s, sink_port)
+        for s in systems:
+            s.alive(t)
+            median_of_rounds(s)
+            results.append(s.res)
     finally:
         t.cleanup()
 
     table = build_table(results)
     head = ("egress proxy benchmark, %s, %s, %d CPUs, loopback\n"
             "workload: TLS 1.3 to tls_sink (ECDSA P-256, no resumption) via each system;\n"
-            "tunnels/s with %d clients for %gs; bulk %d MiB; %d echo round trips of 64 B;\n"
+            "median of %d interleaved rounds: tunnels/s with %d clients for %gs;\n"
+            "bulk %d MiB; %d echo round trips of 64 B. Once per system:\n"
             "%d idle tunnels, memory = Pss of the proxy's processes, after minus before.\n"
             "ratios: (Nx) vs direct; memory (Nx ours) vs sandbox-proxy. The client, the\n"
             "backend and the proxy share the CPUs, and the TLS handshake CPU is spent in\n"
             "client and backend, so tunnels/s ratios are compressed towards 1.\n" % (
                 started.strftime("%Y-%m-%d %H:%M UTC"), platform.node(),
-                os.cpu_count(), CONC, SECONDS, BYTES >> 20, RTT, IDLE))
+                os.cpu_count(), ROUNDS, CONC, SECONDS, BYTES >> 20, RTT, IDLE))
     n = notes(results)
     text = head + "\n" + table + "\n" + ("\nnotes:\n  " + "\n  ".join(n) + "\n" if n else "")
     print(text)
@@ -509,7 +570,7 @@ def main():
         f.write(text)
     with open(os.path.join(OUT, "proxy.json"), "w") as f:
         json.dump({"date": started.isoformat(), "cpus": os.cpu_count(),
-                   "params": {"seconds": SECONDS, "conc": CONC, "bytes": BYTES,
+                   "params": {"rounds": ROUNDS, "seconds": SECONDS, "conc": CONC, "bytes": BYTES,
                               "rtt": RTT, "idle": IDLE},
                    "results": results}, f, indent=1)
     return 0
