@@ -361,10 +361,17 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 				p->cidr_lens4[r->prefix_len] = 1;
 			else
 				p->cidr_lens6[r->prefix_len] = 1;
-		} else if (r->allow) {
+			continue;
+		}
+		if (r->allow)
 			p->stats.allow_rules++;
-		} else {
+		else
 			p->stats.deny_rules++;
+		if (r->kind == RULE_STAR2) {
+			size_t n = r->keylen ? 1 : 0;
+			for (size_t j = 0; j < r->keylen; j++)
+				n += r->key[j] == '.';
+			p->star2_labels[n < 128 ? n : 127] = 1;
 		}
 	}
 	policy_builder_free(b);

@@ -60,6 +60,9 @@ struct policy {
 	size_t nrules;
 	struct rule_table tables[RULE_KINDS];
 	uint8_t cidr_lens4[33], cidr_lens6[129]; /* 1 when a prefix length is used */
+	/* 1 when some "**." key has that many labels: a deep name then only
+	 * looks up the suffixes that can exist (names have <= 127 labels). */
+	uint8_t star2_labels[128];
 	enum policy_mode mode;
 	const char *primary; /* arena, may be NULL */
 	struct policy_stats stats;

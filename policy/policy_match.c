@@ -81,16 +81,24 @@ struct policy_verdict policy_decide_name(const struct policy *p,
 		return v;
 	if (!t[RULE_STAR2].slots)
 		return fallback(p);
-	while (dot) {
-		if (chain(p, rule_table_find(&t[RULE_STAR2], p->rules, suf,
+	size_t labels = 0; /* of the current suffix */
+	for (const char *c = suf; c < name + len; c++)
+		labels += *c == '.';
+	labels += suf < name + len;
+	/* Suffixes from the longest down to the empty one; only label counts
+	 * that some "**." key has are looked up. */
+	for (;;) {
+		if (p->star2_labels[labels < 128 ? labels : 127] &&
+		    chain(p, rule_table_find(&t[RULE_STAR2], p->rules, suf,
 					     len - (size_t)(suf - name)),
 			  port, &v))
 			return v;
-		dot = strchr(suf, '.');
+		if (labels == 0)
+			break;
+		dot = memchr(suf, '.', len - (size_t)(suf - name));
 		suf = dot ? dot + 1 : name + len;
+		labels--;
 	}
-	if (chain(p, rule_table_find(&t[RULE_STAR2], p->rules, "", 0), port, &v))
-		return v;
 	return fallback(p);
 }
 
