@@ -8,7 +8,9 @@ import time
 
 import sbxtest
 
-RSS_LIMIT_KB = 64 * 1024
+# Well under the 50 MB file, so that buffering most of it fails; the ASan
+# build (quarantine capped at 8 MB by the fixture) stays near +10 MB.
+RSS_LIMIT_KB = 24 * 1024
 
 
 def test_large_download_slow_reader_bounded_rss(env, proxy, tmp_path):
@@ -52,6 +54,8 @@ def test_large_download_slow_reader_bounded_rss(env, proxy, tmp_path):
     assert sbxtest.sha256_file(out) == want, "the download arrived corrupted"
     assert samples, "no RSS samples taken"
     peak = max(samples)
+    print(f"\nproxy RSS: baseline {base} kB, peak {peak} kB, {len(samples)} samples, "
+          f"{elapsed:.1f}s")
     assert peak - base < RSS_LIMIT_KB, (
         f"proxy RSS grew from {base} kB to {peak} kB during a {elapsed:.1f}s "
         f"slow-reader transfer (limit +{RSS_LIMIT_KB} kB): no back-pressure?")

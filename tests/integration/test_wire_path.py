@@ -202,9 +202,11 @@ def test_http_keepalive_second_host_refused(env, proxy):
     assert b"other.test" in body2, body2
     seen = [q["path"] for q in env.http.requests.snapshot() if q["path"].startswith(path)]
     assert seen == [f"{path}/1"], seen
-    proxy.wait_record(decision="deny", host="other.test")
-    proxy.wait_record(event="connect", host="allowed.test", decision="allow",
-                      port=env.http.port)
+    c = proxy.wait_record(event="connect", host="allowed.test", decision="allow",
+                          port=env.http.port)
+    # The refusal is recorded on that connection and names the other host.
+    proxy.wait_record(conn=c.get("conn"), decision="deny",
+                      reason=lambda r: bool(r) and "other.test" in r)
 
 
 def _one_request(proxy, env, raw):
