@@ -100,7 +100,7 @@ def start_proxy(env, request):
     started = []
     counter = [0]
 
-    def start(policies=None, args=(), check_ready=True):
+    def start(policies=None, args=(), check_ready=True, listen=None):
         if policies is None:
             policies = [sbxtest.base_policy(env)]
         elif isinstance(policies, str):
@@ -108,7 +108,8 @@ def start_proxy(env, request):
         counter[0] += 1
         name = f"{request.node.name[:40]}-{counter[0]}"
         name = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
-        p = sbxtest.Proxy(env, name, policies, args, check_ready=check_ready)
+        p = sbxtest.Proxy(env, name, policies, args, check_ready=check_ready,
+                          listen=listen)
         started.append(p)
         return p
 
