@@ -8,7 +8,7 @@
 #   make bench    run the benchmarks (prints tables with ratios)
 #
 # Sources are picked up by directory, so adding a module needs no edit here:
-#   common/*.c, policy/*.c, proxy/*.c, launcher/*.c  -> one static library each
+#   common/*.c, policy/*.c, proxy/*.c, launcher/*.c, audit/*.c -> one library each
 #   <dir>/main.c and launcher/*_main.c               -> programs (see PROGRAMS)
 #   tests/unit/test_*.c                              -> TAP unit tests
 #   tests/tools/*.c                                  -> test helper programs
@@ -56,10 +56,11 @@ OBJ := $(BUILD)/obj
 lib_srcs = $(filter-out $(1)/main.c $(1)/%_main.c,$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
 
-LIBDIRS := common policy proxy launcher
+LIBDIRS := common policy proxy launcher audit
 LIBS := $(foreach d,$(LIBDIRS),$(if $(call lib_srcs,$(d)),$(BUILD)/lib$(d).a))
 # Link order: most dependent first.
-LINK_LIBS := $(filter $(BUILD)/liblauncher.a,$(LIBS)) \
+LINK_LIBS := $(filter $(BUILD)/libaudit.a,$(LIBS)) \
+	$(filter $(BUILD)/liblauncher.a,$(LIBS)) \
 	$(filter $(BUILD)/libproxy.a,$(LIBS)) \
 	$(filter $(BUILD)/libpolicy.a,$(LIBS)) \
 	$(filter $(BUILD)/libcommon.a,$(LIBS))
@@ -86,7 +87,8 @@ $(OBJ)/%.o: %.c
 PROGRAM_TABLE := sandbox-proxy:proxy/main.c \
 	sandbox-policy:policy/main.c \
 	sandbox-launch:launcher/main.c \
-	sandbox-vsock:launcher/vsock_main.c
+	sandbox-vsock:launcher/vsock_main.c \
+	sandbox-audit:audit/main.c
 PROGRAMS := $(foreach p,$(PROGRAM_TABLE),$(if $(wildcard $(word 2,$(subst :, ,$(p)))),$(word 1,$(subst :, ,$(p)))))
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 main_of = $(word 2,$(subst :, ,$(filter $(1):%,$(PROGRAM_TABLE))))
