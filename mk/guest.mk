@@ -34,3 +34,6 @@ $(GUEST_DIR)/initramfs.cpio.gz: $(GUEST_DIR)/sandbox-init $(GUEST_DIR)/kernel-pk
 
 $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio.gz
 	@test -f $@
+
+# The end-to-end tests boot this image.
+e2e: guest
