@@ -165,7 +165,9 @@ def start_ours(t, sink_port, dns_port, tag):
     argv = unpriv([exe, "--policy", pol, "--audit", t.path(tag + ".audit.jsonl"),
                    "--resolver", "127.0.0.1:%d" % dns_port,
                    "--http-proxy", "tcp:127.0.0.1:%d" % port,
-                   "--listen", "tcp:127.0.0.1:%d" % wire_port])
+                   "--listen", "tcp:127.0.0.1:%d" % wire_port,
+                   # the same connection limit haproxy and tinyproxy get
+                   "--max-conns", str(IDLE + 50)])
     os.chmod(t.dir, 0o777)  # the audit log is created by nobody
     p = t.start(tag, argv)
     return p, port, {"wire_port": wire_port}
