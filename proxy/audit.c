@@ -8,23 +8,42 @@
  * Strings come from the guest (SNI, Host, DNS names), so escaping is strict:
  * the output is valid UTF-8 JSON whatever the input bytes are. Control
  * characters (C0, DEL and C1) are written as \u00XX so that `cat` of the log
- * cannot drive a terminal; invalid UTF-8 becomes U+FFFD, one per bad byte. */
+ * cannot drive a terminal; invalid UTF-8 becomes U+FFFD, one per bad byte.
+ *
+ * Tamper evidence: every line ends in ,"prev":"P","hash":"H"} where H is
+ * SHA-256 over the line up to (not including) ,"hash": and P is the H of
+ * the line before. The chain state lives in the file, not in this process:
+ * each write takes a POSIX write lock on the file and re-reads the last
+ * line when the file changed size behind our back (another writer, a
+ * restart after a crash, a rotation by another process). */
 #include "audit.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <openssl/evp.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../common/util.h"
 
-#define AUDIT_LINE_MAX 4096
-
 struct audit {
 	int fd;
 	bool own_fd;
-	char *sandbox; /* owned */
+	char *sandbox;       /* owned */
+	char *path;          /* owned; NULL for stderr */
+	uint64_t max_bytes;  /* 0: no rotation */
+	unsigned keep;
+	off_t known_size;    /* file size after our last write; -1 unknown */
+	char last[65];       /* hash of the file's last record */
 };
+
+static int open_log(const char *path)
+{
+	return open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
+		    0600);
+}
 
 struct audit *audit_open(const char *path, const char *sandbox, int *err)
 {
@@ -37,6 +56,8 @@ struct audit *audit_open(const char *path, const char *sandbox, int *err)
 		*err = -ENOMEM;
 		return NULL;
 	}
+	a->known_size = -1;
+	memcpy(a->last, AUDIT_GENESIS, 65);
 	if (sandbox && !(a->sandbox = strdup(sandbox))) {
 		free(a);
 		*err = -ENOMEM;
@@ -45,11 +66,11 @@ struct audit *audit_open(const char *path, const char *sandbox, int *err)
 	if (strcmp(path, "-") == 0) {
 		a->fd = STDERR_FILENO;
 	} else {
-		a->fd = open(path,
-			     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
-			     0600);
-		if (a->fd < 0) {
-			*err = -errno;
+		a->fd = open_log(path);
+		if (a->fd < 0 || !(a->path = strdup(path))) {
+			*err = a->fd < 0 ? -errno : -ENOMEM;
+			if (a->fd >= 0)
+				close(a->fd);
 			free(a->sandbox);
 			free(a);
 			return NULL;
@@ -59,13 +80,27 @@ struct audit *audit_open(const char *path, const char *sandbox, int *err)
 	return a;
 }
 
+void audit_set_rotation(struct audit *a, uint64_t max_bytes, unsigned keep)
+{
+	if (a) {
+		a->max_bytes = max_bytes;
+		a->keep = keep;
+	}
+}
+
 void audit_close(struct audit *a)
 {
 	if (!a)
 		return;
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "log";
+	r.reason = "closed";
+	audit_write(a, &r);
 	if (a->own_fd)
 		close(a->fd);
 	free(a->sandbox);
+	free(a->path);
 	free(a);
 }
 
@@ -213,7 +248,7 @@ static int audit_format_time(const struct timespec *ts, char out[32])
 		       tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000);
 }
 
-static void render(struct out *o, const struct audit *a,
+static void render(struct out *o, const char *sandbox,
 		   const struct audit_record *r, const char *when,
 		   size_t budget)
 {
@@ -222,7 +257,7 @@ static void render(struct out *o, const struct audit *a,
 	put(o, "{\"time\":\"", 9);
 	put(o, when, strlen(when));
 	put(o, "\"", 1);
-	field_str(o, "sandbox", a->sandbox, budget);
+	field_str(o, "sandbox", sandbox, budget);
 	field_str(o, "event", r->event, budget);
 	if (r->conn)
 		field_int(o, "conn", (int64_t)(r->conn & INT64_MAX));
@@ -241,49 +276,306 @@ static void render(struct out *o, const struct audit *a,
 	put(o, "}\n", 2);
 }
 
-/* Render r as one line (with its newline) into buf; returns its length or
- * a negative errno. */
-static ssize_t audit_format(const struct audit *a, const struct audit_record *r,
-		     const struct timespec *ts, char *buf, size_t size)
+int audit_sha256_hex(const void *data, size_t len, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) ||
+	    mdlen != 32)
+		return -ENOMEM;
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 0xf];
+	}
+	out[64] = '\0';
+	return 0;
+}
+
+/* Room the chain fields need: ,"prev":"<64>" and ,"hash":"<64>"}\n in
+ * place of the "}\n" that render() ends with. */
+#define CHAIN_EXTRA (9 + 64 + 1 + AUDIT_HASH_TAIL + 1 - 2)
+
+ssize_t audit_render(const char *sandbox, const struct audit_record *r,
+		     const struct timespec *ts, const char *prev, char *buf,
+		     size_t size, char hash_hex[65])
 {
 	/* 11 string fields at 256 bytes plus keys and numbers fit in 4 KiB. */
 	static const size_t budgets[] = {SIZE_MAX, 1024, 512, 256};
 	char when[32];
-	if (!r->event)
+	if (!r->event || !prev || strlen(prev) != 64 || size < CHAIN_EXTRA)
 		return -EINVAL;
+	if (size > AUDIT_LINE_MAX)
+		size = AUDIT_LINE_MAX;
 	int e = audit_format_time(ts, when);
 	if (e < 0)
 		return e;
-	struct out o = {.buf = buf, .cap = size};
-	for (size_t i = 0; i < ARRAY_SIZE(budgets); i++) {
-		render(&o, a, r, when, budgets[i]);
+	struct out o = {.buf = buf, .cap = size - CHAIN_EXTRA};
+	size_t i;
+	for (i = 0; i < ARRAY_SIZE(budgets); i++) {
+		render(&o, sandbox, r, when, budgets[i]);
 		if (!o.full)
-			return (ssize_t)o.len;
+			break;
 	}
-	return -E2BIG;
+	if (i == ARRAY_SIZE(budgets))
+		return -E2BIG;
+	o.len -= 2; /* the "}\n" */
+	o.cap = size;
+	put(&o, ",\"prev\":\"", 9);
+	put(&o, prev, 64);
+	put(&o, "\"", 1);
+	if (audit_sha256_hex(o.buf, o.len, hash_hex) < 0)
+		return -ENOMEM;
+	put(&o, ",\"hash\":\"", 9);
+	put(&o, hash_hex, 64);
+	put(&o, "\"}\n", 3);
+	return o.full ? -E2BIG : (ssize_t)o.len;
+}
+
+static bool is_hex64(const char *s)
+{
+	for (size_t i = 0; i < 64; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	return true;
+}
+
+/* The hash of the last complete line in the size bytes of fd, or genesis
+ * when that line carries none (an empty or pre-chain log). *partial is set
+ * when the file ends in a line without its newline (a torn write). */
+static int tail_hash(int fd, off_t size, char out[65], bool *partial)
+{
+	char buf[2 * AUDIT_LINE_MAX];
+	*partial = false;
+	memcpy(out, AUDIT_GENESIS, 65);
+	if (size <= 0)
+		return 0;
+	off_t start = size > (off_t)sizeof(buf) ? size - (off_t)sizeof(buf) : 0;
+	size_t want = (size_t)(size - start), got = 0;
+	while (got < want) {
+		ssize_t n = pread(fd, buf + got, want - got, start + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	size_t end = got;
+	if (end == 0)
+		return 0;
+	if (buf[end - 1] != '\n') {
+		*partial = true;
+		while (end > 0 && buf[end - 1] != '\n')
+			end--;
+		if (end == 0)
+			return 0;
+	}
+	end--; /* drop the newline */
+	if (end >= AUDIT_HASH_TAIL &&
+	    memcmp(buf + end - AUDIT_HASH_TAIL, ",\"hash\":\"", 9) == 0 &&
+	    memcmp(buf + end - 2, "\"}", 2) == 0 &&
+	    is_hex64(buf + end - AUDIT_HASH_TAIL + 9)) {
+		memcpy(out, buf + end - AUDIT_HASH_TAIL + 9, 64);
+		out[64] = '\0';
+	}
+	return 0;
+}
+
+static int lock_fd(int fd, short type)
+{
+	struct flock fl = {.l_type = type, .l_whence = SEEK_SET};
+	while (fcntl(fd, F_SETLKW, &fl) < 0) {
+		if (errno != EINTR)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Hold the write lock on the file currently at a->path, reopening it when
+ * someone rotated or removed the file we had open. */
+static int lock_current(struct audit *a)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		struct stat ps, fs;
+		int e = lock_fd(a->fd, F_WRLCK);
+		if (e < 0)
+			return e;
+		if (stat(a->path, &ps) == 0 && fstat(a->fd, &fs) == 0 &&
+		    ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino)
+			return 0;
+		lock_fd(a->fd, F_UNLCK);
+		int fd = open_log(a->path);
+		if (fd < 0)
+			return -errno;
+		close(a->fd);
+		a->fd = fd;
+		a->known_size = -1;
+	}
+	return -EAGAIN;
+}
+
+/* Where the chain stands: the last line of the file, or for an empty file
+ * the last line of FILE.1 (so a file created by a rotation, or by a
+ * restart after one, continues the chain). A torn last line from a crash
+ * is terminated with a newline so that it stays a line of its own; the
+ * chain continues from the last complete record. */
+static int sync_chain(struct audit *a, off_t *size)
+{
+	struct stat st;
+	bool partial;
+	if (fstat(a->fd, &st) < 0)
+		return -errno;
+	*size = st.st_size;
+	if (st.st_size == a->known_size)
+		return 0;
+	int e;
+	if (st.st_size == 0) {
+		char prev[PATH_MAX];
+		memcpy(a->last, AUDIT_GENESIS, 65);
+		if (fmt_buf(prev, sizeof(prev), "%s.1", a->path) == 0) {
+			int pfd = open(prev, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+			if (pfd >= 0) {
+				struct stat pst;
+				if (fstat(pfd, &pst) == 0)
+					tail_hash(pfd, pst.st_size, a->last,
+						  &partial);
+				close(pfd);
+			}
+		}
+		a->known_size = 0;
+		return 0;
+	}
+	e = tail_hash(a->fd, st.st_size, a->last, &partial);
+	if (e < 0)
+		return e;
+	if (partial) {
+		e = write_all(a->fd, "\n", 1);
+		if (e < 0)
+			return e;
+		*size += 1;
+	}
+	a->known_size = *size;
+	return 0;
+}
+
+static int rotate(struct audit *a)
+{
+	char from[PATH_MAX], to[PATH_MAX];
+	if (a->keep == 0) {
+		if (unlink(a->path) < 0 && errno != ENOENT)
+			return -errno;
+	} else {
+		for (unsigned i = a->keep; i >= 1; i--) {
+			if (fmt_buf(to, sizeof(to), "%s.%u", a->path, i) < 0)
+				return -ENAMETOOLONG;
+			if (i == 1)
+				fmt_buf(from, sizeof(from), "%s", a->path);
+			else
+				fmt_buf(from, sizeof(from), "%s.%u", a->path,
+					i - 1);
+			if (rename(from, to) < 0 && errno != ENOENT)
+				return -errno;
+		}
+	}
+	int fd = open_log(a->path);
+	if (fd < 0)
+		return -errno;
+	int e = lock_fd(fd, F_WRLCK);
+	if (e < 0) {
+		close(fd);
+		return e;
+	}
+	/* Closing the old descriptor drops its lock: the new file is ours. */
+	close(a->fd);
+	a->fd = fd;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	/* Someone else may already have written to the new file. */
+	if (st.st_size > 0) {
+		bool partial;
+		a->known_size = -1;
+		return tail_hash(fd, st.st_size, a->last, &partial);
+	}
+	a->known_size = 0;
+	return 0;
+}
+
+static int write_line(int fd, const char *line, size_t len)
+{
+	ssize_t n;
+	do
+		n = write(fd, line, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if ((size_t)n != len) {
+		/* Only on a full disk or a file size limit. Finish the line so
+		 * the next record does not glue onto it, and report it. */
+		write_all(fd, line + n, len - (size_t)n);
+		return -EIO;
+	}
+	return 0;
+}
+
+int audit_write_at(struct audit *a, const struct audit_record *r,
+		   const struct timespec *ts)
+{
+	char line[AUDIT_LINE_MAX], hash[65];
+	if (!a || !r || !ts)
+		return -EINVAL;
+	if (!a->path) {
+		ssize_t len = audit_render(a->sandbox, r, ts, a->last, line,
+					   sizeof(line), hash);
+		if (len < 0)
+			return (int)len;
+		int e = write_line(a->fd, line, (size_t)len);
+		if (e == 0)
+			memcpy(a->last, hash, 65);
+		return e;
+	}
+	int e = lock_current(a);
+	if (e < 0)
+		return e;
+	off_t size;
+	e = sync_chain(a, &size);
+	ssize_t len = 0;
+	if (e == 0) {
+		len = audit_render(a->sandbox, r, ts, a->last, line,
+				   sizeof(line), hash);
+		if (len < 0)
+			e = (int)len;
+	}
+	if (e == 0 && a->max_bytes && size > 0 &&
+	    (uint64_t)size + (uint64_t)len > a->max_bytes)
+		e = rotate(a);
+	if (e == 0 && a->known_size < 0) {
+		/* rotate() found a non-empty new file: chain onto it. */
+		e = sync_chain(a, &size);
+		if (e == 0)
+			len = audit_render(a->sandbox, r, ts, a->last, line,
+					   sizeof(line), hash);
+		if (len < 0)
+			e = (int)len;
+	}
+	if (e == 0) {
+		e = write_line(a->fd, line, (size_t)len);
+		if (e == 0) {
+			memcpy(a->last, hash, 65);
+			a->known_size += len;
+		} else {
+			a->known_size = -1;
+		}
+	}
+	lock_fd(a->fd, F_UNLCK);
+	return e;
 }
 
 int audit_write(struct audit *a, const struct audit_record *r)
 {
-	char line[AUDIT_LINE_MAX];
 	struct timespec ts;
-	if (!a || !r)
-		return -EINVAL;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	ssize_t len = audit_format(a, r, &ts, line, sizeof(line));
-	if (len < 0)
-		return (int)len;
-	ssize_t n;
-	do
-		n = write(a->fd, line, (size_t)len);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if (n != len) {
-		/* Only on a full disk or a file size limit. Finish the line so
-		 * the next record does not glue onto it, and report it. */
-		write_all(a->fd, line + n, (size_t)(len - n));
-		return -EIO;
-	}
-	return 0;
+	return audit_write_at(a, r, &ts);
 }

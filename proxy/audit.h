@@ -1,16 +1,35 @@
 /* The audit log: JSON Lines, one object per line, each appended with a
  * single write(2) on an O_APPEND descriptor so that records never
- * interleave or split. Fields are documented in docs/audit-log.md. */
+ * interleave or split. Every record ends in "prev" and "hash" fields that
+ * chain it to the record before (SHA-256), across rotated files too.
+ * Fields and the chain are documented in docs/audit-log.md. */
 #ifndef PROXY_AUDIT_H
 #define PROXY_AUDIT_H
 
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 struct audit;
 
+/* At most this many bytes per line, newline included. */
+#define AUDIT_LINE_MAX 4096
+/* The "prev" of the first record of a new log: 64 zeros. */
+#define AUDIT_GENESIS \
+	"0000000000000000000000000000000000000000000000000000000000000000"
+/* Bytes of the line after the hashed part: ,"hash":"<64 hex>"} */
+#define AUDIT_HASH_TAIL 75
+
 /* path "-" means stderr. sandbox names the sandbox in every record. */
 struct audit *audit_open(const char *path, const char *sandbox, int *err);
+/* Writes a final {"event":"log","reason":"closed"} record (so that a cut
+ * tail is detectable), then frees everything. */
 void audit_close(struct audit *a);
+
+/* Rotate when appending a record would make the file bigger than
+ * max_bytes (0: never): FILE becomes FILE.1, FILE.1 FILE.2, ... and
+ * FILE.<keep> is deleted. The new FILE continues the hash chain. */
+void audit_set_rotation(struct audit *a, uint64_t max_bytes, unsigned keep);
 
 /* Absent fields: NULL strings, negative numbers. */
 struct audit_record {
@@ -36,5 +55,18 @@ void audit_record_init(struct audit_record *r);
 /* Returns 0 or a negative errno (the caller decides whether to fail
  * closed). */
 int audit_write(struct audit *a, const struct audit_record *r);
+/* The same with a given time (generators, tests). */
+int audit_write_at(struct audit *a, const struct audit_record *r,
+		   const struct timespec *ts);
+
+/* Pure: render one chained line (newline included) into buf, using prev
+ * (64 hex digits) as the "prev" field; the record's hash goes to hash_hex.
+ * sandbox may be NULL. Returns the length or a negative errno. */
+ssize_t audit_render(const char *sandbox, const struct audit_record *r,
+		     const struct timespec *ts, const char *prev, char *buf,
+		     size_t size, char hash_hex[65]);
+
+/* SHA-256 of data as 64 lower-case hex digits. Returns 0 or -ENOMEM. */
+int audit_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

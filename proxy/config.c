@@ -14,6 +14,8 @@ const char config_usage[] =
 	"  --deny SPEC            deny rule (repeatable)\n"
 	"  --presets DIR          where 'extends:' finds presets\n"
 	"  --audit FILE           JSON Lines audit log ('-' = stderr, default)\n"
+	"  --audit-max-bytes N    rotate the audit log at N bytes (0: never)\n"
+	"  --audit-keep K         rotated audit files kept (10)\n"
 	"  --sandbox NAME         sandbox name in audit records (default)\n"
 	"  --resolver HOST:PORT   upstream DNS server (default: system)\n"
 	"  --listen unix:PATH|tcp:HOST:PORT      transparent listener\n"
@@ -32,6 +34,8 @@ enum {
 	OPT_PRESETS,
 	OPT_AUDIT,
 	OPT_SANDBOX,
+	OPT_AUDIT_MAX,
+	OPT_AUDIT_KEEP,
 	OPT_RESOLVER,
 	OPT_LISTEN,
 	OPT_HTTP_PROXY,
@@ -54,6 +58,8 @@ static const struct option options[] = {
 	{"presets", required_argument, NULL, OPT_PRESETS},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"sandbox", required_argument, NULL, OPT_SANDBOX},
+	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
+	{"audit-keep", required_argument, NULL, OPT_AUDIT_KEEP},
 	{"resolver", required_argument, NULL, OPT_RESOLVER},
 	{"listen", required_argument, NULL, OPT_LISTEN},
 	{"http-proxy", required_argument, NULL, OPT_HTTP_PROXY},
@@ -184,6 +190,7 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->audit_path = "-";
 	cfg->sandbox = "default";
+	cfg->audit_keep = 10;
 	cfg->max_conns = 4096;
 	cfg->handshake_timeout = 10;
 	cfg->connect_timeout = 10;
@@ -227,6 +234,14 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			if (!*optarg)
 				goto bad;
 			cfg->sandbox = optarg;
+			break;
+		case OPT_AUDIT_MAX:
+			/* 0 or room for at least two maximal records */
+			u = &cfg->audit_max_bytes, umax = UINT_MAX;
+			umin = strcmp(optarg, "0") == 0 ? 0 : 8192;
+			break;
+		case OPT_AUDIT_KEEP:
+			u = &cfg->audit_keep, umin = 0, umax = 1000;
 			break;
 		case OPT_RESOLVER:
 			if (!*optarg)

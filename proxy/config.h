@@ -35,6 +35,8 @@ struct proxy_config {
 	const char *presets_dir; /* NULL: decided by main() */
 	const char *audit_path;  /* "-" = stderr */
 	const char *sandbox;
+	unsigned audit_max_bytes; /* rotate the audit log above this; 0: never */
+	unsigned audit_keep;      /* rotated audit files kept */
 	const char *resolver; /* NULL: system configuration */
 	struct ip_addr synth_base;
 	unsigned synth_prefix;

@@ -225,6 +225,7 @@ static int run(struct proxy_config *cfg)
 	px.audit = audit_open(cfg->audit_path, cfg->sandbox, &err);
 	if (!px.audit)
 		die("--audit %s: %s", cfg->audit_path, strerror(-err));
+	audit_set_rotation(px.audit, cfg->audit_max_bytes, cfg->audit_keep);
 	px.base = event_base_new();
 	if (!px.base)
 		die("cannot create the event loop");
