@@ -1,0 +1,300 @@
+/* The host end of the control channel (framing: common/control.h).
+ *
+ * The launcher reaches guest vsock port 1024 through the bridge's CONNECT
+ * socket, sends one SPEC, then relays: host stdin -> STDIN frames, STDOUT
+ * and STDERR frames -> our fds 1 and 2 (kept apart), SIGWINCH -> WINSZ,
+ * SIGINT/SIGTERM/SIGHUP/SIGQUIT -> SIGNAL to the command's process group,
+ * until EXIT. The guest is untrusted: every frame is size-checked by the
+ * shared parsers before use.
+ */
+#include "launch.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/control.h"
+#include "../common/util.h"
+
+/* A second signal, or this long after the first, gives up on the guest. */
+#define INTERRUPT_GRACE_MS 5000
+
+static uint8_t rbuf[CONTROL_HEADER_LEN + CONTROL_MAX_PAYLOAD];
+static uint8_t sbuf[CONTROL_HEADER_LEN + CONTROL_MAX_PAYLOAD];
+
+static bool terminating(int signo)
+{
+	return signo == SIGINT || signo == SIGTERM || signo == SIGHUP ||
+	       signo == SIGQUIT;
+}
+
+/* One pending signal from sigfd, 0 if none. */
+static int next_signal(int sigfd)
+{
+	struct signalfd_siginfo si;
+	ssize_t n = read(sigfd, &si, sizeof(si));
+	return n == sizeof(si) ? (int)si.ssi_signo : 0;
+}
+
+/* Send CONNECT and read the reply line. 1: OK; 0: refused (guest not
+ * listening yet); <0: error. */
+static int try_connect(int fd, const char *path, unsigned port,
+		       uint64_t deadline)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char line[64];
+	if (fmt_buf(sa.sun_path, sizeof(sa.sun_path), "%s", path))
+		return -ENAMETOOLONG;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return errno == ENOENT || errno == ECONNREFUSED ? 0 : -errno;
+	fmt_buf(line, sizeof(line), "CONNECT %u\n", port);
+	if (write_all(fd, line, strlen(line)))
+		return 0;
+	size_t len = 0;
+	/* Byte by byte: frames may follow the reply in the stream. */
+	while (len + 1 < sizeof(line)) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint64_t now = now_ms();
+		if (now >= deadline)
+			return 0;
+		int r = poll(&p, 1, (int)(deadline - now));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return 0;
+		ssize_t n = read(fd, line + len, 1);
+		if (n <= 0)
+			return 0;
+		if (line[len++] == '\n')
+			break;
+	}
+	line[len] = '\0';
+	return strncmp(line, "OK ", 3) == 0 ? 1 : 0;
+}
+
+int control_connect(const char *bridge_sock, unsigned port,
+		    uint64_t deadline_ms, int sigfd, bool (*abort_check)(void))
+{
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		int r = try_connect(fd, bridge_sock, port, deadline_ms);
+		if (r == 1)
+			return fd;
+		close(fd);
+		if (r < 0)
+			return r;
+		if (abort_check && abort_check())
+			return -ECHILD;
+		uint64_t now = now_ms();
+		if (now >= deadline_ms)
+			return -ETIMEDOUT;
+		/* Wait a little before the next try, watching for signals. */
+		struct pollfd p = {.fd = sigfd, .events = POLLIN};
+		uint64_t wait = deadline_ms - now < 100 ? deadline_ms - now : 100;
+		if (poll(&p, 1, (int)wait) > 0) {
+			int s;
+			while ((s = next_signal(sigfd)))
+				if (terminating(s))
+					return -EINTR;
+		}
+	}
+}
+
+static int send_frame(int fd, uint8_t type, const void *p, size_t len)
+{
+	uint8_t h[CONTROL_HEADER_LEN];
+	control_header_encode(type, (uint32_t)len, h);
+	int r = write_all(fd, h, sizeof(h));
+	return r ? r : write_all(fd, p, len);
+}
+
+static int send_spec(int fd, const struct session_params *p)
+{
+	static struct control_spec spec;
+	memset(&spec, 0, sizeof(spec));
+	spec.uid = p->uid;
+	spec.gid = p->gid;
+	spec.tty = p->tty;
+	if (p->tty)
+		tty_winsize(1, &spec.rows, &spec.cols);
+	else
+		spec.rows = 24, spec.cols = 80;
+	for (; p->argv[spec.argc]; spec.argc++) {
+		if (spec.argc >= CONTROL_MAX_ARGS)
+			return -E2BIG;
+		spec.argv[spec.argc] = p->argv[spec.argc];
+	}
+	if (p->envc > CONTROL_MAX_ENV)
+		return -E2BIG;
+	for (size_t i = 0; i < p->envc; i++)
+		spec.env[i] = p->env[i];
+	spec.envc = (uint32_t)p->envc;
+	spec.cwd = p->cwd;
+	long n = control_spec_encode(&spec, sbuf + CONTROL_HEADER_LEN,
+				     sizeof(sbuf) - CONTROL_HEADER_LEN);
+	if (n < 0)
+		return (int)n;
+	control_header_encode(CONTROL_SPEC, (uint32_t)n, sbuf);
+	return write_all(fd, sbuf, CONTROL_HEADER_LEN + (size_t)n);
+}
+
+/* 1: EXIT seen (res filled); 0: carry on; <0: protocol error. */
+static int guest_frame(const struct control_frame *f,
+		       struct session_result *res)
+{
+	uint8_t how;
+	uint32_t code;
+	enum control_status st;
+	switch (f->type) {
+	case CONTROL_STDOUT:
+	case CONTROL_STDERR:
+		/* A closed stdout on the host (EPIPE) drops the bytes, as a
+		 * pipe would; the guest command is not stopped for it. */
+		if (f->len)
+			(void)!write_all(f->type == CONTROL_STDOUT ? 1 : 2,
+					 f->payload, f->len);
+		return 0;
+	case CONTROL_ERROR: {
+		char msg[512];
+		size_t n = f->len < sizeof(msg) - 1 ? f->len : sizeof(msg) - 1;
+		memcpy(msg, f->payload, n);
+		msg[n] = '\0';
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)msg[i] < ' ')
+				msg[i] = '?';
+		tty_restore();
+		fprintf(stderr, "sandbox-launch: in the guest: %s\n", msg);
+		return 0;
+	}
+	case CONTROL_EXIT:
+		st = control_exit_parse(f->payload, f->len, &how, &code);
+		if (st != CONTROL_OK) {
+			fmt_buf(res->why, sizeof(res->why), "bad EXIT frame: %s",
+				control_status_str(st));
+			return -EPROTO;
+		}
+		res->end = how == CONTROL_SIGNALED ? SESSION_SIGNALED
+						   : SESSION_EXITED;
+		res->code = code > 255 && how == CONTROL_EXITED ? 255 : (int)code;
+		return 1;
+	default:
+		fmt_buf(res->why, sizeof(res->why),
+			"unexpected frame type 0x%02x from the guest", f->type);
+		return -EPROTO;
+	}
+}
+
+int control_session(int fd, const struct session_params *p, int sigfd,
+		    struct session_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->end = SESSION_LOST;
+	signal(SIGPIPE, SIG_IGN);
+	int r = send_spec(fd, p);
+	if (r) {
+		fmt_buf(res->why, sizeof(res->why), "cannot send the command: %s",
+			strerror(-r));
+		return r;
+	}
+	bool stdin_open = true;
+	uint64_t interrupt_deadline = 0;
+	size_t rlen = 0;
+	static uint8_t inbuf[65536];
+	for (;;) {
+		struct pollfd pf[3] = {
+			{.fd = fd, .events = POLLIN},
+			{.fd = sigfd, .events = POLLIN},
+			{.fd = stdin_open ? 0 : -1, .events = POLLIN},
+		};
+		int timeout = -1;
+		if (interrupt_deadline) {
+			uint64_t now = now_ms();
+			if (now >= interrupt_deadline) {
+				res->end = SESSION_INTERRUPTED;
+				fmt_buf(res->why, sizeof(res->why),
+					"the command did not stop after the signal");
+				return 0;
+			}
+			timeout = (int)(interrupt_deadline - now);
+		}
+		int n = poll(pf, 3, timeout);
+		if (n < 0 && errno != EINTR)
+			return -errno;
+		if (n <= 0)
+			continue;
+		if (pf[1].revents) {
+			int s;
+			while ((s = next_signal(sigfd))) {
+				uint8_t fr[9];
+				if (s == SIGWINCH && p->tty) {
+					uint16_t rows, cols;
+					tty_winsize(1, &rows, &cols);
+					control_winsz_frame(rows, cols, fr);
+					(void)!write_all(fd, fr, sizeof(fr));
+				} else if (terminating(s)) {
+					if (interrupt_deadline) {
+						res->end = SESSION_INTERRUPTED;
+						res->code = s;
+						fmt_buf(res->why, sizeof(res->why),
+							"interrupted twice");
+						return 0;
+					}
+					control_signal_frame(s, fr);
+					(void)!write_all(fd, fr, sizeof(fr));
+					res->code = s;
+					interrupt_deadline =
+						now_ms() + INTERRUPT_GRACE_MS;
+				}
+			}
+		}
+		if (pf[2].revents) {
+			ssize_t got = read(0, inbuf, sizeof(inbuf));
+			if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
+				/* try again on the next round */
+			} else if (got <= 0) {
+				/* EOF, or an error (EIO on a hung-up
+				 * terminal): the command's stdin ends. */
+				stdin_open = false;
+				send_frame(fd, CONTROL_STDIN, NULL, 0);
+			} else if (send_frame(fd, CONTROL_STDIN, inbuf,
+					      (size_t)got)) {
+				stdin_open = false;
+			}
+		}
+		if (pf[0].revents) {
+			ssize_t got = read(fd, rbuf + rlen, sizeof(rbuf) - rlen);
+			if (got < 0 && errno == EINTR)
+				continue;
+			if (got <= 0) {
+				fmt_buf(res->why, sizeof(res->why),
+					"the guest closed the control channel "
+					"without an exit status");
+				return 0;
+			}
+			rlen += (size_t)got;
+			struct control_frame f;
+			size_t used;
+			enum control_status st;
+			while ((st = control_frame_parse(rbuf, rlen, &f,
+							 &used)) == CONTROL_OK) {
+				r = guest_frame(&f, res);
+				if (r)
+					return r < 0 ? r : 0;
+				memmove(rbuf, rbuf + used, rlen - used);
+				rlen -= used;
+			}
+			if (st != CONTROL_INCOMPLETE) {
+				fmt_buf(res->why, sizeof(res->why),
+					"bad frame from the guest: %s",
+					control_status_str(st));
+				return -EPROTO;
+			}
+		}
+	}
+}

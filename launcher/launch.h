@@ -1,0 +1,187 @@
+/* sandbox-launch: the pieces main.c puts together, one file each.
+ *
+ *   launch_opts.c    command line -> struct launch_opts (pure, no I/O)
+ *   strv.c           a growable argv (the QEMU and proxy command lines)
+ *   state_dir.c      the private per-run state dir and the kept run dir
+ *   accel.c          KVM where it works, TCG otherwise, remembered
+ *   qemu_cmd.c       the QEMU command line (pure: config -> argv)
+ *   supervise.c      child processes: PDEATHSIG, logs, teardown
+ *   tty.c            host terminal raw mode and window size
+ *   control_client.c the host end of the control channel (common/control.h)
+ *
+ * docs/launcher.md lists what the launcher does, in order.
+ */
+#ifndef LAUNCHER_LAUNCH_H
+#define LAUNCHER_LAUNCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- launch_opts.c ------------------------------------------------- */
+
+struct launch_rule {
+	bool allow;
+	const char *spec; /* points into argv */
+};
+
+struct launch_opts {
+	/* Arrays are owned (malloc'd); the strings point into argv. */
+	const char **policies;
+	size_t n_policies;
+	struct launch_rule *rules;
+	size_t n_rules;
+	const char **env;
+	size_t n_env;
+	const char *workspace; /* NULL: the current directory */
+	const char *resolver;
+	const char *audit;
+	const char *name;      /* sandbox name: audit records, guest hostname */
+	unsigned memory_mb;    /* 0: default */
+	unsigned cpus;         /* 0: default */
+	unsigned boot_timeout; /* seconds */
+	bool verbose, help, version;
+	char **cmd; /* the command, NULL-terminated (points into argv) */
+	int cmd_argc;
+};
+
+enum launch_opts_status {
+	LAUNCH_OPTS_OK = 0,
+	LAUNCH_OPTS_USAGE, /* err says what is wrong */
+	LAUNCH_OPTS_NOMEM,
+};
+
+/* Parses argv. On error writes one line (no newline) to err. */
+enum launch_opts_status launch_opts_parse(int argc, char **argv,
+					  struct launch_opts *o, char *err,
+					  size_t errsz);
+void launch_opts_free(struct launch_opts *o);
+extern const char launch_usage[];
+
+/* [A-Za-z0-9_-]{1,32}: a sandbox name, also the guest's hostname. */
+bool launch_name_valid(const char *s);
+/* NAME or NAME=VALUE with a shell-style NAME. */
+bool launch_env_valid(const char *s);
+
+/* ---- strv.c --------------------------------------------------------- */
+
+struct strv {
+	char **v; /* owned, NULL-terminated; each string owned */
+	size_t n, cap;
+	bool failed; /* an add ran out of memory: the vector is unusable */
+};
+
+void strv_add(struct strv *s, const char *str);
+void strv_addf(struct strv *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void strv_free(struct strv *s);
+
+/* ---- state_dir.c ---------------------------------------------------- */
+
+/* Creates a private (0700) directory for this run's sockets under
+ * $XDG_RUNTIME_DIR/sandbox/ or /tmp/sandbox-$UID/, named NAME-PID-XXXXXX.
+ * First removes the directories of earlier runs whose launcher is gone
+ * (after a SIGKILL nothing else can). */
+int state_dir_create(const char *name, char *out, size_t outsz);
+/* Removes the state directory and the files and sockets in it. */
+void state_dir_remove(const char *dir);
+/* Creates the kept run directory $XDG_STATE_HOME/sandbox/runs/ID (default
+ * ~/.local/state/...): audit log, console log, daemon logs. */
+int run_dir_create(const char *name, char *out, size_t outsz);
+
+/* ---- accel.c -------------------------------------------------------- */
+
+enum accel { ACCEL_TCG = 0, ACCEL_KVM = 1 };
+
+/* KVM when /dev/kvm opens read-write and no earlier run found it broken
+ * on this kernel. */
+enum accel accel_choose(void);
+/* Does QEMU's log say that KVM itself failed (as opposed to anything
+ * else)? */
+bool accel_kvm_failed(const char *qemu_log_text);
+/* Remember that KVM does not work here (best effort). */
+void accel_remember_broken(void);
+
+/* ---- qemu_cmd.c ----------------------------------------------------- */
+
+struct qemu_config {
+	const char *qemu;      /* binary */
+	const char *kernel, *initrd;
+	const char *workspace; /* absolute, normalised */
+	const char *vhost_sock;
+	const char *console_log;
+	const char *hostname;
+	enum accel accel;
+	unsigned memory_mb, cpus;
+	unsigned uid, gid; /* the sandbox user in the guest */
+};
+
+/* Is the workspace path one the guest accepts on its command line and
+ * QEMU in an option value? NULL if so, else why not. */
+const char *qemu_workspace_problem(const char *path);
+/* Fills argv; returns 0 or -ENOMEM / -EINVAL. */
+int qemu_cmd_build(const struct qemu_config *c, struct strv *argv);
+
+/* ---- supervise.c ---------------------------------------------------- */
+
+struct child {
+	const char *name; /* for messages */
+	pid_t pid;        /* 0: not running */
+	int status;       /* wait status once reaped */
+	bool reaped;
+};
+
+/* fork + exec argv with stdin from /dev/null and stdout+stderr appended
+ * to log_path, in its own process group, with PR_SET_PDEATHSIG(SIGKILL)
+ * and an empty signal mask. Returns 0 or -errno (exec failure included). */
+int child_spawn(struct child *c, char *const argv[], const char *log_path);
+/* Reap c if it has exited; true if it is gone. */
+bool child_gone(struct child *c);
+/* SIGTERM each running child, wait up to grace_ms in total, SIGKILL what
+ * is left and reap everything. */
+void children_stop(struct child *const cs[], size_t n, int grace_ms);
+
+/* ---- tty.c ---------------------------------------------------------- */
+
+int tty_raw_enter(int fd);
+void tty_restore(void); /* safe to call any number of times */
+void tty_winsize(int fd, uint16_t *rows, uint16_t *cols);
+
+/* ---- control_client.c ----------------------------------------------- */
+
+struct session_params {
+	char *const *argv;
+	const char *const *env; /* NAME=VALUE */
+	size_t envc;
+	const char *cwd;
+	unsigned uid, gid;
+	bool tty;
+};
+
+enum session_end {
+	SESSION_EXITED,    /* code = exit status */
+	SESSION_SIGNALED,  /* code = signal number */
+	SESSION_LOST,      /* channel closed without EXIT */
+	SESSION_INTERRUPTED, /* the launcher got SIGTERM/SIGHUP/a 2nd SIGINT */
+};
+
+struct session_result {
+	enum session_end end;
+	int code;
+	char why[256];
+};
+
+/* Connect to guest port port through the bridge's CONNECT socket,
+ * retrying until the guest listens, deadline_ms (CLOCK_MONOTONIC) passes,
+ * abort_check() returns true, or a terminating signal arrives on sigfd.
+ * Returns the connected fd or -ETIMEDOUT / -EINTR / -ECHILD / -errno. */
+int control_connect(const char *bridge_sock, unsigned port,
+		    uint64_t deadline_ms, int sigfd, bool (*abort_check)(void));
+/* Send SPEC and relay stdio, signals and window size until EXIT. */
+int control_session(int fd, const struct session_params *p, int sigfd,
+		    struct session_result *res);
+
+uint64_t now_ms(void);
+
+#endif

@@ -1,0 +1,256 @@
+/* sandbox-launch's command line. No I/O: errors go to the caller's buffer. */
+#include "launch.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+const char launch_usage[] =
+	"usage: sandbox-launch [OPTIONS] [--] COMMAND [ARGS...]\n"
+	"\n"
+	"Run COMMAND in a QEMU microvm guest with the workspace (default: the\n"
+	"current directory) mounted read-write at the same path. The guest's only\n"
+	"network is the egress proxy, under the given policy; every connection and\n"
+	"DNS query is written to the audit log. Exits with COMMAND's status\n"
+	"(128+N when a signal N ended it, 125 when the sandbox itself failed).\n"
+	"\n"
+	"Policy (merged in this order, see docs/policy.md):\n"
+	"  --policy FILE        a policy file (repeatable)\n"
+	"  --allow PATTERN      allow a host pattern, host:PORT or CIDR[:PORT] (repeatable)\n"
+	"  --deny PATTERN       deny one (repeatable)\n"
+	"  --resolver HOST:PORT upstream DNS server for the proxy (default: system)\n"
+	"  --audit FILE         audit log (default: the run directory's audit.jsonl)\n"
+	"\n"
+	"Guest:\n"
+	"  --workspace DIR      directory shared read-write (default: current dir)\n"
+	"  --memory MB          guest memory (default 1024)\n"
+	"  --cpus N             virtual CPUs (default 1 under TCG, 2 under KVM)\n"
+	"  --env NAME[=VALUE]   pass a variable; NAME alone copies the host's value\n"
+	"  --name NAME          sandbox name: hostname and audit records (default sandbox)\n"
+	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
+	"\n"
+	"  --verbose            say what is started, and where the logs are\n"
+	"  --help, --version\n"
+	"\n"
+	"Environment: SANDBOX_GUEST_DIR (kernel + initramfs, default\n"
+	"<bin>/../guest), SANDBOX_QEMU (QEMU binary), XDG_RUNTIME_DIR, XDG_STATE_HOME.\n"
+	"\n"
+	"Examples:\n"
+	"  sandbox-launch -- sh -c 'echo hi; exit 3'\n"
+	"  sandbox-launch --policy .sandbox.yaml claude\n"
+	"  sandbox-launch --allow github.com --allow '**.githubusercontent.com' -- git pull\n"
+	"  echo hi | sandbox-launch -- cat\n"
+	"  sandbox-launch --env ANTHROPIC_API_KEY --verbose -- bash\n";
+
+enum {
+	OPT_POLICY = 256,
+	OPT_ALLOW,
+	OPT_DENY,
+	OPT_WORKSPACE,
+	OPT_RESOLVER,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_ENV,
+	OPT_AUDIT,
+	OPT_NAME,
+	OPT_BOOT_TIMEOUT,
+	OPT_VERBOSE,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{"policy", required_argument, NULL, OPT_POLICY},
+	{"allow", required_argument, NULL, OPT_ALLOW},
+	{"deny", required_argument, NULL, OPT_DENY},
+	{"workspace", required_argument, NULL, OPT_WORKSPACE},
+	{"resolver", required_argument, NULL, OPT_RESOLVER},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"env", required_argument, NULL, OPT_ENV},
+	{"audit", required_argument, NULL, OPT_AUDIT},
+	{"name", required_argument, NULL, OPT_NAME},
+	{"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
+	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"help", no_argument, NULL, OPT_HELP},
+	{"version", no_argument, NULL, OPT_VERSION},
+	{0},
+};
+
+bool launch_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+bool launch_env_valid(const char *s)
+{
+	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+		return false;
+	for (s++; *s && *s != '='; s++)
+		if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_'))
+			return false;
+	return true;
+}
+
+static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int push(void *arrp, size_t *n, size_t elem)
+{
+	void **arr = arrp;
+	void *p = realloc(*arr, (*n + 1) * elem);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+enum launch_opts_status launch_opts_parse(int argc, char **argv,
+					  struct launch_opts *o, char *err,
+					  size_t errsz)
+{
+	memset(o, 0, sizeof(*o));
+	o->name = "sandbox";
+	o->boot_timeout = 120;
+	err[0] = '\0';
+	optind = 0; /* glibc: full re-initialisation, so tests can call again */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_POLICY:
+			if (push(&o->policies, &o->n_policies, sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->policies[o->n_policies++] = optarg;
+			break;
+		case OPT_ALLOW:
+		case OPT_DENY:
+			if (!*optarg) {
+				fmt_buf(err, errsz, "--%s needs a pattern",
+					c == OPT_ALLOW ? "allow" : "deny");
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->rules, &o->n_rules, sizeof(*o->rules)))
+				return LAUNCH_OPTS_NOMEM;
+			o->rules[o->n_rules++] = (struct launch_rule){
+				.allow = c == OPT_ALLOW, .spec = optarg};
+			break;
+		case OPT_ENV:
+			if (!launch_env_valid(optarg)) {
+				fmt_buf(err, errsz,
+					"--env %s: expected NAME or NAME=VALUE "
+					"(NAME: letters, digits, _)",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->env, &o->n_env, sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->env[o->n_env++] = optarg;
+			break;
+		case OPT_WORKSPACE:
+			o->workspace = optarg;
+			break;
+		case OPT_RESOLVER:
+			o->resolver = optarg;
+			break;
+		case OPT_AUDIT:
+			o->audit = optarg;
+			break;
+		case OPT_NAME:
+			if (!launch_name_valid(optarg)) {
+				fmt_buf(err, errsz,
+					"--name %s: use 1-32 of A-Z a-z 0-9 - _",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			o->name = optarg;
+			break;
+		case OPT_MEMORY:
+			if (parse_uint(optarg, 128, 65536, &o->memory_mb)) {
+				fmt_buf(err, errsz,
+					"--memory %s: a number of MB, 128..65536",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			break;
+		case OPT_CPUS:
+			if (parse_uint(optarg, 1, 64, &o->cpus)) {
+				fmt_buf(err, errsz, "--cpus %s: a number 1..64",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			break;
+		case OPT_BOOT_TIMEOUT:
+			if (parse_uint(optarg, 1, 3600, &o->boot_timeout)) {
+				fmt_buf(err, errsz,
+					"--boot-timeout %s: seconds, 1..3600",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			break;
+		case OPT_VERBOSE:
+			o->verbose = true;
+			break;
+		case OPT_HELP:
+			o->help = true;
+			return LAUNCH_OPTS_OK;
+		case OPT_VERSION:
+			o->version = true;
+			return LAUNCH_OPTS_OK;
+		case ':':
+			fmt_buf(err, errsz, "%s needs a value", argv[optind - 1]);
+			return LAUNCH_OPTS_USAGE;
+		default:
+			if (optopt >= OPT_POLICY)
+				fmt_buf(err, errsz, "%s needs a value",
+					argv[optind - 1]);
+			else
+				fmt_buf(err, errsz, "unknown option %s",
+					argv[optind - 1]);
+			return LAUNCH_OPTS_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fmt_buf(err, errsz, "no command given (try --help)");
+		return LAUNCH_OPTS_USAGE;
+	}
+	o->cmd = argv + optind;
+	o->cmd_argc = argc - optind;
+	if (o->cmd_argc > 1024) {
+		fmt_buf(err, errsz, "too many arguments (at most 1024)");
+		return LAUNCH_OPTS_USAGE;
+	}
+	return LAUNCH_OPTS_OK;
+}
+
+void launch_opts_free(struct launch_opts *o)
+{
+	free(o->policies);
+	free(o->rules);
+	free(o->env);
+	o->policies = NULL;
+	o->rules = NULL;
+	o->env = NULL;
+}

@@ -1,0 +1,598 @@
+/* sandbox-launch: run a command in a microvm sandbox whose only network is
+ * the egress proxy. The steps, in order, are listed in docs/launcher.md;
+ * each is one function below, and each helper lives in its own file
+ * (launch.h). Runs as the invoking user: no root, setuid or capabilities.
+ */
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../common/control.h"
+#include "../common/util.h"
+#include "launch.h"
+
+#define VERSION "0.1.0"
+#define EXIT_LAUNCH_FAILED 125
+#define PROXY_READY_MS 15000
+#define SOCKETS_READY_MS 5000
+#define QEMU_OWN_EXIT_MS 3000
+#define STOP_GRACE_MS 2000
+
+static struct launch_opts opts;
+static int sigfd = -1;
+static bool verbose;
+
+/* Where things are. */
+static char exe_dir[PATH_MAX], proxy_bin[PATH_MAX], vsock_bin[PATH_MAX];
+static char guest_dir[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
+static char qemu_bin[PATH_MAX], workspace[PATH_MAX], cwd_guest[PATH_MAX];
+static char state[PATH_MAX], run[PATH_MAX], audit[PATH_MAX];
+static char vhost_sock[PATH_MAX], ctl_sock[PATH_MAX];
+static char proxy_log[PATH_MAX], vsock_log[PATH_MAX], qemu_log[PATH_MAX];
+static char console_log[PATH_MAX];
+
+static struct child proxy = {.name = "sandbox-proxy"};
+static struct child bridge = {.name = "sandbox-vsock"};
+static struct child qemu = {.name = "qemu"};
+
+static void teardown(void)
+{
+	struct child *const all[] = {&qemu, &bridge, &proxy};
+	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS);
+	if (state[0]) {
+		state_dir_remove(state);
+		state[0] = '\0';
+	}
+	tty_restore();
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn))
+fail(const char *fmt, ...)
+{
+	tty_restore();
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "sandbox-launch: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	teardown();
+	exit(EXIT_LAUNCH_FAILED);
+}
+
+static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
+{
+	if (!verbose)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "sandbox-launch: ");
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* The last lines of a log, for an error message. */
+static void print_tail(const char *path, size_t bytes)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	if (read_file(path, 64u << 20, &text, &len) || len == 0)
+		return;
+	size_t from = len > bytes ? len - bytes : 0;
+	while (from > 0 && from < len && text[from - 1] != '\n')
+		from++;
+	fprintf(stderr, "--- last lines of %s ---\n%s%s", path, text + from,
+		text[len - 1] == '\n' ? "" : "\n");
+}
+
+/* A terminating signal during set-up: tear down and exit like a shell. */
+static void check_signals(void)
+{
+	struct signalfd_siginfo si;
+	while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+		int s = (int)si.ssi_signo;
+		if (s == SIGINT || s == SIGTERM || s == SIGHUP || s == SIGQUIT) {
+			teardown();
+			exit(128 + s);
+		}
+	}
+}
+
+static void sleep_watching(int ms)
+{
+	struct pollfd p = {.fd = sigfd, .events = POLLIN};
+	if (poll(&p, 1, ms) > 0)
+		check_signals();
+}
+
+/* ---- step 1: find the programs, the guest image and QEMU ------------ */
+
+static void path_in(char *out, const char *dir, const char *name)
+{
+	if (fmt_buf(out, PATH_MAX, "%s/%s", dir, name))
+		fail("path too long: %s/%s", dir, name);
+}
+
+static void find_files(void)
+{
+	ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
+	if (n <= 0)
+		fail("cannot find my own executable: %s", strerror(errno));
+	exe_dir[n] = '\0';
+	*strrchr(exe_dir, '/') = '\0';
+	path_in(proxy_bin, exe_dir, "sandbox-proxy");
+	path_in(vsock_bin, exe_dir, "sandbox-vsock");
+	if (access(proxy_bin, X_OK) || access(vsock_bin, X_OK))
+		fail("sandbox-proxy and sandbox-vsock must be next to "
+		     "sandbox-launch in %s: run make",
+		     exe_dir);
+
+	const char *g = getenv("SANDBOX_GUEST_DIR");
+	if (g && *g) {
+		if (fmt_buf(guest_dir, sizeof(guest_dir), "%s", g))
+			fail("SANDBOX_GUEST_DIR is too long");
+	} else {
+		path_in(guest_dir, exe_dir, "../guest");
+	}
+	path_in(kernel, guest_dir, "vmlinuz");
+	path_in(initrd, guest_dir, "initramfs.cpio.gz");
+	if (access(kernel, R_OK) || access(initrd, R_OK))
+		fail("guest kernel or initramfs not found in %s: run make guest "
+		     "(or set SANDBOX_GUEST_DIR)",
+		     guest_dir);
+
+	const char *q = getenv("SANDBOX_QEMU");
+	if (q && *q) {
+		if (fmt_buf(qemu_bin, sizeof(qemu_bin), "%s", q) ||
+		    access(qemu_bin, X_OK))
+			fail("SANDBOX_QEMU=%s is not an executable", q);
+		return;
+	}
+	const char *path = getenv("PATH");
+	char dirs[4096];
+	if (!path || fmt_buf(dirs, sizeof(dirs), "%s:/usr/bin", path))
+		fmt_buf(dirs, sizeof(dirs), "/usr/bin");
+	for (char *save, *d = strtok_r(dirs, ":", &save); d;
+	     d = strtok_r(NULL, ":", &save)) {
+		if (fmt_buf(qemu_bin, sizeof(qemu_bin), "%s/qemu-system-x86_64",
+			    d) == 0 &&
+		    access(qemu_bin, X_OK) == 0)
+			return;
+	}
+	fail("qemu-system-x86_64 not found: install qemu-system-x86 (make deps)");
+}
+
+/* ---- step 2: the workspace, the policy, the environment -------------- */
+
+static void check_workspace(void)
+{
+	const char *w = opts.workspace ? opts.workspace : ".";
+	if (!realpath(w, workspace))
+		fail("workspace %s: %s (create it, or pass --workspace DIR)", w,
+		     strerror(errno));
+	struct stat st;
+	if (stat(workspace, &st) < 0 || !S_ISDIR(st.st_mode))
+		fail("workspace %s is not a directory", workspace);
+	if (access(workspace, R_OK | W_OK | X_OK))
+		fail("workspace %s: %s (it must be writable by you)", workspace,
+		     strerror(errno));
+	const char *why = qemu_workspace_problem(workspace);
+	if (why)
+		fail("workspace %s: %s; pass another --workspace", workspace,
+		     why);
+	/* The command starts where we are, when that is in the workspace. */
+	char here[PATH_MAX];
+	size_t wl = strlen(workspace);
+	if (getcwd(here, sizeof(here)) && realpath(here, cwd_guest) &&
+	    !strncmp(cwd_guest, workspace, wl) &&
+	    (cwd_guest[wl] == '/' || cwd_guest[wl] == '\0') &&
+	    !qemu_workspace_problem(cwd_guest))
+		return;
+	memcpy(cwd_guest, workspace, wl + 1);
+}
+
+/* Policy arguments as the proxy takes them; file paths made absolute. */
+static void policy_args(struct strv *a)
+{
+	for (size_t i = 0; i < opts.n_policies; i++) {
+		char abs[PATH_MAX];
+		if (!realpath(opts.policies[i], abs))
+			fail("--policy %s: %s", opts.policies[i],
+			     strerror(errno));
+		strv_add(a, "--policy");
+		strv_add(a, abs);
+	}
+	for (size_t i = 0; i < opts.n_rules; i++) {
+		strv_add(a, opts.rules[i].allow ? "--allow" : "--deny");
+		strv_add(a, opts.rules[i].spec);
+	}
+	if (a->failed)
+		fail("out of memory");
+}
+
+/* `sandbox-proxy --check`: the policy errors, file:line:col, before
+ * anything starts. */
+static void check_policy(void)
+{
+	struct strv a = {0};
+	strv_add(&a, proxy_bin);
+	strv_add(&a, "--check");
+	policy_args(&a);
+	char tmpl[] = "/tmp/sandbox-check-XXXXXX";
+	_cleanup_close_ int fd = mkstemp(tmpl);
+	if (fd < 0)
+		fail("cannot create a temporary file: %s", strerror(errno));
+	unlink(tmpl);
+	char log[64];
+	fmt_buf(log, sizeof(log), "/proc/self/fd/%d", fd);
+	struct child c = {.name = "sandbox-proxy --check"};
+	int r = child_spawn(&c, a.v, log);
+	strv_free(&a);
+	if (r)
+		fail("cannot run %s: %s", proxy_bin, strerror(-r));
+	while (!child_gone(&c))
+		sleep_watching(10);
+	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)
+		return;
+	char buf[8192];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	tty_restore();
+	fputs(buf, stderr);
+	fail("the policy has errors (above): fix them, then check with "
+	     "sandbox-policy check");
+}
+
+static void guest_env(struct strv *env, bool tty)
+{
+	const char *term = getenv("TERM"), *lang = getenv("LANG");
+	if (tty && term && *term)
+		strv_addf(env, "TERM=%s", term);
+	if (lang && *lang)
+		strv_addf(env, "LANG=%s", lang);
+	for (size_t i = 0; i < opts.n_env; i++) {
+		const char *e = opts.env[i];
+		if (strchr(e, '=')) {
+			strv_add(env, e);
+			continue;
+		}
+		const char *v = getenv(e);
+		if (v)
+			strv_addf(env, "%s=%s", e, v);
+		else
+			note("--env %s: not set here, not passed", e);
+	}
+	if (env->failed)
+		fail("out of memory");
+}
+
+/* ---- step 3: directories, the proxy --------------------------------- */
+
+static void make_dirs(void)
+{
+	int r = run_dir_create(opts.name, run, sizeof(run));
+	if (r)
+		fail("cannot create the run directory under $XDG_STATE_HOME or "
+		     "~/.local/state/sandbox/runs: %s",
+		     strerror(-r));
+	r = state_dir_create(opts.name, state, sizeof(state));
+	if (r)
+		fail("cannot create a private state directory under "
+		     "$XDG_RUNTIME_DIR/sandbox or /tmp/sandbox-%u: %s%s",
+		     (unsigned)getuid(), strerror(-r),
+		     r == -EPERM ? " (it exists but is not yours, or not 0700)"
+				 : "");
+	path_in(vhost_sock, state, "vhost-user.sock");
+	path_in(ctl_sock, state, "control.sock");
+	path_in(proxy_log, run, "proxy.log");
+	path_in(vsock_log, run, "vsock.log");
+	path_in(qemu_log, run, "qemu.log");
+	path_in(console_log, run, "console.log");
+	if (opts.audit) {
+		if (opts.audit[0] == '/') {
+			if (fmt_buf(audit, sizeof(audit), "%s", opts.audit))
+				fail("--audit path too long");
+		} else {
+			char here[PATH_MAX];
+			if (!getcwd(here, sizeof(here)) ||
+			    fmt_buf(audit, sizeof(audit), "%s/%s", here,
+				    opts.audit))
+				fail("--audit path too long");
+		}
+	} else {
+		path_in(audit, run, "audit.jsonl");
+	}
+	note("run directory (logs, audit, kept): %s", run);
+	note("state directory (sockets, removed at exit): %s", state);
+}
+
+static void write_policy_record(const struct strv *pa)
+{
+	char path[PATH_MAX];
+	path_in(path, run, "policy.txt");
+	_cleanup_close_ int fd =
+		open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return;
+	static const char head[] =
+		"# Policy sources given to sandbox-proxy, in merge order\n"
+		"# (built-in presets come in through 'extends:').\n";
+	(void)!write_all(fd, head, sizeof(head) - 1);
+	for (size_t i = 0; i + 1 < pa->n; i += 2) {
+		char line[PATH_MAX + 32];
+		if (fmt_buf(line, sizeof(line), "%s %s\n", pa->v[i],
+			    pa->v[i + 1]) == 0)
+			(void)!write_all(fd, line, strlen(line));
+	}
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	_cleanup_free_ char *text = NULL;
+	return read_file(path, 16u << 20, &text, NULL) == 0 &&
+	       strstr(text, needle);
+}
+
+static void start_proxy(void)
+{
+	struct strv pa = {0}, a = {0};
+	policy_args(&pa);
+	write_policy_record(&pa);
+	strv_add(&a, proxy_bin);
+	strv_add(&a, "--listen");
+	strv_addf(&a, "unix:%s/vsock_%d", state, 1080);
+	strv_add(&a, "--http-proxy");
+	strv_addf(&a, "unix:%s/vsock_%d", state, 3128);
+	strv_add(&a, "--audit");
+	strv_add(&a, audit);
+	strv_add(&a, "--sandbox");
+	strv_add(&a, opts.name);
+	if (opts.resolver) {
+		strv_add(&a, "--resolver");
+		strv_add(&a, opts.resolver);
+	}
+	for (size_t i = 0; i < pa.n; i++)
+		strv_add(&a, pa.v[i]);
+	if (verbose)
+		strv_add(&a, "--verbose");
+	strv_free(&pa);
+	if (a.failed)
+		fail("out of memory");
+	int r = child_spawn(&proxy, a.v, proxy_log);
+	strv_free(&a);
+	if (r)
+		fail("cannot start %s: %s", proxy_bin, strerror(-r));
+	uint64_t deadline = now_ms() + PROXY_READY_MS;
+	while (!file_has(proxy_log, "sandbox-proxy: ready")) {
+		if (child_gone(&proxy) || now_ms() > deadline) {
+			print_tail(proxy_log, 2000);
+			fail("sandbox-proxy did not start (log: %s)", proxy_log);
+		}
+		sleep_watching(5);
+	}
+	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
+	     audit);
+}
+
+/* ---- step 4: the bridge and QEMU ------------------------------------ */
+
+static void start_vm(enum accel accel)
+{
+	struct strv a = {0};
+	strv_add(&a, vsock_bin);
+	strv_add(&a, "--socket");
+	strv_add(&a, vhost_sock);
+	strv_add(&a, "--dir");
+	strv_add(&a, state);
+	strv_add(&a, "--listen");
+	strv_add(&a, ctl_sock);
+	if (verbose)
+		strv_add(&a, "--verbose");
+	if (a.failed)
+		fail("out of memory");
+	int r = child_spawn(&bridge, a.v, vsock_log);
+	strv_free(&a);
+	if (r)
+		fail("cannot start %s: %s", vsock_bin, strerror(-r));
+	uint64_t deadline = now_ms() + SOCKETS_READY_MS;
+	while (access(vhost_sock, F_OK) || access(ctl_sock, F_OK)) {
+		if (child_gone(&bridge) || now_ms() > deadline) {
+			print_tail(vsock_log, 2000);
+			fail("sandbox-vsock did not start (log: %s)", vsock_log);
+		}
+		sleep_watching(5);
+	}
+
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	/* sandbox-init takes 1..65533; root or nobody on the host becomes
+	 * the guest's default user (the host still sees files as ours). */
+	struct qemu_config qc = {
+		.qemu = qemu_bin,
+		.kernel = kernel,
+		.initrd = initrd,
+		.workspace = workspace,
+		.vhost_sock = vhost_sock,
+		.console_log = console_log,
+		.hostname = opts.name,
+		.accel = accel,
+		.memory_mb = opts.memory_mb ? opts.memory_mb : 1024,
+		.cpus = opts.cpus ? opts.cpus : (accel == ACCEL_KVM ? 2 : 1),
+		.uid = uid >= 1 && uid <= 65533 ? uid : 1000,
+		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
+	};
+	r = qemu_cmd_build(&qc, &a);
+	if (r)
+		fail("cannot build the QEMU command line: %s", strerror(-r));
+	if (verbose) {
+		fprintf(stderr, "sandbox-launch: starting (%s):",
+			accel == ACCEL_KVM ? "KVM" : "TCG");
+		for (size_t i = 0; i < a.n; i++)
+			fprintf(stderr, " %s", a.v[i]);
+		fputc('\n', stderr);
+	}
+	r = child_spawn(&qemu, a.v, qemu_log);
+	strv_free(&a);
+	if (r)
+		fail("cannot start %s: %s", qemu_bin, strerror(-r));
+}
+
+static bool vm_gone(void)
+{
+	return child_gone(&qemu) || child_gone(&bridge);
+}
+
+static void stop_vm(void)
+{
+	struct child *const vm[] = {&qemu, &bridge};
+	children_stop(vm, ARRAY_SIZE(vm), STOP_GRACE_MS);
+	unlink(vhost_sock);
+	unlink(ctl_sock);
+}
+
+/* ---- step 5: the control channel ------------------------------------ */
+
+static int connect_guest(void)
+{
+	enum accel accel = accel_choose();
+	for (;;) {
+		start_vm(accel);
+		uint64_t deadline = now_ms() + opts.boot_timeout * 1000ull;
+		int fd = control_connect(ctl_sock, CONTROL_VSOCK_PORT, deadline,
+					 sigfd, vm_gone);
+		if (fd >= 0)
+			return fd;
+		if (fd == -EINTR)
+			check_signals();
+		if (fd == -EINTR) {
+			teardown();
+			exit(128 + SIGTERM);
+		}
+		_cleanup_free_ char *qlog = NULL;
+		read_file(qemu_log, 1u << 20, &qlog, NULL);
+		if (fd == -ECHILD && accel == ACCEL_KVM && qlog &&
+		    accel_kvm_failed(qlog)) {
+			note("KVM does not work here; using TCG from now on");
+			accel_remember_broken();
+			stop_vm();
+			accel = ACCEL_TCG;
+			continue;
+		}
+		print_tail(console_log, 3000);
+		print_tail(qemu_log, 1000);
+		if (fd == -ECHILD)
+			fail("the VM stopped before the guest was up (logs in %s)",
+			     run);
+		if (fd == -ETIMEDOUT)
+			fail("the guest did not come up within %u s (logs in %s; "
+			     "raise --boot-timeout on a slow machine)",
+			     opts.boot_timeout, run);
+		fail("cannot reach the guest through %s: %s", ctl_sock,
+		     strerror(-fd));
+	}
+}
+
+int main(int argc, char **argv)
+{
+	program_name = "sandbox-launch";
+	char err[512];
+	switch (launch_opts_parse(argc, argv, &opts, err, sizeof(err))) {
+	case LAUNCH_OPTS_OK:
+		break;
+	case LAUNCH_OPTS_USAGE:
+		fprintf(stderr, "sandbox-launch: %s\n", err);
+		return 2;
+	case LAUNCH_OPTS_NOMEM:
+		fprintf(stderr, "sandbox-launch: out of memory\n");
+		return EXIT_LAUNCH_FAILED;
+	}
+	if (opts.help) {
+		fputs(launch_usage, stdout);
+		return 0;
+	}
+	if (opts.version) {
+		printf("sandbox-launch " VERSION "\n");
+		return 0;
+	}
+	verbose = opts.verbose;
+
+	/* Signals arrive on a signalfd from here on, so that every wait
+	 * below can notice them and tear down in order. */
+	sigset_t set;
+	sigemptyset(&set);
+	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGCHLD};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0)
+		fail("signalfd: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+
+	find_files();
+	check_workspace();
+	check_policy();
+	bool tty = isatty(0) && isatty(1);
+	struct strv env = {0};
+	guest_env(&env, tty);
+
+	make_dirs();
+	start_proxy();
+	int ctl = connect_guest();
+	note("guest up; running %s", opts.cmd[0]);
+
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	struct session_params sp = {
+		.argv = opts.cmd,
+		.env = (const char *const *)env.v,
+		.envc = env.n,
+		.cwd = cwd_guest,
+		.uid = uid >= 1 && uid <= 65533 ? uid : 1000,
+		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
+		.tty = tty,
+	};
+	if (tty && tty_raw_enter(0) < 0)
+		sp.tty = tty = false;
+	struct session_result res;
+	int r = control_session(ctl, &sp, sigfd, &res);
+	tty_restore();
+	close(ctl);
+	strv_free(&env);
+
+	/* The guest powers off after EXIT (syncing the workspace first);
+	 * give it a moment before stopping QEMU. */
+	uint64_t deadline = now_ms() + QEMU_OWN_EXIT_MS;
+	while (res.end != SESSION_INTERRUPTED && !child_gone(&qemu) &&
+	       now_ms() < deadline)
+		poll(NULL, 0, 5);
+	teardown();
+	note("logs and audit kept in %s", run);
+
+	if (r < 0 || res.end == SESSION_LOST) {
+		fprintf(stderr, "sandbox-launch: %s (logs in %s)\n",
+			res.why[0] ? res.why : strerror(-r), run);
+		print_tail(console_log, 1500);
+		return EXIT_LAUNCH_FAILED;
+	}
+	launch_opts_free(&opts);
+	switch (res.end) {
+	case SESSION_EXITED:
+		return res.code;
+	case SESSION_SIGNALED:
+		return 128 + res.code;
+	default:
+		fprintf(stderr, "sandbox-launch: %s; stopped the sandbox\n",
+			res.why);
+		return 128 + (res.code ? res.code : SIGTERM);
+	}
+}

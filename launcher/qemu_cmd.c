@@ -1,0 +1,123 @@
+/* The QEMU command line for one sandbox (pure: config in, argv out).
+ *
+ * - microvm with ACPI: Debian's kernel finds virtio-mmio devices only
+ *   through ACPI (no CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
+ * - Guest RAM is a shared memfd: the vhost-user bridge maps it.
+ * - virtio-mmio.force-legacy=false: vhost-user-vsock needs virtio 1.0.
+ * - Under TCG, tsc_early_khz/lpj: without them about one boot in three
+ *   hangs after "tsc: Marking TSC unstable".
+ * - 9p shares (guest/mounts.c): host /usr read-only (QEMU refuses writes,
+ *   whatever the guest remounts), the workspace with mapped-xattr so that
+ *   guest-made owners, modes, setuid bits and device nodes stay in xattrs
+ *   and the host sees plain files of the invoking user.
+ * - -no-reboot plus panic=-1: a guest panic ends QEMU instead of looping.
+ */
+#include "launch.h"
+
+#include <string.h>
+
+#include "../common/util.h"
+
+const char *qemu_workspace_problem(const char *p)
+{
+	static const char *const reserved[] = {"/usr", "/etc", "/proc", "/sys",
+					       "/dev", "/bin", "/sbin", "/lib",
+					       "/lib64", "/lib32"};
+	if (p[0] != '/' || p[1] == '\0')
+		return "must be an absolute path other than /";
+	if (strlen(p) > 2048)
+		return "path is too long";
+	for (const char *c = p; *c; c++)
+		if ((unsigned char)*c <= ' ' || *c == '"' || *c == 0x7f)
+			return "path contains a space, quote or control "
+			       "character, which the kernel command line "
+			       "cannot carry";
+	for (size_t i = 0; i < ARRAY_SIZE(reserved); i++) {
+		size_t l = strlen(reserved[i]);
+		if (!strncmp(p, reserved[i], l) && (p[l] == '/' || !p[l]))
+			return "is inside a directory the guest builds itself "
+			       "(/usr, /etc, /proc, /sys, /dev, /bin, /sbin, /lib)";
+	}
+	return NULL;
+}
+
+/* QEMU option values separate with ',' and escape it as ",,". */
+static char *qemu_escape(const char *s)
+{
+	size_t n = strlen(s), commas = 0;
+	for (size_t i = 0; i < n; i++)
+		commas += s[i] == ',';
+	char *out = malloc(n + commas + 1), *o = out;
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		*o++ = s[i];
+		if (s[i] == ',')
+			*o++ = ',';
+	}
+	*o = '\0';
+	return out;
+}
+
+int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
+{
+	if (qemu_workspace_problem(c->workspace) || !c->memory_mb || !c->cpus)
+		return -EINVAL;
+	_cleanup_free_ char *ws = qemu_escape(c->workspace);
+	_cleanup_free_ char *vs = qemu_escape(c->vhost_sock);
+	_cleanup_free_ char *con = qemu_escape(c->console_log);
+	_cleanup_free_ char *kernel = qemu_escape(c->kernel);
+	_cleanup_free_ char *initrd = qemu_escape(c->initrd);
+	if (!ws || !vs || !con || !kernel || !initrd)
+		return -ENOMEM;
+
+	strv_add(a, c->qemu);
+	strv_add(a, "-M");
+	strv_add(a, "microvm,acpi=on,rtc=on,pit=on,pic=on,memory-backend=mem");
+	strv_add(a, "-accel");
+	strv_add(a, c->accel == ACCEL_KVM ? "kvm" : "tcg");
+	strv_add(a, "-cpu");
+	strv_add(a, c->accel == ACCEL_KVM ? "host" : "max");
+	strv_add(a, "-m");
+	strv_addf(a, "%uM", c->memory_mb);
+	strv_add(a, "-smp");
+	strv_addf(a, "%u", c->cpus);
+	strv_add(a, "-object");
+	strv_addf(a, "memory-backend-memfd,id=mem,size=%uM,share=on",
+		  c->memory_mb);
+	strv_add(a, "-global");
+	strv_add(a, "virtio-mmio.force-legacy=false");
+	strv_add(a, "-nodefaults");
+	strv_add(a, "-no-user-config");
+	strv_add(a, "-no-reboot");
+	strv_add(a, "-display");
+	strv_add(a, "none");
+	strv_add(a, "-chardev");
+	strv_addf(a, "file,id=con,path=%s", con);
+	strv_add(a, "-serial");
+	strv_add(a, "chardev:con");
+	strv_add(a, "-kernel");
+	strv_add(a, kernel);
+	strv_add(a, "-initrd");
+	strv_add(a, initrd);
+	strv_add(a, "-append");
+	strv_addf(a,
+		  "console=ttyS0 quiet panic=-1%s sandbox.workspace=%s "
+		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s",
+		  c->accel == ACCEL_TCG ? " tsc_early_khz=2000000 lpj=4000000"
+					: "",
+		  c->workspace, c->uid, c->gid, c->hostname);
+	strv_add(a, "-fsdev");
+	strv_add(a, "local,id=usr,path=/usr,security_model=none,readonly=on");
+	strv_add(a, "-device");
+	strv_add(a, "virtio-9p-device,fsdev=usr,mount_tag=hostusr");
+	strv_add(a, "-fsdev");
+	strv_addf(a, "local,id=ws,path=%s,security_model=mapped-xattr", ws);
+	strv_add(a, "-device");
+	strv_add(a, "virtio-9p-device,fsdev=ws,mount_tag=workspace");
+	strv_add(a, "-chardev");
+	strv_addf(a, "socket,id=vs,path=%s", vs);
+	strv_add(a, "-device");
+	strv_add(a, "vhost-user-vsock-device,chardev=vs");
+	return a->failed ? -ENOMEM : 0;
+}

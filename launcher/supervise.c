@@ -1,0 +1,130 @@
+/* Child processes of the launcher: the proxy, the bridge and QEMU.
+ *
+ * Each child gets PR_SET_PDEATHSIG(SIGKILL), so a SIGKILLed launcher
+ * leaves no process behind, and its own process group, so that a Ctrl-C
+ * on the host terminal reaches the launcher (which forwards it to the
+ * guest) rather than killing QEMU under it. Exec failures come back over
+ * a close-on-exec pipe, so "not found" is an error here, not a log line.
+ */
+#include "launch.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void __attribute__((noreturn))
+child_exec(char *const argv[], int logfd, int errfd, pid_t parent)
+{
+	int e;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int s = 1; s < NSIG; s++)
+		signal(s, SIG_DFL);
+	setpgid(0, 0);
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0)
+		goto fail;
+	/* The parent may have died before prctl. */
+	if (getppid() != parent)
+		_exit(127);
+	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (null < 0 || dup2(null, 0) < 0 || dup2(logfd, 1) < 0 ||
+	    dup2(logfd, 2) < 0)
+		goto fail;
+	execv(argv[0], argv);
+fail:
+	e = errno;
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
+}
+
+int child_spawn(struct child *c, char *const argv[], const char *log_path)
+{
+	_cleanup_close_ int logfd =
+		open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0)
+		return -errno;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		int e = errno;
+		close(p[0]);
+		close(p[1]);
+		return -e;
+	}
+	if (pid == 0) {
+		close(p[0]);
+		child_exec(argv, logfd, p[1], parent);
+	}
+	close(p[1]);
+	/* Also set from here: no window where a terminal signal to our
+	 * group could reach the child. */
+	setpgid(pid, pid);
+	int e = 0;
+	ssize_t n;
+	while ((n = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(p[0]);
+	c->pid = pid;
+	c->reaped = false;
+	if (n == sizeof(e)) {
+		waitpid(pid, &c->status, 0);
+		c->reaped = true;
+		return -e;
+	}
+	return 0;
+}
+
+bool child_gone(struct child *c)
+{
+	if (c->pid <= 0 || c->reaped)
+		return true;
+	pid_t r = waitpid(c->pid, &c->status, WNOHANG);
+	if (r == c->pid || (r < 0 && errno == ECHILD)) {
+		c->reaped = true;
+		return true;
+	}
+	return false;
+}
+
+void children_stop(struct child *const cs[], size_t n, int grace_ms)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!child_gone(cs[i]))
+			kill(cs[i]->pid, SIGTERM);
+	uint64_t deadline = now_ms() + (uint64_t)grace_ms;
+	for (;;) {
+		bool all = true;
+		for (size_t i = 0; i < n; i++)
+			all &= child_gone(cs[i]);
+		if (all)
+			return;
+		if (now_ms() >= deadline)
+			break;
+		poll(NULL, 0, 10);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (child_gone(cs[i]))
+			continue;
+		kill(cs[i]->pid, SIGKILL);
+		waitpid(cs[i]->pid, &cs[i]->status, 0);
+		cs[i]->reaped = true;
+	}
+}
