@@ -1,0 +1,96 @@
+/* Shared parts of sandbox-audit's commands: streaming the records of a set
+ * of files, the filters every view accepts, and output helpers. */
+#ifndef AUDIT_REVIEW_H
+#define AUDIT_REVIEW_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "record.h"
+
+struct policy;
+
+/* Reads lines from a file in big chunks; memory stays bounded by the
+ * longest line (at most LINE_MAX_BYTES). */
+#define LINE_MAX_BYTES (1 << 20)
+struct line_reader {
+	int fd;
+	const char *path;
+	char *buf; /* owned */
+	size_t cap, start, end;
+	unsigned long lineno;
+	bool eof;
+};
+int lr_open(struct line_reader *lr, const char *path); /* "-": stdin */
+void lr_close(struct line_reader *lr);
+/* 1: a line (newline stripped; *torn when it had none, at end of file),
+ * 0: end of file, -E2BIG: line too long, other negative errno. */
+int lr_next(struct line_reader *lr, const char **line, size_t *len,
+	    bool *torn);
+/* For follow: read more after an earlier 0 (end of file). */
+void lr_rearm(struct line_reader *lr);
+
+struct filter {
+	const char *sandbox;
+	struct policy *host; /* owned; a deny rule per --host pattern */
+	const char *decision;
+	int64_t since, until; /* ms; INT64_MIN/INT64_MAX: open */
+};
+void filter_init(struct filter *f);
+void filter_free(struct filter *f);
+/* Returns 0 or -EINVAL with a message in err. */
+int filter_add_host(struct filter *f, const char *pattern, char *err,
+		    size_t errsz);
+bool filter_match(const struct filter *f, const struct rec *r);
+/* RFC 3339, or relative to now: "90s", "15m", "1h", "2d", "1w". */
+int parse_when(const char *s, int64_t now_ms, int64_t *ms);
+int64_t now_ms(void);
+
+/* Options common to all commands, and the files. */
+struct opts {
+	struct filter filter;
+	bool json, help, strict, html, from_start;
+	const char *out;     /* -o FILE */
+	const char **files;  /* owned array; strings are argv */
+	size_t nfiles;
+	unsigned long records; /* generate */
+	const char *mode;      /* generate: "enforce" or "report" */
+	double interval;       /* follow poll interval, seconds */
+};
+enum opt_mask {
+	O_FILTER = 1, O_JSON = 2, O_STRICT = 4, O_HTML = 8, O_OUT = 16,
+	O_FROM_START = 32, O_RECORDS = 64, O_INTERVAL = 128,
+};
+/* Returns 0, 1 for --help (usage printed), or 2 after printing an error. */
+int opts_parse(int argc, char **argv, unsigned mask, const char *usage,
+	       struct opts *o);
+void opts_free(struct opts *o);
+
+/* FILE with FILE.1, FILE.2 ... present expands to the oldest first:
+ * FILE.N ... FILE.1 FILE. Returns a malloc'd array or NULL. */
+char **expand_rotated(const char *const *files, size_t n, size_t *out_n);
+void free_strv(char **v, size_t n);
+
+/* Call fn for every record of files (after expansion) that the filter
+ * accepts. Malformed lines are reported as "FILE:LINE: ..." on stderr and
+ * counted; returns that count, or a negative errno for I/O errors. */
+typedef int (*rec_fn)(void *ctx, const struct rec *r, const char *line,
+		      size_t len, const char *path, unsigned long lineno);
+long for_each_record(const struct opts *o, rec_fn fn, void *ctx);
+
+/* JSON string (with quotes) and HTML text, both escaped for any input. */
+void put_json_str(FILE *f, const char *s);
+void put_html(FILE *f, const char *s);
+void put_time(FILE *f, int64_t ms);
+
+int cmd_verify(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_denied(int argc, char **argv);
+int cmd_follow(int argc, char **argv);
+int cmd_suggest(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+
+#endif
