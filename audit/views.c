@@ -233,7 +233,7 @@ int cmd_summary(int argc, char **argv)
 			text_str(h->key, sb, sizeof(sb));
 			text_str(h->host, host, sizeof(host));
 			printf("%-16s %-40s %8llu %8llu %10llu %12llu %12llu ",
-			       (unsigned long long)h->n[0],
+			       sb, host, (unsigned long long)h->n[0],
 			       (unsigned long long)h->n[1],
 			       (unsigned long long)h->n[2],
 			       (unsigned long long)h->up,
