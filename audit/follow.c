@@ -17,8 +17,6 @@ static const char usage[] =
 	"  FILTERS: --sandbox, --host, --decision, --since, --until (see\n"
 	"  sandbox-audit summary --help). --json prints the records.\n";
 
-void print_record_line(const struct rec *r);
-
 struct followed {
 	const char *path;
 	struct line_reader lr;

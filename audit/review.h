@@ -85,6 +85,22 @@ void put_json_str(FILE *f, const char *s);
 void put_html(FILE *f, const char *s);
 void put_time(FILE *f, int64_t ms);
 
+/* summary's aggregate, shared with the HTML report */
+struct host_stat {
+	char *key; /* owned: sandbox NUL host NUL */
+	const char *host; /* inside key */
+	uint64_t n[3], up, down; /* n: allow, deny, would-deny */
+	int64_t first, last;
+};
+/* Aggregate into an array sorted by host then sandbox (free with
+ * free_stats); *bad counts malformed lines. Returns 0 or negative errno. */
+long summary_collect(const struct opts *o, struct host_stat **out,
+		     size_t *n, long *bad);
+void free_stats(struct host_stat *s, size_t n);
+int by_host(const void *a, const void *b);
+/* One human line per record, strings escaped (denied, follow). */
+void print_record_line(const struct rec *r);
+
 int cmd_verify(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_denied(int argc, char **argv);

@@ -26,13 +26,6 @@ static const char denied_usage[] =
 	"  FILTERS: --sandbox, --host, --decision, --since, --until (see\n"
 	"  sandbox-audit summary --help).\n";
 
-struct host_stat {
-	char *key; /* owned: sandbox NUL host NUL */
-	const char *host;
-	uint64_t n[3], up, down;
-	int64_t first, last;
-};
-
 struct table {
 	struct host_stat *slots; /* owned; key == NULL: empty */
 	size_t cap, count;
@@ -152,16 +145,13 @@ static int add(void *ctx, const struct rec *r, const char *line, size_t len,
 	return 0;
 }
 
-static int by_host(const void *a, const void *b)
+int by_host(const void *a, const void *b)
 {
 	const struct host_stat *x = a, *y = b;
 	int c = strcmp(x->host, y->host);
 	return c ? c : strcmp(x->key, y->key);
 }
 
-/* Aggregate into a sorted array (owned by the caller with free_stats). */
-long summary_collect(const struct opts *o, struct host_stat **out,
-		     size_t *n, long *bad);
 long summary_collect(const struct opts *o, struct host_stat **out,
 		     size_t *n, long *bad)
 {
@@ -178,7 +168,7 @@ long summary_collect(const struct opts *o, struct host_stat **out,
 	return e < 0 ? e : 0;
 }
 
-static void free_stats(struct host_stat *s, size_t n)
+void free_stats(struct host_stat *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		free(s[i].key);
@@ -251,7 +241,6 @@ int cmd_summary(int argc, char **argv)
 
 /* One human line per record: time sandbox event host:port decision rule
  * reason, strings escaped. Shared with follow. */
-void print_record_line(const struct rec *r);
 void print_record_line(const struct rec *r)
 {
 	fputs(r->time ? r->time : "-", stdout);

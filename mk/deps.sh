@@ -4,7 +4,7 @@
 set -eu
 
 PACKAGES="
-build-essential pkg-config
+build-essential pkg-config chromium
 libevent-dev libssl-dev libc-ares-dev libyaml-dev publicsuffix
 clang-14 libclang-rt-14-dev
 python3 python3-pytest
