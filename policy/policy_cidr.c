@@ -34,6 +34,17 @@ const char *policy_parse_cidr(const char *s, size_t len, bool allow,
 			return addr->family == AF_INET ? "prefix length above 32 for an IPv4 address"
 						       : "prefix length above 128 for an IPv6 address";
 	}
+	/* Addresses are decided with ::ffff:a.b.c.d unwrapped (the host it
+	 * reaches is IPv4), so a rule in the mapped form is an IPv4 rule; kept
+	 * as IPv6 it could never match, and a deny would silently do nothing. */
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	if (addr->family == AF_INET6 && plen >= 96 &&
+	    memcmp(addr->b, mapped, 12) == 0) {
+		memmove(addr->b, addr->b + 12, 4);
+		memset(addr->b + 4, 0, 12);
+		addr->family = AF_INET;
+		plen -= 96;
+	}
 	policy_cidr_key(addr, plen, key);
 	struct ip_addr net = {.family = addr->family};
 	memcpy(net.b, key + 2, 16);
