@@ -72,6 +72,8 @@ struct policy {
 struct psl;
 struct psl *psl_load(const char *path); /* NULL path: system file or built-in */
 bool psl_is_public_suffix(const struct psl *p, const char *name);
+/* Does some public suffix lie strictly below name? */
+bool psl_has_suffix_below(const struct psl *p, const char *name);
 void psl_free(struct psl *p);
 
 /* Parse one host pattern (already without "host:"). On success fills kind and

@@ -288,6 +288,9 @@ const char *policy_parse_host(const char *s, size_t len, bool allow,
 			*psl = psl_load(NULL);
 		if (*psl && psl_is_public_suffix(*psl, out))
 			return "over-broad: the wildcard's suffix is a public suffix (anyone can register names under it)";
+		if (*psl && *kind == RULE_STAR2 &&
+		    psl_has_suffix_below(*psl, out))
+			return "over-broad: public suffixes lie below the wildcard's suffix (anyone can register names there); list the names needed";
 		if (!*psl)
 			return "out of memory loading the public suffix list";
 	}

@@ -9,7 +9,10 @@
 
 #define PSL_SYSTEM_PATH "/usr/share/publicsuffix/public_suffix_list.dat"
 
-enum psl_kind { PSL_EXACT = 1, PSL_WILD = 2, PSL_EXCEPT = 4 };
+/* PSL_BELOW: some public suffix lies strictly below this name, so "**." over
+ * it reaches names anyone can register ("**.amazonaws.com" covers every
+ * bucket under s3.amazonaws.com). */
+enum psl_kind { PSL_EXACT = 1, PSL_WILD = 2, PSL_EXCEPT = 4, PSL_BELOW = 8 };
 
 struct psl_ent {
 	const char *name; /* arena */
@@ -57,16 +60,8 @@ static int grow(struct psl *p)
 	return 0;
 }
 
-static int add(struct psl *p, const char *rule, size_t len)
+static int mark(struct psl *p, const char *norm, uint8_t kind)
 {
-	uint8_t kind = PSL_EXACT;
-	if (len > 0 && rule[0] == '!')
-		kind = PSL_EXCEPT, rule++, len--;
-	else if (len > 2 && rule[0] == '*' && rule[1] == '.')
-		kind = PSL_WILD, rule += 2, len -= 2;
-	char norm[256];
-	if (policy_normalize_name(rule, len, norm, sizeof(norm)) < 0)
-		return 0; /* a rule we cannot spell is a rule no pattern can hit */
 	if ((p->count + 1) * 2 > (p->slots ? p->mask + 1 : 0) && grow(p) < 0)
 		return -ENOMEM;
 	struct psl_ent *e = slot(p, norm);
@@ -77,6 +72,34 @@ static int add(struct psl *p, const char *rule, size_t len)
 		p->count++;
 	}
 	e->kinds |= kind;
+	return 0;
+}
+
+static int add(struct psl *p, const char *rule, size_t len)
+{
+	uint8_t kind = PSL_EXACT;
+	if (len > 0 && rule[0] == '!')
+		kind = PSL_EXCEPT, rule++, len--;
+	else if (len > 2 && rule[0] == '*' && rule[1] == '.')
+		kind = PSL_WILD, rule += 2, len -= 2;
+	char norm[256];
+	if (policy_normalize_name(rule, len, norm, sizeof(norm)) < 0)
+		return 0; /* a rule we cannot spell is a rule no pattern can hit */
+	if (mark(p, norm, kind) < 0)
+		return -ENOMEM;
+	if (kind == PSL_EXCEPT)
+		return 0;
+	/* "*.d" makes every child of d a suffix: d has suffixes below it. */
+	const char *up = norm;
+	if (kind == PSL_EXACT)
+		up = strchr(norm, '.');
+	while (up) {
+		if (*up == '.')
+			up++;
+		if (mark(p, up, PSL_BELOW) < 0)
+			return -ENOMEM;
+		up = strchr(up, '.');
+	}
 	return 0;
 }
 
@@ -125,6 +148,13 @@ bool psl_is_public_suffix(const struct psl *cp, const char *name)
 	const char *parent = strchr(name, '.') + 1;
 	e = slot(p, parent);
 	return e->name && (e->kinds & PSL_WILD);
+}
+
+bool psl_has_suffix_below(const struct psl *cp, const char *name)
+{
+	struct psl *p = (struct psl *)cp; /* slot() does not modify */
+	struct psl_ent *e = slot(p, name);
+	return e->name && (e->kinds & PSL_BELOW);
 }
 
 void psl_free(struct psl *p)
