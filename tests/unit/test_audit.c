@@ -117,8 +117,11 @@ static void fields(void)
 	if (!s)
 		return;
 	char *l2 = strchr(s, '\n');
-	ok(l2 && strchr(l2 + 1, '\n') && !strchr(strchr(l2 + 1, '\n') + 1, '\n'),
-	   "exactly two lines");
+	char *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
+	ok(l3 && strchr(l3 + 1, '\n') && !strchr(strchr(l3 + 1, '\n') + 1, '\n'),
+	   "exactly three lines (two records and the closing record)");
+	ok(l3 && strstr(l3 + 1, "\"event\":\"log\",\"reason\":\"closed\",\"prev\":\""),
+	   "audit_close wrote the closing record");
 	ok(time_ok(s), "first line starts with an RFC 3339 UTC ms time near now");
 	const char *want1 =
 		"\",\"sandbox\":\"sb1\",\"event\":\"close\",\"conn\":42,"
@@ -126,16 +129,16 @@ static void fields(void)
 		"\"sni\":\"example.com\",\"addr\":\"93.184.216.34\","
 		"\"decision\":\"allow\",\"rule\":\"policy.yaml:7\","
 		"\"reason\":\"eof\",\"bytes_up\":517,\"bytes_down\":0,"
-		"\"duration_ms\":12}\n";
+		"\"duration_ms\":12,\"prev\":\"0000000000000000000000000000000000000000000000000000000000000000\",\"hash\":\"";
 	ok(strncmp(s + 33, want1, strlen(want1)) == 0,
 	   "fields in the documented order: %.*s", (int)(l2 - s), s);
 	const char *want2 = "\",\"sandbox\":\"sb1\",\"event\":\"dns\","
 			    "\"host\":\"a.test\",\"qtype\":\"AAAA\","
-			    "\"decision\":\"deny\",\"rule\":\"default\"}\n";
-	ok(l2 && strcmp(l2 + 1 + 33, want2) == 0,
+			    "\"decision\":\"deny\",\"rule\":\"default\",\"prev\":\"";
+	ok(l2 && strncmp(l2 + 1 + 33, want2, strlen(want2)) == 0,
 	   "absent fields are omitted: %s", l2 ? l2 + 1 : "");
-	is_int(python_valid_lines(path_in("fields.jsonl")), 2,
-	       "python parses both lines");
+	is_int(python_valid_lines(path_in("fields.jsonl")), 3,
+	       "python parses all three lines");
 	free(s);
 }
 
@@ -159,10 +162,10 @@ static void escaping(void)
 		"\"sandbox\":\"s\\\"b\",\"event\":\"connect\",\"host\":\"\","
 		"\"sni\":\"a\\\"b\\\\c\\nd\\te\\u001b[31mf\\u007fg\\u0085h"
 		"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80i\\ufffdj\\ufffd\\ufffdk"
-		"\\ufffd\\ufffd\\ufffdl\\ufffd\\ufffd\"}\n";
+		"\\ufffd\\ufffd\\ufffdl\\ufffd\\ufffd\",\"prev\":\"";
 	ok(s && strstr(s, want) != NULL, "escaped exactly: %s", s ? s : "");
-	is_int(python_valid_lines(path_in("esc.jsonl")), 1,
-	       "python parses the hostile line");
+	is_int(python_valid_lines(path_in("esc.jsonl")), 2,
+	       "python parses the hostile line and the closing record");
 	free(s);
 }
 
@@ -200,9 +203,9 @@ static void truncation(void)
 	ok(s && strstr(s, "x...\"") && strstr(s, "\\u0001...\""),
 	   "long strings are cut with a ... marker, not mid-escape");
 	ok(s && strstr(s, "\"decision\":\"deny\",") &&
-		   strstr(s, "\"port\":443,") && strstr(s, "\"bytes_up\":1}"),
+		   strstr(s, "\"port\":443,") && strstr(s, "\"bytes_up\":1,\"prev\":"),
 	   "short fields survive intact");
-	is_int(python_valid_lines(path_in("big.jsonl")), 2,
+	is_int(python_valid_lines(path_in("big.jsonl")), 3,
 	       "python parses the truncated record and the next");
 	free(s);
 }
@@ -253,7 +256,7 @@ static void race(void)
 	char *s = slurp(path_in("race.jsonl"));
 	long next[2] = {0, 0};
 	bool whole = s != NULL, ordered = true;
-	long lines = 0;
+	long lines = 0, closing = 0;
 	for (char *l = s; whole && l && *l; lines++) {
 		char *nl = strchr(l, '\n');
 		if (!nl) {
@@ -261,14 +264,21 @@ static void race(void)
 			break;
 		}
 		*nl = '\0';
+		if (strstr(l, "\"event\":\"log\"")) { /* closing records */
+			l = nl + 1;
+			lines--;
+			closing++;
+			continue;
+		}
 		int id = strstr(l, "\"host\":\"w0.test\"") ? 0
 			 : strstr(l, "\"host\":\"w1.test\"") ? 1 : -1;
 		const char *c = strstr(l, "\"conn\":");
 		const char *rs = strstr(l, "\"reason\":\"");
 		char fill = id < 0 ? 0 : (char)('a' + id);
 		/* the line must end exactly after its own padding */
-		if (id < 0 || !rs || strcmp(nl - 2, "\"}") != 0 ||
-		    nl[-3] != fill || l[0] != '{') {
+		const char *pv = strstr(l, "\",\"prev\":\"");
+		if (id < 0 || !rs || strcmp(nl - 2, "\"}") != 0 || !pv ||
+		    pv[-1] != fill || l[0] != '{' || nl - pv != 10 + 64 + 1 + 75) {
 			whole = false;
 			break;
 		}
@@ -283,11 +293,12 @@ static void race(void)
 	}
 	ok(whole, "no split or interleaved record among %ld lines", lines);
 	is_int(lines, 2 * RECORDS, "all records present");
+	is_int(closing, 2, "each writer closed with a closing record");
 	ok(ordered && next[0] == RECORDS && next[1] == RECORDS,
 	   "each writer's records appear complete and in order");
 	free(s);
-	is_int(python_valid_lines(path_in("race.jsonl")), 2 * RECORDS,
-	       "python parses all %d lines", 2 * RECORDS);
+	is_int(python_valid_lines(path_in("race.jsonl")), 2 * RECORDS + 2,
+	       "python parses all %d lines", 2 * RECORDS + 2);
 }
 
 static void errors(void)
