@@ -92,6 +92,10 @@ struct conn {
 
 	uint64_t bytes_up, bytes_down;
 	bool peek_started; /* first-byte timer already replaced */
+	/* The first-byte wait ran out (server-speaks-first fallback): the
+	 * client's first bytes, whenever they come, are still peeked and
+	 * checked before any is forwarded (relay.c, conn_late_peek). */
+	bool late_peek;
 
 	/* Relay. */
 	bool up_eof, down_eof;   /* client / upstream sent EOF */
@@ -128,6 +132,10 @@ uint64_t conn_now_ms(void);
 void conn_read_header(struct conn *c);    /* peek.c */
 void conn_start_peek(struct conn *c);     /* peek.c */
 void conn_peek_timeout(struct conn *c);   /* peek.c */
+/* Relay: check the client's first flight after the fallback. Returns 1
+ * when the bytes may be forwarded, 0 to wait for more, -1 when the
+ * connection was refused (c may be gone). */
+int conn_late_peek(struct conn *c);        /* peek.c */
 void conn_upstream_connected(struct conn *c); /* upstream.c */
 void conn_setup_upstream(struct conn *c, struct bufferevent *bev);
 void conn_connect_next(struct conn *c);

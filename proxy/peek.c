@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "conn.h"
+#include "http_req.h"
 #include "proto.h"
 #include "synth.h"
 
@@ -223,9 +224,108 @@ void conn_peek_timeout(struct conn *c)
 		struct peek_info pi;
 		memset(&pi, 0, sizeof(pi));
 		c->proto = &proto_tcp;
+		c->late_peek = true;
 		after_peek(c, &pi);
 		return;
 	}
 	conn_deny(c, DENY_MALFORMED,
 		  "handshake timeout: first message incomplete");
+}
+
+/* A client that stays silent past FIRST_BYTE_MS and then sends a
+ * ClientHello or an HTTP request gets the same checks as one that spoke at
+ * once; otherwise a two-second pause would turn off the SNI/Host check
+ * (domain fronting to a co-tenant of the allowed name's address). The name
+ * can no longer be adopted (the upstream is already connected), so a
+ * connection to an IP literal may only name that address. */
+/* 1: the first line is an HTTP/1.x request line; 0: it is complete and is
+ * not; -1: not complete yet (bounded by the caller's max_peek). */
+static int http_request_line_state(const uint8_t *buf, size_t len)
+{
+	const uint8_t *nl = memchr(buf, '\n', len);
+	if (!nl) {
+		if (len >= HTTP_HEAD_MAX)
+			return 1; /* let the parser refuse it */
+		return -1;
+	}
+	size_t n = (size_t)(nl - buf);
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	return n >= 9 && (memcmp(buf + n - 9, " HTTP/1.1", 9) == 0 ||
+			  memcmp(buf + n - 9, " HTTP/1.0", 9) == 0);
+}
+
+int conn_late_peek(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t len = evbuffer_get_length(in);
+	if (len == 0)
+		return 0;
+	const uint8_t *buf = evbuffer_pullup(in, -1);
+	const struct proto *p = proto_detect(buf, len);
+	/* After a server greeting, clients of SMTP, FTP, POP3 or IMAP send
+	 * lines like "EHLO x" that start like an HTTP request but are not one;
+	 * only a real request line or TLS record header is checked. */
+	if (p == &proto_http) {
+		int rl = http_request_line_state(buf, len);
+		if (rl < 0)
+			return 0;
+		if (rl == 0)
+			p = &proto_tcp;
+	} else if (p == &proto_tls && len >= 2 && buf[1] != 3) {
+		p = &proto_tcp;
+	}
+	if (p == &proto_tcp) {
+		c->late_peek = false;
+		return 1;
+	}
+	struct peek_info pi;
+	char why[400];
+	c->proto = p;
+	switch (p->peek(buf, len, &pi)) {
+	case PEEK_MORE:
+		if (p->max_peek && len >= p->max_peek) {
+			conn_deny(c, DENY_MALFORMED,
+				  p == &proto_tls ? "ClientHello too large"
+						  : "request head too large");
+			return -1;
+		}
+		return 0;
+	case PEEK_BAD:
+		conn_deny(c, pi.malformed ? DENY_MALFORMED : DENY_POLICY,
+			  pi.why ? pi.why : "refused by protocol check");
+		return -1;
+	case PEEK_OK:
+		break;
+	}
+	c->late_peek = false;
+	if (p == &proto_tls) {
+		if (pi.has_name)
+			fmt_buf(c->sni, sizeof(c->sni), "%s", pi.name);
+		if (pi.ech) {
+			conn_deny(c, DENY_POLICY,
+				  "TLS ClientHello offers ECH "
+				  "(encrypted_client_hello): the real name "
+				  "is hidden");
+			return -1;
+		}
+		if (!pi.has_name && !(c->literal && !c->name_from_peek)) {
+			conn_deny(c, DENY_POLICY,
+				  "TLS ClientHello without SNI for a "
+				  "connection by name");
+			return -1;
+		}
+	}
+	if (pi.has_name && (!conn_same_name(c, pi.name, pi.name_len) ||
+			    (pi.name_port && pi.name_port != c->port))) {
+		fmt_buf(why, sizeof(why),
+			"%s names '%.100s' but the connection is for %s:%u",
+			p == &proto_tls ? "SNI" : "Host", pi.name, c->name,
+			c->port);
+		fmt_buf(c->hint, sizeof(c->hint),
+			"connect to the host by the name the request uses");
+		conn_deny(c, DENY_POLICY, why);
+		return -1;
+	}
+	return 1;
 }

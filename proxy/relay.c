@@ -64,6 +64,17 @@ static void maybe_done(struct conn *c)
 static bool forward_checked(struct conn *c, struct evbuffer *in,
 			    struct evbuffer *out)
 {
+	if (c->late_peek) {
+		int r = conn_late_peek(c);
+		if (r <= 0)
+			return r == 0;
+		if (c->proto == &proto_http && c->hc.mode == HC_OFF) {
+			/* Every later request is checked too. */
+			http_checker_init(&c->hc, HC_HOST);
+			bufferevent_setwatermark(c->client, EV_READ, 0,
+						 RELAY_CLIENT_READ_MAX);
+		}
+	}
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
 		if (len == 0)

@@ -1,0 +1,99 @@
+"""Review regression: a client that stays silent past the first-byte
+timeout (the server-speaks-first fallback) must not get an unchecked
+tunnel. Attack: CONNECT to (or resolve) an allowed name, wait ~2 s, then
+send a ClientHello whose SNI names another host on the same address (domain
+fronting on a shared CDN IP) or a plain HTTP request with another Host."""
+
+import socket
+import time
+
+import sbxtest
+from sbxtest import client_hello, read_http_response, wait_closed
+
+SILENCE = 2.6  # longer than the proxy's 2 s first-byte wait
+
+
+def _connect_tunnel(proxy, target):
+    s = socket.create_connection(("127.0.0.1", proxy.http_port), timeout=10)
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        d = s.recv(4096)
+        assert d, "proxy closed before answering CONNECT"
+        buf += d
+    assert buf.startswith(b"HTTP/1.1 200"), buf
+    return s
+
+
+def test_connect_late_clienthello_with_other_sni_denied(env, proxy):
+    before = len(env.tls.snis.snapshot())
+    s = _connect_tunnel(proxy, f"allowed.test:{env.tls.port}")
+    time.sleep(SILENCE)
+    s.sendall(client_hello("other.test"))
+    assert wait_closed(s, 10) is not None, "tunnel stayed open"
+    s.close()
+    assert "other.test" not in env.tls.snis.snapshot()[before:], \
+        "a late ClientHello with another SNI reached the server"
+    d = proxy.wait_record(decision="deny", sni="other.test")
+    assert d.get("host") == "allowed.test", d
+
+
+def test_connect_late_clienthello_with_same_sni_allowed(env, proxy):
+    before = len(env.tls.snis.snapshot())
+    s = _connect_tunnel(proxy, f"allowed.test:{env.tls.port}")
+    time.sleep(SILENCE)
+    s.sendall(client_hello("allowed.test"))
+    s.settimeout(10)
+    assert s.recv(1) == b"\x16", "no ServerHello through the tunnel"
+    s.close()
+    sbxtest.wait_until(
+        lambda: "allowed.test" in env.tls.snis.snapshot()[before:], 5,
+        what="the server saw the ClientHello")
+
+
+def test_transparent_late_clienthello_with_other_sni_denied(env, proxy):
+    synth = proxy.synth("allowed.test")
+    before = len(env.tls.snis.snapshot())
+    with proxy.forwarder(f"{synth}:{env.tls.port}") as fw:
+        s = fw.connect()
+        time.sleep(SILENCE)
+        s.sendall(client_hello("other.test"))
+        assert wait_closed(s, 10) is not None, "connection stayed open"
+        s.close()
+    assert "other.test" not in env.tls.snis.snapshot()[before:], \
+        "a late ClientHello with another SNI reached the server"
+    proxy.wait_record(decision="deny", sni="other.test")
+
+
+def test_transparent_late_http_with_other_host_denied(env, proxy):
+    synth = proxy.synth("allowed.test")
+    with proxy.forwarder(f"{synth}:{env.http.port}") as fw:
+        s = fw.connect()
+        time.sleep(SILENCE)
+        s.sendall(f"GET /late HTTP/1.1\r\nHost: other.test:{env.http.port}\r\n"
+                  "\r\n".encode())
+        status, _, body = read_http_response(s)
+        s.close()
+    assert status == 403, (status, body)
+    assert b"other.test" in body, body
+
+
+def test_late_smtp_like_line_still_relayed(env, proxy):
+    """The fallback still serves server-speaks-first protocols whose client
+    lines start like an HTTP method ("EHLO x")."""
+    with proxy.forwarder(f"{sbxtest.UPSTREAM_IP}:{env.banner.port}") as fw:
+        s = fw.connect()
+        s.settimeout(10)
+        greeting = s.recv(4096)
+        assert greeting, "no banner through the proxy"
+        time.sleep(0.2)
+        s.sendall(b"EHLO client.example\r\n")
+        got = b""
+        t0 = time.monotonic()
+        while b"EHLO" not in got and time.monotonic() - t0 < 10:
+            d = s.recv(4096)
+            if not d:
+                break
+            got += d
+        s.close()
+    assert b"EHLO client.example" in got, (greeting, got)
