@@ -99,6 +99,25 @@ void free_strv(char **v, size_t n)
 	free(v);
 }
 
+/* Is some FILE.N of base named on the command line too? Then the user
+ * gave the set explicitly and base is not expanded. */
+static bool named_rotated(const char *base, const char *const *files,
+			  size_t n)
+{
+	size_t bl = strlen(base);
+	for (size_t i = 0; i < n; i++) {
+		const char *f = files[i];
+		if (strncmp(f, base, bl) != 0 || f[bl] != '.' || !f[bl + 1])
+			continue;
+		const char *d = f + bl + 1;
+		while (*d >= '0' && *d <= '9')
+			d++;
+		if (!*d)
+			return true;
+	}
+	return false;
+}
+
 char **expand_rotated(const char *const *files, size_t n, size_t *out_n)
 {
 	size_t cap = 16, k = 0;
@@ -109,18 +128,20 @@ char **expand_rotated(const char *const *files, size_t n, size_t *out_n)
 		unsigned last = 0;
 		char p[4096];
 		while (strcmp(files[i], "-") != 0 && last < 100000 &&
+		       !named_rotated(files[i], files, n) &&
 		       fmt_buf(p, sizeof(p), "%s.%u", files[i], last + 1) ==
 			       0 &&
 		       exists(p))
 			last++;
-		for (unsigned j = last + 1; j >= 1; j--) {
+		/* oldest first: FILE.last ... FILE.1, then FILE (j == 0) */
+		for (unsigned j = last + 1; j-- > 0;) {
 			if (k + 1 >= cap) {
 				char **nv = realloc(v, 2 * cap * sizeof(*v));
 				if (!nv)
 					goto nomem;
 				v = nv, cap *= 2;
 			}
-			if (j == last + 1)
+			if (j == 0)
 				v[k] = strdup(files[i]);
 			else if (fmt_buf(p, sizeof(p), "%s.%u", files[i], j) ==
 				 0)
