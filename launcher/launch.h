@@ -182,6 +182,6 @@ int control_connect(const char *bridge_sock, unsigned port,
 int control_session(int fd, const struct session_params *p, int sigfd,
 		    struct session_result *res);
 
-uint64_t now_ms(void);
+uint64_t launch_now_ms(void);
 
 #endif

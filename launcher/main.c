@@ -159,8 +159,8 @@ static void find_files(void)
 	}
 	const char *path = getenv("PATH");
 	char dirs[4096];
-	if (!path || fmt_buf(dirs, sizeof(dirs), "%s:/usr/bin", path))
-		fmt_buf(dirs, sizeof(dirs), "/usr/bin");
+	if (!path || fmt_buf(dirs, sizeof(dirs), "%s", path))
+		fmt_buf(dirs, sizeof(dirs), "/usr/local/bin:/usr/bin");
 	for (char *save, *d = strtok_r(dirs, ":", &save); d;
 	     d = strtok_r(NULL, ":", &save)) {
 		if (fmt_buf(qemu_bin, sizeof(qemu_bin), "%s/qemu-system-x86_64",
@@ -371,9 +371,9 @@ static void start_proxy(void)
 	strv_free(&a);
 	if (r)
 		fail("cannot start %s: %s", proxy_bin, strerror(-r));
-	uint64_t deadline = now_ms() + PROXY_READY_MS;
+	uint64_t deadline = launch_now_ms() + PROXY_READY_MS;
 	while (!file_has(proxy_log, "sandbox-proxy: ready")) {
-		if (child_gone(&proxy) || now_ms() > deadline) {
+		if (child_gone(&proxy) || launch_now_ms() > deadline) {
 			print_tail(proxy_log, 2000);
 			fail("sandbox-proxy did not start (log: %s)", proxy_log);
 		}
@@ -403,9 +403,9 @@ static void start_vm(enum accel accel)
 	strv_free(&a);
 	if (r)
 		fail("cannot start %s: %s", vsock_bin, strerror(-r));
-	uint64_t deadline = now_ms() + SOCKETS_READY_MS;
+	uint64_t deadline = launch_now_ms() + SOCKETS_READY_MS;
 	while (access(vhost_sock, F_OK) || access(ctl_sock, F_OK)) {
-		if (child_gone(&bridge) || now_ms() > deadline) {
+		if (child_gone(&bridge) || launch_now_ms() > deadline) {
 			print_tail(vsock_log, 2000);
 			fail("sandbox-vsock did not start (log: %s)", vsock_log);
 		}
@@ -466,7 +466,7 @@ static int connect_guest(void)
 	enum accel accel = accel_choose();
 	for (;;) {
 		start_vm(accel);
-		uint64_t deadline = now_ms() + opts.boot_timeout * 1000ull;
+		uint64_t deadline = launch_now_ms() + opts.boot_timeout * 1000ull;
 		int fd = control_connect(ctl_sock, CONTROL_VSOCK_PORT, deadline,
 					 sigfd, vm_gone);
 		if (fd >= 0)
@@ -571,9 +571,9 @@ int main(int argc, char **argv)
 
 	/* The guest powers off after EXIT (syncing the workspace first);
 	 * give it a moment before stopping QEMU. */
-	uint64_t deadline = now_ms() + QEMU_OWN_EXIT_MS;
+	uint64_t deadline = launch_now_ms() + QEMU_OWN_EXIT_MS;
 	while (res.end != SESSION_INTERRUPTED && !child_gone(&qemu) &&
-	       now_ms() < deadline)
+	       launch_now_ms() < deadline)
 		poll(NULL, 0, 5);
 	teardown();
 	note("logs and audit kept in %s", run);

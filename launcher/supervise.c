@@ -19,7 +19,7 @@
 
 #include "../common/util.h"
 
-uint64_t now_ms(void)
+uint64_t launch_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -109,14 +109,14 @@ void children_stop(struct child *const cs[], size_t n, int grace_ms)
 	for (size_t i = 0; i < n; i++)
 		if (!child_gone(cs[i]))
 			kill(cs[i]->pid, SIGTERM);
-	uint64_t deadline = now_ms() + (uint64_t)grace_ms;
+	uint64_t deadline = launch_now_ms() + (uint64_t)grace_ms;
 	for (;;) {
 		bool all = true;
 		for (size_t i = 0; i < n; i++)
 			all &= child_gone(cs[i]);
 		if (all)
 			return;
-		if (now_ms() >= deadline)
+		if (launch_now_ms() >= deadline)
 			break;
 		poll(NULL, 0, 10);
 	}

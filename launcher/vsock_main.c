@@ -44,7 +44,7 @@ static int listen_unix(const char *path)
 		die("socket: %s", strerror(errno));
 	unlink(path);
 	/* umask makes the socket 0600 from the start, no chmod race. */
-	mode_t old = umask(077);
+	mode_t old = umask(0177);
 	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
 	if (r < 0)
