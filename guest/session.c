@@ -176,6 +176,27 @@ static int pump(int c, int *fd, uint8_t type)
 	return 1;
 }
 
+/* Handle every whole frame buffered so far. <0: protocol error. */
+static int process_buffered(struct spawned *sp)
+{
+	struct control_frame f;
+	size_t used;
+	const char *why = NULL;
+	enum control_status st;
+	while ((st = control_frame_parse(rbuf, rlen, &f, &used)) == CONTROL_OK) {
+		if (host_frame(&f, sp, &why) < 0) {
+			log_msg("control: bad frame from host: %s", why);
+			return -EPROTO;
+		}
+		consume(&f);
+	}
+	if (st != CONTROL_INCOMPLETE) {
+		log_msg("control: bad frame from host: %s", control_status_str(st));
+		return -EPROTO;
+	}
+	return 0;
+}
+
 static int run_session(int c, int sfd, const struct boot_config *cfg)
 {
 	const char *why = "connection closed before SPEC";
@@ -209,7 +230,8 @@ static int run_session(int c, int sfd, const struct boot_config *cfg)
 		if (fds[i] >= 0)
 			fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
 
-	int status = 0, exited = 0, host_open = 1;
+	/* Frames that came in with the SPEC are handled first. */
+	int status = 0, exited = 0, host_open = 1, buffered = 1;
 	int *out = sp.master >= 0 ? &sp.master : &sp.out;
 	for (;;) {
 		struct pollfd p[5];
@@ -250,25 +272,14 @@ static int run_session(int c, int sfd, const struct boot_config *cfg)
 				kill(-sp.pid, SIGKILL);
 			} else {
 				rlen += (size_t)got;
-				size_t used;
-				while ((st = control_frame_parse(rbuf, rlen, &f,
-								 &used)) ==
-				       CONTROL_OK) {
-					if (host_frame(&f, &sp, &why) < 0) {
-						st = CONTROL_BAD_TYPE;
-						break;
-					}
-					consume(&f);
-				}
-				if (st != CONTROL_INCOMPLETE) {
-					log_msg("control: bad frame from host: %s",
-						st == CONTROL_BAD_TYPE ? why
-								       : control_status_str(st));
-					host_open = 0;
-					kill(-sp.pid, SIGKILL);
-				}
+				buffered = 1;
 			}
 		}
+		if (buffered && host_open && process_buffered(&sp) < 0) {
+			host_open = 0;
+			kill(-sp.pid, SIGKILL);
+		}
+		buffered = 0;
 		feed_stdin(&sp);
 		if (io >= 0 && p[io].revents)
 			pump(c, out, CONTROL_STDOUT);

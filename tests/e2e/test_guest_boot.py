@@ -86,9 +86,10 @@ PROBE = r"""
 ws=$(dirname "$0")
 say() { echo "CHECK $1=$2"; }
 say id "$(id -u)"
-say usr_mount "$(awk '$2=="/usr"{print $3}' /proc/mounts)"
-say ws_mount "$(awk -v w="$ws" '$2==w{print $3}' /proc/mounts)"
-say root_mount "$(awk '$2=="/"{print $3}' /proc/mounts)"
+fstype() { grep " $1 " /proc/mounts | tail -n1 | cut -d' ' -f3; }
+say usr_mount "$(fstype /usr)"
+say ws_mount "$(fstype "$ws")"
+say root_mount "$(fstype /)"
 # /usr is an overlay: root may write, but only into guest memory.
 echo guest > /usr/sbx-probe-usr && say usr_write ok || say usr_write fail
 # The host share itself: a second mount of the tag, then remount rw.
@@ -112,7 +113,7 @@ say resolv "$(cat /etc/resolv.conf)"
 say ca "$(test -s /etc/ssl/certs/ca-certificates.crt && echo present)"
 say home "$(stat -c %u /home/agent)"
 say hostname "$(hostname)"
-say eth0 "$(ip -4 -o addr show dev eth0 | awk '{print $4}')"
+say eth0 "$(ip -4 -o addr show dev eth0 | sed 's/.*inet \([^ ]*\).*/\1/')"
 say route "$(ip route show default)"
 nft list ruleset > /tmp/rules && say nft ok
 say nft_redirect "$(grep -c 'redirect to :10800' /tmp/rules)"
