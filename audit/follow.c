@@ -81,6 +81,35 @@ static void drain(struct followed *f, const struct opts *o, char *scratch)
 	fflush(stdout);
 }
 
+/* Rotated, perhaps several times since the last look: our file is now
+ * FILE.k; the files rotated after it, FILE.(k-1) ... FILE.1, are read
+ * whole before the new FILE, so no record is skipped. */
+static void catch_up(struct followed *f, const struct opts *o, char *scratch)
+{
+	char p[4096];
+	unsigned k = 0;
+	for (unsigned i = 1; i <= 1000; i++) {
+		struct stat st;
+		if (fmt_buf(p, sizeof(p), "%s.%u", f->path, i) < 0 ||
+		    stat(p, &st) < 0)
+			break;
+		if (st.st_dev == f->dev && st.st_ino == f->ino) {
+			k = i;
+			break;
+		}
+	}
+	for (unsigned i = k; i > 1; i--) {
+		struct followed mid = {.path = p};
+		if (fmt_buf(p, sizeof(p), "%s.%u", f->path, i - 1) < 0)
+			return;
+		try_open(&mid, false);
+		if (!mid.open)
+			continue;
+		drain(&mid, o, scratch);
+		lr_close(&mid.lr);
+	}
+}
+
 int cmd_follow(int argc, char **argv)
 {
 	struct opts o;
@@ -121,9 +150,8 @@ int cmd_follow(int argc, char **argv)
 			struct stat st;
 			if (stat(f->path, &st) == 0 &&
 			    (st.st_dev != f->dev || st.st_ino != f->ino)) {
-				/* Rotated: finish the old file, then the new
-				 * one from its first line. */
 				drain(f, &o, scratch);
+				catch_up(f, &o, scratch);
 				lr_close(&f->lr);
 				f->open = false;
 				try_open(f, false);
