@@ -58,6 +58,9 @@ bool ip_parse_strict(const char *s, size_t len, struct ip_addr *out)
 
 bool ip_looks_numeric(const char *s, size_t len)
 {
+	/* "127.0.0.1." is the same name as "127.0.0.1" to a resolver. */
+	if (len > 0 && s[len - 1] == '.')
+		len--;
 	if (len == 0)
 		return false;
 	/* A name whose last label is all digits (or 0x-hex) would be read as

@@ -198,8 +198,9 @@ int main(int argc, char **argv)
 	}
 	char presets_buf[PATH_MAX];
 	const char *presets = NULL;
-	const char **files = calloc((size_t)argc, sizeof(*files));
-	struct { bool allow; const char *spec; } *rules = calloc((size_t)argc, sizeof(*rules));
+	_cleanup_free_ const char **files = calloc((size_t)argc, sizeof(*files));
+	_cleanup_free_ struct { bool allow; const char *spec; } *rules =
+		calloc((size_t)argc, sizeof(*rules));
 	if (!files || !rules)
 		die("out of memory");
 	size_t nfiles = 0, nrules = 0;
@@ -289,7 +290,5 @@ int main(int argc, char **argv)
 		}
 	}
 	policy_free(p);
-	free(files);
-	free(rules);
 	return rc;
 }

@@ -127,10 +127,10 @@ static int fill_common(struct policy_builder *b, struct rule *r,
 	return 0;
 }
 
-int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
-		     const char *file, unsigned line, unsigned col,
-		     const char *text, size_t len, bool allow, int report,
-		     const uint16_t *ports, size_t nports)
+static int add_host_rule(struct policy_builder *b, struct policy_errors *errs,
+			 const char *file, unsigned line, unsigned col,
+			 const char *text, size_t len, bool allow, int report,
+			 const uint16_t *ports, size_t nports)
 {
 	char norm[256];
 	enum rule_kind kind;
@@ -166,10 +166,10 @@ int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
 			   ports, nports);
 }
 
-int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
-		     const char *file, unsigned line, unsigned col,
-		     const char *text, size_t len, bool allow, int report,
-		     const uint16_t *ports, size_t nports)
+static int add_cidr_rule(struct policy_builder *b, struct policy_errors *errs,
+			 const char *file, unsigned line, unsigned col,
+			 const char *text, size_t len, bool allow, int report,
+			 const uint16_t *ports, size_t nports)
 {
 	struct ip_addr a;
 	unsigned plen;
@@ -196,6 +196,39 @@ int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
 		return -ENOMEM;
 	return fill_common(b, r, file, line, col, text, len, allow, report,
 			   ports, nports);
+}
+
+/* A rule that could not be stored (out of memory) must fail the whole
+ * policy: a dropped deny rule would silently widen it. Counting it as an
+ * error here keeps every caller safe, whether it checks the return or not
+ * (policy_err counts the error even when it cannot allocate the message). */
+static int count_oom(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col, int r)
+{
+	if (r == -ENOMEM)
+		policy_err(b, errs, file, line, col,
+			   "out of memory while adding this rule");
+	return r;
+}
+
+int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col,
+		     const char *text, size_t len, bool allow, int report,
+		     const uint16_t *ports, size_t nports)
+{
+	return count_oom(b, errs, file, line, col,
+			 add_host_rule(b, errs, file, line, col, text, len,
+				       allow, report, ports, nports));
+}
+
+int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
+		     const char *file, unsigned line, unsigned col,
+		     const char *text, size_t len, bool allow, int report,
+		     const uint16_t *ports, size_t nports)
+{
+	return count_oom(b, errs, file, line, col,
+			 add_cidr_rule(b, errs, file, line, col, text, len,
+				       allow, report, ports, nports));
 }
 
 int policy_parse_port(const char *s, size_t len, uint16_t *out)

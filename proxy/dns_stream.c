@@ -100,18 +100,22 @@ static void job_free(struct dns_job *j)
 	free(j);
 }
 
-static void finish_if_done(struct conn *c)
+/* Returns true when c was closed (and freed): the caller must not touch it. */
+static bool finish_if_done(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
 	if (c->up_eof && s->inflight == 0) {
 		/* Client half-closed: flush the answers, then close. */
-		fmt_buf(c->reason_buf, sizeof(c->reason_buf),
+		fmt_buf(c->aux->reason, sizeof(c->aux->reason),
 			"dns stream closed by client");
 		c->state = CS_FLUSH;
 		conn_set_timer(c, 3000);
-		if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
-			conn_close(c, c->reason_buf);
+		if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0) {
+			conn_close(c, c->aux->reason);
+			return true;
+		}
 	}
+	return false;
 }
 
 static void on_resolved(void *arg, enum resolve_status st,
@@ -147,7 +151,8 @@ static void on_resolved(void *arg, enum resolve_status st,
 	answer(c, &j->q, true, rcode, (const uint8_t(*)[4])a, na);
 	job_free(j);
 	c->last_active_ms = conn_now_ms();
-	finish_if_done(c);
+	if (finish_if_done(c))
+		return;
 	if (c->state == CS_DNS && c->dns->reading_paused)
 		dns_stream_read(c);
 }

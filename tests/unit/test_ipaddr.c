@@ -41,6 +41,8 @@ int main(void)
 	ok(ip_looks_numeric("2130706433", 10), "all digits looks numeric");
 	ok(ip_looks_numeric("example.0x7f", 12), "hex last label looks numeric");
 	ok(ip_looks_numeric("1.2.3", 5), "short dotted looks numeric");
+	ok(ip_looks_numeric("127.0.0.1.", 10), "a trailing dot does not hide an address");
+	ok(!ip_looks_numeric(".", 1), "the root is not numeric");
 	ok(!ip_looks_numeric("example.com", 11), "names do not");
 	ok(!ip_looks_numeric("1password.com", 13), "digit-leading label is fine");
 
