@@ -7,6 +7,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -32,6 +34,26 @@ void conn_set_timer(struct conn *c, uint64_t ms)
 	struct timeval tv = {.tv_sec = (time_t)(ms / 1000),
 			     .tv_usec = (suseconds_t)(ms % 1000) * 1000};
 	evtimer_add(c->timer, &tv);
+}
+
+struct conn_aux *conn_aux(struct conn *c)
+{
+	if (!c->aux)
+		c->aux = calloc(1, sizeof(*c->aux));
+	return c->aux;
+}
+
+void conn_hint(struct conn *c, const char *fmt, ...)
+{
+	struct conn_aux *a = conn_aux(c);
+	if (!a)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(a->hint, sizeof(a->hint), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		a->hint[0] = '\0';
 }
 
 static const char *proto_name(const struct conn *c)
@@ -103,6 +125,7 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->timer)
 		event_free(c->timer);
 	free(c->hc_out);
+	free(c->aux);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -119,7 +142,12 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
 {
 	if (c->state == CS_FLUSH)
 		return;
-	fmt_buf(c->reason_buf, sizeof(c->reason_buf), "%s", reason);
+	struct conn_aux *a = conn_aux(c);
+	if (!a) {
+		conn_close(c, reason);
+		return;
+	}
+	fmt_buf(a->reason, sizeof(a->reason), "%s", reason);
 	/* An unreachable upstream keeps the policy's decision in the record;
 	 * every other refusal is a deny, whatever the policy said (report
 	 * mode never relaxes protocol-integrity or address checks). */
@@ -131,7 +159,7 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
 		}
 		c->decision = DECISION_DENY;
 	}
-	conn_audit_connect(c, c->reason_buf);
+	conn_audit_connect(c, a->reason);
 	if (c->rq) {
 		resolver_cancel(c->rq);
 		c->rq = NULL;
@@ -149,7 +177,7 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
 		int status = kind == DENY_POLICY      ? 403
 			     : kind == DENY_MALFORMED ? 400
 						      : 502;
-		const char *h = c->hint[0] ? c->hint : NULL;
+		const char *h = a->hint[0] ? a->hint : NULL;
 		if (c->policy_denied) {
 			struct policy_verdict v = {c->decision, c->rule};
 			deny_hint(c->pol->policy, &v, c->name, c->port, hint,
@@ -162,7 +190,7 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
 			.decision = kind == DENY_UPSTREAM
 					    ? NULL
 					    : policy_decision_str(DECISION_DENY),
-			.reason = c->reason_buf,
+			.reason = a->reason,
 			.hint = h,
 		};
 		n = c->proto->deny_response(status, &t, resp, sizeof(resp));
@@ -173,7 +201,7 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
 	evbuffer_drain(bufferevent_get_input(c->client),
 		       evbuffer_get_length(bufferevent_get_input(c->client)));
 	if (evbuffer_get_length(out) == 0) {
-		conn_close(c, c->reason_buf);
+		conn_close(c, a->reason);
 		return;
 	}
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
@@ -189,7 +217,7 @@ static void flush_done(struct conn *c)
 		return;
 	c->flushed = true;
 	if (c->up_eof) {
-		conn_close(c, c->reason_buf);
+		conn_close(c, c->aux->reason);
 		return;
 	}
 	shutdown(bufferevent_getfd(c->client), SHUT_WR);
@@ -247,7 +275,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		char why[160];
 		fmt_buf(why, sizeof(why), "client error: %s",
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		conn_close(c, c->state == CS_FLUSH ? c->reason_buf : why);
+		conn_close(c, c->state == CS_FLUSH ? c->aux->reason : why);
 		return;
 	}
 	if (!(what & BEV_EVENT_EOF))
@@ -262,7 +290,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		break;
 	case CS_FLUSH:
 		if (c->flushed)
-			conn_close(c, c->reason_buf);
+			conn_close(c, c->aux->reason);
 		break;
 	case CS_PEEK:
 		/* A client may send its request and half-close at once. */
@@ -309,7 +337,7 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (what & BEV_EVENT_CONNECTED) {
 			conn_upstream_connected(c);
 		} else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-			fmt_buf(c->connect_err, sizeof(c->connect_err),
+			fmt_buf(c->aux->connect_err, sizeof(c->aux->connect_err),
 				"%s: %s", c->addr_str,
 				evutil_socket_error_to_string(err));
 			conn_connect_next(c);
@@ -353,7 +381,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_deny(c, DENY_UPSTREAM, "name resolution timed out");
 		break;
 	case CS_CONNECT:
-		fmt_buf(c->connect_err, sizeof(c->connect_err),
+		fmt_buf(c->aux->connect_err, sizeof(c->aux->connect_err),
 			"%s: connect timed out", c->addr_str);
 		conn_connect_next(c);
 		break;
@@ -369,7 +397,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	}
 	case CS_FLUSH:
-		conn_close(c, c->reason_buf);
+		conn_close(c, c->aux->reason);
 		break;
 	}
 }
@@ -406,13 +434,15 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 	evutil_make_socket_nonblocking(fd);
 	c->client = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(px->base, timer_cb, c);
-	if (!c->client || !c->timer) {
+	c->aux = calloc(1, sizeof(*c->aux));
+	if (!c->client || !c->timer || !c->aux) {
 		if (c->client)
 			bufferevent_free(c->client);
 		else
 			close(fd);
 		if (c->timer)
 			event_free(c->timer);
+		free(c->aux);
 		free(c);
 		return;
 	}

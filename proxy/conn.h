@@ -80,15 +80,11 @@ struct conn {
 	bool rule_absent; /* refused by a protocol check, not by a rule */
 	bool connect_audited;
 	bool policy_denied; /* the verdict itself denied: 403 names the rule */
-	char hint[512];     /* other refusals: what the user could change */
 
 	/* Resolution and connect. */
 	struct resolver_query *rq;
-	struct ip_addr addrs[RESOLVE_MAX_ADDRS];
-	size_t n_addrs, next_addr;
 	char addr_str[IP_STR_MAX]; /* address connected to */
-	char unusable[200];        /* why the first unusable answer was refused */
-	char connect_err[120];
+	struct conn_aux *aux; /* owned; NULL while relaying (see conn_aux) */
 
 	uint64_t bytes_up, bytes_down;
 	bool peek_started; /* first-byte timer already replaced */
@@ -107,8 +103,26 @@ struct conn {
 
 	struct dns_stream *dns; /* owned, CS_DNS */
 	bool flushed; /* FLUSH: response written, SHUT_WR done */
-	char reason_buf[512]; /* why a FLUSH ends: the close reason */
 };
+
+/* State only the set-up phase and a refusal need. It is allocated at
+ * accept and freed when the relay starts, so an idle tunnel costs only
+ * struct conn; a refusal during the relay allocates it again. */
+struct conn_aux {
+	struct ip_addr addrs[RESOLVE_MAX_ADDRS];
+	size_t n_addrs, next_addr;
+	char unusable[200]; /* why the first unusable answer was refused */
+	char connect_err[120];
+	char hint[512];   /* other refusals: what the user could change */
+	char reason[512]; /* why a FLUSH ends: the close reason */
+};
+
+/* c->aux, allocated if needed; NULL when out of memory. */
+struct conn_aux *conn_aux(struct conn *c);
+/* Set the refusal hint (what the user could change); dropped when out of
+ * memory, since it is advice, not the verdict. */
+void conn_hint(struct conn *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 /* Accept a new client on fd (takes ownership of fd). */
 void conn_accept(struct proxy *px, int fd, enum conn_origin origin);

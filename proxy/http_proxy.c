@@ -82,9 +82,9 @@ void http_proxy_read(struct conn *c)
 	if (!conn_decide(c))
 		return;
 	if (c->literal) {
-		c->addrs[0] = c->literal_addr;
-		c->n_addrs = 1;
-		c->next_addr = 0;
+		c->aux->addrs[0] = c->literal_addr;
+		c->aux->n_addrs = 1;
+		c->aux->next_addr = 0;
 		conn_connect_next(c);
 	} else {
 		conn_resolve(c);

@@ -136,8 +136,8 @@ static bool check_peeked_name(struct conn *c, const struct peek_info *pi)
 			"%s names '%.100s' but the connection is for %s:%u",
 			c->proto == &proto_tls ? "SNI" : "Host", pi->name,
 			c->name, c->port);
-		fmt_buf(c->hint, sizeof(c->hint),
-			"connect to the host by the name the request uses");
+		conn_hint(c, "connect to the host by the name the "
+				  "request uses");
 		conn_deny(c, DENY_POLICY, why);
 		return false;
 	}
@@ -322,8 +322,8 @@ int conn_late_peek(struct conn *c)
 			"%s names '%.100s' but the connection is for %s:%u",
 			p == &proto_tls ? "SNI" : "Host", pi.name, c->name,
 			c->port);
-		fmt_buf(c->hint, sizeof(c->hint),
-			"connect to the host by the name the request uses");
+		conn_hint(c, "connect to the host by the name the "
+				  "request uses");
 		conn_deny(c, DENY_POLICY, why);
 		return -1;
 	}

@@ -32,6 +32,9 @@ void conn_start_relay(struct conn *c)
 		http_checker_init(&c->hc, c->proto == &proto_http ? HC_HOST
 								   : HC_OFF);
 	c->state = CS_RELAY;
+	/* Set-up state is dead weight in an idle tunnel. */
+	free(c->aux);
+	c->aux = NULL;
 	c->last_active_ms = conn_now_ms();
 	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
 	bufferevent_setwatermark(c->client, EV_READ, 0,
@@ -120,8 +123,8 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 					c->hc.requests + 1, act.why);
 			c->proto = &proto_http;
 			if (act.status == 403)
-				fmt_buf(c->hint, sizeof(c->hint),
-					"open a new connection for each host");
+				conn_hint(c, "open a new connection for "
+						  "each host");
 			conn_deny(c,
 				  act.status == 403 ? DENY_POLICY
 						    : DENY_MALFORMED,

@@ -42,14 +42,15 @@ bool conn_decide(struct conn *c)
 		if (v.decision != DECISION_DENY)
 			return true;
 		const char *file = policy_primary_file(p);
-		fmt_buf(c->hint, sizeof(c->hint),
+		conn_hint(c,
 			"connections to an IP address need a cidr: rule; add "
 			"\"cidr: %s/%u\" with ports [%u] to the allow list in "
 			"%s",
 			c->name, c->literal_addr.family == AF_INET ? 32 : 128,
 			c->port, file ? file : "your policy file (--policy)");
 		if (v.rule.file) {
-			c->hint[0] = '\0';
+			if (c->aux)
+				c->aux->hint[0] = '\0';
 			c->policy_denied = true;
 		}
 		fmt_buf(why, sizeof(why), "IP address %s:%u is not allowed",
@@ -81,7 +82,7 @@ void conn_decide_and_resolve(struct conn *c)
 			"unknown synthetic address %s (not handed out by this "
 			"proxy's DNS, or recycled)",
 			c->name);
-		fmt_buf(c->hint, sizeof(c->hint),
+		conn_hint(c,
 			"resolve the name again through the sandbox's DNS");
 		conn_deny(c, DENY_POLICY, why);
 		return;
@@ -95,9 +96,9 @@ void conn_decide_and_resolve(struct conn *c)
 		if (!conn_decide(c))
 			return;
 		if (!had_name) {
-			c->addrs[0] = c->literal_addr;
-			c->n_addrs = 1;
-			c->next_addr = 0;
+			c->aux->addrs[0] = c->literal_addr;
+			c->aux->n_addrs = 1;
+			c->aux->next_addr = 0;
 			conn_connect_next(c);
 			return;
 		}
@@ -147,6 +148,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 			const struct ip_addr *addrs, size_t n, uint32_t ttl)
 {
 	struct conn *c = arg;
+	struct conn_aux *x = c->aux;
 	char why[300];
 	(void)ttl;
 	c->rq = NULL;
@@ -157,23 +159,23 @@ static void on_resolved(void *arg, enum resolve_status st,
 		conn_deny(c, DENY_UPSTREAM, why);
 		return;
 	}
-	c->n_addrs = 0;
-	c->next_addr = 0;
-	c->unusable[0] = '\0';
-	for (size_t i = 0; i < n && c->n_addrs < RESOLVE_MAX_ADDRS; i++) {
+	x->n_addrs = 0;
+	x->next_addr = 0;
+	x->unusable[0] = '\0';
+	for (size_t i = 0; i < n && x->n_addrs < RESOLVE_MAX_ADDRS; i++) {
 		if (unusable(c, &addrs[i], why, sizeof(why))) {
-			if (!c->unusable[0])
-				fmt_buf(c->unusable, sizeof(c->unusable),
-					"%s", why);
+			if (!x->unusable[0])
+				fmt_buf(x->unusable, sizeof(x->unusable), "%s",
+					why);
 			continue;
 		}
-		c->addrs[c->n_addrs++] = addrs[i];
+		x->addrs[x->n_addrs++] = addrs[i];
 	}
-	if (c->n_addrs == 0) {
+	if (x->n_addrs == 0) {
 		char reason[400];
-		fmt_buf(reason, sizeof(reason), "%s %s", c->name, c->unusable);
+		fmt_buf(reason, sizeof(reason), "%s %s", c->name, x->unusable);
 		const char *file = policy_primary_file(c->pol->policy);
-		fmt_buf(c->hint, sizeof(c->hint),
+		conn_hint(c,
 			"a private or special address needs a cidr: allow rule "
 			"in %s as well as the host rule",
 			file ? file : "your policy file (--policy)");
@@ -195,16 +197,17 @@ void conn_resolve(struct conn *c)
 
 void conn_connect_next(struct conn *c)
 {
+	struct conn_aux *x = c->aux;
 	char why[300];
 	if (c->upstream) {
 		bufferevent_free(c->upstream);
 		c->upstream = NULL;
 	}
-	while (c->next_addr < c->n_addrs) {
-		const struct ip_addr *a = &c->addrs[c->next_addr++];
+	while (x->next_addr < x->n_addrs) {
+		const struct ip_addr *a = &x->addrs[x->next_addr++];
 		/* Literals reach here without passing on_resolved. */
 		if (unusable(c, a, why, sizeof(why))) {
-			fmt_buf(c->unusable, sizeof(c->unusable), "%s", why);
+			fmt_buf(x->unusable, sizeof(x->unusable), "%s", why);
 			continue;
 		}
 		struct sockaddr_storage ss;
@@ -221,18 +224,18 @@ void conn_connect_next(struct conn *c)
 					       (struct sockaddr *)&ss,
 					       (int)sl) == 0)
 			return;
-		fmt_buf(c->connect_err, sizeof(c->connect_err), "%s: %s",
+		fmt_buf(x->connect_err, sizeof(x->connect_err), "%s: %s",
 			c->addr_str,
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 		bufferevent_free(c->upstream);
 		c->upstream = NULL;
 	}
-	if (c->n_addrs == 1 && c->unusable[0] && !c->connect_err[0]) {
-		conn_deny(c, DENY_POLICY, c->unusable);
+	if (x->n_addrs == 1 && x->unusable[0] && !x->connect_err[0]) {
+		conn_deny(c, DENY_POLICY, x->unusable);
 		return;
 	}
 	fmt_buf(why, sizeof(why), "cannot connect to %s:%u (%s)", c->name,
-		c->port, c->connect_err[0] ? c->connect_err : "no address");
+		c->port, x->connect_err[0] ? x->connect_err : "no address");
 	conn_deny(c, DENY_UPSTREAM, why);
 }
 
