@@ -1,0 +1,191 @@
+"""End-to-end network checks through sandbox-launch: one guest boot (TCG)
+runs a probe script as the sandbox user; the host side has dnsmasq as the
+resolver and servers on loopback only (127.0.0.0/8).
+
+- allowed.test (--allow on the command line, plus a `cidr: 127.0.0.2/32`
+  rule for port 443 in a policy file): DNS gives a synthetic 198.18/15
+  address, curl over HTTPS with the test CA gets the page.
+- denied.test (a deny rule): DNS finds nothing, curl fails, the server
+  never sees a connection.
+- loop.test: its name is allowed on a port, but it resolves to loopback and
+  no cidr rule covers that port: refused, the host service sees nothing.
+- a direct-IP connection (an address the proxy never handed out) and UDP
+  both fail.
+The audit log in the run directory has the matching records.
+"""
+import http.server
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_launch_basic import Env, leftovers, require  # noqa: E402
+
+SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__)))))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+import sbxtest  # noqa: E402  (dnsmasq, the test CA: shared test helpers)
+
+
+class Hits:
+    def __init__(self):
+        self.n = 0
+
+
+def https_server(addr, port, cert, key, body, hits):
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.n += 1
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer((addr, port), H)
+    if cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
+PROBE = r"""
+say() { echo "CHECK $1=$2"; }
+set -- $(getent hosts allowed.test); say dns_allowed "$1"
+getent hosts denied.test >/dev/null; say dns_denied "$?"
+say curl_allowed "$(curl -sS --max-time 30 --cacert ca.pem https://allowed.test/ 2>&1)"
+curl -sS --max-time 30 --cacert ca.pem https://denied.test/ >/dev/null 2>&1; say curl_denied "$?"
+say loop_page "$(curl -sS --max-time 30 http://loop.test:LOOPPORT/ 2>&1 | head -c 300 | tr '\n' ' ')"
+curl -fsS --max-time 30 http://loop.test:LOOPPORT/ >/dev/null 2>&1; say curl_loop "$?"
+curl -sS --max-time 30 -k https://198.18.250.250/ >/dev/null 2>&1; say curl_ip "$?"
+say udp "$(python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(3)
+for a in ("198.18.0.1", "192.0.2.1"):
+    try:
+        s.sendto(b"x", (a, UDPPORT))
+    except OSError as e:
+        pass
+try:
+    s.recv(100); print("reply")
+except OSError:
+    print("none")
+')"
+"""
+
+
+@pytest.fixture(scope="module")
+def net():
+    require()
+    e = Env()
+    procs = sbxtest.Procs()
+    pki = sbxtest.make_pki(os.path.join(e.root, "pki"))
+    dns = sbxtest.Dnsmasq(procs, e.root)
+    allowed_hits, denied_hits, loop_hits = Hits(), Hits(), Hits()
+    servers = []
+    try:
+        servers.append(https_server("127.0.0.2", 443, pki["cert"], pki["key"],
+                                    b"hello-allowed", allowed_hits))
+        loop_port = sbxtest.free_port("127.0.0.2")
+        servers.append(https_server("127.0.0.2", loop_port, None, None,
+                                    b"loop", loop_hits))
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.bind(("127.0.0.1", 0))
+        udp.settimeout(0.5)
+        udp_port = udp.getsockname()[1]
+        with open(os.path.join(e.ws, "ca.pem"), "wb") as f:
+            f.write(open(pki["ca"], "rb").read())
+        policy = os.path.join(e.ws, "policy.yaml")
+        with open(policy, "w") as f:
+            f.write("version: 1\nallow:\n"
+                    "  - host: loop.test\n    ports: [%d]\n"
+                    "  - cidr: 127.0.0.2/32\n    ports: [443]\n"
+                    "deny:\n  - denied.test\n" % loop_port)
+        with open(os.path.join(e.ws, "probe.sh"), "w") as f:
+            f.write(PROBE.replace("LOOPPORT", str(loop_port))
+                    .replace("UDPPORT", str(udp_port)))
+        for n in ("ca.pem", "policy.yaml", "probe.sh"):
+            e.own(os.path.join(e.ws, n))
+        r = e.run(["--policy", "policy.yaml", "--allow", "allowed.test",
+                   "--resolver", "127.0.0.1:%d" % dns.port, "--name", "nettest",
+                   "--", "sh", "probe.sh"], stdin=open(os.devnull))
+        out = r.stdout.decode(errors="replace")
+        checks = dict(l[6:].split("=", 1) for l in out.splitlines()
+                      if l.startswith("CHECK ") and "=" in l)
+        try:
+            udp.recv(100)
+            udp_got = True
+        except OSError:
+            udp_got = False
+        runs = e.runs()
+        audit = []
+        if runs:
+            with open(os.path.join(runs[-1], "audit.jsonl")) as f:
+                audit = [json.loads(l) for l in f if l.strip()]
+        yield {"r": r, "out": out, "checks": checks, "audit": audit,
+               "hits": (allowed_hits.n, denied_hits.n, loop_hits.n),
+               "udp_got": udp_got, "env": e}
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+        procs.kill_all()
+        e.cleanup()
+
+
+def test_run_succeeds(net):
+    assert net["r"].returncode == 0, (net["out"], net["r"].stderr)
+    assert leftovers(net["env"].uid) == []
+
+
+def test_dns_as_designed(net):
+    c = net["checks"]
+    assert c.get("dns_allowed", "").startswith("198.18."), c
+    assert c.get("dns_denied") == "2", c  # getent: not found
+
+
+def test_allowed_https_reaches_host_site(net):
+    assert net["checks"].get("curl_allowed") == "hello-allowed", net["checks"]
+    assert net["hits"][0] == 1
+
+
+def test_denied_and_unruled_loopback_refused(net):
+    c = net["checks"]
+    assert c.get("curl_denied") not in (None, "0"), c
+    assert c.get("curl_loop") not in (None, "0"), c
+    assert net["hits"][2] == 0, "the loopback service must not be reached"
+    # plain HTTP gets the proxy's 403 page, never the service's body
+    assert "loop" != c.get("loop_page"), c
+
+
+def test_direct_ip_and_udp_fail(net):
+    c = net["checks"]
+    assert c.get("curl_ip") not in (None, "0"), c
+    assert c.get("udp") == "none", c
+    assert not net["udp_got"]
+
+
+def test_audit_records_match(net):
+    a = net["audit"]
+    assert a, "no audit records"
+    assert all(x.get("sandbox") == "nettest" for x in a)
+
+    def has(**kw):
+        return any(all(x.get(k) == v for k, v in kw.items()) for x in a)
+
+    assert has(event="dns", host="allowed.test", decision="allow"), a
+    assert has(event="dns", host="denied.test", decision="deny"), a
+    assert has(event="connect", host="allowed.test", port=443, decision="allow"), a
+    assert has(event="connect", host="loop.test", decision="deny"), a
+    loop = [x for x in a if x.get("event") == "connect" and x.get("host") == "loop.test"]
+    assert "loopback" in loop[0].get("reason", ""), loop
