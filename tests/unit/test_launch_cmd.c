@@ -1,0 +1,135 @@
+/* sandbox-launch: argv parsing and the QEMU command line. */
+#include <errno.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "../../launcher/launch.h"
+#include "tap.h"
+
+static enum launch_opts_status parse(struct launch_opts *o, char *err,
+				     size_t errsz, int argc, ...)
+{
+	static char *argv[32];
+	va_list ap;
+	va_start(ap, argc);
+	for (int i = 0; i < argc; i++)
+		argv[i] = va_arg(ap, char *);
+	va_end(ap);
+	argv[argc] = NULL;
+	return launch_opts_parse(argc, argv, o, err, errsz);
+}
+
+static bool has(const struct strv *a, const char *s)
+{
+	for (size_t i = 0; i < a->n; i++)
+		if (!strcmp(a->v[i], s))
+			return true;
+	return false;
+}
+
+static const char *after(const struct strv *a, const char *opt, int nth)
+{
+	for (size_t i = 0; i + 1 < a->n; i++)
+		if (!strcmp(a->v[i], opt) && nth-- == 0)
+			return a->v[i + 1];
+	return "";
+}
+
+int main(void)
+{
+	struct launch_opts o;
+	char err[256];
+
+	is_int(parse(&o, err, sizeof(err), 9, "sandbox-launch", "--policy", "a.yaml",
+		     "--allow", "x.test", "--deny", "y.test", "--", "sh"),
+	       LAUNCH_OPTS_OK, "options then -- command");
+	is_int(o.n_policies, 1, "one policy");
+	is_int(o.n_rules, 2, "two rules");
+	ok(o.rules[0].allow && !o.rules[1].allow, "allow then deny, in order");
+	is_str(o.cmd[0], "sh", "command");
+	is_int(o.cmd_argc, 1, "argc");
+	is_str(o.name, "sandbox", "default name");
+	launch_opts_free(&o);
+
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "ls", "--allow", "x"),
+	       LAUNCH_OPTS_OK, "options after the command belong to it");
+	is_int(o.n_rules, 0, "no rules taken from the command's argv");
+	is_int(o.cmd_argc, 3, "command keeps its options");
+	launch_opts_free(&o);
+
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--memory", "12", "true"),
+	       LAUNCH_OPTS_USAGE, "memory too small");
+	ok(strstr(err, "--memory 12") != NULL, "error names the option: %s", err);
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--env", "1X=2", "true"),
+	       LAUNCH_OPTS_USAGE, "bad env name");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--name", "a b", "true"),
+	       LAUNCH_OPTS_USAGE, "bad name");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 2, "sandbox-launch", "--bogus"),
+	       LAUNCH_OPTS_USAGE, "unknown option");
+	ok(strstr(err, "--bogus") != NULL, "names it: %s", err);
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 1, "sandbox-launch"), LAUNCH_OPTS_USAGE,
+	       "no command");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 2, "sandbox-launch", "--policy"),
+	       LAUNCH_OPTS_USAGE, "missing value");
+	ok(strstr(err, "needs a value") != NULL, "says so: %s", err);
+	launch_opts_free(&o);
+	ok(launch_env_valid("FOO") && launch_env_valid("FOO=a=b") &&
+		   !launch_env_valid("=x") && !launch_env_valid("A-B"),
+	   "env names");
+
+	ok(qemu_workspace_problem("/home/u/repo") == NULL, "plain path ok");
+	ok(qemu_workspace_problem("/usr/src") != NULL, "under /usr refused");
+	ok(qemu_workspace_problem("/home/u/my repo") != NULL, "space refused");
+	ok(qemu_workspace_problem("/") != NULL, "/ refused");
+
+	struct qemu_config qc = {
+		.qemu = "qemu-system-x86_64", .kernel = "/g/vmlinuz",
+		.initrd = "/g/initramfs.cpio.gz", .workspace = "/home/u/a,b",
+		.vhost_sock = "/run/s/vhost.sock", .console_log = "/r/console.log",
+		.hostname = "box", .accel = ACCEL_TCG, .memory_mb = 512, .cpus = 1,
+		.uid = 1001, .gid = 1002,
+	};
+	struct strv a = {0};
+	is_int(qemu_cmd_build(&qc, &a), 0, "TCG command line");
+	is_str(after(&a, "-accel", 0), "tcg", "tcg");
+	ok(strstr(after(&a, "-append", 0), "tsc_early_khz=2000000 lpj=4000000"),
+	   "TCG keeps the TSC options");
+	ok(strstr(after(&a, "-append", 0),
+		  "sandbox.workspace=/home/u/a,b sandbox.uid=1001 sandbox.gid=1002 "
+		  "sandbox.hostname=box"),
+	   "guest parameters: %s", after(&a, "-append", 0));
+	is_str(after(&a, "-fsdev", 1),
+	       "local,id=ws,path=/home/u/a,,b,security_model=mapped-xattr",
+	       "workspace share: mapped-xattr, comma escaped");
+	is_str(after(&a, "-fsdev", 0),
+	       "local,id=usr,path=/usr,security_model=none,readonly=on",
+	       "/usr read-only");
+	ok(has(&a, "virtio-mmio.force-legacy=false"), "modern virtio-mmio");
+	ok(has(&a, "memory-backend-memfd,id=mem,size=512M,share=on"),
+	   "shared memfd RAM");
+	ok(has(&a, "vhost-user-vsock-device,chardev=vs"), "vsock device");
+	ok(!has(&a, "-netdev") && !has(&a, "-nic"), "no network card");
+	is_int(a.v[a.n] == NULL, 1, "NULL-terminated");
+	strv_free(&a);
+
+	qc.accel = ACCEL_KVM;
+	is_int(qemu_cmd_build(&qc, &a), 0, "KVM command line");
+	is_str(after(&a, "-accel", 0), "kvm", "kvm");
+	ok(!strstr(after(&a, "-append", 0), "tsc_early_khz"), "no TCG options");
+	strv_free(&a);
+
+	qc.workspace = "/etc";
+	is_int(qemu_cmd_build(&qc, &a), -EINVAL, "refuses a reserved workspace");
+	strv_free(&a);
+
+	ok(accel_kvm_failed("qemu-system-x86_64: error: failed to set MSR 0x10a to 0x0"),
+	   "the MSR failure is a KVM failure");
+	ok(!accel_kvm_failed("qemu-system-x86_64: -fsdev: cannot open"),
+	   "other errors are not");
+	return done_testing();
+}
