@@ -53,6 +53,8 @@ static int fill(void *ctx, const struct rec *r, const char *line, size_t len,
 	memcpy(key, sb, sl + 1);
 	memcpy(key + sl + 1, r->host, hl + 1);
 	struct host_stat probe = {.key = key, .host = key + sl + 1};
+	if (!t->n)
+		return 0;
 	struct host_stat *h = bsearch(&probe, t->s, t->n, sizeof(*t->s),
 				      by_host);
 	if (!h || h - t->s >= MAX_ROWS)

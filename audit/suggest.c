@@ -165,7 +165,8 @@ static void put_ports(FILE *f, const uint16_t *ports, size_t n)
 
 static void write_policy(FILE *f, struct names *ns, const struct opts *o)
 {
-	qsort(ns->v, ns->n, sizeof(*ns->v), by_parent);
+	if (ns->n)
+		qsort(ns->v, ns->n, sizeof(*ns->v), by_parent);
 	fprintf(f, "# Suggested by sandbox-audit suggest from");
 	for (size_t i = 0; i < o->nfiles; i++)
 		fprintf(f, " %s", o->files[i]);

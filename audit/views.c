@@ -161,7 +161,8 @@ long summary_collect(const struct opts *o, struct host_stat **out,
 	for (size_t i = 0; i < t.cap; i++)
 		if (t.slots[i].key)
 			t.slots[k++] = t.slots[i];
-	qsort(t.slots, k, sizeof(*t.slots), by_host);
+	if (k)
+		qsort(t.slots, k, sizeof(*t.slots), by_host);
 	*out = t.slots;
 	*n = k;
 	*bad = e > 0 ? e : 0;

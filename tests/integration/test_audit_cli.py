@@ -251,6 +251,17 @@ def test_malformed_record_named_by_file_and_line(tmp):
     assert b'"ok.test"' in r.stdout  # the rest is still read
     r = run("summary", os.path.join(tmp, "missing.jsonl"))
     assert r.returncode == 2 and b"missing.jsonl: No such file" in r.stderr
+    # an empty log: empty views, a policy with nothing allowed, no crash
+    empty = os.path.join(tmp, "empty.jsonl")
+    open(empty, "w").close()
+    for c in ("summary", "denied"):
+        assert run(c, "--json", empty).returncode == 0
+    out = os.path.join(tmp, "empty.yaml")
+    assert run("suggest", "-o", out, empty).returncode == 0
+    assert subprocess.run([POLICY, "check", out], capture_output=True).returncode == 0
+    assert run("report", "--html", os.path.join(tmp, "e.html"), empty).returncode == 0
+    v = run("verify", empty)
+    assert v.returncode == 1 and b"no chained record" in v.stdout
 
 
 def test_hostile_names_do_not_reach_the_terminal(tmp):
