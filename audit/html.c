@@ -154,6 +154,14 @@ static void page(FILE *f, const struct timeline *t, const struct opts *o)
 		}
 		fputs("</g>\n", f);
 	}
+	/* time axis: start and end of the binned range */
+	int ay = (int)rows * rh + 16;
+	fprintf(f, "<text x=\"%d\" y=\"%d\">", label, ay);
+	put_time(f, t->n ? t->t0 : INT64_MIN);
+	fprintf(f, "</text><text x=\"%d\" y=\"%d\" text-anchor=\"end\">",
+		label + BINS * w, ay);
+	put_time(f, t->n ? t->t1 : INT64_MIN);
+	fputs("</text>", f);
 	fprintf(f, "</svg>\n%s</body></html>\n",
 		t->n > MAX_ROWS ? "<p>(timeline shows the first 300 hosts)</p>"
 				: "");
