@@ -557,8 +557,10 @@ int main(int argc, char **argv)
 		.env = (const char *const *)env.v,
 		.envc = env.n,
 		.cwd = cwd_guest,
-		.uid = uid >= 1 && uid <= 65533 ? uid : 1000,
-		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
+		/* Root on the host stays root in the guest (its workspace may
+		 * be root's own 0700 directory); nobody becomes the default. */
+		.uid = uid <= 65533 ? uid : 1000,
+		.gid = gid <= 65533 ? gid : 1000,
 		.tty = tty,
 	};
 	if (tty && tty_raw_enter(0) < 0)
