@@ -67,8 +67,9 @@ LINK_LIBS := $(filter $(BUILD)/libaudit.a,$(LIBS)) \
 
 $(BUILD)/lib%.a: $$(call lib_objs,$$*)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 # V=1 shows full command lines.
 ifeq ($(V),1)
@@ -95,7 +96,8 @@ main_of = $(word 2,$(subst :, ,$(filter $(1):%,$(PROGRAM_TABLE))))
 
 $(BUILD)/bin/%: $(OBJ)/$$(basename $$(call main_of,$$*)).o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- tests and tools --------------------------------------------------------
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
@@ -105,11 +107,13 @@ TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
 $(BUILD)/test/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/tap.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/tests/unit/tap.o $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/tests/unit/tap.o $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- top-level targets ------------------------------------------------------
 .PHONY: all deps test unit integration e2e check-banned clean tests-build format

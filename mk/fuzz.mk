@@ -19,7 +19,8 @@ fuzz-bins: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LINK_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(PKG_LIBS)
+	@$(if $(Q),echo "  FUZZ    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LINK_LIBS) $(PKG_LIBS)
 
 # Run every harness over its checked-in corpus once (fast, deterministic).
 fuzz-replay: fuzz-build
