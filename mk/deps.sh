@@ -9,7 +9,7 @@ libevent-dev libssl-dev libc-ares-dev libyaml-dev publicsuffix
 clang-14 libclang-rt-14-dev
 python3 python3-pytest
 curl openssl dnsmasq-base socat jq procps psmisc iproute2
-haproxy squid-openssl tinyproxy wrk
+haproxy squid-openssl tinyproxy wrk hyperfine
 qemu-system-x86 kmod cpio busybox-static nftables musl-tools
 "
 
