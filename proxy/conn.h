@@ -111,6 +111,7 @@ struct conn {
 struct conn_aux {
 	struct ip_addr addrs[RESOLVE_MAX_ADDRS];
 	size_t n_addrs, next_addr;
+	bool from_cache; /* addrs came from px->dns_cache */
 	char unusable[200]; /* why the first unusable answer was refused */
 	char connect_err[120];
 	char hint[512];   /* other refusals: what the user could change */

@@ -17,12 +17,15 @@
 #include "audit.h"
 #include "config.h"
 #include "conn.h"
+#include "dns_cache.h"
 #include "listener.h"
 #include "proxy.h"
 #include "resolver.h"
 #include "synth.h"
 
 #define VERSION "0.1.0"
+/* Names whose answers are kept (see dns_cache.h); under 1 MiB when full. */
+#define DNS_CACHE_MAX 1024
 
 static bool is_dir(const char *p)
 {
@@ -234,6 +237,9 @@ static int run(struct proxy_config *cfg)
 		die("--resolver %s: %s",
 		    cfg->resolver ? cfg->resolver : "(system)",
 		    strerror(-err));
+	px.dns_cache = dns_cache_new(DNS_CACHE_MAX);
+	if (!px.dns_cache)
+		die("cannot create the DNS cache");
 	px.synth = synth_new(&cfg->synth_base, cfg->synth_prefix);
 	if (!px.synth)
 		die("cannot create the synthetic address pool");
@@ -276,6 +282,7 @@ static int run(struct proxy_config *cfg)
 	event_free(px.sig_term);
 	event_free(px.sig_int);
 	resolver_free(px.resolver);
+	dns_cache_free(px.dns_cache);
 	synth_free(px.synth);
 	policy_ref_put(px.policy);
 	audit_close(px.audit);

@@ -19,6 +19,7 @@ struct event;
 struct audit;
 struct audit_record;
 struct resolver;
+struct dns_cache;
 struct synth_pool;
 struct listener;
 struct conn;
@@ -52,6 +53,7 @@ struct proxy {
 	struct policy_ref *policy; /* current; one reference held here */
 	struct audit *audit;       /* owned */
 	struct resolver *resolver; /* owned */
+	struct dns_cache *dns_cache; /* owned: answers for allowed names */
 	struct synth_pool *synth;  /* owned */
 
 	struct listener *listeners; /* owned list */

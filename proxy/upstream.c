@@ -13,6 +13,7 @@
 
 #include "../common/util.h"
 #include "conn.h"
+#include "dns_cache.h"
 #include "ipclass.h"
 #include "proto.h"
 
@@ -144,14 +145,11 @@ static const char *unusable(struct conn *c, const struct ip_addr *a,
 	return why;
 }
 
-static void on_resolved(void *arg, enum resolve_status st,
-			const struct ip_addr *addrs, size_t n, uint32_t ttl)
+static void resolved(struct conn *c, enum resolve_status st,
+		     const struct ip_addr *addrs, size_t n)
 {
-	struct conn *c = arg;
 	struct conn_aux *x = c->aux;
 	char why[300];
-	(void)ttl;
-	c->rq = NULL;
 	if (st != RESOLVE_OK || n == 0) {
 		fmt_buf(why, sizeof(why), "cannot resolve %s: %s", c->name,
 			resolve_status_str(st == RESOLVE_OK ? RESOLVE_NODATA
@@ -186,9 +184,31 @@ static void on_resolved(void *arg, enum resolve_status st,
 	conn_connect_next(c);
 }
 
+static void on_resolved(void *arg, enum resolve_status st,
+			const struct ip_addr *addrs, size_t n, uint32_t ttl)
+{
+	struct conn *c = arg;
+	c->rq = NULL;
+	/* Raw answers are kept; classification runs again on every use. */
+	if (st == RESOLVE_OK)
+		dns_cache_put(c->px->dns_cache, c->name, addrs, n, ttl,
+			      conn_now_ms());
+	resolved(c, st, addrs, n);
+}
+
+/* Only ever called after conn_decide() allowed c->name under c's policy:
+ * a cached answer never stands in for a decision. */
 void conn_resolve(struct conn *c)
 {
+	struct ip_addr cached[RESOLVE_MAX_ADDRS];
+	size_t n = dns_cache_get(c->px->dns_cache, c->name, conn_now_ms(),
+				 cached, RESOLVE_MAX_ADDRS);
 	c->state = CS_RESOLVE;
+	if (n) {
+		c->aux->from_cache = true;
+		resolved(c, RESOLVE_OK, cached, n);
+		return;
+	}
 	conn_set_timer(c, (uint64_t)c->px->cfg->connect_timeout * 1000 + 5000);
 	c->rq = resolver_lookup(c->px->resolver, c->name, on_resolved, c);
 	if (!c->rq)
@@ -230,6 +250,9 @@ void conn_connect_next(struct conn *c)
 		bufferevent_free(c->upstream);
 		c->upstream = NULL;
 	}
+	/* Cached addresses that all failed: ask again next time. */
+	if (x->from_cache && x->connect_err[0])
+		dns_cache_drop(c->px->dns_cache, c->name);
 	if (x->n_addrs == 1 && x->unusable[0] && !x->connect_err[0]) {
 		conn_deny(c, DENY_POLICY, x->unusable);
 		return;

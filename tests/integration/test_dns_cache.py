@@ -1,0 +1,100 @@
+"""The proxy's upstream DNS cache: a cached answer saves the lookup only
+within its TTL, and never stands in for a decision (a name a SIGHUP denied
+is refused although its answer is still cached)."""
+
+import os
+import signal
+import socket
+import time
+
+import sbxtest
+
+
+def _dnsmasq(env, ttl):
+    """A dnsmasq of our own whose answers carry a known TTL."""
+    d = os.path.join(env.workdir, f"dnsmasq-ttl{ttl}-{time.monotonic_ns()}")
+    os.makedirs(d)
+    log = os.path.join(d, "q.log")
+    port = sbxtest.free_port(udp_too=True)
+    argv = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+            "--no-resolv", "--no-hosts", "--no-poll", "--cache-size=0",
+            "--listen-address=127.0.0.1", "--bind-interfaces",
+            f"--port={port}", "--pid-file=", f"--local-ttl={ttl}",
+            "--log-queries", f"--log-facility={log}", "--local=/test/",
+            f"--host-record=allowed.test,{sbxtest.UPSTREAM_IP}"]
+    if os.geteuid() == 0:
+        argv += ["--user=root", "--group=root"]
+    with open(os.path.join(d, "stderr"), "wb") as err:
+        env.procs.start(argv, stdout=err, stderr=err)
+    sbxtest.wait_until(
+        lambda: sbxtest.udp_dns_query(port, "allowed.test", timeout=0.3) is not None,
+        5, what="dnsmasq to answer")
+
+    def queried():
+        try:
+            text = open(log).read()
+        except FileNotFoundError:
+            return 0
+        return text.count("query[A] allowed.test from ")
+    # The readiness probe above was one query.
+    base = queried()
+    return port, lambda: queried() - base
+
+
+def _connect(p, env, host="allowed.test"):
+    """CONNECT through the explicit proxy; returns the status line."""
+    with socket.create_connection(("127.0.0.1", p.http_port), timeout=10) as s:
+        s.sendall(f"CONNECT {host}:{env.tls.port} HTTP/1.1\r\n"
+                  f"Host: {host}:{env.tls.port}\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n" not in buf:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            buf += chunk
+        return buf.split(b"\r\n", 1)[0].decode(errors="replace")
+
+
+def test_cached_answer_used_within_ttl_only(env, start_proxy):
+    port, queried = _dnsmasq(env, ttl=3)
+    p = start_proxy(args=["--resolver", f"127.0.0.1:{port}"])
+    for _ in range(3):
+        assert " 200 " in _connect(p, env)
+    assert queried() == 1, "three tunnels within the TTL: one lookup"
+    time.sleep(3.3)
+    assert " 200 " in _connect(p, env)
+    assert queried() == 2, "after the TTL ran out the name is resolved again"
+    # The client hangs up after the 200: each tunnel ends in a close record.
+    closes = sbxtest.wait_until(
+        lambda: [r for r in p.find(event="close", host="allowed.test")]
+        if len(p.find(event="close", host="allowed.test")) == 4 else None,
+        5, what="four close records")
+    assert len(closes) == 4 and all(r.get("decision") == "allow" for r in closes)
+    assert all(r.get("addr") == sbxtest.UPSTREAM_IP for r in closes), closes
+
+
+def test_cached_answer_never_outlives_a_deny(env, start_proxy):
+    port, queried = _dnsmasq(env, ttl=300)
+    p = start_proxy(args=["--resolver", f"127.0.0.1:{port}"])
+    assert " 200 " in _connect(p, env)
+    assert queried() == 1
+
+    # The same file, with allowed.test now denied; the answer is still
+    # cached for five minutes.
+    text = sbxtest.base_policy(env).replace(
+        "  - host: allowed.test\n", "  - host: unused.test\n").replace(
+        "deny:\n", "deny:\n  - host: allowed.test\n    ports: [%d]\n"
+        % env.tls.port)
+    with open(p.policy + ".tmp", "w") as f:
+        f.write(text)
+    os.rename(p.policy + ".tmp", p.policy)
+    os.kill(p.pid, signal.SIGHUP)
+    p.wait_record(event="policy", reason="reloaded")
+
+    status = _connect(p, env)
+    assert " 403 " in status, status
+    d = [r for r in p.find(event="connect", host="allowed.test")][-1]
+    assert d.get("decision") == "deny", d
+    assert d.get("rule") == p.rule("- host: allowed.test"), d
+    assert not d.get("addr"), "a denied connection has no address: %r" % d
+    assert queried() == 1, "a denied name is neither resolved nor connected"
