@@ -8,7 +8,8 @@
  *   vsock_guest refused PORT      print "REFUSED <errno name>" or "CONNECTED"
  *   vsock_guest listen PORT       accept one connection, echo it upper-cased
  *                                 until EOF, print "SERVED n"
- * The checksum is a 32-bit FNV-1a, so the host can compare it.
+ * Every output line starts with "VSK " so the test can pick it out of the
+ * console. The checksum is a 32-bit FNV-1a, so the host can compare it.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -55,7 +56,7 @@ static void read_all(int fd, const char *tag)
 	for (;;) {
 		ssize_t r = read(fd, buf, sizeof(buf));
 		if (r < 0) {
-			printf("%s ERROR %s\n", tag, strerror(errno));
+			printf("VSK %s ERROR %s\n", tag, strerror(errno));
 			return;
 		}
 		if (r == 0)
@@ -68,7 +69,7 @@ static void read_all(int fd, const char *tag)
 	for (char *p = first; *p; p++)
 		if (*p < 32 || *p > 126)
 			*p = '.';
-	printf("%s %llu %08x %s\n", tag, (unsigned long long)n, h, first);
+	printf("VSK %s %llu %08x %s\n", tag, (unsigned long long)n, h, first);
 }
 
 static double now(void)
@@ -90,9 +91,9 @@ int main(int argc, char **argv)
 	if (!strcmp(mode, "refused")) {
 		int fd = dial(port);
 		if (fd >= 0)
-			printf("CONNECTED\n");
+			printf("VSK CONNECTED\n");
 		else
-			printf("REFUSED %s\n", strerror(-fd));
+			printf("VSK REFUSED %s\n", strerror(-fd));
 		return 0;
 	}
 	if (!strcmp(mode, "listen")) {
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 			perror("listen");
 			return 1;
 		}
-		printf("LISTENING %u\n", port);
+		printf("VSK LISTENING %u\n", port);
 		int fd = accept(ls, NULL, NULL);
 		if (fd < 0) {
 			perror("accept");
@@ -122,12 +123,12 @@ int main(int argc, char **argv)
 			n += (uint64_t)r;
 		}
 		close(fd);
-		printf("SERVED %llu\n", (unsigned long long)n);
+		printf("VSK SERVED %llu\n", (unsigned long long)n);
 		return 0;
 	}
 	int fd = dial(port);
 	if (fd < 0) {
-		printf("CONNECT-FAILED %s\n", strerror(-fd));
+		printf("VSK CONNECT-FAILED %s\n", strerror(-fd));
 		return 1;
 	}
 	if (!strcmp(mode, "echo") && argc > 3) {
@@ -149,7 +150,7 @@ int main(int argc, char **argv)
 			while (w < n) {
 				ssize_t r = write(fd, buf + w, n - w);
 				if (r < 0) {
-					printf("SEND-ERROR %s\n", strerror(errno));
+					printf("VSK SEND-ERROR %s\n", strerror(errno));
 					return 1;
 				}
 				w += (size_t)r;
@@ -158,7 +159,7 @@ int main(int argc, char **argv)
 		}
 		shutdown(fd, SHUT_WR);
 		read_all(fd, "REPLY");
-		printf("SENT %llu %08x %.0f\n", (unsigned long long)total, h,
+		printf("VSK SENT %llu %08x %.0f\n", (unsigned long long)total, h,
 		       (now() - t0) * 1000);
 	} else if (!strcmp(mode, "recv")) {
 		shutdown(fd, SHUT_WR);
