@@ -19,6 +19,7 @@
 #include "proto.h"
 
 #define RELAY_HWM (256 * 1024)
+#define RELAY_IO_MAX (128 * 1024)
 /* Client input may hold one whole request head for the checker. */
 #define RELAY_CLIENT_READ_MAX (HTTP_HEAD_MAX + 8192)
 
@@ -41,6 +42,12 @@ void conn_start_relay(struct conn *c)
 				 c->hc.mode == HC_OFF ? RELAY_HWM
 						      : RELAY_CLIENT_READ_MAX);
 	bufferevent_setwatermark(c->upstream, EV_READ, 0, RELAY_HWM);
+	/* libevent reads and writes at most 16 KiB per call by default: a
+	 * bulk transfer then pays four times the syscalls and loop turns. */
+	bufferevent_set_max_single_read(c->client, RELAY_IO_MAX);
+	bufferevent_set_max_single_read(c->upstream, RELAY_IO_MAX);
+	bufferevent_set_max_single_write(c->client, RELAY_IO_MAX);
+	bufferevent_set_max_single_write(c->upstream, RELAY_IO_MAX);
 	bufferevent_setwatermark(c->client, EV_WRITE, RELAY_HWM / 2, 0);
 	bufferevent_setwatermark(c->upstream, EV_WRITE, RELAY_HWM / 2, 0);
 	bufferevent_enable(c->upstream, EV_READ | EV_WRITE);
