@@ -11,13 +11,18 @@
 #include "../common/util.h"
 #include "policy.h"
 
-enum { EXIT_ALLOW = 0, EXIT_ERROR = 1, EXIT_DENY = 2, EXIT_WOULD_DENY = 3 };
+enum { EXIT_ALLOW = 0, EXIT_ERROR = 1, EXIT_DENY = 2, EXIT_WOULD_DENY = 3,
+       EXIT_WIDENS = 4 };
+
+/* A repository policy file larger than this is refused. */
+#define REPO_MAX_BYTES (1 << 20)
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: sandbox-policy check [OPTIONS] FILE...\n"
 		"       sandbox-policy explain [OPTIONS] [FILE...] -- HOST[:PORT]...\n"
+		"       sandbox-policy diff [--presets DIR] [--json] [BASEFILE...] -- REPOFILE\n"
 		"\n"
 		"Check egress policy files, or ask them what they decide and why.\n"
 		"\n"
@@ -27,6 +32,10 @@ static void usage(FILE *f)
 		"            rule behind it (file:line and the pattern). HOST is a name\n"
 		"            (IDN allowed) or an IP address (IPv6 as [addr]:port or bare).\n"
 		"            Without :PORT the question is \"any port\", as for a DNS query.\n"
+		"  diff      list what REPOFILE (a repository's .sandbox/policy.yaml)\n"
+		"            widens beyond the BASEFILEs (your policy, the agent preset):\n"
+		"            allows BASE denies, report mode, presets it extends that add\n"
+		"            allows. Narrowing is not listed. --json: one object a line\n"
 		"\n"
 		"Options:\n"
 		"  --presets DIR   where 'extends: [name]' finds name.yaml. Default:\n"
@@ -42,10 +51,12 @@ static void usage(FILE *f)
 		"  1  an error (bad file, bad query, bad usage)\n"
 		"  2  explain: at least one query is denied\n"
 		"  3  explain: none denied, at least one would be denied (report mode)\n"
+		"  4  diff: REPOFILE widens the policy (0: it does not)\n"
 		"\n"
 		"Examples:\n"
 		"  sandbox-policy check .sandbox/policy.yaml\n"
 		"  sandbox-policy explain .sandbox/policy.yaml -- github.com:22 10.0.0.5:443\n"
+		"  sandbox-policy diff ~/.config/sandbox/policy.yaml -- .sandbox/policy.yaml\n"
 		"\n"
 		"The format and its semantics are described in docs/policy.md.\n");
 }
@@ -179,6 +190,83 @@ static int explain_one(const struct policy *p, const char *q)
 						   : EXIT_DENY;
 }
 
+/* diff [--presets DIR] [--json] [BASEFILE...] -- REPOFILE */
+static int diff_main(int argc, char **argv)
+{
+	char presets_buf[PATH_MAX];
+	const char *presets = NULL, *repo = NULL;
+	bool json = false;
+	_cleanup_free_ const char **files = calloc((size_t)argc, sizeof(*files));
+	if (!files)
+		die("out of memory");
+	size_t nfiles = 0;
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "--")) {
+			if (i + 2 != argc) {
+				fprintf(stderr, "%s: diff takes exactly one REPOFILE after '--'\n",
+					program_name);
+				return EXIT_ERROR;
+			}
+			repo = argv[i + 1];
+			break;
+		}
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		}
+		if (!strcmp(a, "--json")) {
+			json = true;
+		} else if (!strncmp(a, "--presets=", 10)) {
+			presets = a + 10;
+		} else if (!strcmp(a, "--presets")) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "%s: --presets needs an argument\n", program_name);
+				return EXIT_ERROR;
+			}
+			presets = argv[++i];
+		} else if (a[0] == '-' && a[1]) {
+			fprintf(stderr, "%s: unknown option '%s' (try --help)\n", program_name, a);
+			return EXIT_ERROR;
+		} else {
+			files[nfiles++] = a;
+		}
+	}
+	if (!repo) {
+		fprintf(stderr, "%s: diff needs '-- REPOFILE', e.g. diff ~/.config/sandbox/policy.yaml -- .sandbox/policy.yaml\n",
+			program_name);
+		return EXIT_ERROR;
+	}
+	if (!presets)
+		presets = default_presets(presets_buf, sizeof(presets_buf));
+	_cleanup_free_ char *data = NULL;
+	size_t len = 0;
+	int r = read_file(repo, REPO_MAX_BYTES, &data, &len);
+	if (r < 0) {
+		fprintf(stderr, "%s: %s: %s\n", program_name, repo,
+			r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		return EXIT_ERROR;
+	}
+	struct policy_errors errs = {0};
+	struct policy_diff d;
+	r = policy_diff_compute(files, nfiles, presets, repo, data, len, &d, &errs);
+	if (r < 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			fprintf(stderr, "%s\n", errs.msgs[i]);
+		if (errs.count == 0)
+			fprintf(stderr, "%s: %s\n", program_name, strerror(-r));
+		policy_errors_free(&errs);
+		return EXIT_ERROR;
+	}
+	policy_errors_free(&errs);
+	policy_diff_print(stdout, &d, json);
+	int rc = d.count ? EXIT_WIDENS : EXIT_ALLOW;
+	if (!json && !d.count)
+		printf("no widening: %s only narrows the policy (or adds nothing)\n", repo);
+	policy_diff_free(&d);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	program_name = "sandbox-policy";
@@ -191,6 +279,8 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(cmd, "diff"))
+		return diff_main(argc, argv);
 	bool check = !strcmp(cmd, "check");
 	if (!check && strcmp(cmd, "explain")) {
 		fprintf(stderr, "%s: unknown command '%s' (try --help)\n", program_name, cmd);

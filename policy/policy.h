@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "../common/ipaddr.h"
 
@@ -123,5 +124,50 @@ const char *policy_decision_str(enum policy_decision d); /* "allow", ... */
 /* "file:line" or "default"; returns out. */
 char *policy_rule_str(const struct policy_rule_ref *r, char *out,
 		      size_t outsz);
+
+/* Widening analysis (policy_diff.c): what a repository's policy file adds
+ * to a BASE policy (the user's policy, the agent preset, presets). BASE
+ * and BASE+REPO are built with this engine and their decisions compared on
+ * probes derived from every rule of REPO (and the presets it extends); see
+ * docs/policy.md "Repository policy: what counts as widening" for the probe
+ * method and its limits. Narrowing (deny rules, fewer ports) is silent. */
+enum policy_widen_kind {
+	WIDEN_ALLOW,       /* an allow rule lets through what BASE denied */
+	WIDEN_REPORT_RULE, /* a rule in report mode turns a deny into would-deny */
+	WIDEN_REPORT_MODE, /* "mode: report": every default deny goes through */
+};
+
+struct policy_widening {
+	enum policy_widen_kind kind;
+	char *pattern;    /* owned; the rule as written (NULL for REPORT_MODE) */
+	bool cidr;        /* pattern is an address rule */
+	char *file;       /* owned; where the rule is (the repo name or a preset) */
+	unsigned line, col; /* 0 when unknown */
+	bool via_extends; /* file is a preset the repo file extends */
+	uint16_t ports[16]; /* ports on which a probe widened (0: any) */
+	size_t nports;
+	bool more_ports; /* widened on more ports than fit in ports[] */
+	char *example;    /* owned; one probe that widened, e.g. "x.example.com:443" */
+	char *overrides;  /* owned or NULL; "deny '**.corp' (base.yaml:3)" */
+};
+
+struct policy_diff {
+	struct policy_widening *items; /* owned */
+	size_t count;
+};
+
+/* Compare BASE (files, in order, plus presets from preset_dir) with BASE
+ * plus the repo document (repo_name is used in errors and output). Returns
+ * 0 (out->count == 0: nothing widened), -EINVAL when a file has errors
+ * (errs says which), -ENOMEM or another negative errno on I/O. */
+int policy_diff_compute(const char *const *base_files, size_t nbase,
+			const char *preset_dir, const char *repo_name,
+			const char *repo_data, size_t repo_len,
+			struct policy_diff *out, struct policy_errors *errs);
+void policy_diff_free(struct policy_diff *d);
+
+/* One line per widening, "+ allow api.example.com ports 443 (file:7)",
+ * or (json) one JSON object per line. */
+void policy_diff_print(FILE *f, const struct policy_diff *d, bool json);
 
 #endif

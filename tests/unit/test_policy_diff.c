@@ -1,0 +1,255 @@
+/* Widening analysis: which repo rules widen a base policy, which narrow
+ * silently, attribution (file:line, overridden deny, via extends), report
+ * mode, cidr probes, errors, and the printed forms. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../../common/util.h"
+#include "../../policy/policy.h"
+#include "tap.h"
+
+static char dir[64];
+static char presets[128];
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static char base_path[128];
+
+/* Diff repo text against the one base file; returns the rc. */
+static int diff(const char *repo, struct policy_diff *d,
+		struct policy_errors *errs)
+{
+	const char *const files[] = {base_path};
+	return policy_diff_compute(files, 1, presets, ".sandbox/policy.yaml",
+				   repo, strlen(repo), d, errs);
+}
+
+static const struct policy_widening *find(const struct policy_diff *d,
+					  const char *pattern)
+{
+	for (size_t i = 0; i < d->count; i++)
+		if (d->items[i].pattern && !strcmp(d->items[i].pattern, pattern))
+			return &d->items[i];
+	return NULL;
+}
+
+static void expect_none(const char *repo, const char *what)
+{
+	struct policy_diff d;
+	struct policy_errors errs = {0};
+	int r = diff(repo, &d, &errs);
+	is_int(r, 0, "%s: computed", what);
+	is_int(d.count, 0, "%s: nothing widens", what);
+	for (size_t i = 0; i < d.count; i++)
+		tap_diag("unexpected: %s (%s:%u)", d.items[i].pattern,
+			 d.items[i].file, d.items[i].line);
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+}
+
+static void narrowing(void)
+{
+	expect_none("version: 1\ndeny:\n  - \"**.example.com\"\n  - cidr: 10.0.0.0/8\n",
+		    "deny rules only");
+	expect_none("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n",
+		    "allow already in base");
+	expect_none("version: 1\nallow:\n  - host: \"*.ok.example\"\n    ports: [443]\n",
+		    "wildcard already covered by base **.");
+	expect_none("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
+		    "deny:\n  - host: api.example.com\n    ports: [443]\n",
+		    "allow cancelled by an equal deny");
+	expect_none("version: 1\nextends: [same]\n", "preset the base already has");
+	expect_none("version: 1\n", "empty file");
+}
+
+static void widening(void)
+{
+	const char *repo =
+		"version: 1\n"                                 /* 1 */
+		"allow:\n"                                     /* 2 */
+		"  - host: new.example.com\n"                  /* 3 */
+		"    ports: [443, 8443]\n"                     /* 4 */
+		"  - host: api.example.com\n"                  /* 5 */
+		"    ports: [443, 22]\n"                       /* 6 */
+		"  - jira.corp.example\n"                      /* 7 */
+		"  - \"**.svc.example\"\n"                     /* 8 */
+		"  - cidr: 10.1.0.0/16\n"                      /* 9 */
+		"    ports: [22]\n"                            /* 10 */
+		"  - \"*.held.example\"\n";                    /* 11 */
+	struct policy_diff d;
+	struct policy_errors errs = {0};
+	is_int(diff(repo, &d, &errs), 0, "widening file: computed");
+	is_int(d.count, 5, "widening file: five items");
+
+	const struct policy_widening *w = find(&d, "new.example.com");
+	ok(w && w->kind == WIDEN_ALLOW && w->line == 3 && w->nports == 2 &&
+		   w->ports[0] == 443 && w->ports[1] == 8443 && !w->via_extends,
+	   "new name: allow, line 3, ports 443 and 8443");
+	w = find(&d, "api.example.com");
+	ok(w && w->nports == 1 && w->ports[0] == 22,
+	   "base allows 443 already: only port 22 widens");
+	w = find(&d, "jira.corp.example");
+	ok(w && w->overrides &&
+		   strstr(w->overrides, "deny '**.corp.example'") &&
+		   strstr(w->overrides, "base.yaml:"),
+	   "more specific allow overriding a base deny names it (%s)",
+	   w && w->overrides ? w->overrides : "none");
+	w = find(&d, "**.svc.example");
+	ok(w && w->example && strstr(w->example, ".svc.example"),
+	   "** rule probed under its suffix (%s)", w ? w->example : "none");
+	w = find(&d, "10.1.0.0/16");
+	ok(w && w->cidr && w->ports[0] == 22, "cidr rule widens on port 22");
+	/* base allows **.held.example and denies blocked.held.example
+	 * exactly, which beats any wildcard: nothing new gets through. */
+	ok(find(&d, "*.held.example") == NULL,
+	   "*.held.example adds nothing (base allows **., exact deny wins)");
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+
+	/* A repo wildcard over a base deny of one more label: the synthetic
+	 * one-label probe shows the override and names the deny. */
+	is_int(diff("version: 1\nallow:\n  - \"*.deep.corp.example\"\n", &d,
+		    &errs),
+	       0, "override under wildcard: computed");
+	w = find(&d, "*.deep.corp.example");
+	ok(w && w->example &&
+		   !strcmp(w->example, "zz-sandbox-probe.deep.corp.example:80") &&
+		   w->overrides && strstr(w->overrides, "**.corp.example"),
+	   "wildcard allow under a base ** deny (%s)", w ? w->example : "none");
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+	/* Two labels: a *. rule never widens the second level. */
+	is_int(diff("version: 1\nallow:\n  - \"**.two.example\"\n  - \"*.one.example\"\n",
+		    &d, &errs),
+	       0, "probe depth: computed");
+	w = find(&d, "**.two.example");
+	ok(w && w->nports == 2, "** rule widens on both default ports");
+	ok(find(&d, "*.one.example") != NULL, "*. rule widens");
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+	/* cidr: the last address of the range is probed too: base allows the
+	 * first half of 10.9.0.0/16, the repo the whole /16. */
+	is_int(diff("version: 1\nallow:\n  - cidr: 10.8.0.0/16\n    ports: [22]\n",
+		    &d, &errs),
+	       0, "cidr last address: computed");
+	w = find(&d, "10.8.0.0/16");
+	ok(w && w->example && !strcmp(w->example, "10.8.255.255:22"),
+	   "cidr: the broadcast address shows the widening (%s)",
+	   w ? w->example : "none");
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+}
+
+static void reports_and_extends(void)
+{
+	struct policy_diff d;
+	struct policy_errors errs = {0};
+	is_int(diff("version: 1\nmode: report\ndeny: [x.example]\n", &d, &errs),
+	       0, "report mode: computed");
+	ok(d.count >= 1 && d.items[0].kind == WIDEN_REPORT_MODE &&
+		   d.items[0].line == 2,
+	   "top-level mode: report is the first item, line 2");
+	policy_diff_free(&d);
+
+	is_int(diff("version: 1\ndeny:\n  - host: t.example\n    mode: report\n",
+		    &d, &errs),
+	       0, "report rule: computed");
+	ok(d.count == 1 && d.items[0].kind == WIDEN_REPORT_RULE &&
+		   d.items[0].line == 3,
+	   "a deny rule in report mode widens (would-deny)");
+	policy_diff_free(&d);
+
+	is_int(diff("version: 1\nextends: [wide]\n", &d, &errs), 0,
+	       "extends: computed");
+	const struct policy_widening *w = find(&d, "wide.example");
+	ok(w && w->via_extends && strstr(w->file, "wide.yaml"),
+	   "an extended preset's allow is reported with its file");
+	policy_diff_free(&d);
+
+	/* Print both forms into memory and check them. */
+	is_int(diff("version: 1\nallow:\n  - host: api.example.com\n    ports: [8443]\n",
+		    &d, &errs),
+	       0, "print: computed");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	policy_diff_print(f, &d, false);
+	policy_diff_print(f, &d, true);
+	fclose(f);
+	ok(buf && strstr(buf, "+ allow api.example.com ports 8443 (.sandbox/policy.yaml:3)\n"),
+	   "human form: + allow ... (file:line)");
+	ok(buf && strstr(buf, "{\"kind\":\"allow\",\"pattern\":\"api.example.com\","
+			      "\"cidr\":false,\"ports\":[8443],"
+			      "\"file\":\".sandbox/policy.yaml\",\"line\":3"),
+	   "json form");
+	free(buf);
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+}
+
+static void errors(void)
+{
+	struct policy_diff d;
+	struct policy_errors errs = {0};
+	int r = diff("version: 1\nalow: []\n", &d, &errs);
+	is_int(r, -EINVAL, "bad repo file: -EINVAL");
+	ok(errs.count >= 1 && strstr(errs.msgs[0], ".sandbox/policy.yaml:2:1:"),
+	   "error names the repo file, line and column (%s)",
+	   errs.count ? errs.msgs[0] : "none");
+	is_int(d.count, 0, "no items on error");
+	policy_errors_free(&errs);
+
+	r = diff("version: 1\nallow: [\"**\"]\n", &d, &errs);
+	is_int(r, -EINVAL, "over-broad repo allow: refused, not diffed");
+	policy_errors_free(&errs);
+
+	const char *const missing[] = {"/nonexistent/base.yaml"};
+	r = policy_diff_compute(missing, 1, presets, "r", "version: 1\n", 11,
+				&d, &errs);
+	ok(r < 0, "missing base file: error (%d)", r);
+	policy_errors_free(&errs);
+}
+
+int main(void)
+{
+	fmt_buf(dir, sizeof(dir), "/tmp/test_policy_diff.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	fmt_buf(presets, sizeof(presets), "%s/presets", dir);
+	mkdir(presets, 0700);
+	char p[256];
+	fmt_buf(p, sizeof(p), "%s/same.yaml", presets);
+	put(p, "version: 1\nallow:\n  - same.example\n");
+	fmt_buf(p, sizeof(p), "%s/wide.yaml", presets);
+	put(p, "version: 1\nallow:\n  - wide.example\n");
+	fmt_buf(base_path, sizeof(base_path), "%s/base.yaml", dir);
+	put(base_path, "version: 1\nextends: [same]\nallow:\n"
+		       "  - host: api.example.com\n    ports: [443]\n"
+		       "  - \"**.ok.example\"\n  - \"**.held.example\"\n"
+		       "  - cidr: 10.8.0.0/17\n    ports: [22]\n"
+		       "deny:\n  - \"**.corp.example\"\n  - bad.ok.example\n"
+		       "  - blocked.held.example\n");
+
+	narrowing();
+	widening();
+	reports_and_extends();
+	errors();
+
+	char cmd[128];
+	fmt_buf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	return done_testing();
+}
