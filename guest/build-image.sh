@@ -20,7 +20,7 @@ here=$(dirname "$0")
 # nf_conntrack, ...) come from modules.dep.
 ROOTS="virtio_mmio vmw_vsock_virtio_transport 9pnet_virtio 9p virtiofs fuse
 overlay dummy nf_tables nft_chain_nat nft_redir nft_nat nf_nat nf_conntrack
-nft_ct nft_reject_inet nft_reject_ipv4"
+nft_ct nft_reject_inet nft_reject_ipv4 virtio_blk ext4 crc32c_generic"
 
 read -r pkg pkgver <"$out/kernel-pkg"
 cache=$out/cache

@@ -299,6 +299,32 @@ static int run_session(int c, int sfd, const struct boot_config *cfg)
 	return 0;
 }
 
+/* One connection, in its own process: run the command, report EXIT, then
+ * let the last frames drain: wait for the host to close its side, for at
+ * most two seconds. */
+static void __attribute__((noreturn))
+serve_one(int c, const struct boot_config *cfg)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGCHLD);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		_exit(1);
+	run_session(c, sfd, cfg);
+	shutdown(c, SHUT_WR);
+	struct pollfd p = {.fd = c, .events = POLLIN};
+	char junk[4096];
+	while (poll(&p, 1, 2000) > 0 && read(c, junk, sizeof(junk)) > 0)
+		;
+	_exit(0);
+}
+
+/* Serve connections side by side, one process each (each has its own
+ * buffers and reaps only its own command): the first is the sandbox's
+ * main command, later ones are `sandbox-launch exec`. When the main one
+ * ends, the guest powers off; commands started by exec end with it. PID 1
+ * also reaps orphans here. */
 int session_serve(int lfd, const struct boot_config *cfg)
 {
 	sigset_t set;
@@ -308,20 +334,44 @@ int session_serve(int lfd, const struct boot_config *cfg)
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		return -errno;
-	int c;
-	while ((c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0)
-		if (errno != EINTR && errno != ECONNABORTED)
-			return -errno;
 	signal(SIGPIPE, SIG_IGN);
-	run_session(c, sfd, cfg);
-	/* Let the last frames drain before power-off: wait for the host to
-	 * close its side, for at most two seconds. */
-	shutdown(c, SHUT_WR);
-	struct pollfd p = {.fd = c, .events = POLLIN};
-	char junk[4096];
-	while (poll(&p, 1, 2000) > 0 && read(c, junk, sizeof(junk)) > 0)
-		;
-	close(c);
-	close(sfd);
-	return 0;
+	pid_t main_pid = 0;
+	for (;;) {
+		struct pollfd p[2] = {{.fd = lfd, .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN}};
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			return -errno;
+		if (p[1].revents) {
+			struct signalfd_siginfo si;
+			while (read(sfd, &si, sizeof(si)) > 0)
+				;
+			int wst;
+			pid_t w;
+			while ((w = waitpid(-1, &wst, WNOHANG)) > 0)
+				if (w == main_pid) {
+					close(sfd);
+					return 0;
+				}
+		}
+		if (!(p[0].revents & POLLIN))
+			continue;
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0) {
+			if (errno == EINTR || errno == ECONNABORTED ||
+			    errno == EAGAIN)
+				continue;
+			return -errno;
+		}
+		pid_t pid = fork();
+		if (pid == 0) {
+			close(lfd);
+			close(sfd);
+			serve_one(c, cfg);
+		}
+		if (pid < 0)
+			log_msg("control: fork: %s", strerror(errno));
+		else if (!main_pid)
+			main_pid = pid;
+		close(c);
+	}
 }

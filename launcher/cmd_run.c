@@ -1,0 +1,251 @@
+/* Subcommand dispatch, agents on the run path, and the registry
+ * bookkeeping of one run of a named sandbox (cmds.h). */
+#include "cmds.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "agents.h"
+
+#define UPPER_MB 8192 /* sparse: only what is written takes space */
+
+int subcommand_dispatch(int *argc, char ***argv, bool *named)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {{"exec", cmd_exec}, {"list", cmd_list}, {"ls", cmd_list},
+		    {"stop", cmd_stop}, {"rm", cmd_rm},	    {"prune", cmd_prune}};
+	*named = false;
+	if (*argc < 2)
+		return -1;
+	const char *w = (*argv)[1];
+	if (!strcmp(w, "run")) {
+		/* sandbox-launch run ARGS == sandbox-launch ARGS, named. */
+		(*argv)[1] = (*argv)[0];
+		(*argv)++;
+		(*argc)--;
+		*named = true;
+		return -1;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		if (!strcmp(w, cmds[i].name))
+			return cmds[i].fn(*argc - 1, *argv + 1);
+	return -1;
+}
+
+bool name_given(char **argv, const struct launch_opts *o)
+{
+	for (char **a = argv + 1; a < o->cmd && *a; a++) {
+		if (!strcmp(*a, "--"))
+			break;
+		if (!strncmp(*a, "--name", 6) && ((*a)[6] == '=' || !(*a)[6]))
+			return true;
+	}
+	return false;
+}
+
+static int push_front(const char ***arr, size_t *n, const char *s)
+{
+	const char **p = realloc(*arr, (*n + 1) * sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	memmove(p + 1, p, *n * sizeof(*p));
+	p[0] = s;
+	*arr = p;
+	(*n)++;
+	return 0;
+}
+
+static void presets_dir(const char *exe_dir, char *out, size_t outsz)
+{
+	const char *env = getenv("SANDBOX_PRESETS");
+	char p[PATH_MAX];
+	if (env && *env)
+		fmt_buf(p, sizeof(p), "%s", env);
+	else
+		fmt_buf(p, sizeof(p), "%s/../../policies", exe_dir);
+	if (!realpath(p, out))
+		fmt_buf(out, outsz, "%s", p);
+}
+
+int agent_apply(struct launch_opts *o, char **argv, const char *exe_dir,
+		char *agent, size_t agentsz, char *err, size_t errsz)
+{
+	agent[0] = '\0';
+	if (o->cmd > argv + 1 && !strcmp(o->cmd[-1], "--"))
+		return 0; /* "-- CMD": a command, never an agent */
+	char presets[PATH_MAX], path[PATH_MAX], preset[PATH_MAX];
+	presets_dir(exe_dir, presets, sizeof(presets));
+	if (agent_find(o->cmd[0], presets, path, sizeof(path)))
+		return 0;
+	static struct agent a;
+	if (agent_load(path, &a, err, errsz))
+		return -1;
+	if (!agent_installed(&a)) {
+		size_t n = 0;
+		err[0] = '\0';
+		fmt_append(err, errsz, &n,
+			   "%s is not installed: the guest's root is this "
+			   "machine's /usr, which has no %s",
+			   o->cmd[0], a.command[0]);
+		if (a.how[0])
+			fmt_append(err, errsz, &n, ".\n  Install it: %s", a.how);
+		if (a.image[0])
+			fmt_append(err, errsz, &n,
+				   "\n  Or use an image that has it: "
+				   "--image %s",
+				   a.image);
+		fmt_append(err, errsz, &n,
+			   "\n  Or install it inside a named sandbox, which "
+			   "keeps it: sandbox-launch run -- bash");
+		return -1;
+	}
+	if (agent_preset_path(&a, path, presets, preset, sizeof(preset))) {
+		fmt_buf(err, errsz, "%s: preset %s not found (in %s)", path,
+			a.preset, presets);
+		return -1;
+	}
+	char *pdup = strdup(preset);
+	if (!pdup || push_front(&o->policies, &o->n_policies, pdup))
+		goto nomem;
+	for (size_t i = 0; i < a.n_env; i++) {
+		char *e = strdup(a.env[i]);
+		if (!e || push_front(&o->env, &o->n_env, e))
+			goto nomem;
+	}
+	size_t n = a.n_command + (size_t)o->cmd_argc - 1;
+	char **cmd = calloc(n + 1, sizeof(*cmd));
+	if (!cmd)
+		goto nomem;
+	for (size_t i = 0; i < a.n_command; i++)
+		if (!(cmd[i] = strdup(a.command[i])))
+			goto nomem;
+	for (int i = 1; i < o->cmd_argc; i++)
+		cmd[a.n_command + (size_t)i - 1] = o->cmd[i];
+	o->cmd = cmd;
+	o->cmd_argc = (int)n;
+	fmt_buf(agent, agentsz, "%s",
+		strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+	*strrchr(agent, '.') = '\0';
+	return 1;
+nomem:
+	fmt_buf(err, errsz, "out of memory");
+	return -1;
+}
+
+static void meta_fill(struct sandbox_meta *m, const char *name,
+		      const char *workspace, const char *agent,
+		      const struct launch_opts *o)
+{
+	fmt_buf(m->name, sizeof(m->name), "%s", name);
+	fmt_buf(m->workspace, sizeof(m->workspace), "%s", workspace);
+	fmt_buf(m->agent, sizeof(m->agent), "%s", agent);
+	size_t n = 0;
+	m->command[0] = '\0';
+	for (int i = 0; i < o->cmd_argc; i++)
+		fmt_append(m->command, sizeof(m->command), &n, "%s%s",
+			   i ? " " : "", o->cmd[i]);
+	m->n_policies = 0;
+	for (size_t i = 0; i < o->n_policies && i < SANDBOX_MAX_LIST; i++) {
+		char abs[PATH_MAX];
+		const char *p = realpath(o->policies[i], abs) ? abs
+							      : o->policies[i];
+		fmt_buf(m->policies[m->n_policies++], sizeof(m->policies[0]),
+			"%s", p);
+	}
+	m->started = (long long)time(NULL);
+	if (!m->created)
+		m->created = m->started;
+	m->pid = (int)getpid();
+	fmt_buf(m->state, sizeof(m->state), "running");
+}
+
+int registry_begin(struct run_registry *rg, const char *name,
+		   const char *workspace, const char *agent,
+		   const struct launch_opts *o, char *err, size_t errsz)
+{
+	memset(rg, 0, sizeof(*rg));
+	rg->lock_fd = -1;
+	int r = sandbox_dir(name, rg->dir, sizeof(rg->dir), true);
+	if (r) {
+		fmt_buf(err, errsz,
+			"cannot create the sandbox directory for %s under "
+			"$XDG_STATE_HOME/sandbox/sandboxes: %s",
+			name, strerror(-r));
+		return r;
+	}
+	r = sandbox_lock(rg->dir);
+	if (r == -EBUSY) {
+		if (sandbox_meta_read(rg->dir, &rg->meta) == 0)
+			return -EBUSY;
+		fmt_buf(err, errsz, "sandbox %s is starting or stopping; "
+				    "try again in a moment", name);
+		return -EAGAIN;
+	}
+	if (r < 0) {
+		fmt_buf(err, errsz, "%s/lock: %s", rg->dir, strerror(-r));
+		return r;
+	}
+	rg->lock_fd = r;
+	struct sandbox_meta old;
+	if (sandbox_meta_read(rg->dir, &old) == 0) {
+		if (strcmp(old.workspace, workspace)) {
+			fmt_buf(err, errsz,
+				"sandbox %s belongs to the workspace %s, not %s: "
+				"pick another --name, or sandbox-launch rm %s",
+				name, old.workspace, workspace, name);
+			close(rg->lock_fd);
+			rg->lock_fd = -1;
+			return -EEXIST;
+		}
+		rg->meta.created = old.created;
+	}
+	meta_fill(&rg->meta, name, workspace, agent, o);
+	r = sandbox_meta_write(rg->dir, &rg->meta);
+	if (r) {
+		fmt_buf(err, errsz, "%s/meta.json: %s", rg->dir, strerror(-r));
+		close(rg->lock_fd);
+		rg->lock_fd = -1;
+		return r;
+	}
+	rg->active = true;
+	return 0;
+}
+
+int registry_upper(struct run_registry *rg, char *err, size_t errsz)
+{
+	return sandbox_upper_create(rg->dir, UPPER_MB, rg->upper,
+				    sizeof(rg->upper), err, errsz);
+}
+
+void registry_started(struct run_registry *rg, const char *state_dir,
+		      const char *run_dir, const char *audit)
+{
+	if (!rg->active)
+		return;
+	fmt_buf(rg->meta.state_dir, sizeof(rg->meta.state_dir), "%s",
+		state_dir);
+	fmt_buf(rg->meta.run_dir, sizeof(rg->meta.run_dir), "%s", run_dir);
+	fmt_buf(rg->meta.audit, sizeof(rg->meta.audit), "%s", audit);
+	sandbox_meta_write(rg->dir, &rg->meta);
+}
+
+void registry_end(struct run_registry *rg)
+{
+	if (!rg->active)
+		return;
+	rg->active = false;
+	rg->meta.pid = 0;
+	rg->meta.state_dir[0] = '\0';
+	fmt_buf(rg->meta.state, sizeof(rg->meta.state), "stopped");
+	sandbox_meta_write(rg->dir, &rg->meta);
+	close(rg->lock_fd);
+	rg->lock_fd = -1;
+}

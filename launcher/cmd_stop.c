@@ -1,0 +1,217 @@
+/* sandbox-launch stop / rm / prune. */
+#include "cmds.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+#define STOP_WAIT_MS 15000
+
+static const char stop_usage[] =
+	"usage: sandbox-launch stop NAME...\n"
+	"\n"
+	"Stops running sandboxes: SIGTERM to the main command (as a Ctrl-C would),\n"
+	"then, if it is still running, the VM. The writable layer is kept; run\n"
+	"starts it again.\n";
+static const char rm_usage[] =
+	"usage: sandbox-launch rm [--force] NAME...\n"
+	"\n"
+	"Removes sandboxes: their writable layer (installed packages, home\n"
+	"directory), metadata and registry entry. The workspace is never touched;\n"
+	"run logs stay in $XDG_STATE_HOME/sandbox/runs. A running sandbox is\n"
+	"refused unless --force, which stops it first.\n";
+static const char prune_usage[] =
+	"usage: sandbox-launch prune [--dry-run]\n"
+	"\n"
+	"Removes every stopped sandbox (as rm does); running ones are kept.\n"
+	"--dry-run only lists what would go.\n";
+
+static bool want_help(int argc, char **argv, const char *usage)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			fputs(usage, stdout);
+			return true;
+		}
+	return false;
+}
+
+static int find(const char *cmd, const char *name, char *dir, size_t n,
+		struct sandbox_meta *m)
+{
+	if (!launch_name_valid(name) || sandbox_dir(name, dir, n, false) ||
+	    sandbox_meta_read(dir, m)) {
+		fprintf(stderr, "sandbox-launch %s: no sandbox named %s "
+				"(sandbox-launch list shows them)\n",
+			cmd, name);
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static bool wait_stopped(const char *dir, int ms)
+{
+	for (int t = 0; t < ms; t += 50) {
+		if (!sandbox_running(dir))
+			return true;
+		poll(NULL, 0, 50);
+	}
+	return !sandbox_running(dir);
+}
+
+/* The launcher forwards the first SIGTERM to the command and stops the
+ * VM on the second (or 5 s later); SIGKILL is the last resort, and
+ * PDEATHSIG then takes QEMU, the bridge and the proxy with it. */
+static int stop_one(const char *dir, const struct sandbox_meta *m)
+{
+	if (!sandbox_running(dir))
+		return 0;
+	if (m->pid <= 0)
+		return -ESRCH;
+	kill(m->pid, SIGTERM);
+	if (wait_stopped(dir, STOP_WAIT_MS / 2))
+		return 0;
+	kill(m->pid, SIGTERM);
+	if (wait_stopped(dir, STOP_WAIT_MS / 2))
+		return 0;
+	kill(m->pid, SIGKILL);
+	return wait_stopped(dir, 2000) ? 0 : -ETIMEDOUT;
+}
+
+int cmd_stop(int argc, char **argv)
+{
+	if (want_help(argc, argv, stop_usage))
+		return 0;
+	if (argc < 2) {
+		fprintf(stderr, "sandbox-launch stop: no sandbox name given "
+				"(try --help)\n");
+		return 2;
+	}
+	int rc = 0;
+	for (int i = 1; i < argc; i++) {
+		char dir[PATH_MAX];
+		struct sandbox_meta m;
+		if (find("stop", argv[i], dir, sizeof(dir), &m)) {
+			rc = 1;
+			continue;
+		}
+		if (!sandbox_running(dir)) {
+			printf("%s: not running\n", argv[i]);
+			continue;
+		}
+		int r = stop_one(dir, &m);
+		if (r) {
+			fprintf(stderr, "sandbox-launch stop: %s: %s\n",
+				argv[i], strerror(-r));
+			rc = 1;
+		} else {
+			printf("%s: stopped\n", argv[i]);
+		}
+	}
+	return rc;
+}
+
+int cmd_rm(int argc, char **argv)
+{
+	if (want_help(argc, argv, rm_usage))
+		return 0;
+	bool force = false;
+	int rc = 0, names = 0;
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+			force = true;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+			continue;
+		names++;
+		char dir[PATH_MAX];
+		struct sandbox_meta m;
+		if (find("rm", argv[i], dir, sizeof(dir), &m)) {
+			rc = 1;
+			continue;
+		}
+		if (sandbox_running(dir)) {
+			if (!force) {
+				fprintf(stderr,
+					"sandbox-launch rm: %s is running: stop "
+					"it first, or rm --force\n",
+					argv[i]);
+				rc = 1;
+				continue;
+			}
+			if (stop_one(dir, &m)) {
+				fprintf(stderr, "sandbox-launch rm: cannot "
+						"stop %s\n",
+					argv[i]);
+				rc = 1;
+				continue;
+			}
+		}
+		int r = sandbox_remove(dir);
+		if (r) {
+			fprintf(stderr, "sandbox-launch rm: %s: %s\n", dir,
+				strerror(-r));
+			rc = 1;
+		} else {
+			printf("%s: removed\n", argv[i]);
+		}
+	}
+	if (!names) {
+		fprintf(stderr, "sandbox-launch rm: no sandbox name given "
+				"(try --help)\n");
+		return 2;
+	}
+	return rc;
+}
+
+int cmd_prune(int argc, char **argv)
+{
+	if (want_help(argc, argv, prune_usage))
+		return 0;
+	bool dry = false;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dry-run") || !strcmp(argv[i], "-n")) {
+			dry = true;
+		} else {
+			fprintf(stderr, "sandbox-launch prune: unknown argument "
+					"%s (try --help)\n",
+				argv[i]);
+			return 2;
+		}
+	}
+	char base[PATH_MAX];
+	if (sandboxes_base(base, sizeof(base), false))
+		return 0;
+	DIR *d = opendir(base);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d))) {
+		char dir[PATH_MAX];
+		if (e->d_name[0] == '.' ||
+		    fmt_buf(dir, sizeof(dir), "%s/%s", base, e->d_name) ||
+		    sandbox_running(dir))
+			continue;
+		if (dry) {
+			printf("%s: would be removed\n", e->d_name);
+			continue;
+		}
+		int r = sandbox_remove(dir);
+		if (r) {
+			fprintf(stderr, "sandbox-launch prune: %s: %s\n", dir,
+				strerror(-r));
+			rc = 1;
+		} else {
+			printf("%s: removed\n", e->d_name);
+		}
+	}
+	closedir(d);
+	return rc;
+}

@@ -1,0 +1,64 @@
+/* sandbox-launch's subcommands and the named-sandbox parts of its run path.
+ *
+ *   cmd_run.c    subcommand dispatch, agents on the run path, the registry
+ *                bookkeeping of a run (lock, meta.json, writable layer)
+ *   cmd_exec.c   exec: a command in a running sandbox (and re-attach)
+ *   cmd_list.c   list [--json]
+ *   cmd_stop.c   stop, rm, prune
+ */
+#ifndef LAUNCHER_CMDS_H
+#define LAUNCHER_CMDS_H
+
+#include <stdbool.h>
+
+#include "launch.h"
+#include "sandboxes.h"
+
+/* argv[1] names a subcommand other than run: runs it and returns its exit
+ * status. "run" is shifted away (*named set); otherwise returns -1 and the
+ * caller goes on with the run path. */
+int subcommand_dispatch(int *argc, char ***argv, bool *named);
+
+/* The run path's agent: when the command (not after "--") names an agent
+ * descriptor, replaces o->cmd by its command (plus the given arguments),
+ * adds its preset to the policies and its variables to the environment.
+ * Returns 1 (agent used, name in agent), 0 (not an agent), or -1 after
+ * writing why to err (not installed, bad descriptor). */
+int agent_apply(struct launch_opts *o, char **argv, const char *exe_dir,
+		char *agent, size_t agentsz, char *err, size_t errsz);
+
+/* Was --name given among the options before the command? */
+bool name_given(char **argv, const struct launch_opts *o);
+
+struct run_registry {
+	bool active;
+	char dir[PATH_MAX];
+	int lock_fd;
+	char upper[PATH_MAX];
+	struct sandbox_meta meta;
+};
+
+/* Takes NAME's lock and writes its meta.json (state running). -EBUSY:
+ * it runs already (meta filled from its meta.json, for exec). */
+int registry_begin(struct run_registry *rg, const char *name,
+		   const char *workspace, const char *agent,
+		   const struct launch_opts *o, char *err, size_t errsz);
+/* The writable layer image, created on first use. */
+int registry_upper(struct run_registry *rg, char *err, size_t errsz);
+void registry_started(struct run_registry *rg, const char *state_dir,
+		      const char *run_dir, const char *audit);
+/* Marks it stopped and releases the lock; safe to call twice. */
+void registry_end(struct run_registry *rg);
+
+/* Runs cmd in the running sandbox m (its bridge's control socket):
+ * relays stdio like the main command. Returns the exit status to use. */
+int exec_in(const struct sandbox_meta *m, char *const cmd[],
+	    const char *const env[], size_t envc, int sigfd);
+
+int cmd_exec(int argc, char **argv);
+int cmd_list(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+
+#endif
