@@ -20,6 +20,8 @@ const char config_usage[] =
 	"  --resolver HOST:PORT   upstream DNS server (default: system)\n"
 	"  --listen unix:PATH|tcp:HOST:PORT      transparent listener\n"
 	"  --http-proxy unix:PATH|tcp:HOST:PORT  explicit HTTP proxy\n"
+	"  --control unix:PATH    runtime control socket (0600): allow/deny/\n"
+	"                         remove/cut/resume/status (docs/policy.md)\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
@@ -49,6 +51,7 @@ enum {
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_CONTROL,
 };
 
 static const struct option options[] = {
@@ -73,6 +76,7 @@ static const struct option options[] = {
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
+	{"control", required_argument, NULL, OPT_CONTROL},
 	{NULL, 0, NULL, 0},
 };
 
@@ -266,6 +270,20 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 				 sizeof(ls)) < 0)
 				goto nomem;
 			cfg->listens[cfg->n_listens - 1] = ls;
+			break;
+		}
+		case OPT_CONTROL: {
+			size_t n = strlen(optarg);
+			if (strncmp(optarg, "unix:", 5) != 0 || n == 5 ||
+			    n - 5 >= 108) {
+				fmt_buf(err, errsz,
+					"--control %s: expected unix:PATH "
+					"(under 108 bytes)",
+					optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			cfg->control_path = optarg + 5;
 			break;
 		}
 		case OPT_POOL:

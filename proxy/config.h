@@ -38,6 +38,7 @@ struct proxy_config {
 	unsigned audit_max_bytes; /* rotate the audit log above this; 0: never */
 	unsigned audit_keep;      /* rotated audit files kept */
 	const char *resolver; /* NULL: system configuration */
+	const char *control_path; /* --control unix:PATH, NULL: none (argv) */
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "config.h"
 #include "conn.h"
+#include "control.h"
 #include "dns_cache.h"
 #include "listener.h"
 #include "proxy.h"
@@ -65,12 +66,13 @@ static const char *find_presets(const struct proxy_config *cfg, char *buf,
 	return "/usr/share/sandbox/policies";
 }
 
-/* Build a fresh policy from every configured source. */
-static struct policy *build_policy(const struct proxy_config *cfg,
-				   const char *presets,
+/* Build a fresh policy from every configured source, and the runtime
+ * rules of the control socket (none at start). */
+static struct policy *build_policy(struct proxy *px,
 				   struct policy_errors *errs)
 {
-	struct policy_builder *b = policy_builder_new(presets);
+	const struct proxy_config *cfg = px->cfg;
+	struct policy_builder *b = policy_builder_new(px->presets_dir);
 	if (!b)
 		return NULL;
 	for (size_t i = 0; i < cfg->n_policy_files; i++)
@@ -81,6 +83,7 @@ static struct policy *build_policy(const struct proxy_config *cfg,
 					cfg->rules[i].allow ? "--allow"
 							    : "--deny",
 					errs);
+	control_add_rules(px->control, b, errs);
 	return policy_builder_finish(b, errs);
 }
 
@@ -110,9 +113,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	(void)sig;
 	(void)what;
 	struct policy_errors errs = {0};
-	struct policy *p = build_policy(px->cfg, px->presets_dir, &errs);
-	struct policy_ref *ref = p ? calloc(1, sizeof(*ref)) : NULL;
-	if (!ref) {
+	struct policy *p = build_policy(px, &errs);
+	if (!p) {
 		fprintf(stderr, "sandbox-proxy: reload failed; keeping the "
 				"previous policy:\n");
 		print_errors(&errs);
@@ -121,18 +123,25 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 			"reload failed, previous policy kept: %s",
 			errs.count ? errs.msgs[0] : "out of memory");
 		audit_policy(px, "deny", reason);
-		policy_free(p);
 		policy_errors_free(&errs);
 		return;
 	}
 	policy_errors_free(&errs);
-	ref->policy = p;
-	ref->refs = 1;
+	if (control_is_cut(px->control)) {
+		/* The sources are valid; they apply when egress resumes. */
+		policy_free(p);
+		fprintf(stderr, "sandbox-proxy: policy reloaded (egress is "
+				"cut until resume)\n");
+		audit_policy(px, "deny", "reloaded; egress stays cut");
+		return;
+	}
 	/* Single-threaded: between two callbacks this is the atomic swap.
 	 * Live connections hold their own reference to the old policy. */
-	struct policy_ref *old = px->policy;
-	px->policy = ref;
-	policy_ref_put(old);
+	if (control_swap_policy(px, p) < 0) {
+		audit_policy(px, "deny",
+			     "reload failed, previous policy kept: out of memory");
+		return;
+	}
 	fprintf(stderr, "sandbox-proxy: policy reloaded\n");
 	audit_policy(px, "allow", "reloaded");
 }
@@ -200,7 +209,7 @@ static int run(struct proxy_config *cfg)
 	px.presets_dir = find_presets(cfg, presets_buf, sizeof(presets_buf));
 
 	struct policy_errors errs = {0};
-	struct policy *p = build_policy(cfg, px.presets_dir, &errs);
+	struct policy *p = build_policy(&px, &errs);
 	if (!p) {
 		print_errors(&errs);
 		policy_errors_free(&errs);
@@ -263,6 +272,17 @@ static int run(struct proxy_config *cfg)
 			die("%s", msg);
 		}
 	}
+	if (cfg->control_path) {
+		char msg[400];
+		px.control = control_open(&px, cfg->control_path, build_policy,
+					  msg, sizeof(msg));
+		if (!px.control) {
+			listeners_close(&px);
+			die("%s", msg);
+		}
+		fprintf(stderr, "sandbox-proxy: control socket unix:%s\n",
+			cfg->control_path);
+	}
 	audit_policy(&px, "allow", "loaded");
 	if (px.audit_failed) {
 		listeners_close(&px);
@@ -274,6 +294,8 @@ static int run(struct proxy_config *cfg)
 	event_base_dispatch(px.base);
 
 	listeners_close(&px);
+	control_close(px.control);
+	px.control = NULL;
 	while (px.conns)
 		conn_close(px.conns, "proxy shutting down");
 	if (px.drain_timer)

@@ -23,6 +23,7 @@ struct dns_cache;
 struct synth_pool;
 struct listener;
 struct conn;
+struct control;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
@@ -55,6 +56,7 @@ struct proxy {
 	struct resolver *resolver; /* owned */
 	struct dns_cache *dns_cache; /* owned: answers for allowed names */
 	struct synth_pool *synth;  /* owned */
+	struct control *control;  /* owned, NULL without --control */
 
 	struct listener *listeners; /* owned list */
 	struct self_addr self[PROXY_MAX_SELF];
