@@ -92,6 +92,12 @@ static int set_param(struct boot_config *cfg, const char *key, const char *v,
 			return -EINVAL;
 		}
 		memcpy(cfg->hostname, v, strlen(v) + 1);
+	} else if (!strcmp(key, "root")) {
+		if (strcmp(v, "host") && strcmp(v, "image")) {
+			*why = "sandbox.root must be host or image";
+			return -EINVAL;
+		}
+		cfg->root_image = !strcmp(v, "image");
 	} else if (!strcmp(key, "debug")) {
 		if (!strcmp(v, "shell")) {
 			cfg->debug_shell = 1;

@@ -32,6 +32,7 @@ struct boot_config {
 	char hostname[65];
 	int debug_shell;      /* sandbox.debug=shell */
 	char debug_script[4096]; /* sandbox.debug=script:PATH */
+	int root_image; /* sandbox.root=image: /usr from the image disk */
 };
 
 /* console.c */
@@ -54,6 +55,16 @@ int modules_load(const char *dir, const char **failed);
 int mount_early(const char **what);
 int root_build(const struct boot_config *cfg, const char **what);
 int root_switch(const char **what);
+
+/* rootimg.c: the root image disk (sandbox-launch --image). The launcher
+ * gives it this virtio-blk serial (launcher/image.h, ROOTIMG_SERIAL). */
+#define ROOTIMG_SERIAL "sandbox-rootimg"
+/* /dev/vdX of the virtio disk whose serial is serial; -ENOENT if none. */
+int virtio_disk_by_serial(const char *serial, char *dev, size_t size);
+/* Mount the image read-only and bind its /usr at lower. */
+int rootimg_mount(const char *lower, const char **what);
+/* Copy the image's /etc and dpkg database into NEWROOT, unmount it. */
+int rootimg_populate(const char **what);
 
 /* etc.c */
 int etc_write(const struct boot_config *cfg, const char **what);

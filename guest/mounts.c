@@ -5,6 +5,8 @@
  * (9p tag "hostusr", exported read-only by QEMU: the host enforces that,
  * these mount options only match it) and whose upper layer is a separate
  * tmpfs, so writes to /usr stay in guest memory and vanish with the guest.
+ * With sandbox.root=image the lower layer is the image's /usr instead
+ * (rootimg.c), and the host's /usr is not shared at all.
  * The workspace (9p tag "workspace", mapped-xattr on the host) is mounted
  * read-write at the same absolute path as on the host.
  */
@@ -85,8 +87,12 @@ int root_build(const struct boot_config *cfg, const char **what)
 		*what = "/rw/upper";
 		return -errno;
 	}
-	if ((r = mnt("hostusr", "/lower", "9p", MS_RDONLY | MS_NODEV,
-		     P9_OPTS ",cache=loose", what)))
+	if (cfg->root_image)
+		r = rootimg_mount("/lower", what);
+	else
+		r = mnt("hostusr", "/lower", "9p", MS_RDONLY | MS_NODEV,
+			P9_OPTS ",cache=loose", what);
+	if (r)
 		return r;
 	if ((r = mnt("tmpfs", NEWROOT, "tmpfs", MS_NODEV, "mode=0755", what)))
 		return r;
@@ -110,6 +116,8 @@ int root_build(const struct boot_config *cfg, const char **what)
 			return -errno;
 		}
 	}
+	if (cfg->root_image && (r = rootimg_populate(what)))
+		return r;
 	chmod(NEWROOT "/tmp", 01777);
 	chmod(NEWROOT "/var/tmp", 01777);
 	chmod(NEWROOT "/root", 0700);

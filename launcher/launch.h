@@ -38,6 +38,7 @@ struct launch_opts {
 	const char *resolver;
 	const char *audit;
 	const char *name;      /* sandbox name: audit records, guest hostname */
+	const char *image;     /* --image NAME|PATH; NULL: the host's /usr */
 	unsigned memory_mb;    /* 0: default */
 	unsigned cpus;         /* 0: default */
 	unsigned boot_timeout; /* seconds */
@@ -115,6 +116,7 @@ struct qemu_config {
 	enum accel accel;
 	unsigned memory_mb, cpus;
 	unsigned uid, gid; /* the sandbox user in the guest */
+	const char *root_image; /* absolute path; NULL: the host's /usr */
 };
 
 /* Is the workspace path one the guest accepts on its command line and

@@ -29,13 +29,16 @@ const char launch_usage[] =
 	"  --cpus N             virtual CPUs (default 1 under TCG, 2 under KVM)\n"
 	"  --env NAME[=VALUE]   pass a variable; NAME alone copies the host's value\n"
 	"  --name NAME          sandbox name: hostname and audit records (default sandbox)\n"
+	"  --image NAME|PATH    root filesystem image instead of the host's /usr\n"
+	"                       (NAME: <bin>/../images/NAME.img, see docs/images.md)\n"
 	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
 	"\n"
 	"  --verbose            say what is started, and where the logs are\n"
 	"  --help, --version\n"
 	"\n"
 	"Environment: SANDBOX_GUEST_DIR (kernel + initramfs, default\n"
-	"<bin>/../guest), SANDBOX_QEMU (QEMU binary), XDG_RUNTIME_DIR, XDG_STATE_HOME.\n"
+	"<bin>/../guest), SANDBOX_IMAGES_DIR (images, default <bin>/../images),\n"
+	"SANDBOX_QEMU (QEMU binary), XDG_RUNTIME_DIR, XDG_STATE_HOME.\n"
 	"\n"
 	"Examples:\n"
 	"  sandbox-launch -- sh -c 'echo hi; exit 3'\n"
@@ -55,6 +58,7 @@ enum {
 	OPT_ENV,
 	OPT_AUDIT,
 	OPT_NAME,
+	OPT_IMAGE,
 	OPT_BOOT_TIMEOUT,
 	OPT_VERBOSE,
 	OPT_HELP,
@@ -72,6 +76,7 @@ static const struct option long_opts[] = {
 	{"env", required_argument, NULL, OPT_ENV},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"name", required_argument, NULL, OPT_NAME},
+	{"image", required_argument, NULL, OPT_IMAGE},
 	{"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
@@ -186,6 +191,13 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 				return LAUNCH_OPTS_USAGE;
 			}
 			o->name = optarg;
+			break;
+		case OPT_IMAGE:
+			if (!*optarg) {
+				fmt_buf(err, errsz, "--image needs a NAME or a PATH");
+				return LAUNCH_OPTS_USAGE;
+			}
+			o->image = optarg;
 			break;
 		case OPT_MEMORY:
 			if (parse_uint(optarg, 128, 65536, &o->memory_mb)) {

@@ -17,6 +17,7 @@
 
 #include "../common/control.h"
 #include "../common/util.h"
+#include "image.h"
 #include "launch.h"
 
 #define VERSION "0.1.0"
@@ -38,6 +39,7 @@ static char state[PATH_MAX], run[PATH_MAX], audit[PATH_MAX];
 static char vhost_sock[PATH_MAX], ctl_sock[PATH_MAX];
 static char proxy_log[PATH_MAX], vsock_log[PATH_MAX], qemu_log[PATH_MAX];
 static char console_log[PATH_MAX];
+static char image_path[PATH_MAX]; /* --image, resolved */
 
 static struct child proxy = {.name = "sandbox-proxy"};
 static struct child bridge = {.name = "sandbox-vsock"};
@@ -122,6 +124,21 @@ static void path_in(char *out, const char *dir, const char *name)
 		fail("path too long: %s/%s", dir, name);
 }
 
+static void find_image(void)
+{
+	char dir[PATH_MAX], err[PATH_MAX + 256];
+	const char *d = getenv("SANDBOX_IMAGES_DIR");
+	if (d && *d) {
+		if (fmt_buf(dir, sizeof(dir), "%s", d))
+			fail("SANDBOX_IMAGES_DIR is too long");
+	} else {
+		path_in(dir, exe_dir, "../images");
+	}
+	if (image_resolve(opts.image, dir, image_path, sizeof(image_path), err,
+			  sizeof(err)))
+		fail("%s", err);
+}
+
 static void find_files(void)
 {
 	ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
@@ -149,6 +166,8 @@ static void find_files(void)
 		fail("guest kernel or initramfs not found in %s: run make guest "
 		     "(or set SANDBOX_GUEST_DIR)",
 		     guest_dir);
+	if (opts.image)
+		find_image();
 
 	const char *q = getenv("SANDBOX_QEMU");
 	if (q && *q) {
@@ -429,6 +448,7 @@ static void start_vm(enum accel accel)
 		.cpus = opts.cpus ? opts.cpus : (accel == ACCEL_KVM ? 2 : 1),
 		.uid = uid >= 1 && uid <= 65533 ? uid : 1000,
 		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
+		.root_image = opts.image ? image_path : NULL,
 	};
 	r = qemu_cmd_build(&qc, &a);
 	if (r)

@@ -11,12 +11,14 @@
  *   guest-made owners, modes, setuid bits and device nodes stay in xattrs
  *   and the host sees plain files of the invoking user.
  * - -no-reboot plus panic=-1: a guest panic ends QEMU instead of looping.
+ * - --image: a read-only virtio-blk disk replaces the host /usr share.
  */
 #include "launch.h"
 
 #include <string.h>
 
 #include "../common/util.h"
+#include "image.h"
 
 const char *qemu_workspace_problem(const char *p)
 {
@@ -59,8 +61,24 @@ static char *qemu_escape(const char *s)
 	return out;
 }
 
+/* The root image (--image): QEMU opens it read-only, so the guest cannot
+ * change it even as root; the serial is how sandbox-init finds it among
+ * other disks. Shared locks let several sandboxes use one image. */
+static int root_image_args(const char *path, struct strv *a)
+{
+	_cleanup_free_ char *img = qemu_escape(path);
+	if (!img)
+		return -ENOMEM;
+	strv_add(a, "-drive");
+	strv_addf(a, "file=%s,if=none,format=raw,readonly=on,id=rootimg", img);
+	strv_add(a, "-device");
+	strv_add(a, "virtio-blk-device,drive=rootimg,serial=" ROOTIMG_SERIAL);
+	return 0;
+}
+
 int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 {
+	int r;
 	if (qemu_workspace_problem(c->workspace) || !c->memory_mb || !c->cpus)
 		return -EINVAL;
 	_cleanup_free_ char *ws = qemu_escape(c->workspace);
@@ -102,15 +120,22 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_add(a, initrd);
 	strv_add(a, "-append");
 	strv_addf(a,
-		  "console=ttyS0 quiet panic=-1%s sandbox.workspace=%s "
+		  "console=ttyS0 quiet panic=-1%s%s sandbox.workspace=%s "
 		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s",
 		  c->accel == ACCEL_TCG ? " tsc_early_khz=2000000 lpj=4000000"
 					: "",
+		  c->root_image ? " sandbox.root=image" : "",
 		  c->workspace, c->uid, c->gid, c->hostname);
-	strv_add(a, "-fsdev");
-	strv_add(a, "local,id=usr,path=/usr,security_model=none,readonly=on");
-	strv_add(a, "-device");
-	strv_add(a, "virtio-9p-device,fsdev=usr,mount_tag=hostusr");
+	if (c->root_image) {
+		if ((r = root_image_args(c->root_image, a)))
+			return r;
+	} else {
+		strv_add(a, "-fsdev");
+		strv_add(a, "local,id=usr,path=/usr,security_model=none,"
+			    "readonly=on");
+		strv_add(a, "-device");
+		strv_add(a, "virtio-9p-device,fsdev=usr,mount_tag=hostusr");
+	}
 	strv_add(a, "-fsdev");
 	strv_addf(a, "local,id=ws,path=%s,security_model=mapped-xattr", ws);
 	strv_add(a, "-device");
