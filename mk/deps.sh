@@ -10,7 +10,7 @@ clang-14 libclang-rt-14-dev
 python3 python3-pytest
 curl openssl dnsmasq-base socat jq procps psmisc iproute2
 haproxy squid-openssl tinyproxy wrk hyperfine
-qemu-system-x86 kmod cpio busybox-static nftables musl-tools
+qemu-system-x86 kmod cpio busybox-static nftables musl-tools debootstrap e2fsprogs
 "
 
 missing=""
