@@ -7,6 +7,8 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -432,6 +434,11 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 	c->origin = origin;
 	c->start_ms = c->phase_start_ms = c->last_active_ms = conn_now_ms();
 	evutil_make_socket_nonblocking(fd);
+	/* The upstream side has it too: a relay must not hold a small
+	 * segment back waiting for an ACK (Nagle). Fails harmlessly on a
+	 * unix socket. */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->client = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = evtimer_new(px->base, timer_cb, c);
 	c->aux = calloc(1, sizeof(*c->aux));
