@@ -207,7 +207,8 @@ def host_baseline(ws, tar, rounds=3):
     """The host workload, median of `rounds` runs (it takes milliseconds, so
     one run on a shared machine is mostly scheduling noise)."""
     runs = [host_round(ws, tar) for _ in range(rounds)]
-    return {k: sorted(r[k] for r in runs)[rounds // 2] for k in runs[0]}
+    return {k: sorted((r[k] for r in runs), key=lambda x: x["us"])[rounds // 2]
+            for k in runs[0]}
 
 
 def host_round(ws, tar):
