@@ -13,11 +13,28 @@
 
 #include "../common/util.h"
 
+/* The kernel's default vsock buffer (256 KiB) is the credit the host may
+ * have in flight towards us; under TCG the host then stalls on our credit
+ * updates. 4 MiB is only a bound: memory is used as data waits unread. */
+#define VSOCK_BUF_SIZE (4ull << 20)
+/* Fewer, larger read/write calls: each syscall is expensive under TCG. */
+#define RELAY_BUF (256u * 1024)
+
+static void vsock_set_buffer(int fd)
+{
+	unsigned long long v = VSOCK_BUF_SIZE;
+	/* MAX first: SIZE is clamped to it. Best effort, the default works. */
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_MAX_SIZE, &v, sizeof(v));
+	setsockopt(fd, AF_VSOCK, SO_VM_SOCKETS_BUFFER_SIZE, &v, sizeof(v));
+}
+
 int vsock_connect(unsigned int port)
 {
 	int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
+	/* Before connect: the REQUEST already carries buf_alloc. */
+	vsock_set_buffer(fd);
 	struct sockaddr_vm sa = {.svm_family = AF_VSOCK,
 				 .svm_cid = VSOCK_HOST_CID,
 				 .svm_port = port};
@@ -50,7 +67,7 @@ int listen_tcp(const char *addr, uint16_t port, int type)
 /* One direction of the relay. */
 struct half {
 	int from, to;
-	char buf[65536];
+	char buf[RELAY_BUF];
 	size_t off, len;
 	int eof;  /* read side reached EOF */
 	int done; /* EOF passed on with shutdown(SHUT_WR) */

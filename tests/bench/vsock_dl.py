@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""Quick variant of `make bench-vm` for iterating on the vsock path: one TCG
+boot that only runs the guest -> host download, over vsock + sandbox-proxy
+and over QEMU user networking, BENCH_DL_ROUNDS times each (default 2).
+Same QEMU command line and guest setup as tests/bench/vm_bench.py (whose
+helpers it reuses). Prints MiB/s per path and the bridge's CPU time
+(utime/stime from /proc) so per-byte costs can be compared.
+
+  SANDBOX_BUILD=build SANDBOX_SRC=. BENCH_VM_BYTES=$((128<<20)) \
+      /usr/bin/python3 tests/bench/vsock_dl.py
+
+Needs root for the same reason (virtiofsd).
+"""
+import os
+import re
+import shutil
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vm_bench as vb  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_DL_ROUNDS", "2"))
+
+SCRIPT = r"""
+W9=@W9@
+PORT=@PORT@
+BYTES=@BYTES@
+export HOME=/tmp PATH=/usr/sbin:/usr/bin:/sbin:/bin
+t() {
+  label=$1; shift
+  s=$(date +%s%N)
+  timeout 150 "$@" >/tmp/out 2>/tmp/err; rc=$?
+  e=$(date +%s%N)
+  echo "RESULT $label $(( (e - s) / 1000 )) $rc $(head -c 200 /tmp/out | tr '\n' ' ')"
+  [ $rc = 0 ] || echo "STDERR $label $(head -c 300 /tmp/err | tr '\n' ' ')"
+}
+t vsock.dns getent hosts bench.test
+for r in $(seq 1 @ROUNDS@); do
+  t vsock.curl$r curl --noproxy '*' -sS -o /dev/null -w '%{size_download}' http://bench.test:$PORT/bytes/$BYTES
+done
+echo STAT $(cat /proc/interrupts | grep -i virtio | tr -s ' ' | tr '\n' ';')
+while read -r m; do insmod "$W9/.bench-mod/$m" || echo "INSMOD FAILED $m"; done < "$W9/.bench-mod/order"
+IF=
+for i in /sys/class/net/*; do
+  drv=$(basename "$(readlink "$i/device/driver" 2>/dev/null)" 2>/dev/null)
+  [ "$drv" = virtio_net ] && IF=$(basename "$i")
+done
+nft flush ruleset
+ip link set "$IF" up && ip addr add 10.0.2.15/24 dev "$IF"
+for r in $(seq 1 @ROUNDS@); do
+  t usernet.curl$r curl --noproxy '*' -sS -o /dev/null -w '%{size_download}' http://10.0.2.2:$PORT/bytes/$BYTES
+done
+echo BENCH-DONE
+"""
+
+
+def cpu_secs(pid, reap):
+    """CPU seconds of pid: from /proc while it runs, or from wait4's rusage
+    once it exited (the bridge exits when QEMU does)."""
+    try:
+        f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
+        if f[0] != "Z" or not reap:
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    except OSError:
+        return -1.0
+    _, _, ru = os.wait4(pid, 0)
+    return ru.ru_utime + ru.ru_stime
+
+
+def main():
+    vb.GUEST_SCRIPT = SCRIPT.replace("@ROUNDS@", str(ROUNDS))
+    tmp = tempfile.mkdtemp(prefix="sbx-vsockdl-", dir="/tmp")
+    os.chmod(tmp, 0o755)
+    procs = vb.Procs()
+    srv = None
+    try:
+        ws9 = os.path.join(tmp, "ws9p")
+        wsv = os.path.join(tmp, "wsvfs")
+        os.makedirs(ws9)
+        os.makedirs(wsv)
+        vb.module_closure(os.path.join(ws9, ".bench-mod"))
+        port = vb.free_port()
+        srv = vb.Server(("127.0.0.1", port), vb.BlobHandler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        dns_port = vb.free_port()
+        procs.start(["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                     "--no-resolv", "--no-hosts", "--no-poll",
+                     "--listen-address=127.0.0.1", "--bind-interfaces",
+                     "--port=%d" % dns_port, "--pid-file=", "--user=root",
+                     "--group=root", "--local=/test/",
+                     "--host-record=bench.test,127.0.0.1"],
+                    os.path.join(tmp, "dnsmasq.log"))
+        out, secs = vb.boot(tmp, procs, ws9, wsv, port, dns_port)
+        bridge = procs.procs[2]  # dnsmasq, proxy, bridge, virtiofsd, qemu
+        proxy = procs.procs[1]
+        vb.time.sleep(0.5)  # the bridge exits once QEMU has gone
+        bcpu = cpu_secs(bridge.pid, True)
+        res = vb.parse(out)
+        mib = vb.DL_BYTES / (1 << 20)
+        for k in sorted(res):
+            r = res[k]
+            line = "%-16s rc=%d %8.2fs" % (k, r["rc"], r["us"] / 1e6)
+            if ".curl" in k and r["rc"] == 0:
+                line += " %7.1f MiB/s" % (mib / (r["us"] / 1e6))
+            print(line)
+        for m in re.finditer(r"^(STAT|STDERR) .*$", out, re.M):
+            print(m.group(0))
+        print("bridge cpu %.2fs, proxy cpu %.2fs, boot+run %.0fs" % (
+            bcpu, cpu_secs(proxy.pid, False), secs))
+    finally:
+        if srv:
+            srv.shutdown()
+            srv.server_close()
+        procs.kill_all()
+        if os.environ.get("BENCH_KEEP"):
+            print("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except vb.BenchError as e:
+        print("vsock_dl: " + str(e), file=sys.stderr)
+        sys.exit(1)
