@@ -32,7 +32,7 @@ die() {
 }
 
 [ -f "$src/image.conf" ] || die "no image named '$name' (images/$name/image.conf missing)"
-KIND= SUITE=bookworm NODE= NPM=
+KIND= SUITE=bookworm NODE= NPM= NPM_ALLOW_SCRIPTS=
 # shellcheck disable=SC1090
 . "$src/image.conf"
 
@@ -120,7 +120,8 @@ build_debian() {
 	if [ -n "$pkgs" ]; then
 		echo "image: npm install -g $pkgs"
 		# shellcheck disable=SC2086
-		in_root env $npm_env npm install -g --no-progress $pkgs >/dev/null
+		in_root env $npm_env npm install -g --no-progress \
+			${NPM_ALLOW_SCRIPTS:+--allow-scripts=$NPM_ALLOW_SCRIPTS} $pkgs >/dev/null
 	fi
 
 	# Versions, before the package lists go.
