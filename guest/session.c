@@ -249,10 +249,13 @@ static int run_session(int c, int sfd, const struct boot_config *cfg)
 		/* After the command exits, output still in the pipes is sent;
 		 * a background process holding them open does not keep the
 		 * session alive past a quiet 200 ms. */
-		int ready = poll(p, (nfds_t)n, exited ? 200 : -1);
+		/* Frames already buffered (those that came with the SPEC)
+		 * are handled without waiting for more bytes: poll must not
+		 * block while they sit in rbuf. */
+		int ready = poll(p, (nfds_t)n, buffered ? 0 : exited ? 200 : -1);
 		if (ready < 0 && errno != EINTR)
 			break;
-		if (ready == 0 && exited)
+		if (ready == 0 && exited && !buffered)
 			break;
 		if (p[n - 1].revents) {
 			struct signalfd_siginfo si;

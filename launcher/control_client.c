@@ -22,13 +22,6 @@
 
 /* A second signal, or this long after the first, gives up on the guest. */
 #define INTERRUPT_GRACE_MS 5000
-/* sandbox-init (guest/session.c) parses the frames that arrived together
- * with SPEC only when more bytes come: STDIN data and its EOF sent right
- * after SPEC would sit unread. Until that is fixed in the guest, a no-op
- * WINSZ (ignored without a PTY, no SIGWINCH when the size is unchanged)
- * follows every STDIN frame for a while, so buffered frames get parsed. */
-#define NUDGE_EVERY_MS 250
-#define NUDGE_FOR_MS 10000
 
 static uint8_t rbuf[CONTROL_HEADER_LEN + CONTROL_MAX_PAYLOAD];
 static uint8_t sbuf[CONTROL_HEADER_LEN + CONTROL_MAX_PAYLOAD];
@@ -210,7 +203,7 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 		return r;
 	}
 	bool stdin_open = true;
-	uint64_t interrupt_deadline = 0, nudge_until = 0, next_nudge = 0;
+	uint64_t interrupt_deadline = 0;
 	size_t rlen = 0;
 	static uint8_t inbuf[65536];
 	for (;;) {
@@ -220,19 +213,6 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 			{.fd = stdin_open ? 0 : -1, .events = POLLIN},
 		};
 		int timeout = -1;
-		uint64_t t = launch_now_ms();
-		if (nudge_until > t) {
-			if (t >= next_nudge) {
-				uint8_t fr[9];
-				uint16_t rows = 24, cols = 80;
-				if (p->tty)
-					tty_winsize(1, &rows, &cols);
-				control_winsz_frame(rows, cols, fr);
-				(void)!write_all(fd, fr, sizeof(fr));
-				next_nudge = t + NUDGE_EVERY_MS;
-			}
-			timeout = (int)(next_nudge - t);
-		}
 		if (interrupt_deadline) {
 			uint64_t now = launch_now_ms();
 			if (now >= interrupt_deadline) {
@@ -276,7 +256,6 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 		}
 		if (pf[2].revents) {
 			ssize_t got = read(0, inbuf, sizeof(inbuf));
-			nudge_until = launch_now_ms() + NUDGE_FOR_MS;
 			if (got < 0 && (errno == EINTR || errno == EAGAIN)) {
 				/* try again on the next round */
 			} else if (got <= 0) {
