@@ -108,6 +108,12 @@ static int set_param(struct boot_config *cfg, const char *key, const char *v,
 			*why = "sandbox.debug must be shell or script:/ABS/PATH";
 			return -EINVAL;
 		}
+	} else if (!strcmp(key, "upper")) {
+		if (strcmp(v, "disk") && strcmp(v, "tmpfs")) {
+			*why = "sandbox.upper must be disk or tmpfs";
+			return -EINVAL;
+		}
+		cfg->upper_disk = !strcmp(v, "disk");
 	} else {
 		*why = "unknown sandbox.* parameter";
 		return -EINVAL;

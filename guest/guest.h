@@ -33,6 +33,7 @@ struct boot_config {
 	int debug_shell;      /* sandbox.debug=shell */
 	char debug_script[4096]; /* sandbox.debug=script:PATH */
 	int root_image; /* sandbox.root=image: /usr from the image disk */
+	int upper_disk; /* sandbox.upper=disk: the writable layer is a disk */
 };
 
 /* console.c */
@@ -83,7 +84,8 @@ void fwd_proxy_run(int lfd) __attribute__((noreturn));
 void fwd_dns_run(int udp, int tcp) __attribute__((noreturn));
 int forwarders_start(const char **what);
 
-/* session.c: serve one command on the control channel; returns when done. */
+/* session.c: serve commands on the control channel, side by side; returns
+ * when the first (the sandbox's main command) is done. */
 int session_serve(int lfd, const struct boot_config *cfg);
 
 #endif

@@ -74,19 +74,61 @@ static int in_root(const char *rel, char *buf, size_t size)
 	return fmt_buf(buf, size, "%s/%s", NEWROOT, rel);
 }
 
+/* The launcher's virtio-blk serial for a named sandbox's layer. */
+#define UPPER_SERIAL "sandbox-upper"
+
+/* The writable layer: a tmpfs that vanishes with the guest, or (a named
+ * sandbox, sandbox.upper=disk) the ext4 disk the host keeps per sandbox.
+ * Its directories are created on first use and kept afterwards. */
+static int rw_mount(const struct boot_config *cfg, const char **what)
+{
+	int r;
+	if (!cfg->upper_disk) {
+		if ((r = mnt("tmpfs", "/rw", "tmpfs", MS_NOSUID | MS_NODEV,
+			     "mode=0755", what)))
+			return r;
+	} else {
+		/* The device node appears once virtio_blk has probed. */
+		char dev[64] = "";
+		for (int i = 0; i < 500; i++) {
+			if (virtio_disk_by_serial(UPPER_SERIAL, dev,
+						  sizeof(dev)) == 0 &&
+			    access(dev, F_OK) == 0)
+				break;
+			dev[0] = '\0';
+			usleep(10000);
+		}
+		if (!dev[0]) {
+			*what = "writable layer: no virtio disk with serial "
+				UPPER_SERIAL;
+			return -ENOENT;
+		}
+		if ((r = mnt(dev, "/rw", "ext4", MS_NOSUID | MS_NODEV, NULL,
+			     what)))
+			return r;
+		chmod("/rw", 0755);
+		chown("/rw", 0, 0);
+	}
+	static const char *const dirs[] = {"/rw/upper", "/rw/work", "/rw/home",
+					   "/rw/root"};
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++) {
+		if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST) {
+			*what = dirs[i];
+			return -errno;
+		}
+	}
+	chmod("/rw/root", 0700);
+	return 0;
+}
+
 int root_build(const struct boot_config *cfg, const char **what)
 {
 	int r;
 	/* Upper layer and work dir live on their own tmpfs, outside the
 	 * final root, so nothing in the guest can reach them except via
 	 * the overlay. */
-	if ((r = mnt("tmpfs", "/rw", "tmpfs", MS_NOSUID | MS_NODEV,
-		     "mode=0755", what)))
+	if ((r = rw_mount(cfg, what)))
 		return r;
-	if (mkdir("/rw/upper", 0755) < 0 || mkdir("/rw/work", 0755) < 0) {
-		*what = "/rw/upper";
-		return -errno;
-	}
 	if (cfg->root_image)
 		r = rootimg_mount("/lower", what);
 	else
@@ -154,6 +196,11 @@ int root_build(const struct boot_config *cfg, const char **what)
 		     "mode=0755", what)) ||
 	    (r = mnt("tmp", NEWROOT "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
 		     "mode=1777", what)))
+		return r;
+	/* A named sandbox keeps its home directories with its /usr layer. */
+	if (cfg->upper_disk &&
+	    ((r = mnt("/rw/home", NEWROOT "/home", NULL, MS_BIND, NULL, what)) ||
+	     (r = mnt("/rw/root", NEWROOT "/root", NULL, MS_BIND, NULL, what))))
 		return r;
 	unlink(NEWROOT "/dev/ptmx");
 	if (symlink("pts/ptmx", NEWROOT "/dev/ptmx") < 0) {

@@ -117,6 +117,7 @@ struct qemu_config {
 	unsigned memory_mb, cpus;
 	unsigned uid, gid; /* the sandbox user in the guest */
 	const char *root_image; /* absolute path; NULL: the host's /usr */
+	const char *upper_disk; /* NULL: tmpfs writable layer */
 };
 
 /* Is the workspace path one the guest accepts on its command line and

@@ -17,6 +17,7 @@
 
 #include "../common/control.h"
 #include "../common/util.h"
+#include "cmds.h"
 #include "image.h"
 #include "launch.h"
 
@@ -41,6 +42,10 @@ static char proxy_log[PATH_MAX], vsock_log[PATH_MAX], qemu_log[PATH_MAX];
 static char console_log[PATH_MAX];
 static char image_path[PATH_MAX]; /* --image, resolved */
 
+static struct run_registry reg; /* a named sandbox's registry entry */
+static char agent_name[33];
+static char default_name[40];
+
 static struct child proxy = {.name = "sandbox-proxy"};
 static struct child bridge = {.name = "sandbox-vsock"};
 static struct child qemu = {.name = "qemu"};
@@ -53,6 +58,7 @@ static void teardown(void)
 		state_dir_remove(state);
 		state[0] = '\0';
 	}
+	registry_end(&reg);
 	tty_restore();
 }
 
@@ -449,6 +455,7 @@ static void start_vm(enum accel accel)
 		.uid = uid >= 1 && uid <= 65533 ? uid : 1000,
 		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
 		.root_image = opts.image ? image_path : NULL,
+		.upper_disk = reg.upper[0] ? reg.upper : NULL,
 	};
 	r = qemu_cmd_build(&qc, &a);
 	if (r)
@@ -525,6 +532,10 @@ int main(int argc, char **argv)
 {
 	program_name = "sandbox-launch";
 	char err[512];
+	bool named;
+	int sub = subcommand_dispatch(&argc, &argv, &named);
+	if (sub >= 0)
+		return sub;
 	switch (launch_opts_parse(argc, argv, &opts, err, sizeof(err))) {
 	case LAUNCH_OPTS_OK:
 		break;
@@ -559,13 +570,47 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	find_files();
+	char aerr[2048];
+	/* Before agent_apply, which replaces opts.cmd. */
+	bool explicit_name = name_given(argv, &opts);
+	int ar = agent_apply(&opts, argv, exe_dir, agent_name,
+			     sizeof(agent_name), aerr, sizeof(aerr));
+	if (ar < 0) {
+		fprintf(stderr, "sandbox-launch: %s\n", aerr);
+		return ar == -1 && strstr(aerr, "not installed") ? 127
+								 : EXIT_LAUNCH_FAILED;
+	}
+	named = named || ar == 1 || explicit_name;
 	check_workspace();
+	if (named && !explicit_name) {
+		sandbox_default_name(workspace, default_name,
+				     sizeof(default_name));
+		opts.name = default_name;
+	}
+	if (named) {
+		int rr = registry_begin(&reg, opts.name, workspace, agent_name,
+					&opts, aerr, sizeof(aerr));
+		if (rr == -EBUSY) {
+			/* Running already: this command joins it, like exec. */
+			note("sandbox %s is running; running %s in it",
+			     opts.name, opts.cmd[0]);
+			struct strv env = {0};
+			guest_env(&env, isatty(0) && isatty(1));
+			return exec_in(&reg.meta, opts.cmd,
+				       (const char *const *)env.v, env.n, sigfd);
+		}
+		if (rr)
+			fail("%s", aerr);
+		if (registry_upper(&reg, aerr, sizeof(aerr)))
+			fail("sandbox %s: %s", opts.name, aerr);
+	}
 	check_policy();
 	bool tty = isatty(0) && isatty(1);
 	struct strv env = {0};
 	guest_env(&env, tty);
 
 	make_dirs();
+	registry_started(&reg, state, run, audit);
 	start_proxy();
 	int ctl = connect_guest();
 	note("guest up; running %s", opts.cmd[0]);

@@ -121,11 +121,12 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_add(a, "-append");
 	strv_addf(a,
 		  "console=ttyS0 quiet panic=-1%s%s sandbox.workspace=%s "
-		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s",
+		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s",
 		  c->accel == ACCEL_TCG ? " tsc_early_khz=2000000 lpj=4000000"
 					: "",
 		  c->root_image ? " sandbox.root=image" : "",
-		  c->workspace, c->uid, c->gid, c->hostname);
+		  c->workspace, c->uid, c->gid, c->hostname,
+		  c->upper_disk ? " sandbox.upper=disk" : "");
 	if (c->root_image) {
 		if ((r = root_image_args(c->root_image, a)))
 			return r;
@@ -140,6 +141,18 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_addf(a, "local,id=ws,path=%s,security_model=mapped-xattr", ws);
 	strv_add(a, "-device");
 	strv_add(a, "virtio-9p-device,fsdev=ws,mount_tag=workspace");
+	if (c->upper_disk) {
+		/* A named sandbox's writable layer (sandbox.upper=disk). */
+		_cleanup_free_ char *up = qemu_escape(c->upper_disk);
+		if (!up)
+			return -ENOMEM;
+		strv_add(a, "-drive");
+		strv_addf(a, "file=%s,if=none,format=raw,id=upper,"
+			     "discard=unmap",
+			  up);
+		strv_add(a, "-device");
+		strv_add(a, "virtio-blk-device,drive=upper,serial=sandbox-upper");
+	}
 	strv_add(a, "-chardev");
 	strv_addf(a, "socket,id=vs,path=%s", vs);
 	strv_add(a, "-device");
