@@ -9,11 +9,14 @@
  */
 #include "launch.h"
 
+#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -106,12 +109,103 @@ int control_connect(const char *bridge_sock, unsigned port,
 	}
 }
 
-static int send_frame(int fd, uint8_t type, const void *p, size_t len)
+/* A bounded byte queue. The relay never blocks on a write: bytes for the
+ * control socket and for our stdout/stderr wait here, and a full queue
+ * stops the reads that would fill it (host stdin for the socket queue, the
+ * control socket for stdout/stderr), so the guest's output keeps flowing
+ * while a command ignores its stdin, and memory stays bounded. */
+struct byteq {
+	uint8_t *buf;
+	size_t cap, off, len;
+	int fd;
+	bool gone; /* EPIPE/EIO: drop what comes, as a closed pipe would */
+};
+
+/* Host stdin is read only while a whole STDIN frame fits, leaving room for
+ * the small WINSZ/SIGNAL frames. */
+#define SOCKQ_CAP (256u * 1024u)
+#define SOCKQ_RESERVE 4096u
+#define OUTQ_CAP (2u * CONTROL_MAX_PAYLOAD)
+#define STDIN_CHUNK 65536u
+
+static uint8_t sockq_buf[SOCKQ_CAP + SOCKQ_RESERVE];
+static uint8_t outq_buf[2][OUTQ_CAP];
+
+static size_t q_room(const struct byteq *q)
+{
+	return q->cap - q->len;
+}
+
+static bool q_put(struct byteq *q, const void *p, size_t n)
+{
+	if (q->gone)
+		return true;
+	if (n > q_room(q))
+		return false;
+	if (q->off + q->len + n > q->cap) {
+		memmove(q->buf, q->buf + q->off, q->len);
+		q->off = 0;
+	}
+	memcpy(q->buf + q->off + q->len, p, n);
+	q->len += n;
+	return true;
+}
+
+static bool q_frame(struct byteq *q, uint8_t type, const void *p, size_t n)
 {
 	uint8_t h[CONTROL_HEADER_LEN];
-	control_header_encode(type, (uint32_t)len, h);
-	int r = write_all(fd, h, sizeof(h));
-	return r ? r : write_all(fd, p, len);
+	if (n + sizeof(h) > q_room(q))
+		return false;
+	control_header_encode(type, (uint32_t)n, h);
+	q_put(q, h, sizeof(h));
+	return q_put(q, p, n);
+}
+
+/* Write what the fd takes now without blocking. A fd we must not make
+ * O_NONBLOCK (our stdout may be a terminal shared with the shell) gets
+ * PIPE_BUF-sized writes, each after poll said it is writable, which a pipe
+ * or terminal then accepts without blocking; regular files never block.
+ * 0: progress or nothing to do; <0: the fd is gone (queue dropped). */
+static int q_flush(struct byteq *q, bool nonblocking)
+{
+	struct stat st;
+	bool small = !nonblocking && !(fstat(q->fd, &st) == 0 &&
+				       (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode)));
+	for (int i = 0; q->len && !q->gone && i < 64; i++) {
+		if (small && i) {
+			struct pollfd p = {.fd = q->fd, .events = POLLOUT};
+			if (poll(&p, 1, 0) <= 0 || !(p.revents & POLLOUT))
+				break;
+		}
+		size_t n = small && q->len > PIPE_BUF ? PIPE_BUF : q->len;
+		ssize_t w = write(q->fd, q->buf + q->off, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			break;
+		if (w <= 0) {
+			q->gone = true;
+			q->len = 0;
+			return -EPIPE;
+		}
+		q->off += (size_t)w;
+		q->len -= (size_t)w;
+		if (!q->len)
+			q->off = 0;
+	}
+	return 0;
+}
+
+/* Before returning: what the guest wrote reaches our stdout/stderr, even
+ * if that has to wait for the reader. */
+static void q_drain(struct byteq *q)
+{
+	while (q->len && !q->gone) {
+		struct pollfd p = {.fd = q->fd, .events = POLLOUT};
+		if (poll(&p, 1, -1) < 0 && errno != EINTR)
+			break;
+		q_flush(q, false);
+	}
 }
 
 static int send_spec(int fd, const struct session_params *p)
@@ -145,7 +239,7 @@ static int send_spec(int fd, const struct session_params *p)
 }
 
 /* 1: EXIT seen (res filled); 0: carry on; <0: protocol error. */
-static int guest_frame(const struct control_frame *f,
+static int guest_frame(const struct control_frame *f, struct byteq *outq,
 		       struct session_result *res)
 {
 	uint8_t how;
@@ -154,11 +248,11 @@ static int guest_frame(const struct control_frame *f,
 	switch (f->type) {
 	case CONTROL_STDOUT:
 	case CONTROL_STDERR:
-		/* A closed stdout on the host (EPIPE) drops the bytes, as a
-		 * pipe would; the guest command is not stopped for it. */
-		if (f->len)
-			(void)!write_all(f->type == CONTROL_STDOUT ? 1 : 2,
-					 f->payload, f->len);
+		/* The caller checked there is room. A closed stdout on the
+		 * host (EPIPE) drops the bytes, as a pipe would; the guest
+		 * command is not stopped for it. */
+		q_put(&outq[f->type == CONTROL_STDOUT ? 0 : 1], f->payload,
+		      f->len);
 		return 0;
 	case CONTROL_ERROR: {
 		char msg[512];
@@ -190,6 +284,32 @@ static int guest_frame(const struct control_frame *f,
 	}
 }
 
+/* Parse and handle the whole frames in rbuf while their destination has
+ * room. 1: EXIT seen; 0: carry on; <0: protocol error. */
+static int parse_frames(size_t *rlen, struct byteq *outq,
+			struct session_result *res)
+{
+	struct control_frame f;
+	size_t used;
+	enum control_status st;
+	while ((st = control_frame_parse(rbuf, *rlen, &f, &used)) == CONTROL_OK) {
+		if ((f.type == CONTROL_STDOUT || f.type == CONTROL_STDERR) &&
+		    f.len > q_room(&outq[f.type == CONTROL_STDOUT ? 0 : 1]))
+			return 0; /* wait until our reader catches up */
+		int r = guest_frame(&f, outq, res);
+		if (r)
+			return r;
+		memmove(rbuf, rbuf + used, *rlen - used);
+		*rlen -= used;
+	}
+	if (st != CONTROL_INCOMPLETE) {
+		fmt_buf(res->why, sizeof(res->why), "bad frame from the guest: %s",
+			control_status_str(st));
+		return -EPROTO;
+	}
+	return 0;
+}
+
 int control_session(int fd, const struct session_params *p, int sigfd,
 		    struct session_result *res)
 {
@@ -202,15 +322,29 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 			strerror(-r));
 		return r;
 	}
-	bool stdin_open = true;
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+		return -errno;
+	struct byteq sockq = {.buf = sockq_buf, .cap = sizeof(sockq_buf), .fd = fd};
+	struct byteq outq[2] = {
+		{.buf = outq_buf[0], .cap = OUTQ_CAP, .fd = 1},
+		{.buf = outq_buf[1], .cap = OUTQ_CAP, .fd = 2},
+	};
+	bool stdin_open = true, winsz_pending = false;
 	uint64_t interrupt_deadline = 0;
 	size_t rlen = 0;
-	static uint8_t inbuf[65536];
+	static uint8_t inbuf[STDIN_CHUNK];
 	for (;;) {
-		struct pollfd pf[3] = {
-			{.fd = fd, .events = POLLIN},
+		bool want_stdin = stdin_open &&
+				  sockq.len + CONTROL_HEADER_LEN + STDIN_CHUNK <=
+					  SOCKQ_CAP;
+		struct pollfd pf[5] = {
+			{.fd = rlen < sizeof(rbuf) || sockq.len ? fd : -1,
+			 .events = (short)((rlen < sizeof(rbuf) ? POLLIN : 0) |
+					   (sockq.len ? POLLOUT : 0))},
 			{.fd = sigfd, .events = POLLIN},
-			{.fd = stdin_open ? 0 : -1, .events = POLLIN},
+			{.fd = want_stdin ? 0 : -1, .events = POLLIN},
+			{.fd = outq[0].len ? 1 : -1, .events = POLLOUT},
+			{.fd = outq[1].len ? 2 : -1, .events = POLLOUT},
 		};
 		int timeout = -1;
 		if (interrupt_deadline) {
@@ -221,10 +355,9 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 					"the command did not stop after the signal");
 				return 0;
 			}
-			if (timeout < 0 || (int)(interrupt_deadline - now) < timeout)
-				timeout = (int)(interrupt_deadline - now);
+			timeout = (int)(interrupt_deadline - now);
 		}
-		int n = poll(pf, 3, timeout);
+		int n = poll(pf, 5, timeout);
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n <= 0)
@@ -234,10 +367,7 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 			while ((s = next_signal(sigfd))) {
 				uint8_t fr[9];
 				if (s == SIGWINCH && p->tty) {
-					uint16_t rows, cols;
-					tty_winsize(1, &rows, &cols);
-					control_winsz_frame(rows, cols, fr);
-					(void)!write_all(fd, fr, sizeof(fr));
+					winsz_pending = true;
 				} else if (terminating(s)) {
 					if (interrupt_deadline) {
 						res->end = SESSION_INTERRUPTED;
@@ -247,12 +377,23 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 						return 0;
 					}
 					control_signal_frame(s, fr);
-					(void)!write_all(fd, fr, sizeof(fr));
+					/* The reserve always has room. */
+					q_put(&sockq, fr, sizeof(fr));
 					res->code = s;
 					interrupt_deadline =
 						launch_now_ms() + INTERRUPT_GRACE_MS;
 				}
 			}
+		}
+		if (winsz_pending && q_room(&sockq) >= 9) {
+			/* Sent late when the queue is full: only the latest
+			 * size matters. */
+			uint8_t fr[9];
+			uint16_t rows, cols;
+			tty_winsize(1, &rows, &cols);
+			control_winsz_frame(rows, cols, fr);
+			q_put(&sockq, fr, sizeof(fr));
+			winsz_pending = false;
 		}
 		if (pf[2].revents) {
 			ssize_t got = read(0, inbuf, sizeof(inbuf));
@@ -262,40 +403,48 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 				/* EOF, or an error (EIO on a hung-up
 				 * terminal): the command's stdin ends. */
 				stdin_open = false;
-				send_frame(fd, CONTROL_STDIN, NULL, 0);
-			} else if (send_frame(fd, CONTROL_STDIN, inbuf,
-					      (size_t)got)) {
-				stdin_open = false;
+				q_frame(&sockq, CONTROL_STDIN, NULL, 0);
+			} else {
+				q_frame(&sockq, CONTROL_STDIN, inbuf, (size_t)got);
 			}
 		}
-		if (pf[0].revents) {
+		if (sockq.len && q_flush(&sockq, true) < 0)
+			stdin_open = false; /* the guest reads no more */
+		for (int i = 0; i < 2; i++)
+			if (pf[3 + i].revents)
+				q_flush(&outq[i], false);
+		if (pf[0].revents & (POLLIN | POLLHUP | POLLERR) &&
+		    rlen < sizeof(rbuf)) {
 			ssize_t got = read(fd, rbuf + rlen, sizeof(rbuf) - rlen);
-			if (got < 0 && errno == EINTR)
-				continue;
-			if (got <= 0) {
+			if (got < 0 && (errno == EINTR || errno == EAGAIN))
+				got = -2;
+			if (got == 0 || got == -1) {
+				/* Frames still buffered (EXIT among them)
+				 * wait only for our stdout/stderr. */
+				size_t before;
+				do {
+					before = rlen;
+					q_drain(&outq[0]);
+					q_drain(&outq[1]);
+					r = parse_frames(&rlen, outq, res);
+				} while (!r && rlen && rlen < before);
+				q_drain(&outq[0]);
+				q_drain(&outq[1]);
+				if (r)
+					return r < 0 ? r : 0;
 				fmt_buf(res->why, sizeof(res->why),
 					"the guest closed the control channel "
 					"without an exit status");
 				return 0;
 			}
-			rlen += (size_t)got;
-			struct control_frame f;
-			size_t used;
-			enum control_status st;
-			while ((st = control_frame_parse(rbuf, rlen, &f,
-							 &used)) == CONTROL_OK) {
-				r = guest_frame(&f, res);
-				if (r)
-					return r < 0 ? r : 0;
-				memmove(rbuf, rbuf + used, rlen - used);
-				rlen -= used;
-			}
-			if (st != CONTROL_INCOMPLETE) {
-				fmt_buf(res->why, sizeof(res->why),
-					"bad frame from the guest: %s",
-					control_status_str(st));
-				return -EPROTO;
-			}
+			if (got > 0)
+				rlen += (size_t)got;
+		}
+		r = parse_frames(&rlen, outq, res);
+		if (r) {
+			q_drain(&outq[0]);
+			q_drain(&outq[1]);
+			return r < 0 ? r : 0;
 		}
 	}
 }

@@ -291,3 +291,24 @@ def test_sigterm_reaches_command_and_tears_down(env):
     assert p.returncode == 9, (out, err + err2)
     assert leftovers(env.uid) == []
     assert os.listdir(env.state_base()) == []
+
+
+# ------------------------------------------------------------ boot 5
+
+def test_output_flows_while_stdin_is_ignored(env):
+    """The relay never blocks on a write: a command that writes 30 MB
+    before it reads any of its 50 MB stdin finishes (with blocking writes
+    the launcher stuck on sending stdin and the guest on sending stdout
+    deadlocked). Byte counts checked on both sides, in bounded time."""
+    script = ("head -c 30000000 /dev/zero; n=$(wc -c); echo \"in=$n\" >&2")
+    feed = subprocess.Popen(["head", "-c", "50000000", "/dev/zero"],
+                            stdout=subprocess.PIPE)
+    t0 = time.monotonic()
+    r = env.run(["--", "sh", "-c", script], stdin=feed.stdout, timeout=180)
+    feed.stdout.close()
+    feed.wait()
+    secs = time.monotonic() - t0
+    assert r.returncode == 0, r.stderr
+    assert len(r.stdout) == 30000000 and r.stdout.count(b"\0") == 30000000
+    assert b"in=50000000" in r.stderr, r.stderr
+    print("30 MB out, 50 MB in: %.1f s" % secs)
