@@ -11,8 +11,10 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "../common/util.h"
 #include "conn.h"
@@ -20,6 +22,9 @@
 
 #define RELAY_HWM (256 * 1024)
 #define RELAY_IO_MAX (128 * 1024)
+/* libevent 2.1's evbuffer_read() takes at most this much per call
+ * (EVBUFFER_MAX_READ), whatever max_single_read says. */
+#define LIBEVENT_READ_CAP 4096
 /* Client input may hold one whole request head for the checker. */
 #define RELAY_CLIENT_READ_MAX (HTTP_HEAD_MAX + 8192)
 
@@ -83,6 +88,56 @@ static void move_bytes(struct evbuffer *in, struct bufferevent *to, size_t n)
 		evbuffer_remove_buffer(in, out, n);
 }
 
+/* A bufferevent read of `just` bytes that filled libevent's 4 KiB cap
+ * means more is probably waiting; without this a bulk transfer costs an
+ * epoll_wait, a FIONREAD ioctl, a readv and a writev per 4 KiB. Read the
+ * rest now, in one readv of up to RELAY_IO_MAX straight into the
+ * receiving side's output buffer (after what is queued there, so order
+ * holds; bufferevents only let their own reads append to an input
+ * buffer), never past its high-water mark. EOF is left for the
+ * bufferevent to see on its next read. Returns the bytes read, or -1
+ * when the read failed and the connection was closed. */
+static ssize_t read_more(struct conn *c, struct bufferevent *from,
+			 struct bufferevent *to, size_t just)
+{
+	struct evbuffer *out = bufferevent_get_output(to);
+	size_t queued = evbuffer_get_length(out);
+	if (just < LIBEVENT_READ_CAP || queued >= RELAY_HWM)
+		return 0;
+	size_t room = RELAY_HWM - queued;
+	if (room > RELAY_IO_MAX)
+		room = RELAY_IO_MAX;
+	struct evbuffer_iovec v[2];
+	int nv = evbuffer_reserve_space(out, (ev_ssize_t)room, v, 2);
+	if (nv <= 0)
+		return 0;
+	struct iovec iov[2];
+	for (int i = 0; i < nv; i++) {
+		iov[i].iov_base = v[i].iov_base;
+		iov[i].iov_len = v[i].iov_len;
+	}
+	ssize_t r = readv(bufferevent_getfd(from), iov, nv);
+	if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+	    errno != EINTR) {
+		char why[160];
+		fmt_buf(why, sizeof(why), "%s error: %s",
+			from == c->client ? "client" : "upstream",
+			strerror(errno));
+		evbuffer_commit_space(out, v, 0);
+		conn_close(c, why);
+		return -1;
+	}
+	size_t got = r > 0 ? (size_t)r : 0, left = got;
+	int used = 0;
+	for (; used < nv && left > 0; used++) {
+		if (v[used].iov_len > left)
+			v[used].iov_len = left;
+		left -= v[used].iov_len;
+	}
+	evbuffer_commit_space(out, v, used);
+	return (ssize_t)got;
+}
+
 static void maybe_done(struct conn *c)
 {
 	if (c->up_shut && c->down_shut)
@@ -110,7 +165,10 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 			return true;
 		if (c->hc.mode == HC_OFF) {
 			move_bytes(in, c->upstream, len);
-			c->bytes_up += len;
+			ssize_t more = read_more(c, c->client, c->upstream, len);
+			if (more < 0)
+				return false;
+			c->bytes_up += len + (size_t)more;
 			return true;
 		}
 		if (c->hc.mode == HC_ABSOLUTE && !c->hc_out) {
@@ -182,8 +240,11 @@ void relay_upstream_read(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	c->last_active_ms = conn_now_ms();
 	size_t len = evbuffer_get_length(in);
-	c->bytes_down += len;
 	move_bytes(in, c->client, len);
+	ssize_t more = read_more(c, c->upstream, c->client, len);
+	if (more < 0)
+		return;
+	c->bytes_down += len + (size_t)more;
 	if (evbuffer_get_length(out) >= RELAY_HWM) {
 		bufferevent_disable(c->upstream, EV_READ);
 		c->down_paused = true;
