@@ -21,7 +21,8 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {{"exec", cmd_exec}, {"list", cmd_list}, {"ls", cmd_list},
-		    {"stop", cmd_stop}, {"rm", cmd_rm},	    {"prune", cmd_prune}};
+		    {"stop", cmd_stop}, {"rm", cmd_rm},	    {"prune", cmd_prune},
+		    {"policy", cmd_policy}};
 	*named = false;
 	if (*argc < 2)
 		return -1;
@@ -244,6 +245,7 @@ void registry_end(struct run_registry *rg)
 	rg->active = false;
 	rg->meta.pid = 0;
 	rg->meta.state_dir[0] = '\0';
+	rg->meta.proxy_control[0] = '\0';
 	fmt_buf(rg->meta.state, sizeof(rg->meta.state), "stopped");
 	sandbox_meta_write(rg->dir, &rg->meta);
 	close(rg->lock_fd);

@@ -5,6 +5,7 @@
  *   cmd_exec.c   exec: a command in a running sandbox (and re-attach)
  *   cmd_list.c   list [--json]
  *   cmd_stop.c   stop, rm, prune
+ *   cmd_policy.c policy: live changes through the proxy's control socket
  */
 #ifndef LAUNCHER_CMDS_H
 #define LAUNCHER_CMDS_H
@@ -51,14 +52,16 @@ void registry_started(struct run_registry *rg, const char *state_dir,
 void registry_end(struct run_registry *rg);
 
 /* Runs cmd in the running sandbox m (its bridge's control socket):
- * relays stdio like the main command. Returns the exit status to use. */
+ * relays stdio like the main command, as root in the guest when root.
+ * Returns the exit status to use. */
 int exec_in(const struct sandbox_meta *m, char *const cmd[],
-	    const char *const env[], size_t envc, int sigfd);
+	    const char *const env[], size_t envc, bool root, int sigfd);
 
 int cmd_exec(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

@@ -39,9 +39,12 @@ struct launch_opts {
 	const char *audit;
 	const char *name;      /* sandbox name: audit records, guest hostname */
 	const char *image;     /* --image NAME|PATH; NULL: the host's /usr */
+	bool root;             /* --root: the command runs as root in the guest */
 	unsigned memory_mb;    /* 0: default */
 	unsigned cpus;         /* 0: default */
 	unsigned boot_timeout; /* seconds */
+	bool trust;            /* --trust: approve a widening repo policy */
+	bool no_repo_policy;   /* --no-repo-policy: ignore .sandbox/policy.yaml */
 	bool verbose, help, version;
 	char **cmd; /* the command, NULL-terminated (points into argv) */
 	int cmd_argc;

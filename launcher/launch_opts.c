@@ -16,18 +16,26 @@ const char launch_usage[] =
 	"DNS query is written to the audit log. Exits with COMMAND's status\n"
 	"(128+N when a signal N ended it, 125 when the sandbox itself failed).\n"
 	"\n"
-	"Policy (merged in this order, see docs/policy.md):\n"
+	"Policy (merged in this order: an agent's preset, ~/.config/sandbox/policy.yaml,\n"
+	"--policy files, the workspace's .sandbox/policy.yaml, --allow/--deny;\n"
+	"see docs/policy.md):\n"
 	"  --policy FILE        a policy file (repeatable)\n"
 	"  --allow PATTERN      allow a host pattern, host:PORT or CIDR[:PORT] (repeatable)\n"
 	"  --deny PATTERN       deny one (repeatable)\n"
 	"  --resolver HOST:PORT upstream DNS server for the proxy (default: system)\n"
 	"  --audit FILE         audit log (default: the run directory's audit.jsonl)\n"
+	"  --trust              approve the workspace's .sandbox/policy.yaml without\n"
+	"                       asking, even where it widens the policy\n"
+	"  --no-repo-policy     ignore the workspace's .sandbox/policy.yaml\n"
 	"\n"
 	"Guest:\n"
 	"  --workspace DIR      directory shared read-write (default: current dir)\n"
 	"  --memory MB          guest memory (default 1024)\n"
 	"  --cpus N             virtual CPUs (default 1 under TCG, 2 under KVM)\n"
 	"  --env NAME[=VALUE]   pass a variable; NAME alone copies the host's value\n"
+	"  --root               run COMMAND as root in the guest (uid 0); the host\n"
+	"                       still sees only files of the invoking user and the\n"
+	"                       proxy stays the only way out (docs/launcher.md)\n"
 	"  --name NAME          sandbox name: hostname and audit records (default sandbox)\n"
 	"  --image NAME|PATH    root filesystem image instead of the host's /usr\n"
 	"                       (NAME: <bin>/../images/NAME.img, see docs/images.md)\n"
@@ -56,10 +64,13 @@ enum {
 	OPT_MEMORY,
 	OPT_CPUS,
 	OPT_ENV,
+	OPT_ROOT,
 	OPT_AUDIT,
 	OPT_NAME,
 	OPT_IMAGE,
 	OPT_BOOT_TIMEOUT,
+	OPT_TRUST,
+	OPT_NO_REPO_POLICY,
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
@@ -74,10 +85,13 @@ static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"env", required_argument, NULL, OPT_ENV},
+	{"root", no_argument, NULL, OPT_ROOT},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"name", required_argument, NULL, OPT_NAME},
 	{"image", required_argument, NULL, OPT_IMAGE},
 	{"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
+	{"trust", no_argument, NULL, OPT_TRUST},
+	{"no-repo-policy", no_argument, NULL, OPT_NO_REPO_POLICY},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
@@ -174,6 +188,9 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 				return LAUNCH_OPTS_NOMEM;
 			o->env[o->n_env++] = optarg;
 			break;
+		case OPT_ROOT:
+			o->root = true;
+			break;
 		case OPT_WORKSPACE:
 			o->workspace = optarg;
 			break;
@@ -221,6 +238,12 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 					optarg);
 				return LAUNCH_OPTS_USAGE;
 			}
+			break;
+		case OPT_TRUST:
+			o->trust = true;
+			break;
+		case OPT_NO_REPO_POLICY:
+			o->no_repo_policy = true;
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;

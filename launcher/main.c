@@ -20,6 +20,7 @@
 #include "cmds.h"
 #include "image.h"
 #include "launch.h"
+#include "trust.h"
 
 #define VERSION "0.1.0"
 #define EXIT_LAUNCH_FAILED 125
@@ -41,6 +42,10 @@ static char vhost_sock[PATH_MAX], ctl_sock[PATH_MAX];
 static char proxy_log[PATH_MAX], vsock_log[PATH_MAX], qemu_log[PATH_MAX];
 static char console_log[PATH_MAX];
 static char image_path[PATH_MAX]; /* --image, resolved */
+static char proxy_ctl[PATH_MAX];  /* the proxy's --control socket */
+static char presets[PATH_MAX];
+static char user_policy[PATH_MAX]; /* ~/.config/sandbox/policy.yaml */
+static struct trust_result repo;   /* .sandbox/policy.yaml, once checked */
 
 static struct run_registry reg; /* a named sandbox's registry entry */
 static char agent_name[33];
@@ -236,12 +241,113 @@ static void policy_args(struct strv *a)
 		strv_add(a, "--policy");
 		strv_add(a, abs);
 	}
+	/* The approved copy in the run dir, never the workspace file: the
+	 * guest can rewrite that one at any time. */
+	if (repo.present) {
+		strv_add(a, "--policy");
+		strv_add(a, repo.copy_path);
+	}
 	for (size_t i = 0; i < opts.n_rules; i++) {
 		strv_add(a, opts.rules[i].allow ? "--allow" : "--deny");
 		strv_add(a, opts.rules[i].spec);
 	}
 	if (a->failed)
 		fail("out of memory");
+}
+
+/* The user's own policy ($XDG_CONFIG_HOME/sandbox/policy.yaml, else
+ * ~/.config/...), when there is one: merged before --policy files (and
+ * after an agent's preset, which agent_apply puts first). */
+static void add_user_policy(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int r;
+	if (xdg && xdg[0] == '/')
+		r = fmt_buf(user_policy, sizeof(user_policy),
+			    "%s/sandbox/policy.yaml", xdg);
+	else if (home && home[0] == '/')
+		r = fmt_buf(user_policy, sizeof(user_policy),
+			    "%s/.config/sandbox/policy.yaml", home);
+	else
+		return;
+	if (r || access(user_policy, F_OK)) {
+		user_policy[0] = '\0';
+		return;
+	}
+	const char **p = realloc(opts.policies,
+				 (opts.n_policies + 1) * sizeof(*p));
+	if (!p)
+		fail("out of memory");
+	memmove(p + 1, p, opts.n_policies * sizeof(*p));
+	p[0] = user_policy;
+	opts.policies = p;
+	opts.n_policies++;
+	note("user policy: %s", user_policy);
+}
+
+static void find_presets(void)
+{
+	const char *env = getenv("SANDBOX_PRESETS");
+	char p[PATH_MAX];
+	if (env && *env) {
+		if (fmt_buf(p, sizeof(p), "%s", env))
+			fail("SANDBOX_PRESETS is too long");
+	} else {
+		path_in(p, exe_dir, "../../policies");
+	}
+	if (!realpath(p, presets))
+		memcpy(presets, p, sizeof(presets));
+}
+
+/* The workspace's .sandbox/policy.yaml (launcher/trust.h): read once,
+ * approved if it widens BASE (the policy files; --allow/--deny are not
+ * part of it), copied into the run dir for the proxy. Before the proxy,
+ * the guest and the raw terminal, so that a prompt can be answered. */
+static void check_repo_policy(void)
+{
+	if (opts.no_repo_policy) {
+		note("--no-repo-policy: ignoring %s/" TRUST_REPO_POLICY,
+		     workspace);
+		return;
+	}
+	find_presets();
+	const char **base = calloc(opts.n_policies + 1, sizeof(*base));
+	char(*abs)[PATH_MAX] = calloc(opts.n_policies + 1, sizeof(*abs));
+	if (!base || !abs)
+		fail("out of memory");
+	for (size_t i = 0; i < opts.n_policies; i++) {
+		if (!realpath(opts.policies[i], abs[i]))
+			fail("--policy %s: %s", opts.policies[i],
+			     strerror(errno));
+		base[i] = abs[i];
+	}
+	bool tty = isatty(0) && isatty(2);
+	struct trust_opts to = {
+		.workspace = workspace,
+		.base_files = base,
+		.n_base = opts.n_policies,
+		.preset_dir = presets,
+		.run_dir = run,
+		.trust_dir = NULL,
+		.assume_yes = opts.trust,
+		.tty_in = tty ? stdin : NULL,
+		.tty_out = tty ? stderr : NULL,
+	};
+	char err[1024];
+	int r = trust_check_repo_policy(&to, &repo, err, sizeof(err));
+	free(base);
+	free(abs);
+	if (r < 0) {
+		memset(&repo, 0, sizeof(repo));
+		fail("%s", err);
+	}
+	if (repo.present)
+		note("repository policy %s (sha256 %s)%s: %s", TRUST_REPO_POLICY,
+		     repo.sha256,
+		     repo.widens ? (repo.approved_now ? ", widening, approved now"
+						      : ", widening, approved")
+				 : ", narrowing only",
+		     repo.copy_path);
 }
 
 /* `sandbox-proxy --check`: the policy errors, file:line:col, before
@@ -318,6 +424,7 @@ static void make_dirs(void)
 				 : "");
 	path_in(vhost_sock, state, "vhost-user.sock");
 	path_in(ctl_sock, state, "control.sock");
+	path_in(proxy_ctl, state, "proxy-control.sock");
 	path_in(proxy_log, run, "proxy.log");
 	path_in(vsock_log, run, "vsock.log");
 	path_in(qemu_log, run, "qemu.log");
@@ -381,6 +488,8 @@ static void start_proxy(void)
 	strv_add(&a, audit);
 	strv_add(&a, "--sandbox");
 	strv_add(&a, opts.name);
+	strv_add(&a, "--control");
+	strv_addf(&a, "unix:%s", proxy_ctl);
 	if (opts.resolver) {
 		strv_add(&a, "--resolver");
 		strv_add(&a, opts.resolver);
@@ -570,6 +679,7 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	find_files();
+	add_user_policy();
 	char aerr[2048];
 	/* Before agent_apply, which replaces opts.cmd. */
 	bool explicit_name = name_given(argv, &opts);
@@ -597,7 +707,8 @@ int main(int argc, char **argv)
 			struct strv env = {0};
 			guest_env(&env, isatty(0) && isatty(1));
 			return exec_in(&reg.meta, opts.cmd,
-				       (const char *const *)env.v, env.n, sigfd);
+				       (const char *const *)env.v, env.n,
+				       opts.root, sigfd);
 		}
 		if (rr)
 			fail("%s", aerr);
@@ -610,6 +721,12 @@ int main(int argc, char **argv)
 	guest_env(&env, tty);
 
 	make_dirs();
+	check_repo_policy();
+	fmt_buf(reg.meta.proxy_control, sizeof(reg.meta.proxy_control), "%s",
+		proxy_ctl);
+	if (repo.present && reg.meta.n_policies < SANDBOX_MAX_LIST)
+		fmt_buf(reg.meta.policies[reg.meta.n_policies++],
+			sizeof(reg.meta.policies[0]), "%s", repo.copy_path);
 	registry_started(&reg, state, run, audit);
 	start_proxy();
 	int ctl = connect_guest();
@@ -623,9 +740,11 @@ int main(int argc, char **argv)
 		.envc = env.n,
 		.cwd = cwd_guest,
 		/* Root on the host stays root in the guest (its workspace may
-		 * be root's own 0700 directory); nobody becomes the default. */
-		.uid = uid <= 65533 ? uid : 1000,
-		.gid = gid <= 65533 ? gid : 1000,
+		 * be root's own 0700 directory); nobody becomes the default.
+		 * --root: what the host enforces does not depend on the guest
+		 * user (docs/launcher.md), so it is just another uid. */
+		.uid = opts.root ? 0 : uid <= 65533 ? uid : 1000,
+		.gid = opts.root ? 0 : gid <= 65533 ? gid : 1000,
 		.tty = tty,
 	};
 	if (tty && tty_raw_enter(0) < 0)

@@ -165,6 +165,7 @@ int sandbox_meta_write(const char *dir, const struct sandbox_meta *m)
 	STR("state", m->state);
 	STR("state_dir", m->state_dir);
 	STR("run_dir", m->run_dir);
+	STR("proxy_control", m->proxy_control);
 	r = r ? r : fmt_append(buf, sizeof(buf), &n, "  \"audit\": ");
 	r = r ? r : json_append_str(buf, sizeof(buf), &n, m->audit);
 	r = r ? r : fmt_append(buf, sizeof(buf), &n, "\n}\n");
@@ -234,7 +235,7 @@ int sandbox_meta_read(const char *dir, struct sandbox_meta *m)
 	} strs[] = {
 #define F(k) {#k, offsetof(struct sandbox_meta, k), sizeof(((struct sandbox_meta *)0)->k)}
 		F(name), F(workspace), F(agent), F(command), F(state),
-		F(state_dir), F(run_dir), F(audit),
+		F(state_dir), F(run_dir), F(audit), F(proxy_control),
 #undef F
 	};
 	for (char *save, *line = strtok_r(text, "\n", &save); line;

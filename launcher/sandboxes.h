@@ -35,6 +35,7 @@ struct sandbox_meta {
 	char state_dir[PATH_MAX];      /* sockets: control.sock for exec */
 	char run_dir[PATH_MAX];        /* logs of the latest run */
 	char audit[PATH_MAX];          /* audit log of the latest run */
+	char proxy_control[PATH_MAX];  /* the proxy's --control socket, running */
 };
 
 /* The registry's base directory (created 0700 when create is set). */
