@@ -18,7 +18,7 @@
 #define EXEC_CONNECT_MS 10000
 
 static const char exec_usage[] =
-	"usage: sandbox-launch exec [--env NAME[=VALUE]]... NAME [--] CMD [ARGS...]\n"
+	"usage: sandbox-launch exec [--env NAME[=VALUE]]... [--root] NAME [--] CMD [ARGS...]\n"
 	"\n"
 	"Run CMD in the running sandbox NAME, next to its main command: same\n"
 	"guest, same proxy and policy, same audit log. stdin/stdout/stderr and a\n"
@@ -26,11 +26,12 @@ static const char exec_usage[] =
 	"sandbox keeps running when CMD ends; it stops when its main command does.\n"
 	"\n"
 	"  --env NAME[=VALUE]   pass a variable; NAME alone copies the host's value\n"
+	"  --root               run CMD as root in the guest\n"
 	"\n"
 	"Example: sandbox-launch exec myrepo-1a2b3c -- bash\n";
 
 int exec_in(const struct sandbox_meta *m, char *const cmd[],
-	    const char *const env[], size_t envc, int sigfd)
+	    const char *const env[], size_t envc, bool root, int sigfd)
 {
 	char ctl[PATH_MAX];
 	if (!m->state_dir[0] ||
@@ -63,8 +64,8 @@ int exec_in(const struct sandbox_meta *m, char *const cmd[],
 		.env = env,
 		.envc = envc,
 		.cwd = cwd,
-		.uid = uid <= 65533 ? uid : 1000,
-		.gid = gid <= 65533 ? gid : 1000,
+		.uid = root ? 0 : uid <= 65533 ? uid : 1000,
+		.gid = root ? 0 : gid <= 65533 ? gid : 1000,
 		.tty = tty,
 	};
 	if (tty && tty_raw_enter(0) < 0)
@@ -91,11 +92,16 @@ int exec_in(const struct sandbox_meta *m, char *const cmd[],
 int cmd_exec(int argc, char **argv)
 {
 	struct strv env = {0};
+	bool root = false;
 	int i = 1;
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			fputs(exec_usage, stdout);
 			return 0;
+		}
+		if (!strcmp(argv[i], "--root")) {
+			root = true;
+			continue;
 		}
 		if (!strcmp(argv[i], "--env") && i + 1 < argc &&
 		    launch_env_valid(argv[i + 1])) {
@@ -159,7 +165,7 @@ int cmd_exec(int argc, char **argv)
 	if (sigfd < 0)
 		return EXIT_LAUNCH_FAILED;
 	signal(SIGPIPE, SIG_IGN);
-	int r = exec_in(&m, argv + i, (const char *const *)env.v, env.n,
+	int r = exec_in(&m, argv + i, (const char *const *)env.v, env.n, root,
 			sigfd);
 	strv_free(&env);
 	close(sigfd);

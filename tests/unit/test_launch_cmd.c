@@ -49,6 +49,14 @@ int main(void)
 	is_str(o.cmd[0], "sh", "command");
 	is_int(o.cmd_argc, 1, "argc");
 	is_str(o.name, "sandbox", "default name");
+	ok(!o.root, "the command runs as the invoking user by default");
+	launch_opts_free(&o);
+
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--root", "--",
+		     "id"),
+	       LAUNCH_OPTS_OK, "--root");
+	ok(o.root, "--root sets root");
+	is_str(o.cmd[0], "id", "--root takes no value");
 	launch_opts_free(&o);
 
 	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "ls", "--allow", "x"),
