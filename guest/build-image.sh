@@ -9,6 +9,8 @@
 # through modules.dep (depmod -b) with `modprobe --show-depends`, which
 # prints them in load order; sandbox-init loads them in that order.
 #
+# OUTDIR/alternatives (optional) lists the host's alternatives to mirror.
+#
 # Outputs: OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/kernel-version.
 set -eu
 
@@ -75,6 +77,14 @@ cp /etc/ssl/certs/ca-certificates.crt "$stage/etc/ca-certificates.crt"
 for f in services protocols; do
 	[ -f "/etc/$f" ] && cp "/etc/$f" "$stage/etc/$f"
 done
+# The host's alternatives into /usr (guest/alternatives.sh made the list);
+# sandbox-init recreates them in the guest's /etc/alternatives.
+mkdir -p "$stage/etc/alternatives"
+if [ -f "$out/alternatives" ]; then
+	while read -r name target; do
+		ln -s "$target" "$stage/etc/alternatives/$name"
+	done <"$out/alternatives"
+fi
 
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
 	cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -6 >"$out/initramfs.cpio.gz.tmp"

@@ -3,6 +3,7 @@
  * the initramfs at build time. */
 #include "guest.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -40,6 +41,39 @@ static int copy_file(const char *from, const char *rel)
 	if (fd < 0)
 		return -errno;
 	return write_all(fd, buf, len);
+}
+
+/* The initramfs's /etc/alternatives (the host's links into /usr, taken
+ * at `make guest` by guest/alternatives.sh) into the new root. The target
+ * check repeats the build script's: nothing but a path under /usr. */
+static int alternatives_copy(void)
+{
+	if (mkdir(NEWROOT "/etc/alternatives", 0755) < 0 && errno != EEXIST)
+		return -errno;
+	DIR *d = opendir("/etc/alternatives");
+	if (!d)
+		return errno == ENOENT ? 0 : -errno;
+	struct dirent *e;
+	int r = 0;
+	while ((e = readdir(d))) {
+		char src[512], dst[512], target[1024];
+		if (e->d_name[0] == '.' ||
+		    fmt_buf(src, sizeof(src), "/etc/alternatives/%s", e->d_name) ||
+		    fmt_buf(dst, sizeof(dst), "%s/etc/alternatives/%s", NEWROOT,
+			    e->d_name))
+			continue;
+		ssize_t n = readlink(src, target, sizeof(target) - 1);
+		if (n <= 5)
+			continue;
+		target[n] = '\0';
+		if (strncmp(target, "/usr/", 5) || strstr(target, "/../") ||
+		    strstr(target, "/./"))
+			continue;
+		if (symlink(target, dst) < 0 && errno != EEXIST && !r)
+			r = -errno;
+	}
+	closedir(d);
+	return r;
 }
 
 int etc_write(const struct boot_config *cfg, const char **what)
@@ -96,6 +130,11 @@ int etc_write(const struct boot_config *cfg, const char **what)
 	    (r = copy_file("/etc/services", "etc/services")) ||
 	    (r = copy_file("/etc/protocols", "etc/protocols"))) {
 		*what = "copying baked-in /etc data";
+		return r;
+	}
+	/* An image brings its own /etc/alternatives (rootimg.c). */
+	if (!cfg->root_image && (r = alternatives_copy())) {
+		*what = "etc/alternatives";
 		return r;
 	}
 	symlink("certs/ca-certificates.crt", NEWROOT "/etc/ssl/cert.pem");

@@ -4,8 +4,9 @@
 #   make guest   -> build/guest/vmlinuz, initramfs.cpio.gz, kernel-version
 #
 # Rebuilt only when an input changes: the guest sources, the build script,
-# or the kernel package version linux-image-amd64 points at (recorded in
-# build/guest/kernel-pkg, rewritten only when it differs).
+# the kernel package version linux-image-amd64 points at (recorded in
+# build/guest/kernel-pkg, rewritten only when it differs), or the host's
+# alternatives (build/guest/alternatives, likewise).
 GUEST_DIR := build/guest
 GUEST_CC ?= gcc
 GUEST_SRCS := $(wildcard guest/*.c) common/util.c common/wire.c common/control.c
@@ -28,8 +29,15 @@ $(GUEST_DIR)/kernel-pkg: FORCE_KPKG
 	@sh guest/kernel-pkg.sh >$@.new && \
 		{ cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@; }
 
+# The host's /etc/alternatives links into /usr (guest/alternatives.sh),
+# checked on every make like the kernel package.
+$(GUEST_DIR)/alternatives: FORCE_KPKG
+	@mkdir -p $(dir $@)
+	@sh guest/alternatives.sh >$@.new && \
+		{ cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@; }
+
 $(GUEST_DIR)/initramfs.cpio.gz: $(GUEST_DIR)/sandbox-init $(GUEST_DIR)/kernel-pkg \
-		guest/build-image.sh
+		$(GUEST_DIR)/alternatives guest/build-image.sh guest/alternatives.sh
 	sh guest/build-image.sh $(GUEST_DIR) $(GUEST_DIR)/sandbox-init
 
 $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio.gz

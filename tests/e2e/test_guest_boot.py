@@ -133,6 +133,9 @@ except OSError as e:
     print("error", e.errno)
 ' 2>&1)"
 say ldcache "$(test -s /etc/ld.so.cache && echo present)"
+# /usr/bin/awk -> /etc/alternatives/awk -> the host's choice under /usr.
+say awk "$(echo 'a b' | awk '{print $2}' 2>&1)"
+say alt_outside "$(find /etc/alternatives -type l ! -lname '/usr/*' | wc -l)"
 """
 
 
@@ -217,6 +220,9 @@ def test_synthesised_etc(boot1):
     assert c.get("home") == "1000"
     assert c.get("hostname") == "sandbox"
     assert c.get("ldcache") == "present"
+    # The host's alternatives into /usr are mirrored, nothing else.
+    assert c.get("awk") == "b", c.get("awk")
+    assert c.get("alt_outside") == "0"
 
 
 def test_capture_rules(boot1):
