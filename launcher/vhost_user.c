@@ -160,14 +160,15 @@ bool vu_queue_live(const struct vu_queue *q)
 	return q->started && q->enabled && vring_ready(&q->vr);
 }
 
-void vu_queue_notify(struct vu_queue *q)
+bool vu_queue_notify(struct vu_queue *q)
 {
 	if (q->call_fd < 0 || !vring_need_call(&q->vr))
-		return;
+		return false;
 	uint64_t one = 1;
 	/* EAGAIN means the counter is saturated: the guest will be told. */
 	if (write(q->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		return;
+		return false;
+	return true;
 }
 
 static uint64_t get_u64(const struct vu_msg *m)

@@ -105,6 +105,6 @@ int vu_dev_handle_one(struct vu_dev *d, const char **why);
 /* Ready for processing: started, enabled and mapped. */
 bool vu_queue_live(const struct vu_queue *q);
 /* Signal the call fd if the ring wants an interrupt. */
-void vu_queue_notify(struct vu_queue *q);
+bool vu_queue_notify(struct vu_queue *q);
 
 #endif

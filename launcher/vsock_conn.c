@@ -252,6 +252,33 @@ void vsock_conn_sent(struct vsock_conn *c, uint32_t n)
 	c->tx_cnt += n;
 }
 
+/* Linux guests send CREDIT_UPDATE on their own once they have consumed
+ * all but 64 KiB of what they last reported (virtio_transport.c), so a
+ * reader that keeps reading always frees us. Asking the moment credit
+ * runs out made a TCG guest answer every ~32 KiB: a TX packet, a kick and
+ * an interrupt each, for nothing. We still ask, once, after a delay:
+ * waiting silently forever can deadlock with a guest that only answers
+ * requests (vhost-device #494). */
+bool vsock_conn_credit_check(struct vsock_conn *c, uint64_t now_ms)
+{
+	if (vsock_conn_peer_credit(c) > 0) {
+		c->credit_wait_ms = 0;
+		return false;
+	}
+	if (c->credit_requested)
+		return false;
+	if (!c->credit_wait_ms) {
+		c->credit_wait_ms = now_ms + VSOCK_CREDIT_REQUEST_DELAY_MS;
+		return false;
+	}
+	if (now_ms < c->credit_wait_ms)
+		return false;
+	c->credit_wait_ms = 0;
+	c->credit_requested = true;
+	c->pending |= CONN_TX_CREDIT_REQUEST;
+	return true;
+}
+
 bool vsock_conn_want_credit_update(const struct vsock_conn *c)
 {
 	return c->fwd_cnt != c->last_fwd_sent &&

@@ -22,6 +22,9 @@
 
 #define VSOCK_CONN_BUF_ALLOC (256u * 1024)
 #define VSOCK_CONN_TIMEOUT_MS 2000
+/* How long the guest's credit may stay exhausted before we ask for an
+ * update (see vsock_conn_credit_check). */
+#define VSOCK_CREDIT_REQUEST_DELAY_MS 50
 #define VSOCK_CONNECT_LINE_MAX 32
 
 enum vsock_conn_state {
@@ -58,6 +61,7 @@ struct vsock_conn {
 	/* host -> guest */
 	uint32_t tx_cnt, peer_buf_alloc, peer_fwd_cnt;
 	bool credit_requested;
+	uint64_t credit_wait_ms; /* when to ask for credit; 0: not waiting */
 
 	bool peer_shut_send; /* guest will send no more */
 	bool peer_shut_rcv;  /* guest will receive no more */
@@ -118,6 +122,12 @@ void vsock_conn_local_eof(struct vsock_conn *c);
 
 /* Bytes just sent to the guest in an RW packet. */
 void vsock_conn_sent(struct vsock_conn *c, uint32_t n);
+
+/* Call whenever the guest's credit may have changed and we have data for
+ * it. Returns true (and queues CONN_TX_CREDIT_REQUEST) when the credit
+ * has been exhausted since VSOCK_CREDIT_REQUEST_DELAY_MS before now_ms
+ * and we have not asked yet. */
+bool vsock_conn_credit_check(struct vsock_conn *c, uint64_t now_ms);
 
 /* Should we tell the guest about freed buffer space now? */
 bool vsock_conn_want_credit_update(const struct vsock_conn *c);

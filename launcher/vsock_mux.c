@@ -145,13 +145,10 @@ static void update(struct vsock_mux *m, struct vsock_conn *c)
 	if (c->state != CONN_DEAD && c->fd >= 0) {
 		bool open_rx = c->state == CONN_ESTABLISHED && !c->local_eof &&
 			       !c->peer_shut_rcv && !c->rx_ready;
-		if (open_rx && vsock_conn_peer_credit(c) == 0 &&
-		    !c->credit_requested) {
-			/* Ask once; waiting silently can deadlock
-			 * (vhost-device #494). */
-			c->pending |= CONN_TX_CREDIT_REQUEST;
-			c->credit_requested = true;
-		}
+		if (open_rx)
+			vsock_conn_credit_check(c, m->now_ms);
+		else
+			c->credit_wait_ms = 0;
 		if (c->state == CONN_HOST_CONNECT ||
 		    (open_rx && vsock_conn_peer_credit(c) > 0))
 			want |= EPOLLIN;
@@ -363,10 +360,11 @@ void vsock_mux_process_tx(struct vsock_mux *m)
 		}
 		guest_packet(m, &e);
 		vring_push(&q->vr, e.head, 0);
+		m->pkts_to_host++;
 		pushed = true;
 	}
-	if (pushed)
-		vu_queue_notify(q);
+	if (pushed && vu_queue_notify(q))
+		m->calls[TXQ]++;
 }
 
 /* ---- host -> guest ------------------------------------------------- */
@@ -514,6 +512,7 @@ void vsock_mux_process_rx(struct vsock_mux *m)
 			m->rst_n--;
 			put_hdr(&e, &h);
 			vring_push(&q->vr, e.head, VSOCK_HDR_LEN);
+			m->pkts_to_guest++;
 			pushed = true;
 			continue;
 		}
@@ -521,6 +520,7 @@ void vsock_mux_process_rx(struct vsock_mux *m)
 		uint32_t len = produce(m, c, &e);
 		if (len) {
 			vring_push(&q->vr, e.head, len);
+			m->pkts_to_guest++;
 			pushed = true;
 		} else {
 			vring_unpop(&q->vr);
@@ -528,8 +528,8 @@ void vsock_mux_process_rx(struct vsock_mux *m)
 		check_finished(m, c);
 		update(m, c);
 	}
-	if (pushed)
-		vu_queue_notify(q);
+	if (pushed && vu_queue_notify(q))
+		m->calls[RXQ]++;
 }
 
 /* ---- host-initiated connections ----------------------------------- */
@@ -635,6 +635,7 @@ static void kick(struct vsock_mux *m, unsigned idx)
 	int fd = m->dev->q[idx].kick_fd;
 	if (fd >= 0 && read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		logw("reading kick fd %u: %s", idx, strerror(errno));
+	m->kicks[idx]++;
 	m->scan[idx] = true;
 }
 
@@ -667,6 +668,9 @@ static void on_queue(void *opaque, unsigned idx)
 static void timeouts(struct vsock_mux *m)
 {
 	for (struct vsock_conn *c = m->all; c; c = c->anext) {
+		if (c->credit_wait_ms && m->now_ms >= c->credit_wait_ms &&
+		    c->state != CONN_DEAD)
+			update(m, c); /* may queue the CREDIT_REQUEST */
 		if (!c->deadline_ms || m->now_ms < c->deadline_ms ||
 		    c->state == CONN_DEAD)
 			continue;
@@ -674,6 +678,22 @@ static void timeouts(struct vsock_mux *m)
 					      ? "guest did not answer the REQUEST"
 					      : "timed out");
 	}
+}
+
+/* epoll timeout (ms) until the earliest deadline or credit wait, -1 for
+ * none. Connection deadlines only need 200 ms precision. */
+static int next_timeout(struct vsock_mux *m)
+{
+	uint64_t now = now_ms(), next = UINT64_MAX;
+	for (struct vsock_conn *c = m->all; c; c = c->anext) {
+		if (c->deadline_ms && now + 200 < next)
+			next = now + 200;
+		if (c->credit_wait_ms && c->credit_wait_ms < next)
+			next = c->credit_wait_ms;
+	}
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)(next - now);
 }
 
 static int add_fixed(struct vsock_mux *m, int fd, uint64_t tag)
@@ -717,26 +737,37 @@ void vsock_mux_destroy(struct vsock_mux *m)
 	m->epfd = -1;
 }
 
+static void log_stats(struct vsock_mux *m)
+{
+	logv(m, "packets to guest %llu, to host %llu; interrupts rx %llu tx %llu; "
+		"kicks rx %llu tx %llu; wake-ups %llu",
+	     (unsigned long long)m->pkts_to_guest,
+	     (unsigned long long)m->pkts_to_host,
+	     (unsigned long long)m->calls[RXQ], (unsigned long long)m->calls[TXQ],
+	     (unsigned long long)m->kicks[RXQ], (unsigned long long)m->kicks[TXQ],
+	     (unsigned long long)m->wakeups);
+}
+
 int vsock_mux_run(struct vsock_mux *m, const char **why)
 {
 	for (;;) {
-		bool deadlines = false;
-		for (struct vsock_conn *c = m->all; c && !deadlines; c = c->anext)
-			deadlines = c->deadline_ms != 0;
 		struct epoll_event evs[64];
 		int n = epoll_wait(m->epfd, evs, ARRAY_SIZE(evs),
-				   deadlines ? 200 : -1);
+				   next_timeout(m));
 		if (n < 0 && errno != EINTR) {
 			*why = "epoll_wait failed";
 			return -errno;
 		}
 		m->now_ms = now_ms();
+		m->wakeups++;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == TAG_VHOST) {
 				int r = vu_dev_handle_one(m->dev, why);
-				if (r == -ECONNRESET)
+				if (r == -ECONNRESET) {
+					log_stats(m);
 					return 0;
+				}
 				if (r < 0)
 					return r;
 			} else if (tag == TAG_KICK0 || tag == TAG_KICK1) {

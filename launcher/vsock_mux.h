@@ -47,6 +47,10 @@ struct vsock_mux {
 
 	/* counters for --verbose and tests */
 	uint64_t bytes_to_host, bytes_to_guest;
+	/* packets each way, interrupts sent, kicks read, loop wake-ups:
+	 * what batching is measured by */
+	uint64_t pkts_to_host, pkts_to_guest, calls[VU_NUM_QUEUES],
+		kicks[VU_NUM_QUEUES], wakeups;
 };
 
 int vsock_mux_init(struct vsock_mux *m, struct vu_dev *dev, const char *dir,

@@ -70,6 +70,15 @@ def cpu_secs(pid, reap):
 
 
 def main():
+    start = vb.Procs.start
+
+    def start_verbose(self, argv, log_path, **kw):
+        # The bridge's counters (packets, interrupts, kicks) are logged
+        # with --verbose when QEMU leaves.
+        if argv[0].endswith("sandbox-vsock"):
+            argv = argv + ["--verbose"]
+        return start(self, argv, log_path, **kw)
+    vb.Procs.start = start_verbose
     vb.GUEST_SCRIPT = SCRIPT.replace("@ROUNDS@", str(ROUNDS))
     tmp = tempfile.mkdtemp(prefix="sbx-vsockdl-", dir="/tmp")
     os.chmod(tmp, 0o755)
@@ -107,6 +116,9 @@ def main():
             print(line)
         for m in re.finditer(r"^(STAT|STDERR) .*$", out, re.M):
             print(m.group(0))
+        for line in open(os.path.join(tmp, "vsock.log"), errors="replace"):
+            if "packets to guest" in line or "front-end gone" in line:
+                print(line.rstrip())
         print("bridge cpu %.2fs, proxy cpu %.2fs, boot+run %.0fs" % (
             bcpu, cpu_secs(proxy.pid, False), secs))
     finally:

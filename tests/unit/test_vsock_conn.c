@@ -56,6 +56,34 @@ int main(void)
 	c->tx_cnt = 600;
 	c->peer_fwd_cnt = 600;
 
+	/* credit exhausted: ask once, and only after a delay */
+	c->pending = 0;
+	ok(!vsock_conn_credit_check(c, 5000), "credit left: nothing to ask");
+	vsock_conn_sent(c, 1000);
+	is_int(vsock_conn_peer_credit(c), 0, "credit exhausted");
+	ok(!vsock_conn_credit_check(c, 5000), "no request the moment credit runs out");
+	ok(!vsock_conn_credit_check(c, 5000 + VSOCK_CREDIT_REQUEST_DELAY_MS - 1),
+	   "no request before the delay");
+	ok(!(c->pending & CONN_TX_CREDIT_REQUEST), "nothing queued yet");
+	ok(vsock_conn_credit_check(c, 5000 + VSOCK_CREDIT_REQUEST_DELAY_MS),
+	   "request once the delay passed");
+	ok(c->pending & CONN_TX_CREDIT_REQUEST, "CREDIT_REQUEST queued");
+	c->pending = 0;
+	ok(!vsock_conn_credit_check(c, 99999), "asked once, not again");
+	h = pkt(VSOCK_OP_CREDIT_UPDATE, 0, 0);
+	h.fwd_cnt = 600; /* the guest answers but has consumed nothing */
+	vsock_conn_from_guest(c, &h, NULL, 0, &why);
+	ok(!vsock_conn_credit_check(c, 100000), "after an answer the delay starts again");
+	ok(vsock_conn_credit_check(c, 100000 + VSOCK_CREDIT_REQUEST_DELAY_MS),
+	   "and asks again after it");
+	h.fwd_cnt = 1600; /* it consumed everything */
+	vsock_conn_from_guest(c, &h, NULL, 0, &why);
+	ok(!vsock_conn_credit_check(c, 200000), "credit back: no request");
+	is_int((int)c->credit_wait_ms, 0, "credit back: wait cleared");
+	c->tx_cnt = 600;
+	c->peer_fwd_cnt = 600;
+	c->pending = 0;
+
 	/* guest -> host data goes straight through */
 	struct vsock_hdr rw = pkt(VSOCK_OP_RW, 5, 0);
 	struct iovec iov = {(void *)"hello", 5};
