@@ -1,6 +1,9 @@
 """End-to-end tests of sandbox-launch: real guests under TCG (~10 s a boot),
 run as a non-root host user (sbxtest, created when missing), so that QEMU's
-mapped-xattr file sharing is what it is for a real user.
+mapped-xattr file sharing is what it is for a real user. "Nothing left"
+means nothing of the runs this test started (their sessions, and the
+state directories in this Env's own XDG_RUNTIME_DIR): other runs of the
+same user may go on meanwhile.
 
 Boots here: (1) pipes: exit status, stdout/stderr apart, stdin EOF, a file
 written in the workspace, nothing left afterwards; (2) a PTY: the command
@@ -65,31 +68,47 @@ class Env:
         self.ws = os.path.join(self.root, "ws")
         self.state = os.path.join(self.root, "state")
         self.home = os.path.join(self.root, "home")
-        for d in (self.ws, self.state, self.home):
+        # Our own XDG_RUNTIME_DIR: the state directories (sockets) of this
+        # Env's runs, apart from any other run of the same user.
+        self.runtime = os.path.join(self.root, "run")
+        for d in (self.ws, self.state, self.home, self.runtime):
             os.mkdir(d, 0o700)
-        for d in (self.root, self.ws, self.state, self.home):
+        for d in (self.root, self.ws, self.state, self.home, self.runtime):
             os.chown(d, self.uid, self.gid) if os.geteuid() == 0 else None
 
     def argv(self, args):
         env = ["env", "HOME=" + self.home, "XDG_STATE_HOME=" + self.state,
-               "XDG_RUNTIME_DIR=", "PATH=/usr/local/bin:/usr/bin:/bin"]
+               "XDG_RUNTIME_DIR=" + self.runtime,
+               "PATH=/usr/local/bin:/usr/bin:/bin"]
         return self.prefix + env + [LAUNCH] + list(args)
 
     def run(self, args, **kw):
-        kw.setdefault("timeout", TIMEOUT)
-        kw.setdefault("capture_output", True)
-        kw.setdefault("cwd", self.ws)
-        return subprocess.run(self.argv(args), **kw)
+        """subprocess.run, in a session of its own (see leftovers)."""
+        timeout = kw.pop("timeout", TIMEOUT)
+        inp = kw.pop("input", None)
+        if kw.pop("capture_output", True):
+            kw["stdout"] = kw["stderr"] = subprocess.PIPE
+        if inp is not None:
+            kw["stdin"] = subprocess.PIPE
+        p = self.popen(args, **kw)
+        try:
+            out, err = p.communicate(inp, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.communicate()
+            raise
+        return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
     def popen(self, args, **kw):
         kw.setdefault("cwd", self.ws)
-        return subprocess.Popen(self.argv(args), **kw)
+        kw["start_new_session"] = True
+        return track(subprocess.Popen(self.argv(args), **kw))
 
     def runs(self):
         return sorted(glob.glob(os.path.join(self.state, "sandbox", "runs", "*")))
 
     def state_base(self):
-        return "/tmp/sandbox-%d" % self.uid
+        return os.path.join(self.runtime, "sandbox")
 
     def own(self, path):
         if os.geteuid() == 0:
@@ -99,13 +118,36 @@ class Env:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def leftovers(uid):
-    """Processes of the user that a sandbox run starts."""
-    out = subprocess.run(["ps", "-u", str(uid), "-o", "pid=,comm="],
+# Session ids of the launchers this test process started (each runs with
+# start_new_session, see Env.popen and track). The launcher and its
+# children (proxy, bridge, QEMU) only change process group, never session,
+# so a session id finds exactly one run's processes, and other runs of
+# the same user (other tests, other engineers) never count.
+_SESSIONS = set()
+
+
+def track(p):
+    """Remember a Popen started with start_new_session=True."""
+    _SESSIONS.add(p.pid)
+    return p
+
+
+def leftovers(uid=None):
+    """Processes of the sandbox runs this test process started that are
+    still there ("pid comm" lines); uid additionally filters by owner."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,sid=,uid=,comm="],
                          capture_output=True, text=True).stdout
-    return [l for l in out.splitlines()
-            if any(n in l for n in ("qemu", "sandbox-proxy", "sandbox-vsoc",
-                                    "sandbox-launch"))]
+    left = []
+    for l in out.splitlines():
+        f = l.split(None, 3)
+        if len(f) < 4 or int(f[1]) not in _SESSIONS:
+            continue
+        if uid is not None and int(f[2]) != uid:
+            continue
+        if any(n in f[3] for n in ("qemu", "sandbox-proxy", "sandbox-vsoc",
+                                   "sandbox-launch", "virtiofsd")):
+            left.append("%s %s" % (f[0], f[3]))
+    return left
 
 
 def wait_for(pred, timeout, what):

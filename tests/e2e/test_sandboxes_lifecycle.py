@@ -101,14 +101,15 @@ def argv(e, args):
 
 def test_lifecycle(world):
     e = world
-    a = subprocess.Popen(argv(e, ["run", "--name", "a", "--", "sh", "-c",
-                                  "echo kept > $HOME/keep; echo a-ready; "
-                                  "exec sleep 300"]),
-                         cwd=e.ws, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    b = subprocess.Popen(argv(e, ["--name", "b", "standin", "x1"]),
-                         cwd=e.ws, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    a = base.track(subprocess.Popen(
+        argv(e, ["run", "--name", "a", "--", "sh", "-c",
+                 "echo kept > $HOME/keep; echo a-ready; exec sleep 300"]),
+        cwd=e.ws, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+    b = base.track(subprocess.Popen(
+        argv(e, ["--name", "b", "standin", "x1"]),
+        cwd=e.ws, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE))
     try:
         wait_line(a, "a-ready")
         bout = wait_line(b, "agent-ready")
