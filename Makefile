@@ -133,6 +133,7 @@ test: deps
 	$(MAKE) SAN=1 unit
 	$(MAKE) fuzz-replay
 	$(MAKE) SAN=1 integration
+	$(MAKE) e2e
 
 unit: tests-build
 	prove --exec '' $(UNIT_BINS)
