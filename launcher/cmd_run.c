@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../policy/policy.h"
 #include "agents.h"
 
 #define UPPER_MB 8192 /* sparse: only what is written takes space */
@@ -64,26 +65,18 @@ static int push_front(const char ***arr, size_t *n, const char *s)
 	return 0;
 }
 
-static void presets_dir(const char *exe_dir, char *out, size_t outsz)
-{
-	const char *env = getenv("SANDBOX_PRESETS");
-	char p[PATH_MAX];
-	if (env && *env)
-		fmt_buf(p, sizeof(p), "%s", env);
-	else
-		fmt_buf(p, sizeof(p), "%s/../../policies", exe_dir);
-	if (!realpath(p, out))
-		fmt_buf(out, outsz, "%s", p);
-}
-
-int agent_apply(struct launch_opts *o, char **argv, const char *exe_dir,
+int agent_apply(struct launch_opts *o, char **argv,
 		char *agent, size_t agentsz, char *err, size_t errsz)
 {
 	agent[0] = '\0';
 	if (o->cmd > argv + 1 && !strcmp(o->cmd[-1], "--"))
 		return 0; /* "-- CMD": a command, never an agent */
 	char presets[PATH_MAX], path[PATH_MAX], preset[PATH_MAX];
-	presets_dir(exe_dir, presets, sizeof(presets));
+	if (fmt_buf(presets, sizeof(presets), "%s",
+		    policy_default_preset_dir(preset, sizeof(preset)))) {
+		fmt_buf(err, errsz, "the preset directory path is too long");
+		return -1;
+	}
 	if (agent_find(o->cmd[0], presets, path, sizeof(path)))
 		return 0;
 	static struct agent a;

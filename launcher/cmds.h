@@ -25,7 +25,7 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named);
  * adds its preset to the policies and its variables to the environment.
  * Returns 1 (agent used, name in agent), 0 (not an agent), or -1 after
  * writing why to err (not installed, bad descriptor). */
-int agent_apply(struct launch_opts *o, char **argv, const char *exe_dir,
+int agent_apply(struct launch_opts *o, char **argv,
 		char *agent, size_t agentsz, char *err, size_t errsz);
 
 /* Was --name given among the options before the command? */

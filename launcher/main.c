@@ -17,6 +17,7 @@
 
 #include "../common/control.h"
 #include "../common/util.h"
+#include "../policy/policy.h"
 #include "cmds.h"
 #include "image.h"
 #include "launch.h"
@@ -287,16 +288,10 @@ static void add_user_policy(void)
 
 static void find_presets(void)
 {
-	const char *env = getenv("SANDBOX_PRESETS");
-	char p[PATH_MAX];
-	if (env && *env) {
-		if (fmt_buf(p, sizeof(p), "%s", env))
-			fail("SANDBOX_PRESETS is too long");
-	} else {
-		path_in(p, exe_dir, "../../policies");
-	}
-	if (!realpath(p, presets))
-		memcpy(presets, p, sizeof(presets));
+	char buf[PATH_MAX];
+	if (fmt_buf(presets, sizeof(presets), "%s",
+		    policy_default_preset_dir(buf, sizeof(buf))))
+		fail("the preset directory path is too long");
 }
 
 /* The workspace's .sandbox/policy.yaml (launcher/trust.h): read once,
@@ -683,7 +678,7 @@ int main(int argc, char **argv)
 	char aerr[2048];
 	/* Before agent_apply, which replaces opts.cmd. */
 	bool explicit_name = name_given(argv, &opts);
-	int ar = agent_apply(&opts, argv, exe_dir, agent_name,
+	int ar = agent_apply(&opts, argv, agent_name,
 			     sizeof(agent_name), aerr, sizeof(aerr));
 	if (ar < 0) {
 		fprintf(stderr, "sandbox-launch: %s\n", aerr);

@@ -61,39 +61,6 @@ static void usage(FILE *f)
 		"The format and its semantics are described in docs/policy.md.\n");
 }
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* $SANDBOX_PRESETS, then relative to the executable (build/bin and
- * build/<cfg>/bin in a source tree), then the installed location. */
-static const char *default_presets(char *buf, size_t size)
-{
-	const char *env = getenv("SANDBOX_PRESETS");
-	if (env && *env)
-		return env;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		const char *dir = dirname(exe);
-		static const char *const rel[] = {"../../policies", "../../../policies"};
-		for (size_t i = 0; i < ARRAY_SIZE(rel); i++) {
-			if (fmt_buf(buf, size, "%s/%s", dir, rel[i]) == 0 && is_dir(buf)) {
-				char *real = realpath(buf, NULL);
-				if (real) {
-					fmt_buf(buf, size, "%s", real);
-					free(real);
-				}
-				return buf;
-			}
-		}
-	}
-	return "/usr/share/sandbox/policies";
-}
-
 struct query {
 	char name[256];     /* normalised name, or empty for an address */
 	struct ip_addr addr;
@@ -238,7 +205,7 @@ static int diff_main(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	if (!presets)
-		presets = default_presets(presets_buf, sizeof(presets_buf));
+		presets = policy_default_preset_dir(presets_buf, sizeof(presets_buf));
 	_cleanup_free_ char *data = NULL;
 	size_t len = 0;
 	int r = read_file(repo, REPO_MAX_BYTES, &data, &len);
@@ -339,7 +306,7 @@ int main(int argc, char **argv)
 		return EXIT_ERROR;
 	}
 	if (!presets)
-		presets = default_presets(presets_buf, sizeof(presets_buf));
+		presets = policy_default_preset_dir(presets_buf, sizeof(presets_buf));
 
 	struct policy_errors errs = {0};
 	struct policy_builder *b = policy_builder_new(presets);

@@ -119,6 +119,11 @@ void policy_get_stats(const struct policy *p, struct policy_stats *st);
 int policy_normalize_name(const char *in, size_t len, char *out,
 			  size_t outsz);
 
+/* The preset directory to use when none is given: $SANDBOX_PRESETS, else
+ * policies/ of the source tree the running program was built in, else the
+ * installed location. Returns buf or a static string. */
+const char *policy_default_preset_dir(char *buf, size_t size);
+
 const char *policy_decision_str(enum policy_decision d); /* "allow", ... */
 
 /* "file:line" or "default"; returns out. */

@@ -28,42 +28,13 @@
 /* Names whose answers are kept (see dns_cache.h); under 1 MiB when full. */
 #define DNS_CACHE_MAX 1024
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* --presets, else $SANDBOX_PRESETS, else <exe>/../../policies (the source
- * tree, for build/bin), else the installed location. */
+/* --presets, else the shared default (policy_default_preset_dir). */
 static const char *find_presets(const struct proxy_config *cfg, char *buf,
 				size_t bufsz)
 {
 	if (cfg->presets_dir)
 		return cfg->presets_dir;
-	const char *env = getenv("SANDBOX_PRESETS");
-	if (env && *env)
-		return env;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			static const char *const rel[] = {"/../../policies",
-							  "/../../../policies"};
-			for (size_t i = 0; i < ARRAY_SIZE(rel); i++)
-				if (fmt_buf(buf, bufsz, "%s%s", exe, rel[i]) ==
-					    0 &&
-				    is_dir(buf))
-					return buf;
-			if (fmt_buf(buf, bufsz, "%s%s", exe, rel[0]) == 0 &&
-			    !is_dir("/usr/share/sandbox/policies"))
-				return buf;
-		}
-	}
-	return "/usr/share/sandbox/policies";
+	return policy_default_preset_dir(buf, bufsz);
 }
 
 /* Build a fresh policy from every configured source, and the runtime
