@@ -176,6 +176,11 @@ int registry_begin(struct run_registry *rg, const char *name,
 		return r;
 	}
 	r = sandbox_lock(rg->dir);
+	/* rm or prune removed it between the mkdir and the lock: anew. */
+	for (int tries = 0; r == -ESTALE && tries < 3; tries++) {
+		r = sandbox_dir(name, rg->dir, sizeof(rg->dir), true);
+		r = r ? r : sandbox_lock(rg->dir);
+	}
 	if (r == -EBUSY) {
 		if (sandbox_meta_read(rg->dir, &rg->meta) == 0)
 			return -EBUSY;

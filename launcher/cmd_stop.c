@@ -117,6 +117,37 @@ int cmd_stop(int argc, char **argv)
 	return rc;
 }
 
+/* Takes dir's lock for a removal or reset: a sandbox that runs, or is
+ * just starting (the launcher takes the lock before anything else), is
+ * never touched. With force, a running one is stopped first. Returns the
+ * lock fd, or -1 after saying why. */
+static int lock_stopped(const char *cmd, const char *name, const char *dir,
+			const struct sandbox_meta *m, bool force)
+{
+	int fd = sandbox_lock(dir);
+	if (fd == -EBUSY && force) {
+		if (stop_one(dir, m)) {
+			fprintf(stderr, "sandbox-launch %s: cannot stop %s\n",
+				cmd, name);
+			return -1;
+		}
+		fd = sandbox_lock(dir);
+	}
+	if (fd == -EBUSY) {
+		fprintf(stderr,
+			"sandbox-launch %s: %s is running (or starting): stop "
+			"it first%s\n",
+			cmd, name, !strcmp(cmd, "rm") ? ", or rm --force" : "");
+		return -1;
+	}
+	if (fd < 0) {
+		fprintf(stderr, "sandbox-launch %s: %s/lock: %s\n", cmd, dir,
+			strerror(-fd));
+		return -1;
+	}
+	return fd;
+}
+
 int cmd_rm(int argc, char **argv)
 {
 	if (want_help(argc, argv, rm_usage))
@@ -136,22 +167,13 @@ int cmd_rm(int argc, char **argv)
 			rc = 1;
 			continue;
 		}
-		if (sandbox_running(dir)) {
-			if (!force) {
-				fprintf(stderr,
-					"sandbox-launch rm: %s is running: stop "
-					"it first, or rm --force\n",
-					argv[i]);
-				rc = 1;
-				continue;
-			}
-			if (stop_one(dir, &m)) {
-				fprintf(stderr, "sandbox-launch rm: cannot "
-						"stop %s\n",
-					argv[i]);
-				rc = 1;
-				continue;
-			}
+		/* Held while the directory goes, so that no launcher can
+		 * start it meanwhile (sandbox_lock sees the lock file gone). */
+		_cleanup_close_ int lock = lock_stopped("rm", argv[i], dir, &m,
+							force);
+		if (lock < 0) {
+			rc = 1;
+			continue;
 		}
 		int r = sandbox_remove(dir);
 		if (r) {
@@ -196,8 +218,12 @@ int cmd_prune(int argc, char **argv)
 	while ((e = readdir(d))) {
 		char dir[PATH_MAX];
 		if (e->d_name[0] == '.' ||
-		    fmt_buf(dir, sizeof(dir), "%s/%s", base, e->d_name) ||
-		    sandbox_running(dir))
+		    fmt_buf(dir, sizeof(dir), "%s/%s", base, e->d_name))
+			continue;
+		/* The lock, not a look at it: a sandbox starting right now
+		 * holds it, and keeps it. */
+		_cleanup_close_ int lock = sandbox_lock(dir);
+		if (lock < 0)
 			continue;
 		if (dry) {
 			printf("%s: would be removed\n", e->d_name);

@@ -107,6 +107,15 @@ int sandbox_lock(const char *dir)
 		close(fd);
 		return e == EWOULDBLOCK ? -EBUSY : -e;
 	}
+	/* rm and prune remove the directory while holding the lock: a lock
+	 * on a file no longer at its path protects nothing. */
+	char p[PATH_MAX];
+	struct stat a, b;
+	if (fmt_buf(p, sizeof(p), "%s/lock", dir) || fstat(fd, &a) < 0 ||
+	    lstat(p, &b) < 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+		close(fd);
+		return -ESTALE;
+	}
 	return fd;
 }
 

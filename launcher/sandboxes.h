@@ -49,7 +49,8 @@ int sandbox_dir(const char *name, char *out, size_t outsz, bool create);
 void sandbox_default_name(const char *workspace, char *out, size_t outsz);
 
 /* Takes the sandbox's lock without waiting: the fd to keep open while it
- * runs, or -EBUSY when another launcher runs it. */
+ * runs (or while rm/prune/reset work on it), -EBUSY when another launcher
+ * runs it, -ESTALE when the sandbox was removed meanwhile. */
 int sandbox_lock(const char *dir);
 /* Is a launcher running it right now (its lock held)? */
 bool sandbox_running(const char *dir);

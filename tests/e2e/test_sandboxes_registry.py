@@ -1,0 +1,109 @@
+"""Named-sandbox registry operations that need no boot, run as the
+non-root test user: rm and prune take the sandbox's lock (a sandbox whose
+lock is held, i.e. running or just starting, is never removed; rm --force
+stops its launcher first), and reset recreates the writable layer but
+keeps the registry entry.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import test_launch_basic as base
+
+HOLDER = """import fcntl, os, sys, time
+f = open(sys.argv[1], "a")
+fcntl.flock(f, fcntl.LOCK_EX)
+print("locked", os.getpid(), flush=True)
+time.sleep(300)
+"""
+
+
+def meta_text(meta):
+    """meta.json as the launcher writes it: one key a line."""
+    return "{\n" + ",\n".join("  %s: %s" % (json.dumps(k), json.dumps(v))
+                               for k, v in meta.items()) + "\n}\n"
+
+
+@pytest.fixture
+def env():
+    e = base.Env()
+    yield e
+    e.cleanup()
+
+
+def make_sandbox(e, name, upper=False):
+    """A registry entry as a stopped run leaves it."""
+    d = os.path.join(e.state, "sandbox", "sandboxes", name)
+    e.run(["list"])  # nothing yet; makes sure HOME/XDG are fine
+    for p in (os.path.join(e.state, "sandbox"),
+              os.path.join(e.state, "sandbox", "sandboxes"), d):
+        os.makedirs(p, 0o700, exist_ok=True)
+        e.own(p)
+    meta = {"name": name, "workspace": os.path.realpath(e.ws), "agent": "",
+            "command": "sh", "policies": [],
+            "created": 1, "started": 1, "pid": 0, "state": "stopped",
+            "state_dir": "", "run_dir": "", "proxy_control": "", "audit": ""}
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        f.write(meta_text(meta))
+    e.own(os.path.join(d, "meta.json"))
+    return d
+
+
+def hold_lock(e, d):
+    """The lock held by a process of the test user, as a launcher holds
+    it; its pid goes into meta.json as the launcher's."""
+    p = subprocess.Popen(e.prefix + [sys.executable, "-c", HOLDER,
+                                     os.path.join(d, "lock")],
+                         stdout=subprocess.PIPE, start_new_session=True)
+    word, pid = p.stdout.readline().split()
+    assert word == b"locked"
+    m = os.path.join(d, "meta.json")
+    with open(m) as f:
+        meta = json.load(f)
+    meta["pid"], meta["state"] = int(pid), "running"
+    with open(m, "w") as f:
+        f.write(meta_text(meta))
+    return p
+
+
+def test_rm_and_prune_respect_the_lock(env):
+    e = env
+    d = make_sandbox(e, "busy")
+    make_sandbox(e, "idle")
+    holder = hold_lock(e, d)
+    try:
+        r = e.run(["rm", "busy"])
+        assert r.returncode == 1, r
+        assert b"busy is running (or starting)" in r.stderr, r.stderr
+        assert b"rm --force" in r.stderr
+        assert os.path.exists(os.path.join(d, "meta.json"))
+
+        r = e.run(["prune", "--dry-run"])
+        assert r.stdout == b"idle: would be removed\n", r.stdout
+        r = e.run(["prune"])
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"idle: removed\n", r.stdout
+        assert os.path.exists(d)
+        assert holder.poll() is None
+
+        # --force stops the "launcher" first (SIGTERM), then removes.
+        t = time.monotonic()
+        r = e.run(["rm", "--force", "busy"], timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"busy: removed\n"
+        holder.wait(timeout=5)  # runuser, once its child got SIGTERM
+        assert time.monotonic() - t < 10
+        assert not os.path.exists(d)
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+
+
+def test_rm_unknown_name(env):
+    r = env.run(["rm", "nope"])
+    assert r.returncode == 1
+    assert b"no sandbox named nope" in r.stderr
