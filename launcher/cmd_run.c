@@ -7,14 +7,54 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "agents.h"
+#include "image.h"
 
-#define UPPER_MB 8192 /* sparse: only what is written takes space */
+
+/* Where --image NAME looks: as main.c's find_image. */
+static int images_dir(char *out, size_t outsz)
+{
+	const char *d = getenv("SANDBOX_IMAGES_DIR");
+	if (d && *d)
+		return fmt_buf(out, outsz, "%s", d);
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -errno;
+	exe[n] = '\0';
+	*strrchr(exe, '/') = '\0';
+	return fmt_buf(out, outsz, "%s/../images", exe);
+}
+
+/* What a writable layer is made over: the host's /usr, or an image file
+ * as it is now (a rebuilt image is another root). */
+static int root_identity(const char *image, char *out, size_t outsz,
+			 char *err, size_t errsz)
+{
+	if (!image)
+		return fmt_buf(out, outsz, "host /usr");
+	char dir[PATH_MAX], path[PATH_MAX], abs[PATH_MAX];
+	int r = images_dir(dir, sizeof(dir));
+	if (r) {
+		fmt_buf(err, errsz, "cannot find the images directory");
+		return r;
+	}
+	if ((r = image_resolve(image, dir, path, sizeof(path), err, errsz)))
+		return r;
+	struct stat st;
+	if (!realpath(path, abs) || stat(abs, &st) < 0) {
+		fmt_buf(err, errsz, "image %s: %s", path, strerror(errno));
+		return -errno;
+	}
+	return fmt_buf(out, outsz, "image %s, size %lld, modified %lld", abs,
+		       (long long)st.st_size, (long long)st.st_mtime);
+}
 
 int subcommand_dispatch(int *argc, char ***argv, bool *named)
 {
@@ -23,7 +63,7 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named)
 		int (*fn)(int, char **);
 	} cmds[] = {{"exec", cmd_exec}, {"list", cmd_list}, {"ls", cmd_list},
 		    {"stop", cmd_stop}, {"rm", cmd_rm},	    {"prune", cmd_prune},
-		    {"policy", cmd_policy}};
+		    {"reset", cmd_reset},	    {"policy", cmd_policy}};
 	*named = false;
 	if (*argc < 2)
 		return -1;
@@ -193,6 +233,12 @@ int registry_begin(struct run_registry *rg, const char *name,
 		return r;
 	}
 	rg->lock_fd = r;
+	if ((r = root_identity(o->image, rg->root, sizeof(rg->root), err,
+			       errsz))) {
+		close(rg->lock_fd);
+		rg->lock_fd = -1;
+		return r;
+	}
 	struct sandbox_meta old;
 	if (sandbox_meta_read(rg->dir, &old) == 0) {
 		if (strcmp(old.workspace, workspace)) {
@@ -220,8 +266,37 @@ int registry_begin(struct run_registry *rg, const char *name,
 
 int registry_upper(struct run_registry *rg, char *err, size_t errsz)
 {
-	return sandbox_upper_create(rg->dir, UPPER_MB, rg->upper,
-				    sizeof(rg->upper), err, errsz);
+	char img[PATH_MAX], was[sizeof(rg->root)];
+	if (fmt_buf(img, sizeof(img), "%s/upper.img", rg->dir))
+		return -ENAMETOOLONG;
+	bool existed = access(img, F_OK) == 0;
+	int r = sandbox_upper_create(rg->dir, SANDBOX_UPPER_MB, rg->upper,
+				     sizeof(rg->upper), err, errsz);
+	if (r)
+		return r;
+	int known = existed ? sandbox_upper_root(rg->dir, was, sizeof(was)) : 0;
+	if (known < 0) {
+		fmt_buf(err, errsz, "%s/upper.root: %s", rg->dir,
+			strerror(-known));
+		return known;
+	}
+	if (known == 1 && strcmp(was, rg->root)) {
+		fmt_buf(err, errsz,
+			"its writable layer was made over %s, but this run's "
+			"root is %s.\n  A layer over another root than its own "
+			"corrupts both: run it as before, or discard the layer "
+			"with: sandbox-launch reset %s",
+			was, rg->root, rg->meta.name);
+		rg->upper[0] = '\0';
+		return -EXDEV;
+	}
+	if (known == 1)
+		return 0;
+	/* New, or made before the record existed: it is this root's now. */
+	r = sandbox_upper_root_write(rg->dir, rg->root);
+	if (r)
+		fmt_buf(err, errsz, "%s/upper.root: %s", rg->dir, strerror(-r));
+	return r;
 }
 
 void registry_started(struct run_registry *rg, const char *state_dir,

@@ -4,7 +4,7 @@
  *                bookkeeping of a run (lock, meta.json, writable layer)
  *   cmd_exec.c   exec: a command in a running sandbox (and re-attach)
  *   cmd_list.c   list [--json]
- *   cmd_stop.c   stop, rm, prune
+ *   cmd_stop.c   stop, rm, prune, reset
  *   cmd_policy.c policy: live changes through the proxy's control socket
  */
 #ifndef LAUNCHER_CMDS_H
@@ -36,6 +36,7 @@ struct run_registry {
 	char dir[PATH_MAX];
 	int lock_fd;
 	char upper[PATH_MAX];
+	char root[PATH_MAX + 128]; /* this run's root, as in upper.root */
 	struct sandbox_meta meta;
 };
 
@@ -44,7 +45,8 @@ struct run_registry {
 int registry_begin(struct run_registry *rg, const char *name,
 		   const char *workspace, const char *agent,
 		   const struct launch_opts *o, char *err, size_t errsz);
-/* The writable layer image, created on first use. */
+/* The writable layer image, created on first use; refused (-EXDEV) when
+ * it was made over another root than this run's. */
 int registry_upper(struct run_registry *rg, char *err, size_t errsz);
 void registry_started(struct run_registry *rg, const char *state_dir,
 		      const char *run_dir, const char *audit);
@@ -62,6 +64,10 @@ int cmd_list(int argc, char **argv);
 int cmd_stop(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
+int cmd_reset(int argc, char **argv);
+
+/* The writable layer's size (sparse: only what is written takes space). */
+#define SANDBOX_UPPER_MB 8192
 int cmd_policy(int argc, char **argv);
 
 #endif

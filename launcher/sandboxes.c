@@ -355,6 +355,57 @@ int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
 	return rename(tmp, path) < 0 ? -errno : 0;
 }
 
+int sandbox_upper_root(const char *dir, char *out, size_t outsz)
+{
+	char p[PATH_MAX];
+	if (fmt_buf(p, sizeof(p), "%s/upper.root", dir))
+		return -ENAMETOOLONG;
+	_cleanup_free_ char *text = NULL;
+	int r = read_file(p, 64 * 1024, &text, NULL);
+	if (r == -ENOENT)
+		return 0;
+	if (r)
+		return r;
+	text[strcspn(text, "\n")] = '\0';
+	return fmt_buf(out, outsz, "%s", text) ? -ENAMETOOLONG : 1;
+}
+
+int sandbox_upper_root_write(const char *dir, const char *root)
+{
+	char tmp[PATH_MAX], final[PATH_MAX], line[PATH_MAX + 128];
+	if (fmt_buf(tmp, sizeof(tmp), "%s/upper.root.tmp", dir) ||
+	    fmt_buf(final, sizeof(final), "%s/upper.root", dir) ||
+	    fmt_buf(line, sizeof(line), "%s\n", root))
+		return -ENAMETOOLONG;
+	_cleanup_close_ int fd =
+		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	int r = write_all(fd, line, strlen(line));
+	if (r)
+		return r;
+	return rename(tmp, final) < 0 ? -errno : 0;
+}
+
+int sandbox_upper_reset(const char *dir, unsigned size_mb, char *err,
+			size_t errsz)
+{
+	char p[PATH_MAX], img[PATH_MAX];
+	/* The layer first: a record left without its layer is rewritten
+	 * when the next run creates one (cmd_run.c), while a layer left
+	 * without its record would be adopted over any root. */
+	if (fmt_buf(p, sizeof(p), "%s/upper.root", dir) ||
+	    fmt_buf(img, sizeof(img), "%s/upper.img", dir))
+		return -ENAMETOOLONG;
+	if ((unlink(img) < 0 && errno != ENOENT) ||
+	    (unlink(p) < 0 && errno != ENOENT)) {
+		int e = errno;
+		fmt_buf(err, errsz, "%s: %s", dir, strerror(e));
+		return -e;
+	}
+	return sandbox_upper_create(dir, size_mb, img, sizeof(img), err, errsz);
+}
+
 static int rm_tree(int dfd, const char *name)
 {
 	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |

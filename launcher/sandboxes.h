@@ -8,6 +8,9 @@
  *               is whether that lock is held, so a SIGKILLed launcher
  *               leaves a stopped sandbox, never a stale "running" one
  *   upper.img   the persistent writable layer (ext4), the guest's /dev/vda
+ *   upper.root  the root it was made over ("host /usr" or "image PATH,
+ *               size N, mtime T"): an overlay upper layer only makes sense
+ *               over the lower layer it was made on
  *
  * Removing the directory discards everything but the workspace.
  */
@@ -62,6 +65,15 @@ int sandbox_meta_read(const char *dir, struct sandbox_meta *m);
 /* The writable layer image, created (sparse, ext4) when missing. */
 int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
 			 size_t pathsz, char *err, size_t errsz);
+
+/* The root the writable layer was made over, into out: 1, or 0 when
+ * none is recorded (a fresh layer, or one older than the record). */
+int sandbox_upper_root(const char *dir, char *out, size_t outsz);
+int sandbox_upper_root_write(const char *dir, const char *root);
+/* Discards the writable layer and makes an empty one (and forgets its
+ * root). The caller holds the lock. */
+int sandbox_upper_reset(const char *dir, unsigned size_mb, char *err,
+			size_t errsz);
 
 /* Removes the sandbox directory and everything in it. */
 int sandbox_remove(const char *dir);

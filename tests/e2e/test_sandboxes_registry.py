@@ -6,6 +6,7 @@ keeps the registry entry.
 """
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -67,6 +68,7 @@ def hold_lock(e, d):
     meta["pid"], meta["state"] = int(pid), "running"
     with open(m, "w") as f:
         f.write(meta_text(meta))
+    p.holder_pid = int(pid)
     return p
 
 
@@ -100,10 +102,86 @@ def test_rm_and_prune_respect_the_lock(env):
         assert not os.path.exists(d)
     finally:
         if holder.poll() is None:
-            holder.kill()
+            os.kill(holder.holder_pid, signal.SIGKILL)
 
 
 def test_rm_unknown_name(env):
     r = env.run(["rm", "nope"])
     assert r.returncode == 1
     assert b"no sandbox named nope" in r.stderr
+
+
+def test_reset_recreates_the_layer_keeps_the_entry(env):
+    e = env
+    d = make_sandbox(e, "rs")
+    img, rec = os.path.join(d, "upper.img"), os.path.join(d, "upper.root")
+    with open(img, "wb") as f:
+        f.write(b"old layer" * 100000)
+    with open(rec, "w") as f:
+        f.write("image /somewhere/else.img, size 1, modified 1\n")
+    for p in (img, rec):
+        e.own(p)
+    with open(os.path.join(d, "meta.json")) as f:
+        meta_before = f.read()
+
+    holder = hold_lock(e, d)
+    try:
+        r = e.run(["reset", "rs"])
+        assert r.returncode == 1
+        assert b"rs is running (or starting): stop it first\n" in r.stderr
+        assert os.path.getsize(img) == 900000
+    finally:
+        os.kill(holder.holder_pid, signal.SIGKILL)
+        holder.wait()
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        f.write(meta_before)
+
+    t = time.monotonic()
+    r = e.run(["reset", "rs"])
+    took = time.monotonic() - t
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(b"rs: writable layer reset (")
+    print("reset took %.2f s" % took)
+    assert took < 5
+    with open(img, "rb") as f:
+        sb = f.read(2048)
+    assert sb[1080:1082] == b"\x53\xef"           # ext4 superblock magic
+    assert sb[1024 + 120:1024 + 133] == b"sandbox-upper"  # its label
+    assert os.stat(img).st_uid == e.uid
+    assert not os.path.exists(rec)                 # any root may follow
+    with open(os.path.join(d, "meta.json")) as f:
+        assert f.read() == meta_before
+    r = e.run(["list", "--json"])
+    assert [x["name"] for x in json.loads(r.stdout)] == ["rs"]
+
+    r = e.run(["reset", "nope"])
+    assert r.returncode == 1 and b"no sandbox named nope" in r.stderr
+
+
+def test_layer_over_another_root_is_refused(env):
+    """Checked before anything starts: no boot."""
+    e = env
+    base.require()
+    d = make_sandbox(e, "rt")
+    img, rec = os.path.join(d, "upper.img"), os.path.join(d, "upper.root")
+    with open(img, "wb") as f:
+        f.truncate(1 << 20)
+    with open(rec, "w") as f:
+        f.write("image /somewhere/else.img, size 1, modified 1\n")
+    for p in (img, rec):
+        e.own(p)
+    r = e.run(["run", "--name", "rt", "--", "true"], stdin=subprocess.DEVNULL)
+    assert r.returncode == 125, r.stderr
+    assert (b"its writable layer was made over image /somewhere/else.img, "
+            b"size 1, modified 1, but this run's root is host /usr")in r.stderr, r.stderr
+    assert b"sandbox-launch reset rt" in r.stderr
+    assert os.path.getsize(img) == 1 << 20
+    assert not e.runs() or all(not os.path.exists(os.path.join(x, "qemu.log"))
+                               for x in e.runs())
+    m = json.load(open(os.path.join(d, "meta.json")))
+    assert m["state"] == "stopped" and m["pid"] == 0
+
+    # reset forgets the old root along with the layer.
+    r = e.run(["reset", "rt"])
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(rec)
