@@ -56,6 +56,101 @@ static int root_identity(const char *image, char *out, size_t outsz,
 		       (long long)st.st_size, (long long)st.st_mtime);
 }
 
+/* Is --name among the options (all of argv when there is no command)? */
+static const char *name_opt(int argc, char **argv, int end)
+{
+	for (int i = 1; i < end && i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--name") && i + 1 < argc)
+			return argv[i + 1];
+		if (!strncmp(argv[i], "--name=", 7))
+			return argv[i] + 7;
+	}
+	return NULL;
+}
+
+/* A named run without a command ("run", "run NAME", "--name NAME") runs
+ * the sandbox's recorded command again: argv gets "--name NAME", the
+ * recorded workspace unless --workspace is given, and the words. Returns
+ * 0 (argv rewritten, or nothing to do) or an exit status. */
+static int replay(int *argc, char ***argv, bool named)
+{
+	struct launch_opts t;
+	char err[512];
+	enum launch_opts_status st =
+		launch_opts_parse(*argc, *argv, &t, err, sizeof(err));
+	int end = *argc; /* the options end here */
+	const char *name = name_opt(*argc, *argv, *argc), *word = NULL;
+	bool ws_given = t.workspace != NULL;
+	if (st == LAUNCH_OPTS_OK && !t.help && !t.version && named && !name &&
+	    t.cmd_argc == 1 && strcmp(t.cmd[-1], "--") &&
+	    launch_name_valid(t.cmd[0])) {
+		/* "run NAME": NAME when such a sandbox exists. */
+		char dir[PATH_MAX];
+		struct sandbox_meta m;
+		if (!sandbox_dir(t.cmd[0], dir, sizeof(dir), false) &&
+		    !sandbox_meta_read(dir, &m)) {
+			word = t.cmd[0];
+			end = (int)(t.cmd - *argv);
+		}
+	}
+	bool no_cmd = st == LAUNCH_OPTS_USAGE &&
+		      !strncmp(err, "no command given", 16);
+	launch_opts_free(&t);
+	if (!word && !(no_cmd && (named || name)))
+		return 0;
+	if (word)
+		name = word;
+	char defname[40], here[PATH_MAX];
+	if (!name) {
+		const char *w = ws_given ? t.workspace : ".";
+		if (!realpath(w, here)) {
+			fprintf(stderr, "sandbox-launch: workspace %s: %s\n", w,
+				strerror(errno));
+			return 2;
+		}
+		sandbox_default_name(here, defname, sizeof(defname));
+		name = defname;
+	}
+	static char dir[PATH_MAX];
+	static struct sandbox_meta m;
+	if (!launch_name_valid(name) || sandbox_dir(name, dir, sizeof(dir), false) ||
+	    sandbox_meta_read(dir, &m) || !m.n_args) {
+		fprintf(stderr,
+			"sandbox-launch: no command given, and no sandbox %s "
+			"with a recorded command to run again (try --help)\n",
+			name);
+		return 2;
+	}
+	if (end > 1 && !strcmp((*argv)[end - 1], "--"))
+		end--;
+	char **nv = calloc((size_t)end + 6 + m.n_args + 1, sizeof(*nv));
+	if (!nv) {
+		fprintf(stderr, "sandbox-launch: out of memory\n");
+		return 125;
+	}
+	int n = 0;
+	for (int i = 0; i < end; i++)
+		nv[n++] = (*argv)[i];
+	if (word || !name_opt(*argc, *argv, *argc)) {
+		nv[n++] = "--name";
+		nv[n++] = (char *)name;
+	}
+	if (!ws_given) {
+		nv[n++] = "--workspace";
+		nv[n++] = m.workspace;
+	}
+	if (!m.agent[0])
+		nv[n++] = "--";
+	char *w = m.args;
+	for (size_t i = 0; i < m.n_args; i++, w += strlen(w) + 1)
+		nv[n++] = w;
+	*argv = nv;
+	*argc = n;
+	return 0;
+}
+
 int subcommand_dispatch(int *argc, char ***argv, bool *named)
 {
 	static const struct {
@@ -74,12 +169,14 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named)
 		(*argv)++;
 		(*argc)--;
 		*named = true;
-		return -1;
+		int r = replay(argc, argv, true);
+		return r ? r : -1;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
 		if (!strcmp(w, cmds[i].name))
 			return cmds[i].fn(*argc - 1, *argv + 1);
-	return -1;
+	int r = replay(argc, argv, false);
+	return r ? r : -1;
 }
 
 bool name_given(char **argv, const struct launch_opts *o)
@@ -105,10 +202,16 @@ static int push_front(const char ***arr, size_t *n, const char *s)
 	return 0;
 }
 
+/* The command as given, before agent_apply replaces it (meta args). */
+static char **user_cmd;
+static int user_argc;
+
 int agent_apply(struct launch_opts *o, char **argv,
 		char *agent, size_t agentsz, char *err, size_t errsz)
 {
 	agent[0] = '\0';
+	user_cmd = o->cmd;
+	user_argc = o->cmd_argc;
 	if (o->cmd > argv + 1 && !strcmp(o->cmd[-1], "--"))
 		return 0; /* "-- CMD": a command, never an agent */
 	char presets[PATH_MAX], path[PATH_MAX], preset[PATH_MAX];
@@ -186,6 +289,20 @@ static void meta_fill(struct sandbox_meta *m, const char *name,
 	for (int i = 0; i < o->cmd_argc; i++)
 		fmt_append(m->command, sizeof(m->command), &n, "%s%s",
 			   i ? " " : "", o->cmd[i]);
+	char **words = user_cmd ? user_cmd : o->cmd;
+	int nw = user_cmd ? user_argc : o->cmd_argc;
+	size_t used = 0;
+	m->n_args = 0;
+	for (int i = 0; i < nw; i++) {
+		size_t l = strlen(words[i]) + 1;
+		if (used + l > sizeof(m->args)) {
+			m->n_args = 0; /* too long to keep: not re-runnable */
+			break;
+		}
+		memcpy(m->args + used, words[i], l);
+		used += l;
+		m->n_args++;
+	}
 	m->n_policies = 0;
 	for (size_t i = 0; i < o->n_policies && i < SANDBOX_MAX_LIST; i++) {
 		char abs[PATH_MAX];

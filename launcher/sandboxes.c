@@ -167,6 +167,12 @@ int sandbox_meta_write(const char *dir, const struct sandbox_meta *m)
 		r = r ? r : fmt_append(buf, sizeof(buf), &n, i ? ", " : "");
 		r = r ? r : json_append_str(buf, sizeof(buf), &n, m->policies[i]);
 	}
+	r = r ? r : fmt_append(buf, sizeof(buf), &n, "],\n  \"args\": [");
+	const char *w = m->args;
+	for (size_t i = 0; i < m->n_args; i++, w += strlen(w) + 1) {
+		r = r ? r : fmt_append(buf, sizeof(buf), &n, i ? ", " : "");
+		r = r ? r : json_append_str(buf, sizeof(buf), &n, w);
+	}
 	r = r ? r : fmt_append(buf, sizeof(buf), &n,
 			       "],\n  \"created\": %lld,\n  \"started\": %lld,\n"
 			       "  \"pid\": %d,\n",
@@ -268,7 +274,20 @@ int sandbox_meta_read(const char *dir, struct sandbox_meta *m)
 			m->started = atoll(p);
 		else if (!strcmp(key, "pid"))
 			m->pid = atoi(p);
-		else if (!strcmp(key, "policies")) {
+		else if (!strcmp(key, "args")) {
+			if (*p++ != '[')
+				return -EINVAL;
+			size_t used = 0;
+			while (*p == '"') {
+				if (str_parse(&p, m->args + used,
+					      sizeof(m->args) - used))
+					return -EINVAL;
+				used += strlen(m->args + used) + 1;
+				m->n_args++;
+				if (*p == ',')
+					p += 2;
+			}
+		} else if (!strcmp(key, "policies")) {
 			if (*p++ != '[')
 				return -EINVAL;
 			while (*p == '"' && m->n_policies < SANDBOX_MAX_LIST) {

@@ -30,6 +30,11 @@ struct sandbox_meta {
 	char workspace[PATH_MAX];
 	char agent[33];                /* "" for a plain command */
 	char command[4096];            /* words joined by spaces, for display */
+	/* The command as the user gave it (an agent's name and arguments, or
+	 * the words after --), each NUL-terminated: a run without a command
+	 * runs it again. */
+	char args[4096];
+	size_t n_args;
 	char policies[SANDBOX_MAX_LIST][PATH_MAX / 4];
 	size_t n_policies;
 	long long created, started;    /* Unix seconds */

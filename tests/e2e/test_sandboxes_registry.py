@@ -185,3 +185,48 @@ def test_layer_over_another_root_is_refused(env):
     r = e.run(["reset", "rt"])
     assert r.returncode == 0, r.stderr
     assert not os.path.exists(rec)
+
+
+def test_run_without_command_runs_the_recorded_one(env):
+    """Two boots: the first run records its words in meta.json; "run NAME"
+    from another directory runs them again in the recorded workspace."""
+    e = env
+    base.require()
+    r = e.run(["run", "--name", "rr", "--", "sh", "-c", 'echo "again $PWD"'],
+              stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    ws = os.path.realpath(e.ws)
+    assert r.stdout == ("again %s\n" % ws).encode()
+    m = json.load(open(os.path.join(e.state, "sandbox", "sandboxes", "rr",
+                                    "meta.json")))
+    assert m["args"] == ["sh", "-c", 'echo "again $PWD"']
+
+    r = e.run(["run", "rr"], stdin=subprocess.DEVNULL, cwd="/")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == ("again %s\n" % ws).encode()
+
+    r = e.run(["--name", "nothing-here"], stdin=subprocess.DEVNULL)
+    assert r.returncode == 2
+    assert b"no sandbox nothing-here with a recorded command" in r.stderr
+
+
+def test_rerun_replays_an_agent(env):
+    """An agent is run again by its name (its descriptor applies anew):
+    here one that is not installed, so no boot."""
+    e = env
+    agents = os.path.join(e.root, "agents")
+    os.mkdir(agents)
+    with open(os.path.join(agents, "gone.yaml"), "w") as f:
+        f.write("command: [no-such-agent-cli]\npreset: ./p.yaml\n"
+                "install:\n  how: npm install -g gone\n")
+    d = make_sandbox(e, "ag")
+    m = json.load(open(os.path.join(d, "meta.json")))
+    m["agent"], m["args"] = "gone", ["gone", "--flag"]
+    with open(os.path.join(d, "meta.json"), "w") as f:
+        f.write(meta_text(m))
+    a = e.argv(["run", "ag"])
+    i = a.index("env") + 1
+    a = a[:i] + ["SANDBOX_AGENTS_DIR=" + agents] + a[i:]
+    r = subprocess.run(a, cwd="/", capture_output=True, timeout=60)
+    assert r.returncode == 127, r.stderr
+    assert b"gone is not installed" in r.stderr, r.stderr
