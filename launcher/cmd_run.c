@@ -202,6 +202,30 @@ static int push_front(const char ***arr, size_t *n, const char *s)
 	return 0;
 }
 
+/* Does --image's manifest (NAME.json next to NAME.img, written by make
+ * image) list the agent's npm package? The image itself is ext4, which
+ * we cannot look into without root. */
+static bool image_has_agent(const char *image, const struct agent *a)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[PATH_MAX + 256];
+	if (!image || !a->npm[0] || images_dir(dir, sizeof(dir)) ||
+	    image_resolve(image, dir, path, sizeof(path), err, sizeof(err)))
+		return false;
+	size_t n = strlen(path);
+	if (n < 4 || strcmp(path + n - 4, ".img") ||
+	    fmt_buf(path + n - 4, sizeof(path) - (n - 4), ".json"))
+		return false;
+	_cleanup_free_ char *text = NULL;
+	if (read_file(path, 4u << 20, &text, NULL))
+		return false;
+	char key[160];
+	const char *pk = strstr(text, "\"npm_packages\"");
+	if (!pk || fmt_buf(key, sizeof(key), "\"%s\":", a->npm))
+		return false;
+	const char *end = strchr(pk, '}'), *hit = strstr(pk, key);
+	return hit && end && hit < end;
+}
+
 /* The command as given, before agent_apply replaces it (meta args). */
 static char **user_cmd;
 static int user_argc;
@@ -225,13 +249,21 @@ int agent_apply(struct launch_opts *o, char **argv,
 	static struct agent a;
 	if (agent_load(path, &a, err, errsz))
 		return -1;
-	if (!agent_installed(&a)) {
+	if (!agent_installed(&a) && !image_has_agent(o->image, &a)) {
 		size_t n = 0;
 		err[0] = '\0';
-		fmt_append(err, errsz, &n,
-			   "%s is not installed: the guest's root is this "
-			   "machine's /usr, which has no %s",
-			   o->cmd[0], a.command[0]);
+		if (o->image)
+			fmt_append(err, errsz, &n,
+				   "%s is not installed: neither this machine's "
+				   "/usr has %s nor does image %s's manifest "
+				   "list %s",
+				   o->cmd[0], a.command[0], o->image,
+				   a.npm[0] ? a.npm : "it");
+		else
+			fmt_append(err, errsz, &n,
+				   "%s is not installed: the guest's root is "
+				   "this machine's /usr, which has no %s",
+				   o->cmd[0], a.command[0]);
 		if (a.how[0])
 			fmt_append(err, errsz, &n, ".\n  Install it: %s", a.how);
 		if (a.image[0])

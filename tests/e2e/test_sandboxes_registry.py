@@ -230,3 +230,44 @@ def test_rerun_replays_an_agent(env):
     r = subprocess.run(a, cwd="/", capture_output=True, timeout=60)
     assert r.returncode == 127, r.stderr
     assert b"gone is not installed" in r.stderr, r.stderr
+
+
+def test_agent_in_the_image_manifest_counts_as_installed(env):
+    """No boot: a nonexistent workspace stops the run right after the
+    agent check."""
+    e = env
+    agents, images = os.path.join(e.root, "agents"), os.path.join(e.root, "img")
+    os.mkdir(agents)
+    os.mkdir(images)
+    with open(os.path.join(agents, "imgagent.yaml"), "w") as f:
+        f.write("command: [no-such-agent-cli]\npreset: ./p.yaml\n"
+                "install:\n  npm: '@example/agent'\n  how: npm i -g x\n")
+    with open(os.path.join(agents, "p.yaml"), "w") as f:
+        f.write("version: 1\n")
+    for name, pkgs in (("has", {"@example/agent": "1.0", "npm": "10"}),
+                       ("lacks", {"npm": "10"})):
+        img = os.path.join(images, name + ".img")
+        with open(img, "w") as f:
+            f.truncate(4 << 20)
+        subprocess.run(["mkfs.ext4", "-q", "-F", img], check=True)
+        with open(os.path.join(images, name + ".json"), "w") as f:
+            json.dump({"name": name, "npm_packages": pkgs,
+                       "debian_packages": {"@example/agent": "no"}}, f,
+                      indent=1)
+
+    def run(image):
+        a = e.argv(["--image", image, "--workspace", "/nonexistent",
+                    "imgagent"])
+        i = a.index("env") + 1
+        a = a[:i] + ["SANDBOX_AGENTS_DIR=" + agents,
+                     "SANDBOX_IMAGES_DIR=" + images] + a[i:]
+        return subprocess.run(a, cwd="/", capture_output=True, timeout=60)
+
+    r = run("has")
+    assert r.returncode == 125, r.stderr
+    assert b"workspace /nonexistent" in r.stderr, r.stderr
+    r = run("lacks")
+    assert r.returncode == 127, r.stderr
+    assert b"imgagent is not installed: neither this machine's /usr has " \
+        b"no-such-agent-cli nor does image lacks's manifest list " \
+        b"@example/agent" in r.stderr, r.stderr
