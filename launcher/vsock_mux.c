@@ -265,6 +265,31 @@ static void guest_request(struct vsock_mux *m, const struct vsock_hdr *h)
 	update(m, c);
 }
 
+/* The payload of a packet as iovecs straight into guest memory (no copy):
+ * segments [first, first + count) of e, skipping the 44-byte header that
+ * starts the first of them, at most len bytes. The segments were
+ * bounds-checked against the memory table when the chain was popped. */
+static unsigned payload_iov(const struct vring_elem *e, unsigned first,
+			    unsigned count, size_t len,
+			    struct iovec iov[VRING_MAX_SEGS])
+{
+	unsigned n = 0;
+	size_t off = VSOCK_HDR_LEN;
+	for (unsigned i = first; i < first + count && len; i++) {
+		if (off >= e->seg[i].len) {
+			off -= e->seg[i].len;
+			continue;
+		}
+		size_t l = e->seg[i].len - off;
+		if (l > len)
+			l = len;
+		iov[n++] = (struct iovec){e->seg[i].base + off, l};
+		len -= l;
+		off = 0;
+	}
+	return n;
+}
+
 static void guest_packet(struct vsock_mux *m, const struct vring_elem *e)
 {
 	uint8_t raw[VSOCK_HDR_LEN];
@@ -300,20 +325,7 @@ static void guest_packet(struct vsock_mux *m, const struct vring_elem *e)
 	}
 	/* Payload as iovecs straight into guest memory, no copy. */
 	struct iovec iov[VRING_MAX_SEGS];
-	unsigned n = 0;
-	size_t off = VSOCK_HDR_LEN, left = h.len;
-	for (unsigned i = 0; i < e->n_out && left; i++) {
-		if (off >= e->seg[i].len) {
-			off -= e->seg[i].len;
-			continue;
-		}
-		size_t l = e->seg[i].len - off;
-		if (l > left)
-			l = left;
-		iov[n++] = (struct iovec){e->seg[i].base + off, l};
-		left -= l;
-		off = 0;
-	}
+	unsigned n = payload_iov(e, 0, e->n_out, h.len, iov);
 	bool was_init = c->state == CONN_LOCAL_INIT;
 	enum vsock_conn_action act = vsock_conn_from_guest(c, &h, iov, n, &why);
 	if (act == CONN_ACT_CLOSED) {
@@ -392,20 +404,7 @@ static uint32_t fill_data(struct vsock_mux *m, struct vsock_conn *c,
 		return 0;
 	}
 	struct iovec iov[VRING_MAX_SEGS];
-	unsigned n = 0;
-	size_t off = VSOCK_HDR_LEN, left = max;
-	for (unsigned i = e->n_out; i < e->n_out + e->n_in && left; i++) {
-		if (off >= e->seg[i].len) {
-			off -= e->seg[i].len;
-			continue;
-		}
-		size_t l = e->seg[i].len - off;
-		if (l > left)
-			l = left;
-		iov[n++] = (struct iovec){e->seg[i].base + off, l};
-		left -= l;
-		off = 0;
-	}
+	unsigned n = payload_iov(e, e->n_out, e->n_in, max, iov);
 	ssize_t r;
 	do
 		r = readv(c->fd, iov, (int)n);
