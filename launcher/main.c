@@ -469,6 +469,38 @@ static bool file_has(const char *path, const char *needle)
 	       strstr(text, needle);
 }
 
+/* Start a helper daemon (argv a, consumed) with its output in log, and wait
+ * until ready() says it is serving; if it dies or the time runs out, show
+ * the end of its log and fail. */
+static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
+			      bool (*ready)(void), unsigned timeout_ms)
+{
+	int r = child_spawn(ch, a->v, log);
+	const char *bin = a->v[0];
+	if (r)
+		fail("cannot start %s: %s", bin, strerror(-r));
+	strv_free(a);
+	uint64_t deadline = launch_now_ms() + timeout_ms;
+	while (!ready()) {
+		if (child_gone(ch) || launch_now_ms() > deadline) {
+			print_tail(log, 2000);
+			fail("%s did not start (log: %s)", ch->name, log);
+		}
+		sleep_watching(5);
+	}
+}
+
+static bool proxy_ready(void)
+{
+	return file_has(proxy_log, "sandbox-proxy: ready");
+}
+
+static bool bridge_ready(void)
+{
+	return access(vhost_sock, F_OK) == 0 && access(ctl_sock, F_OK) == 0;
+}
+
+
 static void start_proxy(void)
 {
 	struct strv pa = {0}, a = {0};
@@ -496,18 +528,7 @@ static void start_proxy(void)
 	strv_free(&pa);
 	if (a.failed)
 		fail("out of memory");
-	int r = child_spawn(&proxy, a.v, proxy_log);
-	strv_free(&a);
-	if (r)
-		fail("cannot start %s: %s", proxy_bin, strerror(-r));
-	uint64_t deadline = launch_now_ms() + PROXY_READY_MS;
-	while (!file_has(proxy_log, "sandbox-proxy: ready")) {
-		if (child_gone(&proxy) || launch_now_ms() > deadline) {
-			print_tail(proxy_log, 2000);
-			fail("sandbox-proxy did not start (log: %s)", proxy_log);
-		}
-		sleep_watching(5);
-	}
+	spawn_until_ready(&proxy, &a, proxy_log, proxy_ready, PROXY_READY_MS);
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
 	     audit);
 }
@@ -528,18 +549,7 @@ static void start_vm(enum accel accel)
 		strv_add(&a, "--verbose");
 	if (a.failed)
 		fail("out of memory");
-	int r = child_spawn(&bridge, a.v, vsock_log);
-	strv_free(&a);
-	if (r)
-		fail("cannot start %s: %s", vsock_bin, strerror(-r));
-	uint64_t deadline = launch_now_ms() + SOCKETS_READY_MS;
-	while (access(vhost_sock, F_OK) || access(ctl_sock, F_OK)) {
-		if (child_gone(&bridge) || launch_now_ms() > deadline) {
-			print_tail(vsock_log, 2000);
-			fail("sandbox-vsock did not start (log: %s)", vsock_log);
-		}
-		sleep_watching(5);
-	}
+	spawn_until_ready(&bridge, &a, vsock_log, bridge_ready, SOCKETS_READY_MS);
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
@@ -561,7 +571,7 @@ static void start_vm(enum accel accel)
 		.root_image = opts.image ? image_path : NULL,
 		.upper_disk = reg.upper[0] ? reg.upper : NULL,
 	};
-	r = qemu_cmd_build(&qc, &a);
+	int r = qemu_cmd_build(&qc, &a);
 	if (r)
 		fail("cannot build the QEMU command line: %s", strerror(-r));
 	if (verbose) {
