@@ -97,17 +97,6 @@ int control_swap_policy(struct proxy *px, struct policy *p)
 	return 0;
 }
 
-static void audit_change(struct control *ctl, const char *decision,
-			 const char *reason)
-{
-	struct audit_record r;
-	audit_record_init(&r);
-	r.event = "policy";
-	r.decision = decision;
-	r.reason = reason;
-	proxy_audit(ctl->px, &r);
-}
-
 /* Rebuild from the sources and the runtime rules; swap unless cut.
  * Returns 0 or -EINVAL with the first error in why. */
 static int rebuild(struct control *ctl, char *why, size_t whysz)
@@ -189,7 +178,7 @@ static void cmd_add(struct control_client *cl, bool allow, const char *spec)
 	char reason[400];
 	fmt_buf(reason, sizeof(reason), "runtime %s %s%s", verb, spec,
 		ctl->cut ? " (egress is cut: applies on resume)" : "");
-	audit_change(ctl, verb, reason);
+	proxy_audit_policy(ctl->px, verb, reason);
 	reply(cl, "ok %s %s%s", verb, spec,
 	      ctl->cut ? " (egress is cut: applies on resume)" : "");
 }
@@ -240,7 +229,7 @@ static void cmd_remove(struct control_client *cl, const char *arg)
 	char reason[400];
 	fmt_buf(reason, sizeof(reason), "runtime remove %s (%zu rule%s)", arg,
 		removed, removed == 1 ? "" : "s");
-	audit_change(ctl, "deny", reason);
+	proxy_audit_policy(ctl->px, "deny", reason);
 	reply(cl, "ok removed %zu rule%s %s", removed, removed == 1 ? "" : "s",
 	      arg);
 }
@@ -268,7 +257,7 @@ static void cmd_cut(struct control_client *cl)
 	fmt_buf(reason, sizeof(reason),
 		"cut: all egress denied, %zu connection%s closed", n,
 		n == 1 ? "" : "s");
-	audit_change(ctl, "deny", reason);
+	proxy_audit_policy(ctl->px, "deny", reason);
 	reply(cl, "ok cut: %zu connection%s closed", n, n == 1 ? "" : "s");
 }
 
@@ -287,7 +276,7 @@ static void cmd_resume(struct control_client *cl)
 		      why);
 		return;
 	}
-	audit_change(ctl, "allow", "resumed: policy rebuilt from its sources "
+	proxy_audit_policy(ctl->px, "allow", "resumed: policy rebuilt from its sources "
 				   "and runtime rules");
 	reply(cl, "ok resumed");
 }

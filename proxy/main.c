@@ -67,17 +67,6 @@ static void print_errors(const struct policy_errors *errs)
 				"(out of memory)\n");
 }
 
-static void audit_policy(struct proxy *px, const char *decision,
-			 const char *reason)
-{
-	struct audit_record r;
-	audit_record_init(&r);
-	r.event = "policy";
-	r.decision = decision;
-	r.reason = reason;
-	proxy_audit(px, &r);
-}
-
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	struct proxy *px = arg;
@@ -93,7 +82,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		fmt_buf(reason, sizeof(reason),
 			"reload failed, previous policy kept: %s",
 			errs.count ? errs.msgs[0] : "out of memory");
-		audit_policy(px, "deny", reason);
+		proxy_audit_policy(px, "deny", reason);
 		policy_errors_free(&errs);
 		return;
 	}
@@ -103,18 +92,18 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		policy_free(p);
 		fprintf(stderr, "sandbox-proxy: policy reloaded (egress is "
 				"cut until resume)\n");
-		audit_policy(px, "deny", "reloaded; egress stays cut");
+		proxy_audit_policy(px, "deny", "reloaded; egress stays cut");
 		return;
 	}
 	/* Single-threaded: between two callbacks this is the atomic swap.
 	 * Live connections hold their own reference to the old policy. */
 	if (control_swap_policy(px, p) < 0) {
-		audit_policy(px, "deny",
+		proxy_audit_policy(px, "deny",
 			     "reload failed, previous policy kept: out of memory");
 		return;
 	}
 	fprintf(stderr, "sandbox-proxy: policy reloaded\n");
-	audit_policy(px, "allow", "reloaded");
+	proxy_audit_policy(px, "allow", "reloaded");
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
@@ -254,7 +243,7 @@ static int run(struct proxy_config *cfg)
 		fprintf(stderr, "sandbox-proxy: control socket unix:%s\n",
 			cfg->control_path);
 	}
-	audit_policy(&px, "allow", "loaded");
+	proxy_audit_policy(&px, "allow", "loaded");
 	if (px.audit_failed) {
 		listeners_close(&px);
 		die("--audit %s: cannot write the audit log", cfg->audit_path);

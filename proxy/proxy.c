@@ -80,3 +80,14 @@ void proxy_conn_gone(struct proxy *px)
 	if (px->draining && px->n_conns == 0)
 		event_base_loopexit(px->base, NULL);
 }
+
+void proxy_audit_policy(struct proxy *px, const char *decision,
+			const char *reason)
+{
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "policy";
+	r.decision = decision;
+	r.reason = reason;
+	proxy_audit(px, &r);
+}

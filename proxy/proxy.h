@@ -78,6 +78,10 @@ struct proxy {
  * (refuse new connections, say so on stderr once) and return the error. */
 int proxy_audit(struct proxy *px, const struct audit_record *r);
 
+/* A "policy" event: the policy was loaded, reloaded, changed or cut. */
+void proxy_audit_policy(struct proxy *px, const char *decision,
+			const char *reason);
+
 /* Verbose diagnostics to stderr (only with --verbose). */
 void proxy_log(struct proxy *px, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
