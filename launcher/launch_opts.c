@@ -8,7 +8,17 @@
 #include "../common/util.h"
 
 const char launch_usage[] =
-	"usage: sandbox-launch [OPTIONS] [--] COMMAND [ARGS...]\n"
+	"usage: sandbox-launch [run] [OPTIONS] AGENT [ARGS...]\n"
+	"       sandbox-launch [run] [OPTIONS] [--] COMMAND [ARGS...]\n"
+	"       sandbox-launch list|exec|stop|rm|prune|reset|policy ... (each has --help)\n"
+	"\n"
+	"AGENT is claude, codex, gemini, copilot or kiro (policies/agents/): its\n"
+	"command, its preset merged into the policy, its API-key variables passed\n"
+	"in. Named sandboxes are managed with:\n"
+	"  list [--json]            what exists, running or not, with counts\n"
+	"  exec NAME [--] CMD...    another command in a running sandbox\n"
+	"  stop NAME | rm NAME | prune | reset NAME   lifecycle\n"
+	"  policy NAME allow|deny|remove|cut|resume|status [SPEC]   live policy\n"
 	"\n"
 	"Run COMMAND in a QEMU microvm guest with the workspace (default: the\n"
 	"current directory) mounted read-write at the same path. The guest's only\n"
