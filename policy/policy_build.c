@@ -9,6 +9,7 @@
 #include "policy_internal.h"
 
 const uint16_t policy_default_ports[2] = {80, 443};
+const uint16_t policy_any_port[1] = {0};
 
 struct policy_builder *policy_builder_new(const char *preset_dir)
 {
@@ -114,6 +115,10 @@ static int fill_common(struct policy_builder *b, struct rule *r,
 	if (!ports) {
 		r->ports = policy_default_ports;
 		r->nports = 2;
+	} else if (ports == policy_any_port) {
+		r->ports = policy_any_port;
+		r->nports = 0;
+		r->any_port = 1;
 	} else {
 		uint16_t *p = arena_alloc(&b->arena, nports * sizeof(*p) + 1);
 		if (!p)
@@ -315,19 +320,21 @@ int policy_builder_add_rule(struct policy_builder *b, bool allow,
 	}
 	uint16_t ports[64];
 	int nports = 0;
-	if (portstr) {
+	bool any = portstr && !strcmp(portstr, "any");
+	if (portstr && !any) {
 		nports = parse_port_list(portstr, strlen(portstr), ports, ARRAY_SIZE(ports));
 		if (nports < 0) {
 			policy_err(b, errs, file, 0, 0,
-				   "'%s': bad port list '%s' (numbers 1-65535 separated by commas)",
+				   "'%s': bad port list '%s' (numbers 1-65535 separated by commas, or 'any')",
 				   spec, portstr);
 			return -EINVAL;
 		}
 	}
+	const uint16_t *pp = any ? policy_any_port : portstr ? ports : NULL;
 	int r = cidr ? builder_add_cidr(b, errs, file, 0, 0, host, hlen, allow, 0,
-					portstr ? ports : NULL, (size_t)nports)
+					pp, (size_t)nports)
 		     : builder_add_host(b, errs, file, 0, 0, host, hlen, allow, 0,
-					portstr ? ports : NULL, (size_t)nports);
+					pp, (size_t)nports);
 	if (r == -ENOMEM)
 		return r;
 	return b->nerrors > before ? -EINVAL : 0;

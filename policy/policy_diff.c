@@ -148,9 +148,40 @@ static void run_probe(struct diff_ctx *x, const struct probe *p,
 	add_port(w, port);
 }
 
+/* A port enters a decision only through membership in some rule's list,
+ * so for an any-port rule every port some rule of BASE+REPO lists, plus
+ * one port none lists (standing for all the others), is an exact probe
+ * set. */
+static void probe_any_port(struct diff_ctx *x, const struct probe *p)
+{
+	_cleanup_free_ uint8_t *seen = calloc(65536 / 8, 1);
+	if (!seen) {
+		x->err = -ENOMEM;
+		return;
+	}
+	const struct policy *c = x->comb;
+	for (size_t i = 0; i < c->nrules; i++)
+		for (size_t j = 0; j < c->rules[i].nports; j++) {
+			uint16_t port = c->rules[i].ports[j];
+			seen[port / 8] |= (uint8_t)(1u << (port % 8));
+		}
+	bool other = false;
+	for (unsigned port = 1; port < 65536 && !x->err; port++) {
+		bool listed = seen[port / 8] & (1u << (port % 8));
+		if (!listed && other)
+			continue;
+		other |= !listed;
+		run_probe(x, p, (uint16_t)port);
+	}
+}
+
 static void probe_ports(struct diff_ctx *x, const struct probe *p,
 			const struct rule *r)
 {
+	if (r->any_port) {
+		probe_any_port(x, p);
+		return;
+	}
 	for (size_t i = 0; i < r->nports && !x->err; i++)
 		run_probe(x, p, r->ports[i]);
 }

@@ -39,6 +39,7 @@ struct rule {
 	uint8_t allow;
 	int8_t report;       /* 1 report, 0 enforce, -1 inherit the file's mode */
 	uint8_t prefix_len;  /* RULE_CIDR */
+	uint8_t any_port;    /* "ports: any": matches every port, nports 0 */
 };
 
 /* Open-addressing table from (key bytes) to the first rule of its chain. */
@@ -121,12 +122,15 @@ struct rule *builder_push_rule(struct policy_builder *b);
 int policy_parse_port(const char *s, size_t len, uint16_t *out);
 
 extern const uint16_t policy_default_ports[2];
+/* Passed as the ports of builder_add_host/cidr for "ports: any" (the
+ * pointer is the marker, nports is ignored). */
+extern const uint16_t policy_any_port[1];
 
 
 
 /* Add a host or cidr rule from its text; records an error (at file:line:col)
  * and returns -EINVAL when the text is refused. ports == NULL means the
- * default {80, 443}; ports are copied. report: 1, 0 or -1 (inherit). */
+ * default {80, 443}, ports == policy_any_port every port; ports are copied. report: 1, 0 or -1 (inherit). */
 int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
 		     const char *file, unsigned line, unsigned col,
 		     const char *text, size_t len, bool allow, int report,

@@ -135,11 +135,16 @@ static int parse_mode(struct ctx *c)
 
 #define MAX_PORTS 256
 
-/* ports: [80, 443]. Returns the count, or -1 after recording an error. */
-static int parse_ports(struct ctx *c, uint16_t *ports)
+/* ports: [80, 443] or ports: any. Returns the count (0 for any), or -1
+ * after recording an error. */
+static int parse_ports(struct ctx *c, uint16_t *ports, bool *any)
 {
+	if (type(c) == YAML_SCALAR_EVENT && is_str(c, "any")) {
+		*any = true;
+		return 0;
+	}
 	if (type(c) != YAML_SEQUENCE_START_EVENT) {
-		wrong(c, "a list of ports, e.g. ports: [443]");
+		wrong(c, "a list of ports, e.g. ports: [443], or ports: any");
 		return -1;
 	}
 	yaml_mark_t start = c->ev.start_mark;
@@ -180,7 +185,7 @@ static void parse_rule_map(struct ctx *c, bool allow)
 	yaml_mark_t at = c->ev.start_mark;
 	char *target = NULL; /* owned copy of host:/cidr: */
 	size_t tlen = 0;
-	bool is_cidr = false, bad = false, seen_ports = false;
+	bool is_cidr = false, bad = false, seen_ports = false, any = false;
 	yaml_mark_t tmark = at;
 	int mode = -1, nports = 0;
 	uint16_t ports[MAX_PORTS];
@@ -239,7 +244,7 @@ static void parse_rule_map(struct ctx *c, bool allow)
 			is_cidr = bit == 2;
 		} else if (bit == 4) {
 			seen_ports = true;
-			nports = parse_ports(c, ports);
+			nports = parse_ports(c, ports, &any);
 			bad |= nports < 0;
 		} else {
 			mode = parse_mode(c);
@@ -256,7 +261,7 @@ static void parse_rule_map(struct ctx *c, bool allow)
 		}
 	}
 	if (!bad && target && !c->broken) {
-		const uint16_t *p = seen_ports ? ports : NULL;
+		const uint16_t *p = any ? policy_any_port : seen_ports ? ports : NULL;
 		(void)tmark;
 		if (is_cidr)
 			builder_add_cidr(c->b, c->errs, c->name, LINE(at), COL(at),

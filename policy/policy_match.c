@@ -10,7 +10,7 @@
 
 static bool port_ok(const struct rule *r, uint16_t port)
 {
-	if (port == 0)
+	if (port == 0 || r->any_port)
 		return true;
 	for (size_t i = 0; i < r->nports; i++)
 		if (r->ports[i] == port)

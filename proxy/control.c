@@ -65,10 +65,11 @@ struct policy *control_cut_policy(const char *presets_dir)
 	struct policy_builder *b = policy_builder_new(presets_dir);
 	if (!b)
 		return NULL;
-	/* Everything is denied by default anyway; the named rules make DNS
-	 * refusals and those on ports 80 and 443 (the default ports of a
-	 * rule) say "cut" in the audit log. */
-	static const char *const all[] = {"**", "*", "0.0.0.0/0", "::/0"};
+	/* Everything is denied by default anyway; the named any-port rules
+	 * make every refusal while cut (DNS, any name or address on any port)
+	 * say "cut" in the audit log instead of "default". */
+	static const char *const all[] = {"**:any", "*:any", "0.0.0.0/0:any",
+					  "::/0:any"};
 	for (size_t i = 0; i < ARRAY_SIZE(all); i++)
 		policy_builder_add_rule(b, false, all[i], CUT_ORIGIN, NULL);
 	return policy_builder_finish(b, NULL);

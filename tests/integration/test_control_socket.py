@@ -121,6 +121,7 @@ def test_cut_closes_tunnels_refuses_new_and_resume(env, start_proxy):
         status, _, _ = sbxtest.read_http_response(t)
     assert status == 200, "could not open a tunnel"
 
+    n_default = len(p.find(decision="deny", rule="default"))
     rc, out = c("cut")
     assert rc == 0 and out.startswith("ok cut:") and "closed" in out, out
     gone = sbxtest.wait_closed(t, 5)
@@ -128,10 +129,18 @@ def test_cut_closes_tunnels_refuses_new_and_resume(env, start_proxy):
     assert gone is not None, "cut left an open tunnel open"
     rc, code, err = _get(env, p, "allowed.test")
     assert code != "200", "a new connection went through while cut"
-    # Refusals during a cut are deny; on ports 80/443 and for DNS they
-    # name the "cut" rules, elsewhere the default (see docs/policy.md).
+    # Every refusal during a cut names the "cut" rules (any-port deny
+    # rules, see docs/policy.md), whatever the port, name or address.
+    assert env.tls.port not in (80, 443)
     p.wait_record(event="connect", host="allowed.test", decision="deny",
-                  port=env.tls.port)
+                  port=env.tls.port, rule="cut")
+    r = curl(env, "-x", p.http_proxy_url(), "-w", "\n%{http_code}",
+             f"http://127.0.0.1:{env.banner.port}/")
+    assert r.stdout.decode().rpartition("\n")[2] != "200"
+    p.wait_record(event="connect", decision="deny", port=env.banner.port,
+                  rule="cut")
+    assert len(p.find(decision="deny", rule="default")) == n_default, \
+        "a refusal while cut was attributed to the default"
     assert p.dns("allowed.test")[0] == "NXDOMAIN"
     p.wait_record(event="policy", decision="deny",
                   reason=lambda r: r and r.startswith("cut: all egress denied"))

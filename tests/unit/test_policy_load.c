@@ -111,7 +111,7 @@ static void errors(void)
 	    "t.yaml:4:12: empty ports list would match nothing; leave ports: out for the default [80, 443]",
 	    "empty ports");
 	bad("version: 1\nallow:\n  - host: a.example\n    ports: 443\n",
-	    "t.yaml:4:12: expected a list of ports, e.g. ports: [443]", "ports scalar");
+	    "t.yaml:4:12: expected a list of ports, e.g. ports: [443], or ports: any", "ports scalar");
 	bad("version: 1\nallow:\n  - ports: [443]\n", "t.yaml:3:5: a rule needs host: or cidr:",
 	    "no host");
 	bad("version: 1\nallow:\n  - host: a.example\n    cidr: 10.0.0.0/8\n",

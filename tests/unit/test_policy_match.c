@@ -245,7 +245,7 @@ static void cli_rules(void)
 	is_int(policy_builder_add_rule(b, true, "192.0.2.1", "--allow", &errs), -EINVAL, "bare v4 refused");
 	is_int(errs.count, 4, "four errors");
 	if (errs.count == 4) {
-		is_str(errs.msgs[1], "--allow: 'x.example:0': bad port list '0' (numbers 1-65535 separated by commas)",
+		is_str(errs.msgs[1], "--allow: 'x.example:0': bad port list '0' (numbers 1-65535 separated by commas, or 'any')",
 		       "port error message");
 		ok(strstr(errs.msgs[3], "cidr:") != NULL, "IP literal points to cidr: (%s)", errs.msgs[3]);
 	}
