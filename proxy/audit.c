@@ -15,12 +15,20 @@
  * the line before. The chain state lives in the file, not in this process:
  * each write takes a POSIX write lock on the file and re-reads the last
  * line when the file changed size behind our back (another writer, a
- * restart after a crash, a rotation by another process). */
+ * restart after a crash, a rotation by another process).
+ *
+ * Cost: a record is lock, stat(path), write, unlock. The stat both detects
+ * a rotation (the path names another inode than the one we hold open; our
+ * open descriptor keeps that inode number from being reused) and, when it
+ * does not, gives the size of our file under the lock, so no fstat is
+ * needed; the last line is re-read only when that size is not what this
+ * writer left. */
 #include "audit.h"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -36,6 +44,8 @@ struct audit {
 	uint64_t max_bytes;  /* 0: no rotation */
 	unsigned keep;
 	off_t known_size;    /* file size after our last write; -1 unknown */
+	dev_t dev;           /* identity of the file fd is open on */
+	ino_t ino;
 	char last[65];       /* hash of the file's last record */
 };
 
@@ -43,6 +53,22 @@ static int open_log(const char *path)
 {
 	return open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NOCTTY,
 		    0600);
+}
+
+/* Adopt fd as the log descriptor and remember which file it is. */
+static int set_fd(struct audit *a, int fd, struct stat *st)
+{
+	if (a->fd != fd)
+		close(a->fd);
+	a->fd = fd;
+	if (fstat(fd, st) < 0) {
+		a->dev = 0;
+		a->ino = 0;
+		return -errno;
+	}
+	a->dev = st->st_dev;
+	a->ino = st->st_ino;
+	return 0;
 }
 
 struct audit *audit_open(const char *path, const char *sandbox, int *err)
@@ -76,6 +102,9 @@ struct audit *audit_open(const char *path, const char *sandbox, int *err)
 			return NULL;
 		}
 		a->own_fd = true;
+		struct stat st;
+		/* A failure leaves no identity: the first write reopens. */
+		set_fd(a, a->fd, &st);
 	}
 	return a;
 }
@@ -276,12 +305,23 @@ static void render(struct out *o, const char *sandbox,
 	put(o, "}\n", 2);
 }
 
+/* EVP_sha256() makes OpenSSL 3 look the implementation up on every
+ * digest; fetch it once (kept for the life of the process). */
+static EVP_MD *sha256_md;
+static void fetch_sha256(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int audit_sha256_hex(const void *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	unsigned char md[32];
 	unsigned int mdlen = 0;
-	if (!EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) ||
+	pthread_once(&once, fetch_sha256);
+	if (!EVP_Digest(data, len, md, &mdlen,
+			sha256_md ? sha256_md : EVP_sha256(), NULL) ||
 	    mdlen != 32)
 		return -ENOMEM;
 	for (size_t i = 0; i < 32; i++) {
@@ -394,23 +434,24 @@ static int lock_fd(int fd, short type)
 }
 
 /* Hold the write lock on the file currently at a->path, reopening it when
- * someone rotated or removed the file we had open. */
-static int lock_current(struct audit *a)
+ * someone rotated or removed the file we had open; *size is its size. */
+static int lock_current(struct audit *a, off_t *size)
 {
 	for (int tries = 0; tries < 16; tries++) {
-		struct stat ps, fs;
+		struct stat ps;
 		int e = lock_fd(a->fd, F_WRLCK);
 		if (e < 0)
 			return e;
-		if (stat(a->path, &ps) == 0 && fstat(a->fd, &fs) == 0 &&
-		    ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino)
+		if (a->ino && stat(a->path, &ps) == 0 &&
+		    ps.st_dev == a->dev && ps.st_ino == a->ino) {
+			*size = ps.st_size;
 			return 0;
+		}
 		lock_fd(a->fd, F_UNLCK);
 		int fd = open_log(a->path);
 		if (fd < 0)
 			return -errno;
-		close(a->fd);
-		a->fd = fd;
+		set_fd(a, fd, &ps);
 		a->known_size = -1;
 	}
 	return -EAGAIN;
@@ -423,15 +464,11 @@ static int lock_current(struct audit *a)
  * chain continues from the last complete record. */
 static int sync_chain(struct audit *a, off_t *size)
 {
-	struct stat st;
 	bool partial;
-	if (fstat(a->fd, &st) < 0)
-		return -errno;
-	*size = st.st_size;
-	if (st.st_size == a->known_size)
+	if (*size == a->known_size)
 		return 0;
 	int e;
-	if (st.st_size == 0) {
+	if (*size == 0) {
 		char prev[PATH_MAX];
 		memcpy(a->last, AUDIT_GENESIS, 65);
 		if (fmt_buf(prev, sizeof(prev), "%s.1", a->path) == 0) {
@@ -447,7 +484,7 @@ static int sync_chain(struct audit *a, off_t *size)
 		a->known_size = 0;
 		return 0;
 	}
-	e = tail_hash(a->fd, st.st_size, a->last, &partial);
+	e = tail_hash(a->fd, *size, a->last, &partial);
 	if (e < 0)
 		return e;
 	if (partial) {
@@ -460,7 +497,7 @@ static int sync_chain(struct audit *a, off_t *size)
 	return 0;
 }
 
-static int rotate(struct audit *a)
+static int rotate(struct audit *a, off_t *size)
 {
 	char from[PATH_MAX], to[PATH_MAX];
 	if (a->keep == 0) {
@@ -488,11 +525,13 @@ static int rotate(struct audit *a)
 		return e;
 	}
 	/* Closing the old descriptor drops its lock: the new file is ours. */
-	close(a->fd);
-	a->fd = fd;
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
+	e = set_fd(a, fd, &st);
+	if (e < 0) {
+		a->known_size = -1;
+		return e;
+	}
+	*size = st.st_size;
 	/* Someone else may already have written to the new file. */
 	if (st.st_size > 0) {
 		bool partial;
@@ -536,10 +575,10 @@ int audit_write_at(struct audit *a, const struct audit_record *r,
 			memcpy(a->last, hash, 65);
 		return e;
 	}
-	int e = lock_current(a);
+	off_t size;
+	int e = lock_current(a, &size);
 	if (e < 0)
 		return e;
-	off_t size;
 	e = sync_chain(a, &size);
 	ssize_t len = 0;
 	if (e == 0) {
@@ -550,7 +589,7 @@ int audit_write_at(struct audit *a, const struct audit_record *r,
 	}
 	if (e == 0 && a->max_bytes && size > 0 &&
 	    (uint64_t)size + (uint64_t)len > a->max_bytes)
-		e = rotate(a);
+		e = rotate(a, &size);
 	if (e == 0 && a->known_size < 0) {
 		/* rotate() found a non-empty new file: chain onto it. */
 		e = sync_chain(a, &size);
