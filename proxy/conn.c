@@ -23,6 +23,11 @@
  * peek may need (a ClientHello or an HTTP head) plus slack. */
 #define PEEK_BUFFER_MAX (HTTP_HEAD_MAX + 8192)
 #define FLUSH_TIMEOUT_MS 3000
+/* A transparent connection refused before its client spoke (decided by
+ * name and port at once) waits this long for the client's first bytes, so
+ * that an HTTP or TLS client that was just about to speak gets a readable
+ * 403 or an alert instead of a bare close. */
+#define DENY_GRACE_MS 300
 
 uint64_t conn_now_ms(void)
 {
@@ -140,39 +145,14 @@ void conn_close(struct conn *c, const char *reason)
 	proxy_conn_gone(px);
 }
 
-void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
+/* FLUSH: write the refusal in the client's protocol (c->proto), then close
+ * once it is out. */
+static void deny_respond(struct conn *c)
 {
-	if (c->state == CS_FLUSH)
-		return;
-	struct conn_aux *a = conn_aux(c);
-	if (!a) {
-		conn_close(c, reason);
-		return;
-	}
-	fmt_buf(a->reason, sizeof(a->reason), "%s", reason);
-	/* An unreachable upstream keeps the policy's decision in the record;
-	 * every other refusal is a deny, whatever the policy said (report
-	 * mode never relaxes protocol-integrity or address checks). */
-	if (kind != DENY_UPSTREAM) {
-		if (!c->decided) {
-			c->decided = true;
-			memset(&c->rule, 0, sizeof(c->rule));
-			c->rule_absent = true;
-		}
-		c->decision = DECISION_DENY;
-	}
-	conn_audit_connect(c, a->reason);
-	if (c->rq) {
-		resolver_cancel(c->rq);
-		c->rq = NULL;
-	}
-	if (c->upstream) {
-		bufferevent_free(c->upstream);
-		c->upstream = NULL;
-	}
-	c->state = CS_FLUSH;
+	struct conn_aux *a = c->aux;
+	enum deny_kind kind = a->deny_kind;
+	a->deny_waiting = false;
 	evtimer_del(c->timer);
-
 	char resp[2048], hint[512];
 	size_t n = 0;
 	if (c->proto && c->proto->deny_response) {
@@ -210,6 +190,65 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
 	conn_set_timer(c, FLUSH_TIMEOUT_MS);
 }
 
+/* The client's first bytes during a deny grace wait: they name the
+ * protocol the refusal is written in. */
+static void deny_client_spoke(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t len = evbuffer_get_length(in);
+	if (len)
+		c->proto = proto_detect(evbuffer_pullup(in, -1), len);
+	deny_respond(c);
+}
+
+void conn_deny(struct conn *c, enum deny_kind kind, const char *reason)
+{
+	if (c->state == CS_FLUSH)
+		return;
+	struct conn_aux *a = conn_aux(c);
+	if (!a) {
+		conn_close(c, reason);
+		return;
+	}
+	fmt_buf(a->reason, sizeof(a->reason), "%s", reason);
+	/* An unreachable upstream keeps the policy's decision in the record;
+	 * every other refusal is a deny, whatever the policy said (report
+	 * mode never relaxes protocol-integrity or address checks). */
+	if (kind != DENY_UPSTREAM) {
+		if (!c->decided) {
+			c->decided = true;
+			memset(&c->rule, 0, sizeof(c->rule));
+			c->rule_absent = true;
+		}
+		c->decision = DECISION_DENY;
+	}
+	conn_audit_connect(c, a->reason);
+	if (c->rq) {
+		resolver_cancel(c->rq);
+		c->rq = NULL;
+	}
+	if (c->upstream) {
+		bufferevent_free(c->upstream);
+		c->upstream = NULL;
+	}
+	c->state = CS_FLUSH;
+	evtimer_del(c->timer);
+	a->deny_kind = kind;
+	/* Refused at once, before the client's first bytes were checked:
+	 * the verdict is final and audited; only the wording waits. */
+	if (c->early_upstream && !c->proto && !c->up_eof &&
+	    evbuffer_get_length(bufferevent_get_input(c->client)) == 0) {
+		a->deny_waiting = true;
+		conn_set_timer(c, DENY_GRACE_MS);
+		return;
+	}
+	if (c->early_upstream && !c->proto) {
+		deny_client_spoke(c);
+		return;
+	}
+	deny_respond(c);
+}
+
 /* FLUSH: the response is out. Half-close and wait for the client's EOF so
  * that unread request bytes do not turn our close into a RST that destroys
  * the response before the client read it. */
@@ -240,6 +279,7 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		http_proxy_read(c);
 		break;
 	case CS_PEEK:
+	case CS_WAIT_FIRST:
 		conn_peek_step(c);
 		break;
 	case CS_RESOLVE:
@@ -249,6 +289,10 @@ static void client_read_cb(struct bufferevent *bev, void *arg)
 		relay_client_read(c);
 		break;
 	case CS_FLUSH: {
+		if (c->aux->deny_waiting) {
+			deny_client_spoke(c);
+			break;
+		}
 		struct evbuffer *in = bufferevent_get_input(c->client);
 		evbuffer_drain(in, evbuffer_get_length(in));
 		break;
@@ -260,7 +304,8 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 	if (c->state == CS_FLUSH) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (!c->aux->deny_waiting &&
+		    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
 			flush_done(c);
 	} else if (c->state == CS_RELAY) {
 		relay_client_written(c);
@@ -291,10 +336,11 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		dns_stream_eof(c);
 		break;
 	case CS_FLUSH:
-		if (c->flushed)
+		if (c->flushed || c->aux->deny_waiting)
 			conn_close(c, c->aux->reason);
 		break;
 	case CS_PEEK:
+	case CS_WAIT_FIRST:
 		/* A client may send its request and half-close at once. */
 		if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
 			conn_peek_step(c);
@@ -306,7 +352,11 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		if (c->origin == ORIGIN_HTTP_PROXY && c->is_connect)
 			conn_close(c, "client closed before the tunnel was "
 				      "established");
-		/* else: keep going; relay propagates the half-close */
+		else if (c->early_upstream &&
+			 evbuffer_get_length(bufferevent_get_input(
+				 c->client)) == 0)
+			conn_close(c, "client closed before sending anything");
+		/* else: keep going; the peek or relay sees the half-close */
 		break;
 	case CS_READ_HEADER:
 	case CS_PROXY_HEAD:
@@ -321,6 +371,8 @@ static void upstream_read_cb(struct bufferevent *bev, void *arg)
 	(void)bev;
 	if (c->state == CS_RELAY)
 		relay_upstream_read(c);
+	else if (c->state == CS_WAIT_FIRST)
+		conn_upstream_first(c, 0, 0);
 }
 
 static void upstream_write_cb(struct bufferevent *bev, void *arg)
@@ -347,6 +399,10 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	(void)bev;
+	if (c->state == CS_WAIT_FIRST) {
+		conn_upstream_first(c, what, err);
+		return;
+	}
 	if (c->state != CS_RELAY)
 		return;
 	if (what & BEV_EVENT_ERROR) {
@@ -377,6 +433,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_close(c, "handshake timeout: no complete header");
 		break;
 	case CS_PEEK:
+	case CS_WAIT_FIRST:
 		conn_peek_timeout(c);
 		break;
 	case CS_RESOLVE:

@@ -2,11 +2,19 @@
  *
  * Transparent (guest) connections:
  *   READ_HEADER -> DNS                                (WIRE_DNS)
- *   READ_HEADER -> PEEK -> RESOLVE -> CONNECT -> RELAY (WIRE_TCP)
+ *   READ_HEADER -> PEEK -> RESOLVE -> CONNECT -> RELAY (WIRE_TCP, client
+ *                                                       bytes already there)
+ *   READ_HEADER -> RESOLVE -> CONNECT -> WAIT_FIRST -> RELAY
+ *                      (WIRE_TCP, client silent so far: decided by name and
+ *                       port at once, upstream opened while waiting, so a
+ *                       server-speaks-first protocol gets its greeting
+ *                       without delay)
  * Explicit HTTP proxy connections:
- *   PROXY_HEAD -> RESOLVE -> CONNECT -> PEEK -> RELAY  (CONNECT)
+ *   PROXY_HEAD -> RESOLVE -> CONNECT -> WAIT_FIRST -> RELAY  (CONNECT)
  *   PROXY_HEAD -> RESOLVE -> CONNECT -> RELAY          (absolute-form GET)
- * Any state -> FLUSH (a deny/error response is being written) -> closed.
+ * Any state -> FLUSH (a deny/error response is being written, or, for a
+ * refused client that has not spoken yet, briefly waited for so that the
+ * refusal can speak its protocol) -> closed.
  * Every path ends in conn_close(), which frees everything and writes the
  * close audit record exactly once.
  */
@@ -31,7 +39,12 @@ enum conn_state {
 	CS_READ_HEADER, /* transparent: waiting for the 28-byte wire header */
 	CS_DNS,         /* transparent WIRE_DNS: serving queries (dns_stream.c) */
 	CS_PROXY_HEAD,  /* explicit proxy: waiting for the request head */
-	CS_PEEK,        /* waiting for the client's first bytes (TLS/HTTP/other) */
+	CS_PEEK,        /* checking the client's first bytes (TLS/HTTP/other)
+			   before any upstream exists */
+	CS_WAIT_FIRST,  /* upstream connected, client not checked yet: the
+			   client's first bytes are peeked and checked like in
+			   PEEK before any is forwarded; if the upstream speaks
+			   first the stream is opaque and RELAY late-peeks */
 	CS_RESOLVE,     /* c-ares lookup of an allowed name in flight */
 	CS_CONNECT,     /* non-blocking connect to a checked address */
 	CS_RELAY,       /* splicing both directions (relay.c) */
@@ -87,10 +100,14 @@ struct conn {
 	struct conn_aux *aux; /* owned; NULL while relaying (see conn_aux) */
 
 	uint64_t bytes_up, bytes_down;
-	bool peek_started; /* first-byte timer already replaced */
-	/* The first-byte wait ran out (server-speaks-first fallback): the
-	 * client's first bytes, whenever they come, are still peeked and
-	 * checked before any is forwarded (relay.c, conn_late_peek). */
+	bool peek_started; /* the client's first byte was seen */
+	/* The upstream was decided and opened before the client's first
+	 * bytes were checked (WAIT_FIRST follows the connect instead of
+	 * RELAY); cleared once they pass or the stream turns opaque. */
+	bool early_upstream;
+	/* The upstream spoke first (server-speaks-first): the client's first
+	 * bytes, whenever they come, are still peeked and checked before any
+	 * is forwarded (relay.c, conn_late_peek). */
 	bool late_peek;
 
 	/* Relay. */
@@ -116,6 +133,10 @@ struct conn_aux {
 	char connect_err[120];
 	char hint[512];   /* other refusals: what the user could change */
 	char reason[512]; /* why a FLUSH ends: the close reason */
+	enum deny_kind deny_kind;
+	/* FLUSH: refused before the client spoke; its first bytes (or a
+	 * short grace timeout) decide the refusal's protocol. */
+	bool deny_waiting;
 };
 
 /* c->aux, allocated if needed; NULL when out of memory. */
@@ -147,6 +168,10 @@ uint64_t conn_now_ms(void);
 void conn_read_header(struct conn *c);    /* peek.c */
 void conn_start_peek(struct conn *c);     /* peek.c */
 void conn_peek_timeout(struct conn *c);   /* peek.c */
+/* Upstream connected before the client spoke: wait for either side. */
+void conn_wait_first(struct conn *c);     /* peek.c */
+/* WAIT_FIRST: the upstream sent bytes (EV_READ) or an event (what). */
+void conn_upstream_first(struct conn *c, short what, int err); /* peek.c */
 /* Relay: check the client's first flight after the fallback. Returns 1
  * when the bytes may be forwarded, 0 to wait for more, -1 when the
  * connection was refused (c may be gone). */
@@ -159,7 +184,8 @@ void conn_peek_step(struct conn *c);       /* client bytes arrived */
 void conn_decide_and_resolve(struct conn *c);
 void conn_start_relay(struct conn *c);     /* relay.c */
 void relay_client_read(struct conn *c);    /* relay.c */
-void relay_upstream_read(struct conn *c);  /* relay.c */
+/* false when the connection was closed (c is gone) */
+bool relay_upstream_read(struct conn *c);  /* relay.c */
 void relay_client_written(struct conn *c); /* relay.c */
 void relay_upstream_written(struct conn *c);
 void relay_eof(struct conn *c, bool from_client);

@@ -15,11 +15,6 @@
 #include "proto.h"
 #include "synth.h"
 
-/* Server-speaks-first protocols (SMTP, some databases) send nothing until
- * the server greets them: after this long without a byte the connection is
- * treated as opaque TCP and decided by name and port. */
-#define FIRST_BYTE_MS 2000
-
 bool conn_same_name(const struct conn *c, const char *host, size_t len)
 {
 	return host_matches(c->name, host, len);
@@ -96,16 +91,89 @@ void conn_read_header(struct conn *c)
 	conn_start_peek(c);
 }
 
+/* Server-speaks-first protocols (SMTP, MySQL, FTP, SSH) send nothing until
+ * the server greets them, so a silent client must not hold the upstream
+ * back. The policy is decided by name and port at once (a denial needs
+ * nothing from the client), and an allowed upstream is resolved, checked
+ * and connected while the client stays silent; its bytes still pass the
+ * peek before any reaches it (WAIT_FIRST). */
 void conn_start_peek(struct conn *c)
 {
-	c->state = CS_PEEK;
 	c->phase_start_ms = conn_now_ms();
 	c->peek_started = false;
+	if (c->upstream) { /* CONNECT tunnel: connected before the peek */
+		conn_wait_first(c);
+		return;
+	}
+	c->state = CS_PEEK;
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
 		conn_peek_step(c);
 		return;
 	}
-	conn_set_timer(c, FIRST_BYTE_MS);
+	c->early_upstream = true;
+	conn_decide_and_resolve(c); /* c may be gone */
+}
+
+void conn_wait_first(struct conn *c)
+{
+	c->state = CS_WAIT_FIRST;
+	c->phase_start_ms = conn_now_ms();
+	c->peek_started = false;
+	bufferevent_enable(c->upstream, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
+		conn_peek_step(c);
+		return;
+	}
+	if (c->up_eof) {
+		conn_close(c, "client closed before sending anything");
+		return;
+	}
+	/* Neither side spoke yet: an idle connection, as a relay would be. */
+	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
+}
+
+/* The upstream spoke first: the stream is opaque TCP, decided by name and
+ * port; the client's first bytes are checked when they come (late peek).
+ * Returns false when c was closed. */
+static bool start_opaque(struct conn *c)
+{
+	c->proto = &proto_tcp;
+	c->late_peek = true;
+	c->early_upstream = false;
+	if (conn_audit_connect(c, NULL) < 0) {
+		conn_close(c, "audit log write failed: failing closed");
+		return false;
+	}
+	/* Client input is empty and open, the record written: this cannot
+	 * close c. */
+	conn_start_relay(c);
+	return true;
+}
+
+void conn_upstream_first(struct conn *c, short what, int err)
+{
+	if (what & BEV_EVENT_ERROR) {
+		char why[160];
+		fmt_buf(why, sizeof(why), "upstream error: %s",
+			evutil_socket_error_to_string(err));
+		conn_deny(c, DENY_UPSTREAM, why);
+		return;
+	}
+	if (c->peek_started) {
+		/* The client's first message is being checked: what the
+		 * upstream sent waits for the verdict (conn_start_relay). */
+		if (what & BEV_EVENT_EOF)
+			conn_deny(c, DENY_UPSTREAM,
+				  "upstream closed before the client's first "
+				  "message was checked");
+		else
+			bufferevent_disable(c->upstream, EV_READ);
+		return;
+	}
+	if (!start_opaque(c))
+		return;
+	if (what & BEV_EVENT_EOF)
+		relay_eof(c, false);
 }
 
 /* Take the name a TLS or HTTP client asked for. Transparent connections to
@@ -169,10 +237,20 @@ static void after_peek(struct conn *c, const struct peek_info *pi)
 			return;
 		}
 	}
+	bool adopted = c->name_from_peek;
 	if (pi->has_name && !check_peeked_name(c, pi))
 		return;
-	if (c->origin == ORIGIN_HTTP_PROXY)
-		conn_start_relay(c); /* CONNECT: already connected */
+	adopted = c->name_from_peek && !adopted;
+	c->early_upstream = false;
+	if (c->upstream && adopted) {
+		/* Opened for the guest's address before the client named a
+		 * host: the name is decided and resolved by the proxy now. */
+		bufferevent_free(c->upstream);
+		c->upstream = NULL;
+		c->addr_str[0] = '\0';
+	}
+	if (c->upstream)
+		conn_start_relay(c); /* CONNECT or WAIT_FIRST: connected */
 	else
 		conn_decide_and_resolve(c);
 }
@@ -184,8 +262,11 @@ void conn_peek_step(struct conn *c)
 	if (len == 0)
 		return;
 	if (!c->peek_started) {
-		/* First byte seen: the rest of the handshake budget applies. */
+		/* First byte seen: the rest of the handshake budget applies
+		 * (after a silence in WAIT_FIRST, all of it). */
 		c->peek_started = true;
+		if (c->state == CS_WAIT_FIRST)
+			c->phase_start_ms = conn_now_ms();
 		uint64_t budget = (uint64_t)c->px->cfg->handshake_timeout * 1000;
 		uint64_t spent = conn_now_ms() - c->phase_start_ms;
 		conn_set_timer(c, spent < budget ? budget - spent : 1);
@@ -220,21 +301,21 @@ void conn_peek_step(struct conn *c)
 void conn_peek_timeout(struct conn *c)
 {
 	if (!c->peek_started) {
-		/* Nothing sent: a server-speaks-first protocol. */
-		struct peek_info pi;
-		memset(&pi, 0, sizeof(pi));
+		/* WAIT_FIRST: neither side spoke for the idle timeout. The
+		 * upstream was opened, so it is recorded like an idle relay. */
 		c->proto = &proto_tcp;
-		c->late_peek = true;
-		after_peek(c, &pi);
+		c->early_upstream = false;
+		conn_audit_connect(c, NULL);
+		conn_close(c, "idle timeout");
 		return;
 	}
 	conn_deny(c, DENY_MALFORMED,
 		  "handshake timeout: first message incomplete");
 }
 
-/* A client that stays silent past FIRST_BYTE_MS and then sends a
- * ClientHello or an HTTP request gets the same checks as one that spoke at
- * once; otherwise a two-second pause would turn off the SNI/Host check
+/* A client that lets the server speak first and then sends a ClientHello
+ * or an HTTP request gets the same checks as one that spoke at once;
+ * otherwise a server banner would turn off the SNI/Host check
  * (domain fronting to a co-tenant of the allowed name's address). The name
  * can no longer be adopted (the upstream is already connected), so a
  * connection to an IP literal may only name that address. */

@@ -60,6 +60,12 @@ void conn_start_relay(struct conn *c)
 	if (!c->up_eof)
 		bufferevent_enable(c->client, EV_READ);
 	bool eof = c->up_eof;
+	/* What the upstream sent while the client's first bytes were being
+	 * checked (WAIT_FIRST) is relayed on the next loop turn: its socket
+	 * may stay quiet, so no read would bring it out. */
+	if (evbuffer_get_length(bufferevent_get_input(c->upstream)) > 0)
+		bufferevent_trigger(c->upstream, EV_READ,
+				    BEV_TRIG_DEFER_CALLBACKS);
 	/* Bytes peeked (or sent early) go first. */
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
 		relay_client_read(c);
@@ -234,7 +240,7 @@ void relay_client_read(struct conn *c)
 		relay_eof(c, true);
 }
 
-void relay_upstream_read(struct conn *c)
+bool relay_upstream_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->upstream);
 	struct evbuffer *out = bufferevent_get_output(c->client);
@@ -243,12 +249,13 @@ void relay_upstream_read(struct conn *c)
 	move_bytes(in, c->client, len);
 	ssize_t more = read_more(c, c->upstream, c->client, len);
 	if (more < 0)
-		return;
+		return false;
 	c->bytes_down += len + (size_t)more;
 	if (evbuffer_get_length(out) >= RELAY_HWM) {
 		bufferevent_disable(c->upstream, EV_READ);
 		c->down_paused = true;
 	}
+	return true;
 }
 
 void relay_upstream_written(struct conn *c)
@@ -280,8 +287,9 @@ void relay_client_written(struct conn *c)
 		if (!c->down_eof) {
 			bufferevent_enable(c->upstream, EV_READ);
 			if (evbuffer_get_length(
-				    bufferevent_get_input(c->upstream)) > 0)
-				relay_upstream_read(c);
+				    bufferevent_get_input(c->upstream)) > 0 &&
+			    !relay_upstream_read(c))
+				return; /* closed: c is gone */
 		}
 	}
 	if (c->down_eof && !c->down_shut && left == 0)

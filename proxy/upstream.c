@@ -270,6 +270,8 @@ void conn_upstream_connected(struct conn *c)
 		   &one, sizeof(one));
 	if (c->origin == ORIGIN_HTTP_PROXY)
 		http_proxy_connected(c);
+	else if (c->early_upstream)
+		conn_wait_first(c);
 	else
 		conn_start_relay(c);
 }
