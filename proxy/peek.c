@@ -78,8 +78,9 @@ void conn_read_header(struct conn *c)
 		if (name) {
 			fmt_buf(c->name, sizeof(c->name), "%s", name);
 		} else {
-			/* Decided (denied) after the peek, so an HTTP client
-			 * still gets a readable 403. */
+			/* Denied with the decision (conn_decide_and_resolve);
+			 * the refusal speaks the client's protocol when its
+			 * first bytes are there (or come within the grace). */
 			c->synthetic_unknown = true;
 			ip_format(&dst, c->name);
 		}
