@@ -74,6 +74,21 @@ static const char *proto_name(const struct conn *c)
 	return c->origin == ORIGIN_HTTP_PROXY ? "http" : NULL;
 }
 
+/* The fields every record about this connection carries: the connect
+ * record and the close record must describe it the same way. */
+static void audit_record_for(const struct conn *c, const char *event,
+			     struct audit_record *r)
+{
+	audit_record_init(r);
+	r->event = event;
+	r->conn = c->id;
+	r->proto = proto_name(c);
+	r->host = c->name[0] ? c->name : NULL;
+	r->port = c->port ? c->port : -1;
+	r->sni = c->sni[0] ? c->sni : NULL;
+	r->addr = c->addr_str[0] ? c->addr_str : NULL;
+}
+
 int conn_audit_connect(struct conn *c, const char *reason)
 {
 	if (c->connect_audited)
@@ -81,14 +96,7 @@ int conn_audit_connect(struct conn *c, const char *reason)
 	c->connect_audited = true;
 	char rule[512];
 	struct audit_record r;
-	audit_record_init(&r);
-	r.event = "connect";
-	r.conn = c->id;
-	r.proto = proto_name(c);
-	r.host = c->name[0] ? c->name : NULL;
-	r.port = c->port ? c->port : -1;
-	r.sni = c->sni[0] ? c->sni : NULL;
-	r.addr = c->addr_str[0] ? c->addr_str : NULL;
+	audit_record_for(c, "connect", &r);
 	r.decision = policy_decision_str(c->decided ? c->decision
 						    : DECISION_DENY);
 	r.rule = c->decided && !c->rule_absent
@@ -102,14 +110,7 @@ void conn_close(struct conn *c, const char *reason)
 {
 	struct proxy *px = c->px;
 	struct audit_record r;
-	audit_record_init(&r);
-	r.event = "close";
-	r.conn = c->id;
-	r.proto = proto_name(c);
-	r.host = c->name[0] ? c->name : NULL;
-	r.port = c->port ? c->port : -1;
-	r.sni = c->sni[0] ? c->sni : NULL;
-	r.addr = c->addr_str[0] ? c->addr_str : NULL;
+	audit_record_for(c, "close", &r);
 	if (c->decided || c->connect_audited)
 		r.decision = policy_decision_str(c->decided ? c->decision
 							    : DECISION_DENY);
