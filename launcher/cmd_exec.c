@@ -79,14 +79,7 @@ int exec_in(const struct sandbox_meta *m, char *const cmd[],
 			res.why[0] ? res.why : strerror(r < 0 ? -r : EPIPE));
 		return EXIT_LAUNCH_FAILED;
 	}
-	switch (res.end) {
-	case SESSION_EXITED:
-		return res.code;
-	case SESSION_SIGNALED:
-		return 128 + res.code;
-	default:
-		return 128 + (res.code ? res.code : SIGTERM);
-	}
+	return session_exit_status(&res);
 }
 
 int cmd_exec(int argc, char **argv)

@@ -448,3 +448,15 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 		}
 	}
 }
+
+int session_exit_status(const struct session_result *res)
+{
+	switch (res->end) {
+	case SESSION_EXITED:
+		return res->code;
+	case SESSION_SIGNALED:
+		return 128 + res->code;
+	default:
+		return 128 + (res->code ? res->code : SIGTERM);
+	}
+}

@@ -187,6 +187,10 @@ int control_connect(const char *bridge_sock, unsigned port,
 /* Send SPEC and relay stdio, signals and window size until EXIT. */
 int control_session(int fd, const struct session_params *p, int sigfd,
 		    struct session_result *res);
+/* The launcher's exit status for an ended session, as a shell would
+ * report it: the exit code, or 128+N for signal N (SIGTERM when the
+ * launcher itself was interrupted). Not for SESSION_LOST. */
+int session_exit_status(const struct session_result *res);
 
 uint64_t launch_now_ms(void);
 

@@ -776,14 +776,8 @@ int main(int argc, char **argv)
 		return EXIT_LAUNCH_FAILED;
 	}
 	launch_opts_free(&opts);
-	switch (res.end) {
-	case SESSION_EXITED:
-		return res.code;
-	case SESSION_SIGNALED:
-		return 128 + res.code;
-	default:
+	if (res.end == SESSION_INTERRUPTED)
 		fprintf(stderr, "sandbox-launch: %s; stopped the sandbox\n",
 			res.why);
-		return 128 + (res.code ? res.code : SIGTERM);
-	}
+	return session_exit_status(&res);
 }
