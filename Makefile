@@ -1,8 +1,10 @@
 # Build, test, fuzz and benchmark everything.
 #
 #   make          build every program into build/bin/
-#   make deps     install the Debian packages needed (idempotent)
-#   make test     deps + sanitizer build + unit, fuzz-corpus replay,
+#   make deps     install the Debian packages building and running need
+#   make test-deps  ... and those the tests and benchmarks need (idempotent)
+#   make install  PREFIX=/usr/local (or ~/.local), DESTDIR: see mk/install.mk
+#   make test     test-deps + sanitizer build + unit, fuzz-corpus replay,
 #                 integration and end-to-end tests
 #   make fuzz     run every libFuzzer harness for FUZZ_SECONDS each
 #   make bench    run the benchmarks (prints tables with ratios)
@@ -116,18 +118,21 @@ $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- top-level targets ------------------------------------------------------
-.PHONY: all deps test unit integration e2e check-banned clean tests-build format
+.PHONY: all deps test-deps test unit integration e2e check-banned clean tests-build format
 
 all: $(BINS)
 
 tests-build: all $(UNIT_BINS) $(TOOL_BINS)
 
 deps:
-	sh mk/deps.sh
+	sh mk/deps.sh run
+
+test-deps:
+	sh mk/deps.sh test
 
 # The whole suite, as CI runs it. Each stage is its own make invocation so
 # that `make unit` etc. can be run alone.
-test: deps
+test: test-deps
 	$(MAKE) check-banned
 	$(MAKE) SAN=1 tests-build
 	$(MAKE) SAN=1 unit

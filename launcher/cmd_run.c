@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,25 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/datadir.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "agents.h"
 #include "image.h"
 
 
-/* Where --image NAME looks: as main.c's find_image. */
+/* Where --image NAME looks (as main.c's find_image). A missing directory
+ * is left for image_resolve to report with the name asked for. */
 static int images_dir(char *out, size_t outsz)
 {
-	const char *d = getenv("SANDBOX_IMAGES_DIR");
-	if (d && *d)
-		return fmt_buf(out, outsz, "%s", d);
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -errno;
-	exe[n] = '\0';
-	*strrchr(exe, '/') = '\0';
-	return fmt_buf(out, outsz, "%s/../images", exe);
+	int r = data_dir(DATA_IMAGES, out, outsz);
+	return r == -ENOENT ? 0 : r;
 }
 
 /* What a writable layer is made over: the host's /usr, or an image file

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/control.h"
+#include "../common/datadir.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "cmds.h"
@@ -139,13 +140,8 @@ static void path_in(char *out, const char *dir, const char *name)
 static void find_image(void)
 {
 	char dir[PATH_MAX], err[PATH_MAX + 256];
-	const char *d = getenv("SANDBOX_IMAGES_DIR");
-	if (d && *d) {
-		if (fmt_buf(dir, sizeof(dir), "%s", d))
-			fail("SANDBOX_IMAGES_DIR is too long");
-	} else {
-		path_in(dir, exe_dir, "../images");
-	}
+	if (data_dir(DATA_IMAGES, dir, sizeof(dir)) == -ENAMETOOLONG)
+		fail("%s is too long", data_dir_env(DATA_IMAGES));
 	if (image_resolve(opts.image, dir, image_path, sizeof(image_path), err,
 			  sizeof(err)))
 		fail("%s", err);
@@ -153,11 +149,9 @@ static void find_image(void)
 
 static void find_files(void)
 {
-	ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof(exe_dir) - 1);
-	if (n <= 0)
-		fail("cannot find my own executable: %s", strerror(errno));
-	exe_dir[n] = '\0';
-	*strrchr(exe_dir, '/') = '\0';
+	int r = program_dir(exe_dir, sizeof(exe_dir));
+	if (r)
+		fail("cannot find my own executable: %s", strerror(-r));
 	path_in(proxy_bin, exe_dir, "sandbox-proxy");
 	path_in(vsock_bin, exe_dir, "sandbox-vsock");
 	if (access(proxy_bin, X_OK) || access(vsock_bin, X_OK))
@@ -165,18 +159,13 @@ static void find_files(void)
 		     "sandbox-launch in %s: run make",
 		     exe_dir);
 
-	const char *g = getenv("SANDBOX_GUEST_DIR");
-	if (g && *g) {
-		if (fmt_buf(guest_dir, sizeof(guest_dir), "%s", g))
-			fail("SANDBOX_GUEST_DIR is too long");
-	} else {
-		path_in(guest_dir, exe_dir, "../guest");
-	}
+	if (data_dir(DATA_GUEST, guest_dir, sizeof(guest_dir)) == -ENAMETOOLONG)
+		fail("%s is too long", data_dir_env(DATA_GUEST));
 	path_in(kernel, guest_dir, "vmlinuz");
 	path_in(initrd, guest_dir, "initramfs.cpio.gz");
 	if (access(kernel, R_OK) || access(initrd, R_OK))
 		fail("guest kernel or initramfs not found in %s: run make guest "
-		     "(or set SANDBOX_GUEST_DIR)",
+		     "(and make install), or set SANDBOX_GUEST_DIR",
 		     guest_dir);
 	if (opts.image)
 		find_image();

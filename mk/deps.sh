@@ -1,17 +1,37 @@
 #!/bin/sh
-# Install the Debian packages the project builds, tests and benchmarks with.
+# Install the Debian packages the project needs: `mk/deps.sh` (make deps)
+# for building and running, `mk/deps.sh test` (make test-deps) for the tests
+# and benchmarks as well.
 # Idempotent: only missing packages are installed, so a second run is quick.
 set -eu
 
-PACKAGES="
-build-essential pkg-config chromium
+# What building and running need (make deps): the compiler and libraries,
+# the public suffix list (policy), QEMU, what make guest and make image use
+# (kmod, cpio, debootstrap), mkfs.ext4 for named sandboxes' disks, and
+# nftables, which the guest runs from the shared /usr to capture traffic.
+RUN_PACKAGES="
+build-essential pkg-config ca-certificates
 libevent-dev libssl-dev libc-ares-dev libyaml-dev publicsuffix
-clang-14 libclang-rt-14-dev
+qemu-system-x86 kmod cpio nftables debootstrap e2fsprogs
+"
+# What only the tests, fuzzing and benchmarks need (make test, make fuzz,
+# make bench): real peers (dnsmasq, OpenSSL, curl, socat), the proxies we
+# measure against, clang for libFuzzer, Chromium for the HTML report test,
+# busybox and musl for the test image and guest test programs, man-db for
+# the installed man pages.
+TEST_PACKAGES="
+chromium clang-14 libclang-rt-14-dev
 python3 python3-pytest
 curl openssl dnsmasq-base socat jq procps psmisc iproute2
 haproxy squid-openssl tinyproxy wrk hyperfine
-qemu-system-x86 kmod cpio busybox-static nftables musl-tools debootstrap e2fsprogs
+busybox-static musl-tools man-db
 "
+
+case "${1:-run}" in
+run) PACKAGES=$RUN_PACKAGES ;;
+test) PACKAGES="$RUN_PACKAGES $TEST_PACKAGES" ;;
+*) echo "usage: mk/deps.sh [run|test]" >&2; exit 2 ;;
+esac
 
 missing=""
 for p in $PACKAGES; do
@@ -27,7 +47,7 @@ fi
 
 if [ "$(id -u)" != 0 ]; then
 	echo "deps: missing packages:$missing" >&2
-	echo "deps: run 'sudo make deps' (or install them with apt-get)" >&2
+	echo "deps: run 'sudo make ${1:+test-}deps' (or install them with apt-get)" >&2
 	exit 1
 fi
 

@@ -15,7 +15,7 @@ bench-launch:
 	$(MAKE) BUILD=build SAN=0 build/bin/sandbox-launch build/bin/sandbox-proxy build/bin/sandbox-vsock
 	$(MAKE) guest
 	@mkdir -p $(LAUNCH_BENCH_DIR)
-	@command -v hyperfine >/dev/null || { echo "bench-launch: hyperfine missing: make deps" >&2; exit 1; }
+	@command -v hyperfine >/dev/null || { echo "bench-launch: hyperfine missing: make test-deps" >&2; exit 1; }
 	@ws=$$(mktemp -d /tmp/sbx-bench-ws-XXXXXX) && cd $$ws && \
 	hyperfine --warmup 1 --runs $(LAUNCH_BENCH_RUNS) --style basic \
 		--export-json $(abspath $(LAUNCH_BENCH_DIR))/launch.json \

@@ -36,7 +36,7 @@ def _require_tools():
                if shutil.which(t) is None and not os.path.exists(f"/usr/sbin/{t}")]
     if missing:
         pytest.fail("integration tests need: " + ", ".join(missing) +
-                    "; `make deps` installs them", pytrace=False)
+                    "; `make test-deps` installs them", pytrace=False)
 
 
 def _require_file(path, how):

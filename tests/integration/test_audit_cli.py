@@ -318,7 +318,7 @@ def chromium():
     for c in ("chromium", "chromium-browser"):
         if shutil.which(c):
             return shutil.which(c)
-    pytest.skip("chromium not installed (make deps)")
+    pytest.skip("chromium not installed (make test-deps)")
 
 
 def test_html_report_renders_and_escapes(tmp):
