@@ -114,6 +114,12 @@ static int set_param(struct boot_config *cfg, const char *key, const char *v,
 			return -EINVAL;
 		}
 		cfg->upper_disk = !strcmp(v, "disk");
+	} else if (!strcmp(key, "hostpkg")) {
+		if (strcmp(v, "on") && strcmp(v, "off")) {
+			*why = "sandbox.hostpkg must be on or off";
+			return -EINVAL;
+		}
+		cfg->host_pkg = !strcmp(v, "on");
 	} else {
 		*why = "unknown sandbox.* parameter";
 		return -EINVAL;

@@ -34,6 +34,12 @@ struct boot_config {
 	char debug_script[4096]; /* sandbox.debug=script:PATH */
 	int root_image; /* sandbox.root=image: /usr from the image disk */
 	int upper_disk; /* sandbox.upper=disk: the writable layer is a disk */
+	/* sandbox.hostpkg=on (host root only): the host's /etc/apt (a copy
+	 * without credentials) with its system accounts, and /var/lib/dpkg,
+	 * are shared read-only (9p tags hostetc, hostdpkg) as the lower
+	 * layers of /etc/apt and /var/lib/dpkg, so dpkg knows what the
+	 * shared /usr holds. */
+	int host_pkg;
 };
 
 /* console.c */
@@ -62,10 +68,15 @@ int root_switch(const char **what);
 #define ROOTIMG_SERIAL "sandbox-rootimg"
 /* /dev/vdX of the virtio disk whose serial is serial; -ENOENT if none. */
 int virtio_disk_by_serial(const char *serial, char *dev, size_t size);
-/* Mount the image read-only and bind its /usr at lower. */
-int rootimg_mount(const char *lower, const char **what);
-/* Copy the image's /etc and dpkg database into NEWROOT, unmount it. */
-int rootimg_populate(const char **what);
+/* Where the image is mounted (read-only) while the root is built. */
+#define ROOTIMG_DIR "/img"
+/* Mount the image read-only at ROOTIMG_DIR; its /usr must exist. */
+int rootimg_mount(const char **what);
+
+/* Where the hostetc share (sandbox.hostpkg=on) is mounted while the root
+ * is built: apt/ (the lower layer of /etc/apt), passwd and group (the
+ * host's system accounts, launcher/host_pkg.h). */
+#define HOST_ETC_LOWER "/lower/hostetc"
 
 /* etc.c */
 int etc_write(const struct boot_config *cfg, const char **what);

@@ -173,6 +173,15 @@ build_host() {
 			ln -s busybox "$root/usr/bin/$app"
 	done
 	echo "/bin/busybox" >>"$out/$name.files.txt"
+	# images/NAME/etc/ (optional): the image's own /etc files (accounts).
+	if [ -d "$src/etc" ]; then cp -R "$src/etc/." "$root/etc/"; fi
+	# An empty dpkg database where dpkg is in the image.
+	if [ -x "$root/usr/bin/dpkg" ]; then
+		mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates" \
+			"$root/var/lib/dpkg/triggers"
+		: >"$root/var/lib/dpkg/status"
+		: >"$root/var/lib/dpkg/available"
+	fi
 	echo "image $name" >"$root/etc/sandbox-image-etc"
 }
 

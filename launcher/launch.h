@@ -121,6 +121,10 @@ struct qemu_config {
 	unsigned uid, gid; /* the sandbox user in the guest */
 	const char *root_image; /* absolute path; NULL: the host's /usr */
 	const char *upper_disk; /* NULL: tmpfs writable layer */
+	/* Host root only: shared read-only, the guest's /etc/apt and system
+	 * accounts (host_etc_prepare) and the lower layer of its
+	 * /var/lib/dpkg (host_pkg.h); NULL: not shared. */
+	const char *host_etc, *host_dpkg;
 };
 
 /* Is the workspace path one the guest accepts on its command line and

@@ -20,6 +20,7 @@
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "cmds.h"
+#include "host_pkg.h"
 #include "image.h"
 #include "launch.h"
 #include "trust.h"
@@ -46,6 +47,7 @@ static char console_log[PATH_MAX];
 static char image_path[PATH_MAX]; /* --image, resolved */
 static char proxy_ctl[PATH_MAX];  /* the proxy's --control socket */
 static char presets[PATH_MAX];
+static char host_etc[PATH_MAX]; /* host_etc_prepare()'s; "" if none */
 static char user_policy[PATH_MAX]; /* ~/.config/sandbox/policy.yaml */
 static struct trust_result repo;   /* .sandbox/policy.yaml, once checked */
 
@@ -524,6 +526,25 @@ static void start_proxy(void)
 
 /* ---- step 4: the bridge and QEMU ------------------------------------ */
 
+/* Over the host's /usr, dpkg in the guest needs the host's database and
+ * apt its configuration (host_pkg.h). A host without them (not Debian)
+ * still boots, with a notice: only package installs are affected. */
+static void prepare_host_pkg(void)
+{
+	struct stat st;
+	if (opts.image || stat(HOST_DPKG_DIR, &st) < 0 || !S_ISDIR(st.st_mode))
+		return;
+	char err[PATH_MAX + 256];
+	if (fmt_buf(host_etc, sizeof(host_etc), "%s/host-etc", run))
+		fail("run directory path too long");
+	if (host_etc_prepare(host_etc, err, sizeof(err))) {
+		fprintf(stderr, "sandbox-launch: notice: %s; apt and dpkg in the "
+				"guest will not know the host's packages\n",
+			err);
+		host_etc[0] = '\0';
+	}
+}
+
 static void start_vm(enum accel accel)
 {
 	struct strv a = {0};
@@ -559,6 +580,8 @@ static void start_vm(enum accel accel)
 		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
 		.root_image = opts.image ? image_path : NULL,
 		.upper_disk = reg.upper[0] ? reg.upper : NULL,
+		.host_etc = host_etc[0] ? host_etc : NULL,
+		.host_dpkg = host_etc[0] ? HOST_DPKG_DIR : NULL,
 	};
 	int r = qemu_cmd_build(&qc, &a);
 	if (r)
@@ -715,6 +738,7 @@ int main(int argc, char **argv)
 	guest_env(&env, tty);
 
 	make_dirs();
+	prepare_host_pkg();
 	check_repo_policy();
 	fmt_buf(reg.meta.proxy_control, sizeof(reg.meta.proxy_control), "%s",
 		proxy_ctl);

@@ -88,6 +88,7 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	_cleanup_free_ char *initrd = qemu_escape(c->initrd);
 	if (!ws || !vs || !con || !kernel || !initrd)
 		return -ENOMEM;
+	bool host_pkg = !c->root_image && c->host_etc && c->host_dpkg;
 
 	strv_add(a, c->qemu);
 	strv_add(a, "-M");
@@ -121,12 +122,13 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_add(a, "-append");
 	strv_addf(a,
 		  "console=ttyS0 quiet panic=-1%s%s sandbox.workspace=%s "
-		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s",
+		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s%s",
 		  c->accel == ACCEL_TCG ? " tsc_early_khz=2000000 lpj=4000000"
 					: "",
 		  c->root_image ? " sandbox.root=image" : "",
 		  c->workspace, c->uid, c->gid, c->hostname,
-		  c->upper_disk ? " sandbox.upper=disk" : "");
+		  c->upper_disk ? " sandbox.upper=disk" : "",
+		  host_pkg ? " sandbox.hostpkg=on" : "");
 	if (c->root_image) {
 		if ((r = root_image_args(c->root_image, a)))
 			return r;
@@ -136,6 +138,24 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 			    "readonly=on");
 		strv_add(a, "-device");
 		strv_add(a, "virtio-9p-device,fsdev=usr,mount_tag=hostusr");
+	}
+	if (host_pkg) {
+		/* Read-only like /usr: QEMU refuses writes, whatever the
+		 * guest mounts. */
+		_cleanup_free_ char *etc = qemu_escape(c->host_etc);
+		_cleanup_free_ char *dpkg = qemu_escape(c->host_dpkg);
+		if (!etc || !dpkg)
+			return -ENOMEM;
+		strv_add(a, "-fsdev");
+		strv_addf(a, "local,id=etc,path=%s,security_model=none,"
+			     "readonly=on", etc);
+		strv_add(a, "-device");
+		strv_add(a, "virtio-9p-device,fsdev=etc,mount_tag=hostetc");
+		strv_add(a, "-fsdev");
+		strv_addf(a, "local,id=dpkg,path=%s,security_model=none,"
+			     "readonly=on", dpkg);
+		strv_add(a, "-device");
+		strv_add(a, "virtio-9p-device,fsdev=dpkg,mount_tag=hostdpkg");
 	}
 	strv_add(a, "-fsdev");
 	strv_addf(a, "local,id=ws,path=%s,security_model=mapped-xattr", ws);

@@ -8,7 +8,8 @@ the guest can never:
 
 1. write to anything shared from the host except the workspace: /usr (also
    after `mount -o remount,rw /usr` and on a fresh mount of the hostusr
-   tag), and no 9p tag other than hostusr and workspace exists;
+   tag), the host's /var/lib/dpkg and the run's copy of /etc/apt (tags
+   hostdpkg, hostetc, likewise), and no other 9p tag exists;
 2. leave on the host a setuid/setgid file, a device node, or a file owned
    by anyone but the launching user (chown 0, chmod 4755/2755, mknod
    c 1 3 / b 7 0, mkfifo, chown 12345);
@@ -51,14 +52,19 @@ touch /usr/sbx-iso-$tok-a 2>/dev/null; say usr_overlay_write $?
 mount -o remount,rw /usr 2>/dev/null; say usr_remount $?
 touch /usr/sbx-iso-$tok-b 2>/dev/null
 mkdir -p /mnt/hu
-if mount -t 9p -o trans=virtio,version=9p2000.L,rw hostusr /mnt/hu 2>/dev/null; then
-  touch /mnt/hu/sbx-iso-$tok-c 2>/dev/null && say hostusr_write ok || say hostusr_write refused
-  mount -o remount,rw /mnt/hu 2>/dev/null
-  touch /mnt/hu/sbx-iso-$tok-d 2>/dev/null && say hostusr_rw_write ok || say hostusr_rw_write refused
-  umount /mnt/hu
-else
-  say hostusr_write refused; say hostusr_rw_write refused
-fi
+for tag in hostusr hostetc hostdpkg; do
+  if mount -t 9p -o trans=virtio,version=9p2000.L,rw $tag /mnt/hu 2>/dev/null; then
+    touch /mnt/hu/sbx-iso-$tok-c 2>/dev/null && say ${tag}_write ok || say ${tag}_write refused
+    mount -o remount,rw /mnt/hu 2>/dev/null
+    touch /mnt/hu/sbx-iso-$tok-d 2>/dev/null && say ${tag}_rw_write ok || say ${tag}_rw_write refused
+    umount /mnt/hu
+  else
+    say ${tag}_write refused; say ${tag}_rw_write refused
+  fi
+done
+# The host's package state is a lower layer: writes land in the guest.
+touch /var/lib/dpkg/sbx-iso-$tok-e 2>/dev/null; say dpkg_overlay_write $?
+touch /etc/apt/sbx-iso-$tok-e 2>/dev/null; say apt_overlay_write $?
 say tags "$(cat /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag 2>/dev/null | tr '\0' ' ' | tr -s ' ' | sed 's/ $//')"
 say nine_p_mounts "$(awk '$3 == "9p" { print $2 }' /proc/mounts | tr '\n' ' ' | sed 's/ $//')"
 
@@ -260,10 +266,26 @@ def test_usr_stays_read_only_on_the_host(iso):
         assert not os.path.exists("/usr/sbx-iso-%s-%s" % (tok, s))
 
 
+def test_host_package_state_stays_read_only_on_the_host(iso):
+    """/var/lib/dpkg and the run's copy of /etc/apt are shared read-only
+    (dpkg in the guest must know what the shared /usr holds): writes go to
+    the guest's overlay, never to the host."""
+    c, tok = iso["checks"], iso["tok"]
+    assert c.get("dpkg_overlay_write") == "0"
+    assert c.get("apt_overlay_write") == "0"
+    for tag in ("hostetc", "hostdpkg"):
+        assert c.get(tag + "_write") == "refused", tag
+        assert c.get(tag + "_rw_write") == "refused", tag
+    for s in "cde":
+        assert not os.path.exists("/var/lib/dpkg/sbx-iso-%s-%s" % (tok, s))
+        assert not os.path.exists("/etc/apt/sbx-iso-%s-%s" % (tok, s))
+
+
 def test_no_other_host_path_is_shared(iso):
     c, ws = iso["checks"], iso["env"].ws
-    assert sorted(c.get("tags", "").split()) == ["hostusr", "workspace"]
-    # Only the workspace stays mounted (the /usr lower layer is detached).
+    assert sorted(c.get("tags", "").split()) == [
+        "hostdpkg", "hostetc", "hostusr", "workspace"]
+    # Only the workspace stays mounted (the lower layers are detached).
     assert c.get("nine_p_mounts") == ws
 
 
