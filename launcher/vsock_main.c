@@ -160,6 +160,8 @@ int main(int argc, char **argv)
 
 	/* From here on the guest's memory and rings are read: nothing but
 	 * the fds held so far and the connector's answers. */
+	if (chdir("/") < 0) /* the launcher's cwd is the user's project */
+		die("chdir /: %s", strerror(errno));
 	r = vsock_seccomp_install(SECCOMP_ROLE_BRIDGE);
 	if (r < 0)
 		die("installing the seccomp filter: %s", strerror(-r));
