@@ -9,8 +9,9 @@
  *
  *   bridge:    reads guest memory and rings. No socket(), no connect(), no
  *              open, no exec, no fork, no signals to others; mmap and
- *              mprotect never with PROT_EXEC. New host connections come as
- *              descriptors from the connector (vsock_connector.c).
+ *              mprotect never with PROT_EXEC; wait4 only to reap the
+ *              connector. New host connections come as descriptors from
+ *              the connector (vsock_connector.c).
  *   connector: socket(AF_UNIX) and connect() only, to DIR/vsock_P for the
  *              listed ports; recv, sendmsg, close, write (stderr), exit.
  *
@@ -131,6 +132,7 @@ static const long bridge_allow[] = {
 	__NR_readv,	 __NR_writev,	   __NR_recvfrom,   __NR_sendto,
 	__NR_recvmsg,	 __NR_sendmsg,	   __NR_shutdown,   __NR_accept4,
 	__NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_ctl,  __NR_fcntl,
+	__NR_wait4, /* reaping the connector, our only child, before exit */
 };
 
 static const long connector_allow[] = {

@@ -80,6 +80,7 @@ static int connect_port(const char *dir, uint32_t port)
 static void __attribute__((noreturn))
 serve(int sock, const struct vsock_connector_cfg *cfg)
 {
+	unsigned long long refused = 0;
 	for (;;) {
 		uint32_t port;
 		ssize_t n = recv(sock, &port, sizeof(port), MSG_TRUNC);
@@ -93,11 +94,15 @@ serve(int sock, const struct vsock_connector_cfg *cfg)
 			_exit(1);
 		}
 		int fd = -EACCES;
-		if (vsock_connector_allows(cfg, port))
+		if (vsock_connector_allows(cfg, port)) {
 			fd = connect_port(cfg->dir, port);
-		else
+		} else if (++refused <= 10 || refused % 10000 == 0) {
+			/* The guest picks the port: a line each would let it
+			 * fill the disk with the log. */
 			fprintf(stderr, "sandbox-vsock: connector: guest port %u "
-					"is not a proxy port, refused\n", port);
+					"is not a proxy port, refused (%llu so far)\n",
+				port, refused);
+		}
 		int r = send_reply(sock, fd < 0 ? fd : 0, fd);
 		if (fd >= 0)
 			close(fd);

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/util.h"
@@ -58,6 +59,38 @@ static int listen_unix(const char *path)
 	if (listen(fd, 64) < 0)
 		die("listen %s: %s", path, strerror(errno));
 	return fd;
+}
+
+/* The connector is our child: whoever reaps us must find it gone too, so
+ * on SIGTERM (the launcher's stop) and at exit we close its socket (it
+ * exits on EOF) and reap it before going. Signal-safe calls only. */
+static int connector_sock = -1;
+static pid_t connector_pid = -1;
+
+static void reap_connector(void)
+{
+	if (connector_sock >= 0)
+		close(connector_sock);
+	connector_sock = -1;
+	if (connector_pid > 0)
+		while (waitpid(connector_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	connector_pid = -1;
+}
+
+static void on_term(int sig)
+{
+	reap_connector();
+	_exit(128 + sig);
+}
+
+static void catch_term(void)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -139,6 +172,10 @@ int main(int argc, char **argv)
 	int conn = vsock_connector_start(&ccfg, &cpid);
 	if (conn < 0)
 		die("starting the connector: %s", strerror(-conn));
+	connector_sock = conn;
+	connector_pid = cpid;
+	atexit(reap_connector); /* die() paths too */
+	catch_term();
 	if (verbose)
 		fprintf(stderr, "sandbox-vsock: connector pid %d; waiting for QEMU on %s\n",
 			(int)cpid, sock_path);
@@ -176,8 +213,8 @@ int main(int argc, char **argv)
 	vsock_mux_destroy(&mux);
 	vu_dev_destroy(&dev);
 	/* No unlink here: the filter forbids it and the launcher removes
-	 * the state directory. Closing the pair stops the connector. */
-	close(conn);
+	 * the state directory. */
+	reap_connector();
 	if (hl >= 0)
 		close(hl);
 	return r < 0 ? 1 : 0;
