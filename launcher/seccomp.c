@@ -9,8 +9,8 @@
  *
  *   bridge:    reads guest memory and rings. No socket(), no connect(), no
  *              open, no exec, no fork, no signals to others; mmap and
- *              mprotect never with PROT_EXEC; wait4 only to reap the
- *              connector. New host connections come as descriptors from
+ *              mprotect never with PROT_EXEC; fcntl only F_GETFL/F_SETFL;
+ *              wait4 only to reap the connector. New host connections come as descriptors from
  *              the connector (vsock_connector.c).
  *   connector: socket(AF_UNIX) and connect() only, to DIR/vsock_P for the
  *              listed ports; recv, sendmsg, close, write (stderr), exit.
@@ -23,6 +23,7 @@
 #include "seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -106,6 +107,19 @@ static void allow_if_arg_eq(struct bpf_buf *b, long n, unsigned i, __u32 v)
 	ret(b, RET_KILL);
 }
 
+/* if (nr == n) return (arg[i] == a || arg[i] == b) ? ALLOW : KILL; */
+static void allow_if_arg_one_of(struct bpf_buf *b, long n, unsigned i, __u32 x,
+				__u32 y)
+{
+	emit(b, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+					     (__u32)n, 0, 5));
+	load_arg(b, i);
+	emit(b, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, x, 1, 0));
+	emit(b, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, y, 0, 1));
+	ret(b, RET_ALLOW);
+	ret(b, RET_KILL);
+}
+
 /* if (nr == n) return (arg[i] & bits) ? KILL : ALLOW; */
 static void allow_if_arg_clear(struct bpf_buf *b, long n, unsigned i, __u32 bits)
 {
@@ -131,7 +145,7 @@ static const long common_allow[] = {
 static const long bridge_allow[] = {
 	__NR_readv,	 __NR_writev,	   __NR_recvfrom,   __NR_sendto,
 	__NR_recvmsg,	 __NR_sendmsg,	   __NR_shutdown,   __NR_accept4,
-	__NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_ctl,  __NR_fcntl,
+	__NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_ctl,
 	__NR_wait4, /* reaping the connector, our only child, before exit */
 };
 
@@ -170,6 +184,10 @@ int vsock_seccomp_build(enum seccomp_role role, struct sock_filter *out,
 		on_nr(&b, opens[i], RET_EPERM);
 	if (role == SECCOMP_ROLE_CONNECTOR)
 		allow_if_arg_eq(&b, __NR_socket, 0, AF_UNIX);
+	/* O_NONBLOCK on accepted sockets. Not F_SETOWN/F_SETSIG: with
+	 * O_ASYNC they make the kernel signal any process of ours. */
+	if (role == SECCOMP_ROLE_BRIDGE)
+		allow_if_arg_one_of(&b, __NR_fcntl, 1, F_GETFL, F_SETFL);
 	/* Guest memory is mapped read-write, never executable. The last
 	 * blocks reload the accumulator, so nothing may follow them but
 	 * the default. */

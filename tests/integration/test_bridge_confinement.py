@@ -171,6 +171,9 @@ def test_no_signals_or_ptrace_on_others(jail):
     pid = str(jail.victim.pid)
     assert_blocked(attack(jail, "kill", pid))
     assert_blocked(attack(jail, "ptrace", pid))
+    # F_SETOWN + O_ASYNC would have the kernel send SIGIO (or any F_SETSIG
+    # signal) to the victim
+    assert_blocked(attack(jail, "fcntl-setown", pid))
     assert jail.victim.poll() is None, "the bridge killed another process"
     with open("/proc/%s/status" % pid) as f:
         assert "TracerPid:\t0\n" in f.read()

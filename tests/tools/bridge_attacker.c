@@ -99,6 +99,12 @@ int main(int argc, char **argv)
 			say("REFUSED %s\n", strerror(-fd));
 			return 1;
 		}
+		/* what the bridge does with an accepted socket */
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			say("FCNTL %s\n", strerror(errno));
+			return 1;
+		}
 		(void)!write(fd, "hello from the bridge\n", 22);
 		say("CONNECTED\n");
 		return 0;
@@ -153,6 +159,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(attack, "kill"))
 		return result(kill((pid_t)atoi(arg), SIGKILL), "kill another process");
+	if (!strcmp(attack, "fcntl-setown")) /* SIGIO to another process */
+		return result(fcntl(conn, F_SETOWN, atoi(arg)), "fcntl F_SETOWN");
 	if (!strcmp(attack, "ptrace"))
 		return result(ptrace(PTRACE_ATTACH, (pid_t)atoi(arg), NULL, NULL),
 			      "ptrace another process");
