@@ -38,8 +38,9 @@ void vu_msg_close_fds(struct vu_msg *m)
 	m->nfds = 0;
 }
 
-int vu_msg_recv(int sock, struct vu_msg *m)
+int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 {
+	*why = "bad vhost-user message framing";
 	union {
 		char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
@@ -73,16 +74,26 @@ int vu_msg_recv(int sock, struct vu_msg *m)
 		}
 	}
 	int r = 0;
-	if (mh.msg_flags & MSG_CTRUNC)
+	if (mh.msg_flags & MSG_CTRUNC) {
 		r = -EPROTO; /* more fds than any message may carry */
+		*why = "vhost-user message with more than 8 fds";
+	}
 	if (r == 0 && (size_t)n < VU_HDR_SIZE)
 		r = read_full(sock, m->buf + n, VU_HDR_SIZE - (size_t)n);
 	uint32_t request, flags, size = 0;
 	if (r == 0) {
 		switch (vu_hdr_parse(m->buf, VU_HDR_SIZE, &request, &flags, &size)) {
-		case VU_PARSE_OK: break;
-		case VU_PARSE_TOO_BIG: r = -EMSGSIZE; break;
-		default: r = -EPROTO; break;
+		case VU_PARSE_OK:
+			break;
+		case VU_PARSE_TOO_BIG:
+			r = -EMSGSIZE;
+			*why = "vhost-user message framing: payload size above 4096";
+			break;
+		default:
+			r = -EPROTO;
+			*why = "vhost-user message framing: header flags not version 1, "
+			       "or REPLY/reserved bits set";
+			break;
 		}
 	}
 	if (r == 0)
@@ -372,10 +383,10 @@ int vu_dev_handle_one(struct vu_dev *d, const char **why)
 {
 	struct vu_msg m;
 	*why = "";
-	int r = vu_msg_recv(d->sock, &m);
+	int r = vu_msg_recv(d->sock, &m, why);
 	if (r < 0) {
-		*why = r == -ECONNRESET ? "front-end closed the connection"
-					: "bad vhost-user message framing";
+		if (r == -ECONNRESET)
+			*why = "front-end closed the connection";
 		return r;
 	}
 	struct vu_parsed p;

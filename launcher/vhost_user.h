@@ -33,9 +33,9 @@ struct vu_msg {
 
 /* Read one message: header with any SCM_RIGHTS fds, then exactly the
  * payload size the header gives (at most VU_MAX_PAYLOAD). Returns 0,
- * -ECONNRESET on orderly EOF, or -errno/-EPROTO/-EMSGSIZE. Framing only:
- * the caller parses. On success the caller owns m->fds. */
-int vu_msg_recv(int sock, struct vu_msg *m);
+ * -ECONNRESET on orderly EOF, or -errno/-EPROTO/-EMSGSIZE with *why set.
+ * Framing only: the caller parses. On success the caller owns m->fds. */
+int vu_msg_recv(int sock, struct vu_msg *m, const char **why);
 /* Send a message (no fds). */
 int vu_msg_send(int sock, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size);
