@@ -95,8 +95,7 @@ static void on_nr(struct bpf_buf *b, long n, __u32 action)
 	ret(b, action);
 }
 
-/* if (nr == n) return (arg[i] == v) ? ALLOW : KILL; (accumulator reloaded
- * by nobody after this, so each such block ends in a return). */
+/* if (nr == n) return (arg[i] == v) ? ALLOW : KILL; */
 static void allow_if_arg_eq(struct bpf_buf *b, long n, unsigned i, __u32 v)
 {
 	emit(b, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K,
@@ -189,9 +188,9 @@ int vsock_seccomp_build(enum seccomp_role role, struct sock_filter *out,
 	 * O_ASYNC they make the kernel signal any process of ours. */
 	if (role == SECCOMP_ROLE_BRIDGE)
 		allow_if_arg_one_of(&b, __NR_fcntl, 1, F_GETFL, F_SETFL);
-	/* Guest memory is mapped read-write, never executable. The last
-	 * blocks reload the accumulator, so nothing may follow them but
-	 * the default. */
+	/* Guest memory is mapped read-write, never executable. (Each
+	 * argument block returns when its nr matches and jumps over its
+	 * argument load otherwise, so the accumulator still holds nr.) */
 	allow_if_arg_clear(&b, __NR_mprotect, 2, PROT_EXEC);
 	allow_if_arg_clear(&b, __NR_mmap, 2, PROT_EXEC);
 	ret(&b, RET_KILL);
