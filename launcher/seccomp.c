@@ -147,6 +147,7 @@ static const long bridge_allow[] = {
 	__NR_recvmsg,	 __NR_sendmsg,	   __NR_shutdown,   __NR_accept4,
 	__NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_ctl,
 	__NR_wait4, /* reaping the connector, our only child, before exit */
+	__NR_lseek, /* a memory region's fd must be as long as the region */
 };
 
 static const long connector_allow[] = {

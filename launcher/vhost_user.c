@@ -211,6 +211,14 @@ static int set_mem_table(struct vu_dev *d, const struct vu_parsed *p,
 	for (uint32_t i = 0; i < p->u.mem.n; i++) {
 		const struct vu_region_desc *rd = &p->u.mem.r[i];
 		size_t len = (size_t)(rd->size + rd->mmap_offset);
+		/* A mapping beyond the end of its file would SIGBUS us on
+		 * first touch instead of failing here. */
+		off_t end = lseek(fds[rd->fd_index], 0, SEEK_END);
+		if (end < 0 || (uint64_t)end < len) {
+			vmem_clear(&fresh);
+			*why = "SET_MEM_TABLE region extends beyond its fd's end";
+			return -EPROTO;
+		}
 		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
 			       fds[rd->fd_index], 0);
 		if (m == MAP_FAILED) {

@@ -143,3 +143,34 @@ def test_oversized_message_is_not_read(bridge):
     assert bridge.wait() == 1
     assert "payload size above 4096" in bridge.text()
     assert_clean(bridge)
+
+
+SET_PROTOCOL_FEATURES, SET_MEM_TABLE = 16, 5
+REPLY_ACK = 1 << 3
+
+
+def mem_table(b, memfd_len, region_len):
+    fd = os.memfd_create("guest-ram")
+    try:
+        os.ftruncate(fd, memfd_len)
+        payload = struct.pack("<II", 1, 0) + struct.pack(
+            "<QQQQ", 0, region_len, 0x7f0000000000, 0)
+        socket.send_fds(b.s, [struct.pack("<III", SET_MEM_TABLE, 0x9,
+                                          len(payload)) + payload], [fd])
+    finally:
+        os.close(fd)
+    return b.reply()
+
+
+def test_memory_region_must_fit_its_fd(bridge):
+    """A region longer than its file would SIGBUS the bridge on first
+    touch; it is refused when the table arrives, with REPLY_ACK 1."""
+    bridge.send(SET_PROTOCOL_FEATURES, struct.pack("<Q", REPLY_ACK))
+    req, flags, body = mem_table(bridge, 8192, 8192)
+    assert (req, struct.unpack("<Q", body)[0]) == (SET_MEM_TABLE, 0), "fits: ack 0"
+    req, flags, body = mem_table(bridge, 4096, 8192)
+    assert (req, struct.unpack("<Q", body)[0]) == (SET_MEM_TABLE, 1), "short: ack 1"
+    assert bridge.wait() == 1
+    assert "beyond its fd's end" in bridge.text(), bridge.text()
+    assert gone(bridge.connector)
+    assert_clean(bridge)
