@@ -174,3 +174,22 @@ def test_memory_region_must_fit_its_fd(bridge):
     assert "beyond its fd's end" in bridge.text(), bridge.text()
     assert gone(bridge.connector)
     assert_clean(bridge)
+
+
+def test_sigkill_takes_the_connector_too(bridge):
+    """Killed outright, the bridge cannot reap: PR_SET_PDEATHSIG kills the
+    connector and init reaps it."""
+    bridge.send(GET_FEATURES)
+    bridge.reply()
+    bridge.p.kill()
+    bridge.wait()
+    deadline = time.monotonic() + 5
+    while not gone(bridge.connector):
+        try:
+            with open("/proc/%d/stat" % bridge.connector) as f:
+                if f.read().split(") ", 1)[1].startswith("Z"):
+                    break  # dead, waiting for init to reap it
+        except FileNotFoundError:
+            break
+        assert time.monotonic() < deadline, "connector survived SIGKILL of the bridge"
+        time.sleep(0.02)
