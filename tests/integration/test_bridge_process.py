@@ -34,17 +34,19 @@ class Bridge:
             [BRIDGE, "--socket", self.vu, "--dir", self.dir, "--port", "1080",
              "--listen", os.path.join(self.dir, "control.sock"), "--verbose"],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
+        # The socket file exists from bind(), before listen(): wait for
+        # the line the bridge prints once both listen and the connector
+        # runs (the launcher waits for the second socket instead).
         deadline = time.monotonic() + 10
-        while not os.path.exists(self.vu):
+        m = None
+        while not m:
             assert time.monotonic() < deadline and self.p.poll() is None, self.text()
             time.sleep(0.02)
+            m = re.search(r"connector pid (\d+); waiting for QEMU", self.text())
+        self.connector = int(m.group(1))
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(self.vu)
         self.s.settimeout(5)
-        m = None
-        while not m:
-            m = re.search(r"connector pid (\d+)", self.text())
-        self.connector = int(m.group(1))
 
     def text(self):
         with open(self.log_path) as f:
