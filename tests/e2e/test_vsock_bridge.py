@@ -218,7 +218,8 @@ def test_vsock_bridge(env):
 
 def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
     for _ in range(100):
-        if os.path.exists(vhost):
+        # both: the bridge binds the vhost-user socket first, --listen next
+        if os.path.exists(vhost) and os.path.exists(ctl):
             break
         time.sleep(0.05)
     assert os.path.exists(vhost), "bridge did not create its socket"
