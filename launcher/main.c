@@ -46,6 +46,10 @@ static char proxy_log[PATH_MAX], vsock_log[PATH_MAX], qemu_log[PATH_MAX];
 static char console_log[PATH_MAX];
 static char image_path[PATH_MAX]; /* --image, resolved */
 static char proxy_ctl[PATH_MAX];  /* the proxy's --control socket */
+static char ports_dir[PATH_MAX];  /* STATE/ports: the proxy's vsock_P only */
+/* The guest's forwarders connect to these host ports (guest/guest.h). */
+#define PROXY_VSOCK_PORT 1080
+#define HTTP_PROXY_VSOCK_PORT 3128
 static char presets[PATH_MAX];
 static char host_etc[PATH_MAX]; /* host_etc_prepare()'s; "" if none */
 static char user_policy[PATH_MAX]; /* ~/.config/sandbox/policy.yaml */
@@ -394,6 +398,16 @@ static void guest_env(struct strv *env, bool tty)
 
 /* ---- step 3: directories, the proxy --------------------------------- */
 
+/* The bridge's connector may connect only in here, and only to the listed
+ * ports: the proxy's two listeners are all it holds, the control sockets
+ * stay one level up (docs/vsock.md). */
+static void make_ports_dir(void)
+{
+	path_in(ports_dir, state, "ports");
+	if (mkdir(ports_dir, 0700) < 0)
+		fail("cannot create %s: %s", ports_dir, strerror(errno));
+}
+
 static void make_dirs(void)
 {
 	int r = run_dir_create(opts.name, run, sizeof(run));
@@ -408,6 +422,7 @@ static void make_dirs(void)
 		     (unsigned)getuid(), strerror(-r),
 		     r == -EPERM ? " (it exists but is not yours, or not 0700)"
 				 : "");
+	make_ports_dir();
 	path_in(vhost_sock, state, "vhost-user.sock");
 	path_in(ctl_sock, state, "control.sock");
 	path_in(proxy_ctl, state, "proxy-control.sock");
@@ -499,9 +514,9 @@ static void start_proxy(void)
 	write_policy_record(&pa);
 	strv_add(&a, proxy_bin);
 	strv_add(&a, "--listen");
-	strv_addf(&a, "unix:%s/vsock_%d", state, 1080);
+	strv_addf(&a, "unix:%s/vsock_%d", ports_dir, PROXY_VSOCK_PORT);
 	strv_add(&a, "--http-proxy");
-	strv_addf(&a, "unix:%s/vsock_%d", state, 3128);
+	strv_addf(&a, "unix:%s/vsock_%d", ports_dir, HTTP_PROXY_VSOCK_PORT);
 	strv_add(&a, "--audit");
 	strv_add(&a, audit);
 	strv_add(&a, "--sandbox");
@@ -552,7 +567,11 @@ static void start_vm(enum accel accel)
 	strv_add(&a, "--socket");
 	strv_add(&a, vhost_sock);
 	strv_add(&a, "--dir");
-	strv_add(&a, state);
+	strv_add(&a, ports_dir);
+	strv_add(&a, "--port");
+	strv_addf(&a, "%d", PROXY_VSOCK_PORT);
+	strv_add(&a, "--port");
+	strv_addf(&a, "%d", HTTP_PROXY_VSOCK_PORT);
 	strv_add(&a, "--listen");
 	strv_add(&a, ctl_sock);
 	if (verbose)

@@ -1,10 +1,22 @@
-/* Seccomp filter for the vsock bridge once set-up is done. */
+/* Seccomp allow lists for sandbox-vsock's bridge and connector processes. */
 #ifndef LAUNCHER_SECCOMP_H
 #define LAUNCHER_SECCOMP_H
 
-/* Set no_new_privs and install a filter that makes socket() fail with
- * EAFNOSUPPORT for every family but AF_UNIX, and denies the calls that
- * could get around that (io_uring, exec). 0 or -errno. */
-int vsock_seccomp_install(void);
+#include <linux/filter.h>
+#include <stddef.h>
+
+enum seccomp_role {
+	SECCOMP_ROLE_BRIDGE,	/* walks guest rings; no socket/connect/open */
+	SECCOMP_ROLE_CONNECTOR, /* socket(AF_UNIX) + connect only */
+};
+
+/* Write the filter for role into out (cap entries). The number of
+ * instructions, or -E2BIG. Pure: tests inspect what gets installed. */
+int vsock_seccomp_build(enum seccomp_role role, struct sock_filter *out,
+			size_t cap);
+
+/* Set no_new_privs and install role's filter on the calling process (and
+ * anything it would start). 0 or -errno; -ENOSYS off x86_64. */
+int vsock_seccomp_install(enum seccomp_role role);
 
 #endif

@@ -1,7 +1,8 @@
 /* Where a run keeps its files.
  *
  * State dir (private, removed at exit): the sockets QEMU, the bridge and
- * the proxy talk over. Under $XDG_RUNTIME_DIR/sandbox/ (a per-user tmpfs)
+ * the proxy talk over; the proxy's vsock_P listeners in ports/, alone, as
+ * that is the only directory the bridge's connector connects in. Under $XDG_RUNTIME_DIR/sandbox/ (a per-user tmpfs)
  * or /tmp/sandbox-$UID/; either base must be a real directory owned by us
  * with no access for others, or we refuse: another user who owned it could
  * swap our sockets.
@@ -67,17 +68,30 @@ static int state_base(char *out, size_t outsz)
 	return private_dir(out);
 }
 
-void state_dir_remove(const char *dir)
+/* Sockets and logs, and one level of subdirectory (ports/). */
+static void remove_tree(const char *dir, int depth)
 {
 	DIR *d = opendir(dir);
 	if (d) {
 		struct dirent *e;
-		while ((e = readdir(d)))
-			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-				unlinkat(dirfd(d), e->d_name, 0);
+		while ((e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (unlinkat(dirfd(d), e->d_name, 0) == 0 || errno != EISDIR ||
+			    depth == 0)
+				continue;
+			char sub[4096];
+			if (fmt_buf(sub, sizeof(sub), "%s/%s", dir, e->d_name) == 0)
+				remove_tree(sub, depth - 1);
+		}
 		closedir(d);
 	}
 	rmdir(dir);
+}
+
+void state_dir_remove(const char *dir)
+{
+	remove_tree(dir, 1);
 }
 
 /* NAME-PID-XXXXXX: the launcher's pid is the second-to-last field. */

@@ -12,9 +12,6 @@
 
 #include "../common/util.h"
 
-#define VRING_NOFD_MASK 0x100u
-#define VRING_IDX_MASK 0xffu
-
 static int read_full(int fd, void *buf, size_t len)
 {
 	uint8_t *p = buf;
@@ -41,18 +38,19 @@ void vu_msg_close_fds(struct vu_msg *m)
 	m->nfds = 0;
 }
 
-int vu_msg_recv(int sock, struct vu_msg *m)
+int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 {
-	uint8_t hdr[VU_HDR_SIZE];
+	*why = "bad vhost-user message framing";
 	union {
 		char buf[CMSG_SPACE(VU_MAX_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} ctl;
-	struct iovec iov = {hdr, sizeof(hdr)};
+	struct iovec iov = {m->buf, VU_HDR_SIZE};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
 			    .msg_control = ctl.buf,
 			    .msg_controllen = sizeof(ctl.buf)};
 	m->nfds = 0;
+	m->len = 0;
 	ssize_t n;
 	do
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
@@ -76,31 +74,43 @@ int vu_msg_recv(int sock, struct vu_msg *m)
 		}
 	}
 	int r = 0;
-	if (mh.msg_flags & MSG_CTRUNC)
+	if (mh.msg_flags & MSG_CTRUNC) {
 		r = -EPROTO; /* more fds than any message may carry */
-	if (r == 0 && (size_t)n < sizeof(hdr))
-		r = read_full(sock, hdr + n, sizeof(hdr) - (size_t)n);
+		*why = "vhost-user message with more than 8 fds";
+	}
+	if (r == 0 && (size_t)n < VU_HDR_SIZE)
+		r = read_full(sock, m->buf + n, VU_HDR_SIZE - (size_t)n);
+	uint32_t request, flags, size = 0;
 	if (r == 0) {
-		memcpy(&m->request, hdr, 4);
-		memcpy(&m->flags, hdr + 4, 4);
-		memcpy(&m->size, hdr + 8, 4);
-		if (m->size > VU_MAX_PAYLOAD)
+		switch (vu_hdr_parse(m->buf, VU_HDR_SIZE, &request, &flags, &size)) {
+		case VU_PARSE_OK:
+			break;
+		case VU_PARSE_TOO_BIG:
 			r = -EMSGSIZE;
-		else if ((m->flags & 0x3u) != VU_FLAG_VERSION)
+			*why = "vhost-user message framing: payload size above 4096";
+			break;
+		default:
 			r = -EPROTO;
+			*why = "vhost-user message framing: header flags not version 1, "
+			       "or REPLY/reserved bits set";
+			break;
+		}
 	}
 	if (r == 0)
-		r = read_full(sock, m->payload, m->size);
-	if (r < 0)
+		r = read_full(sock, m->buf + VU_HDR_SIZE, size);
+	if (r < 0) {
 		vu_msg_close_fds(m);
-	return r;
+		return r;
+	}
+	m->len = VU_HDR_SIZE + size;
+	return 0;
 }
 
 int vu_msg_send(int sock, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size)
 {
 	uint8_t buf[VU_HDR_SIZE + VU_MAX_PAYLOAD];
-	if (size > VU_MAX_PAYLOAD)
+	if (size > VU_MAX_PAYLOAD || (size && !payload))
 		return -EMSGSIZE;
 	memcpy(buf, &request, 4);
 	memcpy(buf + 4, &flags, 4);
@@ -171,14 +181,7 @@ bool vu_queue_notify(struct vu_queue *q)
 	return true;
 }
 
-static uint64_t get_u64(const struct vu_msg *m)
-{
-	uint64_t v;
-	memcpy(&v, m->payload, 8);
-	return v;
-}
-
-static int reply_u64(struct vu_dev *d, const struct vu_msg *m, uint64_t v)
+static int reply_u64(struct vu_dev *d, const struct vu_parsed *m, uint64_t v)
 {
 	return vu_msg_send(d->sock, m->request, VU_FLAG_VERSION | VU_FLAG_REPLY,
 			   &v, sizeof(v));
@@ -200,40 +203,34 @@ static void remap_rings(struct vu_dev *d)
 	}
 }
 
-static int set_mem_table(struct vu_dev *d, struct vu_msg *m, const char **why)
+/* The parser checked count, fds, sizes and overlap; here only mmap. */
+static int set_mem_table(struct vu_dev *d, const struct vu_parsed *p,
+			 const int *fds, const char **why)
 {
-	uint32_t nregions;
-	if (m->size < 8) {
-		*why = "SET_MEM_TABLE too short";
-		return -EPROTO;
-	}
-	memcpy(&nregions, m->payload, 4);
-	if (nregions == 0 || nregions > VMEM_MAX_REGIONS ||
-	    m->size < 8 + 32 * nregions || m->nfds != nregions) {
-		*why = "SET_MEM_TABLE region count, size and fds disagree";
-		return -EPROTO;
-	}
 	struct vmem fresh = {0};
-	for (uint32_t i = 0; i < nregions; i++) {
-		uint64_t f[4]; /* gpa, size, uva, mmap_offset */
-		memcpy(f, m->payload + 8 + 32 * i, sizeof(f));
-		if (f[1] == 0 || f[1] > (1ull << 40) || f[3] > (1ull << 40)) {
+	for (uint32_t i = 0; i < p->u.mem.n; i++) {
+		const struct vu_region_desc *rd = &p->u.mem.r[i];
+		size_t len = (size_t)(rd->size + rd->mmap_offset);
+		/* A mapping beyond the end of its file would SIGBUS us on
+		 * first touch instead of failing here. */
+		off_t end = lseek(fds[rd->fd_index], 0, SEEK_END);
+		if (end < 0 || (uint64_t)end < len) {
 			vmem_clear(&fresh);
-			*why = "SET_MEM_TABLE region size or offset absurd";
+			*why = "SET_MEM_TABLE region extends beyond its fd's end";
 			return -EPROTO;
 		}
-		size_t len = (size_t)(f[1] + f[3]);
-		void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
-			       m->fds[i], 0);
-		if (p == MAP_FAILED) {
+		void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED,
+			       fds[rd->fd_index], 0);
+		if (m == MAP_FAILED) {
 			int e = -errno;
 			vmem_clear(&fresh);
 			*why = "mmap of a guest memory region failed";
 			return e;
 		}
 		fresh.r[fresh.n++] = (struct vmem_region){
-			.gpa = f[0], .size = f[1], .uva = f[2],
-			.host = (uint8_t *)p + f[3], .map = p, .map_len = len};
+			.gpa = rd->gpa, .size = rd->size, .uva = rd->uva,
+			.host = (uint8_t *)m + rd->mmap_offset, .map = m,
+			.map_len = len};
 	}
 	vmem_clear(&d->mem);
 	d->mem = fresh;
@@ -243,39 +240,18 @@ static int set_mem_table(struct vu_dev *d, struct vu_msg *m, const char **why)
 	return 0;
 }
 
-static int vring_index(const struct vu_msg *m, uint32_t *idx, const char **why)
+/* Takes the fd (m->fds[0]) unless NOFD. */
+static void set_vring_fd(struct vu_dev *d, const struct vu_parsed *p,
+			 struct vu_msg *m)
 {
-	if (m->size < 4) {
-		*why = "vring message too short";
-		return -EPROTO;
+	int fd = -1;
+	if (!p->u.vring_fd.nofd) {
+		fd = m->fds[0];
+		m->fds[0] = -1; /* ours now */
 	}
-	uint32_t v;
-	memcpy(&v, m->payload, 4);
-	*idx = v & VRING_IDX_MASK;
-	if (*idx >= VU_NUM_QUEUES) {
-		*why = "vring index out of range";
-		return -EPROTO;
-	}
-	return 0;
-}
-
-static int set_vring_fd(struct vu_dev *d, struct vu_msg *m, const char **why)
-{
-	uint32_t idx;
-	if (m->size < 8 || vring_index(m, &idx, why) < 0) {
-		*why = "vring fd message malformed";
-		return -EPROTO;
-	}
-	bool nofd = get_u64(m) & VRING_NOFD_MASK;
-	if (!nofd && m->nfds != 1) {
-		*why = "vring fd message without exactly one fd";
-		return -EPROTO;
-	}
-	int fd = nofd ? -1 : m->fds[0];
-	if (!nofd)
-		m->nfds = 0; /* ours now */
+	unsigned idx = p->u.vring_fd.index;
 	struct vu_queue *q = &d->q[idx];
-	switch (m->request) {
+	switch (p->request) {
 	case VU_SET_VRING_KICK:
 		close_fd(&q->kick_fd);
 		q->kick_fd = fd;
@@ -296,22 +272,36 @@ static int set_vring_fd(struct vu_dev *d, struct vu_msg *m, const char **why)
 		q->err_fd = fd;
 		break;
 	}
-	return 0;
 }
 
-static int handle(struct vu_dev *d, struct vu_msg *m, const char **why,
-		  bool *replied)
+static int get_config(struct vu_dev *d, const struct vu_parsed *p)
 {
-	uint32_t idx;
+	/* The vsock config space is the guest CID, le64 at offset 0; the
+	 * rest of the 256 bytes reads as zero. */
+	uint8_t out[12 + VU_CONFIG_SPACE] = {0};
+	uint8_t space[VU_CONFIG_SPACE] = {0};
+	uint64_t cid = htole64(d->guest_cid);
+	memcpy(space, &cid, sizeof(cid));
+	uint32_t hdr[3] = {p->u.config.offset, p->u.config.size,
+			   p->u.config.flags};
+	memcpy(out, hdr, 12);
+	/* offset + size <= 256: checked by the parser */
+	memcpy(out + 12, space + p->u.config.offset, p->u.config.size);
+	return vu_msg_send(d->sock, p->request, VU_FLAG_VERSION | VU_FLAG_REPLY,
+			   out, 12 + p->u.config.size);
+}
+
+static int handle(struct vu_dev *d, const struct vu_parsed *p, struct vu_msg *m,
+		  const char **why, bool *replied)
+{
+	unsigned idx;
 	uint32_t st[2];
-	switch (m->request) {
+	switch (p->request) {
 	case VU_GET_FEATURES:
 		*replied = true;
-		return reply_u64(d, m, vu_offered_features());
+		return reply_u64(d, p, vu_offered_features());
 	case VU_SET_FEATURES:
-		if (m->size < 8)
-			goto short_msg;
-		d->features = get_u64(m);
+		d->features = p->u.u64;
 		if (!(d->features & (1ull << VIRTIO_F_VERSION_1))) {
 			*why = "front-end did not accept VERSION_1 (use virtio-mmio.force-legacy=false)";
 			return -EPROTO;
@@ -327,49 +317,38 @@ static int handle(struct vu_dev *d, struct vu_msg *m, const char **why,
 		return 0;
 	case VU_GET_PROTOCOL_FEATURES:
 		*replied = true;
-		return reply_u64(d, m, vu_offered_protocol_features());
+		return reply_u64(d, p, vu_offered_protocol_features());
 	case VU_SET_PROTOCOL_FEATURES:
-		if (m->size < 8)
-			goto short_msg;
-		d->protocol_features = get_u64(m) & vu_offered_protocol_features();
+		d->protocol_features = p->u.u64 & vu_offered_protocol_features();
 		/* Bit 30 was offered, so rings start disabled until ENABLE. */
 		for (unsigned i = 0; i < VU_NUM_QUEUES; i++)
 			d->q[i].enabled = false;
 		return 0;
 	case VU_GET_QUEUE_NUM:
 		*replied = true;
-		return reply_u64(d, m, VU_NUM_QUEUES);
+		return reply_u64(d, p, VU_NUM_QUEUES);
 	case VU_SET_OWNER:
 	case VU_RESET_OWNER:
 		return 0;
 	case VU_SET_MEM_TABLE:
-		return set_mem_table(d, m, why);
+		return set_mem_table(d, p, m->fds, why);
 	case VU_SET_VRING_NUM:
-		if (m->size < 8 || vring_index(m, &idx, why) < 0)
-			goto short_msg;
-		memcpy(st, m->payload, 8);
-		if (vring_set_num(&d->q[idx].vr, st[1]) < 0) {
+		if (vring_set_num(&d->q[p->u.state.index].vr, p->u.state.num) < 0) {
 			*why = "vring size not a power of two up to 32768";
 			return -EPROTO;
 		}
 		return 0;
 	case VU_SET_VRING_BASE:
-		if (m->size < 8 || vring_index(m, &idx, why) < 0)
-			goto short_msg;
-		memcpy(st, m->payload, 8);
-		d->q[idx].vr.last_avail_idx = (uint16_t)st[1];
-		d->q[idx].vr.used_idx = (uint16_t)st[1];
+		idx = p->u.state.index;
+		d->q[idx].vr.last_avail_idx = (uint16_t)p->u.state.num;
+		d->q[idx].vr.used_idx = (uint16_t)p->u.state.num;
 		vring_reset_signal(&d->q[idx].vr);
 		return 0;
 	case VU_SET_VRING_ADDR: {
-		if (m->size < 40 || vring_index(m, &idx, why) < 0)
-			goto short_msg;
-		uint64_t a[3]; /* desc, used, avail */
-		memcpy(a, m->payload + 8, sizeof(a));
-		struct vring *vr = &d->q[idx].vr;
-		vr->desc_uva = a[0];
-		vr->used_uva = a[1];
-		vr->avail_uva = a[2];
+		struct vring *vr = &d->q[p->u.addr.index].vr;
+		vr->desc_uva = p->u.addr.desc;
+		vr->used_uva = p->u.addr.used;
+		vr->avail_uva = p->u.addr.avail;
 		vr->addr_set = true;
 		vr->broken = false;
 		vr->why = NULL;
@@ -378,80 +357,65 @@ static int handle(struct vu_dev *d, struct vu_msg *m, const char **why,
 		return 0;
 	}
 	case VU_GET_VRING_BASE:
-		if (m->size < 8 || vring_index(m, &idx, why) < 0)
-			goto short_msg;
+		idx = p->u.state.index;
 		d->q[idx].started = false;
 		close_fd(&d->q[idx].kick_fd);
 		changed(d, idx); /* drop the kick fd from epoll, forget RX work */
 		st[0] = idx;
 		st[1] = d->q[idx].vr.last_avail_idx;
 		*replied = true;
-		return vu_msg_send(d->sock, m->request,
+		return vu_msg_send(d->sock, p->request,
 				   VU_FLAG_VERSION | VU_FLAG_REPLY, st, 8);
 	case VU_SET_VRING_KICK:
 	case VU_SET_VRING_CALL:
 	case VU_SET_VRING_ERR:
-		return set_vring_fd(d, m, why);
-	case VU_SET_VRING_ENABLE:
-		if (m->size < 8 || vring_index(m, &idx, why) < 0)
-			goto short_msg;
-		memcpy(st, m->payload, 8);
-		d->q[idx].enabled = st[1] != 0;
-		/* A kick may have come before enable (rust-vmm/vhost #247). */
-		changed(d, idx);
+		set_vring_fd(d, p, m);
 		return 0;
-	case VU_GET_CONFIG: {
-		uint32_t cfg[3]; /* offset, size, flags */
-		if (m->size < 12)
-			goto short_msg;
-		memcpy(cfg, m->payload, 12);
-		if (cfg[1] > 256 || m->size != 12 + cfg[1]) {
-			*why = "GET_CONFIG size mismatch";
-			return -EPROTO;
-		}
-		uint8_t out[12 + 256] = {0};
-		memcpy(out, cfg, 12);
-		uint64_t cid = htole64(d->guest_cid);
-		for (uint32_t i = 0; i < cfg[1]; i++)
-			if (cfg[0] < 8 && i < 8 - cfg[0])
-				out[12 + i] = ((uint8_t *)&cid)[cfg[0] + i];
+	case VU_SET_VRING_ENABLE:
+		d->q[p->u.state.index].enabled = p->u.state.num != 0;
+		/* A kick may have come before enable (rust-vmm/vhost #247). */
+		changed(d, p->u.state.index);
+		return 0;
+	case VU_GET_CONFIG:
 		*replied = true;
-		return vu_msg_send(d->sock, m->request,
-				   VU_FLAG_VERSION | VU_FLAG_REPLY, out,
-				   12 + cfg[1]);
-	}
+		return get_config(d, p);
 	case VU_SET_CONFIG:
 		return 0; /* the CID is read-only */
 	default:
 		*why = "unsupported vhost-user request";
 		return -EOPNOTSUPP;
 	}
-short_msg:
-	*why = "vhost-user message too short or bad vring index";
-	return -EPROTO;
 }
 
 int vu_dev_handle_one(struct vu_dev *d, const char **why)
 {
 	struct vu_msg m;
 	*why = "";
-	int r = vu_msg_recv(d->sock, &m);
+	int r = vu_msg_recv(d->sock, &m, why);
 	if (r < 0) {
-		*why = r == -ECONNRESET ? "front-end closed the connection"
-					: "bad vhost-user message framing";
+		if (r == -ECONNRESET)
+			*why = "front-end closed the connection";
 		return r;
 	}
+	struct vu_parsed p;
 	bool replied = false;
-	r = handle(d, &m, why, &replied);
+	enum vu_parse_status st = vu_msg_parse(m.buf, m.len, m.fds, m.nfds, &p, why);
+	if (st != VU_PARSE_OK) {
+		fprintf(stderr, "sandbox-vsock: vhost-user %s (%u): %s\n",
+			vu_request_name(p.request), p.request, *why);
+		r = st == VU_PARSE_UNSUPPORTED ? -EOPNOTSUPP : -EPROTO;
+	} else {
+		r = handle(d, &p, &m, why, &replied);
+	}
 	vu_msg_close_fds(&m);
 	if (d->verbose)
-		fprintf(stderr, "sandbox-vsock: vhost-user request %u size %u -> %d\n",
-			m.request, m.size, r);
+		fprintf(stderr, "sandbox-vsock: vhost-user %s size %u -> %d\n",
+			vu_request_name(p.request), p.size, r);
 	/* REPLY_ACK: a request with NEED_REPLY and no reply of its own gets
 	 * a u64 status, or QEMU waits forever. */
-	if (!replied && (m.flags & VU_FLAG_NEED_REPLY) &&
+	if (!replied && p.need_reply &&
 	    (d->protocol_features & (1ull << VU_PROTOCOL_F_REPLY_ACK))) {
-		int s = reply_u64(d, &m, r < 0 ? 1 : 0);
+		int s = reply_u64(d, &p, r < 0 ? 1 : 0);
 		if (s < 0 && r == 0) {
 			*why = "cannot write to the front-end";
 			r = s;

@@ -12,39 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vhost_user_msg.h"
 #include "vring.h"
-
-#define VU_HDR_SIZE 12
-#define VU_MAX_PAYLOAD 4096
-#define VU_MAX_FDS 8
-#define VU_NUM_QUEUES 2
-
-enum vu_request {
-	VU_GET_FEATURES = 1,
-	VU_SET_FEATURES = 2,
-	VU_SET_OWNER = 3,
-	VU_RESET_OWNER = 4,
-	VU_SET_MEM_TABLE = 5,
-	VU_SET_LOG_BASE = 6,
-	VU_SET_LOG_FD = 7,
-	VU_SET_VRING_NUM = 8,
-	VU_SET_VRING_ADDR = 9,
-	VU_SET_VRING_BASE = 10,
-	VU_GET_VRING_BASE = 11,
-	VU_SET_VRING_KICK = 12,
-	VU_SET_VRING_CALL = 13,
-	VU_SET_VRING_ERR = 14,
-	VU_GET_PROTOCOL_FEATURES = 15,
-	VU_SET_PROTOCOL_FEATURES = 16,
-	VU_GET_QUEUE_NUM = 17,
-	VU_SET_VRING_ENABLE = 18,
-	VU_GET_CONFIG = 24,
-	VU_SET_CONFIG = 25,
-};
-
-#define VU_FLAG_VERSION 0x1u
-#define VU_FLAG_REPLY 0x4u
-#define VU_FLAG_NEED_REPLY 0x8u
 
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_RING_F_EVENT_IDX 29
@@ -53,17 +22,20 @@ enum vu_request {
 #define VU_PROTOCOL_F_REPLY_ACK 3
 #define VU_PROTOCOL_F_CONFIG 9
 
+/* One message as read from the socket: the raw bytes (header + payload)
+ * and the fds that came with it, before vu_msg_parse() has looked at it. */
 struct vu_msg {
-	uint32_t request, flags, size;
-	uint8_t payload[VU_MAX_PAYLOAD];
-	int fds[VU_MAX_FDS];
+	uint8_t buf[VU_HDR_SIZE + VU_MAX_PAYLOAD];
+	size_t len;
+	int fds[VU_MAX_FDS]; /* owned until taken (set to -1) */
 	unsigned nfds;
 };
 
-/* Read one message: header with any SCM_RIGHTS fds, then exactly size
- * payload bytes. Returns 0, -ECONNRESET on orderly EOF, or -errno/-EPROTO.
- * On success the caller owns m->fds. */
-int vu_msg_recv(int sock, struct vu_msg *m);
+/* Read one message: header with any SCM_RIGHTS fds, then exactly the
+ * payload size the header gives (at most VU_MAX_PAYLOAD). Returns 0,
+ * -ECONNRESET on orderly EOF, or -errno/-EPROTO/-EMSGSIZE with *why set.
+ * Framing only: the caller parses. On success the caller owns m->fds. */
+int vu_msg_recv(int sock, struct vu_msg *m, const char **why);
 /* Send a message (no fds). */
 int vu_msg_send(int sock, uint32_t request, uint32_t flags, const void *payload,
 		uint32_t size);

@@ -1,10 +1,13 @@
 /* sandbox-vsock: vhost-user-vsock back-end for one QEMU guest.
  *
- *   sandbox-vsock --socket PATH --dir DIR [--listen PATH] [--guest-cid N] [--verbose]
+ *   sandbox-vsock --socket PATH --dir DIR [--port P]... [--listen PATH]
+ *                 [--guest-cid N] [--verbose]
  *
- * Order: parse arguments, create the sockets (0600), accept QEMU's single
- * vhost-user connection, close the vhost-user listener, install seccomp,
- * then serve until QEMU disconnects (exit 0). */
+ * Order: parse arguments, close inherited descriptors, create the sockets
+ * (0600), fork the connector (the only process that may connect, and only
+ * to DIR/vsock_P for the --port list), accept QEMU's single vhost-user
+ * connection, close the vhost-user listener, install the bridge's seccomp
+ * allow list, then serve until QEMU disconnects (exit 0). */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -16,19 +19,23 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../common/util.h"
 #include "seccomp.h"
 #include "vhost_user.h"
+#include "vsock_connector.h"
 #include "vsock_mux.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: sandbox-vsock --socket PATH --dir DIR [--listen PATH]\n"
-		   "                     [--guest-cid N] [--verbose]\n"
+	fprintf(f, "usage: sandbox-vsock --socket PATH --dir DIR [--port P]...\n"
+		   "                     [--listen PATH] [--guest-cid N] [--verbose]\n"
 		   "  --socket PATH   vhost-user socket QEMU connects to\n"
 		   "  --dir DIR       guest port P connects to DIR/vsock_P\n"
+		   "  --port P        a port the guest may reach (repeat; default\n"
+		   "                  1080 and 3128, the proxy's); others get RST\n"
 		   "  --listen PATH   clients send \"CONNECT <port>\\n\" to reach the guest\n"
 		   "  --guest-cid N   guest CID (default 3)\n");
 }
@@ -54,17 +61,51 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
+/* The connector is our child: whoever reaps us must find it gone too, so
+ * on SIGTERM (the launcher's stop) and at exit we close its socket (it
+ * exits on EOF) and reap it before going. Signal-safe calls only. */
+static int connector_sock = -1;
+static pid_t connector_pid = -1;
+
+static void reap_connector(void)
+{
+	if (connector_sock >= 0)
+		close(connector_sock);
+	connector_sock = -1;
+	if (connector_pid > 0)
+		while (waitpid(connector_pid, NULL, 0) < 0 && errno == EINTR)
+			;
+	connector_pid = -1;
+}
+
+static void on_term(int sig)
+{
+	reap_connector();
+	_exit(128 + sig);
+}
+
+static void catch_term(void)
+{
+	struct sigaction sa = {.sa_handler = on_term};
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0 ||
+	    sigaction(SIGHUP, &sa, NULL) < 0)
+		die("sigaction: %s", strerror(errno));
+}
+
 int main(int argc, char **argv)
 {
 	program_name = "sandbox-vsock";
 	const char *sock_path = NULL, *dir = NULL, *listen_path = NULL;
 	uint64_t cid = 3;
 	bool verbose = false;
+	struct vsock_connector_cfg ccfg = {0};
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'},
 		{"dir", required_argument, NULL, 'd'},
 		{"listen", required_argument, NULL, 'l'},
 		{"guest-cid", required_argument, NULL, 'c'},
+		{"port", required_argument, NULL, 'p'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -87,6 +128,19 @@ int main(int argc, char **argv)
 			cid = v;
 			break;
 		}
+		case 'p': {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (errno || *end || optarg[0] < '0' || optarg[0] > '9' ||
+			    v > 0xffffffffu)
+				die("--port: want a number from 0 to 4294967295, got '%s'",
+				    optarg);
+			if (ccfg.nports == VSOCK_CONNECTOR_MAX_PORTS)
+				die("--port: at most %d ports", VSOCK_CONNECTOR_MAX_PORTS);
+			ccfg.ports[ccfg.nports++] = (uint32_t)v;
+			break;
+		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -99,6 +153,14 @@ int main(int argc, char **argv)
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		die("--dir %s: not a directory", dir);
 	signal(SIGPIPE, SIG_IGN);
+	/* Whatever the starter leaked to us is not the bridge's to hold. */
+	if (close_range(3, ~0u, 0) < 0)
+		die("close_range: %s", strerror(errno));
+	if (ccfg.nports == 0) {
+		ccfg.ports[ccfg.nports++] = 1080;
+		ccfg.ports[ccfg.nports++] = 3128;
+	}
+	ccfg.dir = dir;
 
 	int vl = listen_unix(sock_path);
 	int hl = listen_path ? listen_unix(listen_path) : -1;
@@ -106,8 +168,17 @@ int main(int argc, char **argv)
 		if (fcntl(hl, F_SETFL, fcntl(hl, F_GETFL) | O_NONBLOCK) < 0)
 			die("listen socket: %s", strerror(errno));
 	}
+	pid_t cpid;
+	int conn = vsock_connector_start(&ccfg, &cpid);
+	if (conn < 0)
+		die("starting the connector: %s", strerror(-conn));
+	connector_sock = conn;
+	connector_pid = cpid;
+	atexit(reap_connector); /* die() paths too */
+	catch_term();
 	if (verbose)
-		fprintf(stderr, "sandbox-vsock: waiting for QEMU on %s\n", sock_path);
+		fprintf(stderr, "sandbox-vsock: connector pid %d; waiting for QEMU on %s\n",
+			(int)cpid, sock_path);
 	int qs = accept4(vl, NULL, NULL, SOCK_CLOEXEC);
 	if (qs < 0)
 		die("accept on %s: %s", sock_path, strerror(errno));
@@ -115,18 +186,22 @@ int main(int argc, char **argv)
 	close(vl);
 	unlink(sock_path);
 
-	int r = vsock_seccomp_install();
-	if (r < 0)
-		die("installing the seccomp filter: %s", strerror(-r));
-
 	struct vu_dev dev;
 	vu_dev_init(&dev, qs, cid);
 	dev.verbose = verbose;
 	struct vsock_mux mux;
-	r = vsock_mux_init(&mux, &dev, dir, hl);
+	int r = vsock_mux_init(&mux, &dev, conn, hl);
 	if (r < 0)
 		die("event loop set-up: %s", strerror(-r));
 	mux.verbose = verbose;
+
+	/* From here on the guest's memory and rings are read: nothing but
+	 * the fds held so far and the connector's answers. */
+	if (chdir("/") < 0) /* the launcher's cwd is the user's project */
+		die("chdir /: %s", strerror(errno));
+	r = vsock_seccomp_install(SECCOMP_ROLE_BRIDGE);
+	if (r < 0)
+		die("installing the seccomp filter: %s", strerror(-r));
 	const char *why = "";
 	r = vsock_mux_run(&mux, &why);
 	if (verbose || r < 0)
@@ -137,10 +212,10 @@ int main(int argc, char **argv)
 			(unsigned long long)mux.bytes_to_guest);
 	vsock_mux_destroy(&mux);
 	vu_dev_destroy(&dev);
-	if (hl >= 0) {
+	/* No unlink here: the filter forbids it and the launcher removes
+	 * the state directory. */
+	reap_connector();
+	if (hl >= 0)
 		close(hl);
-		if (listen_path)
-			unlink(listen_path);
-	}
 	return r < 0 ? 1 : 0;
 }

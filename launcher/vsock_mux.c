@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "vsock_connector.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -217,24 +218,6 @@ static void check_finished(struct vsock_mux *m, struct vsock_conn *c)
 
 /* ---- guest -> host ------------------------------------------------- */
 
-static int connect_port(struct vsock_mux *m, uint32_t port)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (fmt_buf(sa.sun_path, sizeof(sa.sun_path), "%s/vsock_%u", m->dir,
-		    port) < 0)
-		return -ENAMETOOLONG;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		/* EAGAIN: backlog full; refusing beats blocking the loop. */
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
-}
-
 static void guest_request(struct vsock_mux *m, const struct vsock_hdr *h)
 {
 	if (m->nconns >= VSOCK_MUX_MAX_CONNS) {
@@ -242,7 +225,7 @@ static void guest_request(struct vsock_mux *m, const struct vsock_hdr *h)
 		queue_rst(m, h->dst_port, h->src_port);
 		return;
 	}
-	int fd = connect_port(m, h->dst_port);
+	int fd = vsock_connector_connect(m->connector_fd, h->dst_port);
 	if (fd < 0) {
 		logv(m, "guest:%u -> host port %u refused: %s", h->src_port,
 		     h->dst_port, strerror(-fd));
@@ -701,7 +684,7 @@ static int add_fixed(struct vsock_mux *m, int fd, uint64_t tag)
 	return epoll_ctl(m->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int vsock_mux_init(struct vsock_mux *m, struct vu_dev *dev, const char *dir,
+int vsock_mux_init(struct vsock_mux *m, struct vu_dev *dev, int connector_fd,
 		   int listen_fd)
 {
 	memset(m, 0, sizeof(*m));
@@ -709,8 +692,7 @@ int vsock_mux_init(struct vsock_mux *m, struct vu_dev *dev, const char *dir,
 	m->listen_fd = listen_fd;
 	m->next_local_port = HOST_PORT_FIRST;
 	m->kick_reg[0] = m->kick_reg[1] = -1;
-	if (fmt_buf(m->dir, sizeof(m->dir), "%s", dir) < 0)
-		return -ENAMETOOLONG;
+	m->connector_fd = connector_fd;
 	m->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (m->epfd < 0)
 		return -errno;

@@ -1,12 +1,14 @@
 /* The vsock device model: routes packets between the guest's virtqueues and
  * host unix sockets ("hybrid vsock", as Firecracker does it).
  *
- *   guest connect to CID 2 port P  ->  connect(DIR/vsock_P), else RST
+ *   guest connect to CID 2 port P  ->  a socket from the connector
+ *                                      (DIR/vsock_P, P listed), else RST
  *   client on --listen: "CONNECT P\n" ->  REQUEST to guest port P,
  *                                        "OK <local port>\n" on RESPONSE
  *
- * Nothing else on the host is reachable: the only paths ever connected to
- * are DIR/vsock_<decimal u32>, built here, never taken from the guest.
+ * Nothing else on the host is reachable: this process cannot connect() or
+ * open anything (seccomp); the connector (vsock_connector.c) hands it a
+ * connected socket for the listed ports and refuses every other.
  */
 #ifndef LAUNCHER_VSOCK_MUX_H
 #define LAUNCHER_VSOCK_MUX_H
@@ -26,7 +28,7 @@ struct vsock_mux {
 	int epfd;	 /* owned */
 	int listen_fd;	 /* host->guest listener (not owned), -1 if none */
 	struct vu_dev *dev;
-	char dir[PATH_MAX];
+	int connector_fd; /* not owned: vsock_connector_connect() asks it */
 	bool verbose;
 
 	struct vsock_conn *hash[VSOCK_MUX_HASH];
@@ -53,7 +55,7 @@ struct vsock_mux {
 		kicks[VU_NUM_QUEUES], wakeups;
 };
 
-int vsock_mux_init(struct vsock_mux *m, struct vu_dev *dev, const char *dir,
+int vsock_mux_init(struct vsock_mux *m, struct vu_dev *dev, int connector_fd,
 		   int listen_fd);
 void vsock_mux_destroy(struct vsock_mux *m);
 

@@ -8,8 +8,11 @@ tests/e2e/vsock/vsock_guest.c; the kernel modules come from the image.
 
 Checked: guest->host connect with bytes both ways and half-close, large
 transfers both ways with checksums (credit flow control), a port with no
-socket is refused, host->guest CONNECT reaches a guest listener. Also
-prints the guest->host throughput.
+socket is refused, a port with a socket that is not in the bridge's --port
+list is refused and its listener never sees a connection (the bridge's
+connector only reaches the listed ports), host->guest CONNECT reaches a
+guest listener, and the bridge (under its seccomp allow list) exits 0 when
+QEMU leaves. Also prints the guest->host throughput.
 """
 import gzip
 import os
@@ -69,6 +72,7 @@ $G echo 5000 hello-bridge
 $G send 5001 %(sink)d
 $G recv 5002
 $G refused 5009
+$G refused 5003
 $G listen 1024
 echo "VSK DONE"
 $B poweroff -f
@@ -109,6 +113,20 @@ class Servers:
             t = threading.Thread(target=self.serve, args=(s, fn), daemon=True)
             t.start()
             self.threads.append(t)
+        # A socket at DIR/vsock_5003, but 5003 is not a --port: whatever the
+        # guest does, nothing may reach it.
+        self.unlisted = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.unlisted.bind(os.path.join(d, "vsock_5003"))
+        self.unlisted.listen(4)
+        self.unlisted.setblocking(False)
+
+    def unlisted_reached(self):
+        try:
+            c, _ = self.unlisted.accept()
+            c.close()
+            return True
+        except BlockingIOError:
+            return False
 
     def serve(self, s, fn):
         c, _ = s.accept()
@@ -185,8 +203,11 @@ def test_vsock_bridge(env):
     vhost = os.path.join(d, "vhost.sock")
     ctl = os.path.join(d, "ctl.sock")
     bridge_log = open(os.path.join(d, "bridge.log"), "w+")
+    ports = []
+    for p in (5000, 5001, 5002, 5009):
+        ports += ["--port", str(p)]
     bridge = subprocess.Popen([BRIDGE, "--socket", vhost, "--dir", d, "--listen", ctl,
-                               "--guest-cid", "3", "--verbose"], stderr=bridge_log)
+                               "--guest-cid", "3", "--verbose"] + ports, stderr=bridge_log)
     try:
         run_guest(env, srv, bridge, bridge_log, vhost, ctl)
     finally:
@@ -197,7 +218,8 @@ def test_vsock_bridge(env):
 
 def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
     for _ in range(100):
-        if os.path.exists(vhost):
+        # both: the bridge binds the vhost-user socket first, --listen next
+        if os.path.exists(vhost) and os.path.exists(ctl):
             break
         time.sleep(0.05)
     assert os.path.exists(vhost), "bridge did not create its socket"
@@ -233,6 +255,7 @@ def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
 
     got = {}
     replies = []
+    refused = []
     try:
         deadline = time.monotonic() + 240
         while True:
@@ -247,6 +270,8 @@ def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
             key = line.split(" ", 1)[0]
             if key == "REPLY":
                 replies.append(line)
+            if key == "REFUSED":
+                refused.append(line)
             got[key] = line
             if key == "LISTENING":
                 got["host2guest"] = host_to_guest(ctl)
@@ -284,8 +309,11 @@ def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
     recv = got["RECV"].split()
     assert int(recv[1]) == SOURCE_BYTES, ctx
     assert recv[2] == "%08x" % srv.results["source_sum"], "checksum mismatch host->guest"
-    # nothing listening: refused
-    assert got["REFUSED"].startswith("REFUSED"), ctx
+    # nothing listening: refused; listening but not a --port: refused, and
+    # the listener (the upstream's own view) saw nothing
+    assert len(refused) == 2 and all(r.startswith("REFUSED") for r in refused), ctx
+    assert not srv.unlisted_reached(), "guest reached a port not in --port"
+    assert "guest port 5003 is not a proxy port" in log, ctx
     # host -> guest
     assert got["host2guest"][0].startswith(b"OK "), ctx
     assert got["host2guest"][1] == b"HELLO FROM THE HOST", ctx
