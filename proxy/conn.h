@@ -159,6 +159,10 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason);
 
 /* Write the connect audit record (once) for the current decision. */
 int conn_audit_connect(struct conn *c, const char *reason);
+/* Write the "resolve" record: the allowed c->name is about to be sent to
+ * the upstream resolver (so it is on record before it leaves the host).
+ * Negative when the log cannot be written: do not resolve. */
+int conn_audit_resolve(struct conn *c);
 
 /* Arm the phase timer to fire after ms milliseconds. */
 void conn_set_timer(struct conn *c, uint64_t ms);
@@ -199,6 +203,11 @@ void dns_stream_start(struct conn *c);
 void dns_stream_read(struct conn *c);
 void dns_stream_eof(struct conn *c);
 void dns_stream_free(struct dns_stream *s);
+/* Once a second (record.c): write ended aggregates, resume a stream that
+ * waited for its budget or for the log. */
+void dns_stream_tick(struct conn *c);
+/* Write every pending aggregate (the stream is closing). */
+void dns_stream_flush(struct conn *c);
 bool dns_stream_idle(const struct conn *c); /* no query in flight */
 
 /* Policy helpers shared by the fronts: decide c->name (or c->literal

@@ -179,7 +179,13 @@ static void cmd_add(struct control_client *cl, bool allow, const char *spec)
 	char reason[400];
 	fmt_buf(reason, sizeof(reason), "runtime %s %s%s", verb, spec,
 		ctl->cut ? " (egress is cut: applies on resume)" : "");
-	proxy_audit_policy(ctl->px, verb, reason);
+	if (proxy_audit_policy(ctl->px, verb, reason) < 0 && allow) {
+		/* A widening nobody can read about does not stay. */
+		free(ctl->rules[--ctl->n_rules].spec);
+		rebuild(ctl, why, sizeof(why));
+		reply(cl, "error audit log unwritable; policy unchanged");
+		return;
+	}
 	reply(cl, "ok %s %s%s", verb, spec,
 	      ctl->cut ? " (egress is cut: applies on resume)" : "");
 }
@@ -307,7 +313,12 @@ static void run_command(struct control_client *cl, char *line)
 		arg = line + n;
 	while (*arg == ' ')
 		arg++;
-	if (!strcmp(line, "allow") || !strcmp(line, "deny"))
+	/* A change is a decision: none while the audit log cannot be
+	 * written (record.c), except cutting egress, which only narrows. */
+	if (strcmp(line, "status") && strcmp(line, "cut") &&
+	    !proxy_may_act(cl->ctl->px))
+		reply(cl, "error audit log unwritable; policy unchanged");
+	else if (!strcmp(line, "allow") || !strcmp(line, "deny"))
 		cmd_add(cl, line[0] == 'a', arg);
 	else if (!strcmp(line, "remove"))
 		cmd_remove(cl, arg);

@@ -72,6 +72,13 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	struct proxy *px = arg;
 	(void)sig;
 	(void)what;
+	if (!proxy_may_act(px)) {
+		/* A reload is a decision; it waits for a writable log. */
+		fprintf(stderr, "sandbox-proxy: reload refused: the audit log "
+				"cannot be written; keeping the previous "
+				"policy\n");
+		return;
+	}
 	struct policy_errors errs = {0};
 	struct policy *p = build_policy(px, &errs);
 	if (!p) {
@@ -244,7 +251,7 @@ static int run(struct proxy_config *cfg)
 			cfg->control_path);
 	}
 	proxy_audit_policy(&px, "allow", "loaded");
-	if (px.audit_failed) {
+	if (px.audit_failed || proxy_record_start(&px) < 0) {
 		listeners_close(&px);
 		die("--audit %s: cannot write the audit log", cfg->audit_path);
 	}
@@ -260,6 +267,7 @@ static int run(struct proxy_config *cfg)
 		conn_close(px.conns, "proxy shutting down");
 	if (px.drain_timer)
 		event_free(px.drain_timer);
+	proxy_record_stop(&px);
 	event_free(px.sig_hup);
 	event_free(px.sig_term);
 	event_free(px.sig_int);

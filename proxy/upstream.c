@@ -209,6 +209,11 @@ void conn_resolve(struct conn *c)
 		resolved(c, RESOLVE_OK, cached, n);
 		return;
 	}
+	/* The name leaves the host only once it is on record. */
+	if (conn_audit_resolve(c) < 0) {
+		conn_close(c, "audit log write failed: failing closed");
+		return;
+	}
 	conn_set_timer(c, (uint64_t)c->px->cfg->connect_timeout * 1000 + 5000);
 	c->rq = resolver_lookup(c->px->resolver, c->name, on_resolved, c);
 	if (!c->rq)
