@@ -106,7 +106,7 @@ int conn_audit_connect(struct conn *c, const char *reason)
 	return proxy_audit(c->px, &r);
 }
 
-int conn_audit_resolve(struct conn *c)
+int conn_audit_resolve(struct conn *c, const char *reason)
 {
 	char rule[512];
 	struct audit_record r;
@@ -115,6 +115,7 @@ int conn_audit_resolve(struct conn *c)
 	r.decision = policy_decision_str(c->decision);
 	r.rule = c->rule_absent ? NULL
 				: policy_rule_str(&c->rule, rule, sizeof(rule));
+	r.reason = reason;
 	return proxy_audit(c->px, &r);
 }
 

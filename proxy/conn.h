@@ -159,10 +159,12 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason);
 
 /* Write the connect audit record (once) for the current decision. */
 int conn_audit_connect(struct conn *c, const char *reason);
-/* Write the "resolve" record: the allowed c->name is about to be sent to
- * the upstream resolver (so it is on record before it leaves the host).
- * Negative when the log cannot be written: do not resolve. */
-int conn_audit_resolve(struct conn *c);
+/* Write the "resolve" record: the proxy is about to act on the allowed
+ * c->name (send it to the upstream resolver, or connect to a cached answer
+ * or an address literal; reason says which when it is not a lookup), so it
+ * is on record before anything depending on it leaves the host. Negative
+ * when the log cannot be written: do not act. */
+int conn_audit_resolve(struct conn *c, const char *reason);
 
 /* Arm the phase timer to fire after ms milliseconds. */
 void conn_set_timer(struct conn *c, uint64_t ms);
@@ -184,6 +186,8 @@ void conn_upstream_connected(struct conn *c); /* upstream.c */
 void conn_setup_upstream(struct conn *c, struct bufferevent *bev);
 void conn_connect_next(struct conn *c);
 void conn_resolve(struct conn *c);
+/* Connect to the allowed address literal c->literal_addr (recorded first). */
+void conn_connect_literal(struct conn *c);
 void conn_peek_step(struct conn *c);       /* client bytes arrived */
 void conn_decide_and_resolve(struct conn *c);
 void conn_start_relay(struct conn *c);     /* relay.c */

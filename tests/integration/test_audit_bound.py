@@ -141,6 +141,31 @@ def test_connection_lookup_is_on_record_before_it_leaves(env, start_proxy):
     assert r["decision"] == "allow" and r.get("conn"), r
 
 
+def test_every_upstream_connection_is_on_record_before_its_first_packet(env, start_proxy):
+    p = start_proxy()
+    url = f"https://allowed.test:{env.tls.port}/"
+    for _ in range(2):  # the second uses the proxy's cached answer
+        r = sbxtest.curl(env, "-x", p.http_proxy_url(), url)
+        assert r.returncode == 0, r.stderr
+    # an address literal, allowed by the cidr: rule
+    r = sbxtest.curl(env, "-k", "-x", p.http_proxy_url(),
+                     f"https://{sbxtest.UPSTREAM_IP}:{env.tls.port}/")
+    assert r.returncode == 0, r.stderr
+    sbxtest.wait_until(lambda: len(p.find(event="close", decision="allow")) >= 3, 5,
+                       what="three closed connections")
+    recs = p.audit()
+    connects = [(i, r) for i, r in enumerate(recs)
+                if r.get("event") == "connect" and r.get("addr")]
+    assert len(connects) == 3, connects
+    for i, c in connects:
+        before = [r for r in recs[:i] if r.get("event") == "resolve" and
+                  r.get("conn") == c["conn"]]
+        assert before, f"connection {c['conn']} reached {c['addr']} with no record before"
+    reasons = [r.get("reason") for r in recs if r.get("event") == "resolve"]
+    assert None in reasons and "cached answer" in reasons and \
+        "address, no lookup" in reasons, reasons
+
+
 # --- item 4: bounded, and still every decision -------------------------------
 
 def test_flood_of_denied_queries_is_bounded_and_counted(env, start_proxy):
@@ -242,15 +267,30 @@ def keepalive_get(s, port, path):
 
 def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs):
     log = os.path.join(tiny_fs, "audit.jsonl")
-    p = start_proxy(wild_policy(env), args=["--audit", log])
+    ctl_sock = os.path.join(env.workdir, f"ctl-{uuid.uuid4().hex[:8]}.sock")
+    p = start_proxy(wild_policy(env), args=["--audit", log,
+                                            "--control", f"unix:{ctl_sock}"])
+
+    def ctl(line):
+        r = sbxtest.run([os.path.join(env.build, "tools", "control_send"),
+                         ctl_sock, line])
+        return r.stdout.decode().strip()
+
     tag = uuid.uuid4().hex[:8]
     hport = env.http.port
     st = DnsStream(p)
     st.send(query("allowed.test", 1))
     sbxtest.wait_until(lambda: 1 in st.ids(), 5, what="the first answer")
+    # keep-alive through the explicit proxy and through the transparent
+    # listener (a guest connection to the synthetic address)
     ka = socket.create_connection(("127.0.0.1", p.http_port), timeout=5)
     status, _, _ = keepalive_get(ka, hport, f"/ka1-{tag}")
     assert status == 200
+    synth = p.synth("allowed.test")
+    fw = p.forwarder(f"{synth}:{hport}")
+    tka = fw.connect()
+    tka.sendall(f"GET /tka1-{tag} HTTP/1.1\r\nHost: allowed.test\r\n\r\n".encode())
+    assert sbxtest.read_http_response(tka, timeout=5)[0] == 200
 
     filler = os.path.join(tiny_fs, "filler")
     fill(filler)
@@ -279,11 +319,20 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     status, _, _ = keepalive_get(ka, hport, f"/ka2-{tag}")
     assert status is None, "a request on an open connection was answered"
     ka.close()
+    tka.sendall(f"GET /tka2-{tag} HTTP/1.1\r\nHost: allowed.test\r\n\r\n".encode())
+    assert sbxtest.read_http_response(tka, timeout=5)[0] is None, \
+        "a request on an open transparent connection was answered"
+    tka.close()
+    fw.close()
+    # a control change is a decision too; cutting egress only narrows
+    assert ctl(f"allow reload.test:{hport}").startswith("error audit log unwritable")
+    assert ctl("status").startswith("ok egress=open rules=0")
     time.sleep(1.5)
     assert st.count() == answered, "a DNS answer went out while the log was full"
     assert gap_name not in env.dns.queried(), "a name went upstream unrecorded"
     paths = [r["path"] for r in env.http.requests.snapshot()]
     assert f"/ka1-{tag}" in paths and f"/ka2-{tag}" not in paths, paths
+    assert f"/tka1-{tag}" in paths and f"/tka2-{tag}" not in paths, paths
     assert not st.closed, "the DNS stream was closed"
 
     # space again: the proxy resumes by itself and records the gap
@@ -300,8 +349,9 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     assert gap[0].get("first") and gap[0].get("last"), gap
     assert any(r.get("host") == gap_name for r in recs), \
         "the name sent after the gap has no record"
-    # a new connection works again
+    # a new connection and a control change work again
     assert p.dns("allowed.test")[0] == "NOERROR"
+    assert ctl(f"allow reload.test:{hport}").startswith("ok"), ctl("status")
     st.close()
     r = subprocess.run([AUDIT, "verify", log], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
