@@ -267,7 +267,8 @@ void dns_stream_read(struct conn *c)
 		    evbuffer_get_length(bufferevent_get_output(c->client)) >=
 			    DNS_OUT_HWM ||
 		    !proxy_may_act(c->px) ||
-		    !audit_agg_budget_ok(&s->agg, conn_now_ms())) {
+		    !audit_agg_budget_ok(&s->agg, conn_now_ms()) ||
+		    !proxy_budget_ok(c->px)) {
 			if (!s->reading_paused)
 				bufferevent_disable(c->client, EV_READ);
 			s->reading_paused = true;

@@ -78,6 +78,10 @@ struct proxy {
 	uint64_t audit_failed_ms;        /* monotonic, the same moment */
 	uint64_t audit_lost;   /* records not written since then */
 	struct event *tick;    /* owned: 1 s; aggregates, recovery */
+	/* Records written in the current second, against
+	 * PROXY_RECORD_BUDGET (new work waits when it is spent). */
+	uint64_t budget_window_ms;
+	unsigned budget_used;
 	struct event *drain_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 };
@@ -104,6 +108,12 @@ int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
 /* Write the aggregates whose interval has ended (force: all of them, the
  * stream is closing). Returns 0 or the first write error. */
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force);
+/* Records a second the proxy writes for new work (DNS messages, new
+ * connections) before that work waits for the next second: with the
+ * per-stream budget (audit_agg.h), the bound on how fast a guest can grow
+ * the log (docs/audit-log.md). */
+#define PROXY_RECORD_BUDGET 2000
+bool proxy_budget_ok(struct proxy *px);
 /* Start and stop the 1 s tick (main.c). */
 int proxy_record_start(struct proxy *px);
 void proxy_record_stop(struct proxy *px);

@@ -12,7 +12,11 @@
  * how long the log could not be written and how many records were lost;
  * when it succeeds, the proxy resumes: new connections are accepted again
  * and paused DNS streams read on. The same tick writes the aggregates of
- * DNS streams whose interval ended (audit_agg.h). */
+ * DNS streams whose interval ended (audit_agg.h).
+ *
+ * Bound: besides each DNS stream's budget, the proxy as a whole writes at
+ * most PROXY_RECORD_BUDGET records a second before new work waits: DNS
+ * streams stop reading and listeners stop accepting until the tick. */
 #include <event2/event.h>
 #include <string.h>
 #include <time.h>
@@ -21,9 +25,24 @@
 #include "audit.h"
 #include "audit_agg.h"
 #include "conn.h"
+#include "listener.h"
 #include "proxy.h"
 
 #define TICK_MS 1000
+
+static void budget_window(struct proxy *px, uint64_t now)
+{
+	if (now - px->budget_window_ms >= 1000) {
+		px->budget_window_ms = now;
+		px->budget_used = 0;
+	}
+}
+
+bool proxy_budget_ok(struct proxy *px)
+{
+	budget_window(px, conn_now_ms());
+	return px->budget_used < PROXY_RECORD_BUDGET;
+}
 
 int proxy_audit(struct proxy *px, const struct audit_record *r)
 {
@@ -32,7 +51,10 @@ int proxy_audit(struct proxy *px, const struct audit_record *r)
 		return -EIO;
 	}
 	int e = audit_write(px->audit, r);
-	if (e < 0) {
+	if (e == 0) {
+		budget_window(px, conn_now_ms());
+		px->budget_used++;
+	} else {
 		/* The log is the record of every decision: without it the
 		 * proxy makes none. */
 		px->audit_failed = true;
@@ -144,6 +166,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (c->dns)
 			dns_stream_tick(c); /* may close c */
 	}
+	listeners_resume(px);
 }
 
 int proxy_record_start(struct proxy *px)

@@ -233,6 +233,25 @@ def test_distinct_names_all_recorded_at_a_bounded_rate(env, start_proxy):
     assert took >= 1.5, f"{n} distinct records written in {took:.2f} s"
 
 
+def test_many_streams_share_one_record_budget(env, start_proxy):
+    # 20 streams x 200 distinct names: each stream within its own budget,
+    # 4,000 records together, twice what the proxy writes in a second
+    p = start_proxy()
+    streams = [DnsStream(p) for _ in range(20)]
+    t0 = time.monotonic()
+    for k, st in enumerate(streams):
+        st.send(b"".join(query(f"s{k}-{i}.nowhere.test", i) for i in range(200)))
+    sbxtest.wait_until(lambda: all(st.count() >= 200 for st in streams), 30,
+                       what="every answer")
+    took = time.monotonic() - t0
+    for st in streams:
+        st.close()
+    hosts = {r["host"] for r in p.find(event="dns") if r.get("host")}
+    want = {f"s{k}-{i}.nowhere.test" for k in range(20) for i in range(200)}
+    assert want <= hosts, f"{len(want - hosts)} names went unrecorded"
+    assert took >= 0.9, f"4,000 records written in {took:.2f} s"
+
+
 # --- audit failure stops every decision path, and recovers -------------------
 
 @pytest.fixture
