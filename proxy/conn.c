@@ -487,13 +487,13 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 		refuse = "too many connections (--max-conns)";
 	if (refuse) {
 		close(fd);
-		if (!px->audit_failed) {
-			struct audit_record r;
-			audit_record_init(&r);
-			r.event = "close";
-			r.reason = refuse;
-			proxy_audit(px, &r);
-		}
+		/* While the log cannot be written this only counts the
+		 * refusal for the gap record. */
+		struct audit_record r;
+		audit_record_init(&r);
+		r.event = "close";
+		r.reason = refuse;
+		proxy_audit(px, &r);
 		return;
 	}
 	struct conn *c = calloc(1, sizeof(*c));
