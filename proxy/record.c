@@ -75,34 +75,6 @@ bool proxy_may_act(struct proxy *px)
 	return !px->audit_failed;
 }
 
-int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
-		       const struct audit_record *r)
-{
-	if (px->audit_failed) {
-		px->audit_lost++;
-		return -EIO;
-	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t now = conn_now_ms();
-	if (audit_agg_count(g, r, now, &ts))
-		return 0;
-	int i = audit_agg_victim(g);
-	if (g->slot[i].used && g->slot[i].count) {
-		struct audit_record a;
-		audit_agg_aggregate(g, i, &a);
-		int e = proxy_audit(px, &a);
-		if (e < 0)
-			return e;
-		audit_agg_flushed(g, i, now, true);
-	}
-	int e = proxy_audit(px, r);
-	if (e < 0)
-		return e;
-	audit_agg_open(g, i, r, now);
-	return 0;
-}
-
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
 {
 	uint64_t now = conn_now_ms();
@@ -115,6 +87,39 @@ int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
 			return e;
 		audit_agg_flushed(g, i, now, force);
 	}
+	return 0;
+}
+
+int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
+		       const struct audit_record *r)
+{
+	if (px->audit_failed) {
+		px->audit_lost++;
+		return -EIO;
+	}
+	/* Intervals that ended since the last tick end now, so a steady
+	 * flood costs one aggregate per interval, not a new first record. */
+	int e = proxy_audit_flush(px, g, false);
+	if (e < 0)
+		return e;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = conn_now_ms();
+	if (audit_agg_count(g, r, now, &ts))
+		return 0;
+	int i = audit_agg_victim(g);
+	if (g->slot[i].used && g->slot[i].count) {
+		struct audit_record a;
+		audit_agg_aggregate(g, i, &a);
+		e = proxy_audit(px, &a);
+		if (e < 0)
+			return e;
+		audit_agg_flushed(g, i, now, true);
+	}
+	e = proxy_audit(px, r);
+	if (e < 0)
+		return e;
+	audit_agg_open(g, i, r, now);
 	return 0;
 }
 
