@@ -334,9 +334,11 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     gap_name = f"gap-{tag}.wild.test"
     answered = st.count()
     st.send(query(gap_name, 9))
-    # a new connection: refused
+    # a new connection: refused, on either listener
     with pytest.raises(AssertionError):
         p.dns("allowed.test", timeout=2)
+    with socket.create_connection(("127.0.0.1", p.http_port), timeout=5) as s:
+        assert keepalive_get(s, hport, f"/new-{tag}")[0] is None
     # a new request on the open keep-alive connection: not forwarded
     status, _, _ = keepalive_get(ka, hport, f"/ka2-{tag}")
     assert status is None, "a request on an open connection was answered"
@@ -355,6 +357,7 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     paths = [r["path"] for r in env.http.requests.snapshot()]
     assert f"/ka1-{tag}" in paths and f"/ka2-{tag}" not in paths, paths
     assert f"/tka1-{tag}" in paths and f"/tka2-{tag}" not in paths, paths
+    assert f"/new-{tag}" not in paths, paths
     assert not st.closed, "the DNS stream was closed"
 
     # space again: the proxy resumes by itself and records the gap
