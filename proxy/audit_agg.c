@@ -14,10 +14,7 @@ static bool same_copy(bool has, const char *held, const char *v)
 	return has ? v && strcmp(held, v) == 0 : !v;
 }
 
-static bool fits(const char *v, size_t cap)
-{
-	return !v || strlen(v) < cap;
-}
+static bool fits(const char *v, size_t cap) { return !v || strlen(v) < cap; }
 
 static bool holdable(const struct audit_record *r)
 {
@@ -150,8 +147,7 @@ void audit_agg_aggregate(const struct audit_agg *g, int i,
 	out->last = &s->last;
 }
 
-void audit_agg_flushed(struct audit_agg *g, int i, uint64_t now_ms,
-		       bool force)
+void audit_agg_flushed(struct audit_agg *g, int i, uint64_t now_ms, bool force)
 {
 	struct audit_agg_slot *s = &g->slot[i];
 	charge(g, now_ms);

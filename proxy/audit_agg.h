@@ -35,15 +35,15 @@ struct audit_agg_slot {
 	bool has_host, has_qtype, has_rule, has_reason;
 	uint64_t conn;
 	int port;
-	uint64_t opened_ms;  /* monotonic: when the interval began */
-	uint64_t count;      /* identical records since, not written */
+	uint64_t opened_ms;	     /* monotonic: when the interval began */
+	uint64_t count;		     /* identical records since, not written */
 	struct timespec first, last; /* wall clock of the first/last counted */
 };
 
 struct audit_agg {
 	struct audit_agg_slot slot[AUDIT_AGG_SLOTS];
-	uint64_t window_ms;  /* monotonic start of the budget window */
-	unsigned written;    /* records written in that window */
+	uint64_t window_ms; /* monotonic start of the budget window */
+	unsigned written;   /* records written in that window */
 };
 
 /* Does r match a slot whose interval is still open at now_ms? Then it is
@@ -72,8 +72,7 @@ void audit_agg_aggregate(const struct audit_agg *g, int i,
 
 /* The aggregate of slot i was written at now_ms: a new interval begins
  * (force: the slot is freed instead). Charges the budget. */
-void audit_agg_flushed(struct audit_agg *g, int i, uint64_t now_ms,
-		       bool force);
+void audit_agg_flushed(struct audit_agg *g, int i, uint64_t now_ms, bool force);
 
 /* May the stream make another decision that could be written at now_ms?
  * false: its budget for this interval is spent; wait for the next. */

@@ -70,10 +70,7 @@ int proxy_audit(struct proxy *px, const struct audit_record *r)
 	return e;
 }
 
-bool proxy_may_act(struct proxy *px)
-{
-	return !px->audit_failed;
-}
+bool proxy_may_act(struct proxy *px) { return !px->audit_failed; }
 
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
 {
@@ -150,8 +147,9 @@ static void try_recover(struct proxy *px)
 	}
 	px->audit_failed = false;
 	px->audit_lost = 0;
-	fprintf(stderr, "sandbox-proxy: audit log writable again after "
-			"%llu.%03llu s; resuming\n",
+	fprintf(stderr,
+		"sandbox-proxy: audit log writable again after "
+		"%llu.%03llu s; resuming\n",
 		(unsigned long long)(ms / 1000),
 		(unsigned long long)(ms % 1000));
 }

@@ -60,7 +60,8 @@ static void test_repeats_counted(void)
 	ok(audit_agg_count(&g, &r, 2500, &t1),
 	   "after an aggregate the next interval keeps counting");
 	audit_agg_flushed(&g, d, 2600, true);
-	ok(!audit_agg_count(&g, &r, 2700, &t1), "a forced flush frees the slot");
+	ok(!audit_agg_count(&g, &r, 2700, &t1),
+	   "a forced flush frees the slot");
 }
 
 static void test_distinct_fields(void)
@@ -81,7 +82,8 @@ static void test_distinct_fields(void)
 	ok(!audit_agg_count(&g, &e, 10, &t), "no host is not a repeat");
 	struct audit_record f = dns("a.test", "denied by policy");
 	f.decision = "would-deny";
-	ok(!audit_agg_count(&g, &f, 10, &t), "another decision is not a repeat");
+	ok(!audit_agg_count(&g, &f, 10, &t),
+	   "another decision is not a repeat");
 	struct audit_record h = dns("a.test", "denied by policy");
 	h.bytes_up = 5;
 	ok(!audit_agg_count(&g, &h, 10, &t), "records with bytes never match");
@@ -135,12 +137,13 @@ static void test_render(void)
 	r.first = &f;
 	r.last = &l;
 	char buf[AUDIT_LINE_MAX], hash[65];
-	ssize_t n = audit_render("sb", &r, &now, AUDIT_GENESIS, buf,
-				 sizeof(buf), hash);
+	ssize_t n =
+	    audit_render("sb", &r, &now, AUDIT_GENESIS, buf, sizeof(buf), hash);
 	ok(n > 0, "aggregate renders");
 	buf[n > 0 ? n : 0] = '\0';
-	ok(strstr(buf, ",\"count\":42,\"first\":\"2027-01-15T08:00:01.005Z\","
-		       "\"last\":\"2027-01-15T08:00:03.000Z\",\"prev\":") != NULL,
+	ok(strstr(buf,
+		  ",\"count\":42,\"first\":\"2027-01-15T08:00:01.005Z\","
+		  "\"last\":\"2027-01-15T08:00:03.000Z\",\"prev\":") != NULL,
 	   "count, first, last come last before the chain: %s", buf);
 	audit_record_init(&r);
 	r.event = "dns";
