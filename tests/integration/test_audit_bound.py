@@ -380,3 +380,39 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     st.close()
     r = subprocess.run([AUDIT, "verify", log], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_control_change_whose_record_fails_is_undone(env, start_proxy, tiny_fs):
+    # The log fills up under a control change itself: the write of its
+    # record is the first to fail, so the widening must not stay.
+    log = os.path.join(tiny_fs, "audit.jsonl")
+    ctl_sock = os.path.join(env.workdir, f"ctl-{uuid.uuid4().hex[:8]}.sock")
+    p = start_proxy(args=["--audit", log, "--control", f"unix:{ctl_sock}"])
+
+    def ctl(line):
+        r = sbxtest.run([os.path.join(env.build, "tools", "control_send"),
+                         ctl_sock, line])
+        return r.stdout.decode().strip()
+
+    filler = os.path.join(tiny_fs, "filler")
+    fill(filler)
+    applied, refused = [], None
+    for i in range(400):
+        spec = f"r{i}.test:{env.http.port}"
+        reply = ctl(f"allow {spec}")
+        if reply.startswith("error"):
+            refused = spec
+            break
+        applied.append(spec)
+    assert refused, "the log never filled up"
+    assert "audit log write failed" in p.stderr()
+    os.unlink(filler)
+    sbxtest.wait_until(lambda: "writable again" in p.stderr(), 10,
+                       what="the proxy to resume")
+    status = ctl("status")
+    assert refused not in status, f"an unrecorded allow stayed in force: {status}"
+    assert all(a in status for a in applied), status
+    recs = [json.loads(l) for l in open(log, "rb") if l.endswith(b"}\n")]
+    said = [r["reason"] for r in recs if r.get("event") == "policy"]
+    assert all(any(a in x for x in said) for a in applied), said
+    assert not any(refused in x for x in said), said
