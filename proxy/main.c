@@ -102,6 +102,14 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		proxy_audit_policy(px, "deny", "reloaded; egress stays cut");
 		return;
 	}
+	/* On record before it takes effect: a reload may widen. */
+	if (proxy_audit_policy(px, "allow", "reloaded") < 0) {
+		policy_free(p);
+		fprintf(stderr, "sandbox-proxy: reload refused: the audit log "
+				"cannot be written; keeping the previous "
+				"policy\n");
+		return;
+	}
 	/* Single-threaded: between two callbacks this is the atomic swap.
 	 * Live connections hold their own reference to the old policy. */
 	if (control_swap_policy(px, p) < 0) {
@@ -110,7 +118,6 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	fprintf(stderr, "sandbox-proxy: policy reloaded\n");
-	proxy_audit_policy(px, "allow", "reloaded");
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)

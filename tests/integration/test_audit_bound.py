@@ -15,6 +15,7 @@ bound or losing a decision (issue 8 items 3 and 4):
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -351,6 +352,9 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     # a control change is a decision too; cutting egress only narrows
     assert ctl(f"allow reload.test:{hport}").startswith("error audit log unwritable")
     assert ctl("status").startswith("ok egress=open rules=0")
+    p.proc.send_signal(signal.SIGHUP)  # a reload is a policy change too
+    sbxtest.wait_until(lambda: "reload refused" in p.stderr(), 5,
+                       what="the reload to be refused")
     time.sleep(1.5)
     assert st.count() == answered, "a DNS answer went out while the log was full"
     assert gap_name not in env.dns.queried(), "a name went upstream unrecorded"
