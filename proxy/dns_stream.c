@@ -113,11 +113,25 @@ static void job_free(struct dns_job *j)
 	free(j);
 }
 
+/* A whole message (or a zero-length one, which ends the stream) waits in
+ * the input. */
+static bool message_pending(struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+	if (len < 2)
+		return false;
+	const uint8_t *p = evbuffer_pullup(in, 2);
+	return len >= 2 + ((size_t)p[0] << 8 | p[1]);
+}
+
 /* Returns true when c was closed (and freed): the caller must not touch it. */
 static bool finish_if_done(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
-	if (c->up_eof && s->inflight == 0) {
+	/* Queries that arrived before the client's EOF but wait for the
+	 * budget or the log are still answered. */
+	if (c->up_eof && s->inflight == 0 &&
+	    !message_pending(bufferevent_get_input(c->client))) {
 		/* Client half-closed: flush the answers, then close. */
 		fmt_buf(c->aux->reason, sizeof(c->aux->reason),
 			"dns stream closed by client");
@@ -130,6 +144,8 @@ static bool finish_if_done(struct conn *c)
 	}
 	return false;
 }
+
+static bool read_messages(struct conn *c);
 
 static void on_resolved(void *arg, enum resolve_status st,
 			const struct ip_addr *addrs, size_t n, uint32_t ttl)
@@ -165,7 +181,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 	if (finish_if_done(c))
 		return;
 	if (c->state == CS_DNS && c->dns->reading_paused)
-		dns_stream_read(c);
+		read_messages(c);
 }
 
 static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
@@ -255,14 +271,16 @@ void dns_stream_start(struct conn *c)
 	dns_stream_read(c);
 }
 
-void dns_stream_read(struct conn *c)
+/* Handle every whole message buffered, unless back-pressure says wait.
+ * Returns true when c was closed (and freed). */
+static bool read_messages(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	while (c->state == CS_DNS) {
 		/* Back-pressure: too many lookups or unread answers, the
-		 * stream's record budget spent, or the log unwritable (the
-		 * tick resumes the last two). */
+		 * stream's or the proxy's record budget spent, or the log
+		 * unwritable (the tick resumes the last three). */
 		if (s->inflight >= DNS_MAX_INFLIGHT ||
 		    evbuffer_get_length(bufferevent_get_output(c->client)) >=
 			    DNS_OUT_HWM ||
@@ -272,7 +290,7 @@ void dns_stream_read(struct conn *c)
 			if (!s->reading_paused)
 				bufferevent_disable(c->client, EV_READ);
 			s->reading_paused = true;
-			return;
+			return false;
 		}
 		size_t len = evbuffer_get_length(in);
 		if (len < 2)
@@ -281,7 +299,7 @@ void dns_stream_read(struct conn *c)
 		size_t mlen = (size_t)p[0] << 8 | p[1];
 		if (mlen == 0) {
 			conn_close(c, "zero-length DNS message");
-			return;
+			return true;
 		}
 		if (len < 2 + mlen)
 			break;
@@ -290,17 +308,23 @@ void dns_stream_read(struct conn *c)
 		handle_query(c, p + 2, mlen);
 		evbuffer_drain(in, 2 + mlen);
 	}
+	if (c->state != CS_DNS)
+		return false;
 	if (s->reading_paused && !c->up_eof) {
 		s->reading_paused = false;
 		bufferevent_enable(c->client, EV_READ);
 	}
+	return c->up_eof && finish_if_done(c);
+}
+
+void dns_stream_read(struct conn *c)
+{
+	read_messages(c);
 }
 
 void dns_stream_eof(struct conn *c)
 {
-	dns_stream_read(c); /* complete messages still buffered */
-	if (c->state == CS_DNS)
-		finish_if_done(c);
+	read_messages(c); /* complete messages still buffered, then close */
 }
 
 bool dns_stream_idle(const struct conn *c)

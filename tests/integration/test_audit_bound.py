@@ -237,6 +237,20 @@ def test_distinct_names_all_recorded_at_a_bounded_rate(env, start_proxy):
     assert took >= 1.5, f"{n} distinct records written in {took:.2f} s"
 
 
+def test_queries_waiting_for_the_budget_are_answered_after_eof(env, start_proxy):
+    # a client that sends more than a second's budget and half-closes at
+    # once still gets every answer, and every name is on record
+    p = start_proxy()
+    st = DnsStream(p)
+    n = 500
+    st.send(b"".join(query(f"e{i}.nowhere.test", i) for i in range(n)))
+    st.s.shutdown(socket.SHUT_WR)
+    sbxtest.wait_until(lambda: st.closed, 20, what="the proxy to close the stream")
+    assert st.count() == n, f"{st.count()} of {n} answers before the close"
+    hosts = {r["host"] for r in p.find(event="dns") if r.get("host")}
+    assert {f"e{i}.nowhere.test" for i in range(n)} <= hosts
+
+
 def test_many_streams_share_one_record_budget(env, start_proxy):
     # 20 streams x 200 distinct names: each stream within its own budget,
     # 4,000 records together, twice what the proxy writes in a second
