@@ -37,7 +37,7 @@ static int fill(void *ctx, const struct rec *r, const char *line, size_t len,
 {
 	(void)line, (void)len, (void)path, (void)lineno;
 	struct timeline *t = ctx;
-	if (!r->host || !r->event || !strcmp(r->event, "close") ||
+	if (!r->host || !r->event || rec_is_followup(r) ||
 	    !r->decision || r->time_ms == INT64_MIN)
 		return 0;
 	int d = !strcmp(r->decision, "allow") ? 0
@@ -60,8 +60,8 @@ static int fill(void *ctx, const struct rec *r, const char *line, size_t len,
 	if (!h || h - t->s >= MAX_ROWS)
 		return 0;
 	uint32_t *c = &t->bins[h - t->s][d][bin_of(t, r->time_ms)];
-	if (*c < UINT32_MAX)
-		(*c)++;
+	uint64_t w = rec_weight(r);
+	*c = *c + w < UINT32_MAX ? (uint32_t)(*c + w) : UINT32_MAX;
 	return 0;
 }
 

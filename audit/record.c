@@ -208,11 +208,17 @@ static enum field lookup(struct rec *r, const char *k, size_t n,
 	if (n == sizeof(#name) - 1 && memcmp(k, #name, n) == 0)                \
 		return *ip = &r->name, F_INT;
 	S(time) S(sandbox) S(event) S(proto) S(host) S(sni) S(qtype) S(addr)
-	S(decision) S(rule) S(reason) S(prev) S(hash)
-	I(conn) I(port) I(bytes_up) I(bytes_down) I(duration_ms)
+	S(decision) S(rule) S(reason) S(prev) S(hash) S(first) S(last)
+	I(conn) I(port) I(bytes_up) I(bytes_down) I(duration_ms) I(count)
 #undef S
 #undef I
 	return F_NONE;
+}
+
+bool rec_is_followup(const struct rec *r)
+{
+	return r->event && (strcmp(r->event, "close") == 0 ||
+			    strcmp(r->event, "resolve") == 0);
 }
 
 enum rec_status rec_parse(const char *line, size_t len, struct rec *out,
@@ -224,7 +230,7 @@ enum rec_status rec_parse(const char *line, size_t len, struct rec *out,
 	enum rec_status st;
 	memset(out, 0, sizeof(*out));
 	out->conn = out->port = out->bytes_up = out->bytes_down =
-		out->duration_ms = -1;
+		out->duration_ms = out->count = -1;
 	out->time_ms = INT64_MIN;
 	ws(&p);
 	if (p.s >= p.end || *p.s != '{')

@@ -14,8 +14,23 @@ struct rec {
 	const char *time, *sandbox, *event, *proto, *host, *sni, *qtype,
 		*addr, *decision, *rule, *reason, *prev, *hash;
 	int64_t conn, port, bytes_up, bytes_down, duration_ms; /* -1 absent */
+	/* An aggregate stands for count identical decisions between first
+	 * and last (docs/audit-log.md); count -1, first/last NULL: absent. */
+	int64_t count;
+	const char *first, *last;
 	int64_t time_ms; /* parsed "time"; INT64_MIN when absent or invalid */
 };
+
+/* How many decisions r stands for: its count, or 1. */
+static inline uint64_t rec_weight(const struct rec *r)
+{
+	return r->count > 0 ? (uint64_t)r->count : 1;
+}
+
+/* Records that repeat a decision recorded elsewhere and so are not
+ * counted as decisions of their own: "close" (its connect has it) and
+ * "resolve" (the proxy's own lookup for a connection). */
+bool rec_is_followup(const struct rec *r);
 
 enum rec_status {
 	REC_OK = 0,

@@ -112,11 +112,11 @@ static int collect(void *ctx, const struct rec *r, const char *line,
 	if (!e)
 		return -ENOMEM;
 	if (conn) {
-		e->conns++;
+		e->conns += rec_weight(r);
 		if (r->port > 0 && r->port < 65536)
 			add_port(e->ports, &e->nports, (uint16_t)r->port);
 	} else {
-		e->dns++;
+		e->dns += rec_weight(r);
 	}
 	return 0;
 }

@@ -130,8 +130,8 @@ static int add(void *ctx, const struct rec *r, const char *line, size_t len,
 		return -ENOMEM;
 	bool close = strcmp(r->event, "close") == 0;
 	int d = decision_index(r->decision);
-	if (!close && d >= 0)
-		h->n[d]++;
+	if (!rec_is_followup(r) && d >= 0)
+		h->n[d] += rec_weight(r);
 	if (close) {
 		h->up += r->bytes_up > 0 ? (uint64_t)r->bytes_up : 0;
 		h->down += r->bytes_down > 0 ? (uint64_t)r->bytes_down : 0;
@@ -260,6 +260,9 @@ void print_record_line(const struct rec *r)
 		fputc(' ', stdout);
 		put_json_str(stdout, r->reason);
 	}
+	if (r->count >= 0)
+		printf(" (x%lld from %s to %s)", (long long)r->count,
+		       r->first ? r->first : "?", r->last ? r->last : "?");
 	fputc('\n', stdout);
 }
 
@@ -268,7 +271,7 @@ static int print_denied(void *ctx, const struct rec *r, const char *line,
 {
 	(void)path, (void)lineno;
 	const struct opts *o = ctx;
-	if (!r->event || strcmp(r->event, "close") == 0 || !r->decision ||
+	if (!r->event || rec_is_followup(r) || !r->decision ||
 	    (strcmp(r->decision, "deny") && strcmp(r->decision, "would-deny")))
 		return 0;
 	if (o->json) {

@@ -26,6 +26,11 @@ struct launch_rule {
 	const char *spec; /* points into argv */
 };
 
+/* Audit log rotation defaults (docs/audit-log.md): at most
+ * (KEEP + 1) * MAX_BYTES on disk per run. */
+#define LAUNCH_AUDIT_MAX_BYTES (16u << 20)
+#define LAUNCH_AUDIT_KEEP 8
+
 struct launch_opts {
 	/* Arrays are owned (malloc'd); the strings point into argv. */
 	const char **policies;
@@ -37,6 +42,10 @@ struct launch_opts {
 	const char *workspace; /* NULL: the current directory */
 	const char *resolver;
 	const char *audit;
+	/* Rotation of the audit log (sandbox-proxy --audit-max-bytes and
+	 * --audit-keep): on by default so a guest cannot fill the disk. */
+	unsigned audit_max_bytes; /* 0: never rotate */
+	unsigned audit_keep;
 	const char *name;      /* sandbox name: audit records, guest hostname */
 	const char *image;     /* --image NAME|PATH; NULL: the host's /usr */
 	bool root;             /* --root: the command runs as root in the guest */

@@ -2,6 +2,7 @@
 #include "launch.h"
 
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,9 @@ const char launch_usage[] =
 	"  --deny PATTERN       deny one (repeatable)\n"
 	"  --resolver HOST:PORT upstream DNS server for the proxy (default: system)\n"
 	"  --audit FILE         audit log (default: the run directory's audit.jsonl)\n"
+	"  --audit-max-bytes N  rotate the audit log at N bytes (default 16777216;\n"
+	"                       0: never, else at least 8192)\n"
+	"  --audit-keep K       rotated audit files kept (default 8; 0-1000)\n"
 	"  --trust              approve the workspace's .sandbox/policy.yaml without\n"
 	"                       asking, even where it widens the policy\n"
 	"  --no-repo-policy     ignore the workspace's .sandbox/policy.yaml\n"
@@ -84,6 +88,8 @@ enum {
 	OPT_ENV,
 	OPT_ROOT,
 	OPT_AUDIT,
+	OPT_AUDIT_MAX,
+	OPT_AUDIT_KEEP,
 	OPT_NAME,
 	OPT_IMAGE,
 	OPT_BOOT_TIMEOUT,
@@ -105,6 +111,8 @@ static const struct option long_opts[] = {
 	{"env", required_argument, NULL, OPT_ENV},
 	{"root", no_argument, NULL, OPT_ROOT},
 	{"audit", required_argument, NULL, OPT_AUDIT},
+	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
+	{"audit-keep", required_argument, NULL, OPT_AUDIT_KEEP},
 	{"name", required_argument, NULL, OPT_NAME},
 	{"image", required_argument, NULL, OPT_IMAGE},
 	{"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
@@ -171,6 +179,8 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 	memset(o, 0, sizeof(*o));
 	o->name = "sandbox";
 	o->boot_timeout = 120;
+	o->audit_max_bytes = LAUNCH_AUDIT_MAX_BYTES;
+	o->audit_keep = LAUNCH_AUDIT_KEEP;
 	err[0] = '\0';
 	optind = 0; /* glibc: full re-initialisation, so tests can call again */
 	opterr = 0;
@@ -217,6 +227,24 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 			break;
 		case OPT_AUDIT:
 			o->audit = optarg;
+			break;
+		case OPT_AUDIT_MAX:
+			if (parse_uint(optarg, 0, UINT_MAX, &o->audit_max_bytes) ||
+			    (o->audit_max_bytes && o->audit_max_bytes < 8192)) {
+				fmt_buf(err, errsz,
+					"--audit-max-bytes %s: 0 (never rotate) "
+					"or a number of bytes, at least 8192",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			break;
+		case OPT_AUDIT_KEEP:
+			if (parse_uint(optarg, 0, 1000, &o->audit_keep)) {
+				fmt_buf(err, errsz,
+					"--audit-keep %s: a number from 0 to 1000",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
 			break;
 		case OPT_NAME:
 			if (!launch_name_valid(optarg)) {

@@ -519,6 +519,8 @@ static void start_proxy(void)
 	strv_addf(&a, "unix:%s/vsock_%d", ports_dir, HTTP_PROXY_VSOCK_PORT);
 	strv_add(&a, "--audit");
 	strv_add(&a, audit);
+	strv_addf(&a, "--audit-max-bytes=%u", opts.audit_max_bytes);
+	strv_addf(&a, "--audit-keep=%u", opts.audit_keep);
 	strv_add(&a, "--sandbox");
 	strv_add(&a, opts.name);
 	strv_add(&a, "--control");

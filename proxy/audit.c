@@ -140,6 +140,7 @@ void audit_record_init(struct audit_record *r)
 	r->bytes_up = -1;
 	r->bytes_down = -1;
 	r->duration_ms = -1;
+	r->count = -1;
 }
 
 struct out {
@@ -277,6 +278,18 @@ static int audit_format_time(const struct timespec *ts, char out[32])
 		       tm.tm_hour, tm.tm_min, tm.tm_sec, ts->tv_nsec / 1000000);
 }
 
+static void field_time(struct out *o, const char *key,
+		       const struct timespec *ts)
+{
+	char when[32];
+	if (!ts || audit_format_time(ts, when) < 0)
+		return;
+	put_key(o, key);
+	put(o, "\"", 1);
+	put(o, when, strlen(when));
+	put(o, "\"", 1);
+}
+
 static void render(struct out *o, const char *sandbox,
 		   const struct audit_record *r, const char *when,
 		   size_t budget)
@@ -302,6 +315,9 @@ static void render(struct out *o, const char *sandbox,
 	field_int(o, "bytes_up", r->bytes_up);
 	field_int(o, "bytes_down", r->bytes_down);
 	field_int(o, "duration_ms", r->duration_ms);
+	field_int(o, "count", r->count);
+	field_time(o, "first", r->first);
+	field_time(o, "last", r->last);
 	put(o, "}\n", 2);
 }
 

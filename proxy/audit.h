@@ -33,7 +33,8 @@ void audit_set_rotation(struct audit *a, uint64_t max_bytes, unsigned keep);
 
 /* Absent fields: NULL strings, negative numbers. */
 struct audit_record {
-	const char *event;    /* "dns", "connect", "close", "policy" */
+	const char *event;    /* "dns", "resolve", "connect", "close", "policy",
+				 "log" */
 	uint64_t conn;        /* connection id, 0 for none */
 	const char *proto;    /* "tls", "http", "tcp", "dns", "connect" ... */
 	const char *host;     /* the name the decision was about */
@@ -47,6 +48,11 @@ struct audit_record {
 	int64_t bytes_up;     /* guest -> internet; -1: absent */
 	int64_t bytes_down;   /* internet -> guest; -1: absent */
 	int64_t duration_ms;  /* -1: absent */
+	/* Aggregates (audit_agg.h): this record stands for count identical
+	 * decisions made between first and last that were not written one
+	 * by one. count -1 and NULL times: absent. */
+	int64_t count;
+	const struct timespec *first, *last;
 };
 
 /* Initialise all fields to "absent". */

@@ -106,10 +106,24 @@ int conn_audit_connect(struct conn *c, const char *reason)
 	return proxy_audit(c->px, &r);
 }
 
+int conn_audit_resolve(struct conn *c, const char *reason)
+{
+	char rule[512];
+	struct audit_record r;
+	audit_record_for(c, "resolve", &r);
+	r.addr = NULL;
+	r.decision = policy_decision_str(c->decision);
+	r.rule = c->rule_absent ? NULL
+				: policy_rule_str(&c->rule, rule, sizeof(rule));
+	r.reason = reason;
+	return proxy_audit(c->px, &r);
+}
+
 void conn_close(struct conn *c, const char *reason)
 {
 	struct proxy *px = c->px;
 	struct audit_record r;
+	dns_stream_flush(c); /* counts of repeats come before the close */
 	audit_record_for(c, "close", &r);
 	if (c->decided || c->connect_audited)
 		r.decision = policy_decision_str(c->decided ? c->decision
@@ -465,7 +479,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 {
 	const char *refuse = NULL;
-	if (px->audit_failed)
+	if (!proxy_may_act(px))
 		refuse = "audit log unwritable: refusing connections";
 	else if (px->draining)
 		refuse = "shutting down";
@@ -473,13 +487,13 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 		refuse = "too many connections (--max-conns)";
 	if (refuse) {
 		close(fd);
-		if (!px->audit_failed) {
-			struct audit_record r;
-			audit_record_init(&r);
-			r.event = "close";
-			r.reason = refuse;
-			proxy_audit(px, &r);
-		}
+		/* While the log cannot be written this only counts the
+		 * refusal for the gap record. */
+		struct audit_record r;
+		audit_record_init(&r);
+		r.event = "close";
+		r.reason = refuse;
+		proxy_audit(px, &r);
 		return;
 	}
 	struct conn *c = calloc(1, sizeof(*c));

@@ -159,6 +159,12 @@ void conn_deny(struct conn *c, enum deny_kind kind, const char *reason);
 
 /* Write the connect audit record (once) for the current decision. */
 int conn_audit_connect(struct conn *c, const char *reason);
+/* Write the "resolve" record: the proxy is about to act on the allowed
+ * c->name (send it to the upstream resolver, or connect to a cached answer
+ * or an address literal; reason says which when it is not a lookup), so it
+ * is on record before anything depending on it leaves the host. Negative
+ * when the log cannot be written: do not act. */
+int conn_audit_resolve(struct conn *c, const char *reason);
 
 /* Arm the phase timer to fire after ms milliseconds. */
 void conn_set_timer(struct conn *c, uint64_t ms);
@@ -180,6 +186,8 @@ void conn_upstream_connected(struct conn *c); /* upstream.c */
 void conn_setup_upstream(struct conn *c, struct bufferevent *bev);
 void conn_connect_next(struct conn *c);
 void conn_resolve(struct conn *c);
+/* Connect to the allowed address literal c->literal_addr (recorded first). */
+void conn_connect_literal(struct conn *c);
 void conn_peek_step(struct conn *c);       /* client bytes arrived */
 void conn_decide_and_resolve(struct conn *c);
 void conn_start_relay(struct conn *c);     /* relay.c */
@@ -199,6 +207,11 @@ void dns_stream_start(struct conn *c);
 void dns_stream_read(struct conn *c);
 void dns_stream_eof(struct conn *c);
 void dns_stream_free(struct dns_stream *s);
+/* Once a second (record.c): write ended aggregates, resume a stream that
+ * waited for its budget or for the log. */
+void dns_stream_tick(struct conn *c);
+/* Write every pending aggregate (the stream is closing). */
+void dns_stream_flush(struct conn *c);
 bool dns_stream_idle(const struct conn *c); /* no query in flight */
 
 /* Policy helpers shared by the fronts: decide c->name (or c->literal

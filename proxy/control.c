@@ -179,7 +179,13 @@ static void cmd_add(struct control_client *cl, bool allow, const char *spec)
 	char reason[400];
 	fmt_buf(reason, sizeof(reason), "runtime %s %s%s", verb, spec,
 		ctl->cut ? " (egress is cut: applies on resume)" : "");
-	proxy_audit_policy(ctl->px, verb, reason);
+	if (proxy_audit_policy(ctl->px, verb, reason) < 0 && allow) {
+		/* A widening nobody can read about does not stay. */
+		free(ctl->rules[--ctl->n_rules].spec);
+		rebuild(ctl, why, sizeof(why));
+		reply(cl, "error audit log unwritable; policy unchanged");
+		return;
+	}
 	reply(cl, "ok %s %s%s", verb, spec,
 	      ctl->cut ? " (egress is cut: applies on resume)" : "");
 }
@@ -224,13 +230,21 @@ static void cmd_remove(struct control_client *cl, const char *arg)
 		reply(cl, "error remove %s: %s (policy unchanged)", arg, why);
 		return;
 	}
-	for (size_t i = 0; i < removed; i++)
-		free(gone[i].spec);
-	free(gone);
 	char reason[400];
 	fmt_buf(reason, sizeof(reason), "runtime remove %s (%zu rule%s)", arg,
 		removed, removed == 1 ? "" : "s");
-	proxy_audit_policy(ctl->px, "deny", reason);
+	if (proxy_audit_policy(ctl->px, "deny", reason) < 0) {
+		/* Removing a deny rule widens: not without a record. */
+		for (size_t i = 0; i < removed; i++)
+			ctl->rules[ctl->n_rules++] = gone[i];
+		free(gone);
+		rebuild(ctl, why, sizeof(why));
+		reply(cl, "error audit log unwritable; policy unchanged");
+		return;
+	}
+	for (size_t i = 0; i < removed; i++)
+		free(gone[i].spec);
+	free(gone);
 	reply(cl, "ok removed %zu rule%s %s", removed, removed == 1 ? "" : "s",
 	      arg);
 }
@@ -277,8 +291,17 @@ static void cmd_resume(struct control_client *cl)
 		      why);
 		return;
 	}
-	proxy_audit_policy(ctl->px, "allow", "resumed: policy rebuilt from its sources "
-				   "and runtime rules");
+	if (proxy_audit_policy(ctl->px, "allow",
+			       "resumed: policy rebuilt from its sources "
+			       "and runtime rules") < 0) {
+		/* Egress does not resume without a record of it. */
+		struct policy *p = control_cut_policy(ctl->px->presets_dir);
+		if (p && control_swap_policy(ctl->px, p) == 0) /* frees p on error */
+			ctl->cut = true;
+		reply(cl, "error audit log unwritable; egress %s",
+		      ctl->cut ? "stays cut" : "NOT cut (out of memory)");
+		return;
+	}
 	reply(cl, "ok resumed");
 }
 
@@ -307,7 +330,12 @@ static void run_command(struct control_client *cl, char *line)
 		arg = line + n;
 	while (*arg == ' ')
 		arg++;
-	if (!strcmp(line, "allow") || !strcmp(line, "deny"))
+	/* A change is a decision: none while the audit log cannot be
+	 * written (record.c), except cutting egress, which only narrows. */
+	if (strcmp(line, "status") && strcmp(line, "cut") &&
+	    !proxy_may_act(cl->ctl->px))
+		reply(cl, "error audit log unwritable; policy unchanged");
+	else if (!strcmp(line, "allow") || !strcmp(line, "deny"))
 		cmd_add(cl, line[0] == 'a', arg);
 	else if (!strcmp(line, "remove"))
 		cmd_remove(cl, arg);

@@ -4,7 +4,16 @@
  * exist gets NXDOMAIN, and the proxy's later lookup is warm), then A is
  * answered with a synthetic address and every other type (AAAA, HTTPS,
  * SVCB, ...) with an empty NOERROR answer -- which also keeps ECH keys
- * from the guest. Answers may go out of order; ids tell them apart. */
+ * from the guest. Answers may go out of order; ids tell them apart.
+ *
+ * Audit: every message's decision is recorded before anything is done
+ * about it -- an allowed name before it is sent upstream, so a stream that
+ * fails afterwards (the client closing, a write failing, a timeout) cannot
+ * leave a name unrecorded. Records go through the stream's aggregator
+ * (audit_agg.h): repeats within an interval are counted, and a stream that
+ * spent its record budget waits. While the log cannot be written the
+ * stream neither answers nor queries upstream; it pauses, and the tick
+ * (record.c) resumes it. */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -12,6 +21,7 @@
 
 #include "../common/util.h"
 #include "audit.h"
+#include "audit_agg.h"
 #include "conn.h"
 #include "dns_msg.h"
 #include "synth.h"
@@ -33,6 +43,7 @@ struct dns_stream {
 	struct dns_job *jobs; /* owned */
 	unsigned inflight;
 	bool reading_paused;
+	struct audit_agg agg; /* repeats of this stream's records */
 };
 
 static const char *qtype_str(uint16_t t, char *buf, size_t bufsz)
@@ -54,9 +65,11 @@ static const char *qtype_str(uint16_t t, char *buf, size_t bufsz)
 	}
 }
 
-static void audit_query(struct conn *c, const struct dns_query *q,
-			const char *name, const struct policy_verdict *v,
-			const char *reason)
+/* Record the decision about one message; 0 when it is on record (act on
+ * it), negative when the log cannot be written (do nothing). */
+static int audit_query(struct conn *c, const struct dns_query *q,
+		       const char *name, const struct policy_verdict *v,
+		       const char *reason)
 {
 	char rule[512], qt[16];
 	struct audit_record r;
@@ -69,7 +82,7 @@ static void audit_query(struct conn *c, const struct dns_query *q,
 	r.decision = policy_decision_str(v ? v->decision : DECISION_DENY);
 	r.rule = v ? policy_rule_str(&v->rule, rule, sizeof(rule)) : NULL;
 	r.reason = reason;
-	proxy_audit(c->px, &r);
+	return proxy_audit_stream(c->px, &c->dns->agg, &r);
 }
 
 static void answer(struct conn *c, const struct dns_query *q, bool valid,
@@ -100,11 +113,25 @@ static void job_free(struct dns_job *j)
 	free(j);
 }
 
+/* A whole message (or a zero-length one, which ends the stream) waits in
+ * the input. */
+static bool message_pending(struct evbuffer *in)
+{
+	size_t len = evbuffer_get_length(in);
+	if (len < 2)
+		return false;
+	const uint8_t *p = evbuffer_pullup(in, 2);
+	return len >= 2 + ((size_t)p[0] << 8 | p[1]);
+}
+
 /* Returns true when c was closed (and freed): the caller must not touch it. */
 static bool finish_if_done(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
-	if (c->up_eof && s->inflight == 0) {
+	/* Queries that arrived before the client's EOF but wait for the
+	 * budget or the log are still answered. */
+	if (c->up_eof && s->inflight == 0 &&
+	    !message_pending(bufferevent_get_input(c->client))) {
 		/* Client half-closed: flush the answers, then close. */
 		fmt_buf(c->aux->reason, sizeof(c->aux->reason),
 			"dns stream closed by client");
@@ -118,6 +145,8 @@ static bool finish_if_done(struct conn *c)
 	return false;
 }
 
+static bool read_messages(struct conn *c);
+
 static void on_resolved(void *arg, enum resolve_status st,
 			const struct ip_addr *addrs, size_t n, uint32_t ttl)
 {
@@ -130,13 +159,10 @@ static void on_resolved(void *arg, enum resolve_status st,
 	uint8_t a[1][4];
 	size_t na = 0;
 	uint8_t rcode = DNS_RCODE_NOERROR;
-	const char *reason = NULL;
 	if (st == RESOLVE_NXDOMAIN) {
 		rcode = DNS_RCODE_NXDOMAIN;
-		reason = "name does not exist upstream";
 	} else if (st != RESOLVE_OK && st != RESOLVE_NODATA) {
 		rcode = DNS_RCODE_SERVFAIL;
-		reason = "upstream resolution failed";
 	} else if (j->q.qtype == DNS_TYPE_A && st == RESOLVE_OK) {
 		struct ip_addr sa;
 		if (synth_assign(c->px->synth, j->q.qname, &sa) == 0) {
@@ -144,17 +170,18 @@ static void on_resolved(void *arg, enum resolve_status st,
 			na = 1;
 		} else {
 			rcode = DNS_RCODE_SERVFAIL;
-			reason = "synthetic pool exhausted";
 		}
 	}
-	audit_query(c, &j->q, j->q.qname, &j->v, reason);
-	answer(c, &j->q, true, rcode, (const uint8_t(*)[4])a, na);
+	/* The decision was recorded when the query went upstream; while
+	 * the log cannot be written no answer goes out either. */
+	if (proxy_may_act(c->px))
+		answer(c, &j->q, true, rcode, (const uint8_t(*)[4])a, na);
 	job_free(j);
 	c->last_active_ms = conn_now_ms();
 	if (finish_if_done(c))
 		return;
 	if (c->state == CS_DNS && c->dns->reading_paused)
-		dns_stream_read(c);
+		read_messages(c);
 }
 
 static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
@@ -168,35 +195,43 @@ static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
 			    q.why ? q.why : "malformed DNS message");
 		return; /* nothing to echo an error to */
 	case DNS_FORMERR:
-		audit_query(c, NULL, NULL, NULL, q.why ? q.why : "FORMERR");
-		answer(c, &q, false, DNS_RCODE_FORMERR, NULL, 0);
+		if (audit_query(c, NULL, NULL, NULL,
+				q.why ? q.why : "FORMERR") == 0)
+			answer(c, &q, false, DNS_RCODE_FORMERR, NULL, 0);
 		return;
 	case DNS_NOTIMP:
-		audit_query(c, NULL, NULL, NULL, q.why ? q.why : "NOTIMP");
-		answer(c, &q, false, DNS_RCODE_NOTIMP, NULL, 0);
+		if (audit_query(c, NULL, NULL, NULL,
+				q.why ? q.why : "NOTIMP") == 0)
+			answer(c, &q, false, DNS_RCODE_NOTIMP, NULL, 0);
 		return;
 	case DNS_OK:
 		break;
 	}
 	char name[256];
 	if (q.qclass != DNS_CLASS_IN) {
-		audit_query(c, &q, q.qname, NULL, "query class is not IN");
-		answer(c, &q, true, DNS_RCODE_NOTIMP, NULL, 0);
+		if (audit_query(c, &q, q.qname, NULL,
+				"query class is not IN") == 0)
+			answer(c, &q, true, DNS_RCODE_NOTIMP, NULL, 0);
 		return;
 	}
 	if (q.qname_len == 0 || ip_looks_numeric(q.qname, q.qname_len) ||
 	    policy_normalize_name(q.qname, q.qname_len, name, sizeof(name)) <
 		    0) {
-		audit_query(c, &q, q.qname, NULL, "not a valid host name");
-		answer(c, &q, true, DNS_RCODE_NXDOMAIN, NULL, 0);
+		if (audit_query(c, &q, q.qname, NULL,
+				"not a valid host name") == 0)
+			answer(c, &q, true, DNS_RCODE_NXDOMAIN, NULL, 0);
 		return;
 	}
 	struct policy_verdict v = policy_decide_name(c->pol->policy, name, 0);
 	if (v.decision == DECISION_DENY) {
-		audit_query(c, &q, name, &v, "denied by policy");
-		answer(c, &q, true, DNS_RCODE_NXDOMAIN, NULL, 0);
+		if (audit_query(c, &q, name, &v, "denied by policy") == 0)
+			answer(c, &q, true, DNS_RCODE_NXDOMAIN, NULL, 0);
 		return;
 	}
+	/* On record before the name leaves the host, whatever happens to
+	 * the stream afterwards. */
+	if (audit_query(c, &q, name, &v, NULL) < 0)
+		return;
 	struct dns_job *j = calloc(1, sizeof(*j));
 	if (!j) {
 		answer(c, &q, true, DNS_RCODE_SERVFAIL, NULL, 0);
@@ -236,19 +271,26 @@ void dns_stream_start(struct conn *c)
 	dns_stream_read(c);
 }
 
-void dns_stream_read(struct conn *c)
+/* Handle every whole message buffered, unless back-pressure says wait.
+ * Returns true when c was closed (and freed). */
+static bool read_messages(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	while (c->state == CS_DNS) {
-		/* Back-pressure: too many lookups or unread answers. */
+		/* Back-pressure: too many lookups or unread answers, the
+		 * stream's or the proxy's record budget spent, or the log
+		 * unwritable (the tick resumes the last three). */
 		if (s->inflight >= DNS_MAX_INFLIGHT ||
 		    evbuffer_get_length(bufferevent_get_output(c->client)) >=
-			    DNS_OUT_HWM) {
+			    DNS_OUT_HWM ||
+		    !proxy_may_act(c->px) ||
+		    !audit_agg_budget_ok(&s->agg, conn_now_ms()) ||
+		    !proxy_budget_ok(c->px)) {
 			if (!s->reading_paused)
 				bufferevent_disable(c->client, EV_READ);
 			s->reading_paused = true;
-			return;
+			return false;
 		}
 		size_t len = evbuffer_get_length(in);
 		if (len < 2)
@@ -257,7 +299,7 @@ void dns_stream_read(struct conn *c)
 		size_t mlen = (size_t)p[0] << 8 | p[1];
 		if (mlen == 0) {
 			conn_close(c, "zero-length DNS message");
-			return;
+			return true;
 		}
 		if (len < 2 + mlen)
 			break;
@@ -266,22 +308,43 @@ void dns_stream_read(struct conn *c)
 		handle_query(c, p + 2, mlen);
 		evbuffer_drain(in, 2 + mlen);
 	}
+	if (c->state != CS_DNS)
+		return false;
 	if (s->reading_paused && !c->up_eof) {
 		s->reading_paused = false;
 		bufferevent_enable(c->client, EV_READ);
 	}
+	return c->up_eof && finish_if_done(c);
+}
+
+void dns_stream_read(struct conn *c)
+{
+	read_messages(c);
 }
 
 void dns_stream_eof(struct conn *c)
 {
-	dns_stream_read(c); /* complete messages still buffered */
-	if (c->state == CS_DNS)
-		finish_if_done(c);
+	read_messages(c); /* complete messages still buffered, then close */
 }
 
 bool dns_stream_idle(const struct conn *c)
 {
 	return !c->dns || c->dns->inflight == 0;
+}
+
+void dns_stream_tick(struct conn *c)
+{
+	struct dns_stream *s = c->dns;
+	if (proxy_audit_flush(c->px, &s->agg, false) < 0)
+		return;
+	if (c->state == CS_DNS && s->reading_paused)
+		dns_stream_read(c);
+}
+
+void dns_stream_flush(struct conn *c)
+{
+	if (c->dns)
+		proxy_audit_flush(c->px, &c->dns->agg, true);
 }
 
 void dns_stream_free(struct dns_stream *s)

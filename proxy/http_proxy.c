@@ -81,14 +81,10 @@ void http_proxy_read(struct conn *c)
 	}
 	if (!conn_decide(c))
 		return;
-	if (c->literal) {
-		c->aux->addrs[0] = c->literal_addr;
-		c->aux->n_addrs = 1;
-		c->aux->next_addr = 0;
-		conn_connect_next(c);
-	} else {
+	if (c->literal)
+		conn_connect_literal(c);
+	else
 		conn_resolve(c);
-	}
 }
 
 void http_proxy_connected(struct conn *c)

@@ -20,6 +20,7 @@ struct listener {
 	struct evconnlistener *lev; /* owned; closes the fd */
 	struct event *backoff;      /* owned */
 	unsigned backoff_ms;
+	bool budget_paused; /* the record budget was spent: see record.c */
 	bool http_proxy;
 	char unix_path[108]; /* unlinked on close; "" for TCP */
 };
@@ -34,6 +35,23 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	l->backoff_ms = 0;
 	conn_accept(l->px, fd,
 		    l->http_proxy ? ORIGIN_HTTP_PROXY : ORIGIN_TRANSPARENT);
+	/* New connections wait in the backlog until the next second. */
+	if (!proxy_budget_ok(l->px)) {
+		evconnlistener_disable(lev);
+		l->budget_paused = true;
+	}
+}
+
+void listeners_resume(struct proxy *px)
+{
+	if (px->draining || !proxy_budget_ok(px))
+		return;
+	for (struct listener *l = px->listeners; l; l = l->next) {
+		if (l->budget_paused) {
+			l->budget_paused = false;
+			evconnlistener_enable(l->lev);
+		}
+	}
 }
 
 static void backoff_cb(evutil_socket_t fd, short what, void *arg)

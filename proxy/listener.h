@@ -15,6 +15,10 @@
 int listener_open(struct proxy *px, const struct listen_spec *ls, char *err,
 		  size_t errsz);
 
+/* Accept again on listeners paused because the proxy's record budget for
+ * this second was spent (record.c's tick). */
+void listeners_resume(struct proxy *px);
+
 /* Close every listener (unix socket files are unlinked). */
 void listeners_close(struct proxy *px);
 

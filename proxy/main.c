@@ -72,6 +72,13 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	struct proxy *px = arg;
 	(void)sig;
 	(void)what;
+	if (!proxy_may_act(px)) {
+		/* A reload is a decision; it waits for a writable log. */
+		fprintf(stderr, "sandbox-proxy: reload refused: the audit log "
+				"cannot be written; keeping the previous "
+				"policy\n");
+		return;
+	}
 	struct policy_errors errs = {0};
 	struct policy *p = build_policy(px, &errs);
 	if (!p) {
@@ -95,6 +102,14 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		proxy_audit_policy(px, "deny", "reloaded; egress stays cut");
 		return;
 	}
+	/* On record before it takes effect: a reload may widen. */
+	if (proxy_audit_policy(px, "allow", "reloaded") < 0) {
+		policy_free(p);
+		fprintf(stderr, "sandbox-proxy: reload refused: the audit log "
+				"cannot be written; keeping the previous "
+				"policy\n");
+		return;
+	}
 	/* Single-threaded: between two callbacks this is the atomic swap.
 	 * Live connections hold their own reference to the old policy. */
 	if (control_swap_policy(px, p) < 0) {
@@ -103,7 +118,6 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	fprintf(stderr, "sandbox-proxy: policy reloaded\n");
-	proxy_audit_policy(px, "allow", "reloaded");
 }
 
 static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
@@ -244,7 +258,7 @@ static int run(struct proxy_config *cfg)
 			cfg->control_path);
 	}
 	proxy_audit_policy(&px, "allow", "loaded");
-	if (px.audit_failed) {
+	if (px.audit_failed || proxy_record_start(&px) < 0) {
 		listeners_close(&px);
 		die("--audit %s: cannot write the audit log", cfg->audit_path);
 	}
@@ -260,6 +274,7 @@ static int run(struct proxy_config *cfg)
 		conn_close(px.conns, "proxy shutting down");
 	if (px.drain_timer)
 		event_free(px.drain_timer);
+	proxy_record_stop(&px);
 	event_free(px.sig_hup);
 	event_free(px.sig_term);
 	event_free(px.sig_int);

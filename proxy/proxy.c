@@ -1,5 +1,6 @@
 /* Small services of the proxy context: shared policy references, the
- * fail-closed audit wrapper, the self-connection check, drain bookkeeping. */
+ * self-connection check, drain bookkeeping. The fail-closed audit path is
+ * record.c. */
 #include "proxy.h"
 
 #include <event2/event.h>
@@ -23,21 +24,6 @@ void policy_ref_put(struct policy_ref *r)
 		policy_free(r->policy);
 		free(r);
 	}
-}
-
-int proxy_audit(struct proxy *px, const struct audit_record *r)
-{
-	int e = audit_write(px->audit, r);
-	if (e < 0 && !px->audit_failed) {
-		/* The log is the record of every decision: without it the
-		 * proxy refuses to make more. */
-		px->audit_failed = true;
-		fprintf(stderr,
-			"sandbox-proxy: audit log write failed (%s); refusing "
-			"new connections\n",
-			strerror(-e));
-	}
-	return e;
 }
 
 void proxy_log(struct proxy *px, const char *fmt, ...)
@@ -81,13 +67,13 @@ void proxy_conn_gone(struct proxy *px)
 		event_base_loopexit(px->base, NULL);
 }
 
-void proxy_audit_policy(struct proxy *px, const char *decision,
-			const char *reason)
+int proxy_audit_policy(struct proxy *px, const char *decision,
+		       const char *reason)
 {
 	struct audit_record r;
 	audit_record_init(&r);
 	r.event = "policy";
 	r.decision = decision;
 	r.reason = reason;
-	proxy_audit(px, &r);
+	return proxy_audit(px, &r);
 }

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../common/ipaddr.h"
 #include "../policy/policy.h"
@@ -69,18 +70,58 @@ struct proxy {
 	uint64_t next_conn_id;
 
 	bool draining;     /* SIGTERM seen: no new connections */
-	bool audit_failed; /* an audit write failed: fail closed */
+	/* The audit log (record.c). While it cannot be written, every
+	 * decision path refuses (fail closed); the tick retries once a second
+	 * and, when a write works again, records the gap and resumes. */
+	bool audit_failed;
+	struct timespec audit_failed_at; /* wall clock of the first failure */
+	uint64_t audit_failed_ms;        /* monotonic, the same moment */
+	uint64_t audit_lost;   /* records not written since then */
+	struct event *tick;    /* owned: 1 s; aggregates, recovery */
+	/* Records written in the current second, against
+	 * PROXY_RECORD_BUDGET (new work waits when it is spent). */
+	uint64_t budget_window_ms;
+	unsigned budget_used;
 	struct event *drain_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 };
 
-/* Write an audit record; on failure switch the proxy to fail-closed mode
- * (refuse new connections, say so on stderr once) and return the error. */
+/* The one decide-and-record path (record.c). Every decision that lets
+ * bytes depending on a guest-chosen name leave the host (a DNS answer or
+ * upstream query, a connection, a request on an open connection) and
+ * every control change is recorded here before it takes effect.
+ *
+ * proxy_audit: write r. 0: it is in the log, act on it. Negative errno:
+ * the log cannot be written: do not act. The first failure switches the
+ * proxy to fail-closed mode (said once on stderr); while it lasts nothing
+ * is written and every record is refused at once, until the tick writes
+ * a gap record and the proxy resumes by itself. */
 int proxy_audit(struct proxy *px, const struct audit_record *r);
+/* A decision already on record (an open connection's next request):
+ * may it take effect now? false while the log cannot be written. */
+bool proxy_may_act(struct proxy *px);
+/* proxy_audit through a stream's aggregator (audit_agg.h): a repeat of
+ * a record written less than an interval ago is only counted. */
+struct audit_agg;
+int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
+		       const struct audit_record *r);
+/* Write the aggregates whose interval has ended (force: all of them, the
+ * stream is closing). Returns 0 or the first write error. */
+int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force);
+/* Records a second the proxy writes for new work (DNS messages, new
+ * connections) before that work waits for the next second: with the
+ * per-stream budget (audit_agg.h), the bound on how fast a guest can grow
+ * the log (docs/audit-log.md). */
+#define PROXY_RECORD_BUDGET 2000
+bool proxy_budget_ok(struct proxy *px);
+/* Start and stop the 1 s tick (main.c). */
+int proxy_record_start(struct proxy *px);
+void proxy_record_stop(struct proxy *px);
 
-/* A "policy" event: the policy was loaded, reloaded, changed or cut. */
-void proxy_audit_policy(struct proxy *px, const char *decision,
-			const char *reason);
+/* A "policy" event: the policy was loaded, reloaded, changed or cut.
+ * Returns proxy_audit()'s result. */
+int proxy_audit_policy(struct proxy *px, const char *decision,
+		       const char *reason);
 
 /* Verbose diagnostics to stderr (only with --verbose). */
 void proxy_log(struct proxy *px, const char *fmt, ...)

@@ -188,8 +188,18 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 							  : RELAY_CLIENT_READ_MAX;
 		const uint8_t *buf = evbuffer_pullup(in, (ssize_t)take);
 		struct hc_action act;
+		unsigned heads = c->hc.requests;
 		http_checker_step(&c->hc, buf, take, c->name, c->port,
 				  c->hc_out, HC_OUT_MAX, &act);
+		/* A further request on an open connection is a decision that
+		 * stands on the connect record: it goes out only while the
+		 * audit log can be written (record.c). */
+		if (heads > 0 && c->hc.requests > heads &&
+		    act.result != HC_REJECT && !proxy_may_act(c->px)) {
+			conn_close(c, "audit log unwritable: request not "
+				      "forwarded");
+			return false;
+		}
 		switch (act.result) {
 		case HC_NEED_MORE:
 			return true;

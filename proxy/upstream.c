@@ -97,10 +97,7 @@ void conn_decide_and_resolve(struct conn *c)
 		if (!conn_decide(c))
 			return;
 		if (!had_name) {
-			c->aux->addrs[0] = c->literal_addr;
-			c->aux->n_addrs = 1;
-			c->aux->next_addr = 0;
-			conn_connect_next(c);
+			conn_connect_literal(c);
 			return;
 		}
 		/* Then the name the client asked for; the proxy connects to
@@ -197,12 +194,17 @@ static void on_resolved(void *arg, enum resolve_status st,
 }
 
 /* Only ever called after conn_decide() allowed c->name under c's policy:
- * a cached answer never stands in for a decision. */
+ * a cached answer never stands in for a decision. The name is on record
+ * before it is looked up or a cached answer is used to connect. */
 void conn_resolve(struct conn *c)
 {
 	struct ip_addr cached[RESOLVE_MAX_ADDRS];
 	size_t n = dns_cache_get(c->px->dns_cache, c->name, conn_now_ms(),
 				 cached, RESOLVE_MAX_ADDRS);
+	if (conn_audit_resolve(c, n ? "cached answer" : NULL) < 0) {
+		conn_close(c, "audit log write failed: failing closed");
+		return;
+	}
 	c->state = CS_RESOLVE;
 	if (n) {
 		c->aux->from_cache = true;
@@ -213,6 +215,19 @@ void conn_resolve(struct conn *c)
 	c->rq = resolver_lookup(c->px->resolver, c->name, on_resolved, c);
 	if (!c->rq)
 		conn_deny(c, DENY_UPSTREAM, "cannot start resolution");
+}
+
+void conn_connect_literal(struct conn *c)
+{
+	/* On record before the first packet to the guest's address. */
+	if (conn_audit_resolve(c, "address, no lookup") < 0) {
+		conn_close(c, "audit log write failed: failing closed");
+		return;
+	}
+	c->aux->addrs[0] = c->literal_addr;
+	c->aux->n_addrs = 1;
+	c->aux->next_addr = 0;
+	conn_connect_next(c);
 }
 
 void conn_connect_next(struct conn *c)

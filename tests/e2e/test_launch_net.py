@@ -11,13 +11,16 @@ resolver and servers on loopback only (127.0.0.0/8).
   no cidr rule covers that port: refused, the host service sees nothing.
 - a direct-IP connection (an address the proxy never handed out) and UDP
   both fail.
-The audit log in the run directory has the matching records.
+The audit log in the run directory has the matching records; with
+--audit-max-bytes 8192 it is rotated while the guest runs (40 more denied
+lookups), and the rotated set is one intact chain.
 """
 import http.server
 import json
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import threading
 
@@ -67,6 +70,7 @@ curl -sS --max-time 30 --cacert ca.pem https://denied.test/ >/dev/null 2>&1; say
 say loop_page "$(curl -sS --max-time 30 http://loop.test:LOOPPORT/ 2>&1 | head -c 300 | tr '\n' ' ')"
 curl -fsS --max-time 30 http://loop.test:LOOPPORT/ >/dev/null 2>&1; say curl_loop "$?"
 curl -sS --max-time 30 -k https://198.18.250.250/ >/dev/null 2>&1; say curl_ip "$?"
+for i in $(seq 40); do getent hosts "n$i.rotate.test" >/dev/null; done
 say udp "$(python3 -c '
 import socket
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -118,6 +122,7 @@ def net():
             e.own(os.path.join(e.ws, n))
         r = e.run(["--policy", "policy.yaml", "--allow", "allowed.test",
                    "--resolver", "127.0.0.1:%d" % dns.port, "--name", "nettest",
+                   "--audit-max-bytes", "8192", "--audit-keep", "100",
                    "--", "sh", "probe.sh"], stdin=open(os.devnull))
         out = r.stdout.decode(errors="replace")
         checks = dict(l[6:].split("=", 1) for l in out.splitlines()
@@ -128,11 +133,19 @@ def net():
         except OSError:
             udp_got = False
         runs = e.runs()
-        audit = []
+        audit, files = [], []
         if runs:
-            with open(os.path.join(runs[-1], "audit.jsonl")) as f:
-                audit = [json.loads(l) for l in f if l.strip()]
+            # the rotated set, oldest first: audit.jsonl.N ... .1, audit.jsonl
+            base = os.path.join(runs[-1], "audit.jsonl")
+            n = 1
+            while os.path.exists(f"{base}.{n}"):
+                n += 1
+            files = [f"{base}.{k}" for k in range(n - 1, 0, -1)] + [base]
+            for path in files:
+                with open(path) as f:
+                    audit += [json.loads(l) for l in f if l.strip()]
         yield {"r": r, "out": out, "checks": checks, "audit": audit,
+               "audit_files": files,
                "hits": (allowed_hits.n, denied_hits.n, loop_hits.n),
                "udp_got": udp_got, "env": e}
     finally:
@@ -173,6 +186,20 @@ def test_direct_ip_and_udp_fail(net):
     assert c.get("curl_ip") not in (None, "0"), c
     assert c.get("udp") == "none", c
     assert not net["udp_got"]
+
+
+def test_audit_log_rotates_and_stays_one_chain(net):
+    files = net["audit_files"]
+    assert len(files) >= 2, f"--audit-max-bytes 8192 did not rotate: {files}"
+    assert all(os.path.getsize(f) <= 8192 for f in files), \
+        [(f, os.path.getsize(f)) for f in files]
+    tool = os.path.join(os.environ.get("SANDBOX_BUILD", "build"), "bin",
+                        "sandbox-audit")
+    v = subprocess.run([tool, "verify", "--strict", files[-1]],
+                       capture_output=True, timeout=60)
+    assert v.returncode == 0, v.stdout + v.stderr
+    hosts = {x.get("host") for x in net["audit"] if x.get("event") == "dns"}
+    assert {f"n{i}.rotate.test" for i in range(1, 41)} <= hosts
 
 
 def test_audit_records_match(net):

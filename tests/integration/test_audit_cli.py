@@ -399,3 +399,33 @@ def test_large_log_is_fast(tmp):
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 16
     # Generous bounds for a sanitizer build on a busy 2-core machine.
     assert tv < 20 and ts < 20, (tv, ts, size)
+
+
+def test_aggregates_count_as_what_they_stand_for(tmp):
+    # a first record, its aggregate (count 41), a connection's resolve
+    # record next to its connect and close: 42 denied queries, 1 connection
+    p = os.path.join(tmp, "agg.jsonl")
+    t = "2026-01-01T00:00:0%d.000Z"
+    recs = [
+        {"time": t % 1, "sandbox": "s", "event": "dns", "conn": 1, "host": "flood.test",
+         "qtype": "A", "decision": "deny", "rule": "default", "reason": "denied by policy"},
+        {"time": t % 2, "sandbox": "s", "event": "dns", "conn": 1, "host": "flood.test",
+         "qtype": "A", "decision": "deny", "rule": "default", "reason": "denied by policy",
+         "count": 41, "first": t % 1, "last": t % 2},
+        {"time": t % 3, "sandbox": "s", "event": "resolve", "conn": 2, "host": "ok.test",
+         "port": 443, "decision": "would-deny", "rule": "default"},
+        {"time": t % 4, "sandbox": "s", "event": "connect", "conn": 2, "host": "ok.test",
+         "port": 443, "decision": "would-deny", "rule": "default"},
+        {"time": t % 5, "sandbox": "s", "event": "close", "conn": 2, "host": "ok.test",
+         "port": 443, "decision": "would-deny", "bytes_up": 5, "bytes_down": 7},
+    ]
+    write_lines(p, [json.dumps(r).encode() for r in recs])
+    rows = {r["host"]: r for r in map(json.loads, run("summary", "--json", p).stdout.splitlines())}
+    assert rows["flood.test"]["deny"] == 42, rows
+    assert rows["ok.test"]["would_deny"] == 1, rows  # not the resolve record
+    text = run("denied", p).stdout.decode().splitlines()
+    assert len(text) == 3, text  # dns, its aggregate, connect: no resolve
+    assert "(x41 from 2026-01-01T00:00:01.000Z to 2026-01-01T00:00:02.000Z)" in text[1], text
+    out = os.path.join(tmp, "agg.yaml")
+    assert run("suggest", "-o", out, p).returncode == 0
+    assert re.search(r"# 1 connection", open(out).read()), open(out).read()

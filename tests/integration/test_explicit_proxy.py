@@ -186,6 +186,6 @@ def test_audit_record_format(env, proxy):
     for r in recs:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", r.get("time", "")), r
         assert r.get("sandbox") == proxy.name, r
-        assert r.get("event") in ("dns", "connect", "close", "policy"), r
+        assert r.get("event") in ("dns", "resolve", "connect", "close", "policy"), r
         if "decision" in r and r["decision"] is not None:
             assert r["decision"] in ("allow", "deny", "would-deny"), r

@@ -65,6 +65,31 @@ int main(void)
 	is_int(o.cmd_argc, 3, "command keeps its options");
 	launch_opts_free(&o);
 
+	/* The audit log rotates by default; both settable, 0 turns it off. */
+	is_int(parse(&o, err, sizeof(err), 2, "sandbox-launch", "true"),
+	       LAUNCH_OPTS_OK, "no audit options");
+	is_int(o.audit_max_bytes, 16 << 20, "rotates at 16 MiB by default");
+	is_int(o.audit_keep, 8, "keeps 8 rotated files by default");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 6, "sandbox-launch", "--audit-max-bytes",
+		     "0", "--audit-keep", "3", "true"),
+	       LAUNCH_OPTS_OK, "--audit-max-bytes 0 --audit-keep 3");
+	ok(o.audit_max_bytes == 0 && o.audit_keep == 3, "both taken");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--audit-max-bytes",
+		     "100", "true"),
+	       LAUNCH_OPTS_USAGE, "a rotation size under 8192");
+	ok(strstr(err, "--audit-max-bytes 100") != NULL, "names it: %s", err);
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--audit-keep",
+		     "1001", "true"),
+	       LAUNCH_OPTS_USAGE, "too many kept files");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--audit-max-bytes",
+		     "-1", "true"),
+	       LAUNCH_OPTS_USAGE, "a negative size");
+	launch_opts_free(&o);
+
 	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "--memory", "12", "true"),
 	       LAUNCH_OPTS_USAGE, "memory too small");
 	ok(strstr(err, "--memory 12") != NULL, "error names the option: %s", err);

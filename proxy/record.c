@@ -1,0 +1,189 @@
+/* The one decide-and-record path (see proxy.h): every decision is written
+ * to the audit log before it takes effect, and while the log cannot be
+ * written no decision takes effect at all.
+ *
+ * The rule behind it: no byte that depends on a guest-chosen name leaves
+ * the host before the decision about that name is in the log. Connections
+ * (conn.c, upstream.c, relay.c), DNS streams (dns_stream.c) and control
+ * changes (control.c, main.c) all reach the log through proxy_audit(), so
+ * a failed write stops all of them at once.
+ *
+ * Recovery: a once-a-second tick tries to write a "log" record that says
+ * how long the log could not be written and how many records were lost;
+ * when it succeeds, the proxy resumes: new connections are accepted again
+ * and paused DNS streams read on. The same tick writes the aggregates of
+ * DNS streams whose interval ended (audit_agg.h).
+ *
+ * Bound: besides each DNS stream's budget, the proxy as a whole writes at
+ * most PROXY_RECORD_BUDGET records a second before new work waits: DNS
+ * streams stop reading and listeners stop accepting until the tick. */
+#include <event2/event.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/util.h"
+#include "audit.h"
+#include "audit_agg.h"
+#include "conn.h"
+#include "listener.h"
+#include "proxy.h"
+
+#define TICK_MS 1000
+
+static void budget_window(struct proxy *px, uint64_t now)
+{
+	if (now - px->budget_window_ms >= 1000) {
+		px->budget_window_ms = now;
+		px->budget_used = 0;
+	}
+}
+
+bool proxy_budget_ok(struct proxy *px)
+{
+	budget_window(px, conn_now_ms());
+	return px->budget_used < PROXY_RECORD_BUDGET;
+}
+
+int proxy_audit(struct proxy *px, const struct audit_record *r)
+{
+	if (px->audit_failed) {
+		px->audit_lost++;
+		return -EIO;
+	}
+	int e = audit_write(px->audit, r);
+	if (e == 0) {
+		budget_window(px, conn_now_ms());
+		px->budget_used++;
+	} else {
+		/* The log is the record of every decision: without it the
+		 * proxy makes none. */
+		px->audit_failed = true;
+		px->audit_lost = 1;
+		px->audit_failed_ms = conn_now_ms();
+		clock_gettime(CLOCK_REALTIME, &px->audit_failed_at);
+		fprintf(stderr,
+			"sandbox-proxy: audit log write failed (%s); refusing "
+			"new connections, DNS and policy changes until it "
+			"can be written\n",
+			strerror(-e));
+	}
+	return e;
+}
+
+bool proxy_may_act(struct proxy *px) { return !px->audit_failed; }
+
+int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
+{
+	uint64_t now = conn_now_ms();
+	int i;
+	while ((i = audit_agg_due(g, now, force)) >= 0) {
+		struct audit_record a;
+		audit_agg_aggregate(g, i, &a);
+		int e = proxy_audit(px, &a);
+		if (e < 0)
+			return e;
+		audit_agg_flushed(g, i, now, force);
+	}
+	return 0;
+}
+
+int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
+		       const struct audit_record *r)
+{
+	if (px->audit_failed) {
+		px->audit_lost++;
+		return -EIO;
+	}
+	/* Intervals that ended since the last tick end now, so a steady
+	 * flood costs one aggregate per interval, not a new first record. */
+	int e = proxy_audit_flush(px, g, false);
+	if (e < 0)
+		return e;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t now = conn_now_ms();
+	if (audit_agg_count(g, r, now, &ts))
+		return 0;
+	int i = audit_agg_victim(g);
+	if (g->slot[i].used && g->slot[i].count) {
+		struct audit_record a;
+		audit_agg_aggregate(g, i, &a);
+		e = proxy_audit(px, &a);
+		if (e < 0)
+			return e;
+		audit_agg_flushed(g, i, now, true);
+	}
+	e = proxy_audit(px, r);
+	if (e < 0)
+		return e;
+	audit_agg_open(g, i, r, now);
+	return 0;
+}
+
+/* The log works again: record the gap, then let everything resume. */
+static void try_recover(struct proxy *px)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	uint64_t ms = conn_now_ms() - px->audit_failed_ms;
+	char reason[200];
+	fmt_buf(reason, sizeof(reason),
+		"audit log could not be written for %llu.%03llu s; %llu "
+		"record(s) lost, every decision refused meanwhile",
+		(unsigned long long)(ms / 1000),
+		(unsigned long long)(ms % 1000),
+		(unsigned long long)px->audit_lost);
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "log";
+	r.decision = "deny";
+	r.reason = reason;
+	r.duration_ms = (int64_t)ms;
+	r.first = &px->audit_failed_at;
+	r.last = &now;
+	if (audit_write(px->audit, &r) < 0) {
+		px->audit_lost++;
+		return;
+	}
+	px->audit_failed = false;
+	px->audit_lost = 0;
+	fprintf(stderr,
+		"sandbox-proxy: audit log writable again after "
+		"%llu.%03llu s; resuming\n",
+		(unsigned long long)(ms / 1000),
+		(unsigned long long)(ms % 1000));
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+	(void)fd;
+	(void)what;
+	if (px->audit_failed) {
+		try_recover(px);
+		if (px->audit_failed)
+			return;
+	}
+	for (struct conn *c = px->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->dns)
+			dns_stream_tick(c); /* may close c */
+	}
+	listeners_resume(px);
+}
+
+int proxy_record_start(struct proxy *px)
+{
+	struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
+	px->tick = event_new(px->base, -1, EV_PERSIST, on_tick, px);
+	if (!px->tick || event_add(px->tick, &tv) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void proxy_record_stop(struct proxy *px)
+{
+	if (px->tick)
+		event_free(px->tick);
+	px->tick = NULL;
+}
