@@ -141,6 +141,14 @@ static int explain_one(const struct policy *p, const char *q)
 		policy_rule_str(&v.rule, where, sizeof(where));
 		printf("  rule: %s: %s '%s'\n", where, v.rule.allow ? "allow" : "deny",
 		       v.rule.pattern);
+		if (v.rule.allow) {
+			char protos[32];
+			policy_protocols_str(v.rule.protocols, protos, sizeof(protos));
+			printf("  protocols: %s%s\n", protos,
+			       v.rule.protocols & POLICY_PROTO_TCP
+				       ? " (any stream; TLS and HTTP ones still have their SNI/Host checked)"
+				       : " (other streams, such as SSH or HTTP/2 prior knowledge, are refused)");
+		}
 	} else {
 		const char *primary = policy_primary_file(p);
 		printf("  rule: default (no rule matches; everything not allowed is denied)\n");
