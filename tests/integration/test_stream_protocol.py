@@ -416,3 +416,43 @@ def test_late_line_protocol_still_relayed(listener, servers):
     s.sendall(b"EHLO client.example\r\n")
     assert s.recv(4096) == b"echo:EHLO client.example\r\n"
     s.close()
+
+
+# --- nothing turns an HTTP stream opaque by the client's say-so ------------------
+
+UPGRADE = ("GET / HTTP/1.1\r\nHost: allowed.test:{port}\r\nUpgrade: websocket\r\n"
+           "Connection: Upgrade\r\n\r\n")
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_refused_upgrade_keeps_checking(listener, servers, pipelined):
+    """The server (like most) ignores the Upgrade and answers 200: the
+    stream is still HTTP, and the next request is checked."""
+    srv = servers["vhost"]
+    before = len(srv.received())
+    s = listener.open(srv.port)
+    first = UPGRADE.format(port=srv.port).encode()
+    second = b"GET / HTTP/1.1\r\nHost: denied.test\r\n\r\n"
+    if pipelined:
+        s.sendall(first + second)
+        got = _drain(s)
+        assert got.startswith(b"HTTP/1.1 200"), got[:200]
+        assert b"vhost\nHTTP/1.1 403" in got, got[:400]
+    else:
+        s.sendall(first)
+        status, _, _ = read_http_response(s)
+        assert status == 200
+        s.sendall(second)
+        got = _drain(s)
+        assert got.startswith(b"HTTP/1.1 403"), got[:200]
+    s.close()
+    time.sleep(0.3)
+    assert srv.received()[before:] == first
+
+
+def test_connect_inside_stream_refused(listener, servers):
+    srv = servers["vhost"]
+    got = _refused(listener, srv, srv.port,
+                   f"CONNECT allowed.test:{srv.port} HTTP/1.1\r\n"
+                   f"Host: allowed.test:{srv.port}\r\n\r\n".encode())
+    assert got.startswith(b"HTTP/1.1 403"), got[:200]

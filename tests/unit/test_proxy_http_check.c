@@ -102,7 +102,62 @@ int main(void)
 		"GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
 		"Connection: Upgrade\r\n\r\nGET / HTTP/1.1\r\nHost: z\r\n\r\n",
 		"a.test", 80, fwd, sizeof(fwd));
-	is_int(a.result, HC_FORWARD, "after Upgrade bytes pass (documented)");
+	is_int(a.result, HC_NEED_MORE,
+	       "after an Upgrade request the rest is held");
+	is_str(fwd,
+	       "GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+	       "Connection: Upgrade\r\n\r\n",
+	       "... only the Upgrade request was forwarded");
+	ok(http_checker_waiting(&hc), "... waiting for the server's answer");
+	http_checker_response(&hc, (const uint8_t *)"HTTP/1.1 200 OK\r\n", 17);
+	ok(!http_checker_waiting(&hc), "a 200 ends the wait");
+	a = run(&hc, "GET / HTTP/1.1\r\nHost: z\r\n\r\n", "a.test", 80, fwd,
+		sizeof(fwd));
+	is_int(a.status, 403, "refused Upgrade: the next request is checked");
+
+	http_checker_init(&hc, HC_HOST);
+	a = run(&hc,
+		"GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n\r\n",
+		"a.test", 80, fwd, sizeof(fwd));
+	http_checker_response(&hc, (const uint8_t *)"HTTP/1.1 1", 10);
+	ok(http_checker_waiting(&hc), "a partial status line keeps waiting");
+	http_checker_response(&hc, (const uint8_t *)"01 Switching", 12);
+	ok(!http_checker_waiting(&hc), "101 ends the wait");
+	a = run(&hc, "\x82\x85websocket frame", "a.test", 80, fwd,
+		sizeof(fwd));
+	is_int(a.result, HC_FORWARD, "after 101 the stream passes");
+
+	http_checker_init(&hc, HC_HOST);
+	a = run(&hc,
+		"GET / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+		"GET / HTTP/1.1\r\nHost: a.test\r\nUpgrade: websocket\r\n"
+		"Connection: Upgrade\r\n\r\nGET / HTTP/1.1\r\nHost: z\r\n\r\n",
+		"a.test", 80, fwd, sizeof(fwd));
+	is_int(a.status, 403,
+	       "Upgrade on a later request does not switch off checking");
+
+	http_checker_init(&hc, HC_HOST);
+	a = run(&hc, "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
+		"a.test", 80, fwd, sizeof(fwd));
+	is_int(a.status, 403, "CONNECT inside a stream is refused");
+
+	http_checker_init(&hc, HC_HOST);
+	a = run(&hc,
+		"POST / HTTP/1.1\r\nHost: a.test\r\nUpgrade: h2c\r\n"
+		"Content-Length: 3\r\n\r\nabc",
+		"a.test", 80, fwd, sizeof(fwd));
+	is_int(a.status, 400, "Upgrade with a body is refused");
+
+	http_checker_init(&hc, HC_HOST);
+	a = run(&hc,
+		"\r\nget / HTTP/1.1\r\nHost: a.test\r\n\r\n"
+		"\r\nget / HTTP/1.1\r\nHost: z.test\r\n\r\n",
+		"a.test", 80, fwd, sizeof(fwd));
+	is_int(a.status, 403,
+	       "leading empty line and lower-case method: Host still checked");
+	is_str(fwd, "\r\nget / HTTP/1.1\r\nHost: a.test\r\n\r\n",
+	       "... the first request forwarded as sent");
 
 	http_checker_init(&hc, HC_ABSOLUTE);
 	a = run(&hc,
