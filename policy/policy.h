@@ -175,6 +175,7 @@ struct policy_widening {
 	bool more_ports; /* widened on more ports than fit in ports[] */
 	char *example;    /* owned; one probe that widened, e.g. "x.example.com:443" */
 	char *overrides;  /* owned or NULL; "deny '**.corp' (base.yaml:3)" */
+	uint8_t protocols; /* POLICY_PROTO_* of the widening allow rule */
 };
 
 struct policy_diff {
