@@ -42,7 +42,7 @@ static void usage(FILE *f)
 		"                  $SANDBOX_PRESETS, else <dir of this program>/../../policies,\n"
 		"                  else /usr/share/sandbox/policies\n"
 		"  --allow SPEC    add an allow rule as sandbox-proxy --allow does\n"
-		"                  (e.g. example.com, example.com:22, 10.0.0.0/8:443)\n"
+		"                  (e.g. example.com, example.com:22:tcp, 10.0.0.0/8:443)\n"
 		"  --deny SPEC     add a deny rule likewise\n"
 		"  -h, --help      show this help\n"
 		"\n"
