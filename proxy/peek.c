@@ -222,8 +222,9 @@ void conn_upstream_first(struct conn *c, short what, int err)
 	/* TLS and HTTP clients speak first: a server that greets is some
 	 * other protocol, which only a rule with tcp lets through. */
 	c->proto = &proto_tcp;
-	if (c->aux)
-		fmt_buf(c->aux->seen, sizeof(c->aux->seen),
+	struct conn_aux *a = conn_aux(c);
+	if (a)
+		fmt_buf(a->seen, sizeof(a->seen),
 			"the upstream spoke first, before the client");
 	if (!conn_check_protocol(c))
 		return;
