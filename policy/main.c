@@ -341,9 +341,13 @@ int main(int argc, char **argv)
 	if (check) {
 		struct policy_stats st;
 		policy_get_stats(p, &st);
-		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s\n",
+		char tcp[64] = "";
+		if (st.tcp_rules)
+			fmt_buf(tcp, sizeof(tcp), "; %zu allow%s opaque tcp",
+				st.tcp_rules, st.tcp_rules == 1 ? "s" : "");
+		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s%s\n",
 		       st.files, st.files == 1 ? "" : "s", st.allow_rules,
-		       st.deny_rules, st.cidr_rules,
+		       st.deny_rules, st.cidr_rules, tcp,
 		       policy_mode(p) == POLICY_REPORT ? " (report mode)" : "");
 	} else {
 		for (int i = qstart; i < argc; i++) {

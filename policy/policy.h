@@ -130,6 +130,7 @@ const char *policy_primary_file(const struct policy *p);
 /* Counts, for `sandbox-policy check` and logs. */
 struct policy_stats {
 	size_t files, allow_rules, deny_rules, cidr_rules;
+	size_t tcp_rules; /* allow rules (host or cidr) with protocols tcp */
 };
 void policy_get_stats(const struct policy *p, struct policy_stats *st);
 

@@ -461,6 +461,8 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 		struct rule *r = &p->rules[i];
 		if (r->report < 0)
 			r->report = 0;
+		if (r->allow && (r->protocols & POLICY_PROTO_TCP))
+			p->stats.tcp_rules++;
 		if (r->kind == RULE_CIDR) {
 			p->stats.cidr_rules++;
 			if (r->key[0] == AF_INET)

@@ -124,6 +124,10 @@ def test_explain_shows_protocols(tmp_path):
     assert out[i + 2].startswith("  protocols: tls, http (other streams"), out
     i = out.index("db.example port 5432: allow")
     assert out[i + 2].startswith("  protocols: tcp"), out
+    r = run("check", str(p))
+    assert r.returncode == 0, r.stderr
+    # github.yaml's two SSH rules and db.example
+    assert r.stdout.strip().endswith("; 3 allow opaque tcp"), r.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\nallow:\n  - host: a.example\n    protocols: [ssh]\n")
     r = run("check", str(bad))
