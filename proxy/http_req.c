@@ -255,9 +255,11 @@ static enum http_status sniff_method(const uint8_t *buf, size_t start,
 	return HTTP_NOT_HTTP;
 }
 
+/* Every byte some server's request-line reader takes for a blank (Apache
+ * splits on isspace()): SP, HT, VT, FF, CR. */
 static bool is_ws(uint8_t c)
 {
-	return c == ' ' || c == '\t';
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
 }
 
 enum http_looks http_request_looks(const uint8_t *buf, size_t len)
@@ -265,7 +267,7 @@ enum http_looks http_request_looks(const uint8_t *buf, size_t len)
 	size_t i = 0;
 
 	/* Whatever blank lines or blanks a lenient server would skip. */
-	while (i < len && (buf[i] == '\r' || buf[i] == '\n' || is_ws(buf[i])))
+	while (i < len && (buf[i] == '\n' || is_ws(buf[i])))
 		i++;
 	size_t m = i;
 	while (i < len && is_tchar(buf[i]))

@@ -335,6 +335,12 @@ static void looks(void)
 	is_int(L("GET /a b HTTP/1.1\r\n"), HTTP_LOOKS_YES,
 	       "a space in the target");
 	is_int(L("PRI * HTTP/2.0\r\n"), HTTP_LOOKS_YES, "the HTTP/2 preface");
+	is_int(L("GET\v/\fHTTP/1.1\r\n"), HTTP_LOOKS_YES,
+	       "VT and FF as blanks (isspace() readers)");
+	is_int(L("\f\vGET / HTTP/1.1\r\n"), HTTP_LOOKS_YES,
+	       "VT and FF before the method");
+	is_int(L("GET /\r\n"), HTTP_LOOKS_NO,
+	       "HTTP/0.9 (no Host to check): not HTTP/1");
 	is_int(L("SSH-2.0-OpenSSH_9.6\r\n"), HTTP_LOOKS_NO, "SSH");
 	is_int(L("SSH-2.0-OpenSSH_9.6"), HTTP_LOOKS_MAYBE, "SSH, incomplete");
 	is_int(L("EHLO client.example\r\n"), HTTP_LOOKS_NO, "SMTP EHLO");
