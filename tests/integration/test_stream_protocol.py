@@ -94,6 +94,8 @@ def _policy(env, servers):
         f"  - host: allowed.test\n    ports: [{v}, {g}]\n"
         f"  - host: allowed.test\n    ports: [{o}, {gt}]\n"
         f"    protocols: [tcp]\n"
+        f"  - host: www.allowed.test\n    ports: [{v}]\n"
+        f"    protocols: [tls]\n"
         f"  - cidr: 127.0.0.2/32\n    ports: [{v}, {o}, {g}, {gt}]\n"
         f"    protocols: [tcp]\n"))
 
@@ -456,3 +458,31 @@ def test_connect_inside_stream_refused(listener, servers):
                    f"CONNECT allowed.test:{srv.port} HTTP/1.1\r\n"
                    f"Host: allowed.test:{srv.port}\r\n\r\n".encode())
     assert got.startswith(b"HTTP/1.1 403"), got[:200]
+
+
+# --- a rule that names only tls refuses HTTP, on both listeners ------------------
+
+def test_tls_only_rule_refuses_http(proto_proxy, servers):
+    p, srv = proto_proxy, servers["vhost"]
+    mark = _mark(p)
+    before = len(srv.received())
+    status, _, body = sbxtest.http_exchange(
+        p.http_port, f"GET http://www.allowed.test:{srv.port}/ HTTP/1.1\r\n"
+        f"Host: www.allowed.test:{srv.port}\r\n\r\n".encode())
+    assert status == 403, (status, body)
+    assert b"protocols: [http]" in body, body
+    synth = p.synth("www.allowed.test")
+    with p.forwarder(f"{synth}:{srv.port}") as fw:
+        s = fw.connect()
+        s.sendall(f"GET / HTTP/1.1\r\nHost: www.allowed.test:{srv.port}"
+                  "\r\n\r\n".encode())
+        status, _, body = read_http_response(s)
+        s.close()
+    assert status == 403, (status, body)
+    time.sleep(0.3)
+    assert srv.received()[before:] == b""
+    recs = p.find(event="connect", decision="deny", host="www.allowed.test",
+                  conn=lambda c: c is not None and c > mark)
+    assert len(recs) == 2, recs
+    for d in recs:
+        assert "stream is http and the rule allows only tls" in d["reason"], d
