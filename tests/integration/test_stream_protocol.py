@@ -23,8 +23,9 @@ class RawServer:
     """Plain TCP on 127.0.0.2: records what arrives, per connection; answers
     every request head with 200 (whatever its Host), or greets first."""
 
-    def __init__(self, greet=False):
+    def __init__(self, greet=False, switch=False):
         self.greet = greet
+        self.switch = switch  # answer an Upgrade with 101, then echo
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((sbxtest.UPSTREAM_IP, 0))
@@ -59,6 +60,20 @@ class RawServer:
                 with self.lock:
                     buf += d
                 pending += d
+                if self.switch and b"\r\n\r\n" in pending:
+                    head, _, rest = pending.partition(b"\r\n\r\n")
+                    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
+                              b"Upgrade: websocket\r\n"
+                              b"Connection: Upgrade\r\n\r\n")
+                    if rest:
+                        c.sendall(b"echo:" + rest)
+                    while True:
+                        d = c.recv(65536)
+                        if not d:
+                            return
+                        with self.lock:
+                            buf += d
+                        c.sendall(b"echo:" + d)
                 while b"\r\n\r\n" in pending:
                     _, _, pending = pending.partition(b"\r\n\r\n")
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n"
@@ -81,6 +96,7 @@ class RawServer:
 @pytest.fixture(scope="module")
 def servers():
     s = {"vhost": RawServer(), "opaque": RawServer(),
+         "switch": RawServer(switch=True),
          "greet": RawServer(greet=True), "greet_tcp": RawServer(greet=True)}
     yield s
     for v in s.values():
@@ -90,13 +106,14 @@ def servers():
 def _policy(env, servers):
     v, o = servers["vhost"].port, servers["opaque"].port
     g, gt = servers["greet"].port, servers["greet_tcp"].port
+    w = servers["switch"].port
     return sbxtest.base_policy(env, extra_allow=(
-        f"  - host: allowed.test\n    ports: [{v}, {g}]\n"
+        f"  - host: allowed.test\n    ports: [{v}, {g}, {w}]\n"
         f"  - host: allowed.test\n    ports: [{o}, {gt}]\n"
         f"    protocols: [tcp]\n"
         f"  - host: www.allowed.test\n    ports: [{v}]\n"
         f"    protocols: [tls]\n"
-        f"  - cidr: 127.0.0.2/32\n    ports: [{v}, {o}, {g}, {gt}]\n"
+        f"  - cidr: 127.0.0.2/32\n    ports: [{v}, {o}, {g}, {gt}, {w}]\n"
         f"    protocols: [tcp]\n"))
 
 
@@ -450,6 +467,28 @@ def test_refused_upgrade_keeps_checking(listener, servers, pipelined):
     s.close()
     time.sleep(0.3)
     assert srv.received()[before:] == first
+
+
+def test_accepted_upgrade_passes(listener, servers):
+    """WebSocket still works: after the server's 101 the frames (even ones
+    sent right behind the request) reach it unchecked."""
+    srv = servers["switch"]
+    s = listener.open(srv.port)
+    frame = b"\x82\x05hello"
+    s.sendall(UPGRADE.format(port=srv.port).encode() + frame)
+    s.settimeout(10)
+    got = b""
+    while b"echo:" + frame not in got:
+        d = s.recv(4096)
+        assert d, f"closed early: {got!r}"
+        got += d
+    assert got.startswith(b"HTTP/1.1 101"), got
+    s.sendall(b"\x82\x03abc")
+    while b"echo:\x82\x03abc" not in got:
+        d = s.recv(4096)
+        assert d, f"closed early: {got!r}"
+        got += d
+    s.close()
 
 
 def test_connect_inside_stream_refused(listener, servers):
