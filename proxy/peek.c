@@ -374,8 +374,16 @@ void conn_peek_timeout(struct conn *c)
 		conn_close(c, "idle timeout");
 		return;
 	}
-	conn_deny(c, DENY_MALFORMED,
-		  "handshake timeout: first message incomplete");
+	/* Say what did come: a slow line protocol on a tcp rule is held
+	 * until its first line ends, and this is where it shows. */
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t len = evbuffer_get_length(in);
+	char seen[128], why[200];
+	proto_describe(evbuffer_pullup(in, len < 16 ? (ssize_t)len : 16), len,
+		       seen, sizeof(seen));
+	fmt_buf(why, sizeof(why),
+		"handshake timeout: first message incomplete (%s)", seen);
+	conn_deny(c, DENY_MALFORMED, why);
 }
 
 /* A client that lets the server speak first and then sends a ClientHello
