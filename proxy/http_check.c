@@ -232,7 +232,10 @@ void http_checker_step(struct http_checker *hc, const uint8_t *buf, size_t len,
 	} else {
 		act->result = HC_FORWARD;
 	}
-	if (rq.upgrade && hc->requests == 1) {
+	/* h2c is never honoured: HTTP/2 multiplexes requests whose
+	 * :authority nothing here reads, so a server that switches gets its
+	 * client's next bytes (the HTTP/2 preface) refused as not HTTP/1. */
+	if (rq.upgrade && !rq.upgrade_h2c && hc->requests == 1) {
 		hc->state = ST_UPGRADE_WAIT;
 		hc->resp_len = 0;
 	} else if (rq.body == HTTP_BODY_LENGTH && rq.content_length > 0) {

@@ -10,8 +10,9 @@
  * response shows whether it switched (101: what follows is no longer
  * HTTP/1 and passes); any other answer, and an Upgrade on a later request
  * (whose response cannot be told from earlier ones without framing
- * responses), leave every following request checked. CONNECT inside a
- * stream (a tunnel through an upstream forward proxy) is refused.
+ * responses), leave every following request checked. An Upgrade to h2c
+ * is never honoured (HTTP/2 carries requests for any :authority). CONNECT
+ * inside a stream (a tunnel through an upstream forward proxy) is refused.
  *
  * Pure: works on a contiguous slice of buffered bytes, no I/O. */
 #ifndef PROXY_HTTP_CHECK_H

@@ -392,6 +392,18 @@ static void connection_token(const uint8_t *buf, struct http_span t, void *arg)
 		o->keep_alive = true;
 }
 
+/* "h2c" (RFC 7540 3.2), alone or with a version suffix as some clients
+ * write protocol-version. */
+static void upgrade_token(const uint8_t *buf, struct http_span t, void *arg)
+{
+	struct http_span name = t;
+	for (size_t i = 0; i < t.len; i++)
+		if (buf[t.off + i] == '/')
+			name.len = i;
+	if (span_ieq(buf, name, "h2c"))
+		*(bool *)arg = true;
+}
+
 static enum http_status parse_header_line(const uint8_t *buf, size_t s,
 					  size_t eol, struct hdr_state *st,
 					  struct http_request *r)
@@ -456,8 +468,12 @@ static enum http_status parse_header_line(const uint8_t *buf, size_t s,
 		st->keep_alive = st->keep_alive || o.keep_alive;
 		return HTTP_OK;
 	}
-	if (http_header_is(buf, h, "upgrade"))
+	if (http_header_is(buf, h, "upgrade")) {
 		r->upgrade = true;
+		bool h2c = false;
+		each_token(buf, h->value, upgrade_token, &h2c);
+		r->upgrade_h2c = r->upgrade_h2c || h2c;
+	}
 	return HTTP_OK;
 }
 

@@ -63,6 +63,7 @@ struct http_request {
 	enum http_body body;
 	uint64_t content_length;
 	bool upgrade;          /* Upgrade header present */
+	bool upgrade_h2c;      /* ... offering h2c (HTTP/2 over cleartext) */
 	bool close;            /* Connection: close, or HTTP/1.0 without keep-alive */
 	bool http10;
 	size_t head_len;       /* bytes up to and including the blank line

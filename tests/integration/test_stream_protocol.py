@@ -491,6 +491,28 @@ def test_accepted_upgrade_passes(listener, servers):
     s.close()
 
 
+def test_h2c_upgrade_not_honoured(listener, servers):
+    """HTTP/2 over cleartext multiplexes requests whose :authority nothing
+    checks: even when the server switches, the client's HTTP/2 bytes are
+    refused and never reach it."""
+    srv = servers["switch"]
+    before = len(srv.received())
+    s = listener.open(srv.port)
+    req = (f"GET / HTTP/1.1\r\nHost: allowed.test:{srv.port}\r\n"
+           "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+           "HTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n").encode()
+    s.sendall(req)
+    s.settimeout(10)
+    got = s.recv(4096)
+    assert got.startswith(b"HTTP/1.1 101"), got
+    s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+    got = _drain(s)
+    s.close()
+    time.sleep(0.3)
+    assert srv.received()[before:] == req, srv.received()[before:]
+    assert got.startswith(b"HTTP/1.1 400"), got[:200]
+
+
 def test_connect_inside_stream_refused(listener, servers):
     srv = servers["vhost"]
     got = _refused(listener, srv, srv.port,

@@ -309,6 +309,13 @@ static void server_reading(void)
 	       "other HTTP/2.0 lines are refused");
 	ok(!r.h2_preface, "... and are not the preface");
 
+	is_int(P("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket, h2c\r\n\r\n"),
+	       HTTP_OK, "Upgrade with h2c in a list");
+	ok(r.upgrade && r.upgrade_h2c, "... is flagged h2c");
+	is_int(P("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"),
+	       HTTP_OK, "Upgrade: websocket");
+	ok(r.upgrade && !r.upgrade_h2c, "... is not h2c");
+
 	/* Host on what the server acts on. */
 	bad("GET http://allowed.example/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
 	    "duplicate Host header", "duplicate Host behind an absolute URI");

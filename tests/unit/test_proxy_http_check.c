@@ -186,6 +186,15 @@ int main(void)
 	       "Upgrade on a later request does not switch off checking");
 
 	http_checker_init(&hc, HC_HOST);
+	a = run(&hc,
+		"GET / HTTP/1.1\r\nHost: a.test\r\nConnection: Upgrade, "
+		"HTTP2-Settings\r\nUpgrade: H2C\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n"
+		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+		"a.test", 80, fwd, sizeof(fwd));
+	ok(!http_checker_waiting(&hc), "Upgrade: h2c does not wait to switch");
+	is_int(a.status, 400, "... and the HTTP/2 preface after it is refused");
+
+	http_checker_init(&hc, HC_HOST);
 	a = run(&hc, "CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n",
 		"a.test", 80, fwd, sizeof(fwd));
 	is_int(a.status, 403, "CONNECT inside a stream is refused");
