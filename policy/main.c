@@ -44,7 +44,7 @@ static void usage(FILE *f)
 		"                  sandbox/policies (make install), else\n"
 		"                  /usr/share/sandbox/policies\n"
 		"  --allow SPEC    add an allow rule as sandbox-proxy --allow does\n"
-		"                  (e.g. example.com, example.com:22, 10.0.0.0/8:443)\n"
+		"                  (e.g. example.com, example.com:22:tcp, 10.0.0.0/8:443)\n"
 		"  --deny SPEC     add a deny rule likewise\n"
 		"  -h, --help      show this help\n"
 		"\n"
@@ -143,6 +143,14 @@ static int explain_one(const struct policy *p, const char *q)
 		policy_rule_str(&v.rule, where, sizeof(where));
 		printf("  rule: %s: %s '%s'\n", where, v.rule.allow ? "allow" : "deny",
 		       v.rule.pattern);
+		if (v.rule.allow) {
+			char protos[32];
+			policy_protocols_str(v.rule.protocols, protos, sizeof(protos));
+			printf("  protocols: %s%s\n", protos,
+			       v.rule.protocols & POLICY_PROTO_TCP
+				       ? " (any stream; TLS and HTTP ones still have their SNI/Host checked)"
+				       : " (other streams, such as SSH or HTTP/2 prior knowledge, are refused)");
+		}
 	} else {
 		const char *primary = policy_primary_file(p);
 		printf("  rule: default (no rule matches; everything not allowed is denied)\n");
@@ -335,9 +343,13 @@ int main(int argc, char **argv)
 	if (check) {
 		struct policy_stats st;
 		policy_get_stats(p, &st);
-		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s\n",
+		char tcp[64] = "";
+		if (st.tcp_rules)
+			fmt_buf(tcp, sizeof(tcp), "; %zu allow%s opaque tcp",
+				st.tcp_rules, st.tcp_rules == 1 ? "s" : "");
+		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s%s\n",
 		       st.files, st.files == 1 ? "" : "s", st.allow_rules,
-		       st.deny_rules, st.cidr_rules,
+		       st.deny_rules, st.cidr_rules, tcp,
 		       policy_mode(p) == POLICY_REPORT ? " (report mode)" : "");
 	} else {
 		for (int i = qstart; i < argc; i++) {

@@ -40,7 +40,28 @@ struct policy_rule_ref {
 	unsigned line, col;  /* 1-based position of the rule in its file */
 	const char *pattern; /* the rule as written, e.g. "**.example.org" */
 	bool allow;          /* an allow rule (false: deny) */
+	/* POLICY_PROTO_* bits the allow rule lets through (for an allow
+	 * verdict: the union over the equally specific allow rules that
+	 * matched). 0 for deny rules and the default decision. */
+	uint8_t protocols;
 };
+
+/* The stream protocols a rule's "protocols:" key names. A stream is TLS
+ * (a well-formed ClientHello), HTTP (a well-formed HTTP/1 request head) or
+ * neither; "tcp" lets any stream through (TLS and HTTP ones still get
+ * their SNI/Host checks). Default: tls and http. */
+enum {
+	POLICY_PROTO_TLS = 1,
+	POLICY_PROTO_HTTP = 2,
+	POLICY_PROTO_TCP = 4,
+	POLICY_PROTO_DEFAULT = POLICY_PROTO_TLS | POLICY_PROTO_HTTP,
+	POLICY_PROTO_ALL = 7,
+};
+
+/* "tls, http" for a mask (in table order); returns out. */
+char *policy_protocols_str(uint8_t mask, char *out, size_t outsz);
+/* One protocol name ("tls", "http", "tcp") to its bit, 0 when unknown. */
+uint8_t policy_protocol_bit(const char *s, size_t len);
 
 struct policy_verdict {
 	enum policy_decision decision;
@@ -109,6 +130,7 @@ const char *policy_primary_file(const struct policy *p);
 /* Counts, for `sandbox-policy check` and logs. */
 struct policy_stats {
 	size_t files, allow_rules, deny_rules, cidr_rules;
+	size_t tcp_rules; /* allow rules (host or cidr) with protocols tcp */
 };
 void policy_get_stats(const struct policy *p, struct policy_stats *st);
 
@@ -154,6 +176,7 @@ struct policy_widening {
 	bool more_ports; /* widened on more ports than fit in ports[] */
 	char *example;    /* owned; one probe that widened, e.g. "x.example.com:443" */
 	char *overrides;  /* owned or NULL; "deny '**.corp' (base.yaml:3)" */
+	uint8_t protocols; /* POLICY_PROTO_* of the widening allow rule */
 };
 
 struct policy_diff {

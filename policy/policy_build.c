@@ -105,9 +105,11 @@ struct rule *builder_push_rule(struct policy_builder *b)
 static int fill_common(struct policy_builder *b, struct rule *r,
 		       const char *file, unsigned line, unsigned col,
 		       const char *text, size_t len, bool allow, int report,
-		       const uint16_t *ports, size_t nports)
+		       const uint16_t *ports, size_t nports, uint8_t protocols)
 {
 	r->file = file;
+	r->protocols = allow ? (protocols ? protocols : POLICY_PROTO_DEFAULT)
+			     : 0;
 	r->line = line;
 	r->col = col;
 	r->allow = allow;
@@ -135,7 +137,7 @@ static int fill_common(struct policy_builder *b, struct rule *r,
 static int add_host_rule(struct policy_builder *b, struct policy_errors *errs,
 			 const char *file, unsigned line, unsigned col,
 			 const char *text, size_t len, bool allow, int report,
-			 const uint16_t *ports, size_t nports)
+			 const uint16_t *ports, size_t nports, uint8_t protocols)
 {
 	char norm[256];
 	enum rule_kind kind;
@@ -168,13 +170,13 @@ static int add_host_rule(struct policy_builder *b, struct policy_errors *errs,
 	if (!r->pattern)
 		return -ENOMEM;
 	return fill_common(b, r, file, line, col, text, len, allow, report,
-			   ports, nports);
+			   ports, nports, protocols);
 }
 
 static int add_cidr_rule(struct policy_builder *b, struct policy_errors *errs,
 			 const char *file, unsigned line, unsigned col,
 			 const char *text, size_t len, bool allow, int report,
-			 const uint16_t *ports, size_t nports)
+			 const uint16_t *ports, size_t nports, uint8_t protocols)
 {
 	struct ip_addr a;
 	unsigned plen;
@@ -200,7 +202,7 @@ static int add_cidr_rule(struct policy_builder *b, struct policy_errors *errs,
 	if (!(r->pattern = arena_strndup(&b->arena, text, len)))
 		return -ENOMEM;
 	return fill_common(b, r, file, line, col, text, len, allow, report,
-			   ports, nports);
+			   ports, nports, protocols);
 }
 
 /* A rule that could not be stored (out of memory) must fail the whole
@@ -219,21 +221,23 @@ static int count_oom(struct policy_builder *b, struct policy_errors *errs,
 int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
 		     const char *file, unsigned line, unsigned col,
 		     const char *text, size_t len, bool allow, int report,
-		     const uint16_t *ports, size_t nports)
+		     const uint16_t *ports, size_t nports, uint8_t protocols)
 {
 	return count_oom(b, errs, file, line, col,
 			 add_host_rule(b, errs, file, line, col, text, len,
-				       allow, report, ports, nports));
+				       allow, report, ports, nports,
+				       protocols));
 }
 
 int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
 		     const char *file, unsigned line, unsigned col,
 		     const char *text, size_t len, bool allow, int report,
-		     const uint16_t *ports, size_t nports)
+		     const uint16_t *ports, size_t nports, uint8_t protocols)
 {
 	return count_oom(b, errs, file, line, col,
 			 add_cidr_rule(b, errs, file, line, col, text, len,
-				       allow, report, ports, nports));
+				       allow, report, ports, nports,
+				       protocols));
 }
 
 int policy_parse_port(const char *s, size_t len, uint16_t *out)
@@ -250,6 +254,47 @@ int policy_parse_port(const char *s, size_t len, uint16_t *out)
 		return -EINVAL;
 	*out = (uint16_t)v;
 	return 0;
+}
+
+static const char *const proto_names[] = {"tls", "http", "tcp"};
+
+uint8_t policy_protocol_bit(const char *s, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(proto_names); i++)
+		if (strlen(proto_names[i]) == len &&
+		    memcmp(proto_names[i], s, len) == 0)
+			return (uint8_t)(1u << i);
+	return 0;
+}
+
+int policy_protocols_parse(const char *s, uint8_t *mask)
+{
+	uint8_t m = 0;
+	size_t len = strlen(s);
+	for (size_t i = 0; i <= len;) {
+		const char *c = memchr(s + i, ',', len - i);
+		size_t end = c ? (size_t)(c - s) : len;
+		uint8_t bit = policy_protocol_bit(s + i, end - i);
+		if (!bit)
+			return -EINVAL;
+		m |= bit;
+		i = end + 1;
+	}
+	*mask = m;
+	return 0;
+}
+
+char *policy_protocols_str(uint8_t mask, char *out, size_t outsz)
+{
+	size_t at = 0;
+	if (!out || outsz == 0)
+		return out;
+	out[0] = '\0';
+	for (size_t i = 0; i < ARRAY_SIZE(proto_names); i++)
+		if (mask & (1u << i))
+			fmt_append(out, outsz, &at, "%s%s", at ? ", " : "",
+				   proto_names[i]);
+	return out;
 }
 
 /* "80,443" -> ports; returns the count or -EINVAL. */
@@ -279,6 +324,22 @@ int policy_builder_add_rule(struct policy_builder *b, bool allow,
 					 strlen(origin ? origin : (allow ? "--allow" : "--deny")));
 	if (!file)
 		return -ENOMEM;
+	/* A trailing ":PROTO[,PROTO...]" of known protocol names (e.g.
+	 * "git.example.com:22:tcp") is the rule's protocols; the rest is
+	 * parsed as before, from a copy without it. */
+	char specbuf[512];
+	uint8_t protocols = 0;
+	const char *last = strrchr(spec, ':');
+	if (last && last[1] && policy_protocols_parse(last + 1, &protocols) == 0) {
+		size_t keep = (size_t)(last - spec);
+		if (keep >= sizeof(specbuf)) {
+			policy_err(b, errs, file, 0, 0, "'%.100s...': too long", spec);
+			return -EINVAL;
+		}
+		memcpy(specbuf, spec, keep);
+		specbuf[keep] = '\0';
+		spec = specbuf;
+	}
 	size_t len = strlen(spec);
 	const char *host = spec, *portstr = NULL;
 	size_t hlen = len;
@@ -331,10 +392,15 @@ int policy_builder_add_rule(struct policy_builder *b, bool allow,
 		}
 	}
 	const uint16_t *pp = any ? policy_any_port : portstr ? ports : NULL;
+	if (protocols && !allow) {
+		policy_err(b, errs, file, 0, 0,
+			   "'%s': protocols only apply to allow rules", spec);
+		return -EINVAL;
+	}
 	int r = cidr ? builder_add_cidr(b, errs, file, 0, 0, host, hlen, allow, 0,
-					pp, (size_t)nports)
+					pp, (size_t)nports, protocols)
 		     : builder_add_host(b, errs, file, 0, 0, host, hlen, allow, 0,
-					pp, (size_t)nports);
+					pp, (size_t)nports, protocols);
 	if (r == -ENOMEM)
 		return r;
 	return b->nerrors > before ? -EINVAL : 0;
@@ -395,6 +461,8 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 		struct rule *r = &p->rules[i];
 		if (r->report < 0)
 			r->report = 0;
+		if (r->allow && (r->protocols & POLICY_PROTO_TCP))
+			p->stats.tcp_rules++;
 		if (r->kind == RULE_CIDR) {
 			p->stats.cidr_rules++;
 			if (r->key[0] == AF_INET)

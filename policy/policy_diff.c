@@ -132,6 +132,7 @@ static void run_probe(struct diff_ctx *x, const struct probe *p,
 		w->col = vc.rule.col;
 		w->cidr = p->is_addr;
 		w->via_extends = strcmp(vc.rule.file, x->repo_name) != 0;
+		w->protocols = vc.rule.protocols;
 		w->example = probe_text(p, port);
 		if (vb.rule.file && !vb.rule.allow) {
 			char where[600];
@@ -413,7 +414,15 @@ static void print_json(FILE *f, const struct policy_widening *w)
 		json_str(f, w->overrides);
 	else
 		fputs("null", f);
-	fputs("}\n", f);
+	fputs(",\"protocols\":[", f);
+	for (unsigned b = 1, n = 0; b <= POLICY_PROTO_TCP; b <<= 1) {
+		char name[8];
+		if (!(w->protocols & b))
+			continue;
+		policy_protocols_str((uint8_t)b, name, sizeof(name));
+		fprintf(f, "%s\"%s\"", n++ ? "," : "", name);
+	}
+	fputs("]}\n", f);
 }
 
 void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
@@ -445,6 +454,13 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 			break;
 		}
 		print_ports(f, w, ",");
+		if (w->kind == WIDEN_ALLOW && w->protocols &&
+		    w->protocols != POLICY_PROTO_DEFAULT) {
+			char protos[32];
+			policy_protocols_str(w->protocols, protos,
+					     sizeof(protos));
+			fprintf(f, " protocols %s", protos);
+		}
 		fprintf(f, " (%s%s)", where, w->via_extends ? ", via extends" : "");
 		if (w->kind == WIDEN_REPORT_RULE)
 			fputs(": would-deny, lets through what was denied", f);

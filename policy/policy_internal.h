@@ -40,6 +40,7 @@ struct rule {
 	int8_t report;       /* 1 report, 0 enforce, -1 inherit the file's mode */
 	uint8_t prefix_len;  /* RULE_CIDR */
 	uint8_t any_port;    /* "ports: any": matches every port, nports 0 */
+	uint8_t protocols;   /* POLICY_PROTO_* bits ("protocols:"), allow rules */
 };
 
 /* Open-addressing table from (key bytes) to the first rule of its chain. */
@@ -121,6 +122,10 @@ struct rule *builder_push_rule(struct policy_builder *b);
 /* Parse a ports value like "443" or "80,443" as the command line writes it. */
 int policy_parse_port(const char *s, size_t len, uint16_t *out);
 
+/* "tls,http" as the command line writes it -> POLICY_PROTO_* bits;
+ * -EINVAL when a name is unknown or the list has an empty element. */
+int policy_protocols_parse(const char *s, uint8_t *mask);
+
 extern const uint16_t policy_default_ports[2];
 /* Passed as the ports of builder_add_host/cidr for "ports: any" (the
  * pointer is the marker, nports is ignored). */
@@ -130,15 +135,16 @@ extern const uint16_t policy_any_port[1];
 
 /* Add a host or cidr rule from its text; records an error (at file:line:col)
  * and returns -EINVAL when the text is refused. ports == NULL means the
- * default {80, 443}, ports == policy_any_port every port; ports are copied. report: 1, 0 or -1 (inherit). */
+ * default {80, 443}, ports == policy_any_port every port; ports are copied. report: 1, 0 or -1 (inherit).
+ * protocols: POLICY_PROTO_* bits, 0 for the default (tls, http). */
 int builder_add_host(struct policy_builder *b, struct policy_errors *errs,
 		     const char *file, unsigned line, unsigned col,
 		     const char *text, size_t len, bool allow, int report,
-		     const uint16_t *ports, size_t nports);
+		     const uint16_t *ports, size_t nports, uint8_t protocols);
 int builder_add_cidr(struct policy_builder *b, struct policy_errors *errs,
 		     const char *file, unsigned line, unsigned col,
 		     const char *text, size_t len, bool allow, int report,
-		     const uint16_t *ports, size_t nports);
+		     const uint16_t *ports, size_t nports, uint8_t protocols);
 
 /* The YAML loader (policy_load.c). is_preset: loaded through extends. */
 int policy_load_yaml(struct policy_builder *b, const char *name,

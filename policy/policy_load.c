@@ -179,7 +179,45 @@ static int parse_ports(struct ctx *c, uint16_t *ports, bool *any)
 	return bad ? -1 : n;
 }
 
-/* One rule written as a map: host: or cidr:, optional ports: and mode:. */
+/* protocols: [tls, http, tcp] (any non-empty subset). Returns the
+ * POLICY_PROTO_* bits, or -1 after recording an error. */
+static int parse_protocols(struct ctx *c)
+{
+	if (type(c) != YAML_SEQUENCE_START_EVENT) {
+		wrong(c, "a list of protocols, e.g. protocols: [tcp] (tls, http or tcp)");
+		return -1;
+	}
+	yaml_mark_t start = c->ev.start_mark;
+	int mask = 0;
+	bool bad = false;
+	while (next(c) && type(c) != YAML_SEQUENCE_END_EVENT) {
+		if (type(c) != YAML_SCALAR_EVENT) {
+			wrong(c, "a protocol name (tls, http or tcp)");
+			bad = true;
+			continue;
+		}
+		uint8_t bit = policy_protocol_bit(sval(c), slen(c));
+		if (!bit) {
+			ERR_AT(c, c->ev.start_mark, "unknown protocol '%.*s' (expected tls, http or tcp)",
+			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
+			bad = true;
+		} else if (mask & bit) {
+			ERR_AT(c, c->ev.start_mark, "protocol '%s' listed twice", sval(c));
+			bad = true;
+		}
+		mask |= bit;
+	}
+	if (c->broken)
+		return -1;
+	if (mask == 0 && !bad) {
+		ERR_AT(c, start, "empty protocols list would match nothing; leave protocols: out for the default [tls, http]");
+		return -1;
+	}
+	return bad ? -1 : mask;
+}
+
+/* One rule written as a map: host: or cidr:, optional ports:, protocols:
+ * and mode:. */
 static void parse_rule_map(struct ctx *c, bool allow)
 {
 	yaml_mark_t at = c->ev.start_mark;
@@ -187,12 +225,13 @@ static void parse_rule_map(struct ctx *c, bool allow)
 	size_t tlen = 0;
 	bool is_cidr = false, bad = false, seen_ports = false, any = false;
 	yaml_mark_t tmark = at;
-	int mode = -1, nports = 0;
+	int mode = -1, nports = 0, protocols = 0;
+	yaml_mark_t pmark = at;
 	uint16_t ports[MAX_PORTS];
 	unsigned seen = 0;
 	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
 		if (type(c) != YAML_SCALAR_EVENT) {
-			wrong(c, "a key (host, cidr, ports or mode)");
+			wrong(c, "a key (host, cidr, ports, protocols or mode)");
 			if (next(c))
 				skip_node(c);
 			bad = true;
@@ -208,8 +247,10 @@ static void parse_rule_map(struct ctx *c, bool allow)
 			bit = 4;
 		else if (is_str(c, "mode"))
 			bit = 8;
+		else if (is_str(c, "protocols"))
+			bit = 16;
 		else {
-			ERR_AT(c, km, "unknown key '%.*s' in a rule (expected host, cidr, ports or mode)",
+			ERR_AT(c, km, "unknown key '%.*s' in a rule (expected host, cidr, ports, protocols or mode)",
 			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
 			bit = 0;
 		}
@@ -246,6 +287,10 @@ static void parse_rule_map(struct ctx *c, bool allow)
 			seen_ports = true;
 			nports = parse_ports(c, ports, &any);
 			bad |= nports < 0;
+		} else if (bit == 16) {
+			pmark = km;
+			protocols = parse_protocols(c);
+			bad |= protocols < 0;
 		} else {
 			mode = parse_mode(c);
 			bad |= mode < 0;
@@ -260,15 +305,23 @@ static void parse_rule_map(struct ctx *c, bool allow)
 			bad = true;
 		}
 	}
+	if (!c->broken && (seen & 16) && !allow) {
+		/* A deny rule refuses every protocol; a protocol list on it
+		 * would read as if it refused only those. */
+		ERR_AT(c, pmark, "protocols: only applies to allow rules (a deny rule refuses every protocol)");
+		bad = true;
+	}
 	if (!bad && target && !c->broken) {
 		const uint16_t *p = any ? policy_any_port : seen_ports ? ports : NULL;
 		(void)tmark;
 		if (is_cidr)
 			builder_add_cidr(c->b, c->errs, c->name, LINE(at), COL(at),
-					 target, tlen, allow, mode, p, (size_t)nports);
+					 target, tlen, allow, mode, p, (size_t)nports,
+					 (uint8_t)protocols);
 		else
 			builder_add_host(c->b, c->errs, c->name, LINE(at), COL(at),
-					 target, tlen, allow, mode, p, (size_t)nports);
+					 target, tlen, allow, mode, p, (size_t)nports,
+					 (uint8_t)protocols);
 	}
 	free(target);
 }
@@ -287,7 +340,7 @@ static void parse_rules(struct ctx *c, bool allow)
 		} else if (type(c) == YAML_SCALAR_EVENT && !is_null(c)) {
 			yaml_mark_t m = c->ev.start_mark;
 			builder_add_host(c->b, c->errs, c->name, LINE(m), COL(m),
-					 sval(c), slen(c), allow, -1, NULL, 0);
+					 sval(c), slen(c), allow, -1, NULL, 0, 0);
 		} else {
 			wrong(c, "a host pattern or a map with host: or cidr:");
 		}

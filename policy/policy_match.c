@@ -25,7 +25,8 @@ static struct policy_verdict verdict(const struct rule *r)
 			    : r->report > 0 ? DECISION_WOULD_DENY
 					    : DECISION_DENY,
 		.rule = {.file = r->file, .line = r->line, .col = r->col,
-			 .pattern = r->pattern, .allow = r->allow},
+			 .pattern = r->pattern, .allow = r->allow,
+			 .protocols = r->protocols},
 	};
 	return v;
 }
@@ -35,6 +36,7 @@ static bool chain(const struct policy *p, uint32_t i, uint16_t port,
 		  struct policy_verdict *out)
 {
 	const struct rule *allow = NULL;
+	uint8_t protocols = 0;
 	for (; i != RULE_NONE; i = p->rules[i].next) {
 		const struct rule *r = &p->rules[i];
 		if (!port_ok(r, port))
@@ -45,9 +47,15 @@ static bool chain(const struct policy *p, uint32_t i, uint16_t port,
 		}
 		if (!allow)
 			allow = r;
+		protocols |= r->protocols;
 	}
-	if (allow)
+	if (allow) {
+		/* Equally specific allow rules are a union (docs/policy.md,
+		 * Merging): a preset's [tls, http] beside a user's [tcp] for
+		 * the same name and port lets tcp through. */
 		*out = verdict(allow);
+		out->rule.protocols = protocols;
+	}
 	return allow != NULL;
 }
 

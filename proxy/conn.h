@@ -92,6 +92,11 @@ struct conn {
 	struct policy_rule_ref rule;
 	bool rule_absent; /* refused by a protocol check, not by a rule */
 	bool connect_audited;
+	/* POLICY_PROTO_* the allowing verdict(s) let through (the
+	 * intersection when an address and a name were both decided);
+	 * valid when protocols_set. Not enforced for would-deny. */
+	uint8_t protocols;
+	bool protocols_set;
 	bool policy_denied; /* the verdict itself denied: 403 names the rule */
 
 	/* Resolution and connect. */
@@ -133,6 +138,7 @@ struct conn_aux {
 	char connect_err[120];
 	char hint[512];   /* other refusals: what the user could change */
 	char reason[512]; /* why a FLUSH ends: the close reason */
+	char seen[128];   /* what a stream that is not TLS/HTTP began with */
 	enum deny_kind deny_kind;
 	/* FLUSH: refused before the client spoke; its first bytes (or a
 	 * short grace timeout) decide the refusal's protocol. */
@@ -218,6 +224,11 @@ bool dns_stream_idle(const struct conn *c); /* no query in flight */
  * address) for c->port, fill c->decision/rule; on DENY refuse the
  * connection (403 naming the rule) and return false. */
 bool conn_decide(struct conn *c);
+/* A stream is established as TLS or HTTP/1 (c->proto), or is opaque
+ * (proto_tcp): refuse it unless the allowing rule's protocols include
+ * what it is (docs/policy.md "protocols"). Returns false when c was
+ * refused. No-op until decided, and for would-deny (report mode). */
+bool conn_check_protocol(struct conn *c);
 /* Set the target from host text (name or literal); false + reason when
  * it is neither a valid name nor a strict address. */
 bool conn_set_target(struct conn *c, const char *host, size_t len,

@@ -6,7 +6,7 @@
 #include "../common/util.h"
 #include "../policy/policy.h"
 
-enum { ST_HEAD, ST_LENGTH, ST_CHUNKED, ST_PASS };
+enum { ST_HEAD, ST_LENGTH, ST_CHUNKED, ST_PASS, ST_UPGRADE_WAIT };
 
 void http_checker_init(struct http_checker *hc, enum hc_mode mode)
 {
@@ -152,6 +152,8 @@ void http_checker_step(struct http_checker *hc, const uint8_t *buf, size_t len,
 		act->result = HC_FORWARD;
 		act->consumed = len;
 		return;
+	case ST_UPGRADE_WAIT:
+		return; /* held until the server answered */
 	case ST_LENGTH: {
 		size_t n = hc->remaining < len ? (size_t)hc->remaining : len;
 		hc->remaining -= n;
@@ -202,6 +204,19 @@ void http_checker_step(struct http_checker *hc, const uint8_t *buf, size_t len,
 		reject(act, 400, rq.why ? rq.why : "malformed request");
 		return;
 	}
+	if (rq.is_connect && hc->mode == HC_HOST) {
+		/* A CONNECT that an allowed upstream (itself a forward proxy)
+		 * would honour turns the stream into an unchecked tunnel. */
+		copy_host(act, buf, rq.target_host);
+		reject(act, 403, "CONNECT inside a stream would open an "
+				 "unchecked tunnel");
+		return;
+	}
+	if (rq.upgrade && (rq.body == HTTP_BODY_CHUNKED ||
+			   (rq.body == HTTP_BODY_LENGTH && rq.content_length))) {
+		reject(act, 400, "Upgrade request with a body");
+		return;
+	}
 	if (!check_head(hc, buf, &rq, want, want_port, act))
 		return;
 	hc->requests++;
@@ -217,8 +232,12 @@ void http_checker_step(struct http_checker *hc, const uint8_t *buf, size_t len,
 	} else {
 		act->result = HC_FORWARD;
 	}
-	if (rq.upgrade || rq.is_connect) {
-		hc->state = ST_PASS;
+	/* h2c is never honoured: HTTP/2 multiplexes requests whose
+	 * :authority nothing here reads, so a server that switches gets its
+	 * client's next bytes (the HTTP/2 preface) refused as not HTTP/1. */
+	if (rq.upgrade && !rq.upgrade_h2c && hc->requests == 1) {
+		hc->state = ST_UPGRADE_WAIT;
+		hc->resp_len = 0;
 	} else if (rq.body == HTTP_BODY_LENGTH && rq.content_length > 0) {
 		hc->state = ST_LENGTH;
 		hc->remaining = rq.content_length;
@@ -228,4 +247,28 @@ void http_checker_step(struct http_checker *hc, const uint8_t *buf, size_t len,
 	} else {
 		hc->state = ST_HEAD;
 	}
+}
+
+bool http_checker_waiting(const struct http_checker *hc)
+{
+	return hc->state == ST_UPGRADE_WAIT;
+}
+
+void http_checker_response(struct http_checker *hc, const uint8_t *buf,
+			   size_t len)
+{
+	static const char want10[] = "HTTP/1.0 101", want11[] = "HTTP/1.1 101";
+	if (hc->state != ST_UPGRADE_WAIT)
+		return;
+	for (size_t i = 0; i < len && hc->resp_len < sizeof(hc->resp); i++) {
+		uint8_t c = buf[i];
+		unsigned k = hc->resp_len;
+		hc->resp[hc->resp_len++] = c;
+		if (c != (uint8_t)want10[k] && c != (uint8_t)want11[k]) {
+			hc->state = ST_HEAD; /* not switching: keep checking */
+			return;
+		}
+	}
+	if (hc->resp_len == sizeof(hc->resp))
+		hc->state = ST_PASS;
 }

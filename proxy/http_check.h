@@ -4,11 +4,15 @@
  * switching, request smuggling).
  *
  * The checker walks request heads and skips bodies (Content-Length or
- * chunked) one request after another. After a request with Upgrade or a
- * CONNECT it stops inspecting: what follows is no longer HTTP/1 framed.
- * That is a documented residual gap: a client could send Upgrade, have the
- * server refuse it, and keep talking HTTP unchecked -- but only to the
- * same upstream connection, which was opened for an allowed name.
+ * chunked) one request after another. Nothing turns the stream opaque by
+ * the client's say-so: after the first request of a connection asks for
+ * an Upgrade, the client's further bytes are held until the server's
+ * response shows whether it switched (101: what follows is no longer
+ * HTTP/1 and passes); any other answer, and an Upgrade on a later request
+ * (whose response cannot be told from earlier ones without framing
+ * responses), leave every following request checked. An Upgrade to h2c
+ * is never honoured (HTTP/2 carries requests for any :authority). CONNECT
+ * inside a stream (a tunnel through an upstream forward proxy) is refused.
  *
  * Pure: works on a contiguous slice of buffered bytes, no I/O. */
 #ifndef PROXY_HTTP_CHECK_H
@@ -34,6 +38,9 @@ struct http_checker {
 	uint64_t remaining;
 	struct http_chunked chunk;
 	unsigned requests; /* heads checked so far */
+	/* Upgrade wait: the first bytes of the server's response. */
+	uint8_t resp[12];
+	unsigned resp_len;
 };
 
 enum hc_result {
@@ -61,6 +68,16 @@ void http_checker_init(struct http_checker *hc, enum hc_mode mode);
 void http_checker_step(struct http_checker *hc, const uint8_t *buf, size_t len,
 		       const char *want, uint16_t want_port, uint8_t *out,
 		       size_t outsz, struct hc_action *act);
+
+/* Waiting for the server's answer to an Upgrade: client bytes are held
+ * (http_checker_step says HC_NEED_MORE). */
+bool http_checker_waiting(const struct http_checker *hc);
+
+/* Feed the server's bytes while http_checker_waiting(): once its status
+ * line shows 101 the stream passes unchecked, any other status (or
+ * anything else) and checking goes on with the next request. */
+void http_checker_response(struct http_checker *hc, const uint8_t *buf,
+			   size_t len);
 
 /* Does host[0..len) (from SNI or a Host header, without port) name want?
  * Names are compared after policy_normalize_name(); addresses as parsed

@@ -7,7 +7,6 @@
 
 #include "http_req.h"
 
-#define METHOD_MAX 32
 #define HOST_MAX 253
 
 static enum http_status bad(struct http_request *out, const char *why)
@@ -23,13 +22,6 @@ static bool is_tchar(uint8_t c)
 	    (c >= '0' && c <= '9'))
 		return true;
 	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
-static bool is_method_char(uint8_t c, bool first)
-{
-	if (c >= 'A' && c <= 'Z')
-		return true;
-	return !first && ((c >= '0' && c <= '9') || c == '-' || c == '_');
 }
 
 static uint8_t lower(uint8_t c)
@@ -190,16 +182,23 @@ static enum http_status parse_target(const uint8_t *buf,
 			       &r->target_host, &r->target_port, r);
 }
 
-static enum http_status parse_request_line(const uint8_t *buf, size_t eol,
-					   struct http_request *r)
+/* The request line at buf[start..eol): method SP request-target SP
+ * HTTP-version (RFC 9112 3). The method is any token (RFC 9110 9.1:
+ * case-sensitive, so "get" is a method of its own, not GET). */
+static enum http_status parse_request_line(const uint8_t *buf, size_t start,
+					   size_t eol, struct http_request *r)
 {
-	size_t i = 0;
+	size_t i = start;
 
-	while (i < eol && buf[i] != ' ')
+	while (i < eol && is_tchar(buf[i]))
 		i++;
-	r->method = (struct http_span){0, i};
+	r->method = (struct http_span){start, i - start};
+	if (i == start)
+		return bad(r, "request line does not start with a method token");
 	if (i == eol)
 		return bad(r, "request line has no target");
+	if (buf[i] != ' ')
+		return bad(r, "method is not a token followed by one space");
 	size_t t = ++i;
 	while (i < eol && buf[i] != ' ') {
 		/* Visible ASCII only: raw spaces, controls and bytes >= 0x80
@@ -216,49 +215,93 @@ static enum http_status parse_request_line(const uint8_t *buf, size_t eol,
 		return bad(r, "request line has no HTTP version");
 	size_t v = i + 1;
 	r->version = (struct http_span){v, eol - v};
+	/* "PRI * HTTP/2.0" starts the HTTP/2 connection preface (RFC 9113
+	 * 3.4): not HTTP/1, so nothing here can check its :authority. */
+	if (r->method.len == 3 && memcmp(buf + start, "PRI", 3) == 0 &&
+	    r->target.len == 1 && buf[t] == '*' && eol - v == 8 &&
+	    memcmp(buf + v, "HTTP/2.0", 8) == 0) {
+		r->h2_preface = true;
+		return bad(r, "HTTP/2 prior-knowledge preface (PRI * HTTP/2.0)");
+	}
 	if (eol - v != 8 || memcmp(buf + v, "HTTP/1.", 7) != 0 ||
 	    (buf[v + 7] != '0' && buf[v + 7] != '1'))
 		return bad(r, "HTTP version is not HTTP/1.0 or HTTP/1.1");
 	r->http10 = buf[v + 7] == '0';
-	r->is_connect = r->method.len == 7 && memcmp(buf, "CONNECT", 7) == 0;
+	r->is_connect = r->method.len == 7 &&
+			memcmp(buf + start, "CONNECT", 7) == 0;
 	return parse_target(buf, r);
 }
 
-/* Decide from the first bytes whether this can be an HTTP request at all,
- * so that other protocols are handed on as opaque TCP immediately. */
-static enum http_status sniff_method(const uint8_t *buf, size_t len,
-				     struct http_request *out)
+/* Decide from the first bytes of the request line whether this can be an
+ * HTTP request at all: a method token, then a space. */
+static enum http_status sniff_method(const uint8_t *buf, size_t start,
+				     size_t len, struct http_request *out)
 {
-	for (size_t i = 0; i < len && i <= METHOD_MAX; i++) {
-		if (buf[i] == ' ') {
-			if (i == 0)
-				break;
+	if (start == len)
+		return HTTP_INCOMPLETE;
+	/* RFC 9112 2.2 lets a server read "SP GET ..." leniently; the proxy
+	 * refuses it instead of guessing which way the server reads it. */
+	if (buf[start] == ' ' || buf[start] == '\t')
+		return bad(out, "request line starts with a space or tab");
+	for (size_t i = start; i < len; i++) {
+		if (buf[i] == ' ' && i > start)
 			return HTTP_OK;
-		}
-		if (!is_method_char(buf[i], i == 0))
+		if (!is_tchar(buf[i]))
 			break;
-	}
-	if (len <= METHOD_MAX) {
-		bool all = true;
-		for (size_t i = 0; i < len; i++)
-			all = all && is_method_char(buf[i], i == 0);
-		if (all)
+		if (i + 1 == len)
 			return HTTP_INCOMPLETE;
 	}
-	out->why = "does not start with an uppercase method and a space";
+	out->why = "does not start with a method token and a space";
 	return HTTP_NOT_HTTP;
 }
 
+/* Every byte some server's request-line reader takes for a blank (Apache
+ * splits on isspace()): SP, HT, VT, FF, CR. */
+static bool is_ws(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+enum http_looks http_request_looks(const uint8_t *buf, size_t len)
+{
+	size_t i = 0;
+
+	/* Whatever blank lines or blanks a lenient server would skip. */
+	while (i < len && (buf[i] == '\n' || is_ws(buf[i])))
+		i++;
+	size_t m = i;
+	while (i < len && is_tchar(buf[i]))
+		i++;
+	if (i == len)
+		return HTTP_LOOKS_MAYBE;
+	if (i == m || !is_ws(buf[i]))
+		return HTTP_LOOKS_NO;
+	/* The line's end decides: an HTTP/x version after a blank anywhere
+	 * in it (some servers take spaces into the target) makes it HTTP. */
+	for (; i < len && buf[i] != '\n'; i++) {
+		if (!is_ws(buf[i]))
+			continue;
+		size_t k = 0;
+		while (k < 5 && i + 1 + k < len &&
+		       lower(buf[i + 1 + k]) == (uint8_t)"http/"[k])
+			k++;
+		if (k == 5)
+			return HTTP_LOOKS_YES;
+	}
+	return i == len ? HTTP_LOOKS_MAYBE : HTTP_LOOKS_NO;
+}
+
 /* Find the end of the head (CRLF CRLF) and refuse any CR or LF that is not
- * part of a CRLF pair. Sets *head_len, or returns INCOMPLETE/TOO_LARGE. */
-static enum http_status find_head_end(const uint8_t *buf, size_t len,
-				      size_t *head_len,
+ * part of a CRLF pair. The head starts at start (after skipped empty
+ * lines). Sets *head_len, or returns INCOMPLETE/TOO_LARGE. */
+static enum http_status find_head_end(const uint8_t *buf, size_t start,
+				      size_t len, size_t *head_len,
 				      struct http_request *out)
 {
-	size_t line_start = 0;
+	size_t line_start = start;
 	size_t lim = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
 
-	for (size_t i = 0; i < lim; i++) {
+	for (size_t i = start; i < lim; i++) {
 		if (buf[i] == '\n')
 			return bad(out, "bare LF");
 		if (buf[i] != '\r')
@@ -349,6 +392,18 @@ static void connection_token(const uint8_t *buf, struct http_span t, void *arg)
 		o->keep_alive = true;
 }
 
+/* "h2c" (RFC 7540 3.2), alone or with a version suffix as some clients
+ * write protocol-version. */
+static void upgrade_token(const uint8_t *buf, struct http_span t, void *arg)
+{
+	struct http_span name = t;
+	for (size_t i = 0; i < t.len; i++)
+		if (buf[t.off + i] == '/')
+			name.len = i;
+	if (span_ieq(buf, name, "h2c"))
+		*(bool *)arg = true;
+}
+
 static enum http_status parse_header_line(const uint8_t *buf, size_t s,
 					  size_t eol, struct hdr_state *st,
 					  struct http_request *r)
@@ -413,8 +468,12 @@ static enum http_status parse_header_line(const uint8_t *buf, size_t s,
 		st->keep_alive = st->keep_alive || o.keep_alive;
 		return HTTP_OK;
 	}
-	if (http_header_is(buf, h, "upgrade"))
+	if (http_header_is(buf, h, "upgrade")) {
 		r->upgrade = true;
+		bool h2c = false;
+		each_token(buf, h->value, upgrade_token, &h2c);
+		r->upgrade_h2c = r->upgrade_h2c || h2c;
+	}
 	return HTTP_OK;
 }
 
@@ -427,17 +486,31 @@ enum http_status http_request_parse(const uint8_t *buf, size_t len,
 
 	memset(out, 0, sizeof(*out));
 	memset(&st, 0, sizeof(st));
-	rc = sniff_method(buf, len, out);
+	/* RFC 9112 2.2: servers ignore at least one empty line before the
+	 * request line, so the request is what follows them (a request hidden
+	 * behind a CRLF is still checked). Bare LF lines are refused below. */
+	size_t start = 0;
+	while (start + 2 <= len && buf[start] == '\r' && buf[start + 1] == '\n') {
+		if (start + 2 > HTTP_HEAD_MAX) {
+			out->why = "request head larger than HTTP_HEAD_MAX";
+			return HTTP_TOO_LARGE;
+		}
+		start += 2;
+		out->leading_empty_lines++;
+	}
+	if (start + 1 == len && buf[start] == '\r')
+		return HTTP_INCOMPLETE;
+	rc = sniff_method(buf, start, len, out);
 	if (rc != HTTP_OK)
 		return rc;
-	rc = find_head_end(buf, len, &head_len, out);
+	rc = find_head_end(buf, start, len, &head_len, out);
 	if (rc != HTTP_OK)
 		return rc;
 
 	/* find_head_end guaranteed every line ends in CRLF. */
-	const uint8_t *nl = memchr(buf, '\n', head_len);
+	const uint8_t *nl = memchr(buf + start, '\n', head_len - start);
 	size_t eol = (size_t)(nl - buf) - 1;
-	rc = parse_request_line(buf, eol, out);
+	rc = parse_request_line(buf, start, eol, out);
 	if (rc != HTTP_OK)
 		return rc;
 	size_t s = eol + 2;

@@ -63,16 +63,32 @@ struct http_request {
 	enum http_body body;
 	uint64_t content_length;
 	bool upgrade;          /* Upgrade header present */
+	bool upgrade_h2c;      /* ... offering h2c (HTTP/2 over cleartext) */
 	bool close;            /* Connection: close, or HTTP/1.0 without keep-alive */
 	bool http10;
-	size_t head_len;       /* bytes up to and including the blank line */
+	size_t head_len;       /* bytes up to and including the blank line
+				  (leading empty lines included) */
+	unsigned leading_empty_lines; /* CRLFs skipped before the request
+					 line (RFC 9112 2.2) */
+	bool h2_preface;       /* MALFORMED because it is "PRI * HTTP/2.0" */
 	size_t nheaders;
 	struct http_header headers[HTTP_MAX_HEADERS];
 	const char *why;
 };
 
+/* Leading empty lines (CRLF) are skipped and counted, as servers do
+ * (RFC 9112 2.2); the method is any token, case-sensitive (RFC 9110
+ * 9.1); a request line starting with a space or tab is MALFORMED. */
 enum http_status http_request_parse(const uint8_t *buf, size_t len,
 				    struct http_request *out);
+
+/* Could buf be the start of an HTTP request as some server would read it
+ * (blank lines or blanks, a method token, a blank, and "HTTP/" after a
+ * blank on the first line)? MAYBE until the first line is complete. Used
+ * to tell HTTP (checked strictly by http_request_parse) from other
+ * protocols whose first line is not a request line (SSH, SMTP, ...). */
+enum http_looks { HTTP_LOOKS_NO, HTTP_LOOKS_MAYBE, HTTP_LOOKS_YES };
+enum http_looks http_request_looks(const uint8_t *buf, size_t len);
 
 /* Case-insensitive header-name comparison helper. */
 bool http_header_is(const uint8_t *buf, const struct http_header *h,

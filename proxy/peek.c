@@ -46,6 +46,54 @@ bool conn_set_target(struct conn *c, const char *host, size_t len,
 	return true;
 }
 
+bool conn_check_protocol(struct conn *c)
+{
+	if (!c->decided || c->decision != DECISION_ALLOW || !c->proto ||
+	    !c->protocols_set)
+		return true;
+	/* A CONNECT is decided before its tunnel carries anything: the
+	 * tunnel's first bytes are checked when they come (after_peek). */
+	if (c->is_connect && !c->upstream)
+		return true;
+	uint8_t is = c->proto == &proto_tls    ? POLICY_PROTO_TLS
+		     : c->proto == &proto_http ? POLICY_PROTO_HTTP
+					       : POLICY_PROTO_TCP;
+	if (c->protocols & (is | POLICY_PROTO_TCP))
+		return true;
+	char allowed[32], why[400];
+	policy_protocols_str(c->protocols, allowed, sizeof(allowed));
+	const char *seen = c->aux && c->aux->seen[0] ? c->aux->seen : "?";
+	if (is == POLICY_PROTO_TCP)
+		fmt_buf(why, sizeof(why),
+			"stream is not TLS or HTTP/1 (%s) and the rule allows "
+			"only %s",
+			seen, allowed);
+	else
+		fmt_buf(why, sizeof(why), "stream is %s and the rule allows "
+			"only %s", c->proto->name, allowed);
+	conn_hint(c, "if %s:%u really needs %s, add protocols: [%s] to the "
+		     "rule at %s:%u",
+		  c->name, c->port,
+		  is == POLICY_PROTO_TCP ? "another protocol" : c->proto->name,
+		  is == POLICY_PROTO_TCP ? "tcp" : c->proto->name,
+		  c->rule.file ? c->rule.file : "?", c->rule.line);
+	conn_deny(c, DENY_POLICY, why);
+	return false;
+}
+
+/* Remember what an opaque stream began with, for its refusal. */
+static void note_seen(struct conn *c, const uint8_t *buf, size_t len,
+		      const struct peek_info *pi)
+{
+	struct conn_aux *a = conn_aux(c);
+	if (!a)
+		return;
+	if (pi && pi->opaque && pi->why)
+		fmt_buf(a->seen, sizeof(a->seen), "%s", pi->why);
+	else
+		proto_describe(buf, len, a->seen, sizeof(a->seen));
+}
+
 void conn_read_header(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
@@ -171,6 +219,15 @@ void conn_upstream_first(struct conn *c, short what, int err)
 			bufferevent_disable(c->upstream, EV_READ);
 		return;
 	}
+	/* TLS and HTTP clients speak first: a server that greets is some
+	 * other protocol, which only a rule with tcp lets through. */
+	c->proto = &proto_tcp;
+	struct conn_aux *a = conn_aux(c);
+	if (a)
+		fmt_buf(a->seen, sizeof(a->seen),
+			"the upstream spoke first, before the client");
+	if (!conn_check_protocol(c))
+		return;
 	if (!start_opaque(c))
 		return;
 	if (what & BEV_EVENT_EOF)
@@ -250,10 +307,13 @@ static void after_peek(struct conn *c, const struct peek_info *pi)
 		c->upstream = NULL;
 		c->addr_str[0] = '\0';
 	}
-	if (c->upstream)
-		conn_start_relay(c); /* CONNECT or WAIT_FIRST: connected */
-	else
+	if (c->upstream) {
+		/* CONNECT or WAIT_FIRST: decided and connected already. */
+		if (conn_check_protocol(c))
+			conn_start_relay(c);
+	} else {
 		conn_decide_and_resolve(c);
+	}
 }
 
 void conn_peek_step(struct conn *c)
@@ -294,6 +354,10 @@ void conn_peek_step(struct conn *c)
 		return;
 	case PEEK_OK:
 		evtimer_del(c->timer);
+		if (pi.opaque)
+			c->proto = &proto_tcp;
+		if (c->proto == &proto_tcp)
+			note_seen(c, buf, len, &pi);
 		after_peek(c, &pi);
 		return;
 	}
@@ -310,8 +374,16 @@ void conn_peek_timeout(struct conn *c)
 		conn_close(c, "idle timeout");
 		return;
 	}
-	conn_deny(c, DENY_MALFORMED,
-		  "handshake timeout: first message incomplete");
+	/* Say what did come: a slow line protocol on a tcp rule is held
+	 * until its first line ends, and this is where it shows. */
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	size_t len = evbuffer_get_length(in);
+	char seen[128], why[200];
+	proto_describe(evbuffer_pullup(in, len < 16 ? (ssize_t)len : 16), len,
+		       seen, sizeof(seen));
+	fmt_buf(why, sizeof(why),
+		"handshake timeout: first message incomplete (%s)", seen);
+	conn_deny(c, DENY_MALFORMED, why);
 }
 
 /* A client that lets the server speak first and then sends a ClientHello
@@ -319,24 +391,10 @@ void conn_peek_timeout(struct conn *c)
  * otherwise a server banner would turn off the SNI/Host check
  * (domain fronting to a co-tenant of the allowed name's address). The name
  * can no longer be adopted (the upstream is already connected), so a
- * connection to an IP literal may only name that address. */
-/* 1: the first line is an HTTP/1.x request line; 0: it is complete and is
- * not; -1: not complete yet (bounded by the caller's max_peek). */
-static int http_request_line_state(const uint8_t *buf, size_t len)
-{
-	const uint8_t *nl = memchr(buf, '\n', len);
-	if (!nl) {
-		if (len >= HTTP_HEAD_MAX)
-			return 1; /* let the parser refuse it */
-		return -1;
-	}
-	size_t n = (size_t)(nl - buf);
-	if (n > 0 && buf[n - 1] == '\r')
-		n--;
-	return n >= 9 && (memcmp(buf + n - 9, " HTTP/1.1", 9) == 0 ||
-			  memcmp(buf + n - 9, " HTTP/1.0", 9) == 0);
-}
-
+ * connection to an IP literal may only name that address. Only rules with
+ * tcp get here (conn_upstream_first refuses the others). After a server
+ * greeting, clients of SMTP, FTP, POP3 or IMAP send lines like "EHLO x"
+ * that are not request lines (http_request_looks tells them apart). */
 int conn_late_peek(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
@@ -345,18 +403,6 @@ int conn_late_peek(struct conn *c)
 		return 0;
 	const uint8_t *buf = evbuffer_pullup(in, -1);
 	const struct proto *p = proto_detect(buf, len);
-	/* After a server greeting, clients of SMTP, FTP, POP3 or IMAP send
-	 * lines like "EHLO x" that start like an HTTP request but are not one;
-	 * only a real request line or TLS record header is checked. */
-	if (p == &proto_http) {
-		int rl = http_request_line_state(buf, len);
-		if (rl < 0)
-			return 0;
-		if (rl == 0)
-			p = &proto_tcp;
-	} else if (p == &proto_tls && len >= 2 && buf[1] != 3) {
-		p = &proto_tcp;
-	}
 	if (p == &proto_tcp) {
 		c->late_peek = false;
 		return 1;
@@ -381,6 +427,10 @@ int conn_late_peek(struct conn *c)
 		break;
 	}
 	c->late_peek = false;
+	if (pi.opaque) { /* HTTP/2 prior knowledge: a tcp rule's stream */
+		c->proto = &proto_tcp;
+		return 1;
+	}
 	if (p == &proto_tls) {
 		if (pi.has_name)
 			fmt_buf(c->sni, sizeof(c->sni), "%s", pi.name);

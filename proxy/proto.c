@@ -8,9 +8,11 @@
 
 /* --- TLS ----------------------------------------------------------------- */
 
+/* Any TLS record header or SSLv2 hello: tls_peek then refuses all but a
+ * ClientHello in handshake records. */
 static bool tls_claims(const uint8_t *buf, size_t len)
 {
-	return len >= 1 && buf[0] == 0x16; /* handshake record */
+	return len >= 1 && tls_first_bytes(buf, len) != TLS_FIRST_OTHER;
 }
 
 static enum peek_status tls_peek(const uint8_t *buf, size_t len,
@@ -67,10 +69,11 @@ static size_t tls_deny(int status, const struct deny_text *t, char *out,
 
 /* --- HTTP/1 --------------------------------------------------------------- */
 
+/* Whatever some server could read as an HTTP request (http_peek then
+ * holds it to the strict parser). */
 static bool http_claims(const uint8_t *buf, size_t len)
 {
-	struct http_request rq;
-	return len > 0 && http_request_parse(buf, len, &rq) != HTTP_NOT_HTTP;
+	return len > 0 && http_request_looks(buf, len) != HTTP_LOOKS_NO;
 }
 
 static enum peek_status http_peek(const uint8_t *buf, size_t len,
@@ -78,7 +81,13 @@ static enum peek_status http_peek(const uint8_t *buf, size_t len,
 {
 	struct http_request rq;
 	memset(out, 0, sizeof(*out));
-	switch (http_request_parse(buf, len, &rq)) {
+	enum http_status st = http_request_parse(buf, len, &rq);
+	/* Until the first line shows whether this is a request at all (an
+	 * SSH or SMTP line is not), the parser's complaints wait. */
+	if ((st == HTTP_MALFORMED || st == HTTP_NOT_HTTP) && !rq.h2_preface &&
+	    http_request_looks(buf, len) == HTTP_LOOKS_MAYBE)
+		return PEEK_MORE;
+	switch (st) {
 	case HTTP_INCOMPLETE:
 		return PEEK_MORE;
 	case HTTP_OK:
@@ -90,6 +99,12 @@ static enum peek_status http_peek(const uint8_t *buf, size_t len,
 	case HTTP_NOT_HTTP:
 	case HTTP_MALFORMED:
 	default:
+		if (rq.h2_preface) {
+			/* Not HTTP/1: an opaque stream, for rules with tcp. */
+			out->opaque = true;
+			out->why = rq.why;
+			return PEEK_OK;
+		}
 		out->why = rq.why ? rq.why : "malformed HTTP request";
 		out->malformed = true;
 		return PEEK_BAD;
@@ -215,6 +230,30 @@ const struct proto proto_tcp = {"tcp", tcp_claims, tcp_peek, tcp_deny, 0};
 
 static const struct proto *const proto_table[] = {&proto_tls, &proto_http,
 						  &proto_tcp};
+
+void proto_describe(const uint8_t *buf, size_t len, char *out, size_t outsz)
+{
+	size_t at = 0, n = len < 16 ? len : 16;
+	char text[17];
+	out[0] = '\0';
+	if (len == 0) {
+		fmt_append(out, outsz, &at, "no bytes");
+		return;
+	}
+	fmt_append(out, outsz, &at, "first bytes");
+	for (size_t i = 0; i < n; i++) {
+		fmt_append(out, outsz, &at, " %02x", buf[i]);
+		/* Printable ASCII except quotes and backslash, so the text
+		 * needs no escaping wherever it is shown. */
+		text[i] = buf[i] >= 0x20 && buf[i] < 0x7f && buf[i] != '"' &&
+				  buf[i] != '\\' && buf[i] != '\''
+				  ? (char)buf[i]
+				  : '.';
+	}
+	text[n] = '\0';
+	fmt_append(out, outsz, &at, "%s (\"%s\")", len > n ? " ..." : "",
+		   text);
+}
 
 const struct proto *proto_detect(const uint8_t *buf, size_t len)
 {

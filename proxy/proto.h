@@ -1,5 +1,6 @@
 /* The protocols the proxy recognises in a connection's first bytes, as a
- * table (tls, http, then tcp as the catch-all), each with a peek function
+ * table (tls, http, then tcp as the catch-all: a stream that is neither,
+ * let through only on a rule whose protocols include tcp), each with a peek function
  * that extracts the name the client asks for and a deny_response that
  * tells the client, in its own protocol, that it was refused. */
 #ifndef PROXY_PROTO_H
@@ -25,7 +26,10 @@ struct peek_info {
 	bool ech;           /* TLS: encrypted_client_hello offered */
 	bool malformed;     /* PEEK_BAD because the bytes were malformed
 			       (HTTP: answer 400 rather than 403) */
-	const char *why;    /* static text with PEEK_BAD */
+	const char *why;    /* static text with PEEK_BAD (and with opaque) */
+	bool opaque;        /* PEEK_OK, but the stream is not TLS or HTTP/1
+			       (HTTP/2 prior knowledge): only a rule with
+			       tcp lets it through */
 };
 
 enum deny_kind;
@@ -55,6 +59,10 @@ extern const struct proto proto_tls, proto_http, proto_tcp;
 
 /* The first row whose claims() accepts buf (proto_tcp accepts anything). */
 const struct proto *proto_detect(const uint8_t *buf, size_t len);
+
+/* A short description of what a stream started with, safe to print and
+ * log: up to 16 bytes in hex and as ASCII (others shown as '.'). */
+void proto_describe(const uint8_t *buf, size_t len, char *out, size_t outsz);
 
 /* The plain-text HTTP error response (403/400/502 ...) with a body a
  * person -- or an agent -- can act on. Returns the length (truncated

@@ -256,6 +256,17 @@ bool relay_upstream_read(struct conn *c)
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	c->last_active_ms = conn_now_ms();
 	size_t len = evbuffer_get_length(in);
+	if (http_checker_waiting(&c->hc) && len > 0) {
+		/* The answer to an Upgrade decides whether the client's held
+		 * bytes pass unchecked (101) or are checked as requests. */
+		size_t n = len < sizeof(c->hc.resp) ? len : sizeof(c->hc.resp);
+		http_checker_response(&c->hc, evbuffer_pullup(in, (ssize_t)n),
+				      n);
+		if (!http_checker_waiting(&c->hc) &&
+		    evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
+			bufferevent_trigger(c->client, EV_READ,
+					    BEV_TRIG_DEFER_CALLBACKS);
+	}
 	move_bytes(in, c->client, len);
 	ssize_t more = read_more(c, c->upstream, c->client, len);
 	if (more < 0)

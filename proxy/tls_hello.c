@@ -12,7 +12,11 @@
 #define REC_HDR 5
 #define HS_HDR 4
 #define REC_MAX 16384 /* TLSPlaintext.length limit (RFC 8446 5.1) */
+#define CT_CCS 20
+#define CT_ALERT 21
 #define CT_HANDSHAKE 22
+#define CT_APPDATA 23
+#define CT_HEARTBEAT 24
 #define HS_CLIENT_HELLO 1
 #define EXT_SERVER_NAME 0
 #define EXT_ECH 0xfe0d
@@ -169,6 +173,31 @@ static enum tls_hello_status parse_client_hello(const uint8_t *msg, size_t n,
 	return parse_extensions(&r, out);
 }
 
+enum tls_first tls_first_bytes(const uint8_t *buf, size_t len)
+{
+	if (len == 0)
+		return TLS_FIRST_MORE;
+	/* SSLv2 CLIENT-HELLO: 2-byte length with the high bit set, message
+	 * type 1, version 0.2 or 3.x. */
+	if (buf[0] & 0x80) {
+		if (len >= 3 && buf[2] != 1)
+			return TLS_FIRST_OTHER;
+		if (len >= 4 && buf[3] != 0 && buf[3] != 3)
+			return TLS_FIRST_OTHER;
+		if (len >= 5 && buf[3] == 0 && buf[4] != 2)
+			return TLS_FIRST_OTHER;
+		return len >= 5 ? TLS_FIRST_SSLV2 : TLS_FIRST_MORE;
+	}
+	if (buf[0] < CT_CCS || buf[0] > CT_HEARTBEAT)
+		return TLS_FIRST_OTHER;
+	if (len < 2)
+		return TLS_FIRST_MORE;
+	if (buf[1] != 3)
+		return TLS_FIRST_OTHER;
+	return buf[0] == CT_HANDSHAKE ? TLS_FIRST_HANDSHAKE
+				      : TLS_FIRST_NOT_HANDSHAKE;
+}
+
 enum tls_hello_status tls_hello_parse(const uint8_t *buf, size_t len,
 				      struct tls_hello *out)
 {
@@ -180,15 +209,24 @@ enum tls_hello_status tls_hello_parse(const uint8_t *buf, size_t len,
 	memset(out, 0, sizeof(*out));
 	if (len == 0)
 		return TLS_HELLO_INCOMPLETE;
-	/* SSLv2-compatible hellos start with a high bit set; anything else
-	 * that is not a handshake record is some other protocol. */
-	if (buf[0] != CT_HANDSHAKE) {
-		out->why = "first byte is not a TLS handshake record";
+	switch (tls_first_bytes(buf, len)) {
+	case TLS_FIRST_MORE:
+		return TLS_HELLO_INCOMPLETE;
+	case TLS_FIRST_OTHER:
+		out->why = "first bytes are not a TLS record";
 		return TLS_HELLO_NOT_TLS;
-	}
-	if (len >= 2 && buf[1] != 3) {
-		out->why = "record version is not 3.x";
-		return TLS_HELLO_NOT_TLS;
+	case TLS_FIRST_SSLV2:
+		return bad(out, "SSLv2-format ClientHello");
+	case TLS_FIRST_NOT_HANDSHAKE:
+		/* A server that drops a warning alert (or CCS, or an empty
+		 * application record) would go on to a hello we never saw
+		 * first: only handshake records may come first. */
+		return bad(out, buf[0] == CT_ALERT ? "TLS alert record before the ClientHello"
+				: buf[0] == CT_CCS ? "TLS change_cipher_spec record before the ClientHello"
+				: buf[0] == CT_APPDATA ? "TLS application_data record before the ClientHello"
+				: "TLS heartbeat record before the ClientHello");
+	case TLS_FIRST_HANDSHAKE:
+		break;
 	}
 
 	while (need == 0 || have < need) {

@@ -30,7 +30,22 @@ struct tls_hello {
 	const char *why;   /* static string when status is MALFORMED/TOO_LARGE */
 };
 
-/* buf holds the bytes the client sent so far (starting at its first byte). */
+/* What the first bytes of a stream are, as far as TLS is concerned: a
+ * TLS record header (content type 20..24, version 3.x) or an SSLv2-format
+ * CLIENT-HELLO is TLS, to be parsed (and refused unless it is handshake
+ * records carrying a ClientHello); anything else is some other protocol. */
+enum tls_first {
+	TLS_FIRST_MORE,          /* too few bytes to tell */
+	TLS_FIRST_OTHER,         /* not TLS */
+	TLS_FIRST_HANDSHAKE,     /* a handshake record header */
+	TLS_FIRST_NOT_HANDSHAKE, /* alert, CCS, application data, heartbeat */
+	TLS_FIRST_SSLV2,         /* SSLv2-format CLIENT-HELLO */
+};
+enum tls_first tls_first_bytes(const uint8_t *buf, size_t len);
+
+/* buf holds the bytes the client sent so far (starting at its first byte).
+ * Only handshake records may come before and during the ClientHello: any
+ * other content type, or an SSLv2-format hello, is MALFORMED. */
 enum tls_hello_status tls_hello_parse(const uint8_t *buf, size_t len,
 				      struct tls_hello *out);
 

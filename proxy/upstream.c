@@ -30,6 +30,16 @@ static void set_verdict(struct conn *c, const struct policy_verdict *v)
 	c->rule = v->rule;
 }
 
+/* What a verdict that lets c through allows, narrowed by any earlier one
+ * (an address's cidr: rule, then the name the client gave). */
+static void add_protocols(struct conn *c, const struct policy_verdict *v)
+{
+	uint8_t m = v->decision == DECISION_ALLOW ? v->rule.protocols
+						  : POLICY_PROTO_ALL;
+	c->protocols = c->protocols_set ? (uint8_t)(c->protocols & m) : m;
+	c->protocols_set = true;
+}
+
 /* Decide the connection's target for its port. A literal needs a cidr:
  * rule; a name needs a host rule (a cidr: rule never allows a name). */
 bool conn_decide(struct conn *c)
@@ -40,8 +50,10 @@ bool conn_decide(struct conn *c)
 		struct policy_verdict v =
 			policy_decide_addr(p, &c->literal_addr, c->port);
 		set_verdict(c, &v);
-		if (v.decision != DECISION_DENY)
-			return true;
+		if (v.decision != DECISION_DENY) {
+			add_protocols(c, &v);
+			return conn_check_protocol(c);
+		}
 		const char *file = policy_primary_file(p);
 		conn_hint(c,
 			"connections to an IP address need a cidr: rule; add "
@@ -64,8 +76,10 @@ bool conn_decide(struct conn *c)
 	 * must hold, and the record shows the stricter of the two. */
 	if (!(c->decided && severity(c->decision) > severity(v.decision)))
 		set_verdict(c, &v);
-	if (v.decision != DECISION_DENY)
-		return true;
+	if (v.decision != DECISION_DENY) {
+		add_protocols(c, &v);
+		return conn_check_protocol(c);
+	}
 	set_verdict(c, &v);
 	c->policy_denied = true;
 	fmt_buf(why, sizeof(why), "%s %s:%u",

@@ -1,7 +1,9 @@
 /* Fuzz the HTTP request-head parser and the chunked scanner. Invariants:
  * head_len <= len and ends in CRLFCRLF; every span lies inside the head;
  * MALFORMED/TOO_LARGE/NOT_HTTP carry a why; a host span holds only bytes
- * the parser promises; the chunked scanner's *used never exceeds its input
+ * the parser promises; a head the parser accepts (or the HTTP/2 preface)
+ * is one http_request_looks() calls HTTP; the method follows exactly the
+ * skipped empty lines; the chunked scanner's *used never exceeds its input
  * and feeding the body in two pieces ends at the same place as in one. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -56,8 +58,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct http_request r;
 	enum http_status st = http_request_parse(data, size, &r);
+	enum http_looks lk = http_request_looks(data, size);
 
-	if (st > HTTP_TOO_LARGE)
+	if (st > HTTP_TOO_LARGE || lk > HTTP_LOOKS_YES)
+		abort();
+	/* Whatever the strict parser accepts, the classifier must call HTTP:
+	 * otherwise a real request could pass as opaque TCP unchecked. */
+	if ((st == HTTP_OK || r.h2_preface) && lk != HTTP_LOOKS_YES)
+		abort();
+	if (r.h2_preface && st != HTTP_MALFORMED)
 		abort();
 	if (st != HTTP_OK && st != HTTP_INCOMPLETE && !r.why)
 		abort();
@@ -71,6 +80,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(data + h - 4, "\r\n\r\n", 4) != 0)
 		abort();
 	span_in(r.method, h);
+	if (r.method.len == 0 || r.method.off != 2 * (size_t)r.leading_empty_lines)
+		abort();
 	span_in(r.target, h);
 	span_in(r.version, h);
 	span_in(r.path, h);

@@ -2,7 +2,8 @@
  * SNI is a terminated printable string of sni_len (1..253) bytes that occurs
  * in the input; MALFORMED/TOO_LARGE carry a why; and a prefix of an input
  * that parsed OK is never OK with a different SNI (re-calling with more
- * bytes must not change the answer). */
+ * bytes must not change the answer); tls_first_bytes() agrees with the
+ * parser on what is TLS at all. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tls_hello h, p;
 	enum tls_hello_status st = tls_hello_parse(data, size, &h);
 	check(&h, st, data, size);
+	/* The classifier and the parser agree: other protocols are NOT_TLS,
+	 * non-handshake records and SSLv2 hellos are refused outright. */
+	enum tls_first f = tls_first_bytes(data, size);
+	if ((f == TLS_FIRST_OTHER) != (st == TLS_HELLO_NOT_TLS))
+		abort();
+	if ((f == TLS_FIRST_NOT_HANDSHAKE || f == TLS_FIRST_SSLV2) &&
+	    st != TLS_HELLO_MALFORMED)
+		abort();
 	if (st == TLS_HELLO_OK && size > 0) {
 		/* One byte less must not be a different complete hello. */
 		enum tls_hello_status ps = tls_hello_parse(data, size - 1, &p);

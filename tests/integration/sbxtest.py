@@ -417,9 +417,11 @@ def base_policy(env, extra_allow="", extra_deny="", mode="enforce", cidr=True):
             f"  - host: www.allowed.test\n    ports: {ports}\n"
             f"  - host: other.test\n    ports: {ports}\n")
     if cidr:
+        # The banner servers speak first: opaque TCP (protocols: [tcp]).
         text += (f"  - cidr: 127.0.0.2/32\n    ports: [{env.tls.port}, "
-                 f"{env.http.port}, {env.s_server.port}, {env.banner.port}, "
-                 f"{env.banner2.port}]\n")
+                 f"{env.http.port}, {env.s_server.port}]\n"
+                 f"  - cidr: 127.0.0.2/32\n    ports: [{env.banner.port}, "
+                 f"{env.banner2.port}]\n    protocols: [tcp]\n")
     text += extra_allow
     text += f"deny:\n  - host: denied.test\n    ports: {ports}\n" + extra_deny
     return text

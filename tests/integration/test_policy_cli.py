@@ -42,7 +42,7 @@ def test_check_reports_every_error_with_position(tmp_path):
     lines = r.stderr.splitlines()
     assert lines[0] == f"{p}:3:5: allow pattern '*': refusing to allow every host name; list the names needed"
     assert lines[1].startswith(f"{p}:4:5: allow pattern '127.1': neither a host name nor an IP address")
-    assert lines[2] == f"{p}:6:5: unknown key 'prots' in a rule (expected host, cidr, ports or mode)"
+    assert lines[2] == f"{p}:6:5: unknown key 'prots' in a rule (expected host, cidr, ports, protocols or mode)"
     assert lines[3] == "sandbox-policy: 3 errors; the policy was not loaded"
 
 
@@ -108,3 +108,28 @@ def test_help():
     r = run("--help")
     assert r.returncode == 0
     assert "Exit status" in r.stdout and "explain" in r.stdout
+
+
+def test_explain_shows_protocols(tmp_path):
+    p = tmp_path / "p.yaml"
+    p.write_text("version: 1\nextends: [github]\nallow:\n"
+                 "  - host: db.example\n    ports: [5432]\n    protocols: [tcp]\n")
+    r = run("explain", str(p), "--", "github.com:22", "github.com:443",
+            "db.example:5432")
+    assert r.returncode == 0, r.stderr + r.stdout
+    out = r.stdout.split("\n")
+    i = out.index("github.com port 22: allow")
+    assert out[i + 2].startswith("  protocols: tcp (any stream"), out
+    i = out.index("github.com port 443: allow")
+    assert out[i + 2].startswith("  protocols: tls, http (other streams"), out
+    i = out.index("db.example port 5432: allow")
+    assert out[i + 2].startswith("  protocols: tcp"), out
+    r = run("check", str(p))
+    assert r.returncode == 0, r.stderr
+    # github.yaml's two SSH rules and db.example
+    assert r.stdout.strip().endswith("; 3 allow opaque tcp"), r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nallow:\n  - host: a.example\n    protocols: [ssh]\n")
+    r = run("check", str(bad))
+    assert r.returncode == 1
+    assert r.stderr.startswith(f"{bad}:4:17: unknown protocol 'ssh'"), r.stderr

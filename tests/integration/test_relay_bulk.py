@@ -47,6 +47,7 @@ def test_bulk_both_ways_with_half_close(env, start_proxy):
 
     p = start_proxy(sbxtest.base_policy(env, extra_allow=(
         f"  - host: allowed.test\n    ports: [{port}]\n"
+        f"    protocols: [tcp]\n"  # opaque bytes, not TLS or HTTP
         f"  - cidr: 127.0.0.2/32\n    ports: [{port}]\n")))
     s = socket.create_connection(("127.0.0.1", p.http_port), timeout=30)
     with s:

@@ -18,9 +18,12 @@ FAST = 1.0
 
 
 def _policy(env):
+    # Server-speaks-first streams are opaque TCP: the rules say so.
     return sbxtest.base_policy(env, extra_allow=(
         f"  - host: git.test\n    ports: [{env.banner.port}]\n"
-        f"  - host: allowed.test\n    ports: [{env.banner.port}]\n"))
+        f"    protocols: [tcp]\n"
+        f"  - host: allowed.test\n    ports: [{env.banner.port}]\n"
+        f"    protocols: [tcp]\n"))
 
 
 def _recv_line(s, timeout=10):

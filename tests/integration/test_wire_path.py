@@ -157,7 +157,8 @@ def _banner_exchange(proxy, dest, timeout=10):
 
 def test_opaque_tcp_decided_by_name_and_port(env, start_proxy):
     text = sbxtest.base_policy(
-        env, extra_allow=f"  - host: git.test\n    ports: [{env.banner.port}]\n")
+        env, extra_allow=f"  - host: git.test\n    ports: [{env.banner.port}]\n"
+        "    protocols: [tcp]\n")
     p = start_proxy(text)
     synth = p.synth("git.test")
     got = _banner_exchange(p, f"{synth}:{env.banner.port}")

@@ -243,15 +243,121 @@ static void headers(void)
 
 	/* NOT_HTTP is decided from the first bytes. */
 	is_int(P("\x16\x03\x01"), HTTP_NOT_HTTP, "TLS is NOT_HTTP");
-	is_int(P("SSH-2.0-OpenSSH"), HTTP_NOT_HTTP, "SSH banner is NOT_HTTP");
-	is_int(P("get / HTTP/1.1"), HTTP_NOT_HTTP, "lower-case method is NOT_HTTP");
-	is_int(P(" GET"), HTTP_NOT_HTTP, "leading space is NOT_HTTP");
-	is_int(P("\r\nGET"), HTTP_NOT_HTTP, "leading CRLF is NOT_HTTP");
-	is_int(P("ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGH / HTTP/1.1"), HTTP_NOT_HTTP,
-	       "34-letter method is NOT_HTTP");
+	is_int(P("SSH-2.0-OpenSSH\r\n"), HTTP_NOT_HTTP,
+	       "SSH banner is NOT_HTTP");
+	is_int(P("SSH-2.0-OpenSSH"), HTTP_INCOMPLETE,
+	       "a token without its end is INCOMPLETE");
 	is_int(P("G"), HTTP_INCOMPLETE, "one letter is INCOMPLETE");
 	is_int(P("GET"), HTTP_INCOMPLETE, "GET without space is INCOMPLETE");
 	is_int(P(""), HTTP_INCOMPLETE, "nothing is INCOMPLETE");
+}
+
+/* Issue 8: read the head as a server would (RFC 9112 2.2, RFC 9110 9.1),
+ * then check it. */
+static void server_reading(void)
+{
+	is_int(P("\r\nGET / HTTP/1.1\r\nHost: denied.example\r\n\r\n"),
+	       HTTP_OK, "a leading empty line is skipped");
+	ok(r.leading_empty_lines == 1, "... and counted");
+	ok(span_is("\r\nGET / HTTP/1.1\r\nHost: denied.example\r\n\r\n",
+		   r.host, "denied.example"),
+	   "... and the Host behind it is seen");
+	ok(r.head_len == 42, "... head_len covers the empty line (%zu)",
+	   r.head_len);
+	is_int(P("\r\n\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK,
+	       "three leading empty lines are skipped");
+	ok(r.leading_empty_lines == 3, "... and counted (%u)",
+	   r.leading_empty_lines);
+	is_int(P("\r\n"), HTTP_INCOMPLETE, "only an empty line: INCOMPLETE");
+	is_int(P("\r"), HTTP_INCOMPLETE, "a lone CR: INCOMPLETE");
+	is_int(P("\nGET / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_NOT_HTTP,
+	       "a leading bare LF is refused");
+	bad(" GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	    "request line starts with a space or tab", "leading space");
+	bad("\tGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	    "request line starts with a space or tab", "leading tab");
+	bad("\r\n GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+	    "request line starts with a space or tab",
+	    "empty line, then a leading space");
+
+	is_int(P("get / HTTP/1.1\r\nHost: denied.example\r\n\r\n"), HTTP_OK,
+	       "a lower-case method is a method (tchar token)");
+	ok(span_is("get / HTTP/1.1\r\nHost: denied.example\r\n\r\n", r.host,
+		   "denied.example"),
+	   "... and its Host is seen");
+	is_int(P("M-SEARCH * HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_MALFORMED,
+	       "asterisk target only with OPTIONS");
+	is_int(P("X!#$%&'*+.^_`|~1 / HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_OK,
+	       "every tchar is a method character");
+	is_int(P("ABCDEFGHIJKLMNOPQRSTUVWXYZABCDEFGHIJKLMN / HTTP/1.1\r\n"
+		 "Host: a\r\n\r\n"),
+	       HTTP_OK, "a 40-letter method is a method");
+	ok(!r.is_connect, "... not CONNECT");
+	is_int(P("connect a:443 HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_MALFORMED,
+	       "lower-case connect is not CONNECT: authority form refused");
+	is_int(P("GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n"), HTTP_NOT_HTTP,
+	       "a tab after the method is not a request line");
+	bad("GET / HTTP/1.1 \r\nHost: a\r\n\r\n",
+	    "HTTP version is not HTTP/1.0 or HTTP/1.1", "space after version");
+	bad("GET / http/1.1\r\nHost: a\r\n\r\n",
+	    "HTTP version is not HTTP/1.0 or HTTP/1.1", "lower-case version");
+
+	is_int(P("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), HTTP_MALFORMED,
+	       "HTTP/2 preface is not HTTP/1");
+	ok(r.h2_preface, "... and is flagged as the HTTP/2 preface");
+	is_int(P("PRI / HTTP/2.0\r\n\r\n"), HTTP_MALFORMED,
+	       "other HTTP/2.0 lines are refused");
+	ok(!r.h2_preface, "... and are not the preface");
+
+	is_int(P("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket, h2c\r\n\r\n"),
+	       HTTP_OK, "Upgrade with h2c in a list");
+	ok(r.upgrade && r.upgrade_h2c, "... is flagged h2c");
+	is_int(P("GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n"),
+	       HTTP_OK, "Upgrade: websocket");
+	ok(r.upgrade && !r.upgrade_h2c, "... is not h2c");
+
+	/* Host on what the server acts on. */
+	bad("GET http://allowed.example/ HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+	    "duplicate Host header", "duplicate Host behind an absolute URI");
+	bad("GET / HTTP/1.1\r\nHost: allowed.example\r\n denied.example\r\n\r\n",
+	    "obs-fold (header line starting with whitespace)", "folded Host");
+	bad("GET / HTTP/1.1\r\nhost : a\r\n\r\n",
+	    "whitespace before the colon in a header", "Host with space");
+}
+
+/* The classifier that tells HTTP from other line protocols. */
+static enum http_looks L(const char *s)
+{
+	return http_request_looks((const uint8_t *)s, strlen(s));
+}
+
+static void looks(void)
+{
+	is_int(L("GET / HTTP/1.1\r\n"), HTTP_LOOKS_YES, "a request line");
+	is_int(L("GET / HTTP/1.1"), HTTP_LOOKS_YES, "... before its CRLF");
+	is_int(L("GET / HT"), HTTP_LOOKS_MAYBE, "half a request line");
+	is_int(L("\r\n\r\nget / http/1.1\r\n"), HTTP_LOOKS_YES,
+	       "blank lines and a lower-case line");
+	is_int(L(" \tGET / HTTP/1.1\r\n"), HTTP_LOOKS_YES, "leading blanks");
+	is_int(L("GET /a b HTTP/1.1\r\n"), HTTP_LOOKS_YES,
+	       "a space in the target");
+	is_int(L("PRI * HTTP/2.0\r\n"), HTTP_LOOKS_YES, "the HTTP/2 preface");
+	is_int(L("GET\v/\fHTTP/1.1\r\n"), HTTP_LOOKS_YES,
+	       "VT and FF as blanks (isspace() readers)");
+	is_int(L("\f\vGET / HTTP/1.1\r\n"), HTTP_LOOKS_YES,
+	       "VT and FF before the method");
+	is_int(L("GET /\r\n"), HTTP_LOOKS_NO,
+	       "HTTP/0.9 (no Host to check): not HTTP/1");
+	is_int(L("SSH-2.0-OpenSSH_9.6\r\n"), HTTP_LOOKS_NO, "SSH");
+	is_int(L("SSH-2.0-OpenSSH_9.6"), HTTP_LOOKS_MAYBE, "SSH, incomplete");
+	is_int(L("EHLO client.example\r\n"), HTTP_LOOKS_NO, "SMTP EHLO");
+	is_int(L("MAIL FROM:<a@b> SIZE=10\r\n"), HTTP_LOOKS_NO, "SMTP MAIL");
+	is_int(L("USER anonymous\r\n"), HTTP_LOOKS_NO, "FTP USER");
+	is_int(http_request_looks((const uint8_t *)"\x00\x00\x00\x08\x04\xd2"
+						   "\x16\x2f", 8),
+	       HTTP_LOOKS_NO, "PostgreSQL SSLRequest");
+	is_int(L("\x16\x03\x01"), HTTP_LOOKS_NO, "TLS");
+	is_int(L(""), HTTP_LOOKS_MAYBE, "nothing yet");
 }
 
 static void smuggling(void)
@@ -363,6 +469,8 @@ int main(void)
 	captured();
 	forms();
 	headers();
+	server_reading();
+	looks();
 	smuggling();
 	chunked();
 	return done_testing();

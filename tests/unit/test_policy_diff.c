@@ -194,6 +194,24 @@ static void reports_and_extends(void)
 	   "json form");
 	free(buf);
 	policy_diff_free(&d);
+
+	/* A widening allow rule with protocols: [tcp] says so. */
+	is_int(diff("version: 1\nallow:\n  - host: git.example.com\n"
+		    "    ports: [22]\n    protocols: [tcp]\n",
+		    &d, &errs),
+	       0, "protocols: computed");
+	buf = NULL;
+	f = open_memstream(&buf, &len);
+	policy_diff_print(f, &d, false);
+	policy_diff_print(f, &d, true);
+	fclose(f);
+	ok(buf && strstr(buf, "+ allow git.example.com ports 22 protocols tcp "
+			      "(.sandbox/policy.yaml:3)\n"),
+	   "human form names the protocols");
+	ok(buf && strstr(buf, ",\"protocols\":[\"tcp\"]}"),
+	   "json form names the protocols");
+	free(buf);
+	policy_diff_free(&d);
 	policy_errors_free(&errs);
 }
 

@@ -92,7 +92,7 @@ static void normalize(void)
 static void errors(void)
 {
 	bad("version: 1\nallow:\n  - host: a.example\n    hots: 1\n",
-	    "t.yaml:4:5: unknown key 'hots' in a rule (expected host, cidr, ports or mode)",
+	    "t.yaml:4:5: unknown key 'hots' in a rule (expected host, cidr, ports, protocols or mode)",
 	    "unknown rule key");
 	bad("version: 1\nalow: [a.example]\n",
 	    "t.yaml:2:1: unknown key 'alow' (expected version, mode, extends, allow or deny)",
@@ -164,7 +164,7 @@ static void errors(void)
 	       "2nd: IP literal");
 	is_str(err(2), "t.yaml:7:5: allow pattern '127.1': neither a host name nor an IP address (numeric forms like 127.1 or 2130706433 are refused; use a dotted quad in cidr:)",
 	       "3rd: 127.1");
-	is_str(err(3), "t.yaml:9:5: unknown key 'bogus' in a rule (expected host, cidr, ports or mode)",
+	is_str(err(3), "t.yaml:9:5: unknown key 'bogus' in a rule (expected host, cidr, ports, protocols or mode)",
 	       "4th: unknown key");
 	ok(strstr(err(4), "t.yaml:12:5: deny pattern '2130706433': neither") == err(4), "5th: %s", err(4));
 	ok(strstr(err(5), "t.yaml:13:5: deny pattern '0x7f.0.0.1': neither") == err(5), "6th: %s", err(5));
@@ -321,6 +321,101 @@ static void presets(void)
 	policy_free(p);
 }
 
+/* Issue 8: the protocols: key. */
+static uint8_t protos_of(const struct policy *p, const char *name,
+			 uint16_t port)
+{
+	struct policy_verdict v = policy_decide_name(p, name, port);
+	return v.decision == DECISION_ALLOW ? v.rule.protocols : 0;
+}
+
+static void protocols(void)
+{
+	struct policy *p = load("version: 1\nallow:\n"
+				"  - a.example\n"
+				"  - host: b.example\n"
+				"    ports: [22]\n"
+				"    protocols: [tcp]\n"
+				"  - host: b.example\n"
+				"    protocols: [tls]\n"
+				"  - cidr: 192.0.2.0/24\n"
+				"    protocols: [http, tls]\n");
+	ok(p != NULL, "protocols: loads (%s)", err(0));
+	is_int(protos_of(p, "a.example", 443), POLICY_PROTO_DEFAULT,
+	       "default protocols are tls, http");
+	is_int(protos_of(p, "b.example", 22), POLICY_PROTO_TCP,
+	       "tcp on port 22");
+	is_int(protos_of(p, "b.example", 443), POLICY_PROTO_TLS,
+	       "tls only on 443");
+	struct ip_addr a;
+	ok(ip_parse_strict("192.0.2.9", 9, &a), "address parses");
+	struct policy_verdict v = policy_decide_addr(p, &a, 443);
+	is_int(v.rule.protocols, POLICY_PROTO_DEFAULT, "cidr rule protocols");
+	policy_free(p);
+
+	/* Equally specific allow rules are a union. */
+	p = load("version: 1\nallow:\n"
+		 "  - c.example\n"
+		 "  - host: c.example\n"
+		 "    protocols: [tcp]\n");
+	is_int(protos_of(p, "c.example", 443), POLICY_PROTO_ALL,
+	       "two rules for one name and port: union");
+	policy_free(p);
+
+	char buf[40];
+	is_str(policy_protocols_str(POLICY_PROTO_ALL, buf, sizeof(buf)),
+	       "tls, http, tcp", "protocols_str");
+
+	bad("version: 1\nallow:\n  - host: a.example\n    protocols: [tls, ssh]\n",
+	    "t.yaml:4:22: unknown protocol 'ssh' (expected tls, http or tcp)",
+	    "unknown protocol");
+	bad("version: 1\nallow:\n  - host: a.example\n    protocols: [TLS]\n",
+	    "t.yaml:4:17: unknown protocol 'TLS' (expected tls, http or tcp)",
+	    "protocol names are lower case");
+	bad("version: 1\nallow:\n  - host: a.example\n    protocols: []\n",
+	    "t.yaml:4:16: empty protocols list would match nothing; leave "
+	    "protocols: out for the default [tls, http]",
+	    "empty protocols");
+	bad("version: 1\nallow:\n  - host: a.example\n    protocols: tcp\n",
+	    "t.yaml:4:16: expected a list of protocols, e.g. protocols: [tcp] "
+	    "(tls, http or tcp)",
+	    "a scalar is not a list");
+	bad("version: 1\nallow:\n  - host: a.example\n    protocols: [tcp, tcp]\n",
+	    "t.yaml:4:22: protocol 'tcp' listed twice", "duplicate protocol");
+	bad("version: 1\ndeny:\n  - host: a.example\n    protocols: [tcp]\n",
+	    "t.yaml:4:5: protocols: only applies to allow rules (a deny rule "
+	    "refuses every protocol)",
+	    "protocols on a deny rule");
+
+	/* Command-line rules: HOST:PORTS:PROTOS. */
+	struct policy_builder *b = policy_builder_new(NULL);
+	policy_errors_free(&errs);
+	ok(policy_builder_add_rule(b, true, "git.example:22:tcp", NULL, &errs) == 0,
+	   "--allow git.example:22:tcp");
+	ok(policy_builder_add_rule(b, true, "10.0.0.0/8:22:tcp,tls", NULL, &errs) == 0,
+	   "--allow 10.0.0.0/8:22:tcp,tls");
+	ok(policy_builder_add_rule(b, true, "[::1]:443:http", NULL, &errs) == 0,
+	   "--allow [::1]:443:http");
+	ok(policy_builder_add_rule(b, false, "d.example:22:tcp", NULL, &errs) < 0,
+	   "--deny with protocols is refused");
+	ok(policy_builder_add_rule(b, true, "e.example:22:ssh", NULL, &errs) < 0,
+	   "--allow with an unknown protocol is refused");
+	p = policy_builder_finish(b, &errs);
+	ok(p == NULL, "the errors fail the policy");
+	policy_free(p);
+	b = policy_builder_new(NULL);
+	policy_builder_add_rule(b, true, "git.example:22:tcp", NULL, &errs);
+	policy_builder_add_rule(b, true, "10.0.0.0/8:22:tcp,tls", NULL, &errs);
+	p = policy_builder_finish(b, &errs);
+	is_int(protos_of(p, "git.example", 22), POLICY_PROTO_TCP,
+	       "CLI rule protocols");
+	ok(ip_parse_strict("10.1.2.3", 8, &a), "address parses");
+	v = policy_decide_addr(p, &a, 22);
+	is_int(v.rule.protocols, POLICY_PROTO_TCP | POLICY_PROTO_TLS,
+	       "CLI cidr rule protocols");
+	policy_free(p);
+}
+
 int main(void)
 {
 	normalize();
@@ -328,6 +423,7 @@ int main(void)
 	overbroad();
 	extends();
 	presets();
+	protocols();
 	policy_errors_free(&errs);
 	return done_testing();
 }

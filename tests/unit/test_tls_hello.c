@@ -374,7 +374,40 @@ static void record_cases(void)
 	is_int(tls_hello_parse((const uint8_t *)"GET / HTTP/1.1\r\n", 16, &h),
 	       TLS_HELLO_NOT_TLS, "HTTP is NOT_TLS");
 	is_int(tls_hello_parse((const uint8_t *)"\x80\x2e\x01\x03\x01", 5, &h),
-	       TLS_HELLO_NOT_TLS, "SSLv2-compatible hello is NOT_TLS");
+	       TLS_HELLO_MALFORMED, "SSLv2-compatible hello is refused");
+	is_str(h.why, "SSLv2-format ClientHello", "... saying so");
+	is_int(tls_hello_parse((const uint8_t *)"\x80\x2e\x01\x00\x02", 5, &h),
+	       TLS_HELLO_MALFORMED, "SSLv2 hello (version 0.2) is refused");
+	is_int(tls_hello_parse((const uint8_t *)"\x80\x2e\x01", 3, &h),
+	       TLS_HELLO_INCOMPLETE, "SSLv2 header start: INCOMPLETE");
+	is_int(tls_hello_parse((const uint8_t *)"\x80\x2e\x05\x03\x01", 5, &h),
+	       TLS_HELLO_NOT_TLS, "high bit, not a CLIENT-HELLO: NOT_TLS");
+	/* Issue 8: only handshake records before the ClientHello. */
+	static const struct {
+		uint8_t ct;
+		const char *why;
+	} pre[] = {
+		{20, "TLS change_cipher_spec record before the ClientHello"},
+		{21, "TLS alert record before the ClientHello"},
+		{23, "TLS application_data record before the ClientHello"},
+		{24, "TLS heartbeat record before the ClientHello"},
+	};
+	for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++) {
+		uint8_t a[7] = {pre[i].ct, 3, 1, 0, 2, 1, 0};
+		is_int(tls_hello_parse(a, sizeof(a), &h), TLS_HELLO_MALFORMED,
+		       "content type %u first: MALFORMED", pre[i].ct);
+		is_str(h.why, pre[i].why, "content type %u: why", pre[i].ct);
+		is_int(tls_hello_parse(a, 2, &h), TLS_HELLO_MALFORMED,
+		       "content type %u: refused from its header", pre[i].ct);
+		is_int(tls_first_bytes(a, 1), TLS_FIRST_MORE,
+		       "content type %u alone: MORE", pre[i].ct);
+		is_int(tls_first_bytes(a, 2), TLS_FIRST_NOT_HANDSHAKE,
+		       "content type %u: not a handshake", pre[i].ct);
+	}
+	is_int(tls_hello_parse((const uint8_t *)"\x19\x03\x01", 3, &h),
+	       TLS_HELLO_NOT_TLS, "unknown content type 25 is not TLS");
+	is_int(tls_first_bytes((const uint8_t *)"\x16\x03", 2),
+	       TLS_FIRST_HANDSHAKE, "handshake record header");
 	is_int(tls_hello_parse((const uint8_t *)"\x16\x02", 2, &h),
 	       TLS_HELLO_NOT_TLS, "record version 2.x is NOT_TLS");
 	is_int(tls_hello_parse((const uint8_t *)"\x16", 1, &h),
