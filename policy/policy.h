@@ -130,12 +130,12 @@ const char *policy_decision_str(enum policy_decision d); /* "allow", ... */
 char *policy_rule_str(const struct policy_rule_ref *r, char *out,
 		      size_t outsz);
 
-/* Widening analysis (policy_diff.c): what a repository's policy file adds
- * to a BASE policy (the user's policy, the agent preset, presets). BASE
- * and BASE+REPO are built with this engine and their decisions compared on
- * probes derived from every rule of REPO (and the presets it extends); see
- * docs/policy.md "Repository policy: what counts as widening" for the probe
- * method and its limits. Narrowing (deny rules, fewer ports) is silent. */
+/* Widening analysis (policy_diff.c, policy_widen.c): what a repository's
+ * policy file adds to a BASE policy (the user's policy, the agent preset,
+ * presets). BASE and BASE+REPO are built with this engine and compared
+ * exactly, on every class of names and addresses the rules can tell apart
+ * and on every port; see docs/policy.md "Repository policy: what counts as
+ * widening". Narrowing (deny rules, fewer ports) is silent. */
 enum policy_widen_kind {
 	WIDEN_ALLOW,       /* an allow rule lets through what BASE denied */
 	WIDEN_REPORT_RULE, /* a rule in report mode turns a deny into would-deny */
@@ -149,11 +149,12 @@ struct policy_widening {
 	char *file;       /* owned; where the rule is (the repo name or a preset) */
 	unsigned line, col; /* 0 when unknown */
 	bool via_extends; /* file is a preset the repo file extends */
-	uint16_t ports[16]; /* ports on which a probe widened (0: any) */
+	uint16_t ports[16]; /* ports on which it widened (0: DNS only) */
 	size_t nports;
 	bool more_ports; /* widened on more ports than fit in ports[] */
-	char *example;    /* owned; one probe that widened, e.g. "x.example.com:443" */
-	char *overrides;  /* owned or NULL; "deny '**.corp' (base.yaml:3)" */
+	char *example;    /* owned; one name that widened, e.g. "a.example.com:443" */
+	char *overrides;  /* owned or NULL; the BASE denies it beats, e.g.
+			   * "deny '**.corp' (base.yaml:3), deny ..." */
 };
 
 struct policy_diff {
@@ -169,6 +170,13 @@ int policy_diff_compute(const char *const *base_files, size_t nbase,
 			const char *preset_dir, const char *repo_name,
 			const char *repo_data, size_t repo_len,
 			struct policy_diff *out, struct policy_errors *errs);
+/* The same, polling stop (when not NULL) now and then: when it returns
+ * true the computation ends with -EINTR (a signal during a launch). */
+int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
+			   const char *preset_dir, const char *repo_name,
+			   const char *repo_data, size_t repo_len,
+			   bool (*stop)(void *), void *stop_arg,
+			   struct policy_diff *out, struct policy_errors *errs);
 void policy_diff_free(struct policy_diff *d);
 
 /* One line per widening, "+ allow api.example.com ports 443 (file:7)",

@@ -1,35 +1,24 @@
 /* Widening analysis: what a repository's policy file lets through that the
  * user's own policy (BASE) does not.
  *
- * The question is answered by the policy engine itself rather than by
- * reasoning about rules: BASE and BASE+REPO are built exactly as the proxy
- * builds them, and their decisions are compared on probes derived from
- * every rule REPO brings (its own and those of the presets it extends). A
- * probe widens when BASE denies it and BASE+REPO lets it through (allow or
- * would-deny). The rule that decided in BASE+REPO is the one reported, so
- * a repo allow that beats a BASE deny by specificity shows up with the deny
- * it overrides. Probes are representative, not exhaustive: docs/policy.md
- * says what that can miss. */
+ * BASE and BASE+REPO are built exactly as the proxy builds them, and
+ * policy_widen.c finds every class of names and addresses, on every port,
+ * where BASE+REPO lets through (allow or would-deny) what BASE denies: an
+ * exact answer from the rules' structure, not a sample. Here each such
+ * class is attributed, through the engine's own decision, to the rule
+ * that decided in BASE+REPO, so a repo allow that beats a BASE deny by
+ * specificity shows up with the deny it overrides. */
 #include <string.h>
 #include <sys/socket.h>
 
 #include "../common/util.h"
 #include "policy_internal.h"
 
-/* A label no real rule is expected to name: it stands for "any label"
- * under a wildcard. */
-#define PROBE_LABEL "zz-sandbox-probe"
-
-struct probe {
-	bool is_addr;
-	struct ip_addr addr;
-	char name[256];
-};
-
 struct diff_ctx {
-	const struct policy *base, *comb, *repo;
+	const struct policy *base, *comb;
 	const char *repo_name;
 	struct policy_diff *out;
+	uint64_t listed[65536 / 64]; /* ports some rule of comb lists */
 	int err;
 };
 
@@ -82,7 +71,7 @@ static void add_port(struct policy_widening *w, uint16_t port)
 		w->more_ports = true;
 }
 
-static char *probe_text(const struct probe *p, uint16_t port)
+static char *point_text(const struct widen_point *p, uint16_t port)
 {
 	char host[300], *s;
 	if (p->is_addr) {
@@ -98,9 +87,29 @@ static char *probe_text(const struct probe *p, uint16_t port)
 	return asprintf(&s, "%s:%u", host, port) < 0 ? NULL : s;
 }
 
-/* One probe on one port: record a widening under the rule that decided. */
-static void run_probe(struct diff_ctx *x, const struct probe *p,
-		      uint16_t port)
+/* Add "deny 'pattern' (file:line)" to w->overrides once; a few at most. */
+static int add_override(struct policy_widening *w,
+			const struct policy_rule_ref *r)
+{
+	char where[600], one[1200];
+	policy_rule_str(r, where, sizeof(where));
+	fmt_buf(one, sizeof(one), "deny '%s' (%s)", r->pattern, where);
+	if (w->overrides && strstr(w->overrides, one))
+		return 0;
+	if (w->overrides && strlen(w->overrides) > 2000)
+		return 0;
+	char *n;
+	if (asprintf(&n, "%s%s%s", w->overrides ? w->overrides : "",
+		     w->overrides ? ", " : "", one) < 0)
+		return -ENOMEM;
+	free(w->overrides);
+	w->overrides = n;
+	return 0;
+}
+
+/* One widened point on one port: record it under the rule that decided. */
+static void record(struct diff_ctx *x, const struct widen_point *p,
+		   uint16_t port)
 {
 	struct policy_verdict vb, vc;
 	if (p->is_addr) {
@@ -111,12 +120,12 @@ static void run_probe(struct diff_ctx *x, const struct probe *p,
 		vc = policy_decide_name(x->comb, p->name, port);
 	}
 	if (vb.decision != DECISION_DENY || vc.decision == DECISION_DENY)
-		return;
+		return; /* cannot happen: the scan and the engine agree */
 	struct policy_diff *d = x->out;
 	struct policy_widening *w = NULL;
 	if (!vc.rule.file) {
-		/* The default decision went from deny to would-deny: that is
-		 * the report mode item, recorded once up front. */
+		/* The default went from deny to would-deny: the report mode
+		 * item, recorded once up front. */
 		return;
 	}
 	for (size_t i = 0; i < d->count && !w; i++)
@@ -132,128 +141,50 @@ static void run_probe(struct diff_ctx *x, const struct probe *p,
 		w->col = vc.rule.col;
 		w->cidr = p->is_addr;
 		w->via_extends = strcmp(vc.rule.file, x->repo_name) != 0;
-		w->example = probe_text(p, port);
-		if (vb.rule.file && !vb.rule.allow) {
-			char where[600];
-			policy_rule_str(&vb.rule, where, sizeof(where));
-			if (asprintf(&w->overrides, "deny '%s' (%s)",
-				     vb.rule.pattern, where) < 0)
-				w->overrides = NULL;
-		}
+		w->example = point_text(p, port);
 		if (!w->pattern || !w->file || !w->example) {
 			x->err = -ENOMEM;
 			return;
 		}
 	}
-	add_port(w, port);
+	if (vb.rule.file && !vb.rule.allow && add_override(w, &vb.rule) < 0)
+		x->err = -ENOMEM;
+	/* Port 0 (a DNS question) is listed only for a rule that widens
+	 * nothing else at this point. */
+	if (port || w->nports == 0)
+		add_port(w, port);
 }
 
-/* A port enters a decision only through membership in some rule's list,
- * so for an any-port rule every port some rule of BASE+REPO lists, plus
- * one port none lists (standing for all the others), is an exact probe
- * set. */
-static void probe_any_port(struct diff_ctx *x, const struct probe *p)
+/* Ports tried per widened point to find the rules behind it. Ports no
+ * rule lists are all decided alike, so one of them stands for the rest;
+ * listed ones are tried up to this many (the widening itself is known
+ * already; only the attribution could then be incomplete). */
+#define LISTED_PER_POINT 1024
+
+static int on_widened(void *arg, const struct widen_point *p,
+		      const uint64_t *bits)
 {
-	_cleanup_free_ uint8_t *seen = calloc(65536 / 8, 1);
-	if (!seen) {
-		x->err = -ENOMEM;
-		return;
-	}
-	const struct policy *c = x->comb;
-	for (size_t i = 0; i < c->nrules; i++)
-		for (size_t j = 0; j < c->rules[i].nports; j++) {
-			uint16_t port = c->rules[i].ports[j];
-			seen[port / 8] |= (uint8_t)(1u << (port % 8));
-		}
+	struct diff_ctx *x = arg;
+	size_t n = 0;
 	bool other = false;
 	for (unsigned port = 1; port < 65536 && !x->err; port++) {
-		bool listed = seen[port / 8] & (1u << (port % 8));
-		if (!listed && other)
+		if (!bits[port / 64]) {
+			port |= 63;
 			continue;
-		other |= !listed;
-		run_probe(x, p, (uint16_t)port);
-	}
-}
-
-static void probe_ports(struct diff_ctx *x, const struct probe *p,
-			const struct rule *r)
-{
-	if (r->any_port) {
-		probe_any_port(x, p);
-		return;
-	}
-	for (size_t i = 0; i < r->nports && !x->err; i++)
-		run_probe(x, p, r->ports[i]);
-}
-
-/* Does name lie under the wildcard rule r (kind STAR1/STAR2, suffix key)? */
-static bool under(const char *name, const struct rule *r)
-{
-	size_t n = strlen(name), k = r->keylen;
-	const char *head_end;
-	if (k == 0) {
-		head_end = name + n;
-	} else {
-		if (n < k + 2 || memcmp(name + n - k, r->key, k) ||
-		    name[n - k - 1] != '.')
-			return false;
-		head_end = name + n - k - 1;
-	}
-	if (head_end == name)
-		return false;
-	if (r->kind == RULE_STAR1)
-		return memchr(name, '.', (size_t)(head_end - name)) == NULL;
-	return true;
-}
-
-static bool name_probe(struct probe *p, const char *prefix, const char *key,
-		       size_t keylen)
-{
-	memset(p, 0, sizeof(*p));
-	int r = keylen ? fmt_buf(p->name, sizeof(p->name), "%s.%.*s", prefix,
-				 (int)keylen, key)
-		       : fmt_buf(p->name, sizeof(p->name), "%s", prefix);
-	return r == 0 && strlen(p->name) <= 253;
-}
-
-static void probe_wildcard(struct diff_ctx *x, const struct rule *r)
-{
-	struct probe p;
-	if (name_probe(&p, PROBE_LABEL, r->key, r->keylen))
-		probe_ports(x, &p, r);
-	if (r->kind == RULE_STAR2 &&
-	    name_probe(&p, PROBE_LABEL "." PROBE_LABEL, r->key, r->keylen))
-		probe_ports(x, &p, r);
-	/* Names BASE singles out under this wildcard are decided apart from
-	 * the synthetic label (a BASE deny of x.s, a BASE **.a.s): probe each
-	 * so a repo wildcard that overrides one of them is seen. */
-	for (size_t i = 0; i < x->base->nrules && !x->err; i++) {
-		const struct rule *b = &x->base->rules[i];
-		if (b->kind == RULE_CIDR)
+		}
+		if (!(bits[port / 64] >> (port % 64) & 1))
 			continue;
-		bool ok = b->kind == RULE_EXACT
-				  ? name_probe(&p, b->key, "", 0)
-				  : name_probe(&p, PROBE_LABEL, b->key, b->keylen);
-		if (ok && under(p.name, r))
-			probe_ports(x, &p, r);
+		bool is_listed = x->listed[port / 64] >> (port % 64) & 1;
+		if (is_listed ? n++ >= LISTED_PER_POINT : other)
+			continue;
+		other |= !is_listed;
+		record(x, p, (uint16_t)port);
 	}
-}
-
-static void probe_cidr(struct diff_ctx *x, const struct rule *r)
-{
-	struct probe p;
-	memset(&p, 0, sizeof(p));
-	p.is_addr = true;
-	p.addr.family = r->key[0];
-	memcpy(p.addr.b, r->key + 2, 16);
-	probe_ports(x, &p, r);
-	/* The last address of the range (the broadcast address for IPv4). */
-	unsigned bits = p.addr.family == AF_INET ? 32 : 128;
-	if (r->prefix_len >= bits)
-		return;
-	for (unsigned i = r->prefix_len; i < bits; i++)
-		p.addr.b[i / 8] |= (uint8_t)(0x80 >> (i % 8));
-	probe_ports(x, &p, r);
+	/* The name lookup (DNS, "any port") may be decided by another rule
+	 * of the same level than any one port. */
+	if ((bits[0] & 1) && !x->err)
+		record(x, p, 0);
+	return x->err;
 }
 
 /* The line of a top-level "mode: report" in the repo text, 0 if none. */
@@ -304,6 +235,17 @@ int policy_diff_compute(const char *const *base_files, size_t nbase,
 			const char *repo_data, size_t repo_len,
 			struct policy_diff *out, struct policy_errors *errs)
 {
+	return policy_diff_compute_ex(base_files, nbase, preset_dir, repo_name,
+				      repo_data, repo_len, NULL, NULL, out,
+				      errs);
+}
+
+int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
+			   const char *preset_dir, const char *repo_name,
+			   const char *repo_data, size_t repo_len,
+			   bool (*stop)(void *), void *stop_arg,
+			   struct policy_diff *out, struct policy_errors *errs)
+{
 	memset(out, 0, sizeof(*out));
 	int err = 0;
 	struct policy *base = build(base_files, nbase, preset_dir, NULL, NULL,
@@ -321,48 +263,46 @@ int policy_diff_compute(const char *const *base_files, size_t nbase,
 		policy_free(comb);
 		return err ? err : -ENOMEM;
 	}
-	struct diff_ctx x = {.base = base, .comb = comb, .repo = repo,
-			     .repo_name = repo_name, .out = out};
+	/* Large (the port map): on the heap. */
+	_cleanup_free_ struct diff_ctx *px = calloc(1, sizeof(*px));
+	if (!px) {
+		policy_free(base);
+		policy_free(repo);
+		policy_free(comb);
+		return -ENOMEM;
+	}
+	px->base = base;
+	px->comb = comb;
+	px->repo_name = repo_name;
+	px->out = out;
+	for (size_t i = 0; i < comb->nrules; i++)
+		for (size_t j = 0; j < comb->rules[i].nports; j++) {
+			unsigned port = comb->rules[i].ports[j];
+			px->listed[port / 64] |= 1ull << (port % 64);
+		}
 	if (policy_mode(base) == POLICY_ENFORCE &&
 	    policy_mode(comb) == POLICY_REPORT) {
-		struct policy_widening *w = new_item(&x);
+		struct policy_widening *w = new_item(px);
 		if (w) {
 			w->kind = WIDEN_REPORT_MODE;
 			w->line = report_line(repo_data, repo_len);
-			w->via_extends = w->line == 0;
+			w->via_extends = w->line == 0 &&
+					 policy_mode(repo) == POLICY_REPORT &&
+					 !memmem(repo_data, repo_len, "report", 6);
 			w->file = strdup(repo_name);
 			if (!w->file)
-				x.err = -ENOMEM;
+				px->err = -ENOMEM;
 		}
 	}
-	for (size_t i = 0; i < repo->nrules && !x.err; i++) {
-		const struct rule *r = &repo->rules[i];
-		/* An enforcing deny can only narrow. */
-		if (!r->allow && r->report <= 0)
-			continue;
-		struct probe p;
-		switch (r->kind) {
-		case RULE_EXACT:
-			if (name_probe(&p, r->key, "", 0))
-				probe_ports(&x, &p, r);
-			break;
-		case RULE_STAR1:
-		case RULE_STAR2:
-			probe_wildcard(&x, r);
-			break;
-		case RULE_CIDR:
-			probe_cidr(&x, r);
-			break;
-		}
-	}
+	if (!px->err)
+		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
+					  stop, stop_arg);
 	policy_free(base);
 	policy_free(repo);
 	policy_free(comb);
-	if (x.err) {
+	if (px->err)
 		policy_diff_free(out);
-		return x.err;
-	}
-	return 0;
+	return px->err;
 }
 
 static void print_ports(FILE *f, const struct policy_widening *w,

@@ -146,4 +146,23 @@ int policy_load_yaml(struct policy_builder *b, const char *name,
 		     const char *preset_name, struct policy_errors *errs);
 
 #define POLICY_MAX_ERRORS 1000
+
+/* The exact widening scan (policy_widen.c). A point stands for a class of
+ * names or addresses that every rule treats alike. */
+struct widen_point {
+	bool is_addr;
+	struct ip_addr addr;
+	char name[256];
+};
+/* Called for each point where comb lets through what base does not;
+ * widened is a 65536-bit map by port (bit 0: "any port", a DNS
+ * question). A non-zero return stops the scan with that value. */
+typedef int (*widen_hit_fn)(void *arg, const struct widen_point *pt,
+			    const uint64_t *widened);
+/* Scan every class that some rule of repo (an allow, or a deny in report
+ * mode) touches. stop, when given, is polled now and then; when it
+ * returns true the scan ends with -EINTR. */
+int policy_widen_scan(const struct policy *base, const struct policy *comb,
+		      const struct policy *repo, widen_hit_fn hit, void *harg,
+		      bool (*stop)(void *), void *sarg);
 #endif
