@@ -119,6 +119,14 @@ void policy_get_stats(const struct policy *p, struct policy_stats *st);
 int policy_normalize_name(const char *in, size_t len, char *out,
 			  size_t outsz);
 
+/* The Unicode form of a normalised name, for showing beside it: 1 when
+ * it has "xn--" labels (out is then UTF-8), 0 when out is the name
+ * itself, -EINVAL for a label that is not valid punycode. *mixed: its
+ * letters come from more than one script (Latin, Greek, Cyrillic, other),
+ * the mark of a look-alike name. */
+int policy_name_unicode(const char *name, char *out, size_t outsz,
+			bool *mixed);
+
 /* The preset directory to use when none is given: $SANDBOX_PRESETS, else
  * policies/ of the source tree the running program was built in, else the
  * installed location. Returns buf or a static string. */
@@ -160,12 +168,19 @@ struct policy_widening {
 struct policy_diff {
 	struct policy_widening *items; /* owned */
 	size_t count;
+	bool truncated; /* more widens than is itemised (count > 0 then) */
 };
+
+/* Rules a repository's policy file may have (its own, not counting the
+ * presets it extends); more is refused with -E2BIG. */
+#define POLICY_REPO_MAX_RULES 4096
+#define POLICY_REPO_MAX_PORTS 8192 /* listed ports, summed over its rules */
 
 /* Compare BASE (files, in order, plus presets from preset_dir) with BASE
  * plus the repo document (repo_name is used in errors and output). Returns
  * 0 (out->count == 0: nothing widened), -EINVAL when a file has errors
- * (errs says which), -ENOMEM or another negative errno on I/O. */
+ * (errs says which), -E2BIG when the repo file has too many rules (errs
+ * says so), -EINTR when stop said so, -ENOMEM or another negative errno on I/O. */
 int policy_diff_compute(const char *const *base_files, size_t nbase,
 			const char *preset_dir, const char *repo_name,
 			const char *repo_data, size_t repo_len,

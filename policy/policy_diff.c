@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "policy_internal.h"
 
@@ -19,6 +20,7 @@ struct diff_ctx {
 	const char *repo_name;
 	struct policy_diff *out;
 	uint64_t listed[65536 / 64]; /* ports some rule of comb lists */
+	size_t budget;               /* attributions left */
 	int err;
 };
 
@@ -36,6 +38,7 @@ void policy_diff_free(struct policy_diff *d)
 	free(d->items);
 	d->items = NULL;
 	d->count = 0;
+	d->truncated = false;
 }
 
 static struct policy_widening *new_item(struct diff_ctx *x)
@@ -157,9 +160,12 @@ static void record(struct diff_ctx *x, const struct widen_point *p,
 
 /* Ports tried per widened point to find the rules behind it. Ports no
  * rule lists are all decided alike, so one of them stands for the rest;
- * listed ones are tried up to this many (the widening itself is known
- * already; only the attribution could then be incomplete). */
-#define LISTED_PER_POINT 1024
+ * listed ones are tried up to this many. The whole diff attributes at
+ * most ATTRIBUTE_BUDGET (point, port) pairs, each an engine decision:
+ * the widening itself is known exactly already, only the list of rules
+ * could then be incomplete, and the output says so. */
+#define LISTED_PER_POINT 16
+#define ATTRIBUTE_BUDGET 20000
 
 static int on_widened(void *arg, const struct widen_point *p,
 		      const uint64_t *bits)
@@ -178,12 +184,19 @@ static int on_widened(void *arg, const struct widen_point *p,
 		if (is_listed ? n++ >= LISTED_PER_POINT : other)
 			continue;
 		other |= !is_listed;
+		if (x->budget == 0)
+			break;
+		x->budget--;
 		record(x, p, (uint16_t)port);
 	}
 	/* The name lookup (DNS, "any port") may be decided by another rule
 	 * of the same level than any one port. */
-	if ((bits[0] & 1) && !x->err)
+	if ((bits[0] & 1) && !x->err && x->budget) {
+		x->budget--;
 		record(x, p, 0);
+	}
+	if (x->budget == 0)
+		x->out->truncated = true;
 	return x->err;
 }
 
@@ -240,6 +253,36 @@ int policy_diff_compute(const char *const *base_files, size_t nbase,
 				      errs);
 }
 
+/* A repository's file is something a person reviews: past this many
+ * rules it is refused rather than diffed. */
+static int too_many_rules(const struct policy *repo, const char *repo_name,
+			  struct policy_errors *errs)
+{
+	size_t n = 0, ports = 0;
+	for (size_t i = 0; i < repo->nrules; i++) {
+		const struct rule *r = &repo->rules[i];
+		if (r->file && !strcmp(r->file, repo_name)) {
+			n++;
+			ports += r->nports;
+		}
+	}
+	if (n <= POLICY_REPO_MAX_RULES && ports <= POLICY_REPO_MAX_PORTS)
+		return 0;
+	char *m, **v = errs ? realloc(errs->msgs, (errs->count + 1) *
+							 sizeof(*v))
+			    : NULL;
+	if (v)
+		errs->msgs = v;
+	if (v && asprintf(&m, "%s: %zu rules listing %zu ports; a repository "
+			      "policy may have at most %d rules and %d ports "
+			      "in all (list what the project needs, or put a "
+			      "long list in your own policy)",
+			  repo_name, n, ports, POLICY_REPO_MAX_RULES,
+			  POLICY_REPO_MAX_PORTS) >= 0)
+		errs->msgs[errs->count++] = m;
+	return -E2BIG;
+}
+
 int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 			   const char *preset_dir, const char *repo_name,
 			   const char *repo_data, size_t repo_len,
@@ -257,7 +300,9 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 						   repo_data, repo_len, errs,
 						   &err)
 					   : NULL;
-	if (!base || !repo || !comb) {
+	if (repo && !err)
+		err = too_many_rules(repo, repo_name, errs);
+	if (!base || !repo || !comb || err) {
 		policy_free(base);
 		policy_free(repo);
 		policy_free(comb);
@@ -275,6 +320,7 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 	px->comb = comb;
 	px->repo_name = repo_name;
 	px->out = out;
+	px->budget = ATTRIBUTE_BUDGET;
 	for (size_t i = 0; i < comb->nrules; i++)
 		for (size_t j = 0; j < comb->rules[i].nports; j++) {
 			unsigned port = comb->rules[i].ports[j];
@@ -316,16 +362,7 @@ static void print_ports(FILE *f, const struct policy_widening *w,
 
 static void json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	term_put_json_str(f, s);
 }
 
 static const char *const kind_names[] = {"allow", "report-rule",
@@ -356,6 +393,40 @@ static void print_json(FILE *f, const struct policy_widening *w)
 	fputs("}\n", f);
 }
 
+/* A host pattern as the policy compares it (punycode), its Unicode form
+ * beside it, and a warning when that mixes scripts; everything escaped. */
+static void print_pattern(FILE *f, const char *pattern, bool cidr)
+{
+	if (cidr) {
+		fputs("cidr ", f);
+		term_fputs(pattern, f, false);
+		return;
+	}
+	size_t plen = !strncmp(pattern, "**.", 3) ? 3
+		      : !strncmp(pattern, "*.", 2) ? 2 : 0;
+	char norm[256], uni[1024];
+	bool mixed = false;
+	const char *rest = pattern + plen;
+	if (policy_normalize_name(rest, strlen(rest), norm, sizeof(norm)) < 0) {
+		term_fputs(pattern, f, false); /* "*", "**" */
+		return;
+	}
+	fprintf(f, "%.*s", (int)plen, pattern);
+	fputs(norm, f);
+	int r = policy_name_unicode(norm, uni, sizeof(uni), &mixed);
+	if (r == 1) {
+		fputs(" (shown as ", f);
+		fprintf(f, "%.*s", (int)plen, pattern);
+		term_fputs(uni, f, false);
+		fputs(mixed ? "; WARNING: mixes scripts, may imitate another "
+			      "name)"
+			    : ")",
+		      f);
+	} else if (r < 0) {
+		fputs(" (not valid punycode)", f);
+	}
+}
+
 void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 {
 	for (size_t i = 0; i < d->count; i++) {
@@ -364,32 +435,43 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 			print_json(f, w);
 			continue;
 		}
-		char where[600];
+		char where[600], num[16] = "";
 		if (w->line)
-			fmt_buf(where, sizeof(where), "%s:%u", w->file, w->line);
-		else
-			fmt_buf(where, sizeof(where), "%s", w->file);
+			fmt_buf(num, sizeof(num), ":%u", w->line);
+		fmt_buf(where, sizeof(where), "%s%s", w->file, num);
 		switch (w->kind) {
 		case WIDEN_REPORT_MODE:
-			fprintf(f, "+ mode: report: what no rule allows goes "
-				   "through, logged as would-deny (%s%s)\n",
-				where, w->via_extends ? ", via extends" : "");
+			fputs("+ mode: report: what no rule allows goes "
+			      "through, logged as would-deny (", f);
+			term_fputs(where, f, false);
+			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
 			continue;
 		case WIDEN_ALLOW:
-			fprintf(f, "+ allow %s%s ports ", w->cidr ? "cidr " : "",
-				w->pattern);
+			fputs("+ allow ", f);
 			break;
 		case WIDEN_REPORT_RULE:
-			fprintf(f, "+ report %s%s ports ", w->cidr ? "cidr " : "",
-				w->pattern);
+			fputs("+ report ", f);
 			break;
 		}
-		print_ports(f, w, ",");
-		fprintf(f, " (%s%s)", where, w->via_extends ? ", via extends" : "");
+		print_pattern(f, w->pattern, w->cidr);
+		fputs(w->nports == 1 && w->ports[0] == 0 ? " name lookups (DNS)"
+							 : " ports ",
+		      f);
+		if (!(w->nports == 1 && w->ports[0] == 0))
+			print_ports(f, w, ",");
+		fputs(" (", f);
+		term_fputs(where, f, false);
+		fprintf(f, "%s)", w->via_extends ? ", via extends" : "");
 		if (w->kind == WIDEN_REPORT_RULE)
 			fputs(": would-deny, lets through what was denied", f);
-		if (w->overrides)
-			fprintf(f, ", overriding %s", w->overrides);
-		fprintf(f, "\n    e.g. %s\n", w->example);
+		if (w->overrides) {
+			fputs(", overriding ", f);
+			term_fputs(w->overrides, f, false);
+		}
+		fputs("\n    e.g. ", f);
+		term_fputs(w->example, f, false);
+		fputc('\n', f);
 	}
+	if (d->truncated && !json)
+		fputs("+ ... and more: only the first widenings are listed\n", f);
 }

@@ -92,6 +92,11 @@ const char *policy_parse_cidr(const char *s, size_t len, bool allow,
 			      uint8_t key[CIDR_KEY_LEN]);
 void policy_cidr_key(const struct ip_addr *a, unsigned prefix_len,
 		     uint8_t key[CIDR_KEY_LEN]);
+/* 1 when the allow cidr: rules of family together cover more than a
+ * sixteenth of that address space (*widest: the broadest of them, *percent:
+ * how much), 0 when not, -ENOMEM. */
+int policy_cidr_overbroad(const struct rule *rules, size_t n, int family,
+			  const struct rule **widest, unsigned *percent);
 
 /* The builder, shared by the YAML loader and the command-line rule parser. */
 struct loading; /* a file on the extends stack */
