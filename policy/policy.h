@@ -148,6 +148,7 @@ enum policy_widen_kind {
 	WIDEN_ALLOW,       /* an allow rule lets through what BASE denied */
 	WIDEN_REPORT_RULE, /* a rule in report mode turns a deny into would-deny */
 	WIDEN_REPORT_MODE, /* "mode: report": every default deny goes through */
+	WIDEN_UNDECIDED,   /* too intricate to decide in bounded time: ask */
 };
 
 struct policy_widening {
@@ -168,7 +169,6 @@ struct policy_widening {
 struct policy_diff {
 	struct policy_widening *items; /* owned */
 	size_t count;
-	bool truncated; /* more widens than is itemised (count > 0 then) */
 };
 
 /* Rules a repository's policy file may have (its own, not counting the

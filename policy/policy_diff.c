@@ -19,8 +19,8 @@ struct diff_ctx {
 	const struct policy *base, *comb;
 	const char *repo_name;
 	struct policy_diff *out;
-	uint64_t listed[65536 / 64]; /* ports some rule of comb lists */
-	size_t budget;               /* attributions left */
+	size_t *item_of; /* owned; comb rule -> 1 + its item, 0: none yet */
+	uint32_t *last_base; /* owned; comb rule -> last BASE deny recorded */
 	int err;
 };
 
@@ -38,7 +38,6 @@ void policy_diff_free(struct policy_diff *d)
 	free(d->items);
 	d->items = NULL;
 	d->count = 0;
-	d->truncated = false;
 }
 
 static struct policy_widening *new_item(struct diff_ctx *x)
@@ -53,14 +52,6 @@ static struct policy_widening *new_item(struct diff_ctx *x)
 	d->items = n;
 	memset(&n[d->count], 0, sizeof(n[0]));
 	return &n[d->count++];
-}
-
-static bool same_ref(const struct policy_widening *w,
-		     const struct policy_rule_ref *r)
-{
-	return w->kind != WIDEN_REPORT_MODE && w->file && r->file &&
-	       !strcmp(w->file, r->file) && w->line == r->line &&
-	       w->col == r->col && !strcmp(w->pattern, r->pattern);
 }
 
 static void add_port(struct policy_widening *w, uint16_t port)
@@ -110,93 +101,77 @@ static int add_override(struct policy_widening *w,
 	return 0;
 }
 
-/* One widened point on one port: record it under the rule that decided. */
-static void record(struct diff_ctx *x, const struct widen_point *p,
-		   uint16_t port)
+static struct policy_rule_ref rule_ref(const struct rule *r)
 {
-	struct policy_verdict vb, vc;
-	if (p->is_addr) {
-		vb = policy_decide_addr(x->base, &p->addr, port);
-		vc = policy_decide_addr(x->comb, &p->addr, port);
-	} else {
-		vb = policy_decide_name(x->base, p->name, port);
-		vc = policy_decide_name(x->comb, p->name, port);
-	}
-	if (vb.decision != DECISION_DENY || vc.decision == DECISION_DENY)
-		return; /* cannot happen: the scan and the engine agree */
-	struct policy_diff *d = x->out;
+	struct policy_rule_ref ref = {.file = r->file, .line = r->line,
+				      .col = r->col, .pattern = r->pattern,
+				      .allow = r->allow};
+	return ref;
+}
+
+/* One widened port of a point: recorded under the rule that decided it. */
+static void record(struct diff_ctx *x, const struct widen_point *p,
+		   const struct widen_entry *e)
+{
+	if (e->rule_comb == RULE_NONE)
+		return; /* the default went to would-deny: the report mode item */
+	const struct rule *rc = &x->comb->rules[e->rule_comb];
 	struct policy_widening *w = NULL;
-	if (!vc.rule.file) {
-		/* The default went from deny to would-deny: the report mode
-		 * item, recorded once up front. */
-		return;
-	}
-	for (size_t i = 0; i < d->count && !w; i++)
-		if (same_ref(&d->items[i], &vc.rule))
-			w = &d->items[i];
+	if (x->item_of[e->rule_comb])
+		w = &x->out->items[x->item_of[e->rule_comb] - 1];
 	if (!w) {
 		if (!(w = new_item(x)))
 			return;
-		w->kind = vc.rule.allow ? WIDEN_ALLOW : WIDEN_REPORT_RULE;
-		w->pattern = strdup(vc.rule.pattern);
-		w->file = strdup(vc.rule.file);
-		w->line = vc.rule.line;
-		w->col = vc.rule.col;
+		x->item_of[e->rule_comb] = x->out->count;
+		w->kind = rc->allow ? WIDEN_ALLOW : WIDEN_REPORT_RULE;
+		w->pattern = strdup(rc->pattern);
+		w->file = strdup(rc->file);
+		w->line = rc->line;
+		w->col = rc->col;
 		w->cidr = p->is_addr;
-		w->via_extends = strcmp(vc.rule.file, x->repo_name) != 0;
-		w->example = point_text(p, port);
+		w->via_extends = strcmp(rc->file, x->repo_name) != 0;
+		w->example = point_text(p, e->port);
 		if (!w->pattern || !w->file || !w->example) {
 			x->err = -ENOMEM;
 			return;
 		}
 	}
-	if (vb.rule.file && !vb.rule.allow && add_override(w, &vb.rule) < 0)
-		x->err = -ENOMEM;
+	/* Overrides: each BASE deny once per item (the common case, the same
+	 * deny on every port, costs one comparison). */
+	if (e->rule_base != RULE_NONE && !x->base->rules[e->rule_base].allow &&
+	    x->last_base[e->rule_comb] != e->rule_base) {
+		x->last_base[e->rule_comb] = e->rule_base;
+		struct policy_rule_ref rb =
+			rule_ref(&x->base->rules[e->rule_base]);
+		if (add_override(w, &rb) < 0)
+			x->err = -ENOMEM;
+	}
 	/* Port 0 (a DNS question) is listed only for a rule that widens
-	 * nothing else at this point. */
-	if (port || w->nports == 0)
-		add_port(w, port);
+	 * nothing else. */
+	if (w->more_ports)
+		return;
+	if (e->port == 0) {
+		if (w->nports == 0)
+			add_port(w, 0);
+		return;
+	}
+	if (w->nports == 1 && w->ports[0] == 0)
+		w->nports = 0;
+	add_port(w, e->port);
+	for (size_t i = 0; i < e->nmembers && !w->more_ports; i++)
+		add_port(w, e->members[i]);
 }
 
-/* Ports tried per widened point to find the rules behind it. Ports no
- * rule lists are all decided alike, so one of them stands for the rest;
- * listed ones are tried up to this many. The whole diff attributes at
- * most ATTRIBUTE_BUDGET (point, port) pairs, each an engine decision:
- * the widening itself is known exactly already, only the list of rules
- * could then be incomplete, and the output says so. */
-#define LISTED_PER_POINT 16
-#define ATTRIBUTE_BUDGET 20000
-
 static int on_widened(void *arg, const struct widen_point *p,
-		      const uint64_t *bits)
+		      struct widen_entry *e, size_t n)
 {
 	struct diff_ctx *x = arg;
-	size_t n = 0;
-	bool other = false;
-	for (unsigned port = 1; port < 65536 && !x->err; port++) {
-		if (!bits[port / 64]) {
-			port |= 63;
-			continue;
-		}
-		if (!(bits[port / 64] >> (port % 64) & 1))
-			continue;
-		bool is_listed = x->listed[port / 64] >> (port % 64) & 1;
-		if (is_listed ? n++ >= LISTED_PER_POINT : other)
-			continue;
-		other |= !is_listed;
-		if (x->budget == 0)
-			break;
-		x->budget--;
-		record(x, p, (uint16_t)port);
-	}
-	/* The name lookup (DNS, "any port") may be decided by another rule
-	 * of the same level than any one port. */
-	if ((bits[0] & 1) && !x->err && x->budget) {
-		x->budget--;
-		record(x, p, 0);
-	}
-	if (x->budget == 0)
-		x->out->truncated = true;
+	/* The name lookup (port 0) last: a rule is shown with ports when it
+	 * has any. */
+	for (int dns = 0; dns < 2; dns++)
+		for (size_t i = 0; i < n && !x->err; i++)
+			if ((e[i].port == 0) == dns)
+				record(x, p, &e[i]);
 	return x->err;
 }
 
@@ -308,7 +283,6 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 		policy_free(comb);
 		return err ? err : -ENOMEM;
 	}
-	/* Large (the port map): on the heap. */
 	_cleanup_free_ struct diff_ctx *px = calloc(1, sizeof(*px));
 	if (!px) {
 		policy_free(base);
@@ -320,12 +294,13 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 	px->comb = comb;
 	px->repo_name = repo_name;
 	px->out = out;
-	px->budget = ATTRIBUTE_BUDGET;
-	for (size_t i = 0; i < comb->nrules; i++)
-		for (size_t j = 0; j < comb->rules[i].nports; j++) {
-			unsigned port = comb->rules[i].ports[j];
-			px->listed[port / 64] |= 1ull << (port % 64);
-		}
+	px->item_of = calloc(comb->nrules + 1, sizeof(*px->item_of));
+	px->last_base = malloc((comb->nrules + 1) * sizeof(*px->last_base));
+	if (!px->item_of || !px->last_base)
+		px->err = -ENOMEM;
+	else
+		memset(px->last_base, 0xff,
+		       (comb->nrules + 1) * sizeof(*px->last_base));
 	if (policy_mode(base) == POLICY_ENFORCE &&
 	    policy_mode(comb) == POLICY_REPORT) {
 		struct policy_widening *w = new_item(px);
@@ -343,6 +318,18 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 	if (!px->err)
 		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
 					  stop, stop_arg);
+	if (px->err == -ERANGE) {
+		/* Too intricate to decide within the limit: never silence,
+		 * ask. */
+		px->err = 0;
+		struct policy_widening *w = new_item(px);
+		if (w && !(w->file = strdup(repo_name)))
+			px->err = -ENOMEM;
+		if (w)
+			w->kind = WIDEN_UNDECIDED;
+	}
+	free(px->item_of);
+	free(px->last_base);
 	policy_free(base);
 	policy_free(repo);
 	policy_free(comb);
@@ -366,7 +353,7 @@ static void json_str(FILE *f, const char *s)
 }
 
 static const char *const kind_names[] = {"allow", "report-rule",
-					 "report-mode"};
+					 "report-mode", "undecided"};
 
 static void print_json(FILE *f, const struct policy_widening *w)
 {
@@ -446,6 +433,13 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 			term_fputs(where, f, false);
 			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
 			continue;
+		case WIDEN_UNDECIDED:
+			fputs("+ ? the rules are too intricate to check exactly "
+			      "within the time allowed; treat the file as "
+			      "widening (", f);
+			term_fputs(where, f, false);
+			fputs(")\n", f);
+			continue;
 		case WIDEN_ALLOW:
 			fputs("+ allow ", f);
 			break;
@@ -472,6 +466,4 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 		term_fputs(w->example, f, false);
 		fputc('\n', f);
 	}
-	if (d->truncated && !json)
-		fputs("+ ... and more: only the first widenings are listed\n", f);
 }

@@ -159,14 +159,24 @@ struct widen_point {
 	struct ip_addr addr;
 	char name[256];
 };
-/* Called for each point where comb lets through what base does not;
- * widened is a 65536-bit map by port (bit 0: "any port", a DNS
- * question). A non-zero return stops the scan with that value. */
+/* One port where, at a point, comb lets through what base does not, and
+ * the rules (indices into each policy's rules) that decided it there:
+ * RULE_NONE for the default. Port 0 is the name lookup ("any port", a DNS
+ * question); a port that no rule at the point lists stands for them all. */
+struct widen_entry {
+	uint16_t port;
+	uint32_t rule_comb, rule_base;
+	const uint16_t *members; /* every listed port decided like port, */
+	size_t nmembers;         /* or NULL, 0 */
+};
+/* Called for each point that widens, with its n entries (which it may
+ * reorder). A non-zero return stops the scan with that value. */
 typedef int (*widen_hit_fn)(void *arg, const struct widen_point *pt,
-			    const uint64_t *widened);
+			    struct widen_entry *e, size_t n);
 /* Scan every class that some rule of repo (an allow, or a deny in report
  * mode) touches. stop, when given, is polled now and then; when it
- * returns true the scan ends with -EINTR. */
+ * returns true the scan ends with -EINTR. -ERANGE: the rules are too
+ * intricate to decide within the scan's work limit (undecided). */
 int policy_widen_scan(const struct policy *base, const struct policy *comb,
 		      const struct policy *repo, widen_hit_fn hit, void *harg,
 		      bool (*stop)(void *), void *sarg);

@@ -30,11 +30,13 @@
  * over the prefixes sorted by network address. IPv4-mapped IPv6 addresses
  * are decided as IPv4, so ::ffff:0:0/96 counts as covered for IPv6.
  *
- * Ports. Rather than choosing representative ports, each point is decided
- * for all 65536 ports at once on bitmaps, with the engine's own order:
- * levels from the most specific, the first level with a rule for the
- * port decides, in a level the first deny (in chain order) beats allows.
- * Bit 0 is port 0, "any port" (a DNS question), which every rule matches.
+ * Ports. A port enters a decision only through membership in the port
+ * lists of the rules that match the point, so the ports those rules list,
+ * port 0 ("any port", a DNS question, which every rule matches) and one
+ * port none of them lists (standing for all the others) are decided, with
+ * the engine's own order: levels from the most specific, the first level
+ * with a rule for the port decides, in a level the first deny (in chain
+ * order) beats the allows.
  *
  * Only points that some REPO allow or report-mode rule matches can
  * change: a point no REPO rule matches sees the same rules in both.
@@ -47,9 +49,15 @@
 #include "../common/util.h"
 #include "policy_internal.h"
 
-#define PWORDS (65536 / 64)
 #define MAX_LEVELS 260
+/* Ports and slots visited before the scan gives up and says so (the
+ * caller then asks, rather than deciding): about half a second. */
+#define WORK_MAX (24u << 20)
 
+/* Per point, the ports that matter are those the matching rules list:
+ * every other port is decided alike and one of them ("other") stands for
+ * all. Slot 0 is port 0 (a DNS question: every rule matches it), slots
+ * 1..nq the listed ports, slot nq+1 "other". */
 struct scan {
 	const struct policy *base, *comb, *repo;
 	widen_hit_fn hit;
@@ -58,81 +66,187 @@ struct scan {
 	void *sarg;
 	unsigned tick;
 	int err;
-	/* scratch bitmaps, PWORDS words each (owned) */
-	uint64_t *pass_b, *pass_c, *undec, *claimed, *lpass, *allow;
+	uint64_t work; /* ports and slots visited, against WORK_MAX */
+	uint32_t *slot;   /* owned, 65536: port -> slot, 0 when not listed */
+	size_t nq;        /* slots 1..nq: classes of listed ports */
+	uint32_t *cls;    /* owned, 65536: port -> class while refining */
+	uint16_t *listed; /* owned, 65536: the listed ports of this point */
+	size_t nlisted;
+	uint32_t round;
+	uint32_t *cls_mem, *born, *split_round, *split_to; /* per class */
+	size_t ccap;
+	uint16_t *rep;     /* owned, 65538: a port of each slot */
+	uint32_t *mstart, *mfill; /* owned, 65538: members[] of each slot */
+	uint16_t *members; /* owned, 65536 */
+	/* owned, 65538 each, per slot: */
+	uint8_t *pass_b, *pass_c, *undec, *claimed, *lpass, *allow;
+	uint32_t *by_b, *by_c;     /* the rule that decided, or RULE_NONE */
+	uint32_t *claim_by, *allow_by; /* in the current level */
+	struct widen_entry *widened; /* owned: handed to hit */
 };
 
-static inline void bit_set(uint64_t *m, unsigned i)
-{
-	m[i / 64] |= 1ull << (i % 64);
-}
-
-static inline bool bit_get(const uint64_t *m, unsigned i)
-{
-	return m[i / 64] >> (i % 64) & 1;
-}
-
-/* One level (a chain of equally specific rules) applied to the ports
- * still undecided. */
+/* One level (a chain of equally specific rules) applied to the slots
+ * still undecided: the first deny in chain order claims a port (a
+ * report-mode deny lets it through), else an allow lets it through. */
 static void apply_level(struct scan *s, const struct policy *p, uint32_t i,
-			uint64_t *pass)
+			uint8_t *pass, uint32_t *by)
 {
-	memset(s->claimed, 0, PWORDS * 8);
-	memset(s->lpass, 0, PWORDS * 8);
-	memset(s->allow, 0, PWORDS * 8);
-	bool any_allow = false, all_claimed = false;
+	size_t m = s->nq + 2;
+	memset(s->claimed, 0, m);
+	memset(s->lpass, 0, m);
+	memset(s->allow, 0, m);
+	bool all_allow = false, all_claimed = false;
 	for (; i != RULE_NONE; i = p->rules[i].next) {
 		const struct rule *r = &p->rules[i];
-		if (r->allow) {
-			if (r->any_port) {
-				memset(s->allow, 0xff, PWORDS * 8);
-				any_allow = true;
-				continue;
-			}
-			bit_set(s->allow, 0);
-			for (size_t j = 0; j < r->nports; j++)
-				bit_set(s->allow, r->ports[j]);
+		uint8_t *mark = r->allow ? s->allow : s->claimed;
+		uint32_t *who = r->allow ? s->allow_by : s->claim_by;
+		uint8_t rep = !r->allow && r->report > 0;
+		if (r->allow ? all_allow : all_claimed)
 			continue;
-		}
-		if (all_claimed)
-			continue;
-		bool rep = r->report > 0;
 		if (r->any_port) {
-			for (size_t w = 0; w < PWORDS; w++) {
-				if (rep)
-					s->lpass[w] |= ~s->claimed[w];
-				s->claimed[w] = ~0ull;
+			for (size_t k = 0; k < m; k++) {
+				if (mark[k])
+					continue;
+				mark[k] = 1;
+				who[k] = i;
+				s->lpass[k] |= rep;
 			}
-			all_claimed = true;
+			*(r->allow ? &all_allow : &all_claimed) = true;
 			continue;
 		}
 		for (size_t j = 0; j <= r->nports; j++) {
-			unsigned port = j < r->nports ? r->ports[j] : 0;
-			if (bit_get(s->claimed, port))
+			size_t k = j < r->nports ? s->slot[r->ports[j]] : 0;
+			if (mark[k])
 				continue;
-			bit_set(s->claimed, port);
-			if (rep)
-				bit_set(s->lpass, port);
+			mark[k] = 1;
+			who[k] = i;
+			s->lpass[k] |= rep;
 		}
 	}
-	(void)any_allow;
-	for (size_t w = 0; w < PWORDS; w++) {
-		uint64_t lp = s->lpass[w] | (s->allow[w] & ~s->claimed[w]);
-		pass[w] |= s->undec[w] & lp;
-		s->undec[w] &= ~(s->claimed[w] | s->allow[w]);
+	for (size_t k = 0; k < m; k++) {
+		if (!s->undec[k] || !(s->claimed[k] || s->allow[k]))
+			continue;
+		s->undec[k] = 0;
+		if (s->claimed[k]) {
+			pass[k] = s->lpass[k];
+			by[k] = s->claim_by[k];
+		} else {
+			pass[k] = 1;
+			by[k] = s->allow_by[k];
+		}
 	}
 }
 
 static void eval(struct scan *s, const struct policy *p, const uint32_t *lv,
-		 size_t n, uint64_t *pass)
+		 size_t n, uint8_t *pass, uint32_t *by)
 {
-	memset(pass, 0, PWORDS * 8);
-	memset(s->undec, 0xff, PWORDS * 8);
+	size_t m = s->nq + 2;
+	memset(pass, 0, m);
+	memset(s->undec, 1, m);
+	memset(by, 0xff, m * sizeof(*by)); /* RULE_NONE */
 	for (size_t i = 0; i < n; i++)
-		apply_level(s, p, lv[i], pass);
+		apply_level(s, p, lv[i], pass, by);
+	s->work += n * m;
 	if (p->mode == POLICY_REPORT)
-		for (size_t w = 0; w < PWORDS; w++)
-			pass[w] |= s->undec[w];
+		for (size_t k = 0; k < m; k++)
+			pass[k] |= s->undec[k];
+}
+
+/* Grow the per-class arrays to hold class id c. */
+static int class_room(struct scan *s, uint32_t c)
+{
+	if (c < s->ccap)
+		return 0;
+	size_t cap = s->ccap ? s->ccap * 2 : 4096;
+	while (cap <= c)
+		cap *= 2;
+	uint32_t *n = realloc(s->cls_mem, cap * 3 * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	/* the three arrays live side by side: move them apart */
+	memmove(n + 2 * cap, n + 2 * s->ccap, s->ccap * sizeof(*n));
+	memmove(n + cap, n + s->ccap, s->ccap * sizeof(*n));
+	s->cls_mem = n;
+	s->born = n;
+	s->split_round = n + cap;
+	s->split_to = n + 2 * cap;
+	s->ccap = cap;
+	return 0;
+}
+
+/* Partition the ports the rules of these chains list into classes of
+ * ports that every one of those rules lists alike (all or none): ports
+ * of one class are decided alike at this point, so one slot stands for
+ * each class. Classic partition refinement, linear in the listed ports.
+ * Fills slot[], rep[] (a port of each slot), members[] from mstart[]. */
+static int gather_ports(struct scan *s, const struct policy *p,
+			const uint32_t *lv, size_t n)
+{
+	uint32_t classes = 0; /* class 0: ports no rule seen so far lists */
+	if (class_room(s, 1) < 0)
+		return -ENOMEM;
+	s->split_round[0] = 0;
+	for (size_t l = 0; l < n; l++)
+		for (uint32_t i = lv[l]; i != RULE_NONE; i = p->rules[i].next) {
+			const struct rule *r = &p->rules[i];
+			uint32_t round = ++s->round;
+			s->work += r->nports + 1;
+			for (size_t j = 0; j < r->nports; j++) {
+				uint16_t port = r->ports[j];
+				uint32_t c = s->cls[port];
+				if (c && s->born[c] == round)
+					continue; /* listed twice in r */
+				if (s->split_round[c] != round) {
+					if (class_room(s, classes + 1) < 0)
+						return -ENOMEM;
+					s->split_round[c] = round;
+					s->split_to[c] = ++classes;
+					s->born[classes] = round;
+					s->split_round[classes] = 0;
+				}
+				if (c == 0)
+					s->listed[s->nlisted++] = port;
+				s->cls[port] = s->split_to[c];
+			}
+		}
+	/* Number the classes that still have ports, in order of first port. */
+	s->nq = 0;
+	s->round++;
+	for (size_t i = 0; i < s->nlisted; i++) {
+		uint32_t c = s->cls[s->listed[i]];
+		if (s->split_round[c] != s->round) {
+			s->split_round[c] = s->round;
+			s->split_to[c] = (uint32_t)++s->nq;
+			s->rep[s->nq] = s->listed[i];
+			s->mstart[s->nq] = 0;
+		}
+		s->slot[s->listed[i]] = s->split_to[c];
+		s->mstart[s->split_to[c]]++;
+	}
+	/* members of slot k: members[mstart[k] .. mstart[k+1]) */
+	uint32_t sum = 0;
+	for (size_t k = 1; k <= s->nq + 1; k++) {
+		uint32_t c = k <= s->nq ? s->mstart[k] : 0;
+		s->mstart[k] = sum;
+		sum += c;
+	}
+	for (size_t i = 0; i < s->nlisted; i++) {
+		uint32_t k = s->slot[s->listed[i]];
+		s->members[s->mstart[k] + s->mfill[k]++] = s->listed[i];
+	}
+	return 0;
+}
+
+static void clear_ports(struct scan *s)
+{
+	for (size_t i = 0; i < s->nlisted; i++) {
+		s->slot[s->listed[i]] = 0;
+		s->cls[s->listed[i]] = 0;
+	}
+	for (size_t k = 0; k <= s->nq + 1; k++)
+		s->mfill[k] = 0;
+	s->nlisted = 0;
+	s->nq = 0;
 }
 
 /* The chains that match a name, most specific first (policy_match.c's
@@ -201,6 +315,8 @@ static bool repo_may_widen(const struct policy *p, const uint32_t *lv,
 
 static bool stopped(struct scan *s)
 {
+	if (!s->err && s->work > WORK_MAX)
+		s->err = -ERANGE;
 	if (s->err)
 		return true;
 	if (s->stop && (++s->tick & 255) == 0 && s->stop(s->sarg))
@@ -210,24 +326,44 @@ static bool stopped(struct scan *s)
 
 static void check_point(struct scan *s, const struct widen_point *pt)
 {
-	uint32_t lv[MAX_LEVELS];
-	size_t n = pt->is_addr ? addr_levels(s->repo, &pt->addr, lv)
-			       : name_levels(s->repo, pt->name, lv);
-	if (!repo_may_widen(s->repo, lv, n))
+	uint32_t lb[MAX_LEVELS], lc[MAX_LEVELS];
+	if (stopped(s))
 		return;
-	n = pt->is_addr ? addr_levels(s->base, &pt->addr, lv)
-			: name_levels(s->base, pt->name, lv);
-	eval(s, s->base, lv, n, s->pass_b);
-	n = pt->is_addr ? addr_levels(s->comb, &pt->addr, lv)
-			: name_levels(s->comb, pt->name, lv);
-	eval(s, s->comb, lv, n, s->pass_c);
-	bool any = false;
-	for (size_t w = 0; w < PWORDS; w++) {
-		s->pass_c[w] &= ~s->pass_b[w];
-		any |= s->pass_c[w] != 0;
+	size_t n = pt->is_addr ? addr_levels(s->repo, &pt->addr, lc)
+			       : name_levels(s->repo, pt->name, lc);
+	if (!repo_may_widen(s->repo, lc, n))
+		return;
+	size_t nb = pt->is_addr ? addr_levels(s->base, &pt->addr, lb)
+				: name_levels(s->base, pt->name, lb);
+	size_t nc = pt->is_addr ? addr_levels(s->comb, &pt->addr, lc)
+				: name_levels(s->comb, pt->name, lc);
+	/* comb has every rule of base: its chains list every port. */
+	if ((s->err = gather_ports(s, s->comb, lc, nc)) < 0)
+		return;
+	size_t other = s->nq + 1;
+	eval(s, s->base, lb, nb, s->pass_b, s->by_b);
+	eval(s, s->comb, lc, nc, s->pass_c, s->by_c);
+	/* The smallest port this point's rules do not list. */
+	unsigned oport = 1;
+	while (oport < 65536 && s->slot[oport])
+		oport++;
+	size_t n_w = 0;
+	for (size_t k = 0; k <= other; k++) {
+		if (!s->pass_c[k] || s->pass_b[k])
+			continue;
+		if (k == other && oport == 65536)
+			continue; /* every port is listed: no "other" */
+		struct widen_entry *e = &s->widened[n_w++];
+		e->port = k == 0 ? 0 : k == other ? (uint16_t)oport : s->rep[k];
+		e->members = k == 0 || k == other ? NULL
+						  : s->members + s->mstart[k];
+		e->nmembers = e->members ? s->mstart[k + 1] - s->mstart[k] : 0;
+		e->rule_comb = s->by_c[k];
+		e->rule_base = s->by_b[k];
 	}
-	if (any)
-		s->err = s->hit(s->harg, pt, s->pass_c);
+	if (n_w)
+		s->err = s->hit(s->harg, pt, s->widened, n_w);
+	clear_ports(s);
 }
 
 /* ---- names ----------------------------------------------------------- */
@@ -412,20 +548,48 @@ int policy_widen_scan(const struct policy *base, const struct policy *comb,
 {
 	struct scan s = {.base = base, .comb = comb, .repo = repo,
 			 .hit = hit, .harg = harg, .stop = stop, .sarg = sarg};
-	uint64_t *mem = malloc(6 * PWORDS * 8);
-	if (!mem)
-		return -ENOMEM;
+	enum { SLOTS = 65536 + 2 };
+	s.slot = calloc(65536, sizeof(*s.slot));
+	s.cls = calloc(65536, sizeof(*s.cls));
+	s.listed = calloc(65536, sizeof(*s.listed));
+	s.rep = calloc(SLOTS, sizeof(*s.rep));
+	s.mstart = calloc(SLOTS, sizeof(*s.mstart));
+	s.mfill = calloc(SLOTS, sizeof(*s.mfill));
+	s.members = calloc(65536, sizeof(*s.members));
+	s.widened = calloc(SLOTS, sizeof(*s.widened));
+	uint8_t *mem = calloc(6, SLOTS);
+	uint32_t *who = calloc(4 * (size_t)SLOTS, sizeof(*who));
+	if (!s.slot || !s.cls || !s.listed || !s.rep || !s.mstart ||
+	    !s.mfill || !s.members || !s.widened || !mem || !who) {
+		s.err = -ENOMEM;
+		goto out;
+	}
 	s.pass_b = mem;
-	s.pass_c = mem + PWORDS;
-	s.undec = mem + 2 * PWORDS;
-	s.claimed = mem + 3 * PWORDS;
-	s.lpass = mem + 4 * PWORDS;
-	s.allow = mem + 5 * PWORDS;
+	s.pass_c = mem + SLOTS;
+	s.undec = mem + 2 * SLOTS;
+	s.claimed = mem + 3 * SLOTS;
+	s.lpass = mem + 4 * SLOTS;
+	s.allow = mem + 5 * SLOTS;
+	s.by_b = who;
+	s.by_c = who + SLOTS;
+	s.claim_by = who + 2 * SLOTS;
+	s.allow_by = who + 3 * SLOTS;
 	scan_names(&s);
 	if (!s.err)
 		scan_family(&s, AF_INET);
 	if (!s.err)
 		scan_family(&s, AF_INET6);
+out:
+	free(who);
 	free(mem);
+	free(s.slot);
+	free(s.cls);
+	free(s.listed);
+	free(s.rep);
+	free(s.mstart);
+	free(s.mfill);
+	free(s.members);
+	free(s.cls_mem);
+	free(s.widened);
 	return s.err;
 }
