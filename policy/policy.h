@@ -164,6 +164,7 @@ struct policy_widening {
 	char *example;    /* owned; one name that widened, e.g. "a.example.com:443" */
 	char *overrides;  /* owned or NULL; the BASE denies it beats, e.g.
 			   * "deny '**.corp' (base.yaml:3), deny ..." */
+	char *override_keys; /* owned or NULL; their patterns alone */
 };
 
 struct policy_diff {
@@ -193,6 +194,11 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 			   bool (*stop)(void *), void *stop_arg,
 			   struct policy_diff *out, struct policy_errors *errs);
 void policy_diff_free(struct policy_diff *d);
+
+/* One line that identifies the effect of a widening (kind, pattern,
+ * ports, origin, the BASE denies it overrides) without line numbers, for
+ * pinning an approval to what was shown. malloc'd, NULL on ENOMEM. */
+char *policy_widening_key(const struct policy_widening *w);
 
 /* One line per widening, "+ allow api.example.com ports 443 (file:7)",
  * or (json) one JSON object per line. */

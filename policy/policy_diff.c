@@ -34,6 +34,7 @@ void policy_diff_free(struct policy_diff *d)
 		free(w->file);
 		free(w->example);
 		free(w->overrides);
+		free(w->override_keys);
 	}
 	free(d->items);
 	d->items = NULL;
@@ -92,12 +93,17 @@ static int add_override(struct policy_widening *w,
 		return 0;
 	if (w->overrides && strlen(w->overrides) > 2000)
 		return 0;
-	char *n;
+	char *n, *k;
 	if (asprintf(&n, "%s%s%s", w->overrides ? w->overrides : "",
 		     w->overrides ? ", " : "", one) < 0)
 		return -ENOMEM;
 	free(w->overrides);
 	w->overrides = n;
+	if (asprintf(&k, "%s%s%s", w->override_keys ? w->override_keys : "",
+		     w->override_keys ? " " : "", r->pattern) < 0)
+		return -ENOMEM;
+	free(w->override_keys);
+	w->override_keys = k;
 	return 0;
 }
 
@@ -345,6 +351,31 @@ static void print_ports(FILE *f, const struct policy_widening *w,
 		fprintf(f, "%s%u", i ? sep : "", w->ports[i]);
 	if (w->more_ports)
 		fprintf(f, "%s...", sep);
+}
+
+char *policy_widening_key(const struct policy_widening *w)
+{
+	static const char *const kinds[] = {"allow", "report-rule",
+					    "report-mode", "undecided"};
+	char *buf = NULL, *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "%s %s%s ports ", kinds[w->kind], w->cidr ? "cidr " : "",
+		w->pattern ? w->pattern : "-");
+	print_ports(f, w, ",");
+	/* where the rule comes from, without line numbers: the repo file or
+	 * the preset it extends */
+	fprintf(f, " from %s", w->via_extends && w->file ? w->file : "repo");
+	if (w->override_keys)
+		fprintf(f, " overriding %s", w->override_keys);
+	if (fclose(f) == 0 && buf) {
+		/* one line, safe to store and to print */
+		out = term_escape_dup(buf, len, false);
+	}
+	free(buf);
+	return out;
 }
 
 static void json_str(FILE *f, const char *s)
