@@ -105,8 +105,12 @@ static void print_tail(const char *path, size_t bytes)
 	size_t from = len > bytes ? len - bytes : 0;
 	while (from > 0 && from < len && text[from - 1] != '\n')
 		from++;
-	fprintf(stderr, "--- last lines of %s ---\n%s%s", path, text + from,
-		text[len - 1] == '\n' ? "" : "\n");
+	/* The guest writes console.log, and the logs quote what it sent:
+	 * escaped, so that it cannot drive the terminal. */
+	fprintf(stderr, "--- last lines of %s ---\n", path);
+	term_fputs(text + from, stderr, true);
+	if (text[len - 1] != '\n')
+		fputc('\n', stderr);
 }
 
 /* A terminating signal during set-up: tear down and exit like a shell. */
