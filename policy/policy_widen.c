@@ -38,6 +38,13 @@
  * with a rule for the port decides, in a level the first deny (in chain
  * order) beats the allows.
  *
+ * Protocols (a per-rule `protocols:` set of tls, http, tcp, being added
+ * alongside this): one more dimension, finite like the ports. Decide each
+ * point once per protocol, with apply_level() skipping the rules whose set
+ * lacks it (as the engine will when it decides for a protocol); a REPO
+ * rule that newly lets `tcp` through where BASE did not then widens like
+ * a new port would. check_point() is the one place to loop.
+ *
  * Only points that some REPO allow or report-mode rule matches can
  * change: a point no REPO rule matches sees the same rules in both.
  * The cost is linear in the keys (a few lookups per key and label) plus,
