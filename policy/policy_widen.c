@@ -58,8 +58,8 @@
 
 #define MAX_LEVELS 260
 /* Ports and slots visited before the scan gives up and says so (the
- * caller then asks, rather than deciding): about half a second. */
-#define WORK_MAX (24u << 20)
+ * caller then asks, rather than deciding): a fraction of a second. */
+#define WORK_MAX (8u << 20)
 
 /* Per point, the ports that matter are those the matching rules list:
  * every other port is decided alike and one of them ("other") stands for
@@ -258,8 +258,8 @@ static void clear_ports(struct scan *s)
 
 /* The chains that match a name, most specific first (policy_match.c's
  * order). */
-static size_t name_levels(const struct policy *p, const char *name,
-			  uint32_t *lv)
+static size_t name_levels(struct scan *s, const struct policy *p,
+			  const char *name, uint32_t *lv)
 {
 	size_t n = 0, len = strlen(name);
 	const struct rule_table *t = p->tables;
@@ -274,15 +274,25 @@ static size_t name_levels(const struct policy *p, const char *name,
 		lv[n++] = h;
 	if (!t[RULE_STAR2].slots)
 		return n;
+	size_t labels = 0; /* of the current suffix */
+	for (const char *c = suf; c < name + len; c++)
+		labels += *c == '.';
+	labels += suf < name + len;
 	for (;;) {
-		h = rule_table_find(&t[RULE_STAR2], p->rules, suf,
-				    len - (size_t)(suf - name));
-		if (h != RULE_NONE && n < MAX_LEVELS)
-			lv[n++] = h;
+		/* Only label counts some "**." key has, as the engine does;
+		 * each lookup hashes the suffix: counted as work. */
+		if (p->star2_labels[labels < 128 ? labels : 127]) {
+			size_t sl = len - (size_t)(suf - name);
+			s->work += 1 + sl / 8;
+			h = rule_table_find(&t[RULE_STAR2], p->rules, suf, sl);
+			if (h != RULE_NONE && n < MAX_LEVELS)
+				lv[n++] = h;
+		}
 		if (suf == name + len)
 			break;
 		dot = memchr(suf, '.', len - (size_t)(suf - name));
 		suf = dot ? dot + 1 : name + len;
+		labels--;
 	}
 	return n;
 }
@@ -337,13 +347,13 @@ static void check_point(struct scan *s, const struct widen_point *pt)
 	if (stopped(s))
 		return;
 	size_t n = pt->is_addr ? addr_levels(s->repo, &pt->addr, lc)
-			       : name_levels(s->repo, pt->name, lc);
+			       : name_levels(s, s->repo, pt->name, lc);
 	if (!repo_may_widen(s->repo, lc, n))
 		return;
 	size_t nb = pt->is_addr ? addr_levels(s->base, &pt->addr, lb)
-				: name_levels(s->base, pt->name, lb);
+				: name_levels(s, s->base, pt->name, lb);
 	size_t nc = pt->is_addr ? addr_levels(s->comb, &pt->addr, lc)
-				: name_levels(s->comb, pt->name, lc);
+				: name_levels(s, s->comb, pt->name, lc);
 	/* comb has every rule of base: its chains list every port. */
 	if ((s->err = gather_ports(s, s->comb, lc, nc)) < 0)
 		return;
