@@ -314,6 +314,24 @@ int trust_record(const char *dir, const char *sha256, const char *workspace,
 	 * approved only while its widenings are all among these. */
 	fprintf(f, "sha256 %s\nworkspace %s\napproved %s\n", sha256,
 		workspace, when);
+	/* What was approved before for these bytes (another agent's preset,
+	 * an earlier policy) stays approved: the union. */
+	_cleanup_free_ char *old = NULL;
+	char path[PATH_MAX];
+	if (fmt_buf(path, sizeof(path), "%s/%s", dir, sha256) == 0 &&
+	    read_file(path, 4u << 20, &old, NULL) == 0) {
+		for (const char *l = old; *l;) {
+			const char *nl = strchr(l, '\n');
+			size_t n = nl ? (size_t)(nl - l) : strlen(l);
+			bool dup = false;
+			for (size_t i = 0; i < e.n && !dup; i++)
+				dup = n == 10 + strlen(e.keys[i]) &&
+				      !memcmp(l + 10, e.keys[i], n - 10);
+			if (n > 10 && !memcmp(l, "widening: ", 10) && !dup)
+				fprintf(f, "%.*s\n", (int)n, l);
+			l = nl ? nl + 1 : l + n;
+		}
+	}
 	for (size_t i = 0; i < e.n; i++)
 		fprintf(f, "widening: %s\n", e.keys[i]);
 	effect_free(&e);
