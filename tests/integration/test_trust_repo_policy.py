@@ -186,3 +186,18 @@ def test_interactive_prompt_on_a_pty(t):
     # Approved once: no prompt the second time.
     rc, out, asked = _pty_session(t, b"n\n")
     assert rc == 0 and not asked, out
+
+
+def test_check_stops_on_a_pending_signal(t):
+    """Ctrl-C during the widening check itself: with a SIGINT pending on
+    the launcher's signalfd, a large file's check stops (exit 130) instead
+    of running to the end; the same file without it is decided."""
+    lines = ["version: 1", "allow:"]
+    for j in range(3000):
+        lines.append(f"  - host: \"**.x{j}.attacker.example\"\n    ports: [{1 + j}]")
+    t.write("\n".join(lines) + "\n")
+    rc, f, err = t.check("--interrupted")
+    assert rc == 130 and "interrupted" in err, (rc, err)
+    assert not (t.run_dir / "repo-policy.yaml").exists()
+    rc, f, err = t.check()
+    assert rc == 3 and "widens the network policy" in err, (rc, err)
