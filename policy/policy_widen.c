@@ -31,12 +31,14 @@
  * are decided as IPv4, so ::ffff:0:0/96 counts as covered for IPv6.
  *
  * Ports. A port enters a decision only through membership in the port
- * lists of the rules that match the point, so the ports those rules list,
- * port 0 ("any port", a DNS question, which every rule matches) and one
- * port none of them lists (standing for all the others) are decided, with
- * the engine's own order: levels from the most specific, the first level
- * with a rule for the port decides, in a level the first deny (in chain
- * order) beats the allows.
+ * lists of the rules that match the point. Ports that every one of those
+ * rules lists alike (all or none) are decided alike: gather_ports() splits
+ * the listed ports into such classes, and one port of each class, port 0
+ * ("any port", a DNS question, which every rule matches) and one port no
+ * rule lists (standing for all the others) are decided, in the engine's
+ * own order: levels from the most specific, the first level with a rule
+ * for the port decides, in a level the first deny (in chain order) beats
+ * the allows. The rule that decided is kept for the caller to show.
  *
  * Protocols (a per-rule `protocols:` set of tls, http, tcp, being added
  * alongside this): one more dimension, finite like the ports. Decide each
