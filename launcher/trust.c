@@ -194,6 +194,12 @@ static bool covers(const char *text, const struct effect *e, ssize_t *which)
 {
 	*which = -1;
 	for (size_t i = 0; i < e->n; i++) {
+		/* An undecided check says nothing about the effect: what was
+		 * approved before cannot cover it, so it is asked each time. */
+		if (!strncmp(e->keys[i], "undecided", 9)) {
+			*which = (ssize_t)i;
+			return false;
+		}
 		bool found = false;
 		size_t kl = strlen(e->keys[i]);
 		for (const char *l = text; l && *l && !found;) {
