@@ -1,8 +1,9 @@
 /* Property test of the widening check: random BASE and repository
  * policies over a small world of names, addresses and ports; the check's
  * verdict must equal brute force (every name of up to four labels over the
- * rules' labels plus one more, every address in and around the rules'
- * prefixes, every port any rule lists plus one none lists and "any port"),
+ * rules' labels plus one more, every IPv4 and IPv6 address in and around
+ * the rules' prefixes, every port any rule lists plus one none lists and
+ * "any port"; files and rules sometimes in report mode),
  * and every rule that brute force sees widening must be listed.
  * The seed is printed; TEST_SEED=N repeats a run. */
 #include <stdio.h>
@@ -44,7 +45,15 @@ static void rand_rule(char *buf, size_t bufsz, size_t *len, bool allow)
 {
 	char host[64];
 	unsigned kind = rnd(4);
-	if (kind == 3) {
+	if (kind == 3 && rnd(3) == 0) {
+		/* IPv6: the same sweep on 128-bit values */
+		unsigned plen = 124 + rnd(5);
+		unsigned a = rnd(32) & ~((1u << (128 - plen)) - 1);
+		if (rnd(6) == 0)
+			plen = 120, a = 0;
+		fmt_append(buf, bufsz, len, "  - cidr: \"2001:db8::%x/%u\"\n",
+			   a, plen);
+	} else if (kind == 3) {
 		unsigned plen = 28 + rnd(5);
 		unsigned a = rnd(32) & ~((1u << (32 - plen)) - 1);
 		if (rnd(6) == 0)
@@ -82,6 +91,8 @@ static void rand_policy(char *buf, size_t bufsz, unsigned nrules)
 {
 	size_t len = 0;
 	fmt_append(buf, bufsz, &len, "version: 1\n");
+	if (rnd(12) == 0)
+		fmt_append(buf, bufsz, &len, "mode: report\n");
 	unsigned na = rnd(nrules + 1), nd = nrules - na;
 	if (na) {
 		fmt_append(buf, bufsz, &len, "allow:\n");
@@ -117,7 +128,7 @@ static bool lets_through(struct policy_verdict v)
 struct world {
 	char names[400][16];
 	size_t nnames;
-	struct ip_addr addrs[40];
+	struct ip_addr addrs[80];
 	size_t naddrs;
 };
 
@@ -149,7 +160,15 @@ static void make_world(struct world *w)
 		ip_parse_strict(s, strlen(s), &w->addrs[w->naddrs++]);
 	}
 	ip_parse_strict("11.0.0.1", 8, &w->addrs[w->naddrs++]);
-	ip_parse_strict("2001:db8::1", 11, &w->addrs[w->naddrs++]);
+	for (unsigned a = 0; a < 36; a++) {
+		char s6[48];
+		if (a < 34)
+			fmt_buf(s6, sizeof(s6), "2001:db8::%x", a);
+		else
+			fmt_buf(s6, sizeof(s6), "2001:db8::%x00", a - 33);
+		ip_parse_strict(s6, strlen(s6), &w->addrs[w->naddrs++]);
+	}
+	ip_parse_strict("2001:db9::1", 11, &w->addrs[w->naddrs++]);
 }
 
 static bool listed(const struct policy_diff *d, const struct policy_rule_ref *r)
