@@ -45,7 +45,7 @@
  * point once per protocol, with apply_level() skipping the rules whose set
  * lacks it (as the engine will when it decides for a protocol); a REPO
  * rule that newly lets `tcp` through where BASE did not then widens like
- * a new port would. check_point() is the one place to loop.
+ * a new port would. widen_check_point() is the one place to loop.
  *
  * Only points that some REPO allow or report-mode rule matches can
  * change: a point no REPO rule matches sees the same rules in both.
@@ -56,43 +56,12 @@
 #include <sys/socket.h>
 
 #include "../common/util.h"
-#include "policy_internal.h"
+#include "policy_widen.h"
 
 #define MAX_LEVELS 260
 /* Ports and slots visited before the scan gives up and says so (the
  * caller then asks, rather than deciding): a fraction of a second. */
 #define WORK_MAX (8u << 20)
-
-/* Per point, the ports that matter are those the matching rules list:
- * every other port is decided alike and one of them ("other") stands for
- * all. Slot 0 is port 0 (a DNS question: every rule matches it), slots
- * 1..nq the listed ports, slot nq+1 "other". */
-struct scan {
-	const struct policy *base, *comb, *repo;
-	widen_hit_fn hit;
-	void *harg;
-	bool (*stop)(void *);
-	void *sarg;
-	unsigned tick;
-	int err;
-	uint64_t work; /* ports and slots visited, against WORK_MAX */
-	uint32_t *slot;   /* owned, 65536: port -> slot, 0 when not listed */
-	size_t nq;        /* slots 1..nq: classes of listed ports */
-	uint32_t *cls;    /* owned, 65536: port -> class while refining */
-	uint16_t *listed; /* owned, 65536: the listed ports of this point */
-	size_t nlisted;
-	uint32_t round;
-	uint32_t *cls_mem, *born, *split_round, *split_to; /* per class */
-	size_t ccap;
-	uint16_t *rep;     /* owned, 65538: a port of each slot */
-	uint32_t *mstart, *mfill; /* owned, 65538: members[] of each slot */
-	uint16_t *members; /* owned, 65536 */
-	/* owned, 65538 each, per slot: */
-	uint8_t *pass_b, *pass_c, *undec, *claimed, *lpass, *allow;
-	uint32_t *by_b, *by_c;     /* the rule that decided, or RULE_NONE */
-	uint32_t *claim_by, *allow_by; /* in the current level */
-	struct widen_entry *widened; /* owned: handed to hit */
-};
 
 /* One level (a chain of equally specific rules) applied to the slots
  * still undecided: the first deny in chain order claims a port (a
@@ -332,7 +301,7 @@ static bool repo_may_widen(const struct policy *p, const uint32_t *lv,
 	return false;
 }
 
-static bool stopped(struct scan *s)
+bool widen_stopped(struct scan *s)
 {
 	if (!s->err && s->work > WORK_MAX)
 		s->err = -ERANGE;
@@ -343,10 +312,10 @@ static bool stopped(struct scan *s)
 	return s->err != 0;
 }
 
-static void check_point(struct scan *s, const struct widen_point *pt)
+void widen_check_point(struct scan *s, const struct widen_point *pt)
 {
 	uint32_t lb[MAX_LEVELS], lc[MAX_LEVELS];
-	if (stopped(s))
+	if (widen_stopped(s))
 		return;
 	size_t n = pt->is_addr ? addr_levels(s->repo, &pt->addr, lc)
 			       : name_levels(s, s->repo, pt->name, lc);
@@ -385,182 +354,6 @@ static void check_point(struct scan *s, const struct widen_point *pt)
 	clear_ports(s);
 }
 
-/* ---- names ----------------------------------------------------------- */
-
-static bool is_key(const struct policy *p, const char *k, size_t len)
-{
-	for (int kind = RULE_EXACT; kind <= RULE_STAR2; kind++)
-		if (rule_table_find(&p->tables[kind], p->rules, k, len) !=
-		    RULE_NONE)
-			return true;
-	return false;
-}
-
-/* The i-th label in shortlex order over a-z ("a", ..., "z", "aa", ...). */
-static size_t nth_label(size_t i, char *out)
-{
-	size_t len = 1, span = 26;
-	while (i >= span && len < 8) {
-		i -= span;
-		len++;
-		span *= 26;
-	}
-	for (size_t k = len; k-- > 0;) {
-		out[k] = (char)('a' + i % 26);
-		i /= 26;
-	}
-	out[len] = '\0';
-	return len;
-}
-
-/* Prepend the shortest fresh label to suffix (len bytes; the result in
- * out): fresh means the result is no key of comb. False when the result
- * would be longer than a name may be. */
-static bool fresh_child(const struct policy *p, const char *suffix,
-			size_t len, char *out)
-{
-	for (size_t i = 0;; i++) {
-		char lab[16];
-		size_t ll = nth_label(i, lab);
-		size_t total = ll + (len ? 1 + len : 0);
-		if (total > 253)
-			return false;
-		memcpy(out, lab, ll);
-		if (len) {
-			out[ll] = '.';
-			memcpy(out + ll + 1, suffix, len);
-		}
-		out[total] = '\0';
-		if (!is_key(p, out, total))
-			return true;
-	}
-}
-
-static void points_under(struct scan *s, const char *key, size_t len)
-{
-	struct widen_point pt = {0};
-	if (len) {
-		memcpy(pt.name, key, len);
-		pt.name[len] = '\0';
-		check_point(s, &pt);
-	}
-	char one[256];
-	if (s->err || !fresh_child(s->comb, key, len, one))
-		return;
-	memcpy(pt.name, one, strlen(one) + 1);
-	check_point(s, &pt);
-	if (!s->err && fresh_child(s->comb, one, strlen(one), pt.name))
-		check_point(s, &pt);
-}
-
-static void scan_names(struct scan *s)
-{
-	const struct policy *c = s->comb;
-	points_under(s, "", 0);
-	for (size_t i = 0; i < c->nrules && !stopped(s); i++) {
-		const struct rule *r = &c->rules[i];
-		if (r->kind == RULE_CIDR ||
-		    rule_table_find(&c->tables[r->kind], c->rules, r->key,
-				    r->keylen) != i)
-			continue; /* one visit per key */
-		points_under(s, r->key, r->keylen);
-	}
-}
-
-/* ---- addresses ------------------------------------------------------- */
-
-typedef unsigned __int128 u128;
-
-struct pfx {
-	u128 lo, hi;
-	uint8_t len;
-	bool pseudo; /* ::ffff:0:0/96: covered, never a class of its own */
-};
-
-static u128 addr_val(const uint8_t *b, unsigned bytes)
-{
-	u128 v = 0;
-	for (unsigned i = 0; i < bytes; i++)
-		v = v << 8 | b[i];
-	return v;
-}
-
-static struct pfx make_pfx(const uint8_t *b, unsigned len, unsigned bits)
-{
-	struct pfx p = {.len = (uint8_t)len};
-	p.lo = addr_val(b, bits / 8);
-	u128 host = len >= bits	      ? 0
-		    : bits - len == 128 ? ~(u128)0
-					: (((u128)1 << (bits - len)) - 1);
-	p.lo &= ~host;
-	p.hi = p.lo | host;
-	return p;
-}
-
-static int pfx_cmp(const void *a, const void *b)
-{
-	const struct pfx *x = a, *y = b;
-	if (x->lo != y->lo)
-		return x->lo < y->lo ? -1 : 1;
-	return (int)x->len - (int)y->len;
-}
-
-static void scan_family(struct scan *s, int family)
-{
-	unsigned bits = family == AF_INET ? 32 : 128;
-	const struct policy *c = s->comb;
-	size_t n = 0;
-	struct pfx *v = calloc(c->nrules + 2, sizeof(*v));
-	if (!v) {
-		s->err = -ENOMEM;
-		return;
-	}
-	uint8_t zero[16] = {0};
-	v[n++] = make_pfx(zero, 0, bits);
-	if (family == AF_INET6) {
-		uint8_t m[16] = {[10] = 0xff, [11] = 0xff};
-		v[n] = make_pfx(m, 96, bits);
-		v[n++].pseudo = true;
-	}
-	for (size_t i = 0; i < c->nrules; i++) {
-		const struct rule *r = &c->rules[i];
-		if (r->kind == RULE_CIDR && r->key[0] == family)
-			v[n++] = make_pfx((const uint8_t *)r->key + 2,
-					  r->prefix_len, bits);
-	}
-	qsort(v, n, sizeof(*v), pfx_cmp);
-	for (size_t i = 0; i < n && !stopped(s); i++) {
-		if (v[i].pseudo || (i && !pfx_cmp(&v[i - 1], &v[i])))
-			continue;
-		/* The first address of v[i] outside the prefixes inside it. */
-		u128 cand = v[i].lo;
-		bool found = true;
-		for (size_t j = i + 1; j < n && v[j].lo <= v[i].hi; j++) {
-			if (v[j].lo == v[i].lo && v[j].len == v[i].len)
-				continue; /* the same prefix again */
-			if (v[j].lo > cand)
-				break;
-			if (v[j].hi < cand)
-				continue;
-			if (v[j].hi >= v[i].hi) {
-				found = false;
-				break;
-			}
-			cand = v[j].hi + 1;
-		}
-		if (!found)
-			continue;
-		struct widen_point pt = {.is_addr = true};
-		pt.addr.family = (uint16_t)family;
-		for (unsigned k = bits / 8; k-- > 0;) {
-			pt.addr.b[k] = (uint8_t)cand;
-			cand >>= 8;
-		}
-		check_point(s, &pt);
-	}
-	free(v);
-}
-
 int policy_widen_scan(const struct policy *base, const struct policy *comb,
 		      const struct policy *repo, widen_hit_fn hit, void *harg,
 		      bool (*stop)(void *), void *sarg)
@@ -593,11 +386,11 @@ int policy_widen_scan(const struct policy *base, const struct policy *comb,
 	s.by_c = who + SLOTS;
 	s.claim_by = who + 2 * SLOTS;
 	s.allow_by = who + 3 * SLOTS;
-	scan_names(&s);
+	widen_scan_names(&s);
 	if (!s.err)
-		scan_family(&s, AF_INET);
+		widen_scan_family(&s, AF_INET);
 	if (!s.err)
-		scan_family(&s, AF_INET6);
+		widen_scan_family(&s, AF_INET6);
 out:
 	free(who);
 	free(mem);
