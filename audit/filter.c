@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "review.h"
@@ -112,21 +113,7 @@ int parse_when(const char *s, int64_t now, int64_t *ms)
 
 void put_json_str(FILE *f, const char *s)
 {
-	static const char hex[] = "0123456789abcdef";
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '"' || *p == '\\') {
-			fputc('\\', f);
-			fputc(*p, f);
-		} else if (*p < 0x20 || *p == 0x7f) {
-			fputs("\\u00", f);
-			fputc(hex[*p >> 4], f);
-			fputc(hex[*p & 0xf], f);
-		} else {
-			fputc(*p, f);
-		}
-	}
-	fputc('"', f);
+	term_put_json_str(f, s);
 }
 
 void put_html(FILE *f, const char *s)

@@ -2,6 +2,7 @@
  * oldest first, and name the first line where it breaks. */
 #include <string.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "../proxy/audit.h"
 #include "review.h"
@@ -50,8 +51,11 @@ static void report(const struct opts *o, const struct result *r,
 		return;
 	}
 	if (!r->intact) {
-		printf("BROKEN: %s:%lu: %s\n", r->bad_file, r->bad_line,
-		       r->why);
+		fputs("BROKEN: ", stdout);
+		term_fputs(r->bad_file, stdout, false);
+		printf(":%lu: ", r->bad_line);
+		term_fputs(r->why, stdout, false);
+		fputc('\n', stdout);
 		return;
 	}
 	printf("intact: %lu records in %zu file%s\n", r->records, nfiles,

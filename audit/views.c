@@ -1,6 +1,7 @@
 /* sandbox-audit summary and denied. */
 #include <string.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "review.h"
 
@@ -88,21 +89,11 @@ static struct host_stat *lookup(struct table *t, const char *sb,
 	return h;
 }
 
-/* Printable form for the text views: control bytes as \xNN so that a
- * hostile name cannot drive the terminal. */
+/* Printable form for the text views (common/termsafe.h): a hostile name
+ * cannot drive the terminal. */
 static void text_str(const char *s, char *out, size_t n)
 {
-	size_t k = 0;
-	for (; *s && k + 5 < n; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c < 0x20 || c == 0x7f || c == '\\') {
-			fmt_buf(out + k, n - k, "\\x%02x", c);
-			k += 4;
-		} else {
-			out[k++] = (char)c;
-		}
-	}
-	out[k] = '\0';
+	term_escape(s, strlen(s), out, n, false);
 }
 
 static int decision_index(const char *d)
@@ -244,18 +235,22 @@ int cmd_summary(int argc, char **argv)
  * reason, strings escaped. Shared with follow. */
 void print_record_line(const struct rec *r)
 {
-	fputs(r->time ? r->time : "-", stdout);
+	term_fputs(r->time ? r->time : "-", stdout, false);
 	fputc(' ', stdout);
 	put_json_str(stdout, r->sandbox ? r->sandbox : "");
-	printf(" %s ", r->event ? r->event : "-");
+	fputc(' ', stdout);
+	term_fputs(r->event ? r->event : "-", stdout, false);
+	fputc(' ', stdout);
 	if (r->host)
 		put_json_str(stdout, r->host);
 	else
 		fputs("-", stdout);
 	if (r->port >= 0)
 		printf(":%lld", (long long)r->port);
-	printf(" %s %s", r->decision ? r->decision : "-",
-	       r->rule ? r->rule : "-");
+	fputc(' ', stdout);
+	term_fputs(r->decision ? r->decision : "-", stdout, false);
+	fputc(' ', stdout);
+	term_fputs(r->rule ? r->rule : "-", stdout, false);
 	if (r->reason) {
 		fputc(' ', stdout);
 		put_json_str(stdout, r->reason);

@@ -61,6 +61,24 @@ static bool env_name_ok(const char *s)
 	return true;
 }
 
+/* Host tokens that reach far beyond what an agent needs (every repository
+ * of the user, every cloud resource): a descriptor may not pass them
+ * implicitly. The user passes one with --env NAME when they mean to, and
+ * the secrets mechanism will replace that. */
+static bool broad_token(const char *s)
+{
+	static const char *const broad[] = {
+		"GH_TOKEN", "GITHUB_TOKEN", "GH_ENTERPRISE_TOKEN",
+		"GITHUB_ENTERPRISE_TOKEN", "GITLAB_TOKEN", "AWS_ACCESS_KEY_ID",
+		"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"GOOGLE_APPLICATION_CREDENTIALS", "AZURE_CLIENT_SECRET",
+		"NPM_TOKEN", "SSH_AUTH_SOCK"};
+	for (size_t i = 0; i < ARRAY_SIZE(broad); i++)
+		if (!strcmp(s, broad[i]))
+			return true;
+	return false;
+}
+
 /* A string or a sequence of strings, into a fixed array. */
 static enum agent_status str_list(struct ctx *c, yaml_node_t *n, char *arr,
 				  size_t width, size_t max, size_t *count,
@@ -154,6 +172,13 @@ static enum agent_status parse_root(struct ctx *c, yaml_node_t *root)
 					return err_at(c, v, AGENT_BAD_VALUE,
 						      "env: names only (letters, "
 						      "digits, _), no values");
+				else if (broad_token(c->a->env[i]))
+					return err_at(c, v, AGENT_BAD_VALUE,
+						      "env: a broad host token "
+						      "(GH_TOKEN, GITHUB_TOKEN, "
+						      "cloud keys) is never passed "
+						      "implicitly; pass it with "
+						      "--env NAME when needed");
 		} else if (!strcmp(key, "preset")) {
 			st = copy_str(c, v, c->a->preset, sizeof(c->a->preset),
 				      "preset: a preset name or a file");

@@ -59,6 +59,12 @@ void registry_end(struct run_registry *rg);
 int exec_in(const struct sandbox_meta *m, char *const cmd[],
 	    const char *const env[], size_t envc, bool root, int sigfd);
 
+/* Would joining the running sandbox m drop options of o (launcher/
+ * join.c)? Then true, with the options that differ and the way out in
+ * err. */
+bool join_refused(const struct sandbox_meta *m, const struct launch_opts *o,
+		  const char *workspace, char *err, size_t errsz);
+
 int cmd_exec(int argc, char **argv);
 int cmd_list(int argc, char **argv);
 int cmd_stop(int argc, char **argv);

@@ -44,9 +44,11 @@ static int next_signal(int sigfd)
 }
 
 /* Send CONNECT and read the reply line. 1: OK; 0: refused (guest not
- * listening yet); <0: error. */
+ * listening yet); 2: a signal is pending on sigfd (not read); <0: error.
+ * The wait for the reply watches sigfd too: a guest that is slow to boot
+ * must not keep Ctrl-C waiting until the boot timeout. */
 static int try_connect(int fd, const char *path, unsigned port,
-		       uint64_t deadline)
+		       uint64_t deadline, int sigfd)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	char line[64];
@@ -60,15 +62,20 @@ static int try_connect(int fd, const char *path, unsigned port,
 	size_t len = 0;
 	/* Byte by byte: frames may follow the reply in the stream. */
 	while (len + 1 < sizeof(line)) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
+		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
+				      {.fd = sigfd, .events = POLLIN}};
 		uint64_t now = launch_now_ms();
 		if (now >= deadline)
 			return 0;
-		int r = poll(&p, 1, (int)(deadline - now));
+		int r = poll(p, 2, (int)(deadline - now));
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
 			return 0;
+		if (p[1].revents & POLLIN)
+			return 2;
+		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
 		ssize_t n = read(fd, line + len, 1);
 		if (n <= 0)
 			return 0;
@@ -86,12 +93,22 @@ int control_connect(const char *bridge_sock, unsigned port,
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return -errno;
-		int r = try_connect(fd, bridge_sock, port, deadline_ms);
+		int r = try_connect(fd, bridge_sock, port, deadline_ms, sigfd);
 		if (r == 1)
 			return fd;
 		close(fd);
 		if (r < 0)
 			return r;
+		if (r == 2) {
+			int s;
+			while ((s = next_signal(sigfd)))
+				if (terminating(s)) {
+					/* Pending again (it is blocked), so
+					 * that the caller exits with it. */
+					raise(s);
+					return -EINTR;
+				}
+		}
 		if (abort_check && abort_check())
 			return -ECHILD;
 		uint64_t now = launch_now_ms();
@@ -103,8 +120,10 @@ int control_connect(const char *bridge_sock, unsigned port,
 		if (poll(&p, 1, (int)wait) > 0) {
 			int s;
 			while ((s = next_signal(sigfd)))
-				if (terminating(s))
+				if (terminating(s)) {
+					raise(s);
 					return -EINTR;
+				}
 		}
 	}
 }

@@ -17,6 +17,7 @@
 
 #include "../common/control.h"
 #include "../common/datadir.h"
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "cmds.h"
@@ -111,8 +112,12 @@ static void print_tail(const char *path, size_t bytes)
 	size_t from = len > bytes ? len - bytes : 0;
 	while (from > 0 && from < len && text[from - 1] != '\n')
 		from++;
-	fprintf(stderr, "--- last lines of %s ---\n%s%s", path, text + from,
-		text[len - 1] == '\n' ? "" : "\n");
+	/* The guest writes console.log, and the logs quote what it sent:
+	 * escaped, so that it cannot drive the terminal. */
+	fprintf(stderr, "--- last lines of %s ---\n", path);
+	term_fputs(text + from, stderr, true);
+	if (text[len - 1] != '\n')
+		fputc('\n', stderr);
 }
 
 /* A terminating signal during set-up: tear down and exit like a shell. */
@@ -322,11 +327,17 @@ static void check_repo_policy(void)
 		.assume_yes = opts.trust,
 		.tty_in = tty ? stdin : NULL,
 		.tty_out = tty ? stderr : NULL,
+		.sigfd = &sigfd,
 	};
 	char err[1024];
 	int r = trust_check_repo_policy(&to, &repo, err, sizeof(err));
 	free(base);
 	free(abs);
+	if (r == -EINTR) {
+		/* Ctrl-C during the check or at the prompt. */
+		memset(&repo, 0, sizeof(repo));
+		check_signals();
+	}
 	if (r < 0) {
 		memset(&repo, 0, sizeof(repo));
 		fail("%s", err);
@@ -368,7 +379,8 @@ static void check_policy(void)
 	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
 	tty_restore();
-	fputs(buf, stderr);
+	/* The messages quote policy files, the repository's among them. */
+	term_fputs(buf, stderr, true);
 	fail("the policy has errors (above): fix them, then check with "
 	     "sandbox-policy check");
 }
@@ -739,7 +751,14 @@ int main(int argc, char **argv)
 		int rr = registry_begin(&reg, opts.name, workspace, agent_name,
 					&opts, aerr, sizeof(aerr));
 		if (rr == -EBUSY) {
-			/* Running already: this command joins it, like exec. */
+			/* Running already: this command joins it, like exec,
+			 * unless it asks for what the running one does not
+			 * have (launcher/join.c). */
+			if (join_refused(&reg.meta, &opts, workspace, aerr,
+					 sizeof(aerr))) {
+				fprintf(stderr, "sandbox-launch: %s\n", aerr);
+				return EXIT_LAUNCH_FAILED;
+			}
 			note("sandbox %s is running; running %s in it",
 			     opts.name, opts.cmd[0]);
 			struct strv env = {0};

@@ -3,12 +3,14 @@
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <poll.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 
@@ -155,13 +157,91 @@ static bool is_hash(const char *h)
 	return true;
 }
 
-bool trust_is_approved(const char *dir, const char *sha256)
+/* The effect of a diff, one key per widening (policy_widening_key). */
+struct effect {
+	char **keys; /* owned */
+	size_t n;
+};
+
+static void effect_free(struct effect *e)
+{
+	for (size_t i = 0; i < e->n; i++)
+		free(e->keys[i]);
+	free(e->keys);
+	e->keys = NULL;
+	e->n = 0;
+}
+
+static int effect_of(const struct policy_diff *d, struct effect *e)
+{
+	e->n = 0;
+	e->keys = calloc(d->count + 1, sizeof(*e->keys));
+	if (!e->keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < d->count; i++) {
+		if (!(e->keys[i] = policy_widening_key(&d->items[i]))) {
+			effect_free(e);
+			return -ENOMEM;
+		}
+		e->n++;
+	}
+	return 0;
+}
+
+/* Is every widening of the effect among the "widening KEY" lines of the
+ * approval text? Sets *which to the first that is not (or -1). */
+static bool covers(const char *text, const struct effect *e, ssize_t *which)
+{
+	*which = -1;
+	for (size_t i = 0; i < e->n; i++) {
+		/* An undecided check says nothing about the effect: what was
+		 * approved before cannot cover it, so it is asked each time. */
+		if (!strncmp(e->keys[i], "undecided", 9)) {
+			*which = (ssize_t)i;
+			return false;
+		}
+		bool found = false;
+		size_t kl = strlen(e->keys[i]);
+		for (const char *l = text; l && *l && !found;) {
+			const char *nl = strchr(l, '\n');
+			size_t n = nl ? (size_t)(nl - l) : strlen(l);
+			found = n == 10 + kl && !memcmp(l, "widening: ", 10) &&
+				!memcmp(l + 10, e->keys[i], kl);
+			l = nl ? nl + 1 : NULL;
+		}
+		if (!found) {
+			*which = (ssize_t)i;
+			return false;
+		}
+	}
+	return true;
+}
+
+int trust_approval_state(const char *dir, const char *sha256,
+			 const struct policy_diff *d)
 {
 	char path[PATH_MAX];
 	struct stat st;
-	return is_hash(sha256) &&
-	       fmt_buf(path, sizeof(path), "%s/%s", dir, sha256) == 0 &&
-	       lstat(path, &st) == 0 && S_ISREG(st.st_mode);
+	if (!is_hash(sha256) ||
+	    fmt_buf(path, sizeof(path), "%s/%s", dir, sha256) ||
+	    lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return TRUST_NOT_APPROVED;
+	_cleanup_free_ char *text = NULL;
+	if (read_file(path, 4u << 20, &text, NULL) < 0)
+		return TRUST_NOT_APPROVED;
+	struct effect e;
+	if (effect_of(d, &e) < 0)
+		return -ENOMEM;
+	ssize_t which;
+	bool ok = covers(text, &e, &which);
+	effect_free(&e);
+	return ok ? TRUST_APPROVED : TRUST_APPROVED_NARROWER;
+}
+
+bool trust_is_approved(const char *dir, const char *sha256,
+		       const struct policy_diff *d)
+{
+	return trust_approval_state(dir, sha256, d) == TRUST_APPROVED;
 }
 
 /* mkdir -p with mode 0700 for the parts we create. */
@@ -212,7 +292,8 @@ static int write_atomic(const char *dir, const char *name, const void *data,
 	return 0;
 }
 
-int trust_record(const char *dir, const char *sha256, const char *workspace)
+int trust_record(const char *dir, const char *sha256, const char *workspace,
+		 const struct policy_diff *d)
 {
 	if (!is_hash(sha256))
 		return -EINVAL;
@@ -224,30 +305,101 @@ int trust_record(const char *dir, const char *sha256, const char *workspace)
 	struct tm tm;
 	if (gmtime_r(&now, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	char text[PATH_MAX + 256];
-	if (fmt_buf(text, sizeof(text),
-		    "sha256 %s\nworkspace %s\napproved %s\n", sha256,
-		    workspace, when) < 0)
-		return -ENAMETOOLONG;
-	return write_atomic(dir, sha256, text, strlen(text), NULL, 0);
+	struct effect e;
+	if ((r = effect_of(d, &e)) < 0)
+		return r;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f) {
+		effect_free(&e);
+		return -ENOMEM;
+	}
+	/* The approval is of the effect that was shown: each widening, as
+	 * policy_widening_key words it. A later run with the same bytes is
+	 * approved only while its widenings are all among these. */
+	fprintf(f, "sha256 %s\nworkspace %s\napproved %s\n", sha256,
+		workspace, when);
+	/* What was approved before for these bytes (another agent's preset,
+	 * an earlier policy) stays approved: the union. */
+	_cleanup_free_ char *old = NULL;
+	char path[PATH_MAX];
+	if (fmt_buf(path, sizeof(path), "%s/%s", dir, sha256) == 0 &&
+	    read_file(path, 4u << 20, &old, NULL) == 0) {
+		for (const char *l = old; *l;) {
+			const char *nl = strchr(l, '\n');
+			size_t n = nl ? (size_t)(nl - l) : strlen(l);
+			bool dup = false;
+			for (size_t i = 0; i < e.n && !dup; i++)
+				dup = n == 10 + strlen(e.keys[i]) &&
+				      !memcmp(l + 10, e.keys[i], n - 10);
+			if (n > 10 && !memcmp(l, "widening: ", 10) && !dup)
+				fprintf(f, "%.*s\n", (int)n, l);
+			l = nl ? nl + 1 : l + n;
+		}
+	}
+	for (size_t i = 0; i < e.n; i++)
+		fprintf(f, "widening: %s\n", e.keys[i]);
+	effect_free(&e);
+	if (fclose(f) != 0 || !buf) {
+		free(buf);
+		return -ENOMEM;
+	}
+	r = write_atomic(dir, sha256, buf, len, NULL, 0);
+	free(buf);
+	return r;
 }
 
-/* Show the diff and ask; default No. */
-static bool ask(const struct trust_opts *o, const char *shown,
-		const char *sha, const struct policy_diff *d)
+/* Has the launcher's signalfd something to say? (Not read: the launcher
+ * reads it and tears down.) */
+static bool signal_pending(void *arg)
+{
+	const int *fd = arg;
+	struct pollfd p = {.fd = *fd, .events = POLLIN};
+	return poll(&p, 1, 0) > 0;
+}
+
+/* Show the diff and ask; default No. Returns 1 (yes), 0 (no) or -EINTR
+ * when a signal came while waiting for the answer. */
+static int ask(const struct trust_opts *o, const char *shown,
+	       const char *sha, const struct policy_diff *d, bool again)
 {
 	FILE *out = o->tty_out;
-	fprintf(out,
-		"The repository policy %s (sha256 %.16s...)\n"
-		"widens this sandbox's network access beyond your policy:\n",
-		shown, sha);
+	fputs("The repository policy ", out);
+	term_fputs(shown, out, false);
+	fprintf(out, " (sha256 %.16s...)\n", sha);
+	if (again)
+		fputs("was approved before, but against your policy as it is "
+		      "now it widens more than what you approved (your policy, "
+		      "the presets or the agent changed). It now widens:\n",
+		      out);
+	else
+		fputs("widens this sandbox's network access beyond your "
+		      "policy:\n",
+		      out);
 	policy_diff_print(out, d, false);
 	fprintf(out, "Trust this file? Your answer is remembered for these "
-		     "exact contents. [y/N] ");
+		     "exact contents and this effect. [y/N] ");
 	fflush(out);
+	struct pollfd p[2] = {{.fd = fileno(o->tty_in), .events = POLLIN},
+			      {.fd = o->sigfd ? *o->sigfd : -1,
+			       .events = POLLIN}};
+	for (;;) {
+		int n = poll(p, 2, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return 0;
+		if (p[1].revents & POLLIN) {
+			fputc('\n', out);
+			return -EINTR;
+		}
+		if (p[0].revents)
+			break;
+	}
 	char line[64];
 	if (!fgets(line, sizeof(line), o->tty_in))
-		return false;
+		return 0;
 	line[strcspn(line, "\r\n")] = '\0';
 	return !strcasecmp(line, "y") || !strcasecmp(line, "yes");
 }
@@ -269,8 +421,15 @@ int trust_check_repo_policy(const struct trust_opts *o,
 	fmt_buf(shown, sizeof(shown), "%s/" TRUST_REPO_POLICY, o->workspace);
 	struct policy_errors errs = {0};
 	struct policy_diff d;
-	r = policy_diff_compute(o->base_files, o->n_base, o->preset_dir, shown,
-				data, len, &d, &errs);
+	r = policy_diff_compute_ex(o->base_files, o->n_base, o->preset_dir,
+				   shown, data, len,
+				   o->sigfd ? signal_pending : NULL,
+				   (void *)o->sigfd, &d, &errs);
+	if (r == -EINTR) {
+		policy_errors_free(&errs);
+		fmt_buf(err, errsz, "interrupted");
+		return r;
+	}
 	if (r < 0) {
 		fmt_buf(err, errsz, "%s%s",
 			errs.count ? errs.msgs[0] : "cannot check the repository "
@@ -278,7 +437,7 @@ int trust_check_repo_policy(const struct trust_opts *o,
 			errs.count ? (errs.count > 1 ? " (and more errors)" : "")
 				   : strerror(-r));
 		policy_errors_free(&errs);
-		return r;
+		return r == -E2BIG ? -EFBIG : r;
 	}
 	policy_errors_free(&errs);
 	res->widens = d.count > 0;
@@ -292,11 +451,24 @@ int trust_check_repo_policy(const struct trust_opts *o,
 			policy_diff_free(&d);
 			return r;
 		}
-		bool ok = trust_is_approved(dir, res->sha256);
-		if (!ok && (o->assume_yes ||
-			    (o->tty_in && o->tty_out &&
-			     ask(o, shown, res->sha256, &d)))) {
-			r = trust_record(dir, res->sha256, o->workspace);
+		int state = trust_approval_state(dir, res->sha256, &d);
+		if (state < 0) {
+			policy_diff_free(&d);
+			fmt_buf(err, errsz, "out of memory");
+			return state;
+		}
+		bool ok = state == TRUST_APPROVED;
+		bool again = state == TRUST_APPROVED_NARROWER;
+		int yes = 0;
+		if (!ok && !o->assume_yes && o->tty_in && o->tty_out)
+			yes = ask(o, shown, res->sha256, &d, again);
+		if (yes == -EINTR) {
+			policy_diff_free(&d);
+			fmt_buf(err, errsz, "interrupted");
+			return -EINTR;
+		}
+		if (!ok && (o->assume_yes || yes == 1)) {
+			r = trust_record(dir, res->sha256, o->workspace, &d);
 			if (r < 0) {
 				fmt_buf(err, errsz, "cannot record the approval "
 						    "in %s: %s",
@@ -308,11 +480,15 @@ int trust_check_repo_policy(const struct trust_opts *o,
 		}
 		if (!ok) {
 			fmt_buf(err, errsz,
-				"%s widens the network policy (%zu change%s) "
+				"%s widens the network policy (%zu change%s)%s "
 				"and is not trusted; review it with "
 				"`sandbox-policy diff YOUR-POLICY -- %s`, then "
 				"approve it with --trust or on a terminal",
-				shown, d.count, d.count == 1 ? "" : "s", shown);
+				shown, d.count, d.count == 1 ? "" : "s",
+				again ? " more than you approved before (your "
+					"policy changed)"
+				      : "",
+				shown);
 			policy_diff_free(&d);
 			return -EACCES;
 		}

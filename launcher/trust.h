@@ -9,11 +9,17 @@
  * needs approval again on the next launch.
  *
  * A file that only narrows (policy_diff_compute finds nothing) needs no
- * approval. One that widens needs an approval recorded for its SHA-256:
- * interactively (the diff is shown, default No), or assume_yes (--trust).
- * Approvals live in $XDG_CONFIG_HOME/sandbox/trusted/<sha256> (default
- * ~/.config/sandbox/trusted/), one small file each, with the workspace and
- * time of approval for the user's information.
+ * approval. One that widens needs an approval of its effect: recorded for
+ * its SHA-256 together with every widening that was shown (the effect
+ * against the BASE of that run: user policy, presets, agent), given
+ * interactively (the diff is shown, default No) or by assume_yes
+ * (--trust). A later run with the same bytes is approved only while all
+ * of its widenings are among the recorded ones; when the BASE changed so
+ * that the file now widens more (the user added a deny the file's allow
+ * overrides), it is asked again with the new diff. Approvals live in
+ * $XDG_CONFIG_HOME/sandbox/trusted/<sha256> (default
+ * ~/.config/sandbox/trusted/), one small file each, with the workspace,
+ * time and the approved widenings.
  */
 #ifndef LAUNCHER_TRUST_H
 #define LAUNCHER_TRUST_H
@@ -35,6 +41,9 @@ struct trust_opts {
 	const char *trust_dir;         /* NULL: the XDG default (above) */
 	bool assume_yes;               /* --trust */
 	FILE *tty_in, *tty_out;        /* both NULL: not interactive */
+	const int *sigfd;              /* a signalfd the caller reads, or
+					* NULL: when it becomes readable the
+					* check stops with -EINTR */
 };
 
 struct trust_result {
@@ -51,7 +60,9 @@ struct trust_result {
  *   -EACCES  widening and not approved (declined, or not interactive)
  *   -ELOOP   .sandbox or policy.yaml is a symbolic link
  *   -EINVAL  not a regular file, or the policy has errors (first shown)
- *   -EFBIG   larger than TRUST_MAX_BYTES
+ *   -EFBIG   larger than TRUST_MAX_BYTES, or more rules than a repository
+ *            policy may have
+ *   -EINTR   a signal arrived on o->sigfd (err: "interrupted")
  *   other    I/O errors. */
 int trust_check_repo_policy(const struct trust_opts *o,
 			    struct trust_result *res, char *err, size_t errsz);
@@ -66,7 +77,19 @@ void trust_sha256_hex(const void *data, size_t len, char out[65]);
 /* The trust dir in use (o_dir, else $XDG_CONFIG_HOME/sandbox/trusted,
  * else $HOME/.config/sandbox/trusted). Returns 0 or -ENAMETOOLONG/-ENOENT. */
 int trust_dir_path(const char *o_dir, char *out, size_t outsz);
-bool trust_is_approved(const char *dir, const char *sha256);
-int trust_record(const char *dir, const char *sha256, const char *workspace);
+struct policy_diff;
+enum {
+	TRUST_NOT_APPROVED = 0,      /* no approval for these bytes */
+	TRUST_APPROVED = 1,          /* approved, and the effect is within */
+	TRUST_APPROVED_NARROWER = 2, /* approved for less than it does now */
+};
+/* The state of the approval of the file sha256 for the effect d, or
+ * -ENOMEM. */
+int trust_approval_state(const char *dir, const char *sha256,
+			 const struct policy_diff *d);
+bool trust_is_approved(const char *dir, const char *sha256,
+		       const struct policy_diff *d);
+int trust_record(const char *dir, const char *sha256, const char *workspace,
+		 const struct policy_diff *d);
 
 #endif

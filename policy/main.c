@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "../common/ipaddr.h"
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "policy.h"
 
@@ -121,7 +122,9 @@ static int explain_one(const struct policy *p, const char *q)
 	struct query qu;
 	const char *why = parse_query(q, &qu);
 	if (why) {
-		fprintf(stderr, "%s: '%s': %s\n", program_name, q, why);
+		fprintf(stderr, "%s: '", program_name);
+		term_fputs(q, stderr, false);
+		fprintf(stderr, "': %s\n", why);
 		return EXIT_ERROR;
 	}
 	struct policy_verdict v = qu.is_addr ? policy_decide_addr(p, &qu.addr, qu.port)
@@ -141,8 +144,11 @@ static int explain_one(const struct policy *p, const char *q)
 	if (v.rule.file) {
 		char where[512];
 		policy_rule_str(&v.rule, where, sizeof(where));
-		printf("  rule: %s: %s '%s'\n", where, v.rule.allow ? "allow" : "deny",
-		       v.rule.pattern);
+		fputs("  rule: ", stdout);
+		term_fputs(where, stdout, false);
+		printf(": %s '", v.rule.allow ? "allow" : "deny");
+		term_fputs(v.rule.pattern, stdout, false);
+		fputs("'\n", stdout);
 		if (v.rule.allow) {
 			char protos[32];
 			policy_protocols_str(v.rule.protocols, protos, sizeof(protos));
@@ -154,9 +160,10 @@ static int explain_one(const struct policy *p, const char *q)
 	} else {
 		const char *primary = policy_primary_file(p);
 		printf("  rule: default (no rule matches; everything not allowed is denied)\n");
-		printf("  to allow it, add %s to the allow: list of %s\n",
-		       qu.is_addr ? "a cidr: rule" : "it",
-		       primary ? primary : "your policy file");
+		printf("  to allow it, add %s to the allow: list of ",
+		       qu.is_addr ? "a cidr: rule" : "it");
+		term_fputs(primary ? primary : "your policy file", stdout, false);
+		fputc('\n', stdout);
 	}
 	if (!qu.is_addr && v.decision != DECISION_DENY)
 		printf("  note: if the name resolves to a private or loopback address, a cidr: rule must allow that address too\n");

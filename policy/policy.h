@@ -141,6 +141,14 @@ void policy_get_stats(const struct policy *p, struct policy_stats *st);
 int policy_normalize_name(const char *in, size_t len, char *out,
 			  size_t outsz);
 
+/* The Unicode form of a normalised name, for showing beside it: 1 when
+ * it has "xn--" labels (out is then UTF-8), 0 when out is the name
+ * itself, -EINVAL for a label that is not valid punycode. *mixed: its
+ * letters come from more than one script (Latin, Greek, Cyrillic, other),
+ * the mark of a look-alike name. */
+int policy_name_unicode(const char *name, char *out, size_t outsz,
+			bool *mixed);
+
 /* The preset directory to use when none is given: $SANDBOX_PRESETS, else
  * policies/ of the source tree the running program was built in, else the
  * installed location. Returns buf or a static string. */
@@ -152,16 +160,17 @@ const char *policy_decision_str(enum policy_decision d); /* "allow", ... */
 char *policy_rule_str(const struct policy_rule_ref *r, char *out,
 		      size_t outsz);
 
-/* Widening analysis (policy_diff.c): what a repository's policy file adds
- * to a BASE policy (the user's policy, the agent preset, presets). BASE
- * and BASE+REPO are built with this engine and their decisions compared on
- * probes derived from every rule of REPO (and the presets it extends); see
- * docs/policy.md "Repository policy: what counts as widening" for the probe
- * method and its limits. Narrowing (deny rules, fewer ports) is silent. */
+/* Widening analysis (policy_diff.c, policy_widen.c): what a repository's
+ * policy file adds to a BASE policy (the user's policy, the agent preset,
+ * presets). BASE and BASE+REPO are built with this engine and compared
+ * exactly, on every class of names and addresses the rules can tell apart
+ * and on every port; see docs/policy.md "Repository policy: what counts as
+ * widening". Narrowing (deny rules, fewer ports) is silent. */
 enum policy_widen_kind {
 	WIDEN_ALLOW,       /* an allow rule lets through what BASE denied */
 	WIDEN_REPORT_RULE, /* a rule in report mode turns a deny into would-deny */
 	WIDEN_REPORT_MODE, /* "mode: report": every default deny goes through */
+	WIDEN_UNDECIDED,   /* too intricate to decide in bounded time: ask */
 };
 
 struct policy_widening {
@@ -171,12 +180,14 @@ struct policy_widening {
 	char *file;       /* owned; where the rule is (the repo name or a preset) */
 	unsigned line, col; /* 0 when unknown */
 	bool via_extends; /* file is a preset the repo file extends */
-	uint16_t ports[16]; /* ports on which a probe widened (0: any) */
+	uint16_t ports[16]; /* ports on which it widened (0: DNS only) */
 	size_t nports;
 	bool more_ports; /* widened on more ports than fit in ports[] */
-	char *example;    /* owned; one probe that widened, e.g. "x.example.com:443" */
-	char *overrides;  /* owned or NULL; "deny '**.corp' (base.yaml:3)" */
-	uint8_t protocols; /* POLICY_PROTO_* of the widening allow rule */
+	char *example;    /* owned; one name that widened, e.g. "a.example.com:443" */
+	char *overrides;  /* owned or NULL; the BASE denies it beats, e.g.
+			   * "deny '**.corp' (base.yaml:3), deny ..." */
+	char *override_keys; /* owned or NULL; their patterns alone */
+	uint8_t protocols; /* POLICY_PROTO_* the widening lets through */
 };
 
 struct policy_diff {
@@ -184,15 +195,33 @@ struct policy_diff {
 	size_t count;
 };
 
+/* Rules a repository's policy file may have (its own, not counting the
+ * presets it extends); more is refused with -E2BIG. */
+#define POLICY_REPO_MAX_RULES 4096
+#define POLICY_REPO_MAX_PORTS 8192 /* listed ports, summed over its rules */
+
 /* Compare BASE (files, in order, plus presets from preset_dir) with BASE
  * plus the repo document (repo_name is used in errors and output). Returns
  * 0 (out->count == 0: nothing widened), -EINVAL when a file has errors
- * (errs says which), -ENOMEM or another negative errno on I/O. */
+ * (errs says which), -E2BIG when the repo file has too many rules (errs
+ * says so), -EINTR when stop said so, -ENOMEM or another negative errno on I/O. */
 int policy_diff_compute(const char *const *base_files, size_t nbase,
 			const char *preset_dir, const char *repo_name,
 			const char *repo_data, size_t repo_len,
 			struct policy_diff *out, struct policy_errors *errs);
+/* The same, polling stop (when not NULL) now and then: when it returns
+ * true the computation ends with -EINTR (a signal during a launch). */
+int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
+			   const char *preset_dir, const char *repo_name,
+			   const char *repo_data, size_t repo_len,
+			   bool (*stop)(void *), void *stop_arg,
+			   struct policy_diff *out, struct policy_errors *errs);
 void policy_diff_free(struct policy_diff *d);
+
+/* One line that identifies the effect of a widening (kind, pattern,
+ * ports, origin, the BASE denies it overrides) without line numbers, for
+ * pinning an approval to what was shown. malloc'd, NULL on ENOMEM. */
+char *policy_widening_key(const struct policy_widening *w);
 
 /* One line per widening, "+ allow api.example.com ports 443 (file:7)",
  * or (json) one JSON object per line. */

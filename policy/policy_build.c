@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "policy_internal.h"
 
@@ -80,8 +81,14 @@ void policy_err(struct policy_builder *b, struct policy_errors *errs,
 	char *full;
 	int r = line ? asprintf(&full, "%s:%u:%u: %s", name, line, col, msg)
 		     : asprintf(&full, "%s: %s", name, msg);
-	if (r >= 0)
-		push_msg(errs, full);
+	if (r < 0)
+		return;
+	/* Messages quote the file's own bytes, and every program prints
+	 * them to a terminal: escape them once, here. */
+	char *safe = term_escape_dup(full, strlen(full), false);
+	free(full);
+	if (safe)
+		push_msg(errs, safe);
 }
 
 struct rule *builder_push_rule(struct policy_builder *b)
@@ -441,6 +448,23 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 {
 	if (!b)
 		return NULL;
+	static const int families[] = {AF_INET, AF_INET6};
+	for (size_t f = 0; f < ARRAY_SIZE(families) && b->nerrors == 0; f++) {
+		unsigned pct = 0;
+		const struct rule *w = NULL;
+		int r = policy_cidr_overbroad(b->rules, b->nrules, families[f],
+					      &w, &pct);
+		if (r < 0)
+			policy_err(b, errs, "policy", 0, 0, "out of memory");
+		else if (r > 0)
+			policy_err(b, errs, w->file, w->line, w->col,
+				   "allow cidr '%s': over-broad: the allow "
+				   "cidr: rules together cover %u%% of the "
+				   "%s address space (more than a sixteenth is "
+				   "refused); list the networks needed",
+				   w->pattern, pct,
+				   families[f] == AF_INET ? "IPv4" : "IPv6");
+	}
 	if (b->nerrors > 0) {
 		policy_builder_free(b);
 		return NULL;
@@ -490,7 +514,6 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 			return NULL;
 		}
 	}
-	(void)errs;
 	return p;
 }
 

@@ -1,6 +1,8 @@
 /* cidr: rules. Only the strict address forms count (see ip_parse_strict),
  * and a prefix with host bits set is refused rather than silently rounded:
  * "10.1.2.3/8" is more likely a typo than a wish to allow all of 10/8. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -54,4 +56,66 @@ const char *policy_parse_cidr(const char *s, size_t len, bool allow,
 		return "over-broad: refusing to allow every address";
 	*prefix_len = plen;
 	return NULL;
+}
+
+/* Allow rules may not add up to a large share of an address family:
+ * 0.0.0.0/1 and 128.0.0.0/1 are as broad as 0.0.0.0/0, which is refused.
+ * The union of every allow cidr: rule (all files, all ports) is measured;
+ * more than a sixteenth of the space (a /4 for IPv4) is refused. */
+typedef unsigned __int128 u128;
+
+struct span {
+	u128 lo, hi;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+int policy_cidr_overbroad(const struct rule *rules, size_t n, int family,
+			  const struct rule **widest_out, unsigned *percent)
+{
+	unsigned bits = family == AF_INET ? 32 : 128;
+	struct span *v = malloc((n ? n : 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	size_t k = 0;
+	const struct rule *widest = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct rule *r = &rules[i];
+		if (r->kind != RULE_CIDR || !r->allow || r->key[0] != family)
+			continue;
+		u128 lo = 0;
+		for (unsigned j = 0; j < bits / 8; j++)
+			lo = lo << 8 | (uint8_t)r->key[2 + j];
+		unsigned hb = bits - r->prefix_len;
+		u128 host = hb == 128 ? ~(u128)0 : (((u128)1 << hb) - 1);
+		v[k].lo = lo;
+		v[k++].hi = lo | host;
+		if (!widest || r->prefix_len < widest->prefix_len)
+			widest = r;
+	}
+	qsort(v, k, sizeof(*v), span_cmp);
+	/* Count in units of 2^(bits-32) so that the sum fits; a sixteenth of
+	 * the space is 2^28 units. */
+	unsigned shift = bits - 32;
+	uint64_t total = 0;
+	u128 end = 0;
+	bool have = false;
+	for (size_t i = 0; i < k; i++) {
+		u128 lo = v[i].lo;
+		if (have && lo <= end)
+			lo = end + 1;
+		if (have && v[i].hi <= end)
+			continue;
+		total += (uint64_t)((v[i].hi >> shift) - (lo >> shift)) + 1;
+		end = v[i].hi;
+		have = true;
+	}
+	free(v);
+	*percent = (unsigned)(total * 100 >> 32);
+	*widest_out = widest;
+	return total > (1ull << 28);
 }

@@ -1,35 +1,26 @@
 /* Widening analysis: what a repository's policy file lets through that the
  * user's own policy (BASE) does not.
  *
- * The question is answered by the policy engine itself rather than by
- * reasoning about rules: BASE and BASE+REPO are built exactly as the proxy
- * builds them, and their decisions are compared on probes derived from
- * every rule REPO brings (its own and those of the presets it extends). A
- * probe widens when BASE denies it and BASE+REPO lets it through (allow or
- * would-deny). The rule that decided in BASE+REPO is the one reported, so
- * a repo allow that beats a BASE deny by specificity shows up with the deny
- * it overrides. Probes are representative, not exhaustive: docs/policy.md
- * says what that can miss. */
+ * BASE and BASE+REPO are built exactly as the proxy builds them, and
+ * policy_widen.c finds every class of names and addresses, on every port,
+ * where BASE+REPO lets through (allow or would-deny) what BASE denies: an
+ * exact answer from the rules' structure, not a sample. Here each such
+ * class is attributed, through the engine's own decision, to the rule
+ * that decided in BASE+REPO, so a repo allow that beats a BASE deny by
+ * specificity shows up with the deny it overrides. */
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "policy_internal.h"
 
-/* A label no real rule is expected to name: it stands for "any label"
- * under a wildcard. */
-#define PROBE_LABEL "zz-sandbox-probe"
-
-struct probe {
-	bool is_addr;
-	struct ip_addr addr;
-	char name[256];
-};
-
 struct diff_ctx {
-	const struct policy *base, *comb, *repo;
+	const struct policy *base, *comb;
 	const char *repo_name;
 	struct policy_diff *out;
+	size_t *item_of; /* owned; comb rule -> 1 + its item, 0: none yet */
+	uint32_t *last_base; /* owned; comb rule -> last BASE deny recorded */
 	int err;
 };
 
@@ -43,6 +34,7 @@ void policy_diff_free(struct policy_diff *d)
 		free(w->file);
 		free(w->example);
 		free(w->overrides);
+		free(w->override_keys);
 	}
 	free(d->items);
 	d->items = NULL;
@@ -63,14 +55,6 @@ static struct policy_widening *new_item(struct diff_ctx *x)
 	return &n[d->count++];
 }
 
-static bool same_ref(const struct policy_widening *w,
-		     const struct policy_rule_ref *r)
-{
-	return w->kind != WIDEN_REPORT_MODE && w->file && r->file &&
-	       !strcmp(w->file, r->file) && w->line == r->line &&
-	       w->col == r->col && !strcmp(w->pattern, r->pattern);
-}
-
 static void add_port(struct policy_widening *w, uint16_t port)
 {
 	for (size_t i = 0; i < w->nports; i++)
@@ -82,7 +66,7 @@ static void add_port(struct policy_widening *w, uint16_t port)
 		w->more_ports = true;
 }
 
-static char *probe_text(const struct probe *p, uint16_t port)
+static char *point_text(const struct widen_point *p, uint16_t port)
 {
 	char host[300], *s;
 	if (p->is_addr) {
@@ -98,163 +82,108 @@ static char *probe_text(const struct probe *p, uint16_t port)
 	return asprintf(&s, "%s:%u", host, port) < 0 ? NULL : s;
 }
 
-/* One probe on one port: record a widening under the rule that decided. */
-static void run_probe(struct diff_ctx *x, const struct probe *p,
-		      uint16_t port)
+/* Add "deny 'pattern' (file:line)" to w->overrides once; a few at most. */
+static int add_override(struct policy_widening *w,
+			const struct policy_rule_ref *r)
 {
-	struct policy_verdict vb, vc;
-	if (p->is_addr) {
-		vb = policy_decide_addr(x->base, &p->addr, port);
-		vc = policy_decide_addr(x->comb, &p->addr, port);
-	} else {
-		vb = policy_decide_name(x->base, p->name, port);
-		vc = policy_decide_name(x->comb, p->name, port);
-	}
-	if (vb.decision != DECISION_DENY || vc.decision == DECISION_DENY)
-		return;
-	struct policy_diff *d = x->out;
+	char where[600], one[1200];
+	policy_rule_str(r, where, sizeof(where));
+	fmt_buf(one, sizeof(one), "deny '%s' (%s)", r->pattern, where);
+	if (w->overrides && strstr(w->overrides, one))
+		return 0;
+	if (w->overrides && strlen(w->overrides) > 2000)
+		return 0;
+	char *n, *k;
+	if (asprintf(&n, "%s%s%s", w->overrides ? w->overrides : "",
+		     w->overrides ? ", " : "", one) < 0)
+		return -ENOMEM;
+	free(w->overrides);
+	w->overrides = n;
+	if (asprintf(&k, "%s%s%s", w->override_keys ? w->override_keys : "",
+		     w->override_keys ? " " : "", r->pattern) < 0)
+		return -ENOMEM;
+	free(w->override_keys);
+	w->override_keys = k;
+	return 0;
+}
+
+static struct policy_rule_ref rule_ref(const struct rule *r)
+{
+	struct policy_rule_ref ref = {.file = r->file, .line = r->line,
+				      .col = r->col, .pattern = r->pattern,
+				      .allow = r->allow};
+	return ref;
+}
+
+/* One widened port of a point: recorded under the rule that decided it. */
+static void record(struct diff_ctx *x, const struct widen_point *p,
+		   const struct widen_entry *e)
+{
+	if (e->rule_comb == RULE_NONE)
+		return; /* the default went to would-deny: the report mode item */
+	const struct rule *rc = &x->comb->rules[e->rule_comb];
 	struct policy_widening *w = NULL;
-	if (!vc.rule.file) {
-		/* The default decision went from deny to would-deny: that is
-		 * the report mode item, recorded once up front. */
-		return;
-	}
-	for (size_t i = 0; i < d->count && !w; i++)
-		if (same_ref(&d->items[i], &vc.rule))
-			w = &d->items[i];
+	if (x->item_of[e->rule_comb])
+		w = &x->out->items[x->item_of[e->rule_comb] - 1];
 	if (!w) {
 		if (!(w = new_item(x)))
 			return;
-		w->kind = vc.rule.allow ? WIDEN_ALLOW : WIDEN_REPORT_RULE;
-		w->pattern = strdup(vc.rule.pattern);
-		w->file = strdup(vc.rule.file);
-		w->line = vc.rule.line;
-		w->col = vc.rule.col;
+		x->item_of[e->rule_comb] = x->out->count;
+		w->kind = rc->allow ? WIDEN_ALLOW : WIDEN_REPORT_RULE;
+		w->pattern = strdup(rc->pattern);
+		w->file = strdup(rc->file);
+		w->line = rc->line;
+		w->col = rc->col;
 		w->cidr = p->is_addr;
-		w->via_extends = strcmp(vc.rule.file, x->repo_name) != 0;
-		w->protocols = vc.rule.protocols;
-		w->example = probe_text(p, port);
-		if (vb.rule.file && !vb.rule.allow) {
-			char where[600];
-			policy_rule_str(&vb.rule, where, sizeof(where));
-			if (asprintf(&w->overrides, "deny '%s' (%s)",
-				     vb.rule.pattern, where) < 0)
-				w->overrides = NULL;
-		}
+		w->via_extends = strcmp(rc->file, x->repo_name) != 0;
+		w->example = point_text(p, e->port);
 		if (!w->pattern || !w->file || !w->example) {
 			x->err = -ENOMEM;
 			return;
 		}
 	}
-	add_port(w, port);
-}
-
-/* A port enters a decision only through membership in some rule's list,
- * so for an any-port rule every port some rule of BASE+REPO lists, plus
- * one port none lists (standing for all the others), is an exact probe
- * set. */
-static void probe_any_port(struct diff_ctx *x, const struct probe *p)
-{
-	_cleanup_free_ uint8_t *seen = calloc(65536 / 8, 1);
-	if (!seen) {
-		x->err = -ENOMEM;
+	/* The protocols it lets through that BASE does not, over its ports;
+	 * shown as written when tcp is among them (tcp means any stream). */
+	w->protocols |= e->new_protocols;
+	if (w->protocols & POLICY_PROTO_TCP)
+		w->protocols = POLICY_PROTO_TCP;
+	/* Overrides: each BASE deny once per item (the common case, the same
+	 * deny on every port, costs one comparison). */
+	if (e->rule_base != RULE_NONE && !x->base->rules[e->rule_base].allow &&
+	    x->last_base[e->rule_comb] != e->rule_base) {
+		x->last_base[e->rule_comb] = e->rule_base;
+		struct policy_rule_ref rb =
+			rule_ref(&x->base->rules[e->rule_base]);
+		if (add_override(w, &rb) < 0)
+			x->err = -ENOMEM;
+	}
+	/* Port 0 (a DNS question) is listed only for a rule that widens
+	 * nothing else. */
+	if (w->more_ports)
+		return;
+	if (e->port == 0) {
+		if (w->nports == 0)
+			add_port(w, 0);
 		return;
 	}
-	const struct policy *c = x->comb;
-	for (size_t i = 0; i < c->nrules; i++)
-		for (size_t j = 0; j < c->rules[i].nports; j++) {
-			uint16_t port = c->rules[i].ports[j];
-			seen[port / 8] |= (uint8_t)(1u << (port % 8));
-		}
-	bool other = false;
-	for (unsigned port = 1; port < 65536 && !x->err; port++) {
-		bool listed = seen[port / 8] & (1u << (port % 8));
-		if (!listed && other)
-			continue;
-		other |= !listed;
-		run_probe(x, p, (uint16_t)port);
-	}
+	if (w->nports == 1 && w->ports[0] == 0)
+		w->nports = 0;
+	add_port(w, e->port);
+	for (size_t i = 0; i < e->nmembers && !w->more_ports; i++)
+		add_port(w, e->members[i]);
 }
 
-static void probe_ports(struct diff_ctx *x, const struct probe *p,
-			const struct rule *r)
+static int on_widened(void *arg, const struct widen_point *p,
+		      struct widen_entry *e, size_t n)
 {
-	if (r->any_port) {
-		probe_any_port(x, p);
-		return;
-	}
-	for (size_t i = 0; i < r->nports && !x->err; i++)
-		run_probe(x, p, r->ports[i]);
-}
-
-/* Does name lie under the wildcard rule r (kind STAR1/STAR2, suffix key)? */
-static bool under(const char *name, const struct rule *r)
-{
-	size_t n = strlen(name), k = r->keylen;
-	const char *head_end;
-	if (k == 0) {
-		head_end = name + n;
-	} else {
-		if (n < k + 2 || memcmp(name + n - k, r->key, k) ||
-		    name[n - k - 1] != '.')
-			return false;
-		head_end = name + n - k - 1;
-	}
-	if (head_end == name)
-		return false;
-	if (r->kind == RULE_STAR1)
-		return memchr(name, '.', (size_t)(head_end - name)) == NULL;
-	return true;
-}
-
-static bool name_probe(struct probe *p, const char *prefix, const char *key,
-		       size_t keylen)
-{
-	memset(p, 0, sizeof(*p));
-	int r = keylen ? fmt_buf(p->name, sizeof(p->name), "%s.%.*s", prefix,
-				 (int)keylen, key)
-		       : fmt_buf(p->name, sizeof(p->name), "%s", prefix);
-	return r == 0 && strlen(p->name) <= 253;
-}
-
-static void probe_wildcard(struct diff_ctx *x, const struct rule *r)
-{
-	struct probe p;
-	if (name_probe(&p, PROBE_LABEL, r->key, r->keylen))
-		probe_ports(x, &p, r);
-	if (r->kind == RULE_STAR2 &&
-	    name_probe(&p, PROBE_LABEL "." PROBE_LABEL, r->key, r->keylen))
-		probe_ports(x, &p, r);
-	/* Names BASE singles out under this wildcard are decided apart from
-	 * the synthetic label (a BASE deny of x.s, a BASE **.a.s): probe each
-	 * so a repo wildcard that overrides one of them is seen. */
-	for (size_t i = 0; i < x->base->nrules && !x->err; i++) {
-		const struct rule *b = &x->base->rules[i];
-		if (b->kind == RULE_CIDR)
-			continue;
-		bool ok = b->kind == RULE_EXACT
-				  ? name_probe(&p, b->key, "", 0)
-				  : name_probe(&p, PROBE_LABEL, b->key, b->keylen);
-		if (ok && under(p.name, r))
-			probe_ports(x, &p, r);
-	}
-}
-
-static void probe_cidr(struct diff_ctx *x, const struct rule *r)
-{
-	struct probe p;
-	memset(&p, 0, sizeof(p));
-	p.is_addr = true;
-	p.addr.family = r->key[0];
-	memcpy(p.addr.b, r->key + 2, 16);
-	probe_ports(x, &p, r);
-	/* The last address of the range (the broadcast address for IPv4). */
-	unsigned bits = p.addr.family == AF_INET ? 32 : 128;
-	if (r->prefix_len >= bits)
-		return;
-	for (unsigned i = r->prefix_len; i < bits; i++)
-		p.addr.b[i / 8] |= (uint8_t)(0x80 >> (i % 8));
-	probe_ports(x, &p, r);
+	struct diff_ctx *x = arg;
+	/* The name lookup (port 0) last: a rule is shown with ports when it
+	 * has any. */
+	for (int dns = 0; dns < 2; dns++)
+		for (size_t i = 0; i < n && !x->err; i++)
+			if ((e[i].port == 0) == dns)
+				record(x, p, &e[i]);
+	return x->err;
 }
 
 /* The line of a top-level "mode: report" in the repo text, 0 if none. */
@@ -305,6 +234,47 @@ int policy_diff_compute(const char *const *base_files, size_t nbase,
 			const char *repo_data, size_t repo_len,
 			struct policy_diff *out, struct policy_errors *errs)
 {
+	return policy_diff_compute_ex(base_files, nbase, preset_dir, repo_name,
+				      repo_data, repo_len, NULL, NULL, out,
+				      errs);
+}
+
+/* A repository's file is something a person reviews: past this many
+ * rules it is refused rather than diffed. */
+static int too_many_rules(const struct policy *repo, const char *repo_name,
+			  struct policy_errors *errs)
+{
+	size_t n = 0, ports = 0;
+	for (size_t i = 0; i < repo->nrules; i++) {
+		const struct rule *r = &repo->rules[i];
+		if (r->file && !strcmp(r->file, repo_name)) {
+			n++;
+			ports += r->nports;
+		}
+	}
+	if (n <= POLICY_REPO_MAX_RULES && ports <= POLICY_REPO_MAX_PORTS)
+		return 0;
+	char *m, **v = errs ? realloc(errs->msgs, (errs->count + 1) *
+							 sizeof(*v))
+			    : NULL;
+	if (v)
+		errs->msgs = v;
+	if (v && asprintf(&m, "%s: %zu rules listing %zu ports; a repository "
+			      "policy may have at most %d rules and %d ports "
+			      "in all (list what the project needs, or put a "
+			      "long list in your own policy)",
+			  repo_name, n, ports, POLICY_REPO_MAX_RULES,
+			  POLICY_REPO_MAX_PORTS) >= 0)
+		errs->msgs[errs->count++] = m;
+	return -E2BIG;
+}
+
+int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
+			   const char *preset_dir, const char *repo_name,
+			   const char *repo_data, size_t repo_len,
+			   bool (*stop)(void *), void *stop_arg,
+			   struct policy_diff *out, struct policy_errors *errs)
+{
 	memset(out, 0, sizeof(*out));
 	int err = 0;
 	struct policy *base = build(base_files, nbase, preset_dir, NULL, NULL,
@@ -316,54 +286,67 @@ int policy_diff_compute(const char *const *base_files, size_t nbase,
 						   repo_data, repo_len, errs,
 						   &err)
 					   : NULL;
-	if (!base || !repo || !comb) {
+	if (repo && !err)
+		err = too_many_rules(repo, repo_name, errs);
+	if (!base || !repo || !comb || err) {
 		policy_free(base);
 		policy_free(repo);
 		policy_free(comb);
 		return err ? err : -ENOMEM;
 	}
-	struct diff_ctx x = {.base = base, .comb = comb, .repo = repo,
-			     .repo_name = repo_name, .out = out};
+	_cleanup_free_ struct diff_ctx *px = calloc(1, sizeof(*px));
+	if (!px) {
+		policy_free(base);
+		policy_free(repo);
+		policy_free(comb);
+		return -ENOMEM;
+	}
+	px->base = base;
+	px->comb = comb;
+	px->repo_name = repo_name;
+	px->out = out;
+	px->item_of = calloc(comb->nrules + 1, sizeof(*px->item_of));
+	px->last_base = malloc((comb->nrules + 1) * sizeof(*px->last_base));
+	if (!px->item_of || !px->last_base)
+		px->err = -ENOMEM;
+	else
+		memset(px->last_base, 0xff,
+		       (comb->nrules + 1) * sizeof(*px->last_base));
 	if (policy_mode(base) == POLICY_ENFORCE &&
 	    policy_mode(comb) == POLICY_REPORT) {
-		struct policy_widening *w = new_item(&x);
+		struct policy_widening *w = new_item(px);
 		if (w) {
 			w->kind = WIDEN_REPORT_MODE;
 			w->line = report_line(repo_data, repo_len);
-			w->via_extends = w->line == 0;
+			w->via_extends = w->line == 0 &&
+					 policy_mode(repo) == POLICY_REPORT &&
+					 !memmem(repo_data, repo_len, "report", 6);
 			w->file = strdup(repo_name);
 			if (!w->file)
-				x.err = -ENOMEM;
+				px->err = -ENOMEM;
 		}
 	}
-	for (size_t i = 0; i < repo->nrules && !x.err; i++) {
-		const struct rule *r = &repo->rules[i];
-		/* An enforcing deny can only narrow. */
-		if (!r->allow && r->report <= 0)
-			continue;
-		struct probe p;
-		switch (r->kind) {
-		case RULE_EXACT:
-			if (name_probe(&p, r->key, "", 0))
-				probe_ports(&x, &p, r);
-			break;
-		case RULE_STAR1:
-		case RULE_STAR2:
-			probe_wildcard(&x, r);
-			break;
-		case RULE_CIDR:
-			probe_cidr(&x, r);
-			break;
-		}
+	if (!px->err)
+		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
+					  stop, stop_arg);
+	if (px->err == -ERANGE) {
+		/* Too intricate to decide within the limit: never silence,
+		 * ask. */
+		px->err = 0;
+		struct policy_widening *w = new_item(px);
+		if (w && !(w->file = strdup(repo_name)))
+			px->err = -ENOMEM;
+		if (w)
+			w->kind = WIDEN_UNDECIDED;
 	}
+	free(px->item_of);
+	free(px->last_base);
 	policy_free(base);
 	policy_free(repo);
 	policy_free(comb);
-	if (x.err) {
+	if (px->err)
 		policy_diff_free(out);
-		return x.err;
-	}
-	return 0;
+	return px->err;
 }
 
 static void print_ports(FILE *f, const struct policy_widening *w,
@@ -375,22 +358,44 @@ static void print_ports(FILE *f, const struct policy_widening *w,
 		fprintf(f, "%s...", sep);
 }
 
+char *policy_widening_key(const struct policy_widening *w)
+{
+	static const char *const kinds[] = {"allow", "report-rule",
+					    "report-mode", "undecided"};
+	char *buf = NULL, *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (!f)
+		return NULL;
+	fprintf(f, "%s %s%s ports ", kinds[w->kind], w->cidr ? "cidr " : "",
+		w->pattern ? w->pattern : "-");
+	print_ports(f, w, ",");
+	/* where the rule comes from, without line numbers: the repo file or
+	 * the preset it extends */
+	fprintf(f, " from %s", w->via_extends && w->file ? w->file : "repo");
+	/* An approval of tls and http must not cover tcp added later. */
+	if (w->protocols) {
+		char protos[32];
+		policy_protocols_str(w->protocols, protos, sizeof(protos));
+		fprintf(f, " protocols %s", protos);
+	}
+	if (w->override_keys)
+		fprintf(f, " overriding %s", w->override_keys);
+	if (fclose(f) == 0 && buf) {
+		/* one line, safe to store and to print */
+		out = term_escape_dup(buf, len, false);
+	}
+	free(buf);
+	return out;
+}
+
 static void json_str(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
-		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(f, "\\u%04x", *p);
-		else
-			fputc(*p, f);
-	}
-	fputc('"', f);
+	term_put_json_str(f, s);
 }
 
 static const char *const kind_names[] = {"allow", "report-rule",
-					 "report-mode"};
+					 "report-mode", "undecided"};
 
 static void print_json(FILE *f, const struct policy_widening *w)
 {
@@ -425,6 +430,40 @@ static void print_json(FILE *f, const struct policy_widening *w)
 	fputs("]}\n", f);
 }
 
+/* A host pattern as the policy compares it (punycode), its Unicode form
+ * beside it, and a warning when that mixes scripts; everything escaped. */
+static void print_pattern(FILE *f, const char *pattern, bool cidr)
+{
+	if (cidr) {
+		fputs("cidr ", f);
+		term_fputs(pattern, f, false);
+		return;
+	}
+	size_t plen = !strncmp(pattern, "**.", 3) ? 3
+		      : !strncmp(pattern, "*.", 2) ? 2 : 0;
+	char norm[256], uni[1024];
+	bool mixed = false;
+	const char *rest = pattern + plen;
+	if (policy_normalize_name(rest, strlen(rest), norm, sizeof(norm)) < 0) {
+		term_fputs(pattern, f, false); /* "*", "**" */
+		return;
+	}
+	fprintf(f, "%.*s", (int)plen, pattern);
+	fputs(norm, f);
+	int r = policy_name_unicode(norm, uni, sizeof(uni), &mixed);
+	if (r == 1) {
+		fputs(" (shown as ", f);
+		fprintf(f, "%.*s", (int)plen, pattern);
+		term_fputs(uni, f, false);
+		fputs(mixed ? "; WARNING: mixes scripts, may imitate another "
+			      "name)"
+			    : ")",
+		      f);
+	} else if (r < 0) {
+		fputs(" (not valid punycode)", f);
+	}
+}
+
 void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 {
 	for (size_t i = 0; i < d->count; i++) {
@@ -433,27 +472,40 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 			print_json(f, w);
 			continue;
 		}
-		char where[600];
+		char where[600], num[16] = "";
 		if (w->line)
-			fmt_buf(where, sizeof(where), "%s:%u", w->file, w->line);
-		else
-			fmt_buf(where, sizeof(where), "%s", w->file);
+			fmt_buf(num, sizeof(num), ":%u", w->line);
+		fmt_buf(where, sizeof(where), "%s%s", w->file, num);
 		switch (w->kind) {
 		case WIDEN_REPORT_MODE:
-			fprintf(f, "+ mode: report: what no rule allows goes "
-				   "through, logged as would-deny (%s%s)\n",
-				where, w->via_extends ? ", via extends" : "");
+			fputs("+ mode: report: what no rule allows goes "
+			      "through, logged as would-deny (", f);
+			term_fputs(where, f, false);
+			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
+			continue;
+		case WIDEN_UNDECIDED:
+			fputs("+ ? the rules are too intricate to check exactly "
+			      "within the time allowed; treat the file as "
+			      "widening (", f);
+			term_fputs(where, f, false);
+			fputs(")\n", f);
 			continue;
 		case WIDEN_ALLOW:
-			fprintf(f, "+ allow %s%s ports ", w->cidr ? "cidr " : "",
-				w->pattern);
+			fputs("+ allow ", f);
 			break;
 		case WIDEN_REPORT_RULE:
-			fprintf(f, "+ report %s%s ports ", w->cidr ? "cidr " : "",
-				w->pattern);
+			fputs("+ report ", f);
 			break;
 		}
-		print_ports(f, w, ",");
+		print_pattern(f, w->pattern, w->cidr);
+		fputs(w->nports == 1 && w->ports[0] == 0 ? " name lookups (DNS)"
+							 : " ports ",
+		      f);
+		if (!(w->nports == 1 && w->ports[0] == 0))
+			print_ports(f, w, ",");
+		/* The default (tls, http) for a new allow goes unsaid; a set
+		 * that adds tcp, or adds protocols to what BASE allows, is
+		 * shown. */
 		if (w->kind == WIDEN_ALLOW && w->protocols &&
 		    w->protocols != POLICY_PROTO_DEFAULT) {
 			char protos[32];
@@ -461,11 +513,17 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 					     sizeof(protos));
 			fprintf(f, " protocols %s", protos);
 		}
-		fprintf(f, " (%s%s)", where, w->via_extends ? ", via extends" : "");
+		fputs(" (", f);
+		term_fputs(where, f, false);
+		fprintf(f, "%s)", w->via_extends ? ", via extends" : "");
 		if (w->kind == WIDEN_REPORT_RULE)
 			fputs(": would-deny, lets through what was denied", f);
-		if (w->overrides)
-			fprintf(f, ", overriding %s", w->overrides);
-		fprintf(f, "\n    e.g. %s\n", w->example);
+		if (w->overrides) {
+			fputs(", overriding ", f);
+			term_fputs(w->overrides, f, false);
+		}
+		fputs("\n    e.g. ", f);
+		term_fputs(w->example, f, false);
+		fputc('\n', f);
 	}
 }

@@ -93,6 +93,11 @@ const char *policy_parse_cidr(const char *s, size_t len, bool allow,
 			      uint8_t key[CIDR_KEY_LEN]);
 void policy_cidr_key(const struct ip_addr *a, unsigned prefix_len,
 		     uint8_t key[CIDR_KEY_LEN]);
+/* 1 when the allow cidr: rules of family together cover more than a
+ * sixteenth of that address space (*widest: the broadest of them, *percent:
+ * how much), 0 when not, -ENOMEM. */
+int policy_cidr_overbroad(const struct rule *rules, size_t n, int family,
+			  const struct rule **widest, unsigned *percent);
 
 /* The builder, shared by the YAML loader and the command-line rule parser. */
 struct loading; /* a file on the extends stack */
@@ -152,4 +157,37 @@ int policy_load_yaml(struct policy_builder *b, const char *name,
 		     const char *preset_name, struct policy_errors *errs);
 
 #define POLICY_MAX_ERRORS 1000
+
+/* The exact widening scan (policy_widen.c). A point stands for a class of
+ * names or addresses that every rule treats alike. */
+struct widen_point {
+	bool is_addr;
+	struct ip_addr addr;
+	char name[256];
+};
+/* One port where, at a point, comb lets through what base does not, and
+ * the rules (indices into each policy's rules) that decided it there:
+ * RULE_NONE for the default. Port 0 is the name lookup ("any port", a DNS
+ * question); a port that no rule at the point lists stands for them all. */
+struct widen_entry {
+	uint16_t port;
+	uint32_t rule_comb, rule_base;
+	/* POLICY_PROTO_* that BASE+REPO lets through at this port and BASE
+	 * does not (all of BASE+REPO's when BASE refuses the port); 0 for
+	 * port 0, a name lookup, where no stream is made. */
+	uint8_t new_protocols;
+	const uint16_t *members; /* every listed port decided like port, */
+	size_t nmembers;         /* or NULL, 0 */
+};
+/* Called for each point that widens, with its n entries (which it may
+ * reorder). A non-zero return stops the scan with that value. */
+typedef int (*widen_hit_fn)(void *arg, const struct widen_point *pt,
+			    struct widen_entry *e, size_t n);
+/* Scan every class that some rule of repo (an allow, or a deny in report
+ * mode) touches. stop, when given, is polled now and then; when it
+ * returns true the scan ends with -EINTR. -ERANGE: the rules are too
+ * intricate to decide within the scan's work limit (undecided). */
+int policy_widen_scan(const struct policy *base, const struct policy *comb,
+		      const struct policy *repo, widen_hit_fn hit, void *harg,
+		      bool (*stop)(void *), void *sarg);
 #endif

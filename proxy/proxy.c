@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "audit.h"
 #include "ipclass.h"
@@ -35,7 +36,10 @@ void proxy_log(struct proxy *px, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "sandbox-proxy: %s\n", buf);
+	/* Verbose lines may quote what a guest sent (names, reasons). */
+	fputs("sandbox-proxy: ", stderr);
+	term_fputs(buf, stderr, false);
+	fputc('\n', stderr);
 }
 
 bool proxy_is_self(const struct proxy *px, const struct ip_addr *a,

@@ -1,7 +1,8 @@
 /* Fuzz the policy loader: any bytes as a YAML policy must either load or be
  * refused with at least one error, never crash, leak or hang; a loaded
- * policy must answer questions. The same bytes are also tried as a
- * command-line rule and as a name to normalise. */
+ * policy must answer questions. The same bytes are also diffed as a
+ * repository file, tried as a command-line rule and as a name to
+ * normalise. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -31,6 +32,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct ip_addr a = {.family = AF_INET, .b = {10, 1, 2, 3}};
 		policy_decide_addr(p, &a, 22);
 		policy_free(p);
+	}
+	policy_errors_free(&errs);
+
+	/* The same bytes as a repository file over an empty base: the exact
+	 * widening scan must finish on anything that loads. */
+	struct policy_diff d;
+	if (policy_diff_compute(NULL, 0, NULL, "repo.yaml", (const char *)data,
+				size, &d, &errs) == 0) {
+		for (size_t i = 0; i < d.count; i++)
+			free(policy_widening_key(&d.items[i]));
+		policy_diff_free(&d);
 	}
 	policy_errors_free(&errs);
 

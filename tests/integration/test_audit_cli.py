@@ -274,6 +274,23 @@ def test_hostile_names_do_not_reach_the_terminal(tmp):
         assert b"\x1b" not in out and b"\x07" not in out, (c, out)
 
 
+def test_c1_and_bidi_do_not_reach_the_terminal(tmp):
+    """C1 CSI (U+009B) and a right-to-left override (U+202E) are valid
+    UTF-8 a guest can put in a name: escaped in every text view, and in
+    JSON as \\u escapes."""
+    p = os.path.join(tmp, "c1.jsonl")
+    open(p, "w").write(json.dumps({
+        "time": "2026-01-01T00:00:00.000Z", "sandbox": "s\u202e",
+        "event": "connect", "host": "x\u009b2J\u202egnp.test",
+        "decision": "deny", "rule": "r\u009b1m",
+        "reason": "\u202e\u2066why"}) + "\n")
+    for c in (("summary",), ("denied",), ("summary", "--json")):
+        out = run(*c, p).stdout
+        assert b"x" in out, (c, out)
+        for bad in (b"\xc2\x9b", b"\xe2\x80\xae", b"\xe2\x81\xa6"):
+            assert bad not in out, (c, bad, out)
+
+
 def test_suggest_is_accepted_by_sandbox_policy(tmp):
     a = gen(tmp, 3000)
     out = os.path.join(tmp, "suggested.yaml")

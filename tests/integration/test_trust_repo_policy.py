@@ -186,3 +186,37 @@ def test_interactive_prompt_on_a_pty(t):
     # Approved once: no prompt the second time.
     rc, out, asked = _pty_session(t, b"n\n")
     assert rc == 0 and not asked, out
+
+
+def test_check_stops_on_a_pending_signal(t):
+    """Ctrl-C during the widening check itself: with a SIGINT pending on
+    the launcher's signalfd, a large file's check stops (exit 130) instead
+    of running to the end; the same file without it is decided."""
+    lines = ["version: 1", "allow:"]
+    for j in range(3000):
+        lines.append(f"  - host: \"**.x{j}.attacker.example\"\n    ports: [{1 + j}]")
+    t.write("\n".join(lines) + "\n")
+    rc, f, err = t.check("--interrupted")
+    assert rc == 130 and "interrupted" in err, (rc, err)
+    assert not (t.run_dir / "repo-policy.yaml").exists()
+    rc, f, err = t.check()
+    assert rc == 3 and "widens the network policy" in err, (rc, err)
+
+
+def test_undecided_is_asked_each_time(t):
+    """A file too intricate to decide within the check's limit is treated
+    as widening, and its approval does not carry over: the next launch is
+    refused again without --trust."""
+    lines = ["version: 1", "allow:"]
+    for k in range(31):
+        ports = ",".join(str(p) for p in range(1 + k * 256, 257 + k * 256))
+        lines.append(f'  - host: "**.attacker.example"\n    ports: [{ports}]')
+    for j in range(3000):
+        lines.append(f'  - host: "x{j}.attacker.example"\n    ports: any')
+    t.write("\n".join(lines) + "\n")
+    rc, f, err = t.check("--trust")
+    assert rc == 0 and f["widens"] == "1", err
+    digest = f["sha256"]
+    assert "widening: undecided" in (t.trust_dir / digest).read_text()
+    rc, f, err = t.check()
+    assert rc == 3 and "widens the network policy" in err, (rc, err)

@@ -1,12 +1,16 @@
 /* Drives launcher/trust.c the way sandbox-launch will, for the
  * integration tests:
  *   trust_check --workspace W --run-dir R [--trust-dir T] [--presets D]
- *               [--trust] [--interactive] [BASEFILE...]
+ *               [--trust] [--interactive] [--interrupted] [BASEFILE...]
  * --interactive asks on stdin/stdout when stdin is a terminal.
+ * --interrupted: a SIGINT is pending on a signalfd given to the check, as
+ * in sandbox-launch after Ctrl-C (exit 130 when the check noticed it).
  * Prints "present=.. widens=.. approved_now=.. sha256=.. copy=.." and exits
  * 0; on refusal prints the one-line error and exits 3 (-EACCES) or 1. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -17,7 +21,7 @@ int main(int argc, char **argv)
 	struct trust_opts o = {0};
 	const char *base[64];
 	size_t nbase = 0;
-	bool interactive = false;
+	bool interactive = false, interrupted = false;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -33,6 +37,8 @@ int main(int argc, char **argv)
 			o.assume_yes = true;
 		else if (!strcmp(a, "--interactive"))
 			interactive = true;
+		else if (!strcmp(a, "--interrupted"))
+			interrupted = true;
 		else if (a[0] != '-' && nbase < 64)
 			base[nbase++] = a;
 		else {
@@ -48,6 +54,16 @@ int main(int argc, char **argv)
 		o.tty_in = stdin;
 		o.tty_out = stdout;
 	}
+	int sfd = -1;
+	if (interrupted) {
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, SIGINT);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+		raise(SIGINT);
+		o.sigfd = &sfd;
+	}
 	o.base_files = base;
 	o.n_base = nbase;
 	struct trust_result res;
@@ -55,7 +71,7 @@ int main(int argc, char **argv)
 	int r = trust_check_repo_policy(&o, &res, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "sandbox-launch: %s\n", err);
-		return r == -EACCES ? 3 : 1;
+		return r == -EACCES ? 3 : r == -EINTR ? 130 : 1;
 	}
 	printf("present=%d widens=%d approved_now=%d sha256=%s copy=%s\n",
 	       res.present, res.widens, res.approved_now,

@@ -123,7 +123,7 @@ static void widening(void)
 	       0, "override under wildcard: computed");
 	w = find(&d, "*.deep.corp.example");
 	ok(w && w->example &&
-		   !strcmp(w->example, "zz-sandbox-probe.deep.corp.example:80") &&
+		   !strcmp(w->example, "a.deep.corp.example:80") &&
 		   w->overrides && strstr(w->overrides, "**.corp.example"),
 	   "wildcard allow under a base ** deny (%s)", w ? w->example : "none");
 	policy_diff_free(&d);
@@ -137,14 +137,14 @@ static void widening(void)
 	ok(find(&d, "*.one.example") != NULL, "*. rule widens");
 	policy_diff_free(&d);
 	policy_errors_free(&errs);
-	/* cidr: the last address of the range is probed too: base allows the
+	/* cidr: the first address outside what base allows is shown: base allows the
 	 * first half of 10.9.0.0/16, the repo the whole /16. */
 	is_int(diff("version: 1\nallow:\n  - cidr: 10.8.0.0/16\n    ports: [22]\n",
 		    &d, &errs),
 	       0, "cidr last address: computed");
 	w = find(&d, "10.8.0.0/16");
-	ok(w && w->example && !strcmp(w->example, "10.8.255.255:22"),
-	   "cidr: the broadcast address shows the widening (%s)",
+	ok(w && w->example && !strcmp(w->example, "10.8.128.0:22"),
+	   "cidr: the first uncovered address shows the widening (%s)",
 	   w ? w->example : "none");
 	policy_diff_free(&d);
 	policy_errors_free(&errs);
@@ -238,6 +238,152 @@ static void errors(void)
 	policy_errors_free(&errs);
 }
 
+/* Issue 15's attacks: a file that denies exactly what a sampling check
+ * would probe, report mode in a deny-only file, CIDR sets, hostile
+ * bytes, look-alike names, and size. */
+static void attacks(void)
+{
+	struct policy_diff d;
+	struct policy_errors errs = {0};
+	char *repo = malloc(1 << 16);
+	size_t n = 0;
+	fmt_append(repo, 1 << 16, &n,
+		   "version: 1\nallow:\n"
+		   "  - host: \"**.attacker.example\"\n    ports: any\n"
+		   "  - cidr: 127.0.0.0/8\n    ports: any\n"
+		   "deny:\n"
+		   "  - zz-sandbox-probe.attacker.example\n"
+		   "  - zz-sandbox-probe.zz-sandbox-probe.attacker.example\n"
+		   "  - cidr: 127.0.0.0\n  - cidr: 127.255.255.255\n");
+	/* and every short label the exact check might pick first */
+	for (char c = 'a'; c <= 'z'; c++)
+		fmt_append(repo, 1 << 16, &n, "  - %c.attacker.example\n"
+			   "  - a.%c.attacker.example\n", c, c);
+	is_int(diff(repo, &d, &errs), 0, "probe-denying file: computed");
+	const struct policy_widening *w = find(&d, "**.attacker.example");
+	ok(w && w->example && strstr(w->example, ".attacker.example"),
+	   "**.attacker.example widens despite denies of the probes (%s)",
+	   w ? w->example : "none");
+	w = find(&d, "127.0.0.0/8");
+	ok(w && w->example && strcmp(w->example, "127.0.0.0") &&
+		   strncmp(w->example, "127.255.255.255", 15),
+	   "127.0.0.0/8 widens despite denies of its ends (%s)",
+	   w ? w->example : "none");
+	policy_diff_free(&d);
+	free(repo);
+
+	is_int(diff("version: 1\nmode: report\ndeny:\n  - host: \"**\"\n"
+		    "  - cidr: 0.0.0.0/0\n",
+		    &d, &errs),
+	       0, "deny-only report file: computed");
+	ok(d.count >= 1 && d.items[0].kind == WIDEN_REPORT_MODE,
+	   "a deny-only file in report mode widens (report mode)");
+	policy_diff_free(&d);
+	is_int(diff("version: 1\ndeny:\n  - host: \"**\"\n    mode: report\n"
+		    "  - cidr: 0.0.0.0/0\n    mode: report\n    ports: any\n",
+		    &d, &errs),
+	       0, "report-mode deny rules: computed");
+	ok(d.count >= 2, "report-mode denies of ** and 0.0.0.0/0 widen (%zu)",
+	   d.count);
+	policy_diff_free(&d);
+
+	int r = diff("version: 1\nallow:\n  - cidr: 0.0.0.0/1\n"
+		     "  - cidr: 128.0.0.0/1\n", &d, &errs);
+	ok(r == -EINVAL && errs.count && strstr(errs.msgs[0], "over-broad") &&
+		   strstr(errs.msgs[0], "100%"),
+	   "0.0.0.0/1 + 128.0.0.0/1 refused as over-broad (%s)",
+	   errs.count ? errs.msgs[0] : "no error");
+	policy_errors_free(&errs);
+
+	/* ESC ] 52 (clipboard), ESC [ 2K (erase line), C1 CSI, RLO. */
+	static const char hostile[] =
+		"version: 1\n\"\\e]52;c;ZWNobyBwd25lZA==\\a\\e[2Kapproved"
+		"\\x9b" "31m\\u202e\": 1\n";
+	r = diff(hostile, &d, &errs);
+	bool clean = r == -EINVAL && errs.count > 0;
+	for (size_t i = 0; i < errs.count; i++)
+		clean &= !strchr(errs.msgs[i], 0x1b) &&
+			 !strchr(errs.msgs[i], 0x07) &&
+			 !strstr(errs.msgs[i], "\xc2\x9b") &&
+			 !strstr(errs.msgs[i], "\xe2\x80\xae");
+	ok(clean && strstr(errs.msgs[0], "\\x1b]52") &&
+		   strstr(errs.msgs[0], "\\u{202e}"),
+	   "load errors carry no terminal controls (%s)",
+	   errs.count ? errs.msgs[0] : "none");
+	policy_errors_free(&errs);
+
+	/* Cyrillic look-alike of apple.com */
+	is_int(diff("version: 1\nallow:\n  - \"\xd0\xb0\xd1\x80\xd1\x80\xd3\x8f"
+		    "\xd0\xb5.com\"\n", &d, &errs),
+	       0, "homograph: computed");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	policy_diff_print(f, &d, false);
+	fclose(f);
+	ok(buf && strstr(buf, "+ allow xn--") && strstr(buf, "shown as") &&
+		   strstr(buf, "WARNING: mixes scripts"),
+	   "punycode first, Unicode beside it, mixed-script warning: %s", buf);
+	free(buf);
+	policy_diff_free(&d);
+
+	/* More rules than a repository may have: refused, not diffed. */
+	size_t cap = 200u << 10;
+	repo = malloc(cap);
+	n = 0;
+	fmt_append(repo, cap, &n, "version: 1\ndeny:\n");
+	for (int i = 0; i < POLICY_REPO_MAX_RULES + 1; i++)
+		fmt_append(repo, cap, &n, "  - h%d.example\n", i);
+	r = diff(repo, &d, &errs);
+	ok(r == -E2BIG && errs.count && strstr(errs.msgs[0], "at most 4096"),
+	   "too many rules: refused with a clear error (%s)",
+	   errs.count ? errs.msgs[0] : "none");
+	policy_errors_free(&errs);
+	free(repo);
+}
+
+/* protocols: a repository that lets through a protocol BASE does not at
+ * a name and port BASE allows widens; one that narrows protocols does not. */
+static void protocols(void)
+{
+	struct policy_diff d;
+	struct policy_errors errs = {0};
+	int r = diff("version: 1\nallow:\n  - host: api.example.com\n"
+		     "    ports: [443]\n    protocols: [tcp]\n",
+		     &d, &errs);
+	is_int(r, 0, "tcp added to an allowed name and port: computed");
+	const struct policy_widening *w = find(&d, "api.example.com");
+	ok(w && (w->protocols & POLICY_PROTO_TCP),
+	   "adding tcp where BASE allows only tls and http widens");
+	ok(w && w->nports == 1 && w->ports[0] == 443, "on port 443 only");
+	if (w) {
+		char *key = policy_widening_key(w);
+		ok(key && strstr(key, "protocols tcp"),
+		   "the approval key names the added protocol: %s",
+		   key ? key : "(null)");
+		free(key);
+	}
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+
+	expect_none("version: 1\nallow:\n  - host: api.example.com\n"
+		    "    ports: [443]\n    protocols: [tls]\n",
+		    "narrowing api.example.com to tls");
+	expect_none("version: 1\nallow:\n  - host: api.example.com\n"
+		    "    ports: [443]\n    protocols: [http, tls]\n",
+		    "restating the default protocols");
+
+	/* A deny beside it does not hide it: the deny is less specific. */
+	r = diff("version: 1\nallow:\n  - host: x.ok.example\n"
+		 "    protocols: [tcp]\ndeny:\n  - \"*.ok.example\"\n",
+		 &d, &errs);
+	w = find(&d, "x.ok.example");
+	ok(r == 0 && w && (w->protocols & POLICY_PROTO_TCP),
+	   "tcp under a BASE **. allow widens despite the repo's own deny");
+	policy_diff_free(&d);
+	policy_errors_free(&errs);
+}
+
 int main(void)
 {
 	fmt_buf(dir, sizeof(dir), "/tmp/test_policy_diff.XXXXXX");
@@ -264,6 +410,8 @@ int main(void)
 	widening();
 	reports_and_extends();
 	errors();
+	attacks();
+	protocols();
 
 	char cmd[128];
 	fmt_buf(cmd, sizeof(cmd), "rm -rf %s", dir);
