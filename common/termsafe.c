@@ -6,36 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Decode one UTF-8 sequence strictly; returns its length or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t n;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if ((c & 0xe0) == 0xc0) {
-		n = 1, v = c & 0x1f, min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 2, v = c & 0x0f, min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 3, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (len <= n)
-		return 0;
-	for (size_t k = 1; k <= n; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		v = (v << 6) | (s[k] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return n + 1;
-}
+#include "utf8.h"
 
 /* Characters that steer a terminal or reorder what it shows. */
 static bool hidden(uint32_t c)
@@ -57,7 +28,7 @@ int term_escape(const char *in, size_t len, char *out, size_t outsz,
 		char tmp[16];
 		size_t tn;
 		uint32_t cp;
-		size_t n = utf8_seq(s + i, len - i, &cp);
+		size_t n = utf8_decode(s + i, len - i, &cp);
 		if (n == 0) {
 			tn = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", s[i]);
 			n = 1;
@@ -127,7 +98,7 @@ void term_put_json_str(FILE *f, const char *s)
 	fputc('"', f);
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		size_t n = utf8_seq(p + i, len - i, &cp);
+		size_t n = utf8_decode(p + i, len - i, &cp);
 		if (n == 0) {
 			fputs("\\ufffd", f); /* not UTF-8: JSON cannot carry it */
 			i++;

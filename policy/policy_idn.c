@@ -8,21 +8,6 @@
 #include "../common/util.h"
 #include "policy_internal.h"
 
-/* RFC 3492 parameters. */
-enum { PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700 };
-
-static uint32_t adapt(uint32_t delta, uint32_t numpoints, bool first)
-{
-	delta = first ? delta / PC_DAMP : delta / 2;
-	delta += delta / numpoints;
-	uint32_t k = 0;
-	while (delta > ((PC_BASE - PC_TMIN) * PC_TMAX) / 2) {
-		delta /= PC_BASE - PC_TMIN;
-		k += PC_BASE;
-	}
-	return k + (PC_BASE - PC_TMIN + 1) * delta / (delta + PC_SKEW);
-}
-
 static int digit(char c)
 {
 	if (c >= 'a' && c <= 'z')
@@ -65,7 +50,7 @@ static int puny_decode(const char *in, size_t len, uint32_t *out, size_t max)
 				return -1;
 			w *= PC_BASE - t;
 		}
-		bias = adapt(i - old, (uint32_t)n + 1, old == 0);
+		bias = punycode_adapt(i - old, (uint32_t)n + 1, old == 0);
 		if (i / (n + 1) > 0x10ffff - cp)
 			return -1;
 		cp += i / (uint32_t)(n + 1);

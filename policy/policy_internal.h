@@ -169,6 +169,11 @@ struct widen_point {
  * the rules (indices into each policy's rules) that decided it there:
  * RULE_NONE for the default. Port 0 is the name lookup ("any port", a DNS
  * question); a port that no rule at the point lists stands for them all. */
+/* RFC 3492 (punycode) parameters and bias adaptation, shared by the
+ * encoder (policy_name.c) and the decoder for display (policy_idn.c). */
+enum { PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700 };
+uint32_t punycode_adapt(uint32_t delta, uint32_t numpoints, bool first);
+
 struct widen_entry {
 	uint16_t port;
 	uint32_t rule_comb, rule_base;

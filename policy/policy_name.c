@@ -7,15 +7,13 @@
 #include <sys/socket.h>
 
 #include "../common/ipaddr.h"
+#include "../common/utf8.h"
 #include "policy_internal.h"
 
 #define NAME_MAX_LEN 253
 #define LABEL_MAX_LEN 63
 
-/* RFC 3492 parameters. */
-enum { PC_BASE = 36, PC_TMIN = 1, PC_TMAX = 26, PC_SKEW = 38, PC_DAMP = 700 };
-
-static uint32_t adapt(uint32_t delta, uint32_t numpoints, bool first)
+uint32_t punycode_adapt(uint32_t delta, uint32_t numpoints, bool first)
 {
 	delta = first ? delta / PC_DAMP : delta / 2;
 	delta += delta / numpoints;
@@ -83,7 +81,7 @@ static int punycode_encode(const uint32_t *cp, size_t n, char *out,
 			if (o >= outsz)
 				return -1;
 			out[o++] = pc_digit(q);
-			bias = adapt(delta, h + 1, h == basic);
+			bias = punycode_adapt(delta, h + 1, h == basic);
 			delta = 0;
 			h++;
 		}
@@ -117,40 +115,6 @@ static uint32_t fold(uint32_t c)
 	return c;
 }
 
-/* Decode one UTF-8 sequence strictly (no overlongs, no surrogates). */
-static int utf8_next(const unsigned char *s, size_t len, size_t *i,
-		     uint32_t *cp)
-{
-	unsigned char c = s[*i];
-	size_t n;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		(*i)++;
-		return 0;
-	} else if ((c & 0xe0) == 0xc0) {
-		n = 1, v = c & 0x1f, min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 2, v = c & 0x0f, min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 3, v = c & 0x07, min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (len - *i <= n)
-		return -1;
-	for (size_t k = 1; k <= n; k++) {
-		if ((s[*i + k] & 0xc0) != 0x80)
-			return -1;
-		v = (v << 6) | (s[*i + k] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return -1;
-	*cp = v;
-	*i += n + 1;
-	return 0;
-}
-
 static bool ldh(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
@@ -181,8 +145,11 @@ static int label_normalize(const unsigned char *s, size_t len, char *out)
 	size_t n = 0;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
-		if (n >= sizeof(cps) / sizeof(cps[0]) || utf8_next(s, len, &i, &cp) < 0)
+		size_t step;
+		if (n >= sizeof(cps) / sizeof(cps[0]) ||
+		    !(step = utf8_decode(s + i, len - i, &cp)))
 			return -EINVAL;
+		i += step;
 		cp = fold(cp);
 		/* Non-ASCII may be anything printable; ASCII must still be LDH. */
 		if (cp < 0x80 && !ldh((unsigned char)cp))
