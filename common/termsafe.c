@@ -8,8 +8,7 @@
 
 #include "utf8.h"
 
-/* Characters that steer a terminal or reorder what it shows. */
-static bool hidden(uint32_t c)
+bool term_hidden(uint32_t c)
 {
 	return c < 0x20 || c == 0x7f || (c >= 0x80 && c <= 0x9f) ||
 	       c == 0x061c || (c >= 0x200b && c <= 0x200f) ||
@@ -38,7 +37,7 @@ int term_escape(const char *in, size_t len, char *out, size_t outsz,
 		} else if (cp == '\\') {
 			memcpy(tmp, "\\\\", 2);
 			tn = 2;
-		} else if (hidden(cp)) {
+		} else if (term_hidden(cp)) {
 			tn = cp < 0x80 ? (size_t)snprintf(tmp, sizeof(tmp),
 							  "\\x%02x", cp)
 				       : (size_t)snprintf(tmp, sizeof(tmp),
@@ -107,7 +106,7 @@ void term_put_json_str(FILE *f, const char *s)
 		if (cp == '"' || cp == '\\') {
 			fputc('\\', f);
 			fputc((int)cp, f);
-		} else if (hidden(cp)) {
+		} else if (term_hidden(cp)) {
 			fputs("\\u", f);
 			for (int sh = 12; sh >= 0; sh -= 4)
 				fputc(hex[(cp >> sh) & 0xf], f);

@@ -11,12 +11,17 @@
 #define COMMON_TERMSAFE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 
 /* Escape len bytes of s into out (always NUL-terminated when outsz > 0).
  * keep_newlines: '\n' passes through (multi-line messages). Returns 0, or
  * -ENAMETOOLONG when the result was cut (at a character boundary). */
+/* Characters that steer a terminal or reorder what it shows: C0, DEL, C1,
+ * bidi controls and overrides, zero-width and invisible format characters. */
+bool term_hidden(uint32_t cp);
+
 int term_escape(const char *s, size_t len, char *out, size_t outsz,
 		bool keep_newlines);
 

@@ -34,6 +34,8 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "../common/termsafe.h"
+#include "../common/utf8.h"
 #include "../common/util.h"
 
 struct audit {
@@ -159,38 +161,6 @@ static void put(struct out *o, const char *s, size_t n)
 	o->len += n;
 }
 
-/* Length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), or 0 when the byte is invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n, uint32_t *cp)
-{
-	unsigned char c = s[0];
-	size_t len;
-	uint32_t v, min;
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if (c >= 0xc2 && c <= 0xdf) {
-		len = 2, v = c & 0x1f, min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3, v = c & 0x0f, min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4, v = c & 0x07, min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return 0;
-	*cp = v;
-	return len;
-}
-
 /* A JSON string of at most budget output bytes between the quotes; a cut
  * string ends in "..." and never splits an escape or a UTF-8 sequence. */
 static void put_string(struct out *o, const char *str, size_t budget)
@@ -204,7 +174,7 @@ static void put_string(struct out *o, const char *str, size_t budget)
 		const char *piece = esc;
 		size_t plen;
 		uint32_t cp;
-		size_t ulen = utf8_len(s + i, n - i, &cp);
+		size_t ulen = utf8_decode(s + i, n - i, &cp);
 		if (ulen == 0) {
 			piece = "\\ufffd";
 			plen = 6;
@@ -217,10 +187,14 @@ static void put_string(struct out *o, const char *str, size_t budget)
 			esc[0] = '\\';
 			esc[1] = cp == '\n' ? 'n' : cp == '\t' ? 't' : 'r';
 			plen = 2;
-		} else if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[cp >> 4];
-			esc[5] = hex[cp & 0xf];
+		} else if (term_hidden(cp)) {
+			/* Controls, C1, bidi overrides and invisible characters
+			 * from the guest: escaped, so that a raw look at the log
+			 * (cat, less -r) shows them rather than obeys them. */
+			esc[0] = '\\';
+			esc[1] = 'u';
+			for (int d = 0; d < 4; d++)
+				esc[2 + d] = hex[(cp >> (12 - 4 * d)) & 0xf];
 			plen = 6;
 		} else {
 			piece = str + i;

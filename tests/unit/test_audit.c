@@ -167,6 +167,22 @@ static void escaping(void)
 	is_int(python_valid_lines(path_in("esc.jsonl")), 2,
 	       "python parses the hostile line and the closing record");
 	free(s);
+
+	/* Characters that reorder or hide what a terminal shows: a
+	 * right-to-left override, a zero-width space, a BOM. Valid UTF-8,
+	 * but never written raw (cat of the log must not obey them). */
+	a = audit_open(path_in("bidi.jsonl"), "s", &err);
+	audit_record_init(&r);
+	r.event = "connect";
+	r.sni = "evil\xe2\x80\xaetxt.exe\xe2\x80\x8bx\xef\xbb\xbfy";
+	r.host = "";
+	is_int(audit_write(a, &r), 0, "write bidi and invisible characters");
+	audit_close(a);
+	s = slurp(path_in("bidi.jsonl"));
+	ok(s && strstr(s, "\"sni\":\"evil\\u202etxt.exe\\u200bx\\ufeffy\""),
+	   "bidi and invisible characters escaped: %s", s ? s : "");
+	ok(s && !strstr(s, "\xe2\x80\xae"), "no raw override in the log");
+	free(s);
 }
 
 static void truncation(void)
