@@ -20,28 +20,53 @@ int host_apt_is_secret(const char *name)
 	return !strcmp(name, "auth.conf") || !strcmp(name, "auth.conf.d");
 }
 
-static int copy_file_at(int sfd, int dfd, const char *name, mode_t mode)
+bool host_apt_text_has_credentials(const char *text, size_t len)
+{
+	/* scheme://userinfo@host: the authority runs from "//" to the next
+	 * '/', whitespace, quote or end; an '@' inside it is userinfo. */
+	for (size_t i = 0; i + 2 < len; i++) {
+		if (text[i] != ':' || text[i + 1] != '/' || text[i + 2] != '/')
+			continue;
+		for (size_t j = i + 3; j < len; j++) {
+			char c = text[j];
+			if (c == '@')
+				return true;
+			if (c == '/' || c == ' ' || c == '\t' || c == '\n' ||
+			    c == '\r' || c == '"' || c == '\'' || c == ']' ||
+			    c == ';')
+				break;
+		}
+	}
+	return false;
+}
+
+static int copy_file_at(int sfd, int dfd, const char *name)
 {
 	_cleanup_close_ int in = openat(sfd, name, O_RDONLY | O_NOFOLLOW |
 							  O_CLOEXEC);
 	if (in < 0)
 		return errno == EACCES ? 0 : -errno; /* not ours to read */
-	_cleanup_close_ int out = openat(
-		dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		(mode & 0755) | 0400);
-	if (out < 0)
-		return -errno;
-	char buf[65536];
+	_cleanup_free_ char *buf = malloc(COPY_MAX_FILE + 1);
+	if (!buf)
+		return -ENOMEM;
 	size_t total = 0;
 	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
+	while ((n = read(in, buf + total, COPY_MAX_FILE + 1 - total)) > 0)
 		if ((total += (size_t)n) > COPY_MAX_FILE)
 			return -EFBIG;
-		int r = write_all(out, buf, (size_t)n);
-		if (r)
-			return r;
-	}
-	return n < 0 ? -errno : 0;
+	if (n < 0)
+		return -errno;
+	/* A URL with a user or password in it (a token in a sources line, a
+	 * proxy's password in apt.conf.d) is a credential: the file stays
+	 * on the host. */
+	if (host_apt_text_has_credentials(buf, total))
+		return 0;
+	_cleanup_close_ int out = openat(
+		dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		0644);
+	if (out < 0)
+		return -errno;
+	return write_all(out, buf, total);
 }
 
 static int copy_tree(int sfd, int dfd, int depth)
@@ -92,7 +117,7 @@ static int copy_tree(int sfd, int dfd, int depth)
 			if (symlinkat(target, dfd, n) < 0)
 				r = -errno;
 		} else if (S_ISREG(st.st_mode)) {
-			r = copy_file_at(sfd, dfd, n, st.st_mode);
+			r = copy_file_at(sfd, dfd, n);
 		}
 	}
 	closedir(d);

@@ -5,6 +5,7 @@
 #ifndef LAUNCHER_HOST_PKG_H
 #define LAUNCHER_HOST_PKG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define HOST_DPKG_DIR "/var/lib/dpkg"
@@ -12,7 +13,8 @@
 
 /* Make dst (0700), the directory shared with the guest as tag hostetc:
  *   dst/apt     HOST_APT_DIR without what holds credentials (auth.conf,
- *               auth.conf.d: apt's passwords for private repositories) and
+ *               auth.conf.d: apt's passwords for private repositories, and
+ *               any file with a URL that carries a user or password) and
  *               without anything but directories, regular files and
  *               symlinks; files the user cannot read are left out;
  *   dst/passwd, dst/group   the host's system accounts only (ids below
@@ -30,5 +32,10 @@ size_t host_system_accounts(const char *text, int is_group, char *out,
 
 /* Is dir a name apt reads credentials from? (Exposed for the unit test.) */
 int host_apt_is_secret(const char *name);
+
+/* Does an apt file's text hold a URL with userinfo (scheme://user:pw@...):
+ * a token in a sources line, a proxy password? Such files are left out of
+ * the copy. Pure: for the unit test. */
+bool host_apt_text_has_credentials(const char *text, size_t len);
 
 #endif

@@ -74,14 +74,24 @@ def runs():
     tok = uuid.uuid4().hex[:8]
     # A credential apt would use, readable by the test user: the guest
     # must not see it (host_etc_prepare leaves auth.conf.d out).
-    secret_dir = "/etc/apt/auth.conf.d"
-    secret = os.path.join(secret_dir, "sbx-e2e-%s.conf" % tok)
-    made_secret = False
-    if os.geteuid() == 0 and os.path.isdir(secret_dir):
-        with open(secret, "w") as f:
-            f.write("machine example.invalid login sbx password %s\n" % tok)
-        os.chmod(secret, 0o644)
-        made_secret = True
+    # Two kinds: apt's auth.conf.d, and a token in a source's URL (here a
+    # comment, so the host's apt never uses it; the copy leaves out any
+    # file with a URL that carries a user or password).
+    planted = {
+        "/etc/apt/auth.conf.d/sbx-e2e-%s.conf" % tok:
+            "machine example.invalid login sbx password %s\n" % tok,
+        "/etc/apt/sources.list.d/sbx-e2e-%s.list" % tok:
+            "# deb https://%s:@example.invalid/debian stable main\n" % tok,
+    }
+    made = []
+    if os.geteuid() == 0:
+        for path, text in planted.items():
+            if os.path.isdir(os.path.dirname(path)):
+                with open(path, "w") as f:
+                    f.write(text)
+                os.chmod(path, 0o644)
+                made.append(path)
+    made_secret = len(made) == len(planted)
     res = {"tok": tok, "made_secret": made_secret}
     try:
         def run(name, args, script):
@@ -97,7 +107,7 @@ def runs():
             "echo s > /srv/sbx-s; echo junk-%s >> /etc/hosts; "
             "say adm \"$(grep -c '^adm:' /etc/group)\"; "
             "say human \"$(grep -c '^%s:' /etc/passwd)\"; "
-            "say secret \"$(cat /etc/apt/auth.conf.d/* 2>/dev/null | grep -c %s)\"; "
+            "say secret \"$(grep -r %s /etc/apt 2>/dev/null | wc -l)\"; "
             "say bash_known \"$(dpkg-query -W -f '${Status}' bash)\""
             % (deb, tok, human, tok))
         run("host2", ["--name", "ph"],
@@ -122,8 +132,8 @@ def runs():
             "say me \"$(id -un)\"")
         yield res
     finally:
-        if made_secret:
-            os.unlink(secret)
+        for path in made:
+            os.unlink(path)
         env.run(["rm", "ph"], timeout=60)
         env.run(["rm", "pi"], timeout=60)
         env.cleanup()
@@ -154,7 +164,7 @@ def test_host_system_accounts_but_no_person(runs):
 
 def test_apt_credentials_never_reach_the_guest(runs):
     if not runs["made_secret"]:
-        pytest.skip("needs root on the host to plant an apt credential")
+        pytest.skip("needs root on the host to plant apt credentials")
     assert runs["host1"].get("secret") == "0", runs["host1"]
 
 

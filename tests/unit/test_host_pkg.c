@@ -53,6 +53,27 @@ static void test_secrets(void)
 	ok(host_apt_is_secret("auth.conf"), "auth.conf is a credential");
 	ok(host_apt_is_secret("auth.conf.d"), "auth.conf.d is a credential");
 	ok(!host_apt_is_secret("sources.list"), "sources.list is not");
+
+	static const struct {
+		const char *text;
+		bool secret;
+	} texts[] = {
+		{"deb https://deb.debian.org/debian bookworm main\n", false},
+		{"deb [signed-by=/usr/share/keyrings/k.gpg] "
+		 "https://TOKEN:@packages.example.com/deb stable main\n", true},
+		{"Types: deb\nURIs: https://user:pw@repo.example.com/x\n", true},
+		{"Acquire::http::Proxy \"http://me:secret@proxy:3128\";\n", true},
+		{"Acquire::http::Proxy \"http://proxy:3128\";\n", false},
+		{"# mail me@example.com about https://x.example/y\n", false},
+		{"deb http://ftp.example.org/a@b/debian stable main\n", false},
+		{"deb cdrom:[Debian 12]/ bookworm main\n", false},
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+		ok(host_apt_text_has_credentials(texts[i].text,
+						 strlen(texts[i].text)) ==
+			   texts[i].secret,
+		   "%s credentials: %s", texts[i].secret ? "has" : "no",
+		   texts[i].text);
 }
 
 static bool has(const struct strv *a, const char *s)
