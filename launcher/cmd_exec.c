@@ -11,7 +11,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
 #include "../common/util.h"
 
 #define EXIT_LAUNCH_FAILED 125

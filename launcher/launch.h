@@ -7,7 +7,7 @@
  *   qemu_cmd.c       the QEMU command line (pure: config -> argv)
  *   supervise.c      child processes: PDEATHSIG, logs, teardown
  *   tty.c            host terminal raw mode and window size
- *   control_client.c the host end of the control channel (common/control.h)
+ *   cmd_channel_client.c the host end of the control channel (parse/cmd_channel.h)
  *
  * docs/launcher.md lists what the launcher does, in order.
  */
@@ -167,7 +167,7 @@ int tty_raw_enter(int fd);
 void tty_restore(void); /* safe to call any number of times */
 void tty_winsize(int fd, uint16_t *rows, uint16_t *cols);
 
-/* ---- control_client.c ----------------------------------------------- */
+/* ---- cmd_channel_client.c ----------------------------------------------- */
 
 struct session_params {
 	char *const *argv;

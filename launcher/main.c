@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
 #include "../common/datadir.h"
 #include "../common/termsafe.h"
 #include "../common/util.h"

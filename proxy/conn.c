@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "proto.h"
 
 /* Bytes buffered from the client before a decision: the largest thing a

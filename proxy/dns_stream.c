@@ -20,10 +20,10 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "audit_agg.h"
 #include "conn.h"
-#include "dns_msg.h"
+#include "../parse/dns_msg.h"
 #include "synth.h"
 
 #define DNS_MAX_INFLIGHT 64

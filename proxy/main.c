@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "config.h"
 #include "conn.h"
-#include "control.h"
+#include "policy_socket.h"
 #include "dns_cache.h"
 #include "listener.h"
 #include "proxy.h"

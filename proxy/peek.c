@@ -9,9 +9,9 @@
 #include <sys/socket.h>
 
 #include "../common/util.h"
-#include "../common/wire.h"
+#include "../parse/wire.h"
 #include "conn.h"
-#include "http_req.h"
+#include "../parse/http_req.h"
 #include "proto.h"
 #include "synth.h"
 

@@ -22,7 +22,7 @@
 #include <time.h>
 
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "audit_agg.h"
 #include "conn.h"
 #include "listener.h"

@@ -1,5 +1,5 @@
 /* wire_client: a small client that speaks the guest side of the wire
- * protocol (common/wire.h) to sandbox-proxy's transparent listener, for the
+ * protocol (parse/wire.h) to sandbox-proxy's transparent listener, for the
  * integration tests. It stands in for the guest forwarder so that ordinary
  * tools (curl, openssl s_client, python sockets) can use the transparent
  * path from the host.
@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "../../common/util.h"
-#include "../../common/wire.h"
+#include "../../parse/wire.h"
 
 static const char usage_text[] =
 	"usage:\n"

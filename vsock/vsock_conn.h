@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
-#include "vsock_pkt.h"
+#include "../parse/vsock_pkt.h"
 
 #define VSOCK_CONN_BUF_ALLOC (256u * 1024)
 #define VSOCK_CONN_TIMEOUT_MS 2000

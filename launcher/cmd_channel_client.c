@@ -1,4 +1,4 @@
-/* The host end of the control channel (framing: common/control.h).
+/* The host end of the control channel (framing: parse/cmd_channel.h).
  *
  * The launcher reaches guest vsock port 1024 through the bridge's CONNECT
  * socket, sends one SPEC, then relays: host stdin -> STDIN frames, STDOUT
@@ -20,7 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
 #include "../common/util.h"
 
 /* A second signal, or this long after the first, gives up on the guest. */

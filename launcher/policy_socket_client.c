@@ -1,5 +1,5 @@
-/* One request/response on the proxy's control socket (proxy_control.h). */
-#include "proxy_control.h"
+/* One request/response on the proxy's control socket (policy_socket_client.h). */
+#include "policy_socket_client.h"
 
 #include <poll.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* The runtime control socket (control.h). Single-threaded like the rest of
  * the proxy: a command runs to completion inside one callback, so a swap
  * is never seen half-done. */
-#include "control.h"
+#include "policy_socket.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -12,7 +12,7 @@
 #include <sys/un.h>
 
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "conn.h"
 #include "proxy.h"
 
