@@ -205,6 +205,4 @@ int control_session(int fd, const struct session_params *p, int sigfd,
  * launcher itself was interrupted). Not for SESSION_LOST. */
 int session_exit_status(const struct session_result *res);
 
-uint64_t launch_now_ms(void);
-
 #endif

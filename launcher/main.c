@@ -18,6 +18,7 @@
 #include "../parse/cmd_channel.h"
 #include "../common/datadir.h"
 #include "../common/termsafe.h"
+#include "../common/clock.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "cmds.h"
@@ -498,9 +499,9 @@ static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
 	if (r)
 		fail("cannot start %s: %s", bin, strerror(-r));
 	strv_free(a);
-	uint64_t deadline = launch_now_ms() + timeout_ms;
+	uint64_t deadline = mono_ms() + timeout_ms;
 	while (!ready()) {
-		if (child_gone(ch) || launch_now_ms() > deadline) {
+		if (child_gone(ch) || mono_ms() > deadline) {
 			print_tail(log, 2000);
 			fail("%s did not start (log: %s)", ch->name, log);
 		}
@@ -652,7 +653,7 @@ static int connect_guest(void)
 	enum accel accel = accel_choose();
 	for (;;) {
 		start_vm(accel);
-		uint64_t deadline = launch_now_ms() + opts.boot_timeout * 1000ull;
+		uint64_t deadline = mono_ms() + opts.boot_timeout * 1000ull;
 		int fd = control_connect(ctl_sock, CONTROL_VSOCK_PORT, deadline,
 					 sigfd, vm_gone);
 		if (fd >= 0)
@@ -815,9 +816,9 @@ int main(int argc, char **argv)
 
 	/* The guest powers off after EXIT (syncing the workspace first);
 	 * give it a moment before stopping QEMU. */
-	uint64_t deadline = launch_now_ms() + QEMU_OWN_EXIT_MS;
+	uint64_t deadline = mono_ms() + QEMU_OWN_EXIT_MS;
 	while (res.end != SESSION_INTERRUPTED && !child_gone(&qemu) &&
-	       launch_now_ms() < deadline)
+	       mono_ms() < deadline)
 		poll(NULL, 0, 5);
 	teardown();
 	note("logs and audit kept in %s", run);

@@ -7,16 +7,10 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
 
 #define REPLY_TIMEOUT_MS 10000
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int proxy_control_send(const char *sock, const char *line, char *reply,
 		       size_t replysz)
@@ -45,9 +39,9 @@ int proxy_control_send(const char *sock, const char *line, char *reply,
 	}
 	char buf[4096];
 	size_t n = 0;
-	long long deadline = now_ms() + REPLY_TIMEOUT_MS;
+	long long deadline = (long long)mono_ms() + REPLY_TIMEOUT_MS;
 	while (!memchr(buf, '\n', n)) {
-		long long left = deadline - now_ms();
+		long long left = deadline - (long long)mono_ms();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
 			fmt_buf(reply, replysz, "%s: no reply", sock);

@@ -17,14 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
-
-uint64_t launch_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void __attribute__((noreturn))
 child_exec(char *const argv[], int logfd, int errfd, pid_t parent)
@@ -109,14 +103,14 @@ void children_stop(struct child *const cs[], size_t n, int grace_ms)
 	for (size_t i = 0; i < n; i++)
 		if (!child_gone(cs[i]))
 			kill(cs[i]->pid, SIGTERM);
-	uint64_t deadline = launch_now_ms() + (uint64_t)grace_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)grace_ms;
 	for (;;) {
 		bool all = true;
 		for (size_t i = 0; i < n; i++)
 			all &= child_gone(cs[i]);
 		if (all)
 			return;
-		if (launch_now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			break;
 		poll(NULL, 0, 10);
 	}
