@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "../common/clock.h"
+#include "../common/termsafe.h"
 #include "../common/util.h"
 
 static void __attribute__((noreturn))
@@ -121,4 +123,22 @@ void children_stop(struct child *const cs[], size_t n, int grace_ms)
 		waitpid(cs[i]->pid, &cs[i]->status, 0);
 		cs[i]->reaped = true;
 	}
+}
+
+/* The last lines of a log, for an error message. */
+void log_print_tail(const char *path, size_t bytes)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	if (read_file(path, 64u << 20, &text, &len) || len == 0)
+		return;
+	size_t from = len > bytes ? len - bytes : 0;
+	while (from > 0 && from < len && text[from - 1] != '\n')
+		from++;
+	/* The guest writes console.log, and the logs quote what it sent:
+	 * escaped, so that it cannot drive the terminal. */
+	fprintf(stderr, "--- last lines of %s ---\n", path);
+	term_fputs(text + from, stderr, true);
+	if (text[len - 1] != '\n')
+		fputc('\n', stderr);
 }
