@@ -296,12 +296,9 @@ static int rotate(struct audit *a, off_t *size)
 
 static int write_line(int fd, const char *line, size_t len)
 {
-	ssize_t n;
-	do
-		n = write(fd, line, len);
-	while (n < 0 && errno == EINTR);
+	ssize_t n = write_retry(fd, line, len);
 	if (n < 0)
-		return -errno;
+		return (int)n;
 	if ((size_t)n != len) {
 		/* Only on a full disk or a file size limit. Finish the line so
 		 * the next record does not glue onto it, and report it. */

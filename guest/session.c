@@ -58,11 +58,9 @@ static int read_frame(int c, struct control_frame *f, const char **why)
 			*why = control_status_str(st);
 			return -EPROTO;
 		}
-		ssize_t n = read(c, rbuf + rlen, sizeof(rbuf) - rlen);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = read_retry(c, rbuf + rlen, sizeof(rbuf) - rlen);
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0)
 			return 0;
 		rlen += (size_t)n;

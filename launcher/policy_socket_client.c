@@ -49,13 +49,11 @@ int proxy_control_send(const char *sock, const char *line, char *reply,
 		}
 		if (n == sizeof(buf) - 1)
 			break; /* a reply this long is cut, not an error */
-		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = read_retry(fd, buf + n, sizeof(buf) - 1 - n);
 		if (r <= 0) {
 			fmt_buf(reply, replysz, "%s: closed without a reply",
 				sock);
-			return r < 0 ? -errno : -ECONNRESET;
+			return r < 0 ? (int)r : -ECONNRESET;
 		}
 		n += (size_t)r;
 	}

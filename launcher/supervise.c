@@ -74,9 +74,7 @@ int child_spawn(struct child *c, char *const argv[], const char *log_path)
 	 * group could reach the child. */
 	setpgid(pid, pid);
 	int e = 0;
-	ssize_t n;
-	while ((n = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
-		;
+	ssize_t n = read_retry(p[0], &e, sizeof(e));
 	close(p[0]);
 	c->pid = pid;
 	c->reaped = false;
