@@ -10,8 +10,8 @@
 #   make bench    run the benchmarks (prints tables with ratios)
 #
 # Sources are picked up by directory, so adding a module needs no edit here:
-#   common/*.c, policy/*.c, proxy/*.c, launcher/*.c, audit/*.c -> one library each
-#   <dir>/main.c and launcher/*_main.c               -> programs (see PROGRAMS)
+#   <dir>/*.c for each of LIBDIRS (layout: docs/design.md) -> one library each
+#   <dir>/main.c                                     -> programs (PROGRAM_TABLE)
 #   tests/unit/test_*.c                              -> TAP unit tests
 #   tests/tools/*.c                                  -> test helper programs
 # Extra rules live in mk/*.mk (fuzzing, guest image, benchmarks).
@@ -58,13 +58,16 @@ OBJ := $(BUILD)/obj
 lib_srcs = $(filter-out $(1)/main.c $(1)/%_main.c,$(wildcard $(1)/*.c))
 lib_objs = $(patsubst %.c,$(OBJ)/%.o,$(call lib_srcs,$(1)))
 
-LIBDIRS := common policy proxy launcher audit
+LIBDIRS := common parse auditlog policy proxy vsock launcher audit
 LIBS := $(foreach d,$(LIBDIRS),$(if $(call lib_srcs,$(d)),$(BUILD)/lib$(d).a))
 # Link order: most dependent first.
 LINK_LIBS := $(filter $(BUILD)/libaudit.a,$(LIBS)) \
 	$(filter $(BUILD)/liblauncher.a,$(LIBS)) \
+	$(filter $(BUILD)/libvsock.a,$(LIBS)) \
 	$(filter $(BUILD)/libproxy.a,$(LIBS)) \
+	$(filter $(BUILD)/libauditlog.a,$(LIBS)) \
 	$(filter $(BUILD)/libpolicy.a,$(LIBS)) \
+	$(filter $(BUILD)/libparse.a,$(LIBS)) \
 	$(filter $(BUILD)/libcommon.a,$(LIBS))
 
 $(BUILD)/lib%.a: $$(call lib_objs,$$*)
@@ -90,7 +93,7 @@ $(OBJ)/%.o: %.c
 PROGRAM_TABLE := sandbox-proxy:proxy/main.c \
 	sandbox-policy:policy/main.c \
 	sandbox-launch:launcher/main.c \
-	sandbox-vsock:launcher/vsock_main.c \
+	sandbox-vsock:vsock/main.c \
 	sandbox-audit:audit/main.c
 PROGRAMS := $(foreach p,$(PROGRAM_TABLE),$(if $(wildcard $(word 2,$(subst :, ,$(p)))),$(word 1,$(subst :, ,$(p)))))
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
@@ -118,7 +121,7 @@ $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- top-level targets ------------------------------------------------------
-.PHONY: all deps test-deps test unit integration e2e check-banned clean tests-build format
+.PHONY: all deps test-deps test unit integration e2e check-banned check-includes clean tests-build format
 
 all: $(BINS)
 
@@ -134,6 +137,7 @@ test-deps:
 # that `make unit` etc. can be run alone.
 test: test-deps
 	$(MAKE) check-banned
+	$(MAKE) check-includes
 	$(MAKE) SAN=1 tests-build
 	$(MAKE) SAN=1 unit
 	$(MAKE) fuzz-replay
@@ -158,6 +162,10 @@ check-banned:
 		$$(git ls-files '*.c' '*.h' 2>/dev/null || find . -name '*.[ch]'); then \
 		echo "check-banned: use snprintf/fmt_buf/memcpy with explicit sizes" >&2; exit 1; \
 	else echo "check-banned: ok"; fi
+
+# Every #include follows the folder graph written in docs/design.md.
+check-includes:
+	@/usr/bin/python3 tests/check_includes.py $(CURDIR)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

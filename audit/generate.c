@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "../proxy/audit.h"
+#include "../auditlog/audit.h"
 #include "review.h"
 
 static const char usage[] =

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "record.h"
+#include "../auditlog/record.h"
 
 struct policy;
 

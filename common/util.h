@@ -72,7 +72,16 @@ int fmt_append(char *buf, size_t size, size_t *len, const char *fmt, ...)
 /* Read a whole file (up to max bytes) into a NUL-terminated malloc'd buffer. */
 int read_file(const char *path, size_t max, char **out, size_t *out_len);
 
-/* Write all of buf, retrying on EINTR and short writes. */
+/* The EINTR-safe I/O loops, one each for every program:
+ * read_retry: one read(2), retried while a signal interrupts it; returns
+ *   the byte count (0 at EOF) or a negative errno.
+ * read_full: reads until len bytes or EOF; returns the byte count (less
+ *   than len only at EOF) or a negative errno.
+ * write_retry: one write(2), retried on EINTR; the count or -errno.
+ * write_all: all of buf, retrying on EINTR and short writes; 0 or -errno. */
+ssize_t read_retry(int fd, void *buf, size_t len);
+ssize_t read_full(int fd, void *buf, size_t len);
+ssize_t write_retry(int fd, const void *buf, size_t len);
 int write_all(int fd, const void *buf, size_t len);
 
 /* Print "prog: message" to stderr and exit(1). Set-up phases only. */

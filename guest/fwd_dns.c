@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
-#include "../common/wire.h"
+#include "../parse/wire.h"
 
 #define DNS_MAX 4096
 #define PENDING_TTL 10 /* seconds an unanswered query keeps its slot */

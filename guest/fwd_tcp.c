@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
-#include "../common/wire.h"
+#include "../parse/wire.h"
 
 /* <linux/netfilter_ipv4.h> clashes with <netinet/in.h>. */
 #ifndef SO_ORIGINAL_DST

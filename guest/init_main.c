@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
 #include "../common/util.h"
 
 static struct boot_config cfg;

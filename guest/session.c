@@ -1,4 +1,4 @@
-/* Serve one command on the control channel (framing in common/control.h):
+/* Serve one command on the control channel (framing in parse/cmd_channel.h):
  * read the SPEC, start the command, carry stdin/stdout/stderr, window size
  * and signals, reap, report EXIT. The host is trusted less than nothing
  * here only in the sense that every frame is size-checked; it decides what
@@ -18,7 +18,7 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
 #include "../common/util.h"
 
 #define STDIN_QUEUE_MAX (1u << 20)
@@ -58,11 +58,9 @@ static int read_frame(int c, struct control_frame *f, const char **why)
 			*why = control_status_str(st);
 			return -EPROTO;
 		}
-		ssize_t n = read(c, rbuf + rlen, sizeof(rbuf) - rlen);
-		if (n < 0 && errno == EINTR)
-			continue;
+		ssize_t n = read_retry(c, rbuf + rlen, sizeof(rbuf) - rlen);
 		if (n < 0)
-			return -errno;
+			return (int)n;
 		if (n == 0)
 			return 0;
 		rlen += (size_t)n;

@@ -3,7 +3,7 @@
 
 #include <sys/types.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
 
 struct spawned {
 	pid_t pid;      /* session and process group leader */

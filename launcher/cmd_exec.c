@@ -11,7 +11,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
+#include "../common/clock.h"
 #include "../common/util.h"
 
 #define EXIT_LAUNCH_FAILED 125
@@ -42,7 +43,7 @@ int exec_in(const struct sandbox_meta *m, char *const cmd[],
 		return EXIT_LAUNCH_FAILED;
 	}
 	int fd = control_connect(ctl, CONTROL_VSOCK_PORT,
-				 launch_now_ms() + EXEC_CONNECT_MS, sigfd, NULL);
+				 mono_ms() + EXEC_CONNECT_MS, sigfd, NULL);
 	if (fd < 0) {
 		fprintf(stderr, "sandbox-launch: cannot reach sandbox %s "
 				"through %s: %s\n",

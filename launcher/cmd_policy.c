@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "proxy_control.h"
+#include "policy_socket_client.h"
 
 static const char policy_usage[] =
 	"usage: sandbox-launch policy NAME COMMAND [SPEC]\n"

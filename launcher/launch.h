@@ -7,7 +7,9 @@
  *   qemu_cmd.c       the QEMU command line (pure: config -> argv)
  *   supervise.c      child processes: PDEATHSIG, logs, teardown
  *   tty.c            host terminal raw mode and window size
- *   control_client.c the host end of the control channel (common/control.h)
+ *   cmd_channel_client.c  the host end of the command channel (parse/cmd_channel.h)
+ *   launch_plan.c    argv, paths and environment of a run, as data (pure)
+ *   locate.c         where the helper programs, the guest and QEMU are
  *
  * docs/launcher.md lists what the launcher does, in order.
  */
@@ -161,13 +163,17 @@ bool child_gone(struct child *c);
  * is left and reap everything. */
 void children_stop(struct child *const cs[], size_t n, int grace_ms);
 
+/* The last bytes (from a line start) of a log, escaped for the terminal
+ * (the logs quote what the guest sent), on stderr for an error message. */
+void log_print_tail(const char *path, size_t bytes);
+
 /* ---- tty.c ---------------------------------------------------------- */
 
 int tty_raw_enter(int fd);
 void tty_restore(void); /* safe to call any number of times */
 void tty_winsize(int fd, uint16_t *rows, uint16_t *cols);
 
-/* ---- control_client.c ----------------------------------------------- */
+/* ---- cmd_channel_client.c ------------------------------------------ */
 
 struct session_params {
 	char *const *argv;
@@ -204,7 +210,5 @@ int control_session(int fd, const struct session_params *p, int sigfd,
  * report it: the exit code, or 128+N for signal N (SIGTERM when the
  * launcher itself was interrupted). Not for SESSION_LOST. */
 int session_exit_status(const struct session_result *res);
-
-uint64_t launch_now_ms(void);
 
 #endif

@@ -15,15 +15,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../common/control.h"
-#include "../common/datadir.h"
+#include "../parse/cmd_channel.h"
 #include "../common/termsafe.h"
+#include "../common/clock.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "cmds.h"
 #include "host_pkg.h"
-#include "image.h"
 #include "launch.h"
+#include "launch_plan.h"
+#include "locate.h"
 #include "trust.h"
 
 #define VERSION "0.1.0"
@@ -38,19 +39,10 @@ static int sigfd = -1;
 static bool verbose;
 
 /* Where things are. */
-static char exe_dir[PATH_MAX], proxy_bin[PATH_MAX], vsock_bin[PATH_MAX];
-static char guest_dir[PATH_MAX], kernel[PATH_MAX], initrd[PATH_MAX];
-static char qemu_bin[PATH_MAX], workspace[PATH_MAX], cwd_guest[PATH_MAX];
-static char state[PATH_MAX], run[PATH_MAX], audit[PATH_MAX];
-static char vhost_sock[PATH_MAX], ctl_sock[PATH_MAX];
-static char proxy_log[PATH_MAX], vsock_log[PATH_MAX], qemu_log[PATH_MAX];
-static char console_log[PATH_MAX];
-static char image_path[PATH_MAX]; /* --image, resolved */
-static char proxy_ctl[PATH_MAX];  /* the proxy's --control socket */
-static char ports_dir[PATH_MAX];  /* STATE/ports: the proxy's vsock_P only */
-/* The guest's forwarders connect to these host ports (guest/guest.h). */
-#define PROXY_VSOCK_PORT 1080
-#define HTTP_PROXY_VSOCK_PORT 3128
+static struct launch_programs prog; /* locate.h */
+static char workspace[PATH_MAX], cwd_guest[PATH_MAX];
+static char state[PATH_MAX], run[PATH_MAX];
+static struct launch_paths paths; /* in state and run (launch_plan.h) */
 static char presets[PATH_MAX];
 static char host_etc[PATH_MAX]; /* host_etc_prepare()'s; "" if none */
 static char user_policy[PATH_MAX]; /* ~/.config/sandbox/policy.yaml */
@@ -102,24 +94,6 @@ static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
 	va_end(ap);
 }
 
-/* The last lines of a log, for an error message. */
-static void print_tail(const char *path, size_t bytes)
-{
-	_cleanup_free_ char *text = NULL;
-	size_t len;
-	if (read_file(path, 64u << 20, &text, &len) || len == 0)
-		return;
-	size_t from = len > bytes ? len - bytes : 0;
-	while (from > 0 && from < len && text[from - 1] != '\n')
-		from++;
-	/* The guest writes console.log, and the logs quote what it sent:
-	 * escaped, so that it cannot drive the terminal. */
-	fprintf(stderr, "--- last lines of %s ---\n", path);
-	term_fputs(text + from, stderr, true);
-	if (text[len - 1] != '\n')
-		fputc('\n', stderr);
-}
-
 /* A terminating signal during set-up: tear down and exit like a shell. */
 static void check_signals(void)
 {
@@ -142,64 +116,11 @@ static void sleep_watching(int ms)
 
 /* ---- step 1: find the programs, the guest image and QEMU ------------ */
 
-static void path_in(char *out, const char *dir, const char *name)
-{
-	if (fmt_buf(out, PATH_MAX, "%s/%s", dir, name))
-		fail("path too long: %s/%s", dir, name);
-}
-
-static void find_image(void)
-{
-	char dir[PATH_MAX], err[PATH_MAX + 256];
-	if (data_dir(DATA_IMAGES, dir, sizeof(dir)) == -ENAMETOOLONG)
-		fail("%s is too long", data_dir_env(DATA_IMAGES));
-	if (image_resolve(opts.image, dir, image_path, sizeof(image_path), err,
-			  sizeof(err)))
-		fail("%s", err);
-}
-
 static void find_files(void)
 {
-	int r = program_dir(exe_dir, sizeof(exe_dir));
-	if (r)
-		fail("cannot find my own executable: %s", strerror(-r));
-	path_in(proxy_bin, exe_dir, "sandbox-proxy");
-	path_in(vsock_bin, exe_dir, "sandbox-vsock");
-	if (access(proxy_bin, X_OK) || access(vsock_bin, X_OK))
-		fail("sandbox-proxy and sandbox-vsock must be next to "
-		     "sandbox-launch in %s: run make",
-		     exe_dir);
-
-	if (data_dir(DATA_GUEST, guest_dir, sizeof(guest_dir)) == -ENAMETOOLONG)
-		fail("%s is too long", data_dir_env(DATA_GUEST));
-	path_in(kernel, guest_dir, "vmlinuz");
-	path_in(initrd, guest_dir, "initramfs.cpio.gz");
-	if (access(kernel, R_OK) || access(initrd, R_OK))
-		fail("guest kernel or initramfs not found in %s: run make guest "
-		     "(and make install), or set SANDBOX_GUEST_DIR",
-		     guest_dir);
-	if (opts.image)
-		find_image();
-
-	const char *q = getenv("SANDBOX_QEMU");
-	if (q && *q) {
-		if (fmt_buf(qemu_bin, sizeof(qemu_bin), "%s", q) ||
-		    access(qemu_bin, X_OK))
-			fail("SANDBOX_QEMU=%s is not an executable", q);
-		return;
-	}
-	const char *path = getenv("PATH");
-	char dirs[4096];
-	if (!path || fmt_buf(dirs, sizeof(dirs), "%s", path))
-		fmt_buf(dirs, sizeof(dirs), "/usr/local/bin:/usr/bin");
-	for (char *save, *d = strtok_r(dirs, ":", &save); d;
-	     d = strtok_r(NULL, ":", &save)) {
-		if (fmt_buf(qemu_bin, sizeof(qemu_bin), "%s/qemu-system-x86_64",
-			    d) == 0 &&
-		    access(qemu_bin, X_OK) == 0)
-			return;
-	}
-	fail("qemu-system-x86_64 not found: install qemu-system-x86 (make deps)");
+	char err[2 * PATH_MAX + 256];
+	if (locate_programs(&prog, opts.image, err, sizeof(err)))
+		fail("%s", err);
 }
 
 /* ---- step 2: the workspace, the policy, the environment -------------- */
@@ -234,25 +155,19 @@ static void check_workspace(void)
 /* Policy arguments as the proxy takes them; file paths made absolute. */
 static void policy_args(struct strv *a)
 {
+	struct strv abs = {0};
 	for (size_t i = 0; i < opts.n_policies; i++) {
-		char abs[PATH_MAX];
-		if (!realpath(opts.policies[i], abs))
+		char p[PATH_MAX];
+		if (!realpath(opts.policies[i], p))
 			fail("--policy %s: %s", opts.policies[i],
 			     strerror(errno));
-		strv_add(a, "--policy");
-		strv_add(a, abs);
+		strv_add(&abs, p);
 	}
-	/* The approved copy in the run dir, never the workspace file: the
-	 * guest can rewrite that one at any time. */
-	if (repo.present) {
-		strv_add(a, "--policy");
-		strv_add(a, repo.copy_path);
-	}
-	for (size_t i = 0; i < opts.n_rules; i++) {
-		strv_add(a, opts.rules[i].allow ? "--allow" : "--deny");
-		strv_add(a, opts.rules[i].spec);
-	}
-	if (a->failed)
+	plan_policy_args(a, (const char *const *)abs.v, abs.n,
+			 repo.present ? repo.copy_path : NULL, &opts);
+	bool failed = abs.failed || a->failed;
+	strv_free(&abs);
+	if (failed)
 		fail("out of memory");
 }
 
@@ -356,7 +271,7 @@ static void check_repo_policy(void)
 static void check_policy(void)
 {
 	struct strv a = {0};
-	strv_add(&a, proxy_bin);
+	strv_add(&a, prog.proxy_bin);
 	strv_add(&a, "--check");
 	policy_args(&a);
 	char tmpl[] = "/tmp/sandbox-check-XXXXXX";
@@ -370,7 +285,7 @@ static void check_policy(void)
 	int r = child_spawn(&c, a.v, log);
 	strv_free(&a);
 	if (r)
-		fail("cannot run %s: %s", proxy_bin, strerror(-r));
+		fail("cannot run %s: %s", prog.proxy_bin, strerror(-r));
 	while (!child_gone(&c))
 		sleep_watching(10);
 	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)
@@ -385,40 +300,25 @@ static void check_policy(void)
 	     "sandbox-policy check");
 }
 
+static void env_unset(const char *name, void *arg)
+{
+	(void)arg;
+	note("--env %s: not set here, not passed", name);
+}
+
+static const char *env_lookup(const char *name)
+{
+	return getenv(name);
+}
+
 static void guest_env(struct strv *env, bool tty)
 {
-	const char *term = getenv("TERM"), *lang = getenv("LANG");
-	if (tty && term && *term)
-		strv_addf(env, "TERM=%s", term);
-	if (lang && *lang)
-		strv_addf(env, "LANG=%s", lang);
-	for (size_t i = 0; i < opts.n_env; i++) {
-		const char *e = opts.env[i];
-		if (strchr(e, '=')) {
-			strv_add(env, e);
-			continue;
-		}
-		const char *v = getenv(e);
-		if (v)
-			strv_addf(env, "%s=%s", e, v);
-		else
-			note("--env %s: not set here, not passed", e);
-	}
+	plan_guest_env(env, &opts, tty, env_lookup, env_unset, NULL);
 	if (env->failed)
 		fail("out of memory");
 }
 
 /* ---- step 3: directories, the proxy --------------------------------- */
-
-/* The bridge's connector may connect only in here, and only to the listed
- * ports: the proxy's two listeners are all it holds, the control sockets
- * stay one level up (docs/vsock.md). */
-static void make_ports_dir(void)
-{
-	path_in(ports_dir, state, "ports");
-	if (mkdir(ports_dir, 0700) < 0)
-		fail("cannot create %s: %s", ports_dir, strerror(errno));
-}
 
 static void make_dirs(void)
 {
@@ -434,38 +334,24 @@ static void make_dirs(void)
 		     (unsigned)getuid(), strerror(-r),
 		     r == -EPERM ? " (it exists but is not yours, or not 0700)"
 				 : "");
-	make_ports_dir();
-	path_in(vhost_sock, state, "vhost-user.sock");
-	path_in(ctl_sock, state, "control.sock");
-	path_in(proxy_ctl, state, "proxy-control.sock");
-	path_in(proxy_log, run, "proxy.log");
-	path_in(vsock_log, run, "vsock.log");
-	path_in(qemu_log, run, "qemu.log");
-	path_in(console_log, run, "console.log");
-	if (opts.audit) {
-		if (opts.audit[0] == '/') {
-			if (fmt_buf(audit, sizeof(audit), "%s", opts.audit))
-				fail("--audit path too long");
-		} else {
-			char here[PATH_MAX];
-			if (!getcwd(here, sizeof(here)) ||
-			    fmt_buf(audit, sizeof(audit), "%s/%s", here,
-				    opts.audit))
-				fail("--audit path too long");
-		}
-	} else {
-		path_in(audit, run, "audit.jsonl");
-	}
+	char here[PATH_MAX];
+	const char *what = "";
+	if (plan_paths(&paths, state, run, opts.audit,
+		       getcwd(here, sizeof(here)), &what))
+		fail("%s path too long", what);
+	/* The bridge's connector may connect only in here, and only to the
+	 * listed ports: the proxy's two listeners are all it holds, the
+	 * control sockets stay one level up (docs/vsock.md). */
+	if (mkdir(paths.ports_dir, 0700) < 0)
+		fail("cannot create %s: %s", paths.ports_dir, strerror(errno));
 	note("run directory (logs, audit, kept): %s", run);
 	note("state directory (sockets, removed at exit): %s", state);
 }
 
 static void write_policy_record(const struct strv *pa)
 {
-	char path[PATH_MAX];
-	path_in(path, run, "policy.txt");
 	_cleanup_close_ int fd =
-		open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		open(paths.policy_record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return;
 	static const char head[] =
@@ -498,10 +384,10 @@ static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
 	if (r)
 		fail("cannot start %s: %s", bin, strerror(-r));
 	strv_free(a);
-	uint64_t deadline = launch_now_ms() + timeout_ms;
+	uint64_t deadline = mono_ms() + timeout_ms;
 	while (!ready()) {
-		if (child_gone(ch) || launch_now_ms() > deadline) {
-			print_tail(log, 2000);
+		if (child_gone(ch) || mono_ms() > deadline) {
+			log_print_tail(log, 2000);
 			fail("%s did not start (log: %s)", ch->name, log);
 		}
 		sleep_watching(5);
@@ -510,12 +396,12 @@ static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
 
 static bool proxy_ready(void)
 {
-	return file_has(proxy_log, "sandbox-proxy: ready");
+	return file_has(paths.proxy_log, "sandbox-proxy: ready");
 }
 
 static bool bridge_ready(void)
 {
-	return access(vhost_sock, F_OK) == 0 && access(ctl_sock, F_OK) == 0;
+	return access(paths.vhost_sock, F_OK) == 0 && access(paths.ctl_sock, F_OK) == 0;
 }
 
 
@@ -524,33 +410,13 @@ static void start_proxy(void)
 	struct strv pa = {0}, a = {0};
 	policy_args(&pa);
 	write_policy_record(&pa);
-	strv_add(&a, proxy_bin);
-	strv_add(&a, "--listen");
-	strv_addf(&a, "unix:%s/vsock_%d", ports_dir, PROXY_VSOCK_PORT);
-	strv_add(&a, "--http-proxy");
-	strv_addf(&a, "unix:%s/vsock_%d", ports_dir, HTTP_PROXY_VSOCK_PORT);
-	strv_add(&a, "--audit");
-	strv_add(&a, audit);
-	strv_addf(&a, "--audit-max-bytes=%u", opts.audit_max_bytes);
-	strv_addf(&a, "--audit-keep=%u", opts.audit_keep);
-	strv_add(&a, "--sandbox");
-	strv_add(&a, opts.name);
-	strv_add(&a, "--control");
-	strv_addf(&a, "unix:%s", proxy_ctl);
-	if (opts.resolver) {
-		strv_add(&a, "--resolver");
-		strv_add(&a, opts.resolver);
-	}
-	for (size_t i = 0; i < pa.n; i++)
-		strv_add(&a, pa.v[i]);
-	if (verbose)
-		strv_add(&a, "--verbose");
+	plan_proxy_argv(&a, prog.proxy_bin, &paths, &opts, &pa, verbose);
 	strv_free(&pa);
 	if (a.failed)
 		fail("out of memory");
-	spawn_until_ready(&proxy, &a, proxy_log, proxy_ready, PROXY_READY_MS);
+	spawn_until_ready(&proxy, &a, paths.proxy_log, proxy_ready, PROXY_READY_MS);
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
-	     audit);
+	     paths.audit);
 }
 
 /* ---- step 4: the bridge and QEMU ------------------------------------ */
@@ -577,41 +443,29 @@ static void prepare_host_pkg(void)
 static void start_vm(enum accel accel)
 {
 	struct strv a = {0};
-	strv_add(&a, vsock_bin);
-	strv_add(&a, "--socket");
-	strv_add(&a, vhost_sock);
-	strv_add(&a, "--dir");
-	strv_add(&a, ports_dir);
-	strv_add(&a, "--port");
-	strv_addf(&a, "%d", PROXY_VSOCK_PORT);
-	strv_add(&a, "--port");
-	strv_addf(&a, "%d", HTTP_PROXY_VSOCK_PORT);
-	strv_add(&a, "--listen");
-	strv_add(&a, ctl_sock);
-	if (verbose)
-		strv_add(&a, "--verbose");
+	plan_bridge_argv(&a, prog.vsock_bin, &paths, verbose);
 	if (a.failed)
 		fail("out of memory");
-	spawn_until_ready(&bridge, &a, vsock_log, bridge_ready, SOCKETS_READY_MS);
+	spawn_until_ready(&bridge, &a, paths.vsock_log, bridge_ready, SOCKETS_READY_MS);
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 	/* sandbox-init takes 1..65533; root or nobody on the host becomes
 	 * the guest's default user (the host still sees files as ours). */
 	struct qemu_config qc = {
-		.qemu = qemu_bin,
-		.kernel = kernel,
-		.initrd = initrd,
+		.qemu = prog.qemu_bin,
+		.kernel = prog.kernel,
+		.initrd = prog.initrd,
 		.workspace = workspace,
-		.vhost_sock = vhost_sock,
-		.console_log = console_log,
+		.vhost_sock = paths.vhost_sock,
+		.console_log = paths.console_log,
 		.hostname = opts.name,
 		.accel = accel,
 		.memory_mb = opts.memory_mb ? opts.memory_mb : 1024,
 		.cpus = opts.cpus ? opts.cpus : (accel == ACCEL_KVM ? 2 : 1),
 		.uid = uid >= 1 && uid <= 65533 ? uid : 1000,
 		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
-		.root_image = opts.image ? image_path : NULL,
+		.root_image = opts.image ? prog.image_path : NULL,
 		.upper_disk = reg.upper[0] ? reg.upper : NULL,
 		.host_etc = host_etc[0] ? host_etc : NULL,
 		.host_dpkg = host_etc[0] ? HOST_DPKG_DIR : NULL,
@@ -626,10 +480,10 @@ static void start_vm(enum accel accel)
 			fprintf(stderr, " %s", a.v[i]);
 		fputc('\n', stderr);
 	}
-	r = child_spawn(&qemu, a.v, qemu_log);
+	r = child_spawn(&qemu, a.v, paths.qemu_log);
 	strv_free(&a);
 	if (r)
-		fail("cannot start %s: %s", qemu_bin, strerror(-r));
+		fail("cannot start %s: %s", prog.qemu_bin, strerror(-r));
 }
 
 static bool vm_gone(void)
@@ -641,8 +495,8 @@ static void stop_vm(void)
 {
 	struct child *const vm[] = {&qemu, &bridge};
 	children_stop(vm, ARRAY_SIZE(vm), STOP_GRACE_MS);
-	unlink(vhost_sock);
-	unlink(ctl_sock);
+	unlink(paths.vhost_sock);
+	unlink(paths.ctl_sock);
 }
 
 /* ---- step 5: the control channel ------------------------------------ */
@@ -652,8 +506,8 @@ static int connect_guest(void)
 	enum accel accel = accel_choose();
 	for (;;) {
 		start_vm(accel);
-		uint64_t deadline = launch_now_ms() + opts.boot_timeout * 1000ull;
-		int fd = control_connect(ctl_sock, CONTROL_VSOCK_PORT, deadline,
+		uint64_t deadline = mono_ms() + opts.boot_timeout * 1000ull;
+		int fd = control_connect(paths.ctl_sock, CONTROL_VSOCK_PORT, deadline,
 					 sigfd, vm_gone);
 		if (fd >= 0)
 			return fd;
@@ -664,7 +518,7 @@ static int connect_guest(void)
 			exit(128 + SIGTERM);
 		}
 		_cleanup_free_ char *qlog = NULL;
-		read_file(qemu_log, 1u << 20, &qlog, NULL);
+		read_file(paths.qemu_log, 1u << 20, &qlog, NULL);
 		if (fd == -ECHILD && accel == ACCEL_KVM && qlog &&
 		    accel_kvm_failed(qlog)) {
 			note("KVM does not work here; using TCG from now on");
@@ -673,8 +527,8 @@ static int connect_guest(void)
 			accel = ACCEL_TCG;
 			continue;
 		}
-		print_tail(console_log, 3000);
-		print_tail(qemu_log, 1000);
+		log_print_tail(paths.console_log, 3000);
+		log_print_tail(paths.qemu_log, 1000);
 		if (fd == -ECHILD)
 			fail("the VM stopped before the guest was up (logs in %s)",
 			     run);
@@ -682,7 +536,7 @@ static int connect_guest(void)
 			fail("the guest did not come up within %u s (logs in %s; "
 			     "raise --boot-timeout on a slow machine)",
 			     opts.boot_timeout, run);
-		fail("cannot reach the guest through %s: %s", ctl_sock,
+		fail("cannot reach the guest through %s: %s", paths.ctl_sock,
 		     strerror(-fd));
 	}
 }
@@ -781,11 +635,11 @@ int main(int argc, char **argv)
 	prepare_host_pkg();
 	check_repo_policy();
 	fmt_buf(reg.meta.proxy_control, sizeof(reg.meta.proxy_control), "%s",
-		proxy_ctl);
+		paths.proxy_ctl);
 	if (repo.present && reg.meta.n_policies < SANDBOX_MAX_LIST)
 		fmt_buf(reg.meta.policies[reg.meta.n_policies++],
 			sizeof(reg.meta.policies[0]), "%s", repo.copy_path);
-	registry_started(&reg, state, run, audit);
+	registry_started(&reg, state, run, paths.audit);
 	start_proxy();
 	int ctl = connect_guest();
 	note("guest up; running %s", opts.cmd[0]);
@@ -815,9 +669,9 @@ int main(int argc, char **argv)
 
 	/* The guest powers off after EXIT (syncing the workspace first);
 	 * give it a moment before stopping QEMU. */
-	uint64_t deadline = launch_now_ms() + QEMU_OWN_EXIT_MS;
+	uint64_t deadline = mono_ms() + QEMU_OWN_EXIT_MS;
 	while (res.end != SESSION_INTERRUPTED && !child_gone(&qemu) &&
-	       launch_now_ms() < deadline)
+	       mono_ms() < deadline)
 		poll(NULL, 0, 5);
 	teardown();
 	note("logs and audit kept in %s", run);
@@ -825,7 +679,7 @@ int main(int argc, char **argv)
 	if (r < 0 || res.end == SESSION_LOST) {
 		fprintf(stderr, "sandbox-launch: %s (logs in %s)\n",
 			res.why[0] ? res.why : strerror(-r), run);
-		print_tail(console_log, 1500);
+		log_print_tail(paths.console_log, 1500);
 		return EXIT_LAUNCH_FAILED;
 	}
 	launch_opts_free(&opts);

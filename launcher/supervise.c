@@ -11,20 +11,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/clock.h"
+#include "../common/termsafe.h"
 #include "../common/util.h"
-
-uint64_t launch_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void __attribute__((noreturn))
 child_exec(char *const argv[], int logfd, int errfd, pid_t parent)
@@ -78,9 +74,7 @@ int child_spawn(struct child *c, char *const argv[], const char *log_path)
 	 * group could reach the child. */
 	setpgid(pid, pid);
 	int e = 0;
-	ssize_t n;
-	while ((n = read(p[0], &e, sizeof(e))) < 0 && errno == EINTR)
-		;
+	ssize_t n = read_retry(p[0], &e, sizeof(e));
 	close(p[0]);
 	c->pid = pid;
 	c->reaped = false;
@@ -109,14 +103,14 @@ void children_stop(struct child *const cs[], size_t n, int grace_ms)
 	for (size_t i = 0; i < n; i++)
 		if (!child_gone(cs[i]))
 			kill(cs[i]->pid, SIGTERM);
-	uint64_t deadline = launch_now_ms() + (uint64_t)grace_ms;
+	uint64_t deadline = mono_ms() + (uint64_t)grace_ms;
 	for (;;) {
 		bool all = true;
 		for (size_t i = 0; i < n; i++)
 			all &= child_gone(cs[i]);
 		if (all)
 			return;
-		if (launch_now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			break;
 		poll(NULL, 0, 10);
 	}
@@ -127,4 +121,22 @@ void children_stop(struct child *const cs[], size_t n, int grace_ms)
 		waitpid(cs[i]->pid, &cs[i]->status, 0);
 		cs[i]->reaped = true;
 	}
+}
+
+/* The last lines of a log, for an error message. */
+void log_print_tail(const char *path, size_t bytes)
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	if (read_file(path, 64u << 20, &text, &len) || len == 0)
+		return;
+	size_t from = len > bytes ? len - bytes : 0;
+	while (from > 0 && from < len && text[from - 1] != '\n')
+		from++;
+	/* The guest writes console.log, and the logs quote what it sent:
+	 * escaped, so that it cannot drive the terminal. */
+	fprintf(stderr, "--- last lines of %s ---\n", path);
+	term_fputs(text + from, stderr, true);
+	if (text[len - 1] != '\n')
+		fputc('\n', stderr);
 }

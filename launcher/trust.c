@@ -115,11 +115,9 @@ int trust_read_repo_policy(const char *workspace, char **data, size_t *len,
 			buf = nb;
 			cap *= 2;
 		}
-		ssize_t r = read(fd, buf + n, cap - n);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = read_retry(fd, buf + n, cap - n);
 		if (r < 0) {
-			int e = errno;
+			int e = (int)-r;
 			fmt_buf(err, errsz, "%s/" TRUST_REPO_POLICY ": %s",
 				workspace, strerror(e));
 			return -e;

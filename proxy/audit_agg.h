@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "audit.h"
+#include "../auditlog/audit.h"
 
 #define AUDIT_AGG_SLOTS 8
 #define AUDIT_AGG_INTERVAL_MS 1000

@@ -15,8 +15,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "proto.h"
 
 /* Bytes buffered from the client before a decision: the largest thing a
@@ -29,12 +30,6 @@
  * 403 or an alert instead of a bare close. */
 #define DENY_GRACE_MS 300
 
-uint64_t conn_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 void conn_set_timer(struct conn *c, uint64_t ms)
 {
@@ -131,7 +126,7 @@ void conn_close(struct conn *c, const char *reason)
 	r.reason = reason;
 	r.bytes_up = (int64_t)c->bytes_up;
 	r.bytes_down = (int64_t)c->bytes_down;
-	r.duration_ms = (int64_t)(conn_now_ms() - c->start_ms);
+	r.duration_ms = (int64_t)(mono_ms() - c->start_ms);
 	proxy_audit(px, &r);
 	proxy_log(px, "conn %llu closed: %s", (unsigned long long)c->id,
 		  reason);
@@ -148,12 +143,7 @@ void conn_close(struct conn *c, const char *reason)
 		event_free(c->timer);
 	free(c->hc_out);
 	free(c->aux);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		px->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	px->n_conns--;
 	policy_ref_put(c->pol);
 	free(c);
@@ -441,7 +431,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 	(void)fd;
 	(void)what;
-	uint64_t now = conn_now_ms();
+	uint64_t now = mono_ms();
 	switch (c->state) {
 	case CS_READ_HEADER:
 	case CS_PROXY_HEAD:
@@ -504,7 +494,7 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 	c->px = px;
 	c->id = ++px->next_conn_id;
 	c->origin = origin;
-	c->start_ms = c->phase_start_ms = c->last_active_ms = conn_now_ms();
+	c->start_ms = c->phase_start_ms = c->last_active_ms = mono_ms();
 	evutil_make_socket_nonblocking(fd);
 	/* The upstream side has it too: a relay must not hold a small
 	 * segment back waiting for an ACK (Nagle). Fails harmlessly on a
@@ -526,10 +516,7 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 		return;
 	}
 	c->pol = policy_ref_get(px->policy);
-	c->next = px->conns;
-	if (px->conns)
-		px->conns->prev = c;
-	px->conns = c;
+	LIST_INSERT_HEAD(&px->conns, c, link);
 	px->n_conns++;
 
 	c->state = origin == ORIGIN_TRANSPARENT ? CS_READ_HEADER

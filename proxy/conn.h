@@ -62,7 +62,7 @@ enum deny_kind {
 
 struct conn {
 	struct proxy *px;
-	struct conn *prev, *next; /* px->conns */
+	LIST_ENTRY(conn) link; /* px->conns */
 	uint64_t id;
 	enum conn_state state;
 	enum conn_origin origin;
@@ -174,7 +174,6 @@ int conn_audit_resolve(struct conn *c, const char *reason);
 
 /* Arm the phase timer to fire after ms milliseconds. */
 void conn_set_timer(struct conn *c, uint64_t ms);
-uint64_t conn_now_ms(void);
 
 /* Steps of the state machine, in the order a connection takes them. */
 void conn_read_header(struct conn *c);    /* peek.c */

@@ -5,10 +5,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 struct entry {
 	struct entry *hnext;            /* bucket chain */
-	struct entry *newer, *older;    /* LRU list */
+	TAILQ_ENTRY(entry) lru;         /* LRU list, newest first */
 	uint64_t expires_ms;
 	uint32_t hash;
 	size_t n;
@@ -20,7 +21,7 @@ struct dns_cache {
 	struct entry **buckets; /* owned array; entries owned via the LRU list */
 	size_t mask;
 	size_t count, max;
-	struct entry *newest, *oldest;
+	TAILQ_HEAD(cache_lru, entry) lru; /* newest first */
 };
 
 static uint32_t hash_name(const char *s)
@@ -48,6 +49,7 @@ struct dns_cache *dns_cache_new(size_t max_entries)
 		free(dc);
 		return NULL;
 	}
+	TAILQ_INIT(&dc->lru);
 	dc->mask = nb - 1;
 	dc->max = max_entries;
 	return dc;
@@ -55,26 +57,12 @@ struct dns_cache *dns_cache_new(size_t max_entries)
 
 static void lru_unlink(struct dns_cache *dc, struct entry *e)
 {
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		dc->newest = e->older;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		dc->oldest = e->newer;
-	e->newer = e->older = NULL;
+	TAILQ_REMOVE(&dc->lru, e, lru);
 }
 
 static void lru_push(struct dns_cache *dc, struct entry *e)
 {
-	e->older = dc->newest;
-	e->newer = NULL;
-	if (dc->newest)
-		dc->newest->newer = e;
-	dc->newest = e;
-	if (!dc->oldest)
-		dc->oldest = e;
+	TAILQ_INSERT_HEAD(&dc->lru, e, lru);
 }
 
 static struct entry **find(struct dns_cache *dc, const char *name,
@@ -100,9 +88,9 @@ void dns_cache_free(struct dns_cache *dc)
 {
 	if (!dc)
 		return;
-	struct entry *e = dc->newest;
+	struct entry *e = TAILQ_FIRST(&dc->lru);
 	while (e) {
-		struct entry *next = e->older;
+		struct entry *next = TAILQ_NEXT(e, lru);
 		free(e);
 		e = next;
 	}
@@ -130,7 +118,7 @@ void dns_cache_put(struct dns_cache *dc, const char *name,
 	if (n == 0 || ttl == 0)
 		return;
 	if (dc->count >= dc->max) {
-		struct entry *old = dc->oldest;
+		struct entry *old = TAILQ_LAST(&dc->lru, cache_lru);
 		dns_cache_drop(dc, old->name);
 	}
 	size_t nl = strlen(name) + 1;

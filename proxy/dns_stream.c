@@ -19,11 +19,12 @@
 #include <event2/event.h>
 #include <string.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "audit_agg.h"
 #include "conn.h"
-#include "dns_msg.h"
+#include "../parse/dns_msg.h"
 #include "synth.h"
 
 #define DNS_MAX_INFLIGHT 64
@@ -32,7 +33,7 @@
 
 struct dns_job {
 	struct dns_stream *s;
-	struct dns_job *prev, *next;
+	LIST_ENTRY(dns_job) link; /* s->jobs */
 	struct resolver_query *rq;
 	struct dns_query q;
 	struct policy_verdict v;
@@ -40,7 +41,7 @@ struct dns_job {
 
 struct dns_stream {
 	struct conn *c;
-	struct dns_job *jobs; /* owned */
+	LIST_HEAD(, dns_job) jobs; /* owned */
 	unsigned inflight;
 	bool reading_paused;
 	struct audit_agg agg; /* repeats of this stream's records */
@@ -103,12 +104,7 @@ static void job_free(struct dns_job *j)
 	struct dns_stream *s = j->s;
 	if (j->rq)
 		resolver_cancel(j->rq);
-	if (j->prev)
-		j->prev->next = j->next;
-	else
-		s->jobs = j->next;
-	if (j->next)
-		j->next->prev = j->prev;
+	LIST_REMOVE(j, link);
 	s->inflight--;
 	free(j);
 }
@@ -177,7 +173,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 	if (proxy_may_act(c->px))
 		answer(c, &j->q, true, rcode, (const uint8_t(*)[4])a, na);
 	job_free(j);
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	if (finish_if_done(c))
 		return;
 	if (c->state == CS_DNS && c->dns->reading_paused)
@@ -242,10 +238,7 @@ static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
 	memcpy(j->q.qname, name, strlen(name) + 1);
 	j->q.qname_len = strlen(name);
 	j->v = v;
-	j->next = s->jobs;
-	if (s->jobs)
-		s->jobs->prev = j;
-	s->jobs = j;
+	LIST_INSERT_HEAD(&s->jobs, j, link);
 	s->inflight++;
 	j->rq = resolver_lookup(c->px->resolver, name, on_resolved, j);
 	if (!j->rq) {
@@ -264,7 +257,7 @@ void dns_stream_start(struct conn *c)
 	s->c = c;
 	c->dns = s;
 	c->state = CS_DNS;
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	/* One whole message (64 KiB + prefix) must fit in the input. */
 	bufferevent_setwatermark(c->client, EV_READ, 0, DNS_MSG_MAX + 2);
 	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
@@ -285,7 +278,7 @@ static bool read_messages(struct conn *c)
 		    evbuffer_get_length(bufferevent_get_output(c->client)) >=
 			    DNS_OUT_HWM ||
 		    !proxy_may_act(c->px) ||
-		    !audit_agg_budget_ok(&s->agg, conn_now_ms()) ||
+		    !audit_agg_budget_ok(&s->agg, mono_ms()) ||
 		    !proxy_budget_ok(c->px)) {
 			if (!s->reading_paused)
 				bufferevent_disable(c->client, EV_READ);
@@ -304,7 +297,7 @@ static bool read_messages(struct conn *c)
 		if (len < 2 + mlen)
 			break;
 		p = evbuffer_pullup(in, (ssize_t)(2 + mlen));
-		c->last_active_ms = conn_now_ms();
+		c->last_active_ms = mono_ms();
 		handle_query(c, p + 2, mlen);
 		evbuffer_drain(in, 2 + mlen);
 	}
@@ -349,8 +342,8 @@ void dns_stream_flush(struct conn *c)
 
 void dns_stream_free(struct dns_stream *s)
 {
-	while (s->jobs)
-		job_free(s->jobs);
+	while (!LIST_EMPTY(&s->jobs))
+		job_free(LIST_FIRST(&s->jobs));
 	s->c->dns = NULL;
 	free(s);
 }

@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http_req.h"
+#include "../parse/http_req.h"
 
 enum hc_mode {
 	HC_OFF,      /* not HTTP: bytes pass unchecked */

@@ -15,7 +15,7 @@
 
 #include "../common/util.h"
 #include "conn.h"
-#include "http_req.h"
+#include "../parse/http_req.h"
 #include "proto.h"
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";

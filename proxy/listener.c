@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "../common/unix_listen.h"
 #include "../common/util.h"
 #include "conn.h"
 
@@ -85,31 +86,12 @@ static void accept_error_cb(struct evconnlistener *lev, void *arg)
 
 static int open_unix(const struct listen_spec *ls, char *err, size_t errsz)
 {
-	struct sockaddr_un sun = {.sun_family = AF_UNIX};
-	memcpy(sun.sun_path, ls->path, strlen(ls->path) + 1);
-	struct stat st;
-	if (lstat(ls->path, &st) == 0) {
-		/* Only a stale socket is ours to remove. */
-		if (!S_ISSOCK(st.st_mode)) {
-			fmt_buf(err, errsz, "%s exists and is not a socket",
-				ls->path);
-			return -EEXIST;
-		}
-		unlink(ls->path);
-	}
-	_cleanup_close_ int fd =
-		socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	mode_t old = umask(0177); /* created 0600: only our user connects */
-	int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (r < 0 || chmod(ls->path, 0600) < 0 || listen(fd, 512) < 0)
-		goto fail;
-	return take_fd(&fd);
-fail:
-	fmt_buf(err, errsz, "%s: %s", ls->spec, strerror(errno));
-	return -errno;
+	int fd = unix_listen_0600(ls->path, 512, SOCK_NONBLOCK);
+	if (fd == -EEXIST)
+		fmt_buf(err, errsz, "%s exists and is not a socket", ls->path);
+	else if (fd < 0)
+		fmt_buf(err, errsz, "%s: %s", ls->spec, strerror(-fd));
+	return fd;
 }
 
 static int open_tcp(struct proxy *px, const struct listen_spec *ls,

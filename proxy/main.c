@@ -14,10 +14,10 @@
 #include <sys/stat.h>
 
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "config.h"
 #include "conn.h"
-#include "control.h"
+#include "policy_socket.h"
 #include "dns_cache.h"
 #include "listener.h"
 #include "proxy.h"
@@ -125,8 +125,9 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	struct proxy *px = arg;
 	(void)fd;
 	(void)what;
-	while (px->conns)
-		conn_close(px->conns, "proxy shutting down (drain timeout)");
+	while (!LIST_EMPTY(&px->conns))
+		conn_close(LIST_FIRST(&px->conns),
+			   "proxy shutting down (drain timeout)");
 	event_base_loopexit(px->base, NULL);
 }
 
@@ -141,8 +142,8 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 		strsignal(sig), px->n_conns);
 	listeners_close(px);
 	/* DNS streams idle by nature: nothing to wait for. */
-	for (struct conn *c = px->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (c->state == CS_DNS && dns_stream_idle(c))
 			conn_close(c, "proxy shutting down");
 	}
@@ -270,8 +271,8 @@ static int run(struct proxy_config *cfg)
 	listeners_close(&px);
 	control_close(px.control);
 	px.control = NULL;
-	while (px.conns)
-		conn_close(px.conns, "proxy shutting down");
+	while (!LIST_EMPTY(&px.conns))
+		conn_close(LIST_FIRST(&px.conns), "proxy shutting down");
 	if (px.drain_timer)
 		event_free(px.drain_timer);
 	proxy_record_stop(&px);

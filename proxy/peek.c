@@ -8,10 +8,11 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
-#include "../common/wire.h"
+#include "../parse/wire.h"
 #include "conn.h"
-#include "http_req.h"
+#include "../parse/http_req.h"
 #include "proto.h"
 #include "synth.h"
 
@@ -148,7 +149,7 @@ void conn_read_header(struct conn *c)
  * peek before any reaches it (WAIT_FIRST). */
 void conn_start_peek(struct conn *c)
 {
-	c->phase_start_ms = conn_now_ms();
+	c->phase_start_ms = mono_ms();
 	c->peek_started = false;
 	if (c->upstream) { /* CONNECT tunnel: connected before the peek */
 		conn_wait_first(c);
@@ -166,7 +167,7 @@ void conn_start_peek(struct conn *c)
 void conn_wait_first(struct conn *c)
 {
 	c->state = CS_WAIT_FIRST;
-	c->phase_start_ms = conn_now_ms();
+	c->phase_start_ms = mono_ms();
 	c->peek_started = false;
 	bufferevent_enable(c->upstream, EV_READ);
 	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
@@ -327,9 +328,9 @@ void conn_peek_step(struct conn *c)
 		 * (after a silence in WAIT_FIRST, all of it). */
 		c->peek_started = true;
 		if (c->state == CS_WAIT_FIRST)
-			c->phase_start_ms = conn_now_ms();
+			c->phase_start_ms = mono_ms();
 		uint64_t budget = (uint64_t)c->px->cfg->handshake_timeout * 1000;
-		uint64_t spent = conn_now_ms() - c->phase_start_ms;
+		uint64_t spent = mono_ms() - c->phase_start_ms;
 		conn_set_timer(c, spent < budget ? budget - spent : 1);
 	}
 	const uint8_t *buf = evbuffer_pullup(in, -1);

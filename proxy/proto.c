@@ -3,8 +3,8 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "http_req.h"
-#include "tls_hello.h"
+#include "../parse/http_req.h"
+#include "../parse/tls_hello.h"
 
 /* --- TLS ----------------------------------------------------------------- */
 

@@ -10,7 +10,7 @@
 
 #include "../common/termsafe.h"
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "ipclass.h"
 
 struct policy_ref *policy_ref_get(struct policy_ref *r)

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <time.h>
 
 #include "../common/ipaddr.h"
@@ -65,7 +66,7 @@ struct proxy {
 	struct ip_addr local_addrs[PROXY_MAX_SELF]; /* getifaddrs() at start */
 	size_t n_local;
 
-	struct conn *conns; /* owned list of live connections */
+	LIST_HEAD(, conn) conns; /* owned list of live connections */
 	size_t n_conns;
 	uint64_t next_conn_id;
 

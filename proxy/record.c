@@ -21,8 +21,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "audit_agg.h"
 #include "conn.h"
 #include "listener.h"
@@ -40,7 +41,7 @@ static void budget_window(struct proxy *px, uint64_t now)
 
 bool proxy_budget_ok(struct proxy *px)
 {
-	budget_window(px, conn_now_ms());
+	budget_window(px, mono_ms());
 	return px->budget_used < PROXY_RECORD_BUDGET;
 }
 
@@ -52,14 +53,14 @@ int proxy_audit(struct proxy *px, const struct audit_record *r)
 	}
 	int e = audit_write(px->audit, r);
 	if (e == 0) {
-		budget_window(px, conn_now_ms());
+		budget_window(px, mono_ms());
 		px->budget_used++;
 	} else {
 		/* The log is the record of every decision: without it the
 		 * proxy makes none. */
 		px->audit_failed = true;
 		px->audit_lost = 1;
-		px->audit_failed_ms = conn_now_ms();
+		px->audit_failed_ms = mono_ms();
 		clock_gettime(CLOCK_REALTIME, &px->audit_failed_at);
 		fprintf(stderr,
 			"sandbox-proxy: audit log write failed (%s); refusing "
@@ -74,7 +75,7 @@ bool proxy_may_act(struct proxy *px) { return !px->audit_failed; }
 
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
 {
-	uint64_t now = conn_now_ms();
+	uint64_t now = mono_ms();
 	int i;
 	while ((i = audit_agg_due(g, now, force)) >= 0) {
 		struct audit_record a;
@@ -101,7 +102,7 @@ int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
 		return e;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t now = conn_now_ms();
+	uint64_t now = mono_ms();
 	if (audit_agg_count(g, r, now, &ts))
 		return 0;
 	int i = audit_agg_victim(g);
@@ -125,7 +126,7 @@ static void try_recover(struct proxy *px)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t ms = conn_now_ms() - px->audit_failed_ms;
+	uint64_t ms = mono_ms() - px->audit_failed_ms;
 	char reason[200];
 	fmt_buf(reason, sizeof(reason),
 		"audit log could not be written for %llu.%03llu s; %llu "
@@ -164,8 +165,8 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (px->audit_failed)
 			return;
 	}
-	for (struct conn *c = px->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (c->dns)
 			dns_stream_tick(c); /* may close c */
 	}

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
 #include "conn.h"
 #include "proto.h"
@@ -41,7 +42,7 @@ void conn_start_relay(struct conn *c)
 	/* Set-up state is dead weight in an idle tunnel. */
 	free(c->aux);
 	c->aux = NULL;
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
 	bufferevent_setwatermark(c->client, EV_READ, 0,
 				 c->hc.mode == HC_OFF ? RELAY_HWM
@@ -239,7 +240,7 @@ void relay_client_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	struct evbuffer *out = bufferevent_get_output(c->upstream);
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	if (!forward_checked(c, in, out))
 		return;
 	if (evbuffer_get_length(out) >= RELAY_HWM) {
@@ -254,7 +255,7 @@ bool relay_upstream_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->upstream);
 	struct evbuffer *out = bufferevent_get_output(c->client);
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	size_t len = evbuffer_get_length(in);
 	if (http_checker_waiting(&c->hc) && len > 0) {
 		/* The answer to an Upgrade decides whether the client's held
@@ -282,7 +283,7 @@ bool relay_upstream_read(struct conn *c)
 void relay_upstream_written(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_output(c->upstream));
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	if (c->up_paused && left < RELAY_HWM / 2) {
 		c->up_paused = false;
 		if (!c->up_eof) {
@@ -302,7 +303,7 @@ void relay_upstream_written(struct conn *c)
 void relay_client_written(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_output(c->client));
-	c->last_active_ms = conn_now_ms();
+	c->last_active_ms = mono_ms();
 	if (c->down_paused && left < RELAY_HWM / 2) {
 		c->down_paused = false;
 		if (!c->down_eof) {

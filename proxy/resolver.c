@@ -24,6 +24,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 
 #include "../common/util.h"
@@ -53,7 +54,7 @@ struct resolver_query {
 	resolver_cb cb;
 	void *arg;
 	struct event *done; /* owned; activated when the result is stored */
-	struct resolver_query *prev, *next; /* on r->queued or r->ready */
+	TAILQ_ENTRY(resolver_query) link; /* on r->queued or r->ready */
 	char *name; /* owned while QUEUED */
 	enum resolve_status st;
 	struct ip_addr addrs[RESOLVE_MAX_ADDRS];
@@ -68,8 +69,8 @@ struct resolver {
 	bool destroying;
 	struct event *timer;        /* owned */
 	struct sock_watch *watches; /* owned list */
-	struct resolver_query *ready; /* owned list of READY queries */
-	struct resolver_query *queued, *queued_tail; /* owned FIFO, QUEUED */
+	TAILQ_HEAD(, resolver_query) ready;  /* owned list of READY queries */
+	TAILQ_HEAD(, resolver_query) queued; /* owned FIFO, QUEUED */
 	unsigned inflight; /* PENDING and CANCELLED queries c-ares holds */
 };
 
@@ -147,27 +148,12 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable,
 
 static void ready_unlink(struct resolver_query *q)
 {
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		q->r->ready = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	q->prev = q->next = NULL;
+	TAILQ_REMOVE(&q->r->ready, q, link);
 }
 
 static void queued_unlink(struct resolver_query *q)
 {
-	struct resolver *r = q->r;
-	if (q->prev)
-		q->prev->next = q->next;
-	else
-		r->queued = q->next;
-	if (q->next)
-		q->next->prev = q->prev;
-	else
-		r->queued_tail = q->prev;
-	q->prev = q->next = NULL;
+	TAILQ_REMOVE(&q->r->queued, q, link);
 }
 
 static void query_free(struct resolver_query *q)
@@ -251,10 +237,7 @@ static void ares_done(void *arg, int status, int timeouts,
 	if (res)
 		ares_freeaddrinfo(res);
 	q->state = Q_READY;
-	q->next = q->r->ready;
-	if (q->next)
-		q->next->prev = q;
-	q->r->ready = q;
+	TAILQ_INSERT_HEAD(&q->r->ready, q, link);
 	event_active(q->done, EV_TIMEOUT, 0);
 }
 
@@ -331,6 +314,8 @@ struct resolver *resolver_new(struct event_base *base, const char *server,
 		return NULL;
 	}
 	r->base = base;
+	TAILQ_INIT(&r->ready);
+	TAILQ_INIT(&r->queued);
 	r->timer = evtimer_new(base, on_timer, r);
 	if (!r->timer) {
 		free(r);
@@ -382,13 +367,12 @@ void resolver_free(struct resolver *r)
 	r->destroying = true;
 	if (r->ch_ok)
 		ares_destroy(r->ch);
-	while (r->ready) {
-		struct resolver_query *q = r->ready;
+	struct resolver_query *q;
+	while ((q = TAILQ_FIRST(&r->ready))) {
 		ready_unlink(q);
 		query_free(q);
 	}
-	while (r->queued) {
-		struct resolver_query *q = r->queued;
+	while ((q = TAILQ_FIRST(&r->queued))) {
 		queued_unlink(q);
 		query_free(q);
 	}
@@ -418,9 +402,9 @@ static void start(struct resolver_query *q)
 static void pump(struct resolver *r)
 {
 	bool started = false;
-	while (r->queued && r->inflight < RESOLVER_MAX_INFLIGHT &&
-	       !r->destroying) {
-		struct resolver_query *q = r->queued;
+	struct resolver_query *q;
+	while ((q = TAILQ_FIRST(&r->queued)) &&
+	       r->inflight < RESOLVER_MAX_INFLIGHT && !r->destroying) {
 		queued_unlink(q);
 		start(q);
 		started = true;
@@ -445,12 +429,7 @@ struct resolver_query *resolver_lookup(struct resolver *r, const char *name,
 		query_free(q);
 		return NULL;
 	}
-	q->prev = r->queued_tail;
-	if (q->prev)
-		q->prev->next = q;
-	else
-		r->queued = q;
-	r->queued_tail = q;
+	TAILQ_INSERT_TAIL(&r->queued, q, link);
 	pump(r);
 	return q;
 }

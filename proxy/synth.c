@@ -18,6 +18,7 @@
 #include "synth.h"
 
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 
@@ -32,7 +33,7 @@ struct entry {
 	uint32_t offset;  /* host offset inside the pool */
 	uint64_t hash;
 	struct entry *hnext;             /* hash chain */
-	struct entry *lru_prev, *lru_next; /* head = most recently used */
+	TAILQ_ENTRY(entry) lru; /* head = most recently used */
 };
 
 struct synth_pool {
@@ -44,7 +45,7 @@ struct synth_pool {
 	struct entry **by_off; /* owned array, size entries */
 	struct entry **buckets; /* owned array, nbuckets chains */
 	size_t nbuckets;   /* power of two */
-	struct entry *lru_head, *lru_tail;
+	TAILQ_HEAD(synth_lru, entry) lru;
 	uint64_t key[2];
 };
 
@@ -106,6 +107,7 @@ struct synth_pool *synth_new(const struct ip_addr *base, unsigned prefix_len)
 	struct synth_pool *p = calloc(1, sizeof(*p));
 	if (!p)
 		return NULL;
+	TAILQ_INIT(&p->lru);
 	uint32_t b = (uint32_t)base->b[0] << 24 | (uint32_t)base->b[1] << 16 |
 		     (uint32_t)base->b[2] << 8 | base->b[3];
 	p->prefix_len = prefix_len;
@@ -128,8 +130,8 @@ void synth_free(struct synth_pool *p)
 {
 	if (!p)
 		return;
-	for (struct entry *e = p->lru_head, *n; e; e = n) {
-		n = e->lru_next;
+	for (struct entry *e = TAILQ_FIRST(&p->lru), *n; e; e = n) {
+		n = TAILQ_NEXT(e, lru);
 		free(e->name);
 		free(e);
 	}
@@ -140,31 +142,17 @@ void synth_free(struct synth_pool *p)
 
 static void lru_unlink(struct synth_pool *p, struct entry *e)
 {
-	if (e->lru_prev)
-		e->lru_prev->lru_next = e->lru_next;
-	else
-		p->lru_head = e->lru_next;
-	if (e->lru_next)
-		e->lru_next->lru_prev = e->lru_prev;
-	else
-		p->lru_tail = e->lru_prev;
-	e->lru_prev = e->lru_next = NULL;
+	TAILQ_REMOVE(&p->lru, e, lru);
 }
 
 static void lru_push(struct synth_pool *p, struct entry *e)
 {
-	e->lru_next = p->lru_head;
-	e->lru_prev = NULL;
-	if (p->lru_head)
-		p->lru_head->lru_prev = e;
-	p->lru_head = e;
-	if (!p->lru_tail)
-		p->lru_tail = e;
+	TAILQ_INSERT_HEAD(&p->lru, e, lru);
 }
 
 static void touch(struct synth_pool *p, struct entry *e)
 {
-	if (p->lru_head != e) {
+	if (TAILQ_FIRST(&p->lru) != e) {
 		lru_unlink(p, e);
 		lru_push(p, e);
 	}
@@ -201,7 +189,7 @@ static int take_offset(struct synth_pool *p, uint32_t *off)
 			return 0;
 		}
 	}
-	struct entry *old = p->lru_tail;
+	struct entry *old = TAILQ_LAST(&p->lru, synth_lru);
 	if (!old)
 		return -ENOSPC; /* only when no offset is usable at all */
 	lru_unlink(p, old);

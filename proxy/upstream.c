@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
 #include "conn.h"
 #include "dns_cache.h"
@@ -203,7 +204,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 	/* Raw answers are kept; classification runs again on every use. */
 	if (st == RESOLVE_OK)
 		dns_cache_put(c->px->dns_cache, c->name, addrs, n, ttl,
-			      conn_now_ms());
+			      mono_ms());
 	resolved(c, st, addrs, n);
 }
 
@@ -213,7 +214,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 void conn_resolve(struct conn *c)
 {
 	struct ip_addr cached[RESOLVE_MAX_ADDRS];
-	size_t n = dns_cache_get(c->px->dns_cache, c->name, conn_now_ms(),
+	size_t n = dns_cache_get(c->px->dns_cache, c->name, mono_ms(),
 				 cached, RESOLVE_MAX_ADDRS);
 	if (conn_audit_resolve(c, n ? "cached answer" : NULL) < 0) {
 		conn_close(c, "audit log write failed: failing closed");

@@ -311,7 +311,8 @@ def test_sigkill_leaves_nothing(env):
 
 def test_sigterm_reaches_command_and_tears_down(env):
     p = env.popen(["--verbose", "--", "sh", "-c",
-                   "trap 'echo TERM-SEEN; exit 9' TERM; sleep 120 & wait"],
+                   "trap 'echo TERM-SEEN; exit 9' TERM; echo TRAP-SET; "
+                   "sleep 120 & wait"],
                   stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                   stderr=subprocess.PIPE)
     err = b""
@@ -325,10 +326,21 @@ def test_sigterm_reaches_command_and_tears_down(env):
             err += d
     assert b"guest up" in err, err
     assert getattr(env, "stale", None) not in os.listdir(env.state_base())
-    time.sleep(1.5)
+    # The command says when its trap is set: SIGTERM before that would
+    # kill the shell without the trap, and prove nothing.
+    out = b""
+    while b"TRAP-SET" not in out and time.monotonic() < deadline:
+        r, _, _ = select.select([p.stdout], [], [], 1)
+        if r:
+            d = os.read(p.stdout.fileno(), 4096)
+            if not d:
+                break
+            out += d
+    assert b"TRAP-SET" in out, (out, err)
     launcher = [l.split()[0] for l in leftovers(env.uid) if "sandbox-launch" in l]
     os.kill(int(launcher[0]), signal.SIGTERM)
-    out, err2 = p.communicate(timeout=60)
+    out2, err2 = p.communicate(timeout=60)
+    out += out2
     assert b"TERM-SEEN" in out, (out, err + err2)
     assert p.returncode == 9, (out, err + err2)
     assert leftovers(env.uid) == []

@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../audit/record.h"
-#include "../../proxy/audit.h"
+#include "../../auditlog/record.h"
+#include "../../auditlog/audit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

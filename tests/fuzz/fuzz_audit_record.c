@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../audit/record.h"
+#include "../../auditlog/record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../proxy/http_req.h"
+#include "../../parse/http_req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* Fuzz the vhost-user request parser (launcher/vhost_user_msg.c).
+/* Fuzz the vhost-user request parser (parse/vhost_user_msg.c).
  *
  * Input: one control byte, then the message (header + payload).
  *   control & 0x0f: how many fds came with it (9-15 test the cap);
@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../launcher/vhost_user_msg.h"
+#include "../../parse/vhost_user_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

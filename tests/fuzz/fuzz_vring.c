@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../launcher/vring.h"
+#include "../../parse/vring.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,8 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../launcher/vsock_conn.h"
-#include "../../launcher/vsock_pkt.h"
+#include "../../vsock/vsock_conn.h"
+#include "../../parse/vsock_pkt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

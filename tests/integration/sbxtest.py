@@ -304,7 +304,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """HTTP/1.1 origin (keep-alive) that records every request; with a TLS
-    context it records the SNI of every handshake too."""
+    context it records the SNI of every handshake too. Every accepted
+    connection is recorded first (accepted), before any byte is read."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -314,6 +315,7 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.ctx = ctx
         self.requests = Recorder()
         self.snis = Recorder()
+        self.accepted = Recorder()
         self._big = None
         self._big_lock = threading.Lock()
         super().__init__((host, 0), _Handler)
@@ -330,6 +332,7 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             return self._big
 
     def finish_request(self, request, client_address):
+        self.accepted.add(client_address)
         # The TLS handshake happens in the handler thread, with a timeout,
         # so that a client that stalls cannot block anyone else.
         request.settimeout(15)

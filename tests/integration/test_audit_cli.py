@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import tempfile
@@ -395,10 +396,21 @@ def test_follow_survives_rotation(tmp):
         with open(p, "w") as w:
             for i in range(6, 9):
                 w.write(rec(i, "deny"))
-        time.sleep(1.0)
+        # Read along until the nine records arrived (the event), instead
+        # of sleeping; anything the follower prints after is kept too.
+        seen = b""
+        deadline = time.monotonic() + 10
+        while seen.count(b"\n") < 9 and time.monotonic() < deadline:
+            r, _, _ = select.select([f.stdout], [], [], 0.2)
+            if r:
+                d = os.read(f.stdout.fileno(), 65536)
+                if not d:
+                    break
+                seen += d
     finally:
         f.terminate()
         out, err = f.communicate(timeout=10)
+    out = seen + out
     hosts = [json.loads(l)["host"] for l in out.splitlines()]
     assert hosts == [f"h{i}.test" for i in range(9)], (hosts, err)
 

@@ -1,5 +1,5 @@
 """sandbox-proxy --control: live policy changes from the host through
-launcher/proxy_control.c (tests/tools/control_send): allow and deny take
+launcher/policy_socket_client.c (tests/tools/control_send): allow and deny take
 effect for new connections, cut closes open tunnels and refuses new ones,
 resume restores, SIGHUP keeps runtime rules, bad input changes nothing,
 and every change is audited."""

@@ -1,16 +1,21 @@
-"""Review regression: a client that stays silent past the first-byte
-timeout (the server-speaks-first fallback) must not get an unchecked
-tunnel. Attack: CONNECT to (or resolve) an allowed name, wait ~2 s, then
-send a ClientHello whose SNI names another host on the same address (domain
-fronting on a shared CDN IP) or a plain HTTP request with another Host."""
+"""Review regression: a client that stays silent until the proxy has
+connected its upstream must not get an unchecked tunnel.
+
+The proxy no longer has a first-byte timeout. A silent client is decided by
+name and port at once, and an allowed upstream is connected while the
+client says nothing (server-speaks-first protocols, state WAIT_FIRST); the
+client's first bytes, whenever they come, still pass the same checks (the
+late peek). Attack: CONNECT to (or resolve) an allowed name, wait until the
+upstream connection exists (the origin server has accepted it: the event
+these tests wait on, instead of a fixed sleep), then send a ClientHello
+whose SNI names another host on the same address (domain fronting on a
+shared CDN IP) or a plain HTTP request with another Host."""
 
 import socket
 import time
 
 import sbxtest
 from sbxtest import client_hello, read_http_response, wait_closed
-
-SILENCE = 2.6  # longer than the proxy's 2 s first-byte wait
 
 
 def _connect_tunnel(proxy, target):
@@ -25,10 +30,18 @@ def _connect_tunnel(proxy, target):
     return s
 
 
+def _upstream_connected(server, before):
+    """Wait until server accepted a connection after the count before: the
+    proxy connected the upstream for a client that has not spoken."""
+    sbxtest.wait_until(lambda: len(server.accepted.snapshot()) > before, 10,
+                       what="the proxy to connect the upstream")
+
+
 def test_connect_late_clienthello_with_other_sni_denied(env, proxy):
     before = len(env.tls.snis.snapshot())
+    accepted = len(env.tls.accepted.snapshot())
     s = _connect_tunnel(proxy, f"allowed.test:{env.tls.port}")
-    time.sleep(SILENCE)
+    _upstream_connected(env.tls, accepted)
     s.sendall(client_hello("other.test"))
     assert wait_closed(s, 10) is not None, "tunnel stayed open"
     s.close()
@@ -40,8 +53,9 @@ def test_connect_late_clienthello_with_other_sni_denied(env, proxy):
 
 def test_connect_late_clienthello_with_same_sni_allowed(env, proxy):
     before = len(env.tls.snis.snapshot())
+    accepted = len(env.tls.accepted.snapshot())
     s = _connect_tunnel(proxy, f"allowed.test:{env.tls.port}")
-    time.sleep(SILENCE)
+    _upstream_connected(env.tls, accepted)
     s.sendall(client_hello("allowed.test"))
     s.settimeout(10)
     assert s.recv(1) == b"\x16", "no ServerHello through the tunnel"
@@ -54,9 +68,10 @@ def test_connect_late_clienthello_with_same_sni_allowed(env, proxy):
 def test_transparent_late_clienthello_with_other_sni_denied(env, proxy):
     synth = proxy.synth("allowed.test")
     before = len(env.tls.snis.snapshot())
+    accepted = len(env.tls.accepted.snapshot())
     with proxy.forwarder(f"{synth}:{env.tls.port}") as fw:
         s = fw.connect()
-        time.sleep(SILENCE)
+        _upstream_connected(env.tls, accepted)
         s.sendall(client_hello("other.test"))
         assert wait_closed(s, 10) is not None, "connection stayed open"
         s.close()
@@ -67,9 +82,10 @@ def test_transparent_late_clienthello_with_other_sni_denied(env, proxy):
 
 def test_transparent_late_http_with_other_host_denied(env, proxy):
     synth = proxy.synth("allowed.test")
+    accepted = len(env.http.accepted.snapshot())
     with proxy.forwarder(f"{synth}:{env.http.port}") as fw:
         s = fw.connect()
-        time.sleep(SILENCE)
+        _upstream_connected(env.http, accepted)
         s.sendall(f"GET /late HTTP/1.1\r\nHost: other.test:{env.http.port}\r\n"
                   "\r\n".encode())
         status, _, body = read_http_response(s)
@@ -79,7 +95,7 @@ def test_transparent_late_http_with_other_host_denied(env, proxy):
 
 
 def test_late_smtp_like_line_still_relayed(env, proxy):
-    """The fallback still serves server-speaks-first protocols whose client
+    """The server-speaks-first path still serves protocols whose client
     lines start like an HTTP method ("EHLO x")."""
     with proxy.forwarder(f"{sbxtest.UPSTREAM_IP}:{env.banner.port}") as fw:
         s = fw.connect()

@@ -6,7 +6,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../../proxy/audit.h"
+#include "../../auditlog/audit.h"
 
 int main(int argc, char **argv)
 {

@@ -2,7 +2,7 @@
  *
  *   bridge_attacker DIR PORT ATTACK [ARG]
  *
- * Sets itself up the way sandbox-vsock does (launcher/vsock_main.c):
+ * Sets itself up the way sandbox-vsock does (vsock/main.c):
  * inherited fds closed, the connector forked with DIR and the one allowed
  * PORT (vsock_connector_start), cwd "/", then the bridge's own seccomp
  * filter (vsock_seccomp_install(SECCOMP_ROLE_BRIDGE), the same function,
@@ -27,8 +27,8 @@
 #include <unistd.h>
 
 #include "../../common/util.h"
-#include "../../launcher/seccomp.h"
-#include "../../launcher/vsock_connector.h"
+#include "../../vsock/seccomp.h"
+#include "../../vsock/vsock_connector.h"
 
 /* No stdio after the filter: the first printf on a pipe fstat()s it. */
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,10 +1,10 @@
-/* control_send SOCKET LINE: launcher/proxy_control.c's proxy_control_send,
+/* control_send SOCKET LINE: launcher/policy_socket_client.c's proxy_control_send,
  * for the integration tests. Prints the reply; exit 0 ok, 3 error reply,
  * 1 could not talk to the socket. */
 #include <errno.h>
 #include <stdio.h>
 
-#include "../../launcher/proxy_control.h"
+#include "../../launcher/policy_socket_client.h"
 
 int main(int argc, char **argv)
 {

@@ -45,7 +45,7 @@
 #include <openssl/ssl.h>
 
 #include "../../common/util.h"
-#include "../../common/wire.h"
+#include "../../parse/wire.h"
 
 enum mode { M_DIRECT, M_CONNECT, M_SNI, M_WIRE };
 

@@ -1,5 +1,5 @@
 /* wire_client: a small client that speaks the guest side of the wire
- * protocol (common/wire.h) to sandbox-proxy's transparent listener, for the
+ * protocol (parse/wire.h) to sandbox-proxy's transparent listener, for the
  * integration tests. It stands in for the guest forwarder so that ordinary
  * tools (curl, openssl s_client, python sockets) can use the transparent
  * path from the host.
@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "../../common/util.h"
-#include "../../common/wire.h"
+#include "../../parse/wire.h"
 
 static const char usage_text[] =
 	"usage:\n"
@@ -213,7 +213,7 @@ static int wait_fd(int fd, short events, double timeout)
 }
 
 /* Read exactly len bytes within the deadline. */
-static int read_full(int fd, uint8_t *buf, size_t len, double deadline)
+static int read_by_deadline(int fd, uint8_t *buf, size_t len, double deadline)
 {
 	size_t got = 0;
 	while (got < len) {
@@ -493,7 +493,7 @@ static int do_dns(const struct opts *o)
 	}
 	double deadline = now_s() + o->timeout;
 	uint8_t lenbuf[2];
-	int r = read_full(fd, lenbuf, 2, deadline);
+	int r = read_by_deadline(fd, lenbuf, 2, deadline);
 	if (r < 0) {
 		fprintf(stderr, "wire_client: no DNS reply: %s\n",
 			r == -ECONNRESET ? "stream closed" : strerror(-r));
@@ -503,7 +503,7 @@ static int do_dns(const struct opts *o)
 	_cleanup_free_ uint8_t *resp = malloc(rlen ? rlen : 1);
 	if (!resp)
 		return 1;
-	r = read_full(fd, resp, rlen, deadline);
+	r = read_by_deadline(fd, resp, rlen, deadline);
 	if (r < 0) {
 		fprintf(stderr, "wire_client: truncated DNS reply: %s\n",
 			r == -ECONNRESET ? "stream closed" : strerror(-r));

@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "../../common/util.h"
-#include "../../proxy/audit.h"
+#include "../../auditlog/audit.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/test_audit.XXXXXX";

@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "../../common/util.h"
-#include "../../proxy/audit.h"
+#include "../../auditlog/audit.h"
 #include "../../proxy/audit_agg.h"
 #include "tap.h"
 

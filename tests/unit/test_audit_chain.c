@@ -7,10 +7,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../../audit/record.h"
+#include "../../auditlog/record.h"
 #include "../../audit/review.h"
 #include "../../common/util.h"
-#include "../../proxy/audit.h"
+#include "../../auditlog/audit.h"
 #include "tap.h"
 
 static char dir[] = "/tmp/test_audit_chain.XXXXXX";

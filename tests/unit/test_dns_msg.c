@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../../common/util.h"
-#include "../../proxy/dns_msg.h"
+#include "../../parse/dns_msg.h"
 #include "tap.h"
 
 static struct dns_query q;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../../common/util.h"
-#include "../../proxy/http_req.h"
+#include "../../parse/http_req.h"
 #include "tap.h"
 
 static struct http_request r;

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "../../common/util.h"
-#include "../../proxy/tls_hello.h"
+#include "../../parse/tls_hello.h"
 #include "tap.h"
 
 #define CORPUS "tests/fuzz/corpus/tls_hello/"

@@ -2,7 +2,7 @@
  * size, index, fd count, region and config range is checked. */
 #include <string.h>
 
-#include "../../launcher/vhost_user_msg.h"
+#include "../../parse/vhost_user_msg.h"
 #include "tap.h"
 
 static uint8_t buf[VU_HDR_SIZE + VU_MAX_PAYLOAD + 16];

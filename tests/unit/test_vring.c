@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../launcher/vring.h"
+#include "../../parse/vring.h"
 #include "tap.h"
 
 #define NUM 8

@@ -6,7 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../launcher/vsock_conn.h"
+#include "../../vsock/vsock_conn.h"
 #include "tap.h"
 
 static struct vsock_conn *mkconn(int *peer)

@@ -17,8 +17,8 @@
 #include <unistd.h>
 
 #include "../../common/util.h"
-#include "../../launcher/seccomp.h"
-#include "../../launcher/vsock_connector.h"
+#include "../../vsock/seccomp.h"
+#include "../../vsock/vsock_connector.h"
 #include "tap.h"
 
 static int count_fds(void)

@@ -1,7 +1,7 @@
 /* virtio-vsock header parsing and writing. */
 #include <string.h>
 
-#include "../../launcher/vsock_pkt.h"
+#include "../../parse/vsock_pkt.h"
 #include "tap.h"
 
 static void mk(uint8_t *buf, uint64_t src, uint64_t dst, uint16_t type,

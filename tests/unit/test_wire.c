@@ -1,7 +1,7 @@
 /* The wire header: round trips, and every way a hostile guest can get it wrong. */
 #include <string.h>
 
-#include "../../common/wire.h"
+#include "../../parse/wire.h"
 #include "tap.h"
 
 static void roundtrip_v4(void)

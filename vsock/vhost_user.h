@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vhost_user_msg.h"
-#include "vring.h"
+#include "../parse/vhost_user_msg.h"
+#include "../parse/vring.h"
 
 #define VIRTIO_F_VERSION_1 32
 #define VIRTIO_RING_F_EVENT_IDX 29

@@ -1,5 +1,5 @@
 /* The launcher's client for sandbox-proxy's control socket (the protocol
- * is in proxy/control.h): one command line out, one reply line back. */
+ * is in proxy/policy_socket.h): one command line out, one reply line back. */
 #ifndef LAUNCHER_PROXY_CONTROL_H
 #define LAUNCHER_PROXY_CONTROL_H
 

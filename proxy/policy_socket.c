@@ -1,7 +1,7 @@
 /* The runtime control socket (control.h). Single-threaded like the rest of
  * the proxy: a command runs to completion inside one callback, so a swap
  * is never seen half-done. */
-#include "control.h"
+#include "policy_socket.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -11,8 +11,9 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "../common/unix_listen.h"
 #include "../common/util.h"
-#include "audit.h"
+#include "../auditlog/audit.h"
 #include "conn.h"
 #include "proxy.h"
 
@@ -90,8 +91,8 @@ int control_swap_policy(struct proxy *px, struct policy *p)
 	/* A DNS stream decides with the policy it was accepted under and
 	 * the guest keeps one open for all UDP queries; an idle one is
 	 * closed (the guest reopens it) so the change reaches DNS too. */
-	for (struct conn *c = px->conns, *next; c; c = next) {
-		next = c->next;
+	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {
+		next = LIST_NEXT(c, link);
 		if (c->state == CS_DNS && dns_stream_idle(c))
 			conn_close(c, "policy changed");
 	}
@@ -264,8 +265,8 @@ static void cmd_cut(struct control_client *cl)
 	}
 	ctl->cut = true;
 	size_t n = 0;
-	while (px->conns) {
-		conn_close(px->conns, "egress cut from the host");
+	while (!LIST_EMPTY(&px->conns)) {
+		conn_close(LIST_FIRST(&px->conns), "egress cut from the host");
 		n++;
 	}
 	char reason[200];
@@ -451,27 +452,17 @@ struct control *control_open(struct proxy *px, const char *path,
 		fmt_buf(err, errsz, "--control unix:%s: path too long", path);
 		return NULL;
 	}
-	memcpy(sun.sun_path, path, len + 1);
-	struct stat st;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			fmt_buf(err, errsz, "--control %s exists and is not a "
-					    "socket",
-				path);
-			return NULL;
-		}
-		unlink(path);
-	}
-	_cleanup_close_ int fd =
-		socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
 	/* 0600 from the start: whoever connects can change the policy. */
-	mode_t old = umask(0177);
-	int r = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
-	umask(old);
-	if (r < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0)
+	_cleanup_close_ int fd = unix_listen_0600(path, 16, SOCK_NONBLOCK);
+	if (fd == -EEXIST) {
+		fmt_buf(err, errsz, "--control %s exists and is not a socket",
+			path);
+		return NULL;
+	}
+	if (fd < 0) {
+		errno = -fd;
 		goto fail;
+	}
 	struct control *ctl = calloc(1, sizeof(*ctl));
 	if (!ctl) {
 		errno = ENOMEM;

@@ -1,4 +1,4 @@
-#include "control.h"
+#include "cmd_channel.h"
 
 #include <errno.h>
 #include <string.h>

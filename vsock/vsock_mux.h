@@ -32,7 +32,7 @@ struct vsock_mux {
 	bool verbose;
 
 	struct vsock_conn *hash[VSOCK_MUX_HASH];
-	struct vsock_conn *all; /* owned, every connection */
+	LIST_HEAD(, vsock_conn) all; /* owned, every connection */
 	unsigned nconns;
 	struct vsock_conn *q_head, *q_tail; /* connections with RX work */
 

@@ -1,5 +1,5 @@
-/* One request/response on the proxy's control socket (proxy_control.h). */
-#include "proxy_control.h"
+/* One request/response on the proxy's control socket (policy_socket_client.h). */
+#include "policy_socket_client.h"
 
 #include <poll.h>
 #include <string.h>
@@ -7,16 +7,10 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include "../common/clock.h"
 #include "../common/util.h"
 
 #define REPLY_TIMEOUT_MS 10000
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int proxy_control_send(const char *sock, const char *line, char *reply,
 		       size_t replysz)
@@ -45,9 +39,9 @@ int proxy_control_send(const char *sock, const char *line, char *reply,
 	}
 	char buf[4096];
 	size_t n = 0;
-	long long deadline = now_ms() + REPLY_TIMEOUT_MS;
+	long long deadline = (long long)mono_ms() + REPLY_TIMEOUT_MS;
 	while (!memchr(buf, '\n', n)) {
-		long long left = deadline - now_ms();
+		long long left = deadline - (long long)mono_ms();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (left <= 0 || poll(&p, 1, (int)left) == 0) {
 			fmt_buf(reply, replysz, "%s: no reply", sock);
@@ -55,13 +49,11 @@ int proxy_control_send(const char *sock, const char *line, char *reply,
 		}
 		if (n == sizeof(buf) - 1)
 			break; /* a reply this long is cut, not an error */
-		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
+		ssize_t r = read_retry(fd, buf + n, sizeof(buf) - 1 - n);
 		if (r <= 0) {
 			fmt_buf(reply, replysz, "%s: closed without a reply",
 				sock);
-			return r < 0 ? -errno : -ECONNRESET;
+			return r < 0 ? (int)r : -ECONNRESET;
 		}
 		n += (size_t)r;
 	}

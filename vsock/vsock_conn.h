@@ -16,9 +16,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/uio.h>
 
-#include "vsock_pkt.h"
+#include "../parse/vsock_pkt.h"
 
 #define VSOCK_CONN_BUF_ALLOC (256u * 1024)
 #define VSOCK_CONN_TIMEOUT_MS 2000
@@ -77,7 +78,7 @@ struct vsock_conn {
 
 	/* Owned by the multiplexer. */
 	struct vsock_conn *hnext;	      /* port hash chain */
-	struct vsock_conn *anext, *aprev; /* list of all connections */
+	LIST_ENTRY(vsock_conn) all_link;     /* list of all connections */
 	struct vsock_conn *qnext;	      /* RX work queue */
 	bool queued, hashed;
 	uint32_t events; /* registered with epoll; 0 = not registered */

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../common/control.h"
+#include "../../parse/cmd_channel.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

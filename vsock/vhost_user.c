@@ -12,22 +12,13 @@
 
 #include "../common/util.h"
 
-static int read_full(int fd, void *buf, size_t len)
+/* All len bytes of a message: EOF inside one is a protocol error. */
+static int read_msg_part(int fd, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = read(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EPROTO; /* EOF inside a message */
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	ssize_t n = read_full(fd, buf, len);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n < len ? -EPROTO : 0;
 }
 
 void vu_msg_close_fds(struct vu_msg *m)
@@ -79,7 +70,7 @@ int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 		*why = "vhost-user message with more than 8 fds";
 	}
 	if (r == 0 && (size_t)n < VU_HDR_SIZE)
-		r = read_full(sock, m->buf + n, VU_HDR_SIZE - (size_t)n);
+		r = read_msg_part(sock, m->buf + n, VU_HDR_SIZE - (size_t)n);
 	uint32_t request, flags, size = 0;
 	if (r == 0) {
 		switch (vu_hdr_parse(m->buf, VU_HDR_SIZE, &request, &flags, &size)) {
@@ -97,7 +88,7 @@ int vu_msg_recv(int sock, struct vu_msg *m, const char **why)
 		}
 	}
 	if (r == 0)
-		r = read_full(sock, m->buf + VU_HDR_SIZE, size);
+		r = read_msg_part(sock, m->buf + VU_HDR_SIZE, size);
 	if (r < 0) {
 		vu_msg_close_fds(m);
 		return r;

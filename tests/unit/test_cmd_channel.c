@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../common/control.h"
+#include "../../parse/cmd_channel.h"
 #include "tap.h"
 
 static struct control_spec in, out;

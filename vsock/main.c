@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/unix_listen.h"
 #include "../common/util.h"
 #include "seccomp.h"
 #include "vhost_user.h"
@@ -42,22 +43,12 @@ static void usage(FILE *f)
 
 static int listen_unix(const char *path)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	if (fmt_buf(sa.sun_path, sizeof(sa.sun_path), "%s", path) < 0)
+	int fd = unix_listen_0600(path, 64, 0);
+	if (fd == -ENAMETOOLONG)
 		die("socket path too long (max %zu bytes): %s",
-		    sizeof(sa.sun_path) - 1, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		    sizeof(((struct sockaddr_un *)0)->sun_path) - 1, path);
 	if (fd < 0)
-		die("socket: %s", strerror(errno));
-	unlink(path);
-	/* umask makes the socket 0600 from the start, no chmod race. */
-	mode_t old = umask(0177);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0)
-		die("bind %s: %s", path, strerror(errno));
-	if (listen(fd, 64) < 0)
-		die("listen %s: %s", path, strerror(errno));
+		die("listen on %s: %s", path, strerror(-fd));
 	return fd;
 }
 

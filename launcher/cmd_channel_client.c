@@ -1,4 +1,4 @@
-/* The host end of the control channel (framing: common/control.h).
+/* The host end of the control channel (framing: parse/cmd_channel.h).
  *
  * The launcher reaches guest vsock port 1024 through the bridge's CONNECT
  * socket, sends one SPEC, then relays: host stdin -> STDIN frames, STDOUT
@@ -20,7 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../common/control.h"
+#include "../parse/cmd_channel.h"
+#include "../common/clock.h"
 #include "../common/util.h"
 
 /* A second signal, or this long after the first, gives up on the guest. */
@@ -64,7 +65,7 @@ static int try_connect(int fd, const char *path, unsigned port,
 	while (len + 1 < sizeof(line)) {
 		struct pollfd p[2] = {{.fd = fd, .events = POLLIN},
 				      {.fd = sigfd, .events = POLLIN}};
-		uint64_t now = launch_now_ms();
+		uint64_t now = mono_ms();
 		if (now >= deadline)
 			return 0;
 		int r = poll(p, 2, (int)(deadline - now));
@@ -111,7 +112,7 @@ int control_connect(const char *bridge_sock, unsigned port,
 		}
 		if (abort_check && abort_check())
 			return -ECHILD;
-		uint64_t now = launch_now_ms();
+		uint64_t now = mono_ms();
 		if (now >= deadline_ms)
 			return -ETIMEDOUT;
 		/* Wait a little before the next try, watching for signals. */
@@ -367,7 +368,7 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 		};
 		int timeout = -1;
 		if (interrupt_deadline) {
-			uint64_t now = launch_now_ms();
+			uint64_t now = mono_ms();
 			if (now >= interrupt_deadline) {
 				res->end = SESSION_INTERRUPTED;
 				fmt_buf(res->why, sizeof(res->why),
@@ -400,7 +401,7 @@ int control_session(int fd, const struct session_params *p, int sigfd,
 					q_put(&sockq, fr, sizeof(fr));
 					res->code = s;
 					interrupt_deadline =
-						launch_now_ms() + INTERRUPT_GRACE_MS;
+						mono_ms() + INTERRUPT_GRACE_MS;
 				}
 			}
 		}
