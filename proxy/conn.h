@@ -233,6 +233,10 @@ bool conn_check_protocol(struct conn *c);
 bool conn_set_target(struct conn *c, const char *host, size_t len,
 		     uint16_t port, char *why, size_t whysz);
 
+/* Is c for a name (so a TLS client must send SNI and an HTTP request a
+ * Host naming it), rather than an address a cidr: rule allowed? */
+bool conn_by_name(const struct conn *c);
+
 /* Does host text (from SNI or Host) name the same thing as c->name? */
 bool conn_same_name(const struct conn *c, const char *host, size_t len);
 

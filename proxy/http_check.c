@@ -126,6 +126,11 @@ static bool check_head(struct http_checker *hc, const uint8_t *buf,
 			return false;
 		}
 	}
+	if (hc->need_host && !rq->has_host && !rq->has_target_host) {
+		reject(act, 400, "HTTP request without Host for a connection "
+				 "by name: the server would choose the site");
+		return false;
+	}
 	if (rq->has_host) {
 		if (!host_matches(want, (const char *)buf + rq->host.off,
 				  rq->host.len) ||

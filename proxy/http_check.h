@@ -38,6 +38,10 @@ struct http_checker {
 	uint64_t remaining;
 	struct http_chunked chunk;
 	unsigned requests; /* heads checked so far */
+	/* The connection is by name (not an address a cidr: rule allowed):
+	 * a request must say which site it wants, as a TLS client must
+	 * send SNI, or a name-based server would pick one itself. */
+	bool need_host;
 	/* Upgrade wait: the first bytes of the server's response. */
 	uint8_t resp[12];
 	unsigned resp_len;

@@ -16,6 +16,11 @@
 #include "proto.h"
 #include "synth.h"
 
+bool conn_by_name(const struct conn *c)
+{
+	return !(c->literal && !c->name_from_peek);
+}
+
 bool conn_same_name(const struct conn *c, const char *host, size_t len)
 {
 	return host_matches(c->name, host, len);
@@ -289,12 +294,18 @@ static void after_peek(struct conn *c, const struct peek_info *pi)
 				  "is hidden");
 			return;
 		}
-		if (!pi->has_name && !(c->literal && !c->name_from_peek)) {
+		if (!pi->has_name && conn_by_name(c)) {
 			conn_deny(c, DENY_POLICY,
 				  "TLS ClientHello without SNI for a "
 				  "connection by name");
 			return;
 		}
+	}
+	if (c->proto == &proto_http && !pi->has_name && conn_by_name(c)) {
+		conn_deny(c, DENY_MALFORMED,
+			  "HTTP request without Host for a connection by "
+			  "name: the server would choose the site");
+		return;
 	}
 	bool adopted = c->name_from_peek;
 	if (pi->has_name && !check_peeked_name(c, pi))
@@ -442,12 +453,18 @@ int conn_late_peek(struct conn *c)
 				  "is hidden");
 			return -1;
 		}
-		if (!pi.has_name && !(c->literal && !c->name_from_peek)) {
+		if (!pi.has_name && conn_by_name(c)) {
 			conn_deny(c, DENY_POLICY,
 				  "TLS ClientHello without SNI for a "
 				  "connection by name");
 			return -1;
 		}
+	}
+	if (p == &proto_http && !pi.has_name && conn_by_name(c)) {
+		conn_deny(c, DENY_MALFORMED,
+			  "HTTP request without Host for a connection by "
+			  "name: the server would choose the site");
+		return -1;
 	}
 	if (pi.has_name && (!conn_same_name(c, pi.name, pi.name_len) ||
 			    (pi.name_port && pi.name_port != c->port))) {

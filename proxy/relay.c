@@ -38,6 +38,7 @@ void conn_start_relay(struct conn *c)
 	if (c->hc.mode != HC_ABSOLUTE)
 		http_checker_init(&c->hc, c->proto == &proto_http ? HC_HOST
 								   : HC_OFF);
+	c->hc.need_host = conn_by_name(c);
 	c->state = CS_RELAY;
 	/* Set-up state is dead weight in an idle tunnel. */
 	free(c->aux);
@@ -162,6 +163,7 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 		if (c->proto == &proto_http && c->hc.mode == HC_OFF) {
 			/* Every later request is checked too. */
 			http_checker_init(&c->hc, HC_HOST);
+			c->hc.need_host = conn_by_name(c);
 			bufferevent_setwatermark(c->client, EV_READ, 0,
 						 RELAY_CLIENT_READ_MAX);
 		}

@@ -271,6 +271,33 @@ def test_second_request_on_kept_alive_stream_checked(listener, servers):
     assert srv.received()[before:] == first
 
 
+def test_request_without_host_refused(listener, servers):
+    """HTTP/1.0 lets a request leave out Host; a name-based server then
+    serves a site of its own choosing, as it would for a ClientHello
+    without SNI. A connection by name must say which site it wants."""
+    srv = servers["vhost"]
+    got = _refused(listener, srv, srv.port, b"GET / HTTP/1.0\r\n\r\n")
+    assert got.startswith(b"HTTP/1.1 400"), got[:200]
+    assert b"without Host" in got, got[:400]
+
+
+def test_later_request_without_host_refused(listener, servers):
+    srv = servers["vhost"]
+    before = len(srv.received())
+    s = listener.open(srv.port)
+    first = (f"GET / HTTP/1.0\r\nHost: allowed.test:{srv.port}\r\n"
+             f"Connection: keep-alive\r\n\r\n").encode()
+    s.sendall(first)
+    status, _, _ = read_http_response(s)
+    assert status == 200
+    s.sendall(b"GET /other HTTP/1.0\r\n\r\n")
+    got = _drain(s)
+    s.close()
+    time.sleep(0.3)
+    assert got.startswith(b"HTTP/1.1 400"), got[:200]
+    assert srv.received()[before:] == first
+
+
 def test_h2_prior_knowledge(listener, servers):
     mark = _mark(listener.proxy)
     preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
