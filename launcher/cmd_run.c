@@ -174,6 +174,21 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named)
 	return r ? r : -1;
 }
 
+int sandbox_recorded_image(const char *name, char *out, size_t outsz)
+{
+	char dir[PATH_MAX], root[PATH_MAX + 128];
+	if (sandbox_dir(name, dir, sizeof(dir), false) ||
+	    sandbox_upper_root(dir, root, sizeof(root)) != 1 ||
+	    strncmp(root, "image ", 6))
+		return 0;
+	/* root_identity()'s form: "image PATH, size N, modified T". */
+	char *end = strstr(root + 6, ", size ");
+	if (!end)
+		return 0;
+	*end = '\0';
+	return fmt_buf(out, outsz, "%s", root + 6) ? 0 : 1;
+}
+
 bool name_given(char **argv, const struct launch_opts *o)
 {
 	for (char **a = argv + 1; a < o->cmd && *a; a++) {

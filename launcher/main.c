@@ -582,7 +582,18 @@ int main(int argc, char **argv)
 		fail("signalfd: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 
+	/* A named sandbox made over an image runs over it again: its layer
+	 * only makes sense over the root it was made on. Before the agent
+	 * check, which looks in the image for the agent. */
+	static char recorded_image[PATH_MAX];
+	if (!opts.image && opts.name && (named || name_given(argv, &opts)) &&
+	    sandbox_recorded_image(opts.name, recorded_image,
+				   sizeof(recorded_image)) == 1)
+		opts.image = recorded_image;
 	find_files();
+	if (opts.image == recorded_image)
+		note("sandbox %s was made over the image %s: using it",
+		     opts.name, recorded_image);
 	add_user_policy();
 	char aerr[2048];
 	/* Before agent_apply, which replaces opts.cmd. */
@@ -607,7 +618,10 @@ int main(int argc, char **argv)
 		if (rr == -EBUSY) {
 			/* Running already: this command joins it, like exec,
 			 * unless it asks for what the running one does not
-			 * have (launcher/join.c). */
+			 * have (launcher/join.c). An image taken from its
+			 * record is its own, not an option this run adds. */
+			if (opts.image == recorded_image)
+				opts.image = NULL;
 			if (join_refused(&reg.meta, &opts, workspace, aerr,
 					 sizeof(aerr))) {
 				fprintf(stderr, "sandbox-launch: %s\n", aerr);

@@ -12,7 +12,8 @@ the files, in both root modes:
 Synthesised files (/etc/hosts) are rewritten at each boot; an unnamed run
 sees nothing of a named sandbox's layer. The package is built here with
 dpkg-deb (no network): a script and a postinst that writes to /var/lib.
-Five boots, about a minute and a half under TCG.
+A later run of the image sandbox without --image runs over the image it
+was made on. Six boots, about two minutes under TCG.
 """
 import os
 import subprocess
@@ -130,6 +131,10 @@ def runs():
             "say state \"$(cat /var/lib/sbx-hello/state)\"; "
             "say apt \"$(grep -c '^_apt:' /etc/passwd)\"; "
             "say me \"$(id -un)\"")
+        # Without --image: the sandbox runs over the image it was made on.
+        run("image3", ["--name", "pi"],
+            "say image \"$(cat /usr/share/sandbox-image/name)\"; "
+            "say status \"$(/usr/bin/dpkg-query -W -f '${Status}' sbx-hello)\"")
         yield res
     finally:
         for path in made:
@@ -172,6 +177,12 @@ def test_unnamed_run_sees_nothing_of_a_named_layer(runs):
     c = runs["unnamed"]
     assert c.get("marker") == "1", c
     assert c.get("pkg") != "0", c
+
+
+def test_named_sandbox_remembers_its_image(runs):
+    c = runs["image3"]
+    assert c.get("image") == "test", c
+    assert c.get("status") == "install ok installed", c
 
 
 def test_image_mode_keeps_image_accounts_and_the_package(runs):
