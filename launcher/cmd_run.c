@@ -186,6 +186,10 @@ int sandbox_recorded_image(const char *name, char *out, size_t outsz)
 	if (!end)
 		return 0;
 	*end = '\0';
+	/* An image that is gone is not taken: the run then stops on the
+	 * root check, which names the layer's root and `reset`. */
+	if (access(root + 6, F_OK) != 0)
+		return 0;
 	return fmt_buf(out, outsz, "%s", root + 6) ? 0 : 1;
 }
 

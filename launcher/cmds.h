@@ -32,7 +32,7 @@ int agent_apply(struct launch_opts *o, char **argv,
 bool name_given(char **argv, const struct launch_opts *o);
 /* The image a named sandbox's writable layer was made over (its
  * upper.root), into out: 1, or 0 when it was made over the host's /usr,
- * has no layer yet, or does not exist. */
+ * has no layer yet, does not exist, or its image file is gone. */
 int sandbox_recorded_image(const char *name, char *out, size_t outsz);
 
 struct run_registry {
