@@ -73,6 +73,20 @@ static uint8_t effective_protocols(uint8_t m)
 	return m & POLICY_PROTO_TCP ? POLICY_PROTO_ALL : m;
 }
 
+/* Rule i of a level lists slot k: its protocols join the level's union
+ * (an allow), and the first rule of its kind to list k claims it. */
+static void level_slot(struct scan *s, const struct rule *r, uint32_t i,
+		       size_t k, uint8_t *mark, uint32_t *who, uint8_t rep)
+{
+	if (r->allow)
+		s->lproto[k] |= r->protocols;
+	if (mark[k])
+		return;
+	mark[k] = 1;
+	who[k] = i;
+	s->lpass[k] |= rep;
+}
+
 /* One level (a chain of equally specific rules) applied to the slots
  * still undecided: the first deny in chain order claims a port (a
  * report-mode deny lets it through), else an allow lets it through, with
@@ -96,30 +110,16 @@ static void apply_level(struct scan *s, const struct policy *p, uint32_t i,
 		if (!r->allow && all_claimed)
 			continue;
 		if (r->any_port) {
-			for (size_t k = 0; k < m; k++) {
-				if (r->allow)
-					s->lproto[k] |= r->protocols;
-				if (mark[k])
-					continue;
-				mark[k] = 1;
-				who[k] = i;
-				s->lpass[k] |= rep;
-			}
+			for (size_t k = 0; k < m; k++)
+				level_slot(s, r, i, k, mark, who, rep);
 			if (!r->allow)
 				all_claimed = true;
 			s->work += m;
 			continue;
 		}
-		for (size_t j = 0; j <= r->nports; j++) {
-			size_t k = j < r->nports ? s->slot[r->ports[j]] : 0;
-			if (r->allow)
-				s->lproto[k] |= r->protocols;
-			if (mark[k])
-				continue;
-			mark[k] = 1;
-			who[k] = i;
-			s->lpass[k] |= rep;
-		}
+		for (size_t j = 0; j <= r->nports; j++)
+			level_slot(s, r, i, j < r->nports ? s->slot[r->ports[j]] : 0,
+				   mark, who, rep);
 	}
 	for (size_t k = 0; k < m; k++) {
 		if (!s->undec[k] || !(s->claimed[k] || s->allow[k]))
