@@ -5,9 +5,10 @@ import re
 import socket
 import struct
 import time
+import uuid
 
 from .names import DNS_RECORDS
-from .procs import HarnessError, free_port, stop_process
+from .procs import HarnessError, free_port, stop_process, wait_until
 
 
 class Dnsmasq:
@@ -54,6 +55,18 @@ class Dnsmasq:
         except FileNotFoundError:
             return []
         return re.findall(r"query\[\w+\] (\S+) from", text)
+
+    def sync(self, timeout=10):
+        """Wait until dnsmasq has logged every query that reached it before
+        this call. The event: a query of our own, sent to the same UDP
+        socket (read in arrival order) and answered, is in the log, and
+        dnsmasq logs each query when it reads it. A test that checks what
+        did NOT reach the resolver calls this instead of sleeping."""
+        name = f"sync-{uuid.uuid4().hex[:12]}.test"
+        wait_until(lambda: udp_dns_query(self.port, name, timeout=1) is not None,
+                   timeout, what=f"dnsmasq to answer {name}")
+        wait_until(lambda: name in self.queried(), timeout,
+                   what=f"dnsmasq to log {name}")
 
 
 def dns_question(name, qtype):
