@@ -286,6 +286,9 @@ def test_many_streams_share_one_record_budget(env, start_proxy):
 
 @pytest.fixture
 def tiny_fs():
+    # Tests take it before start_proxy, so that the proxy is stopped
+    # before the unmount: a proxy still running retries its log once a
+    # second and would create it again in the bare directory.
     d = tempfile.mkdtemp(prefix="audit-gap-")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d],
                        capture_output=True)
@@ -314,7 +317,7 @@ def keepalive_get(s, port, path):
     return sbxtest.read_http_response(s, timeout=5)
 
 
-def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs):
+def test_unwritable_log_stops_everything_then_resumes(env, tiny_fs, start_proxy):
     log = os.path.join(tiny_fs, "audit.jsonl")
     ctl_sock = os.path.join(env.workdir, f"ctl-{uuid.uuid4().hex[:8]}.sock")
     p = start_proxy(wild_policy(env), args=["--audit", log,
@@ -419,7 +422,7 @@ def test_unwritable_log_stops_everything_then_resumes(env, start_proxy, tiny_fs)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-def test_control_change_whose_record_fails_is_undone(env, start_proxy, tiny_fs):
+def test_control_change_whose_record_fails_is_undone(env, tiny_fs, start_proxy):
     # The log fills up under a control change itself: the write of its
     # record is the first to fail, so the widening must not stay.
     log = os.path.join(tiny_fs, "audit.jsonl")

@@ -96,6 +96,9 @@ def test_restart_continues_the_chain(env, start_proxy):
 
 @pytest.fixture
 def tiny_fs():
+    # Tests take it before start_proxy, so that the proxy is stopped
+    # before the unmount: a proxy still running retries its log once a
+    # second and would create it again in the bare directory.
     d = tempfile.mkdtemp(prefix="audit-full-")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d],
                        capture_output=True)
@@ -107,7 +110,7 @@ def tiny_fs():
     os.rmdir(d)
 
 
-def test_full_disk_fails_closed(env, start_proxy, tiny_fs):
+def test_full_disk_fails_closed(env, tiny_fs, start_proxy):
     log = os.path.join(tiny_fs, "audit.jsonl")
     p = start_proxy(args=["--audit", log])  # the last --audit wins
     p.dns("allowed.test")
