@@ -378,10 +378,27 @@ def test_html_report_renders_and_escapes(tmp):
 def test_follow_survives_rotation(tmp):
     p = os.path.join(tmp, "f.jsonl")
     open(p, "w").close()
-    f = subprocess.Popen([AUDIT, "follow", "--json", "--interval", "0.05", "--decision", "deny", p],
+    # --from-start: the file is empty when the follower starts, so this
+    # prints what "at the end" would, without a race against its first
+    # open (no sleep until it has opened the file).
+    f = subprocess.Popen([AUDIT, "follow", "--json", "--from-start", "--interval", "0.05",
+                          "--decision", "deny", p],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+
+    def read_until(n):
+        # Read along until n records arrived (the event), instead of
+        # sleeping; anything the follower prints after is kept too.
+        nonlocal seen
+        deadline = time.monotonic() + 10
+        while seen.count(b"\n") < n and time.monotonic() < deadline:
+            r, _, _ = select.select([f.stdout], [], [], 0.2)
+            if r:
+                d = os.read(f.stdout.fileno(), 65536)
+                if not d:
+                    break
+                seen += d
     try:
-        time.sleep(0.5)
         def rec(i, d):
             return json.dumps({"time": "2026-01-01T00:00:00.000Z", "event": "dns",
                                "host": f"h{i}.test", "decision": d}) + "\n"
@@ -389,24 +406,16 @@ def test_follow_survives_rotation(tmp):
             for i in range(5):
                 w.write(rec(i, "deny"))
                 w.write(rec(i, "allow"))
-        time.sleep(0.4)
+        # The follower has read the old file (its five denials printed)
+        # before it is rotated away.
+        read_until(5)
         os.rename(p, p + ".1")  # rotate; a late write to the old file still counts
         with open(p + ".1", "a") as w:
             w.write(rec(5, "deny"))
         with open(p, "w") as w:
             for i in range(6, 9):
                 w.write(rec(i, "deny"))
-        # Read along until the nine records arrived (the event), instead
-        # of sleeping; anything the follower prints after is kept too.
-        seen = b""
-        deadline = time.monotonic() + 10
-        while seen.count(b"\n") < 9 and time.monotonic() < deadline:
-            r, _, _ = select.select([f.stdout], [], [], 0.2)
-            if r:
-                d = os.read(f.stdout.fileno(), 65536)
-                if not d:
-                    break
-                seen += d
+        read_until(9)
     finally:
         f.terminate()
         out, err = f.communicate(timeout=10)
@@ -415,19 +424,15 @@ def test_follow_survives_rotation(tmp):
     assert hosts == [f"h{i}.test" for i in range(9)], (hosts, err)
 
 
-def test_large_log_is_fast(tmp):
+def test_large_log_verified_and_summarised(tmp):
+    # Correctness on a large log only: how fast is measured by
+    # `make bench-audit`, as ratios against wc -l and jq in the same run,
+    # never timed here (this runs under sanitizers).
     p = gen(tmp, 100000)
-    size = os.path.getsize(p)
-    t = time.monotonic()
     r = run("verify", p)
-    tv = time.monotonic() - t
     assert r.returncode == 0 and b"100001 records" in r.stdout
-    t = time.monotonic()
     r = run("summary", "--json", p)
-    ts = time.monotonic() - t
     assert r.returncode == 0 and len(r.stdout.splitlines()) == 16
-    # Generous bounds for a sanitizer build on a busy 2-core machine.
-    assert tv < 20 and ts < 20, (tv, ts, size)
 
 
 def test_aggregates_count_as_what_they_stand_for(tmp):

@@ -5,6 +5,7 @@ a full disk makes the proxy refuse new connections and say so."""
 
 import json
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -34,15 +35,26 @@ def test_rotation_keeps_every_record_and_the_chain(env, start_proxy):
                                  "--interval", "0.05", "--host", "allowed.test",
                                  p.audit_path],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    early = b""
     try:
         n = 60
         for _ in range(n):
             p.dns("allowed.test")
         p.wait_record(event="dns", host="allowed.test")
-        time.sleep(0.5)
+        # Read along until the follower printed all n (the event), not a
+        # fixed wait; more than n would show up in the check below.
+        deadline = time.monotonic() + 20
+        while early.count(b"\n") < n and time.monotonic() < deadline:
+            r, _, _ = select.select([follower.stdout], [], [], 0.2)
+            if r:
+                d = os.read(follower.stdout.fileno(), 65536)
+                if not d:
+                    break
+                early += d
     finally:
         follower.terminate()
         fout, ferr = follower.communicate(timeout=10)
+    fout = early + fout
     # SIGTERM is a clean exit (0): the log ends in its "closed" record.
     assert p.stop() == 0, p.stderr()
     rotated = sorted((f for f in os.listdir(p.dir) if f.startswith("audit.jsonl.")),
@@ -84,6 +96,9 @@ def test_restart_continues_the_chain(env, start_proxy):
 
 @pytest.fixture
 def tiny_fs():
+    # Tests take it before start_proxy, so that the proxy is stopped
+    # before the unmount: a proxy still running retries its log once a
+    # second and would create it again in the bare directory.
     d = tempfile.mkdtemp(prefix="audit-full-")
     r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", d],
                        capture_output=True)
@@ -95,7 +110,7 @@ def tiny_fs():
     os.rmdir(d)
 
 
-def test_full_disk_fails_closed(env, start_proxy, tiny_fs):
+def test_full_disk_fails_closed(env, tiny_fs, start_proxy):
     log = os.path.join(tiny_fs, "audit.jsonl")
     p = start_proxy(args=["--audit", log])  # the last --audit wins
     p.dns("allowed.test")

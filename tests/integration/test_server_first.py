@@ -5,16 +5,15 @@ while waiting, so the server's greeting reaches the client without the old
 peeked (TLS SNI, HTTP Host) before any byte of it reaches the upstream, and
 a denied name or port is refused at once.
 
-The < 1 s bounds are behaviour checks, not benchmarks: the old code needed
-2 s before the upstream was even connected."""
+Nothing here is timed (the tests run under sanitizers): "at once" is checked
+as order. The banner arrives while the client has sent nothing, and a
+denied port is refused (the deny record, the closed stream) with no
+upstream connection and no byte from the client."""
 
 import socket
-import time
 
 import sbxtest
 from sbxtest import client_hello, read_http_response, wait_closed
-
-FAST = 1.0
 
 
 def _policy(env):
@@ -80,12 +79,11 @@ def test_wire_banner_arrives_at_once(env, start_proxy):
     p = start_proxy(_policy(env))
     synth = p.synth("git.test")
     with p.forwarder(f"{synth}:{env.banner.port}") as fw:
-        t0 = time.monotonic()
         s = fw.connect()
+        # The client is silent: the banner can only come from an upstream
+        # the proxy connected for a client that has not spoken.
         banner = _recv_line(s)
-        took = time.monotonic() - t0
         assert banner == sbxtest.BannerServer.BANNER, banner
-        assert took < FAST, f"banner took {took:.2f}s (first-byte wait?)"
         s.sendall(b"ping\n")
         assert _recv_line(s) == b"echo:ping\n"
         s.close()
@@ -102,12 +100,9 @@ def test_wire_banner_arrives_at_once(env, start_proxy):
 
 def test_connect_banner_arrives_at_once(env, start_proxy):
     p = start_proxy(_policy(env))
-    t0 = time.monotonic()
     s = _tunnel(p, f"git.test:{env.banner.port}")
     banner = _recv_line(s)
-    took = time.monotonic() - t0
     assert banner == sbxtest.BannerServer.BANNER, banner
-    assert took < FAST, f"banner took {took:.2f}s (first-byte wait?)"
     s.sendall(b"EHLO client.example\r\n")
     assert _recv_line(s) == b"echo:EHLO client.example\r\n"
     s.close()
@@ -163,9 +158,16 @@ def test_client_first_after_early_connect_still_peeked(env, start_proxy):
     p = start_proxy(_policy(env))
     synth = p.synth("allowed.test")
     before = len(env.tls.snis.snapshot())
+
+    def upstream_connected(accepted):
+        # The event that the client "paused": the origin accepted the
+        # proxy's connection while the client had sent nothing.
+        sbxtest.wait_until(lambda: len(env.tls.accepted.snapshot()) > accepted,
+                           10, what="the proxy to connect the upstream")
     with p.forwarder(f"{synth}:{env.tls.port}") as fw:
+        accepted = len(env.tls.accepted.snapshot())
         s = fw.connect()
-        time.sleep(0.4)
+        upstream_connected(accepted)
         s.sendall(client_hello("other.test"))
         assert wait_closed(s, 10) is not None, "connection stayed open"
         s.close()
@@ -173,8 +175,9 @@ def test_client_first_after_early_connect_still_peeked(env, start_proxy):
         d = p.wait_record(event="connect", decision="deny", sni="other.test")
         assert d.get("proto") == "tls" and d.get("host") == "allowed.test", d
 
+        accepted = len(env.tls.accepted.snapshot())
         s = fw.connect()
-        time.sleep(0.4)
+        upstream_connected(accepted)
         s.sendall(client_hello("allowed.test"))
         s.settimeout(10)
         assert s.recv(1) == b"\x16", "no ServerHello"
@@ -189,13 +192,12 @@ def test_denied_port_refused_at_once(env, start_proxy):
     synth = p.synth("git.test")
     before = len(env.banner2.accepted.snapshot())
     with p.forwarder(f"{synth}:{env.banner2.port}") as fw:
-        t0 = time.monotonic()
         s = fw.connect()
+        # Silent client: the stream is refused (closed) without it ever
+        # speaking, so the decision did not wait for a first byte.
         got = _recv_until_closed(s)
-        took = time.monotonic() - t0
         s.close()
     assert got == b"", got
-    assert took < FAST, f"refusal took {took:.2f}s"
     assert len(env.banner2.accepted.snapshot()) == before, \
         "a denied port reached the server"
     d = p.wait_record(event="connect", host="git.test", decision="deny",

@@ -9,7 +9,6 @@ would. A bypass is a request for denied.test that reaches it."""
 
 import socket
 import threading
-import time
 
 import pytest
 
@@ -33,21 +32,33 @@ class RawServer:
         self.port = self.sock.getsockname()[1]
         self.lock = threading.Lock()
         self.conns = []  # bytearray per accepted connection
+        self.peers = []  # the peer address of each
+        self.ended = []  # whether each has ended (EOF or error)
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self):
         while True:
             try:
-                c, _ = self.sock.accept()
+                c, peer = self.sock.accept()
             except OSError:
                 return
             buf = bytearray()
             with self.lock:
+                i = len(self.conns)
                 self.conns.append(buf)
-            threading.Thread(target=self._serve, args=(c, buf),
+                self.peers.append(peer)
+                self.ended.append(False)
+            threading.Thread(target=self._serve, args=(c, buf, i),
                              daemon=True).start()
 
-    def _serve(self, c, buf):
+    def _serve(self, c, buf, i):
+        try:
+            self._talk(c, buf)
+        finally:
+            with self.lock:
+                self.ended[i] = True
+
+    def _talk(self, c, buf):
         c.settimeout(15)
         pending = b""
         try:
@@ -88,6 +99,36 @@ class RawServer:
     def received(self):
         with self.lock:
             return b"".join(bytes(b) for b in self.conns)
+
+    def mark(self):
+        """How many connections were accepted so far (for quiet())."""
+        with self.lock:
+            return len(self.conns)
+
+    def quiet(self, since, timeout=10):
+        """Wait until every connection accepted since mark() `since` has
+        ended, including any still in the listen queue: a probe connection
+        made now is accepted after them (the queue is in order), and every
+        byte the proxy sent on one arrived before its end. Then received()
+        holds all the proxy ever sent, and a test may check an absence
+        without a fixed sleep. Call it after the client's stream ended (the
+        proxy closes the upstream with it)."""
+        probe = socket.create_connection((sbxtest.UPSTREAM_IP, self.port),
+                                         timeout=timeout)
+        me = probe.getsockname()
+
+        def probe_index():
+            with self.lock:
+                return self.peers.index(me) + 1 if me in self.peers else 0
+        k = sbxtest.wait_until(probe_index, timeout,
+                               what="the probe connection to be accepted") - 1
+        probe.close()
+
+        def ended():
+            with self.lock:
+                return all(self.ended[since:k])
+        sbxtest.wait_until(ended, timeout,
+                           what="the upstream connections to end")
 
     def close(self):
         self.sock.close()
@@ -180,15 +221,16 @@ def _drain(s, timeout=10):
     return got
 
 
-def _refused(listener, server, port, data, settle=0.3):
+def _refused(listener, server, port, data):
     """Send data on a fresh stream; return what came back. The server must
     have received nothing of it."""
     before = len(server.received())
+    conns = server.mark()
     s = listener.open(port)
     s.sendall(data)
     got = _drain(s)
     s.close()
-    time.sleep(settle)
+    server.quiet(conns)
     arrived = server.received()[before:]
     assert arrived == b"", f"bytes reached the upstream: {arrived!r}"
     return got
@@ -258,6 +300,7 @@ def test_leading_empty_line_to_allowed_host_passes(listener, servers):
 def test_second_request_on_kept_alive_stream_checked(listener, servers):
     srv = servers["vhost"]
     before = len(srv.received())
+    conns = srv.mark()
     s = listener.open(srv.port)
     first = f"GET / HTTP/1.1\r\nHost: allowed.test:{srv.port}\r\n\r\n".encode()
     s.sendall(first)
@@ -266,7 +309,7 @@ def test_second_request_on_kept_alive_stream_checked(listener, servers):
     s.sendall(b"\r\nget / HTTP/1.1\r\nHost: denied.test\r\n\r\n")
     got = _drain(s)
     s.close()
-    time.sleep(0.3)
+    srv.quiet(conns)
     assert got.startswith(b"HTTP/1.1 403"), got[:200]
     assert srv.received()[before:] == first
 
@@ -284,6 +327,7 @@ def test_request_without_host_refused(listener, servers):
 def test_later_request_without_host_refused(listener, servers):
     srv = servers["vhost"]
     before = len(srv.received())
+    conns = srv.mark()
     s = listener.open(srv.port)
     first = (f"GET / HTTP/1.0\r\nHost: allowed.test:{srv.port}\r\n"
              f"Connection: keep-alive\r\n\r\n").encode()
@@ -293,7 +337,7 @@ def test_later_request_without_host_refused(listener, servers):
     s.sendall(b"GET /other HTTP/1.0\r\n\r\n")
     got = _drain(s)
     s.close()
-    time.sleep(0.3)
+    srv.quiet(conns)
     assert got.startswith(b"HTTP/1.1 400"), got[:200]
     assert srv.received()[before:] == first
 
@@ -311,10 +355,9 @@ def test_h2_prior_knowledge(listener, servers):
     before = len(srv.received())
     s = listener.open(srv.port)
     s.sendall(preface)
-    time.sleep(0.5)
-    s.close()
     sbxtest.wait_until(lambda: srv.received()[before:] == preface, 5,
                        what="the preface at the tcp upstream")
+    s.close()
 
 
 @pytest.mark.parametrize("data", [b"hello there\r\n", b"\x00\x01\x02\x03junk",
@@ -344,6 +387,7 @@ def test_explicit_proxy_request_with_leading_empty_line(proto_proxy, servers):
     empty line."""
     srv = servers["vhost"]
     before = len(srv.received())
+    conns = srv.mark()
     status, _, _ = sbxtest.http_exchange(
         proto_proxy.http_port,
         f"\r\nGET http://denied.test:{srv.port}/ HTTP/1.1\r\n"
@@ -359,7 +403,7 @@ def test_explicit_proxy_request_with_leading_empty_line(proto_proxy, servers):
                   f"Host: denied.test\r\n\r\n".encode())
         status, _, body = read_http_response(s)
         assert status == 403, (status, body)
-    time.sleep(0.3)
+    srv.quiet(conns)
     seen = srv.received()[before:]
     assert b"denied.test" not in seen, seen
     assert seen.count(b"allowed.test") == 1, seen
@@ -441,13 +485,14 @@ def test_late_request_after_greeting_checked(listener, servers, name, data):
         data = data[:-5] + client_hello("denied.test")
     srv = servers["greet_tcp"]
     before = len(srv.received())
+    conns = srv.mark()
     s = listener.open(srv.port)
     s.settimeout(10)
     assert s.recv(len(BANNER)) == BANNER
     s.sendall(data)
     got = _drain(s)
     s.close()
-    time.sleep(0.3)
+    srv.quiet(conns)
     assert b"echo:" not in got, got
     assert srv.received()[before:] == b"", srv.received()[before:]
     d = _last_deny(listener.proxy, mark, event="close", port=srv.port)
@@ -476,6 +521,7 @@ def test_refused_upgrade_keeps_checking(listener, servers, pipelined):
     stream is still HTTP, and the next request is checked."""
     srv = servers["vhost"]
     before = len(srv.received())
+    conns = srv.mark()
     s = listener.open(srv.port)
     first = UPGRADE.format(port=srv.port).encode()
     second = b"GET / HTTP/1.1\r\nHost: denied.test\r\n\r\n"
@@ -492,7 +538,7 @@ def test_refused_upgrade_keeps_checking(listener, servers, pipelined):
         got = _drain(s)
         assert got.startswith(b"HTTP/1.1 403"), got[:200]
     s.close()
-    time.sleep(0.3)
+    srv.quiet(conns)
     assert srv.received()[before:] == first
 
 
@@ -524,6 +570,7 @@ def test_h2c_upgrade_not_honoured(listener, servers):
     refused and never reach it."""
     srv = servers["switch"]
     before = len(srv.received())
+    conns = srv.mark()
     s = listener.open(srv.port)
     req = (f"GET / HTTP/1.1\r\nHost: allowed.test:{srv.port}\r\n"
            "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
@@ -535,7 +582,7 @@ def test_h2c_upgrade_not_honoured(listener, servers):
     s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
     got = _drain(s)
     s.close()
-    time.sleep(0.3)
+    srv.quiet(conns)
     assert srv.received()[before:] == req, srv.received()[before:]
     assert got.startswith(b"HTTP/1.1 400"), got[:200]
 
@@ -554,6 +601,7 @@ def test_tls_only_rule_refuses_http(proto_proxy, servers):
     p, srv = proto_proxy, servers["vhost"]
     mark = _mark(p)
     before = len(srv.received())
+    conns = srv.mark()
     status, _, body = sbxtest.http_exchange(
         p.http_port, f"GET http://www.allowed.test:{srv.port}/ HTTP/1.1\r\n"
         f"Host: www.allowed.test:{srv.port}\r\n\r\n".encode())
@@ -567,7 +615,7 @@ def test_tls_only_rule_refuses_http(proto_proxy, servers):
         status, _, body = read_http_response(s)
         s.close()
     assert status == 403, (status, body)
-    time.sleep(0.3)
+    srv.quiet(conns)
     assert srv.received()[before:] == b""
     recs = p.find(event="connect", decision="deny", host="www.allowed.test",
                   conn=lambda c: c is not None and c > mark)

@@ -180,11 +180,9 @@ def test_prompt_on_a_terminal_then_ctrl_c(L):
         out = t.text()
         assert "+ allow new.example.com ports 443" in out, out
         assert "+ allow jira.corp.example ports 80,443" in out, out
-        t0 = time.monotonic()
         os.killpg(t.p.pid, signal.SIGINT)
-        rc = t.wait(timeout=20)
+        rc = t.wait(timeout=20)  # the event: its exit (no timing assertion)
         assert rc == 128 + signal.SIGINT, (rc, t.text())
-        assert time.monotonic() - t0 < 15
     finally:
         t.close()
     assert not L.trusted.exists(), "Ctrl-C must not approve"

@@ -1,0 +1,181 @@
+"""Upstream servers on 127.0.0.2 that record what reached them: the
+upstream's own view, which security tests use as the oracle."""
+
+import hashlib
+import http.server
+import os
+import socket
+import socketserver
+import ssl
+import threading
+
+from .names import UPSTREAM_IP
+from .procs import HarnessError, free_port, wait_until
+
+
+class Recorder:
+    """Thread-safe list of what an upstream server saw."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.items = []
+
+    def add(self, item):
+        with self.lock:
+            self.items.append(item)
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.items)
+
+
+BIG_SIZE = 50 * 1024 * 1024
+
+
+def big_payload():
+    """50 MB of deterministic, incompressible-looking bytes."""
+    block = hashlib.sha256(b"sbx").digest() * 2048  # 64 KiB
+    out = bytearray()
+    i = 0
+    while len(out) < BIG_SIZE:
+        out += hashlib.sha256(i.to_bytes(4, "big")).digest() + block[32:]
+        i += 1
+    return bytes(out[:BIG_SIZE])
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "sbx-origin"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        srv = self.server
+        srv.requests.add({"requestline": self.requestline, "path": self.path,
+                          "host": self.headers.get_all("Host"),
+                          "tls": srv.tls})
+        if self.path.startswith("/big"):
+            body = srv.big()
+            ctype = "application/octet-stream"
+        else:
+            body = (f"origin {'https' if srv.tls else 'http'} path={self.path} "
+                    f"host={self.headers.get('Host')}\n").encode()
+            ctype = "text/plain"
+        self.send_response(200)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        view = memoryview(body)
+        for i in range(0, len(body), 1 << 20):
+            self.wfile.write(view[i:i + (1 << 20)])
+
+    do_POST = do_GET
+
+
+class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    """HTTP/1.1 origin (keep-alive) that records every request; with a TLS
+    context it records the SNI of every handshake too. Every accepted
+    connection is recorded first (accepted), before any byte is read."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, host, ctx=None):
+        self.tls = ctx is not None
+        self.ctx = ctx
+        self.requests = Recorder()
+        self.snis = Recorder()
+        self.accepted = Recorder()
+        self._big = None
+        self._big_lock = threading.Lock()
+        super().__init__((host, 0), _Handler)
+        self.port = self.server_address[1]
+        if ctx is not None:
+            ctx.sni_callback = lambda sslobj, name, c: self.snis.add(name)
+        threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
+                         daemon=True).start()
+
+    def big(self):
+        with self._big_lock:
+            if self._big is None:
+                self._big = big_payload()
+            return self._big
+
+    def finish_request(self, request, client_address):
+        self.accepted.add(client_address)
+        # The TLS handshake happens in the handler thread, with a timeout,
+        # so that a client that stalls cannot block anyone else.
+        request.settimeout(15)
+        if self.ctx is not None:
+            try:
+                request = self.ctx.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError):
+                return
+        super().finish_request(request, client_address)
+
+
+class BannerServer:
+    """A server that speaks first (like SSH), then echoes lines."""
+
+    BANNER = b"SSH-2.0-sbx-integration\r\n"
+
+    def __init__(self, host):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = Recorder()
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def _loop(self):
+        while True:
+            try:
+                c, addr = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.add(addr)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        c.settimeout(15)
+        try:
+            c.sendall(self.BANNER)
+            while True:
+                data = c.recv(4096)
+                if not data:
+                    break
+                c.sendall(b"echo:" + data)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+class OpensslServer:
+    """openssl s_server -www on 127.0.0.2: the real OpenSSL server tool.
+    It serves one connection at a time, so only a few tests use it."""
+
+    def __init__(self, procs, pki, d):
+        self.port = free_port(UPSTREAM_IP)
+        errf = os.path.join(d, "s_server.log")
+        with open(errf, "wb") as err:
+            self.proc = procs.start(
+                ["openssl", "s_server", "-www", "-quiet", "-naccept", "1000",
+                 "-accept", f"{UPSTREAM_IP}:{self.port}",
+                 "-cert", pki["cert"], "-key", pki["key"]],
+                stdout=err, stderr=err)
+
+        def up():
+            if self.proc.poll() is not None:
+                raise HarnessError(f"openssl s_server exited: {open(errf).read()}")
+            try:
+                socket.create_connection((UPSTREAM_IP, self.port), 0.2).close()
+                return True
+            except OSError:
+                return False
+        wait_until(up, 10, what="openssl s_server to listen")
