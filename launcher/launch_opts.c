@@ -315,6 +315,7 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 	}
 	if (optind >= argc) {
 		fmt_buf(err, errsz, "no command given (try --help)");
+		o->no_command = true;
 		return LAUNCH_OPTS_USAGE;
 	}
 	o->cmd = argv + optind;
