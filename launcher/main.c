@@ -25,6 +25,7 @@
 #include "launch.h"
 #include "launch_plan.h"
 #include "locate.h"
+#include "remembered.h"
 #include "trust.h"
 
 #define VERSION "0.1.0"
@@ -318,6 +319,29 @@ static void guest_env(struct strv *env, bool tty)
 		fail("out of memory");
 }
 
+/* A named sandbox's remembered settings (remembered.h): a conflicting
+ * option is refused, one not given takes the recorded value. The
+ * policies taken are its own: listed in its meta.json, for `list` and
+ * for a join's comparison. */
+static void use_remembered(size_t n_cli_policies)
+{
+	struct remembered_ctx rc = {.o = &opts,
+				    .n_cli_policies = n_cli_policies};
+	size_t before = opts.n_policies;
+	char err[4096];
+	if (remembered_use(reg.dir, opts.name, &rc, err, sizeof(err)))
+		fail("%s", err);
+	for (size_t i = before; i < opts.n_policies; i++) {
+		if (reg.meta.n_policies == SANDBOX_MAX_LIST)
+			fail("sandbox %s: more than %d policy files", opts.name,
+			     SANDBOX_MAX_LIST);
+		fmt_buf(reg.meta.policies[reg.meta.n_policies++],
+			sizeof(reg.meta.policies[0]), "%s", opts.policies[i]);
+	}
+	if (opts.n_policies > before)
+		note("sandbox %s: its policy files as recorded", opts.name);
+}
+
 /* ---- step 3: directories, the proxy --------------------------------- */
 
 static void make_dirs(void)
@@ -593,6 +617,9 @@ int main(int argc, char **argv)
 				   sizeof(recorded_image)) == 1)
 		opts.image = recorded_image;
 	find_files();
+	/* The --policy files, before a preset or the user's policy joins
+	 * them at the front: what a named sandbox remembers. */
+	size_t n_cli_policies = opts.n_policies;
 	if (opts.image == recorded_image)
 		note("sandbox %s was made over the image %s: using it",
 		     opts.name, recorded_image);
@@ -639,6 +666,7 @@ int main(int argc, char **argv)
 		}
 		if (rr)
 			fail("%s", aerr);
+		use_remembered(n_cli_policies);
 		if (registry_upper(&reg, aerr, sizeof(aerr)))
 			fail("sandbox %s: %s", opts.name, aerr);
 	}
