@@ -42,7 +42,7 @@ static void show_setting(const struct remembered *r, size_t k)
 		printf("%-24s made with %s default\n", "", opt);
 	for (size_t i = 0; i < r->val[k].n; i++) {
 		printf("%-24s made with %s ", "", opt);
-		term_fputs(r->val[k].v[i], stdout, false);
+		term_fputs(remembered_show(k, r->val[k].v[i]), stdout, false);
 		fputc('\n', stdout);
 	}
 }

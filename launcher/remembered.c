@@ -11,6 +11,7 @@
 
 #include "../common/util.h"
 #include "sandboxes.h"
+#include "trust.h"
 
 /* ---- the rows ------------------------------------------------------- */
 
@@ -47,12 +48,20 @@ static int get_memory(const struct remembered_ctx *c, struct strv *out,
 	return get_uint(c->o->memory_mb, out);
 }
 
-/* The ranges are launch_opts.c's: the record is a file a user can edit. */
-static int apply_memory(struct remembered_ctx *c, const struct strv *rec)
+static int out_of_range(const char *key, char *err, size_t errsz)
 {
-	return rec->n == 1 ? parse_uint(rec->v[0], 128, 65536,
-					&c->o->memory_mb)
-			   : -EINVAL;
+	fmt_buf(err, errsz, "%s: a value sandbox-launch would refuse", key);
+	return -EINVAL;
+}
+
+/* The ranges are launch_opts.c's: the record is a file a user can edit. */
+static int apply_memory(struct remembered_ctx *c, const struct strv *rec,
+			char *err, size_t errsz)
+{
+	if (rec->n != 1 ||
+	    parse_uint(rec->v[0], 128, 65536, &c->o->memory_mb))
+		return out_of_range("memory", err, errsz);
+	return 0;
 }
 
 static int get_cpus(const struct remembered_ctx *c, struct strv *out,
@@ -62,10 +71,35 @@ static int get_cpus(const struct remembered_ctx *c, struct strv *out,
 	return get_uint(c->o->cpus, out);
 }
 
-static int apply_cpus(struct remembered_ctx *c, const struct strv *rec)
+static int apply_cpus(struct remembered_ctx *c, const struct strv *rec,
+		      char *err, size_t errsz)
 {
-	return rec->n == 1 ? parse_uint(rec->v[0], 1, 64, &c->o->cpus)
-			   : -EINVAL;
+	if (rec->n != 1 || parse_uint(rec->v[0], 1, 64, &c->o->cpus))
+		return out_of_range("cpus", err, errsz);
+	return 0;
+}
+
+/* A policy file is recorded as "sha256:HEX PATH": reused only while its
+ * bytes are the ones its sandbox was made with. A file the guest could
+ * write (one in the workspace), or anyone else, cannot widen a later
+ * run that does not name it: that run stops and says so. */
+#define POLICY_HASH_PREFIX 72 /* "sha256:" + 64 hex + " " */
+#define POLICY_MAX_BYTES (16u << 20)
+
+static int file_sha256(const char *path, char out[65])
+{
+	_cleanup_free_ char *text = NULL;
+	size_t len;
+	int e = read_file(path, POLICY_MAX_BYTES, &text, &len);
+	if (!e)
+		trust_sha256_hex(text, len, out);
+	return e;
+}
+
+static const char *show_policy(const char *value)
+{
+	return strlen(value) > POLICY_HASH_PREFIX ? value + POLICY_HASH_PREFIX
+						  : value;
 }
 
 /* --policy files, absolute: the record must not depend on where the
@@ -77,33 +111,66 @@ static int get_policies(const struct remembered_ctx *c, struct strv *out,
 	const struct launch_opts *o = c->o;
 	for (size_t i = o->n_policies - c->n_cli_policies; i < o->n_policies;
 	     i++) {
-		char abs[PATH_MAX];
-		if (!realpath(o->policies[i], abs)) {
-			int e = errno;
+		char abs[PATH_MAX], sha[65];
+		int e = realpath(o->policies[i], abs) ? 0 : -errno;
+		e = e ? e : file_sha256(abs, sha);
+		if (e) {
 			fmt_buf(err, errsz, "--policy %s: %s", o->policies[i],
-				strerror(e));
-			return -e;
+				strerror(-e));
+			return e;
 		}
-		strv_add(out, abs);
+		strv_addf(out, "sha256:%s %s", sha, abs);
 	}
 	return out->failed ? -ENOMEM : 0;
+}
+
+/* The same files in the same order, whatever their bytes: a file given
+ * again is this sandbox's as it is now (its new hash is recorded). */
+static bool same_policies(const struct strv *a, const struct strv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(show_policy(a->v[i]), show_policy(b->v[i])))
+			return false;
+	return true;
 }
 
 /* The recorded files' strings live as long as the run (o points at them). */
 static struct strv kept;
 
-static int apply_policies(struct remembered_ctx *c, const struct strv *rec)
+static int apply_policies(struct remembered_ctx *c, const struct strv *rec,
+			  char *err, size_t errsz)
 {
 	struct launch_opts *o = c->o;
+	for (size_t i = 0; i < rec->n; i++) {
+		const char *v = rec->v[i], *path = show_policy(v);
+		char sha[65];
+		if (strncmp(v, "sha256:", 7) || path == v || path[-1] != ' ' ||
+		    path[0] != '/')
+			return out_of_range("policy", err, errsz);
+		int e = file_sha256(path, sha);
+		if (e) {
+			fmt_buf(err, errsz, "its --policy %s: %s", path,
+				strerror(-e));
+			return e;
+		}
+		if (strncmp(v + 7, sha, 64)) {
+			fmt_buf(err, errsz,
+				"its --policy %s has changed since it was "
+				"recorded (sha256 %.12s..., now %.12s...): give "
+				"--policy %s to use it as it is now",
+				path, v + 7, sha, path);
+			return -ESTALE;
+		}
+	}
 	const char **p = realloc(o->policies,
 				 (o->n_policies + rec->n) * sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	o->policies = p;
 	for (size_t i = 0; i < rec->n; i++) {
-		if (rec->v[i][0] != '/')
-			return -EINVAL;
-		strv_add(&kept, rec->v[i]);
+		strv_add(&kept, show_policy(rec->v[i]));
 		if (kept.failed)
 			return -ENOMEM;
 		p[o->n_policies++] = kept.v[kept.n - 1];
@@ -115,9 +182,10 @@ static int apply_policies(struct remembered_ctx *c, const struct strv *rec)
 /* To remember another option, add its row here (a key, the option, a get
  * and an apply; docs/launcher.md lists them). Keys are words: [a-z_]. */
 const struct remembered_setting remembered_table[] = {
-	{"memory", "--memory", get_memory, NULL, apply_memory},
-	{"cpus", "--cpus", get_cpus, NULL, apply_cpus},
-	{"policy", "--policy", get_policies, NULL, apply_policies},
+	{"memory", "--memory", get_memory, NULL, apply_memory, NULL},
+	{"cpus", "--cpus", get_cpus, NULL, apply_cpus, NULL},
+	{"policy", "--policy", get_policies, same_policies, apply_policies,
+	 show_policy},
 };
 const size_t remembered_count = ARRAY_SIZE(remembered_table);
 
@@ -287,14 +355,21 @@ static bool same_strings(const struct strv *a, const struct strv *b)
 	return true;
 }
 
-static void describe(char *buf, size_t size, size_t *n, const char *option,
+const char *remembered_show(size_t row, const char *value)
+{
+	const struct remembered_setting *s = &remembered_table[row];
+	return s->show ? s->show(value) : value;
+}
+
+static void describe(char *buf, size_t size, size_t *n, size_t row,
 		     const struct strv *v)
 {
+	const char *option = remembered_table[row].option;
 	if (!v->n)
 		fmt_append(buf, size, n, "the default %s", option);
 	for (size_t i = 0; i < v->n; i++)
 		fmt_append(buf, size, n, "%s%s %s", i ? " " : "", option,
-			   v->v[i]);
+			   remembered_show(row, v->v[i]));
 }
 
 int remembered_use(const char *dir, const char *name,
@@ -326,25 +401,35 @@ int remembered_use(const char *dir, const char *name,
 		bool agree = s->same ? s->same(&mine, &rec.val[i])
 				     : same_strings(&mine, &rec.val[i]);
 		if (!mine.n && rec.val[i].n) {
-			e = s->apply(c, &rec.val[i]);
-			if (e) {
+			char why[PATH_MAX + 256];
+			e = s->apply(c, &rec.val[i], why, sizeof(why));
+			if (e == -EINVAL)
+				fmt_buf(err, errsz, "%s/" REMEMBERED_FILE ": %s",
+					dir, why);
+			else if (e)
 				fmt_buf(err, errsz,
-					"%s/" REMEMBERED_FILE ": %s: %s", dir,
-					s->key,
-					e == -EINVAL ? "a value sandbox-launch "
-						       "would refuse"
-						     : strerror(-e));
+					"sandbox %s: %s.\n  Or start it anew: "
+					"sandbox-launch reset %s",
+					name, e == -ENOMEM ? "out of memory" : why,
+					name);
+			if (e) {
 				strv_free(&mine);
 				goto out;
 			}
 		} else if (mine.n && !agree) {
 			fmt_append(diff, sizeof(diff), &dl, "\n  ");
-			describe(diff, sizeof(diff), &dl, s->option, &mine);
+			describe(diff, sizeof(diff), &dl, i, &mine);
 			fmt_append(diff, sizeof(diff), &dl,
 				   " (it was made with ");
-			describe(diff, sizeof(diff), &dl, s->option,
-				 &rec.val[i]);
+			describe(diff, sizeof(diff), &dl, i, &rec.val[i]);
 			fmt_append(diff, sizeof(diff), &dl, ")");
+		} else if (mine.n && !same_strings(&mine, &rec.val[i])) {
+			/* Agreeing, but not byte for byte (a policy file
+			 * given again with new bytes): this run's now. */
+			strv_free(&rec.val[i]);
+			rec.val[i] = mine;
+			changed = true;
+			continue;
 		}
 		strv_free(&mine);
 	}
@@ -387,7 +472,7 @@ int remembered_json(const struct remembered *r, char *buf, size_t size,
 		for (size_t k = 0; !e && k < r->val[i].n; k++) {
 			e = fmt_append(buf, size, len, k ? ", " : "");
 			e = e ? e : json_append_str(buf, size, len,
-						    r->val[i].v[k]);
+						    remembered_show(i, r->val[i].v[k]));
 		}
 		e = e ? e : fmt_append(buf, size, len, "]");
 		first = false;

@@ -20,8 +20,13 @@
  *   # how sandbox-launch made this sandbox; reset forgets it
  *   memory 512
  *   cpus
- *   policy /home/me/p/a.yaml
- *   policy /home/me/p/b.yaml
+ *   policy sha256:3f5a...e1 /home/me/p/a.yaml
+ *   policy sha256:9b0c...47 /home/me/p/b.yaml
+ *
+ * A policy file is pinned by its SHA-256: a run that does not name it
+ * reuses it only while its bytes are the recorded ones (a file in the
+ * workspace is the guest's to rewrite); naming it again records its
+ * bytes as they are now.
  */
 #ifndef LAUNCHER_REMEMBERED_H
 #define LAUNCHER_REMEMBERED_H
@@ -52,9 +57,13 @@ struct remembered_setting {
 	/* Do two values agree? NULL: the same strings in the same order. */
 	bool (*same)(const struct strv *a, const struct strv *b);
 	/* Give the run the recorded value (not empty; its option was not
-	 * given). Returns 0, -EINVAL (a value this option would refuse) or
-	 * -ENOMEM. */
-	int (*apply)(struct remembered_ctx *c, const struct strv *rec);
+	 * given). Returns 0, or -EINVAL (a value this option would refuse)
+	 * or another -errno (-ESTALE: what it names changed since) with why
+	 * in err. */
+	int (*apply)(struct remembered_ctx *c, const struct strv *rec,
+		     char *err, size_t errsz);
+	/* A recorded value as messages and `list` show it; NULL: as is. */
+	const char *(*show)(const char *value);
 };
 
 extern const struct remembered_setting remembered_table[];
@@ -89,6 +98,10 @@ int remembered_read(const char *dir, struct remembered *r, char *err,
  * with err set. */
 int remembered_use(const char *dir, const char *name,
 		   struct remembered_ctx *c, char *err, size_t errsz);
+
+/* A recorded value of row as shown to the user (a policy file's path
+ * without its hash). */
+const char *remembered_show(size_t row, const char *value);
 
 /* r as a JSON object {"KEY": [VALUE, ...], ...} appended at *len (for
  * `list --json`); 0 or -ENAMETOOLONG. */

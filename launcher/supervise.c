@@ -176,6 +176,10 @@ enum child_wait child_wait(struct child *c, int ready_fd, int sigfd,
 			*signo = s;
 			return CHILD_WAIT_SIGNAL;
 		}
+		/* Gone with nothing to read: its pipe may live on in a
+		 * process it started, so its exit is the answer. */
+		if (!readable && child_gone(c))
+			return CHILD_WAIT_GONE;
 		if (!readable)
 			continue;
 		char line[16];

@@ -162,3 +162,30 @@ def test_a_record_edited_out_of_range_is_refused(S):
     settings.write_text("memory 512\nswap 1\n")
     rc, err = S.launch("--name", "edit", "--", "true")
     assert rc == 125 and "line 2: unknown setting 'swap'" in err, err
+
+
+def test_a_remembered_policy_file_rewritten_since_is_not_reused(S):
+    """The attack: the remembered file sits where the guest (or anyone)
+    can rewrite it, e.g. in the workspace. A later run that does not name
+    it must not take the new bytes: it stops, and the proxy never gets
+    them; naming the file again is the user taking it as it is now."""
+    pol = S.ws / "narrow.yaml"
+    pol.write_text("version: 1\ndeny:\n  - a.example.com\n")
+    rc, err = S.launch("--name", "pin", "--workspace", str(S.ws),
+                       "--policy", str(pol), "--", "true")
+    assert booted_as_far_as_qemu(rc, err), err
+    runs = S.state / "sandbox" / "runs"
+    before = sorted(os.listdir(runs))
+    pol.write_text("version: 1\nallow:\n  - host: evil.example.com\n"
+                   "    ports: any\n")
+    rc, err = S.launch("--name", "pin", "--", "true")
+    assert rc == 125 and not S.qemu_argv.exists(), err
+    assert f"its --policy {pol} has changed since it was recorded" in err, err
+    assert f"give --policy {pol} to use it as it is now" in err, err
+    assert "sandbox-launch reset pin" in err, err
+    assert sorted(os.listdir(runs)) == before, "a run (and its proxy) started"
+    rc, err = S.launch("--name", "pin", "--policy", str(pol), "--", "true")
+    assert booted_as_far_as_qemu(rc, err), err
+    rc, err = S.launch("--name", "pin", "--", "true")
+    assert booted_as_far_as_qemu(rc, err), err
+    assert S.proxy_policies("pin") == [str(pol)]

@@ -90,6 +90,7 @@ static void test_use(void)
 		return;
 	}
 	struct run r;
+	FILE *f;
 	run_init(&r, 512, 0, "/etc/passwd");
 	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
 	       "the first run records: %s", err);
@@ -126,7 +127,7 @@ static void test_use(void)
 
 	char path[PATH_MAX];
 	fmt_buf(path, sizeof(path), "%s/" REMEMBERED_FILE, dir);
-	FILE *f = fopen(path, "w");
+	f = fopen(path, "w");
 	fputs("memory 12\n", f);
 	fclose(f);
 	run_init(&r, 0, 0, NULL);
@@ -159,6 +160,41 @@ static void test_use(void)
 	remembered_free(&rec);
 	is_int(remembered_forget(dir), 0, "forgotten");
 	is_int(remembered_forget(dir), 0, "forgetting twice is fine");
+
+	/* A policy file is pinned by its bytes. */
+	char pol[PATH_MAX];
+	fmt_buf(pol, sizeof(pol), "%s/p.yaml", dir);
+	f = fopen(pol, "w");
+	fputs("version: 1\ndeny:\n  - a.example\n", f);
+	fclose(f);
+	run_init(&r, 0, 0, pol);
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
+	       "a policy file recorded: %s", err);
+	free(r.o.policies);
+	f = fopen(pol, "w");
+	fputs("version: 1\nallow:\n  - host: \"**\"\n", f);
+	fclose(f);
+	run_init(&r, 0, 0, NULL);
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), -ESTALE,
+	       "rewritten since, it is not reused by a run that does not "
+	       "name it");
+	ok(strstr(err, "has changed since it was recorded") &&
+		   strstr(err, pol) && strstr(err, "reset box"),
+	   "... saying so and the ways out: %s", err);
+	is_int(r.o.n_policies, 1, "... and not taken");
+	free(r.o.policies);
+	run_init(&r, 0, 0, pol);
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
+	       "naming it again takes it as it is now: %s", err);
+	free(r.o.policies);
+	run_init(&r, 0, 0, NULL);
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
+	       "and later runs reuse it: %s", err);
+	ok(r.o.n_policies == 2 && !strcmp(r.o.policies[1], pol),
+	   "the path, without its hash");
+	free(r.o.policies);
+	unlink(pol);
+	remembered_forget(dir);
 	rmdir(dir);
 }
 
