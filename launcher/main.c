@@ -44,7 +44,6 @@ static struct launch_programs prog; /* locate.h */
 static char workspace[PATH_MAX], cwd_guest[PATH_MAX];
 static char state[PATH_MAX], run[PATH_MAX];
 static struct launch_paths paths; /* in state and run (launch_plan.h) */
-static char presets[PATH_MAX];
 static char host_etc[PATH_MAX]; /* host_etc_prepare()'s; "" if none */
 static char user_policy[PATH_MAX]; /* ~/.config/sandbox/policy.yaml */
 static struct trust_result repo;   /* .sandbox/policy.yaml, once checked */
@@ -198,14 +197,6 @@ static void add_user_policy(void)
 	note("user policy: %s", user_policy);
 }
 
-static void find_presets(void)
-{
-	char buf[PATH_MAX];
-	if (fmt_buf(presets, sizeof(presets), "%s",
-		    policy_default_preset_dir(buf, sizeof(buf))))
-		fail("the preset directory path is too long");
-}
-
 /* The workspace's .sandbox/policy.yaml (launcher/trust.h): read once,
  * approved if it widens BASE (the policy files; --allow/--deny are not
  * part of it), copied into the run dir for the proxy. Before the proxy,
@@ -217,43 +208,13 @@ static void check_repo_policy(void)
 		     workspace);
 		return;
 	}
-	find_presets();
-	const char **base = calloc(opts.n_policies + 1, sizeof(*base));
-	char(*abs)[PATH_MAX] = calloc(opts.n_policies + 1, sizeof(*abs));
-	if (!base || !abs)
-		fail("out of memory");
-	for (size_t i = 0; i < opts.n_policies; i++) {
-		if (!realpath(opts.policies[i], abs[i]))
-			fail("--policy %s: %s", opts.policies[i],
-			     strerror(errno));
-		base[i] = abs[i];
-	}
-	bool tty = isatty(0) && isatty(2);
-	struct trust_opts to = {
-		.workspace = workspace,
-		.base_files = base,
-		.n_base = opts.n_policies,
-		.preset_dir = presets,
-		.run_dir = run,
-		.trust_dir = NULL,
-		.assume_yes = opts.trust,
-		.tty_in = tty ? stdin : NULL,
-		.tty_out = tty ? stderr : NULL,
-		.sigfd = &sigfd,
-	};
 	char err[1024];
-	int r = trust_check_repo_policy(&to, &repo, err, sizeof(err));
-	free(base);
-	free(abs);
-	if (r == -EINTR) {
-		/* Ctrl-C during the check or at the prompt. */
-		memset(&repo, 0, sizeof(repo));
-		check_signals();
-	}
-	if (r < 0) {
-		memset(&repo, 0, sizeof(repo));
+	int r = trust_for_run(&opts, workspace, run, &sigfd, &repo, err,
+			      sizeof(err));
+	if (r == -EINTR)
+		check_signals(); /* Ctrl-C during the check or at the prompt */
+	if (r < 0)
 		fail("%s", err);
-	}
 	if (repo.present)
 		note("repository policy %s (sha256 %s)%s: %s", TRUST_REPO_POLICY,
 		     repo.sha256,
@@ -317,29 +278,6 @@ static void guest_env(struct strv *env, bool tty)
 	plan_guest_env(env, &opts, tty, env_lookup, env_unset, NULL);
 	if (env->failed)
 		fail("out of memory");
-}
-
-/* A named sandbox's remembered settings (remembered.h): a conflicting
- * option is refused, one not given takes the recorded value. The
- * policies taken are its own: listed in its meta.json, for `list` and
- * for a join's comparison. */
-static void use_remembered(size_t n_cli_policies)
-{
-	struct remembered_ctx rc = {.o = &opts,
-				    .n_cli_policies = n_cli_policies};
-	size_t before = opts.n_policies;
-	char err[4096];
-	if (remembered_use(reg.dir, opts.name, &rc, err, sizeof(err)))
-		fail("%s", err);
-	for (size_t i = before; i < opts.n_policies; i++) {
-		if (reg.meta.n_policies == SANDBOX_MAX_LIST)
-			fail("sandbox %s: more than %d policy files", opts.name,
-			     SANDBOX_MAX_LIST);
-		fmt_buf(reg.meta.policies[reg.meta.n_policies++],
-			sizeof(reg.meta.policies[0]), "%s", opts.policies[i]);
-	}
-	if (opts.n_policies > before)
-		note("sandbox %s: its policy files as recorded", opts.name);
 }
 
 /* ---- step 3: directories, the proxy --------------------------------- */
@@ -666,7 +604,11 @@ int main(int argc, char **argv)
 		}
 		if (rr)
 			fail("%s", aerr);
-		use_remembered(n_cli_policies);
+		/* How it was made (remembered.h): conflicts refused,
+		 * what is not given taken from the record. */
+		struct remembered_ctx rc = {&opts, n_cli_policies};
+		if (remembered_for_run(&reg, &rc, aerr, sizeof(aerr)))
+			fail("%s", aerr);
 		if (registry_upper(&reg, aerr, sizeof(aerr)))
 			fail("sandbox %s: %s", opts.name, aerr);
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "cmds.h"
 #include "sandboxes.h"
 #include "trust.h"
 
@@ -478,4 +479,25 @@ int remembered_json(const struct remembered *r, char *buf, size_t size,
 		first = false;
 	}
 	return e ? e : fmt_append(buf, size, len, "}");
+}
+
+int remembered_for_run(struct run_registry *rg, struct remembered_ctx *c,
+		       char *err, size_t errsz)
+{
+	size_t before = c->o->n_policies;
+	int e = remembered_use(rg->dir, rg->meta.name, c, err, errsz);
+	for (size_t i = before; !e && i < c->o->n_policies; i++) {
+		/* Taken from the record: listed as the sandbox's own in its
+		 * meta.json, for list and for a join's comparison. */
+		if (rg->meta.n_policies == SANDBOX_MAX_LIST) {
+			fmt_buf(err, errsz, "sandbox %s: more than %d policy "
+					    "files", rg->meta.name,
+				SANDBOX_MAX_LIST);
+			return -E2BIG;
+		}
+		fmt_buf(rg->meta.policies[rg->meta.n_policies++],
+			sizeof(rg->meta.policies[0]), "%s",
+			c->o->policies[i]);
+	}
+	return e;
 }

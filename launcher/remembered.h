@@ -108,6 +108,13 @@ const char *remembered_show(size_t row, const char *value);
 int remembered_json(const struct remembered *r, char *buf, size_t size,
 		    size_t *len);
 
+/* remembered_use for the run holding rg (its lock taken), and the
+ * policy files taken from the record added to rg's meta (written when
+ * the run starts). */
+struct run_registry;
+int remembered_for_run(struct run_registry *rg, struct remembered_ctx *c,
+		       char *err, size_t errsz);
+
 /* Forget how it was made (reset): 0 or -errno; no record is 0. */
 int remembered_forget(const char *dir);
 
