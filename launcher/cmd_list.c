@@ -18,8 +18,9 @@ static const char list_usage[] =
 	"Lists the named sandboxes: name, state (running/stopped), workspace,\n"
 	"agent or command, uptime, policy files, the connections allowed and\n"
 	"denied in its latest run's audit log, and the settings it was made with\n"
-	"(reused by later runs; \"default\" when not given). --json prints one\n"
-	"JSON array, for scripts.\n";
+	"(reused by later runs; those left at their default are not shown).\n"
+	"--json prints one JSON array, for scripts; its \"settings\" has every\n"
+	"setting, [] for a default.\n";
 
 static void uptime(long long started, char *out, size_t n)
 {
@@ -32,14 +33,10 @@ static void uptime(long long started, char *out, size_t n)
 		fmt_buf(out, n, "%lldh%02lldm", s / 3600, s / 60 % 60);
 }
 
-/* One remembered setting, as the settings file has it. */
+/* One remembered setting that is not the default (--json has all). */
 static void show_setting(const struct remembered *r, size_t k)
 {
-	if (!r->known[k])
-		return;
 	const char *opt = remembered_table[k].option;
-	if (!r->val[k].n)
-		printf("%-24s made with %s default\n", "", opt);
 	for (size_t i = 0; i < r->val[k].n; i++) {
 		printf("%-24s made with %s ", "", opt);
 		term_fputs(remembered_show(k, r->val[k].v[i]), stdout, false);
