@@ -259,20 +259,31 @@ bool agent_name_valid(const char *s)
 	return true;
 }
 
+/* 0 when the file is there, -ENOENT when it is not, else why we cannot
+ * tell (EACCES on a directory on the way): not the same as "none". */
+static int descriptor_there(const char *path)
+{
+	return access(path, F_OK) == 0 ? 0 : errno == ENOENT ? -ENOENT : -errno;
+}
+
 int agent_find(const char *name, const char *presets_dir, char *path,
 	       size_t pathsz)
 {
 	if (!agent_name_valid(name))
 		return -ENOENT;
 	const char *env = getenv("SANDBOX_AGENTS_DIR");
-	if (env && *env && fmt_buf(path, pathsz, "%s/%s.yaml", env, name) == 0 &&
-	    access(path, F_OK) == 0)
-		return 0;
-	if (presets_dir &&
-	    fmt_buf(path, pathsz, "%s/agents/%s.yaml", presets_dir, name) == 0 &&
-	    access(path, F_OK) == 0)
-		return 0;
-	return -ENOENT;
+	int r;
+	if (env && *env) {
+		if (fmt_buf(path, pathsz, "%s/%s.yaml", env, name))
+			return -ENAMETOOLONG;
+		if ((r = descriptor_there(path)) != -ENOENT)
+			return r;
+	}
+	if (!presets_dir)
+		return -ENOENT;
+	if (fmt_buf(path, pathsz, "%s/agents/%s.yaml", presets_dir, name))
+		return -ENAMETOOLONG;
+	return descriptor_there(path);
 }
 
 int agent_load(const char *path, struct agent *a, char *err, size_t errsz)

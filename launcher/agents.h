@@ -54,7 +54,8 @@ bool agent_name_valid(const char *name);
 
 /* Finds NAME.yaml: in $SANDBOX_AGENTS_DIR first, then in presets_dir/agents.
  * Returns 0 and fills path, -ENOENT when there is no such descriptor,
- * other -errno. */
+ * other -errno (path then names the file that could not be looked at:
+ * -EACCES is not "no such agent"). */
 int agent_find(const char *name, const char *presets_dir, char *path,
 	       size_t pathsz);
 

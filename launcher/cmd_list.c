@@ -8,15 +8,19 @@
 #include <string.h>
 #include <time.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
+#include "remembered.h"
 
 static const char list_usage[] =
 	"usage: sandbox-launch list [--json]\n"
 	"\n"
 	"Lists the named sandboxes: name, state (running/stopped), workspace,\n"
-	"agent or command, uptime, policy files, and the connections allowed and\n"
-	"denied in its latest run's audit log. --json prints one JSON array, for\n"
-	"scripts.\n";
+	"agent or command, uptime, policy files, the connections allowed and\n"
+	"denied in its latest run's audit log, and the settings it was made with\n"
+	"(reused by later runs; those left at their default are not shown).\n"
+	"--json prints one JSON array, for scripts; its \"settings\" has every\n"
+	"setting, [] for a default.\n";
 
 static void uptime(long long started, char *out, size_t n)
 {
@@ -27,6 +31,17 @@ static void uptime(long long started, char *out, size_t n)
 		fmt_buf(out, n, "%lldm%02llds", s / 60, s % 60);
 	else
 		fmt_buf(out, n, "%lldh%02lldm", s / 3600, s / 60 % 60);
+}
+
+/* One remembered setting that is not the default (--json has all). */
+static void show_setting(const struct remembered *r, size_t k)
+{
+	const char *opt = remembered_table[k].option;
+	for (size_t i = 0; i < r->val[k].n; i++) {
+		printf("%-24s made with %s ", "", opt);
+		term_fputs(remembered_show(k, r->val[k].v[i]), stdout, false);
+		fputc('\n', stdout);
+	}
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -69,6 +84,11 @@ int cmd_list(int argc, char **argv)
 		    sandbox_meta_read(dir, &m))
 			continue;
 		bool running = sandbox_running(dir);
+		struct remembered rec;
+		char rerr[PATH_MAX + 128];
+		int rr = remembered_read(dir, &rec, rerr, sizeof(rerr));
+		if (rr && rr != -ENOENT)
+			fprintf(stderr, "sandbox-launch list: %s\n", rerr);
 		unsigned long al, de;
 		sandbox_audit_counts(m.audit, &al, &de);
 		if (json) {
@@ -103,6 +123,8 @@ int cmd_list(int argc, char **argv)
 				   "\"audit\": ",
 				   al, de);
 			json_append_str(buf, sizeof(buf), &l, m.audit);
+			fmt_append(buf, sizeof(buf), &l, ", \"settings\": ");
+			remembered_json(&rec, buf, sizeof(buf), &l);
 			fmt_append(buf, sizeof(buf), &l, "}");
 			fputs(buf, stdout);
 		} else {
@@ -115,7 +137,10 @@ int cmd_list(int argc, char **argv)
 			       m.workspace);
 			for (size_t k = 0; k < m.n_policies; k++)
 				printf("%-24s policy %s\n", "", m.policies[k]);
+			for (size_t k = 0; k < remembered_count; k++)
+				show_setting(&rec, k);
 		}
+		remembered_free(&rec);
 		first = false;
 	}
 	for (int i = 0; i < n; i++)

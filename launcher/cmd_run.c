@@ -90,8 +90,7 @@ static int replay(int *argc, char ***argv, bool named)
 			end = (int)(t.cmd - *argv);
 		}
 	}
-	bool no_cmd = st == LAUNCH_OPTS_USAGE &&
-		      !strncmp(err, "no command given", 16);
+	bool no_cmd = st == LAUNCH_OPTS_USAGE && t.no_command;
 	launch_opts_free(&t);
 	if (!word && !(no_cmd && (named || name)))
 		return 0;
@@ -256,13 +255,21 @@ int agent_apply(struct launch_opts *o, char **argv,
 	if (fmt_buf(presets, sizeof(presets), "%s",
 		    policy_default_preset_dir(preset, sizeof(preset)))) {
 		fmt_buf(err, errsz, "the preset directory path is too long");
-		return -1;
+		return -ENAMETOOLONG;
 	}
-	if (agent_find(o->cmd[0], presets, path, sizeof(path)))
+	int r = agent_find(o->cmd[0], presets, path, sizeof(path));
+	if (r == -ENOENT)
 		return 0;
+	if (r) {
+		/* A descriptor we may not look at is not "no agent": the
+		 * command would run without its preset. */
+		fmt_buf(err, errsz, "%s: %s (an agent descriptor for %s)", path,
+			strerror(-r), o->cmd[0]);
+		return r;
+	}
 	static struct agent a;
-	if (agent_load(path, &a, err, errsz))
-		return -1;
+	if ((r = agent_load(path, &a, err, errsz)))
+		return r;
 	if (!agent_installed(&a) && !image_has_agent(o->image, &a)) {
 		size_t n = 0;
 		err[0] = '\0';
@@ -288,12 +295,13 @@ int agent_apply(struct launch_opts *o, char **argv,
 		fmt_append(err, errsz, &n,
 			   "\n  Or install it inside a named sandbox, which "
 			   "keeps it: sandbox-launch run -- bash");
-		return -1;
+		return -ENOPKG;
 	}
-	if (agent_preset_path(&a, path, presets, preset, sizeof(preset))) {
+	if ((r = agent_preset_path(&a, path, presets, preset,
+				   sizeof(preset)))) {
 		fmt_buf(err, errsz, "%s: preset %s not found (in %s)", path,
 			a.preset, presets);
-		return -1;
+		return r < 0 ? r : -ENOENT;
 	}
 	char *pdup = strdup(preset);
 	if (!pdup || push_front(&o->policies, &o->n_policies, pdup))
@@ -320,7 +328,7 @@ int agent_apply(struct launch_opts *o, char **argv,
 	return 1;
 nomem:
 	fmt_buf(err, errsz, "out of memory");
-	return -1;
+	return -ENOMEM;
 }
 
 static void meta_fill(struct sandbox_meta *m, const char *name,
@@ -462,28 +470,29 @@ int registry_upper(struct run_registry *rg, char *err, size_t errsz)
 	return r;
 }
 
-void registry_started(struct run_registry *rg, const char *state_dir,
-		      const char *run_dir, const char *audit)
+int registry_started(struct run_registry *rg, const char *state_dir,
+		     const char *run_dir, const char *audit)
 {
 	if (!rg->active)
-		return;
+		return 0;
 	fmt_buf(rg->meta.state_dir, sizeof(rg->meta.state_dir), "%s",
 		state_dir);
 	fmt_buf(rg->meta.run_dir, sizeof(rg->meta.run_dir), "%s", run_dir);
 	fmt_buf(rg->meta.audit, sizeof(rg->meta.audit), "%s", audit);
-	sandbox_meta_write(rg->dir, &rg->meta);
+	return sandbox_meta_write(rg->dir, &rg->meta);
 }
 
-void registry_end(struct run_registry *rg)
+int registry_end(struct run_registry *rg)
 {
 	if (!rg->active)
-		return;
+		return 0;
 	rg->active = false;
 	rg->meta.pid = 0;
 	rg->meta.state_dir[0] = '\0';
 	rg->meta.proxy_control[0] = '\0';
 	fmt_buf(rg->meta.state, sizeof(rg->meta.state), "stopped");
-	sandbox_meta_write(rg->dir, &rg->meta);
+	int r = sandbox_meta_write(rg->dir, &rg->meta);
 	close(rg->lock_fd);
 	rg->lock_fd = -1;
+	return r;
 }

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "../common/util.h"
+#include "remembered.h"
 
 #define STOP_WAIT_MS 15000
 
@@ -38,9 +39,11 @@ static const char reset_usage[] =
 	"\n"
 	"Discards a stopped sandbox's writable layer (what its commands changed\n"
 	"outside the workspace: installed packages, the home directory) and gives\n"
-	"it an empty one, as on its first run. Its name, workspace, recorded\n"
-	"command and policy files are kept; the workspace is never touched. It\n"
-	"also lets the sandbox start over another root (--image) than before.\n"
+	"it an empty one, as on its first run, and forgets the settings it was\n"
+	"made with (--memory, --cpus, --policy files: see list), so that its next\n"
+	"run may give others. Its name, workspace and recorded command are kept;\n"
+	"the workspace is never touched. It also lets the sandbox start over\n"
+	"another root (--image) than before.\n"
 	"A running sandbox is refused: stop it first. Takes well under a second.\n"
 	"\n"
 	"Example: sandbox-launch reset myrepo-1a2b3c\n";
@@ -283,6 +286,9 @@ int cmd_reset(int argc, char **argv)
 		int r = sandbox_upper_reset(dir, SANDBOX_UPPER_MB, err,
 					    sizeof(err));
 		clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (!r && (r = remembered_forget(dir)))
+			fmt_buf(err, sizeof(err), "%s/" REMEMBERED_FILE ": %s",
+				dir, strerror(-r));
 		if (r) {
 			fprintf(stderr, "sandbox-launch reset: %s: %s\n",
 				argv[i], err[0] ? err : strerror(-r));

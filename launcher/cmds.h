@@ -23,8 +23,10 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named);
 /* The run path's agent: when the command (not after "--") names an agent
  * descriptor, replaces o->cmd by its command (plus the given arguments),
  * adds its preset to the policies and its variables to the environment.
- * Returns 1 (agent used, name in agent), 0 (not an agent), or -1 after
- * writing why to err (not installed, bad descriptor). */
+ * Returns 1 (agent used, name in agent), 0 (not an agent), or a negative
+ * errno after writing why to err: -ENOPKG when the agent is not
+ * installed, -EACCES (or another) when its descriptor cannot be looked
+ * at, -EINVAL for a bad descriptor, -ENOENT for a missing preset. */
 int agent_apply(struct launch_opts *o, char **argv,
 		char *agent, size_t agentsz, char *err, size_t errsz);
 
@@ -52,10 +54,14 @@ int registry_begin(struct run_registry *rg, const char *name,
 /* The writable layer image, created on first use; refused (-EXDEV) when
  * it was made over another root than this run's. */
 int registry_upper(struct run_registry *rg, char *err, size_t errsz);
-void registry_started(struct run_registry *rg, const char *state_dir,
-		      const char *run_dir, const char *audit);
-/* Marks it stopped and releases the lock; safe to call twice. */
-void registry_end(struct run_registry *rg);
+/* Records where this run's sockets, logs and audit log are (meta.json,
+ * for exec, list and policy): 0 or -errno. */
+int registry_started(struct run_registry *rg, const char *state_dir,
+		     const char *run_dir, const char *audit);
+/* Marks it stopped and releases the lock; safe to call twice. Returns
+ * meta.json's write result (the lock is released either way, and "running"
+ * is whether the lock is held, so a failure only leaves a stale pid). */
+int registry_end(struct run_registry *rg);
 
 /* Runs cmd in the running sandbox m (its bridge's control socket):
  * relays stdio like the main command, as root in the guest when root.

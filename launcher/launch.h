@@ -59,6 +59,7 @@ struct launch_opts {
 	bool verbose, help, version;
 	char **cmd; /* the command, NULL-terminated (points into argv) */
 	int cmd_argc;
+	bool no_command; /* LAUNCH_OPTS_USAGE because no command was given */
 };
 
 enum launch_opts_status {
@@ -157,11 +158,32 @@ struct child {
  * to log_path, in its own process group, with PR_SET_PDEATHSIG(SIGKILL)
  * and an empty signal mask. Returns 0 or -errno (exec failure included). */
 int child_spawn(struct child *c, char *const argv[], const char *log_path);
+/* The same, and the child inherits fds[i] (at most 8) as descriptor 3+i
+ * (a --ready-fd pipe's write end; the caller closes its own copies). */
+int child_spawn_fds(struct child *c, char *const argv[], const char *log_path,
+		    const int *fds, size_t nfds);
 /* Reap c if it has exited; true if it is gone. */
 bool child_gone(struct child *c);
-/* SIGTERM each running child, wait up to grace_ms in total, SIGKILL what
- * is left and reap everything. */
-void children_stop(struct child *const cs[], size_t n, int grace_ms);
+
+enum child_wait {
+	CHILD_WAIT_READY,   /* "ready" came on the pipe */
+	CHILD_WAIT_GONE,    /* it exited, or closed the pipe without it */
+	CHILD_WAIT_TIMEOUT, /* deadline_ms (CLOCK_MONOTONIC) passed */
+	CHILD_WAIT_SIGNAL,  /* SIGINT/TERM/HUP/QUIT on sigfd: *signo */
+};
+/* Waits, without polling on a timer, for ready_fd (the read end of c's
+ * --ready-fd pipe, common/ready_fd.h) to say ready or c to exit; with
+ * ready_fd -1, for c to exit (then GONE). sigfd is the launcher's
+ * signalfd, SIGCHLD among its signals: each wake-up reaps. */
+enum child_wait child_wait(struct child *c, int ready_fd, int sigfd,
+			   uint64_t deadline_ms, int *signo);
+/* How a child ended ("exit status 1", "killed by signal 9 (Killed)"). */
+void child_status_text(const struct child *c, char *out, size_t outsz);
+/* SIGTERM each running child, wait up to grace_ms in total (woken by
+ * SIGCHLD on sigfd; -1: checking every 10 ms), SIGKILL what is left and
+ * reap everything. */
+void children_stop(struct child *const cs[], size_t n, int grace_ms,
+		   int sigfd);
 
 /* The last bytes (from a line start) of a log, escaped for the terminal
  * (the logs quote what the guest sent), on stderr for an error message. */

@@ -54,7 +54,10 @@ const char launch_usage[] =
 	"                       A named sandbox (--name, 'run', or an agent) keeps its\n"
 	"                       writable layer; run without COMMAND ('sandbox-launch run',\n"
 	"                       'run NAME', '--name NAME') it runs its recorded command\n"
-	"                       or agent again, in its recorded workspace\n"
+	"                       or agent again, in its recorded workspace. It\n"
+	"                       remembers the --image, --memory, --cpus and --policy\n"
+	"                       files it was made with: later runs reuse them, and\n"
+	"                       refuse others until 'reset NAME' (see 'list')\n"
 	"  --image NAME|PATH    root filesystem image instead of the host's /usr\n"
 	"                       (NAME: NAME.img in the images directory, see\n"
 	"                       docs/images.md)\n"
@@ -315,6 +318,7 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 	}
 	if (optind >= argc) {
 		fmt_buf(err, errsz, "no command given (try --help)");
+		o->no_command = true;
 		return LAUNCH_OPTS_USAGE;
 	}
 	o->cmd = argv + optind;

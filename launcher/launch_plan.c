@@ -80,6 +80,8 @@ void plan_proxy_argv(struct strv *a, const char *proxy_bin,
 	strv_add(a, o->name);
 	strv_add(a, "--control");
 	strv_addf(a, "unix:%s", p->proxy_ctl);
+	strv_add(a, "--ready-fd");
+	strv_addf(a, "%d", PLAN_READY_FD);
 	if (o->resolver) {
 		strv_add(a, "--resolver");
 		strv_add(a, o->resolver);
@@ -106,6 +108,8 @@ void plan_bridge_argv(struct strv *a, const char *vsock_bin,
 	strv_addf(a, "%d", HTTP_PROXY_VSOCK_PORT);
 	strv_add(a, "--listen");
 	strv_add(a, p->ctl_sock);
+	strv_add(a, "--ready-fd");
+	strv_addf(a, "%d", PLAN_READY_FD);
 	if (verbose)
 		strv_add(a, "--verbose");
 }

@@ -14,6 +14,9 @@
 /* The guest's forwarders connect to these host ports (guest/guest.h). */
 #define PROXY_VSOCK_PORT 1080
 #define HTTP_PROXY_VSOCK_PORT 3128
+/* The descriptor a daemon inherits to say "ready" on (--ready-fd,
+ * common/ready_fd.h); the supervisor passes its pipe there. */
+#define PLAN_READY_FD 3
 
 /* Every file and socket of one run. STATE (sockets, removed at exit) and
  * RUN (logs and audit, kept) are the two directories made for it. */
@@ -42,12 +45,13 @@ void plan_policy_args(struct strv *a, const char *const *abs_policies,
 		      const struct launch_opts *o);
 
 /* sandbox-proxy's argv: listeners in p->ports_dir, audit, control socket,
- * the policy arguments pa. */
+ * readiness on PLAN_READY_FD, the policy arguments pa. */
 void plan_proxy_argv(struct strv *a, const char *proxy_bin,
 		     const struct launch_paths *p, const struct launch_opts *o,
 		     const struct strv *pa, bool verbose);
 
-/* sandbox-vsock's argv: the guest may reach the proxy's two ports only. */
+/* sandbox-vsock's argv: the guest may reach the proxy's two ports only;
+ * readiness on PLAN_READY_FD. */
 void plan_bridge_argv(struct strv *a, const char *vsock_bin,
 		      const struct launch_paths *p, bool verbose);
 

@@ -25,6 +25,7 @@
 #include "launch.h"
 #include "launch_plan.h"
 #include "locate.h"
+#include "remembered.h"
 #include "trust.h"
 
 #define VERSION "0.1.0"
@@ -43,7 +44,6 @@ static struct launch_programs prog; /* locate.h */
 static char workspace[PATH_MAX], cwd_guest[PATH_MAX];
 static char state[PATH_MAX], run[PATH_MAX];
 static struct launch_paths paths; /* in state and run (launch_plan.h) */
-static char presets[PATH_MAX];
 static char host_etc[PATH_MAX]; /* host_etc_prepare()'s; "" if none */
 static char user_policy[PATH_MAX]; /* ~/.config/sandbox/policy.yaml */
 static struct trust_result repo;   /* .sandbox/policy.yaml, once checked */
@@ -59,12 +59,15 @@ static struct child qemu = {.name = "qemu"};
 static void teardown(void)
 {
 	struct child *const all[] = {&qemu, &bridge, &proxy};
-	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS);
+	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS, sigfd);
 	if (state[0]) {
 		state_dir_remove(state);
 		state[0] = '\0';
 	}
-	registry_end(&reg);
+	int r = registry_end(&reg);
+	if (r)
+		fprintf(stderr, "sandbox-launch: warning: %s/meta.json: %s\n",
+			reg.dir, strerror(-r));
 	tty_restore();
 }
 
@@ -105,13 +108,6 @@ static void check_signals(void)
 			exit(128 + s);
 		}
 	}
-}
-
-static void sleep_watching(int ms)
-{
-	struct pollfd p = {.fd = sigfd, .events = POLLIN};
-	if (poll(&p, 1, ms) > 0)
-		check_signals();
 }
 
 /* ---- step 1: find the programs, the guest image and QEMU ------------ */
@@ -201,14 +197,6 @@ static void add_user_policy(void)
 	note("user policy: %s", user_policy);
 }
 
-static void find_presets(void)
-{
-	char buf[PATH_MAX];
-	if (fmt_buf(presets, sizeof(presets), "%s",
-		    policy_default_preset_dir(buf, sizeof(buf))))
-		fail("the preset directory path is too long");
-}
-
 /* The workspace's .sandbox/policy.yaml (launcher/trust.h): read once,
  * approved if it widens BASE (the policy files; --allow/--deny are not
  * part of it), copied into the run dir for the proxy. Before the proxy,
@@ -220,43 +208,13 @@ static void check_repo_policy(void)
 		     workspace);
 		return;
 	}
-	find_presets();
-	const char **base = calloc(opts.n_policies + 1, sizeof(*base));
-	char(*abs)[PATH_MAX] = calloc(opts.n_policies + 1, sizeof(*abs));
-	if (!base || !abs)
-		fail("out of memory");
-	for (size_t i = 0; i < opts.n_policies; i++) {
-		if (!realpath(opts.policies[i], abs[i]))
-			fail("--policy %s: %s", opts.policies[i],
-			     strerror(errno));
-		base[i] = abs[i];
-	}
-	bool tty = isatty(0) && isatty(2);
-	struct trust_opts to = {
-		.workspace = workspace,
-		.base_files = base,
-		.n_base = opts.n_policies,
-		.preset_dir = presets,
-		.run_dir = run,
-		.trust_dir = NULL,
-		.assume_yes = opts.trust,
-		.tty_in = tty ? stdin : NULL,
-		.tty_out = tty ? stderr : NULL,
-		.sigfd = &sigfd,
-	};
 	char err[1024];
-	int r = trust_check_repo_policy(&to, &repo, err, sizeof(err));
-	free(base);
-	free(abs);
-	if (r == -EINTR) {
-		/* Ctrl-C during the check or at the prompt. */
-		memset(&repo, 0, sizeof(repo));
-		check_signals();
-	}
-	if (r < 0) {
-		memset(&repo, 0, sizeof(repo));
+	int r = trust_for_run(&opts, workspace, run, &sigfd, &repo, err,
+			      sizeof(err));
+	if (r == -EINTR)
+		check_signals(); /* Ctrl-C during the check or at the prompt */
+	if (r < 0)
 		fail("%s", err);
-	}
 	if (repo.present)
 		note("repository policy %s (sha256 %s)%s: %s", TRUST_REPO_POLICY,
 		     repo.sha256,
@@ -286,8 +244,12 @@ static void check_policy(void)
 	strv_free(&a);
 	if (r)
 		fail("cannot run %s: %s", prog.proxy_bin, strerror(-r));
-	while (!child_gone(&c))
-		sleep_watching(10);
+	int sig;
+	if (child_wait(&c, -1, sigfd, UINT64_MAX, &sig) == CHILD_WAIT_SIGNAL) {
+		children_stop((struct child *const[]){&c}, 1, 0, -1);
+		teardown();
+		exit(128 + sig);
+	}
 	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)
 		return;
 	char buf[8192];
@@ -348,60 +310,62 @@ static void make_dirs(void)
 	note("state directory (sockets, removed at exit): %s", state);
 }
 
+/* RUN/policy.txt: what the proxy was given, for a later reader of the
+ * audit log. A run whose record cannot be written does not start. */
 static void write_policy_record(const struct strv *pa)
 {
 	_cleanup_close_ int fd =
 		open(paths.policy_record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return;
+	int r = fd < 0 ? -errno : 0;
 	static const char head[] =
 		"# Policy sources given to sandbox-proxy, in merge order\n"
 		"# (built-in presets come in through 'extends:').\n";
-	(void)!write_all(fd, head, sizeof(head) - 1);
-	for (size_t i = 0; i + 1 < pa->n; i += 2) {
+	r = r ? r : write_all(fd, head, sizeof(head) - 1);
+	for (size_t i = 0; !r && i + 1 < pa->n; i += 2) {
 		char line[PATH_MAX + 32];
-		if (fmt_buf(line, sizeof(line), "%s %s\n", pa->v[i],
-			    pa->v[i + 1]) == 0)
-			(void)!write_all(fd, line, strlen(line));
+		r = fmt_buf(line, sizeof(line), "%s %s\n", pa->v[i],
+			    pa->v[i + 1]);
+		r = r ? r : write_all(fd, line, strlen(line));
 	}
-}
-
-static bool file_has(const char *path, const char *needle)
-{
-	_cleanup_free_ char *text = NULL;
-	return read_file(path, 16u << 20, &text, NULL) == 0 &&
-	       strstr(text, needle);
-}
-
-/* Start a helper daemon (argv a, consumed) with its output in log, and wait
- * until ready() says it is serving; if it dies or the time runs out, show
- * the end of its log and fail. */
-static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
-			      bool (*ready)(void), unsigned timeout_ms)
-{
-	int r = child_spawn(ch, a->v, log);
-	const char *bin = a->v[0];
 	if (r)
-		fail("cannot start %s: %s", bin, strerror(-r));
+		fail("%s: %s", paths.policy_record, strerror(-r));
+}
+
+/* Start a helper daemon (argv a, consumed; the plan gave it --ready-fd
+ * PLAN_READY_FD) with its output in log, and wait for its "ready" line on
+ * the pipe; if it dies first or the time runs out, show the end of its log
+ * and fail naming it. */
+static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
+			      unsigned timeout_ms)
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		fail("cannot start %s: pipe: %s", ch->name, strerror(errno));
+	_cleanup_close_ int rd = p[0];
+	int r = child_spawn_fds(ch, a->v, log, &p[1], 1);
+	close(p[1]); /* else its end of file would never come */
+	if (r)
+		fail("cannot start %s: %s", a->v[0], strerror(-r));
 	strv_free(a);
-	uint64_t deadline = mono_ms() + timeout_ms;
-	while (!ready()) {
-		if (child_gone(ch) || mono_ms() > deadline) {
-			log_print_tail(log, 2000);
-			fail("%s did not start (log: %s)", ch->name, log);
-		}
-		sleep_watching(5);
+	int sig;
+	char how[128];
+	switch (child_wait(ch, rd, sigfd, mono_ms() + timeout_ms, &sig)) {
+	case CHILD_WAIT_READY:
+		return;
+	case CHILD_WAIT_SIGNAL:
+		teardown();
+		exit(128 + sig);
+	case CHILD_WAIT_GONE:
+		child_status_text(ch, how, sizeof(how));
+		log_print_tail(log, 2000);
+		fail("%s did not start: it ended before it was ready (%s; "
+		     "log: %s)",
+		     ch->name, how, log);
+	case CHILD_WAIT_TIMEOUT:
+		log_print_tail(log, 2000);
+		fail("%s did not start: not ready within %u s (log: %s)",
+		     ch->name, timeout_ms / 1000, log);
 	}
-}
-
-static bool proxy_ready(void)
-{
-	return file_has(paths.proxy_log, "sandbox-proxy: ready");
-}
-
-static bool bridge_ready(void)
-{
-	return access(paths.vhost_sock, F_OK) == 0 && access(paths.ctl_sock, F_OK) == 0;
 }
 
 
@@ -414,7 +378,7 @@ static void start_proxy(void)
 	strv_free(&pa);
 	if (a.failed)
 		fail("out of memory");
-	spawn_until_ready(&proxy, &a, paths.proxy_log, proxy_ready, PROXY_READY_MS);
+	spawn_until_ready(&proxy, &a, paths.proxy_log, PROXY_READY_MS);
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
 	     paths.audit);
 }
@@ -446,7 +410,7 @@ static void start_vm(enum accel accel)
 	plan_bridge_argv(&a, prog.vsock_bin, &paths, verbose);
 	if (a.failed)
 		fail("out of memory");
-	spawn_until_ready(&bridge, &a, paths.vsock_log, bridge_ready, SOCKETS_READY_MS);
+	spawn_until_ready(&bridge, &a, paths.vsock_log, SOCKETS_READY_MS);
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
@@ -494,7 +458,7 @@ static bool vm_gone(void)
 static void stop_vm(void)
 {
 	struct child *const vm[] = {&qemu, &bridge};
-	children_stop(vm, ARRAY_SIZE(vm), STOP_GRACE_MS);
+	children_stop(vm, ARRAY_SIZE(vm), STOP_GRACE_MS, sigfd);
 	unlink(paths.vhost_sock);
 	unlink(paths.ctl_sock);
 }
@@ -591,6 +555,9 @@ int main(int argc, char **argv)
 				   sizeof(recorded_image)) == 1)
 		opts.image = recorded_image;
 	find_files();
+	/* The --policy files, before a preset or the user's policy joins
+	 * them at the front: what a named sandbox remembers. */
+	size_t n_cli_policies = opts.n_policies;
 	if (opts.image == recorded_image)
 		note("sandbox %s was made over the image %s: using it",
 		     opts.name, recorded_image);
@@ -602,8 +569,8 @@ int main(int argc, char **argv)
 			     sizeof(agent_name), aerr, sizeof(aerr));
 	if (ar < 0) {
 		fprintf(stderr, "sandbox-launch: %s\n", aerr);
-		return ar == -1 && strstr(aerr, "not installed") ? 127
-								 : EXIT_LAUNCH_FAILED;
+		/* Not installed: as a shell says of a missing command. */
+		return ar == -ENOPKG ? 127 : EXIT_LAUNCH_FAILED;
 	}
 	named = named || ar == 1 || explicit_name;
 	check_workspace();
@@ -637,6 +604,11 @@ int main(int argc, char **argv)
 		}
 		if (rr)
 			fail("%s", aerr);
+		/* How it was made (remembered.h): conflicts refused,
+		 * what is not given taken from the record. */
+		struct remembered_ctx rc = {&opts, n_cli_policies};
+		if (remembered_for_run(&reg, &rc, aerr, sizeof(aerr)))
+			fail("%s", aerr);
 		if (registry_upper(&reg, aerr, sizeof(aerr)))
 			fail("sandbox %s: %s", opts.name, aerr);
 	}
@@ -653,7 +625,11 @@ int main(int argc, char **argv)
 	if (repo.present && reg.meta.n_policies < SANDBOX_MAX_LIST)
 		fmt_buf(reg.meta.policies[reg.meta.n_policies++],
 			sizeof(reg.meta.policies[0]), "%s", repo.copy_path);
-	registry_started(&reg, state, run, paths.audit);
+	int rs = registry_started(&reg, state, run, paths.audit);
+	if (rs)
+		fail("sandbox %s: %s/meta.json: %s (exec, list and policy "
+		     "would not find this run)",
+		     opts.name, reg.dir, strerror(-rs));
 	start_proxy();
 	int ctl = connect_guest();
 	note("guest up; running %s", opts.cmd[0]);
@@ -683,10 +659,9 @@ int main(int argc, char **argv)
 
 	/* The guest powers off after EXIT (syncing the workspace first);
 	 * give it a moment before stopping QEMU. */
-	uint64_t deadline = mono_ms() + QEMU_OWN_EXIT_MS;
-	while (res.end != SESSION_INTERRUPTED && !child_gone(&qemu) &&
-	       mono_ms() < deadline)
-		poll(NULL, 0, 5);
+	int sig;
+	if (res.end != SESSION_INTERRUPTED)
+		child_wait(&qemu, -1, sigfd, mono_ms() + QEMU_OWN_EXIT_MS, &sig);
 	teardown();
 	note("logs and audit kept in %s", run);
 

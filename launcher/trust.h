@@ -67,6 +67,15 @@ struct trust_result {
 int trust_check_repo_policy(const struct trust_opts *o,
 			    struct trust_result *res, char *err, size_t errsz);
 
+/* That check for a run (trust_run.c): BASE is o's policy files (made
+ * absolute), presets from the shared default, the prompt on the terminal
+ * when stdin and stderr are both one. Returns as trust_check_repo_policy
+ * (res cleared on error). */
+struct launch_opts;
+int trust_for_run(const struct launch_opts *o, const char *workspace,
+		  const char *run_dir, const int *sigfd,
+		  struct trust_result *res, char *err, size_t errsz);
+
 /* Pieces, for tests and for a future `sandbox-launch trust` command. */
 
 /* Read <workspace>/.sandbox/policy.yaml without following symlinks.

@@ -27,6 +27,7 @@ const char config_usage[] =
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
 	"  --idle-timeout S       (300) --drain-timeout S   (10)\n"
 	"  --check                load the policy, print ok or the errors\n"
+	"  --ready-fd N           write \"ready\" to descriptor N once serving\n"
 	"  --verbose, --help, --version\n";
 
 enum {
@@ -52,6 +53,7 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_CONTROL,
+	OPT_READY_FD,
 };
 
 static const struct option options[] = {
@@ -77,6 +79,7 @@ static const struct option options[] = {
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"control", required_argument, NULL, OPT_CONTROL},
+	{"ready-fd", required_argument, NULL, OPT_READY_FD},
 	{NULL, 0, NULL, 0},
 };
 
@@ -306,6 +309,9 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			break;
 		case OPT_CHECK:
 			cfg->check = true;
+			break;
+		case OPT_READY_FD:
+			cfg->ready_fd = optarg;
 			break;
 		case OPT_VERBOSE:
 			cfg->verbose = true;

@@ -39,6 +39,7 @@ struct proxy_config {
 	unsigned audit_keep;      /* rotated audit files kept */
 	const char *resolver; /* NULL: system configuration */
 	const char *control_path; /* --control unix:PATH, NULL: none (argv) */
+	const char *ready_fd; /* --ready-fd N as given (argv), NULL: none */
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "../common/ready_fd.h"
 #include "../common/util.h"
 #include "../auditlog/audit.h"
 #include "config.h"
@@ -181,6 +182,11 @@ static int run(struct proxy_config *cfg)
 {
 	char presets_buf[PATH_MAX];
 	struct proxy px = {.cfg = cfg};
+	int ready_fd = -1;
+	if (cfg->ready_fd && !cfg->check &&
+	    ready_fd_parse(cfg->ready_fd, &ready_fd) < 0)
+		die("--ready-fd %s: not an open descriptor above 2",
+		    cfg->ready_fd);
 	px.presets_dir = find_presets(cfg, presets_buf, sizeof(presets_buf));
 
 	struct policy_errors errs = {0};
@@ -265,6 +271,9 @@ static int run(struct proxy_config *cfg)
 	}
 	fprintf(stderr, "sandbox-proxy: ready\n");
 	fflush(stderr);
+	/* The launcher waits on this pipe; if it is gone, nobody waits. */
+	if (ready_fd_send(ready_fd) < 0 && cfg->verbose)
+		fprintf(stderr, "sandbox-proxy: --ready-fd: nobody listens\n");
 
 	event_base_dispatch(px.base);
 

@@ -1,11 +1,12 @@
 /* sandbox-vsock: vhost-user-vsock back-end for one QEMU guest.
  *
  *   sandbox-vsock --socket PATH --dir DIR [--port P]... [--listen PATH]
- *                 [--guest-cid N] [--verbose]
+ *                 [--guest-cid N] [--ready-fd N] [--verbose]
  *
  * Order: parse arguments, close inherited descriptors, create the sockets
  * (0600), fork the connector (the only process that may connect, and only
- * to DIR/vsock_P for the --port list), accept QEMU's single vhost-user
+ * to DIR/vsock_P for the --port list), say "ready" on --ready-fd (common/
+ * ready_fd.h), accept QEMU's single vhost-user
  * connection, close the vhost-user listener, install the bridge's seccomp
  * allow list, then serve until QEMU disconnects (exit 0). */
 #include <errno.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../common/ready_fd.h"
 #include "../common/unix_listen.h"
 #include "../common/util.h"
 #include "seccomp.h"
@@ -38,7 +40,8 @@ static void usage(FILE *f)
 		   "  --port P        a port the guest may reach (repeat; default\n"
 		   "                  1080 and 3128, the proxy's); others get RST\n"
 		   "  --listen PATH   clients send \"CONNECT <port>\\n\" to reach the guest\n"
-		   "  --guest-cid N   guest CID (default 3)\n");
+		   "  --guest-cid N   guest CID (default 3)\n"
+		   "  --ready-fd N    write \"ready\" to descriptor N once listening\n");
 }
 
 static int listen_unix(const char *path)
@@ -88,6 +91,8 @@ int main(int argc, char **argv)
 {
 	program_name = "sandbox-vsock";
 	const char *sock_path = NULL, *dir = NULL, *listen_path = NULL;
+	const char *ready_arg = NULL;
+	int ready = -1;
 	uint64_t cid = 3;
 	bool verbose = false;
 	struct vsock_connector_cfg ccfg = {0};
@@ -97,6 +102,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, NULL, 'l'},
 		{"guest-cid", required_argument, NULL, 'c'},
 		{"port", required_argument, NULL, 'p'},
+		{"ready-fd", required_argument, NULL, 'r'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
@@ -108,6 +114,7 @@ int main(int argc, char **argv)
 		case 'd': dir = optarg; break;
 		case 'l': listen_path = optarg; break;
 		case 'v': verbose = true; break;
+		case 'r': ready_arg = optarg; break;
 		case 'c': {
 			char *end;
 			errno = 0;
@@ -144,8 +151,12 @@ int main(int argc, char **argv)
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		die("--dir %s: not a directory", dir);
 	signal(SIGPIPE, SIG_IGN);
-	/* Whatever the starter leaked to us is not the bridge's to hold. */
-	if (close_range(3, ~0u, 0) < 0)
+	if (ready_arg && ready_fd_parse(ready_arg, &ready) < 0)
+		die("--ready-fd %s: not an open descriptor above 2", ready_arg);
+	/* Whatever the starter leaked to us is not the bridge's to hold
+	 * (but for the readiness pipe, closed once it has said so). */
+	if ((ready > 3 && close_range(3, (unsigned)ready - 1, 0) < 0) ||
+	    close_range(ready >= 3 ? (unsigned)ready + 1 : 3, ~0u, 0) < 0)
 		die("close_range: %s", strerror(errno));
 	if (ccfg.nports == 0) {
 		ccfg.ports[ccfg.nports++] = 1080;
@@ -167,6 +178,11 @@ int main(int argc, char **argv)
 	connector_pid = cpid;
 	atexit(reap_connector); /* die() paths too */
 	catch_term();
+	/* Both sockets listen and the connector runs: QEMU and the launcher
+	 * may connect. (The connector's copy of the pipe is gone: it keeps
+	 * fd 3, its socket pair, and closes the rest.) */
+	if (ready_fd_send(ready) < 0 && verbose)
+		fprintf(stderr, "sandbox-vsock: --ready-fd: nobody listens\n");
 	if (verbose)
 		fprintf(stderr, "sandbox-vsock: connector pid %d; waiting for QEMU on %s\n",
 			(int)cpid, sock_path);

@@ -127,6 +127,13 @@ static void shipped(void)
 	   "unknown agent");
 	ok(agent_find("../etc", presets, path, sizeof(path)) == -ENOENT,
 	   "no path tricks in names");
+	/* A descriptor that cannot be looked at is not "no such agent":
+	 * the command would run without its preset. */
+	setenv("SANDBOX_AGENTS_DIR", "/etc/hostname", 1);
+	is_int(agent_find("claude", presets, path, sizeof(path)), -ENOTDIR,
+	       "an agents dir that cannot be searched is an error");
+	is_str(path, "/etc/hostname/claude.yaml", "... naming the path");
+	unsetenv("SANDBOX_AGENTS_DIR");
 
 	char dir[] = "/tmp/test-agents-XXXXXX";
 	ok(mkdtemp(dir) != NULL, "temp dir");

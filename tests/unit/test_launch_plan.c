@@ -98,6 +98,8 @@ int main(void)
 	is_str(after(&a, "--control", 0), "unix:/st/proxy-control.sock",
 	       "control socket outside the ports dir");
 	is_str(after(&a, "--sandbox", 0), "box", "sandbox name");
+	is_str(after(&a, "--ready-fd", 0), "3",
+	       "readiness on the inherited descriptor 3");
 	is_int(count(&a, "--audit-max-bytes=100"), 1, "rotation size");
 	is_int(count(&a, "--audit-keep=3"), 1, "rotation count");
 	is_int(count(&a, "--policy"), 3, "every policy file passed");
@@ -122,6 +124,8 @@ int main(void)
 	is_str(after(&a, "--port", 0), "1080", "the proxy's port");
 	is_str(after(&a, "--port", 1), "3128", "the HTTP proxy's port");
 	is_str(after(&a, "--listen", 0), "/st/control.sock", "CONNECT socket");
+	is_str(after(&a, "--ready-fd", 0), "3",
+	       "the bridge's readiness on descriptor 3 too");
 	strv_free(&a);
 
 	const char *env[] = {"A=1", "TOKEN", "MISSING"};
