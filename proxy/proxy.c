@@ -79,5 +79,5 @@ int proxy_audit_policy(struct proxy *px, const char *decision,
 	r.event = "policy";
 	r.decision = decision;
 	r.reason = reason;
-	return proxy_audit(px, &r);
+	return proxy_audit_sync(px, &r);
 }
