@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "policy_socket.h"
 #include "dns_cache.h"
+#include "fdlimit.h"
 #include "listener.h"
 #include "proxy.h"
 #include "resolver.h"
@@ -231,6 +232,7 @@ static int run(struct proxy_config *cfg)
 	if (!px.synth)
 		die("cannot create the synthetic address pool");
 	collect_local_addrs(&px);
+	fdlimit_setup(cfg->max_conns);
 
 	signal(SIGPIPE, SIG_IGN);
 	px.sig_hup = evsignal_new(px.base, SIGHUP, on_sighup, &px);
@@ -305,6 +307,7 @@ int main(int argc, char **argv)
 	int rc;
 	if (cfg.help) {
 		fputs(config_usage, stdout);
+		fdlimit_help(stdout);
 		rc = 0;
 	} else if (cfg.version) {
 		printf("sandbox-proxy " VERSION "\n");
