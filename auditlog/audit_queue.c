@@ -27,6 +27,7 @@ struct audit_queue {
 	pthread_cond_t written; /* head moved: room, or a ticket done */
 	uint64_t head, tail;    /* tickets: head..tail-1 are queued */
 	bool stop;
+	bool idle; /* the writer waits on work: a put must wake it */
 	atomic_bool failed;
 	/* The last failure: tickets fail_lo..fail_hi-1 were lost. */
 	uint64_t fail_lo, fail_hi;
@@ -66,8 +67,11 @@ static void *writer(void *arg)
 	struct audit_body b[AUDIT_BATCH_MAX];
 	pthread_mutex_lock(&q->mu);
 	for (;;) {
-		while (q->head == q->tail && !q->stop)
+		while (q->head == q->tail && !q->stop) {
+			q->idle = true;
 			pthread_cond_wait(&q->work, &q->mu);
+			q->idle = false;
+		}
 		if (q->head == q->tail)
 			break;
 		size_t n = q->tail - q->head;
@@ -185,7 +189,10 @@ static int put(struct audit_queue *q, const struct audit_record *r,
 	if (seq)
 		*seq = q->tail;
 	q->tail++;
-	pthread_cond_signal(&q->work);
+	/* A busy writer comes back for what gathered while it wrote: no
+	 * wake-up (a futex call) per record under load. */
+	if (q->idle)
+		pthread_cond_signal(&q->work);
 	pthread_mutex_unlock(&q->mu);
 	return 0;
 }
