@@ -5,6 +5,7 @@
 #include "audit_queue.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -123,7 +124,13 @@ struct audit_queue *audit_queue_start(struct audit *a,
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_cond_init(&q->work, NULL);
 	pthread_cond_init(&q->written, NULL);
+	/* Signals go to the event loop's thread (libevent's handlers), never
+	 * to the writer in the middle of a batch. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int e = pthread_create(&q->thread, NULL, writer, q);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (e) {
 		*err = -e;
 		pthread_mutex_destroy(&q->mu);
