@@ -1,8 +1,10 @@
-/* The audit log writer. Each record is rendered into one buffer of at most
- * AUDIT_LINE_MAX bytes and handed to a single write(2) on an O_APPEND
+/* The audit log writer. Each record is rendered into a line of at most
+ * AUDIT_LINE_MAX bytes; whole lines are handed to a single write(2) per
+ * batch (audit_write_bodies; one line for audit_write) on an O_APPEND
  * descriptor: Linux appends such a write to a regular file as a unit, so two
- * processes (or a crash) never leave half a record or two records on one
- * line. Rendering, escaping and the chain's fields are in audit_render.c.
+ * processes never leave half a record or two records on one line (a write
+ * cut short by a full disk or a SIGKILL leaves a torn last line, which the
+ * next writer ends, see sync_chain). Rendering, escaping and the chain's fields are in audit_render.c.
  *
  * Tamper evidence (the format: audit_render.c): the chain state lives in
  * the file, not in this process:
@@ -10,7 +12,7 @@
  * line when the file changed size behind our back (another writer, a
  * restart after a crash, a rotation by another process).
  *
- * Cost: a record is lock, stat(path), write, unlock. The stat both detects
+ * Cost: a batch is lock, stat(path), write, unlock. The stat both detects
  * a rotation (the path names another inode than the one we hold open; our
  * open descriptor keeps that inode number from being reused) and, when it
  * does not, gives the size of our file under the lock, so no fstat is
@@ -367,6 +369,10 @@ static int add_line(struct audit *a, struct pending *p, off_t *size,
 	memcpy(p->prev, hash, 65);
 	p->used += (size_t)n;
 	p->lines++;
+	/* stderr is often a pipe shared with diagnostics: there only a write
+	 * of at most PIPE_BUF bytes is atomic, so one line per write. */
+	if (!a->path)
+		return flush_pending(a, p, size, done);
 	return 0;
 }
 
