@@ -1,8 +1,10 @@
 /* The one context of a running sandbox-proxy. Everything mutable lives
  * here (or in a connection hanging off it); there are no other globals.
- * Single-threaded: one libevent loop drives listeners, connections, the
- * resolver and signals, so "atomic" swaps are plain pointer assignments
- * made between callbacks. */
+ * One libevent loop drives listeners, connections, the resolver and
+ * signals, so "atomic" swaps are plain pointer assignments made between
+ * callbacks. The only other thread is the audit writer
+ * (auditlog/audit_queue.c), which shares nothing with this struct but its
+ * queue. */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
 
