@@ -1,8 +1,10 @@
-/* The audit log writer. Each record is rendered into one buffer of at most
- * AUDIT_LINE_MAX bytes and handed to a single write(2) on an O_APPEND
+/* The audit log writer. Each record is rendered into a line of at most
+ * AUDIT_LINE_MAX bytes; whole lines are handed to a single write(2) per
+ * batch (audit_write_bodies; one line for audit_write) on an O_APPEND
  * descriptor: Linux appends such a write to a regular file as a unit, so two
- * processes (or a crash) never leave half a record or two records on one
- * line. Rendering, escaping and the chain's fields are in audit_render.c.
+ * processes never leave half a record or two records on one line (a write
+ * cut short by a full disk or a SIGKILL leaves a torn last line, which the
+ * next writer ends, see sync_chain). Rendering, escaping and the chain's fields are in audit_render.c.
  *
  * Tamper evidence (the format: audit_render.c): the chain state lives in
  * the file, not in this process:
@@ -10,7 +12,7 @@
  * line when the file changed size behind our back (another writer, a
  * restart after a crash, a rotation by another process).
  *
- * Cost: a record is lock, stat(path), write, unlock. The stat both detects
+ * Cost: a batch is lock, stat(path), write, unlock. The stat both detects
  * a rotation (the path names another inode than the one we hold open; our
  * open descriptor keeps that inode number from being reused) and, when it
  * does not, gives the size of our file under the lock, so no fstat is
@@ -294,71 +296,123 @@ static int rotate(struct audit *a, off_t *size)
 	return 0;
 }
 
-static int write_line(int fd, const char *line, size_t len)
+ssize_t audit_body(const struct audit *a, const struct audit_record *r,
+		   const struct timespec *ts, char *buf, size_t size)
 {
-	ssize_t n = write_retry(fd, line, len);
+	if (!a)
+		return -EINVAL;
+	return audit_render_body(a->sandbox, r, ts, buf, size);
+}
+
+/* Lines chained in buf and not yet written (audit_write_bodies). */
+struct pending {
+	char *buf;
+	size_t cap, used;
+	size_t lines;      /* in buf */
+	char prev[65];     /* hash of the last line in buf (or a->last) */
+};
+
+static int flush_pending(struct audit *a, struct pending *p, off_t *size,
+			 size_t *done)
+{
+	if (!p->used)
+		return 0;
+	ssize_t n = write_retry(a->fd, p->buf, p->used);
+	if (n != (ssize_t)p->used) {
+		/* Only on a full disk or a file size limit (or a SIGKILL). The
+		 * lines wholly written are in the file; a torn last one is
+		 * ended with a newline by the next write (sync_chain), and the
+		 * chain continues from the last whole record. */
+		for (ssize_t i = 0; i < n; i++)
+			*done += p->buf[i] == '\n';
+		a->known_size = -1;
+		return n < 0 ? (int)n : -EIO;
+	}
+	memcpy(a->last, p->prev, 65);
+	if (a->known_size >= 0)
+		a->known_size += (off_t)p->used;
+	*size += (off_t)p->used;
+	*done += p->lines;
+	p->used = 0;
+	p->lines = 0;
+	return 0;
+}
+
+/* Chain body into p, writing what p holds first when it is full or when
+ * the line would grow the file past the rotation size. */
+static int add_line(struct audit *a, struct pending *p, off_t *size,
+		    const struct audit_body *b, size_t *done)
+{
+	char hash[65];
+	int e = 0;
+	if (b->len > AUDIT_BODY_MAX)
+		return -E2BIG;
+	if (p->cap - p->used < AUDIT_LINE_MAX &&
+	    (e = flush_pending(a, p, size, done)) < 0)
+		return e;
+	size_t len = b->len + AUDIT_CHAIN_EXTRA;
+	uint64_t at = (uint64_t)*size + p->used;
+	if (a->path && a->max_bytes && at > 0 && at + len > a->max_bytes) {
+		if ((e = flush_pending(a, p, size, done)) < 0 ||
+		    (e = rotate(a, size)) < 0)
+			return e;
+		/* rotate() found a non-empty new file: chain onto it. */
+		if (a->known_size < 0 && (e = sync_chain(a, size)) < 0)
+			return e;
+		memcpy(p->prev, a->last, 65);
+	}
+	memcpy(p->buf + p->used, b->text, b->len);
+	ssize_t n = audit_chain(p->buf + p->used, b->len, p->cap - p->used,
+				p->prev, hash);
 	if (n < 0)
 		return (int)n;
-	if ((size_t)n != len) {
-		/* Only on a full disk or a file size limit. Finish the line so
-		 * the next record does not glue onto it, and report it. */
-		write_all(fd, line + n, len - (size_t)n);
-		return -EIO;
-	}
+	memcpy(p->prev, hash, 65);
+	p->used += (size_t)n;
+	p->lines++;
+	/* stderr is often a pipe shared with diagnostics: there only a write
+	 * of at most PIPE_BUF bytes is atomic, so one line per write. */
+	if (!a->path)
+		return flush_pending(a, p, size, done);
 	return 0;
+}
+
+int audit_write_bodies(struct audit *a, const struct audit_body *b, size_t n,
+		       char *buf, size_t cap, size_t *done)
+{
+	*done = 0;
+	if (!a || !buf || cap < AUDIT_LINE_MAX)
+		return -EINVAL;
+	struct pending p = {.buf = buf, .cap = cap};
+	off_t size = 0;
+	int e = 0;
+	if (a->path) {
+		e = lock_current(a, &size);
+		if (e < 0)
+			return e;
+		e = sync_chain(a, &size);
+	}
+	memcpy(p.prev, a->last, 65);
+	for (size_t i = 0; e == 0 && i < n; i++)
+		e = add_line(a, &p, &size, &b[i], done);
+	if (e == 0)
+		e = flush_pending(a, &p, &size, done);
+	if (a->path)
+		lock_fd(a->fd, F_UNLCK);
+	return e;
 }
 
 int audit_write_at(struct audit *a, const struct audit_record *r,
 		   const struct timespec *ts)
 {
-	char line[AUDIT_LINE_MAX], hash[65];
+	char body[AUDIT_LINE_MAX], line[AUDIT_LINE_MAX];
 	if (!a || !r || !ts)
 		return -EINVAL;
-	if (!a->path) {
-		ssize_t len = audit_render(a->sandbox, r, ts, a->last, line,
-					   sizeof(line), hash);
-		if (len < 0)
-			return (int)len;
-		int e = write_line(a->fd, line, (size_t)len);
-		if (e == 0)
-			memcpy(a->last, hash, 65);
-		return e;
-	}
-	off_t size;
-	int e = lock_current(a, &size);
-	if (e < 0)
-		return e;
-	e = sync_chain(a, &size);
-	ssize_t len = 0;
-	if (e == 0) {
-		len = audit_render(a->sandbox, r, ts, a->last, line,
-				   sizeof(line), hash);
-		if (len < 0)
-			e = (int)len;
-	}
-	if (e == 0 && a->max_bytes && size > 0 &&
-	    (uint64_t)size + (uint64_t)len > a->max_bytes)
-		e = rotate(a, &size);
-	if (e == 0 && a->known_size < 0) {
-		/* rotate() found a non-empty new file: chain onto it. */
-		e = sync_chain(a, &size);
-		if (e == 0)
-			len = audit_render(a->sandbox, r, ts, a->last, line,
-					   sizeof(line), hash);
-		if (len < 0)
-			e = (int)len;
-	}
-	if (e == 0) {
-		e = write_line(a->fd, line, (size_t)len);
-		if (e == 0) {
-			memcpy(a->last, hash, 65);
-			a->known_size += len;
-		} else {
-			a->known_size = -1;
-		}
-	}
-	lock_fd(a->fd, F_UNLCK);
-	return e;
+	ssize_t len = audit_body(a, r, ts, body, sizeof(body));
+	if (len < 0)
+		return (int)len;
+	struct audit_body b = {body, (size_t)len};
+	size_t done;
+	return audit_write_bodies(a, &b, 1, line, sizeof(line), &done);
 }
 
 int audit_write(struct audit *a, const struct audit_record *r)

@@ -65,12 +65,41 @@ int audit_write(struct audit *a, const struct audit_record *r);
 int audit_write_at(struct audit *a, const struct audit_record *r,
 		   const struct timespec *ts);
 
+/* Group commit (audit_queue.h): render r without the chain, with this
+ * log's sandbox name, into buf (AUDIT_BODY_MAX + 2 bytes are enough). */
+ssize_t audit_body(const struct audit *a, const struct audit_record *r,
+		   const struct timespec *ts, char *buf, size_t size);
+struct audit_body {
+	const char *text; /* from audit_body() */
+	size_t len;
+};
+/* Chain and append n bodies in order under one lock: buf (cap bytes, at
+ * least AUDIT_LINE_MAX) collects whole lines, and each time it is full,
+ * a rotation is due or the bodies end, it goes out in one write(2).
+ * *done: how many of the n are in the file (also on error). Returns 0 or
+ * a negative errno. */
+int audit_write_bodies(struct audit *a, const struct audit_body *b, size_t n,
+		       char *buf, size_t cap, size_t *done);
+
 /* Pure: render one chained line (newline included) into buf, using prev
  * (64 hex digits) as the "prev" field; the record's hash goes to hash_hex.
  * sandbox may be NULL. Returns the length or a negative errno. */
 ssize_t audit_render(const char *sandbox, const struct audit_record *r,
 		     const struct timespec *ts, const char *prev, char *buf,
 		     size_t size, char hash_hex[65]);
+
+/* The same in two steps, so that a record can be rendered where the
+ * decision is made and chained later, in order, by the one writer
+ * (audit_queue.h). The body is the line without its closing "}\n" and
+ * the chain's fields; audit_chain() appends ,"prev":...,"hash":..."}\n in
+ * place (line has room for size bytes). Both return the length or a
+ * negative errno. */
+#define AUDIT_CHAIN_EXTRA (9 + 64 + 1 + AUDIT_HASH_TAIL + 1)
+#define AUDIT_BODY_MAX (AUDIT_LINE_MAX - AUDIT_CHAIN_EXTRA)
+ssize_t audit_render_body(const char *sandbox, const struct audit_record *r,
+			  const struct timespec *ts, char *buf, size_t size);
+ssize_t audit_chain(char *line, size_t len, size_t size, const char *prev,
+		    char hash_hex[65]);
 
 /* SHA-256 of data as 64 lower-case hex digits. Returns 0 or -ENOMEM. */
 int audit_sha256_hex(const void *data, size_t len, char out[65]);

@@ -210,25 +210,21 @@ int audit_sha256_hex(const void *data, size_t len, char out[65])
 	return 0;
 }
 
-/* Room the chain fields need: ,"prev":"<64>" and ,"hash":"<64>"}\n in
- * place of the "}\n" that render() ends with. */
-#define CHAIN_EXTRA (9 + 64 + 1 + AUDIT_HASH_TAIL + 1 - 2)
-
-ssize_t audit_render(const char *sandbox, const struct audit_record *r,
-		     const struct timespec *ts, const char *prev, char *buf,
-		     size_t size, char hash_hex[65])
+ssize_t audit_render_body(const char *sandbox, const struct audit_record *r,
+			  const struct timespec *ts, char *buf, size_t size)
 {
 	/* 11 string fields at 256 bytes plus keys and numbers fit in 4 KiB. */
 	static const size_t budgets[] = {SIZE_MAX, 1024, 512, 256};
 	char when[32];
-	if (!r->event || !prev || strlen(prev) != 64 || size < CHAIN_EXTRA)
+	if (!r || !r->event || !ts || size < 2)
 		return -EINVAL;
-	if (size > AUDIT_LINE_MAX)
-		size = AUDIT_LINE_MAX;
+	if (size > AUDIT_BODY_MAX + 2)
+		size = AUDIT_BODY_MAX + 2;
 	int e = audit_format_time(ts, when);
 	if (e < 0)
 		return e;
-	struct out o = {.buf = buf, .cap = size - CHAIN_EXTRA};
+	/* render() ends in "}\n", which the chain replaces. */
+	struct out o = {.buf = buf, .cap = size};
 	size_t i;
 	for (i = 0; i < ARRAY_SIZE(budgets); i++) {
 		render(&o, sandbox, r, when, budgets[i]);
@@ -237,8 +233,16 @@ ssize_t audit_render(const char *sandbox, const struct audit_record *r,
 	}
 	if (i == ARRAY_SIZE(budgets))
 		return -E2BIG;
-	o.len -= 2; /* the "}\n" */
-	o.cap = size;
+	return (ssize_t)(o.len - 2);
+}
+
+ssize_t audit_chain(char *line, size_t len, size_t size, const char *prev,
+		    char hash_hex[65])
+{
+	if (!prev || strlen(prev) != 64 || len > AUDIT_BODY_MAX ||
+	    size < len + AUDIT_CHAIN_EXTRA)
+		return -EINVAL;
+	struct out o = {.buf = line, .len = len, .cap = size};
 	put(&o, ",\"prev\":\"", 9);
 	put(&o, prev, 64);
 	put(&o, "\"", 1);
@@ -248,4 +252,19 @@ ssize_t audit_render(const char *sandbox, const struct audit_record *r,
 	put(&o, hash_hex, 64);
 	put(&o, "\"}\n", 3);
 	return o.full ? -E2BIG : (ssize_t)o.len;
+}
+
+ssize_t audit_render(const char *sandbox, const struct audit_record *r,
+		     const struct timespec *ts, const char *prev, char *buf,
+		     size_t size, char hash_hex[65])
+{
+	if (!prev || strlen(prev) != 64 || size < AUDIT_CHAIN_EXTRA + 2)
+		return -EINVAL;
+	if (size > AUDIT_LINE_MAX)
+		size = AUDIT_LINE_MAX;
+	ssize_t len = audit_render_body(sandbox, r, ts, buf,
+					size - AUDIT_CHAIN_EXTRA + 2);
+	if (len < 0)
+		return len;
+	return audit_chain(buf, (size_t)len, size, prev, hash_hex);
 }

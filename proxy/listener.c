@@ -55,12 +55,27 @@ void listeners_resume(struct proxy *px)
 	}
 }
 
+void listeners_fd_freed(struct proxy *px)
+{
+	if (px->draining)
+		return;
+	for (struct listener *l = px->listeners; l; l = l->next) {
+		if (!evtimer_pending(l->backoff, NULL))
+			continue;
+		/* A descriptor just closed: the next accept may work. The
+		 * back-off stays as it is, so a failing retry waits longer. */
+		evtimer_del(l->backoff);
+		if (!l->budget_paused)
+			evconnlistener_enable(l->lev);
+	}
+}
+
 static void backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct listener *l = arg;
 	(void)fd;
 	(void)what;
-	if (!l->px->draining)
+	if (!l->px->draining && !l->budget_paused)
 		evconnlistener_enable(l->lev);
 }
 

@@ -19,6 +19,10 @@ int listener_open(struct proxy *px, const struct listen_spec *ls, char *err,
  * this second was spent (record.c's tick). */
 void listeners_resume(struct proxy *px);
 
+/* A connection ended and freed descriptors: listeners paused by EMFILE
+ * accept again now instead of waiting out their back-off. */
+void listeners_fd_freed(struct proxy *px);
+
 /* Close every listener (unix socket files are unlinked). */
 void listeners_close(struct proxy *px);
 

@@ -20,6 +20,7 @@
 #include "conn.h"
 #include "policy_socket.h"
 #include "dns_cache.h"
+#include "fdlimit.h"
 #include "listener.h"
 #include "proxy.h"
 #include "resolver.h"
@@ -219,6 +220,9 @@ static int run(struct proxy_config *cfg)
 	if (!px.audit)
 		die("--audit %s: %s", cfg->audit_path, strerror(-err));
 	audit_set_rotation(px.audit, cfg->audit_max_bytes, cfg->audit_keep);
+	if ((err = proxy_audit_open(&px)) < 0)
+		die("--audit %s: cannot start the writer: %s", cfg->audit_path,
+		    strerror(-err));
 	px.base = event_base_new();
 	if (!px.base)
 		die("cannot create the event loop");
@@ -234,6 +238,7 @@ static int run(struct proxy_config *cfg)
 	if (!px.synth)
 		die("cannot create the synthetic address pool");
 	collect_local_addrs(&px);
+	fdlimit_setup(cfg->max_conns);
 
 	signal(SIGPIPE, SIG_IGN);
 	px.sig_hup = evsignal_new(px.base, SIGHUP, on_sighup, &px);
@@ -264,8 +269,8 @@ static int run(struct proxy_config *cfg)
 		fprintf(stderr, "sandbox-proxy: control socket unix:%s\n",
 			cfg->control_path);
 	}
-	proxy_audit_policy(&px, "allow", "loaded");
-	if (px.audit_failed || proxy_record_start(&px) < 0) {
+	if (proxy_audit_policy(&px, "allow", "loaded") < 0 ||
+	    proxy_record_start(&px) < 0) {
 		listeners_close(&px);
 		die("--audit %s: cannot write the audit log", cfg->audit_path);
 	}
@@ -292,6 +297,7 @@ static int run(struct proxy_config *cfg)
 	dns_cache_free(px.dns_cache);
 	synth_free(px.synth);
 	policy_ref_put(px.policy);
+	proxy_audit_close(&px);
 	audit_close(px.audit);
 	event_base_free(px.base);
 	fprintf(stderr, "sandbox-proxy: exiting\n");
@@ -310,6 +316,7 @@ int main(int argc, char **argv)
 	int rc;
 	if (cfg.help) {
 		fputs(config_usage, stdout);
+		fdlimit_help(stdout);
 		rc = 0;
 	} else if (cfg.version) {
 		printf("sandbox-proxy " VERSION "\n");

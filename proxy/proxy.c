@@ -12,6 +12,7 @@
 #include "../common/util.h"
 #include "../auditlog/audit.h"
 #include "ipclass.h"
+#include "listener.h"
 
 struct policy_ref *policy_ref_get(struct policy_ref *r)
 {
@@ -67,6 +68,7 @@ bool proxy_is_self(const struct proxy *px, const struct ip_addr *a,
 
 void proxy_conn_gone(struct proxy *px)
 {
+	listeners_fd_freed(px);
 	if (px->draining && px->n_conns == 0)
 		event_base_loopexit(px->base, NULL);
 }
@@ -79,5 +81,5 @@ int proxy_audit_policy(struct proxy *px, const char *decision,
 	r.event = "policy";
 	r.decision = decision;
 	r.reason = reason;
-	return proxy_audit(px, &r);
+	return proxy_audit_sync(px, &r);
 }

@@ -1,8 +1,10 @@
 /* The one context of a running sandbox-proxy. Everything mutable lives
  * here (or in a connection hanging off it); there are no other globals.
- * Single-threaded: one libevent loop drives listeners, connections, the
- * resolver and signals, so "atomic" swaps are plain pointer assignments
- * made between callbacks. */
+ * One libevent loop drives listeners, connections, the resolver and
+ * signals, so "atomic" swaps are plain pointer assignments made between
+ * callbacks. The only other thread is the audit writer
+ * (auditlog/audit_queue.c), which shares nothing with this struct but its
+ * queue. */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
 
@@ -20,6 +22,7 @@ struct event_base;
 struct event;
 struct audit;
 struct audit_record;
+struct audit_queue;
 struct resolver;
 struct dns_cache;
 struct synth_pool;
@@ -71,13 +74,11 @@ struct proxy {
 	uint64_t next_conn_id;
 
 	bool draining;     /* SIGTERM seen: no new connections */
-	/* The audit log (record.c). While it cannot be written, every
-	 * decision path refuses (fail closed); the tick retries once a second
-	 * and, when a write works again, records the gap and resumes. */
-	bool audit_failed;
-	struct timespec audit_failed_at; /* wall clock of the first failure */
-	uint64_t audit_failed_ms;        /* monotonic, the same moment */
-	uint64_t audit_lost;   /* records not written since then */
+	/* The audit log's writer thread (record.c, auditlog/audit_queue.h).
+	 * While the log cannot be written, every decision path refuses
+	 * (fail closed); the tick retries once a second and, when a write
+	 * works again, records the gap and resumes. */
+	struct audit_queue *audit_q; /* owned */
 	struct event *tick;    /* owned: 1 s; aggregates, recovery */
 	/* Records written in the current second, against
 	 * PROXY_RECORD_BUDGET (new work waits when it is spent). */
@@ -92,12 +93,20 @@ struct proxy {
  * upstream query, a connection, a request on an open connection) and
  * every control change is recorded here before it takes effect.
  *
- * proxy_audit: write r. 0: it is in the log, act on it. Negative errno:
- * the log cannot be written: do not act. The first failure switches the
- * proxy to fail-closed mode (said once on stderr); while it lasts nothing
- * is written and every record is refused at once, until the tick writes
- * a gap record and the proxy resumes by itself. */
+ * proxy_audit: queue r for the writer thread. 0: it is on its way to the
+ * log, in order, act on it. Negative errno: the log cannot be written: do
+ * not act. The first failed write switches the proxy to fail-closed mode
+ * (said once on stderr); while it lasts nothing is written and every
+ * record is refused at once, until the tick writes a gap record and the
+ * proxy resumes by itself. */
 int proxy_audit(struct proxy *px, const struct audit_record *r);
+/* The same, but 0 only once r is in the file: for policy changes, which
+ * are undone when their record cannot be written. */
+int proxy_audit_sync(struct proxy *px, const struct audit_record *r);
+/* Start the writer thread on px->audit, and stop it (writing everything
+ * queued) before px->audit is closed (main.c). */
+int proxy_audit_open(struct proxy *px);
+void proxy_audit_close(struct proxy *px);
 /* A decision already on record (an open connection's next request):
  * may it take effect now? false while the log cannot be written. */
 bool proxy_may_act(struct proxy *px);
@@ -120,7 +129,7 @@ int proxy_record_start(struct proxy *px);
 void proxy_record_stop(struct proxy *px);
 
 /* A "policy" event: the policy was loaded, reloaded, changed or cut.
- * Returns proxy_audit()'s result. */
+ * Returns proxy_audit_sync()'s result. */
 int proxy_audit_policy(struct proxy *px, const char *decision,
 		       const char *reason);
 

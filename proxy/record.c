@@ -1,6 +1,12 @@
-/* The one decide-and-record path (see proxy.h): every decision is written
- * to the audit log before it takes effect, and while the log cannot be
+/* The one decide-and-record path (see proxy.h): every decision is in the
+ * audit writer's queue before it takes effect, and while the log cannot be
  * written no decision takes effect at all.
+ *
+ * Group commit (auditlog/audit_queue.h): a writer thread appends what is
+ * queued in batches, so the event loop never waits for the file, except
+ * for policy changes (proxy_audit_sync), which are rare and must not stay
+ * in force unrecorded. A failed batch switches the queue to failed at
+ * once, for every decision path.
  *
  * The rule behind it: no byte that depends on a guest-chosen name leaves
  * the host before the decision about that name is in the log. Connections
@@ -24,6 +30,7 @@
 #include "../common/clock.h"
 #include "../common/util.h"
 #include "../auditlog/audit.h"
+#include "../auditlog/audit_queue.h"
 #include "audit_agg.h"
 #include "conn.h"
 #include "listener.h"
@@ -45,33 +52,56 @@ bool proxy_budget_ok(struct proxy *px)
 	return px->budget_used < PROXY_RECORD_BUDGET;
 }
 
+static void budget_charge(struct proxy *px)
+{
+	budget_window(px, mono_ms());
+	px->budget_used++;
+}
+
 int proxy_audit(struct proxy *px, const struct audit_record *r)
 {
-	if (px->audit_failed) {
-		px->audit_lost++;
-		return -EIO;
-	}
-	int e = audit_write(px->audit, r);
-	if (e == 0) {
-		budget_window(px, mono_ms());
-		px->budget_used++;
-	} else {
-		/* The log is the record of every decision: without it the
-		 * proxy makes none. */
-		px->audit_failed = true;
-		px->audit_lost = 1;
-		px->audit_failed_ms = mono_ms();
-		clock_gettime(CLOCK_REALTIME, &px->audit_failed_at);
-		fprintf(stderr,
-			"sandbox-proxy: audit log write failed (%s); refusing "
-			"new connections, DNS and policy changes until it "
-			"can be written\n",
-			strerror(-e));
-	}
+	int e = audit_queue_put(px->audit_q, r, NULL);
+	if (e == 0)
+		budget_charge(px);
 	return e;
 }
 
-bool proxy_may_act(struct proxy *px) { return !px->audit_failed; }
+int proxy_audit_sync(struct proxy *px, const struct audit_record *r)
+{
+	int e = audit_queue_write(px->audit_q, r);
+	if (e == 0)
+		budget_charge(px);
+	return e;
+}
+
+/* The writer thread found the log unwritable (audit_queue.h). */
+static void on_audit_fail(void *arg, int err)
+{
+	(void)arg;
+	fprintf(stderr,
+		"sandbox-proxy: audit log write failed (%s); refusing "
+		"new connections, DNS and policy changes until it "
+		"can be written\n",
+		strerror(-err));
+}
+
+int proxy_audit_open(struct proxy *px)
+{
+	int err = 0;
+	px->audit_q = audit_queue_start(px->audit, on_audit_fail, px, &err);
+	return px->audit_q ? 0 : err;
+}
+
+void proxy_audit_close(struct proxy *px)
+{
+	audit_queue_stop(px->audit_q);
+	px->audit_q = NULL;
+}
+
+bool proxy_may_act(struct proxy *px)
+{
+	return !audit_queue_failed(px->audit_q);
+}
 
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
 {
@@ -91,10 +121,8 @@ int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force)
 int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
 		       const struct audit_record *r)
 {
-	if (px->audit_failed) {
-		px->audit_lost++;
-		return -EIO;
-	}
+	if (!proxy_may_act(px))
+		return proxy_audit(px, r); /* counts the refusal */
 	/* Intervals that ended since the last tick end now, so a steady
 	 * flood costs one aggregate per interval, not a new first record. */
 	int e = proxy_audit_flush(px, g, false);
@@ -124,30 +152,29 @@ int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
 /* The log works again: record the gap, then let everything resume. */
 static void try_recover(struct proxy *px)
 {
+	struct audit_queue_gap g;
+	if (!audit_queue_gap(px->audit_q, &g))
+		return;
 	struct timespec now;
 	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t ms = mono_ms() - px->audit_failed_ms;
+	uint64_t ms = mono_ms() - g.since_ms;
 	char reason[200];
 	fmt_buf(reason, sizeof(reason),
 		"audit log could not be written for %llu.%03llu s; %llu "
 		"record(s) lost, every decision refused meanwhile",
 		(unsigned long long)(ms / 1000),
 		(unsigned long long)(ms % 1000),
-		(unsigned long long)px->audit_lost);
+		(unsigned long long)g.lost);
 	struct audit_record r;
 	audit_record_init(&r);
 	r.event = "log";
 	r.decision = "deny";
 	r.reason = reason;
 	r.duration_ms = (int64_t)ms;
-	r.first = &px->audit_failed_at;
+	r.first = &g.since;
 	r.last = &now;
-	if (audit_write(px->audit, &r) < 0) {
-		px->audit_lost++;
+	if (audit_queue_recover(px->audit_q, &r, &g) < 0)
 		return;
-	}
-	px->audit_failed = false;
-	px->audit_lost = 0;
 	fprintf(stderr,
 		"sandbox-proxy: audit log writable again after "
 		"%llu.%03llu s; resuming\n",
@@ -160,9 +187,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	struct proxy *px = arg;
 	(void)fd;
 	(void)what;
-	if (px->audit_failed) {
+	if (!proxy_may_act(px)) {
 		try_recover(px);
-		if (px->audit_failed)
+		if (!proxy_may_act(px))
 			return;
 	}
 	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {

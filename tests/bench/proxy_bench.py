@@ -20,6 +20,13 @@ Environment knobs (defaults in brackets):
   BENCH_RTT [10000]      echo round trips for latency
   BENCH_IDLE [10000]     idle tunnels to open
   BENCH_ONLY             comma list of systems to run (default: all found)
+  BENCH_PARTS [tls,hello] which workloads: the TLS one and/or the no-crypto
+                         one (hello_bench: connect, preface, a ClientHello
+                         echoed by a plain TCP sink, close)
+  BENCH_HELLO_CONC [32]  concurrent clients in the no-crypto run
+  BENCH_BASE_PROXY       another sandbox-proxy binary (say, the last
+                         release) measured beside this one as
+                         "sandbox-proxy@base", for before/after ratios
 """
 import datetime
 import json
@@ -54,6 +61,9 @@ if NOFILE_HARD == resource.RLIM_INFINITY:
 IDLE_FIT = max(100, min(10000, (min(NOFILE_HARD, 65536) - 256) // 2))
 IDLE = int(os.environ.get("BENCH_IDLE", str(IDLE_FIT)))
 ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
+PARTS = [s for s in os.environ.get("BENCH_PARTS", "tls,hello").split(",") if s]
+HELLO_CONC = int(os.environ.get("BENCH_HELLO_CONC", "32"))
+BASE_PROXY = os.environ.get("BENCH_BASE_PROXY")
 NAME = "bench.test"
 IS_ROOT = os.geteuid() == 0
 
@@ -154,8 +164,8 @@ def gen_certs(t):
 
 # --- the systems under test -------------------------------------------------
 
-def start_ours(t, sink_port, dns_port, tag):
-    exe = os.path.join(BUILD, "bin", "sandbox-proxy")
+def start_ours(t, sink_port, dns_port, tag, exe=None):
+    exe = exe or os.path.join(BUILD, "bin", "sandbox-proxy")
     port = free_port()
     pol = t.write(tag + ".policy.yaml", (
         "version: 1\nmode: enforce\nallow:\n"
@@ -173,9 +183,13 @@ def start_ours(t, sink_port, dns_port, tag):
     return p, port, {"wire_port": wire_port}
 
 
+def start_base(t, sink_port, dns_port, tag):
+    return start_ours(t, sink_port, dns_port, tag, exe=BASE_PROXY)
+
+
 def start_haproxy(t, sink_port, dns_port, tag):
     port = free_port()
-    cfg = t.write("haproxy.cfg", """
+    cfg = t.write(tag + ".cfg", """
 global
     maxconn %(maxconn)d
     log stdout format raw local0 info
@@ -196,7 +210,7 @@ frontend tls_in
 backend sink
     server s1 127.0.0.1:%(sink)d
 """ % {"port": port, "name": NAME, "sink": sink_port, "maxconn": IDLE + 50})
-    p = t.start("haproxy", unpriv(["haproxy", "-db", "-f", cfg]))
+    p = t.start(tag, unpriv(["haproxy", "-db", "-f", cfg]))
     return p, port, {}
 
 
@@ -281,6 +295,29 @@ SYSTEMS = [
     ("squid", "connect", start_squid),
     ("tinyproxy", "connect", start_tinyproxy),
 ]
+if BASE_PROXY:
+    SYSTEMS[3:3] = [("sandbox-proxy@base", "connect", start_base),
+                    ("sandbox-proxy/wire@base", "wire", start_base)]
+# The no-crypto workload: the proxies that route by name without touching
+# the payload, against their own instances on the plain echo sink.
+HELLO_SYSTEMS = ("direct", "sandbox-proxy", "sandbox-proxy/wire",
+                 "sandbox-proxy@base", "sandbox-proxy/wire@base", "haproxy")
+
+
+def hello_bench(mode, to, target):
+    argv = [os.path.join(TOOLS, "hello_bench"), "rate", "--mode", mode,
+            "--to", "127.0.0.1:%d" % to, "--conc", str(HELLO_CONC),
+            "--seconds", str(SECONDS)] + (["--target", target] if target else [])
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True,
+                           timeout=SECONDS + 30, preexec_fn=raise_limits)
+    except subprocess.TimeoutExpired:
+        return {"test": "hello", "ok": False, "error": "hello_bench timed out"}
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        return {"test": "hello", "ok": False,
+                "error": "hello_bench failed: " + (r.stderr.strip() or "no output")[:200]}
 
 
 def tls_bench(test, mode, to, extra, timeout):
@@ -349,6 +386,13 @@ def run_idle(t, s, sink_port):
     time.sleep(1.5)  # let the proxy tear the idle tunnels down
 
 
+def run_hello_round(s, hello_port):
+    target = {"connect": "%s:%d" % (NAME, hello_port),
+              "wire": "127.0.0.1:%d" % hello_port}.get(s.mode)
+    s.res.setdefault("hello_rounds", []).append(
+        hello_bench(s.mode, s.port, target))
+
+
 def run_round(t, s, sink_port):
     a = s.args(t, sink_port)
     r = {}
@@ -364,8 +408,13 @@ def run_round(t, s, sink_port):
 
 def median_of_rounds(s):
     """Per test and key, the median over the rounds that succeeded."""
-    for test in ("rate", "bulk", "latency"):
-        runs = [r[test] for r in s.res["rounds"] if test in r]
+    for test in ("rate", "bulk", "latency", "hello"):
+        if test == "hello":
+            runs = s.res.get("hello_rounds", [])
+            if not runs:
+                continue
+        else:
+            runs = [r[test] for r in s.res["rounds"] if test in r]
         good = [x for x in runs if x.get("ok")]
         if not good:
             s.res[test] = runs[-1] if runs else {"ok": False, "error": "not run"}
@@ -403,13 +452,15 @@ def metric(res, test, key):
         return None
     if test == "idle" and not r.get("established"):
         return None
-    if test in ("rate", "bulk", "latency") and not r.get("ok"):
+    if test in ("rate", "bulk", "latency", "hello") and not r.get("ok"):
         return None
     return v
 
 
 ROWS = [
     # label, test, key, higher is better, unit, ratio against
+    ("no-crypto tunnels/s", "hello", "per_sec", True, "/s", "direct"),
+    ("no-crypto setup p50", "hello", "setup_p50_ms", False, "ms", "direct"),
     ("new TLS tunnels/s", "rate", "per_sec", True, "/s", "direct"),
     ("tunnel setup p50", "rate", "setup_p50_ms", False, "ms", "direct"),
     ("bulk, one tunnel", "bulk", "mib_per_sec", True, "MiB/s", "direct"),
@@ -481,7 +532,7 @@ def notes(results):
     for r in results:
         if r.get("error"):
             out.append("%s: %s" % (r["system"], r["error"]))
-        for test in ("idle", "rate", "bulk", "latency"):
+        for test in ("idle", "rate", "bulk", "latency", "hello"):
             x = r.get(test)
             if not x:
                 continue
@@ -501,7 +552,7 @@ def notes(results):
 
 
 def main():
-    for tool in ("tls_bench", "tls_sink"):
+    for tool in ("tls_bench", "tls_sink", "hello_bench"):
         if not os.access(os.path.join(TOOLS, tool), os.X_OK):
             sys.exit("bench: %s/%s missing; run `make tests-build` first" % (TOOLS, tool))
     raise_limits()
@@ -539,14 +590,37 @@ def main():
         # are interleaved, so background load on a shared machine hits
         # every system alike instead of whichever one ran at the time.
         live = [s for s in systems if s.start(t, sink_port, dns_port)]
-        for s in live:
-            run_idle(t, s, sink_port)
-        for rnd in range(ROUNDS):
+        # the no-crypto workload: each system again, on the echo sink
+        hello = []
+        if "hello" in PARTS:
+            hsink = t.start("hello_sink", [os.path.join(TOOLS, "hello_bench"), "sink"],
+                            stdout=subprocess.PIPE)
+            line = hsink.stdout.readline().split()
+            if len(line) != 4 or line[1] != "ready":
+                sys.exit("bench: hello sink did not start: " + tail(t, "hello_sink"))
+            hello_port = int(line[3])
             for s in live:
+                if s.name not in HELLO_SYSTEMS:
+                    continue
+                h = System(s.name, s.mode, s.starter)
+                h.tag = s.tag + "-hello"
+                h.res = s.res  # results land in the same column
+                if h.start(t, hello_port, dns_port):
+                    hello.append(h)
+        if "tls" in PARTS:
+            for s in live:
+                run_idle(t, s, sink_port)
+        for rnd in range(ROUNDS):
+            for s in live if "tls" in PARTS else []:
                 if s.alive(t):
                     log("%s: round %d/%d (tunnels/s %gs, bulk %d MiB, %d round trips)" % (
                         s.name, rnd + 1, ROUNDS, SECONDS, BYTES >> 20, RTT))
                     run_round(t, s, sink_port)
+            for h in hello:
+                if h.alive(t):
+                    log("%s: no-crypto round %d/%d (%d clients, %gs)" % (
+                        h.name, rnd + 1, ROUNDS, HELLO_CONC, SECONDS))
+                    run_hello_round(h, hello_port)
         for s in systems:
             s.alive(t)
             median_of_rounds(s)
@@ -562,9 +636,12 @@ def main():
             "%d idle tunnels, memory = Pss of the proxy's processes, after minus before.\n"
             "ratios: (Nx) vs direct; memory (Nx ours) vs sandbox-proxy. The client, the\n"
             "backend and the proxy share the CPUs, and the TLS handshake CPU is spent in\n"
-            "client and backend, so tunnels/s ratios are compressed towards 1.\n" % (
+            "client and backend, so tunnels/s ratios are compressed towards 1.\n"
+            "no-crypto: %d clients, each connect, preface, a ClientHello echoed by a\n"
+            "plain TCP sink, close (hello_bench): what the proxy itself costs.\n" % (
                 started.strftime("%Y-%m-%d %H:%M UTC"), platform.node(),
-                os.cpu_count(), ROUNDS, CONC, SECONDS, BYTES >> 20, RTT, IDLE))
+                os.cpu_count(), ROUNDS, CONC, SECONDS, BYTES >> 20, RTT, IDLE,
+                HELLO_CONC))
     n = notes(results)
     text = head + "\n" + table + "\n" + ("\nnotes:\n  " + "\n  ".join(n) + "\n" if n else "")
     print(text)
@@ -573,7 +650,8 @@ def main():
     with open(os.path.join(OUT, "proxy.json"), "w") as f:
         json.dump({"date": started.isoformat(), "cpus": os.cpu_count(),
                    "params": {"rounds": ROUNDS, "seconds": SECONDS, "conc": CONC, "bytes": BYTES,
-                              "rtt": RTT, "idle": IDLE},
+                              "rtt": RTT, "idle": IDLE, "hello_conc": HELLO_CONC,
+                              "parts": PARTS},
                    "results": results}, f, indent=1)
     return 0
 

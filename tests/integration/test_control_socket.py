@@ -115,6 +115,9 @@ def test_cut_closes_tunnels_refuses_new_and_resume(env, start_proxy):
     status, _, _ = sbxtest.read_http_response(t)
     if status != 200:
         t.close()
+        # records are queued before the refusal and written just after:
+        # wait for it, so that the count below starts from it
+        p.wait_record(event="connect", decision="deny", port=env.banner.port)
         t = socket.create_connection(("127.0.0.1", p.http_port), timeout=10)
         t.sendall(f"CONNECT allowed.test:{env.tls.port} HTTP/1.1\r\n"
                   f"Host: allowed.test:{env.tls.port}\r\n\r\n".encode())

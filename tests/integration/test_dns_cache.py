@@ -123,7 +123,11 @@ def test_cached_answer_never_outlives_a_deny(env, start_proxy):
 
     status = _connect(p, env)
     assert " 403 " in status, status
-    d = [r for r in p.find(event="connect", host="allowed.test")][-1]
+    # the refusal's record is queued before the 403 and written just after
+    sbxtest.wait_until(
+        lambda: p.find(event="connect", host="allowed.test")[-1].get("decision") == "deny",
+        5, what="the refusal's connect record")
+    d = p.find(event="connect", host="allowed.test")[-1]
     assert d.get("decision") == "deny", d
     assert d.get("rule") == p.rule("- host: allowed.test"), d
     assert not d.get("addr"), "a denied connection has no address: %r" % d

@@ -1,0 +1,404 @@
+/* hello_bench: the no-crypto tunnel benchmark of tests/bench/.
+ *
+ *   hello_bench sink
+ *       a plain TCP echo server on a free loopback port; prints
+ *       "hello_sink ready port N" and echoes every byte back
+ *   hello_bench rate --mode MODE --to IP:PORT [--target T] [--conc C]
+ *                    [--seconds S] [--sni NAME]
+ *       C clients for S seconds, each in a loop: TCP connect, the proxy's
+ *       preface (MODE as in tls_bench: direct, connect, sni, wire), a TLS
+ *       ClientHello for NAME (made once by OpenSSL, so every proxy's SNI
+ *       check sees a real one), read the sink's echo of it, close.
+ *       Prints one JSON object like tls_bench rate.
+ *
+ * No TLS handshake is done, so the CPU that remains is the proxies' own
+ * and the kernel's: the ratios to direct show what the proxy costs. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "../../common/util.h"
+#include "../../parse/wire.h"
+
+enum mode { M_DIRECT, M_CONNECT, M_SNI, M_WIRE };
+enum state { S_CONNECTING, S_PREFACE_W, S_PREFACE_R, S_HELLO_W, S_ECHO_R };
+
+static struct {
+	enum mode mode;
+	struct sockaddr_in to;
+	const char *target, *sni;
+	int conc;
+	double seconds;
+} opt = {.conc = 32, .seconds = 3, .sni = "bench.test"};
+
+static uint8_t preface[512], hello[2048];
+static size_t preface_len, hello_len;
+static int epfd;
+
+struct tun {
+	int fd;
+	enum state st;
+	size_t off;
+	char head[512];
+	double t0;
+	const char *err;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int make_hello(void)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
+	BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+	if (!ssl || !in || !out)
+		return -1;
+	SSL_set_bio(ssl, in, out);
+	SSL_set_tlsext_host_name(ssl, opt.sni);
+	SSL_set_connect_state(ssl);
+	SSL_do_handshake(ssl); /* wants to read: the hello is in out */
+	int n = BIO_read(out, hello, sizeof(hello));
+	SSL_free(ssl);
+	SSL_CTX_free(ctx);
+	if (n <= 0)
+		return -1;
+	hello_len = (size_t)n;
+	return 0;
+}
+
+static int parse_hostport(const char *s, struct sockaddr_in *sa)
+{
+	char host[64];
+	const char *colon = strrchr(s, ':');
+	if (!colon || (size_t)(colon - s) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = 0;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)port);
+	if (*end || port <= 0 || port > 65535 ||
+	    inet_pton(AF_INET, host, &sa->sin_addr) != 1)
+		return -EINVAL;
+	return 0;
+}
+
+static int build_preface(void)
+{
+	preface_len = 0;
+	if (opt.mode == M_CONNECT) {
+		if (!opt.target)
+			return -EINVAL;
+		return fmt_append((char *)preface, sizeof(preface),
+				  &preface_len,
+				  "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+				  opt.target, opt.target);
+	}
+	if (opt.mode == M_WIRE) {
+		struct sockaddr_in d;
+		if (!opt.target || parse_hostport(opt.target, &d) < 0)
+			return -EINVAL;
+		struct wire_header h = {.version = WIRE_VERSION,
+					.kind = WIRE_TCP,
+					.family = 4,
+					.port = ntohs(d.sin_port)};
+		memcpy(h.addr, &d.sin_addr, 4);
+		preface_len = WIRE_HEADER_LEN;
+		return wire_header_encode(&h, preface);
+	}
+	return 0;
+}
+
+static void arm(struct tun *t, uint32_t ev, int op)
+{
+	struct epoll_event e = {.events = ev, .data.ptr = t};
+	epoll_ctl(epfd, op, t->fd, &e);
+}
+
+static int tun_open(struct tun *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->t0 = now();
+	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->fd < 0 ||
+	    (connect(t->fd, (struct sockaddr *)&opt.to, sizeof(opt.to)) < 0 &&
+	     errno != EINPROGRESS)) {
+		t->err = "TCP connect failed";
+		return -1;
+	}
+	t->st = S_CONNECTING;
+	arm(t, EPOLLOUT, EPOLL_CTL_ADD);
+	return 0;
+}
+
+static void tun_close(struct tun *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	t->fd = -1;
+}
+
+/* 0: waiting, 1: done, -1: failed (t->err). */
+static int step(struct tun *t)
+{
+	for (;;) {
+		ssize_t n;
+		int soerr = 0;
+		socklen_t sl = sizeof(soerr);
+		switch (t->st) {
+		case S_CONNECTING:
+			if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &soerr,
+				       &sl) < 0 ||
+			    soerr) {
+				t->err = "TCP connect refused or failed";
+				return -1;
+			}
+			t->st = preface_len ? S_PREFACE_W : S_HELLO_W;
+			break;
+		case S_PREFACE_W:
+			n = write(t->fd, preface + t->off, preface_len - t->off);
+			if (n < 0 && errno == EAGAIN)
+				return arm(t, EPOLLOUT, EPOLL_CTL_MOD), 0;
+			if (n <= 0) {
+				t->err = "writing the preface failed";
+				return -1;
+			}
+			t->off += (size_t)n;
+			if (t->off < preface_len)
+				break;
+			t->off = 0;
+			t->st = opt.mode == M_CONNECT ? S_PREFACE_R : S_HELLO_W;
+			break;
+		case S_PREFACE_R:
+			/* Byte by byte: the reply head ends before the echo. */
+			n = read(t->fd, t->head + t->off, 1);
+			if (n < 0 && errno == EAGAIN)
+				return arm(t, EPOLLIN, EPOLL_CTL_MOD), 0;
+			if (n <= 0 || t->off + 2 >= sizeof(t->head)) {
+				t->err = "no CONNECT reply";
+				return -1;
+			}
+			t->head[++t->off] = 0;
+			if (t->off < 4 || memcmp(t->head + t->off - 4,
+						 "\r\n\r\n", 4))
+				break;
+			if (strncmp(t->head, "HTTP/1.", 7) ||
+			    strncmp(t->head + 8, " 200", 4)) {
+				t->err = "CONNECT refused";
+				return -1;
+			}
+			t->off = 0;
+			t->st = S_HELLO_W;
+			break;
+		case S_HELLO_W:
+			n = write(t->fd, hello + t->off, hello_len - t->off);
+			if (n < 0 && errno == EAGAIN)
+				return arm(t, EPOLLOUT, EPOLL_CTL_MOD), 0;
+			if (n <= 0) {
+				t->err = "writing the ClientHello failed";
+				return -1;
+			}
+			t->off += (size_t)n;
+			if (t->off < hello_len)
+				break;
+			t->off = 0;
+			t->st = S_ECHO_R;
+			break;
+		case S_ECHO_R: {
+			uint8_t buf[2048];
+			n = read(t->fd, buf, hello_len - t->off);
+			if (n < 0 && errno == EAGAIN)
+				return arm(t, EPOLLIN, EPOLL_CTL_MOD), 0;
+			if (n <= 0 || memcmp(buf, hello + t->off, (size_t)n)) {
+				t->err = "the echo did not come back";
+				return -1;
+			}
+			t->off += (size_t)n;
+			if (t->off == hello_len)
+				return 1;
+			break;
+		}
+		}
+	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int run_rate(void)
+{
+	struct tun *ts = calloc((size_t)opt.conc, sizeof(*ts));
+	size_t cap = 1 << 21, nlat = 0;
+	double *lat = malloc(cap * sizeof(double));
+	if (!ts || !lat)
+		return 1;
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	long done = 0, errors = 0;
+	const char *first_err = NULL;
+	double start = now(), stop = start + opt.seconds;
+	int active = 0;
+	for (int i = 0; i < opt.conc; i++) {
+		if (tun_open(&ts[i]) < 0) {
+			errors++;
+			first_err = ts[i].err;
+			tun_close(&ts[i]);
+		} else {
+			active++;
+		}
+	}
+	struct epoll_event evs[256];
+	while (active > 0 && now() < stop + 10) {
+		int n = epoll_wait(epfd, evs, 256, 100);
+		for (int i = 0; i < n; i++) {
+			struct tun *t = evs[i].data.ptr;
+			if (t->fd < 0)
+				continue;
+			int r = step(t);
+			if (r == 0)
+				continue;
+			double tn = now();
+			if (r > 0) {
+				done++;
+				if (nlat < cap)
+					lat[nlat++] = tn - t->t0;
+			} else {
+				errors++;
+				if (!first_err)
+					first_err = t->err;
+			}
+			tun_close(t);
+			if (tn < stop && errors < 10000 && tun_open(t) == 0)
+				continue;
+			tun_close(t);
+			active--;
+		}
+	}
+	double elapsed = now() - start;
+	qsort(lat, nlat, sizeof(double), cmp_double);
+	printf("{\"test\":\"hello\",\"ok\":%s,\"tunnels\":%ld,\"errors\":%ld,"
+	       "\"seconds\":%.3f,\"per_sec\":%.1f,\"setup_p50_ms\":%.3f,"
+	       "\"conc\":%d%s%s%s}\n",
+	       done > 0 && errors * 100 <= done ? "true" : "false", done,
+	       errors, elapsed, (double)done / elapsed,
+	       nlat ? lat[nlat / 2] * 1e3 : -1.0, opt.conc,
+	       first_err ? ",\"error\":\"" : "", first_err ? first_err : "",
+	       first_err ? "\"" : "");
+	free(lat);
+	free(ts);
+	return 0;
+}
+
+/* The echo backend: every connection's bytes come straight back. */
+static int run_sink(void)
+{
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET,
+				.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t al = sizeof(a);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(l, 4096) < 0 || getsockname(l, (struct sockaddr *)&a, &al))
+		return 1;
+	printf("hello_sink ready port %u\n", ntohs(a.sin_port));
+	fflush(stdout);
+	epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = {.events = EPOLLIN, .data.fd = l};
+	epoll_ctl(epfd, EPOLL_CTL_ADD, l, &e);
+	struct epoll_event evs[256];
+	for (;;) {
+		int n = epoll_wait(epfd, evs, 256, -1);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == l) {
+				int c;
+				while ((c = accept4(l, NULL, NULL,
+						    SOCK_NONBLOCK |
+							    SOCK_CLOEXEC)) >= 0) {
+					struct epoll_event ce = {
+						.events = EPOLLIN, .data.fd = c};
+					epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ce);
+				}
+				continue;
+			}
+			uint8_t buf[16384];
+			ssize_t r = read(fd, buf, sizeof(buf));
+			if (r < 0 && errno == EAGAIN)
+				continue;
+			/* Small echoes fit the socket buffer: one write. */
+			if (r <= 0 || write(fd, buf, (size_t)r) != r)
+				close(fd);
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct rlimit rl;
+	signal(SIGPIPE, SIG_IGN); /* a peer that closed is an error, not death */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (argc == 2 && !strcmp(argv[1], "sink"))
+		return run_sink();
+	if (argc < 2 || strcmp(argv[1], "rate"))
+		goto usage;
+	const char *mode = "direct", *to = NULL;
+	for (int i = 2; i + 1 < argc; i += 2) {
+		const char *k = argv[i], *v = argv[i + 1];
+		if (!strcmp(k, "--mode"))
+			mode = v;
+		else if (!strcmp(k, "--to"))
+			to = v;
+		else if (!strcmp(k, "--target"))
+			opt.target = v;
+		else if (!strcmp(k, "--sni"))
+			opt.sni = v;
+		else if (!strcmp(k, "--conc"))
+			opt.conc = atoi(v);
+		else if (!strcmp(k, "--seconds"))
+			opt.seconds = atof(v);
+		else
+			goto usage;
+	}
+	static const char *const modes[] = {"direct", "connect", "sni", "wire"};
+	int m = -1;
+	for (int i = 0; i < 4; i++)
+		if (!strcmp(mode, modes[i]))
+			m = i;
+	if (m < 0 || !to || parse_hostport(to, &opt.to) < 0 || opt.conc < 1 ||
+	    opt.conc > 4096 || opt.seconds <= 0)
+		goto usage;
+	opt.mode = (enum mode)m;
+	if (build_preface() < 0 || make_hello() < 0) {
+		fprintf(stderr, "hello_bench: bad --target or no ClientHello\n");
+		return 2;
+	}
+	return run_rate();
+usage:
+	fprintf(stderr, "usage: hello_bench sink | hello_bench rate --mode "
+			"direct|connect|sni|wire --to IP:PORT [--target T] "
+			"[--conc C] [--seconds S] [--sni NAME]\n");
+	return 2;
+}
