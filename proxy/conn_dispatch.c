@@ -37,6 +37,10 @@ static enum conn_next step(struct conn *c, enum conn_next next)
 	case CONN_NEXT_WAIT_FIRST:
 		return conn_wait_first(c);
 	case CONN_NEXT_RELAY:
+		/* Every path gets here with the decision recorded, the first
+		 * flight checked (still in the client's input) and the
+		 * upstream connected: the place for a branch that does
+		 * something else than splice (interception, say). */
 		return relay_start(c);
 	case CONN_NEXT_DNS:
 		return dns_stream_start(c);
@@ -132,7 +136,8 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		char why[160];
 		fmt_buf(why, sizeof(why), "client error: %s",
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-		conn_close(c, c->state == CS_FLUSH ? c->aux->reason : why);
+		conn_run(c, conn_end(c, c->state == CS_FLUSH ? c->aux->reason
+							       : why));
 		return;
 	}
 	if (!(what & BEV_EVENT_EOF))
