@@ -115,6 +115,17 @@ $(BUILD)/test/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/tap.o $(LINK_LIBS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/tests/unit/tap.o $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# LD_PRELOAD shims that make libevent behave as other versions do, for
+# the integration tests (tests/preload/, no sanitizers: loaded into them).
+PRELOAD_SRCS := $(wildcard tests/preload/*.c)
+PRELOAD_SOS := $(patsubst tests/preload/%.c,$(BUILD)/tools/%.so,$(PRELOAD_SRCS))
+
+$(BUILD)/tools/%.so: tests/preload/%.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  SO      $@")
+	$(Q)$(CC) -std=gnu11 -g -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -fPIC -shared \
+		-o $@ $< -ldl
+
 $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
@@ -125,7 +136,7 @@ $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
 
 all: $(BINS)
 
-tests-build: all $(UNIT_BINS) $(TOOL_BINS)
+tests-build: all $(UNIT_BINS) $(TOOL_BINS) $(PRELOAD_SOS)
 
 deps:
 	sh mk/deps.sh run

@@ -23,8 +23,8 @@
 #include "../common/util.h"
 #include "../auditlog/audit.h"
 #include "audit_agg.h"
-#include "conn.h"
 #include "../parse/dns_msg.h"
+#include "conn_internal.h"
 #include "synth.h"
 
 #define DNS_MAX_INFLIGHT 64
@@ -120,8 +120,9 @@ static bool message_pending(struct evbuffer *in)
 	return len >= 2 + ((size_t)p[0] << 8 | p[1]);
 }
 
-/* Returns true when c was closed (and freed): the caller must not touch it. */
-static bool finish_if_done(struct conn *c)
+/* Once the client half-closed and every query is answered: flush the
+ * answers, then close. */
+static enum conn_next finish_if_done(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
 	/* Queries that arrived before the client's EOF but wait for the
@@ -133,15 +134,13 @@ static bool finish_if_done(struct conn *c)
 			"dns stream closed by client");
 		c->state = CS_FLUSH;
 		conn_set_timer(c, 3000);
-		if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0) {
-			conn_close(c, c->aux->reason);
-			return true;
-		}
+		if (evbuffer_get_length(bufferevent_get_output(c->client)) == 0)
+			return conn_end(c, c->aux->reason);
 	}
-	return false;
+	return CONN_NEXT_WAIT;
 }
 
-static bool read_messages(struct conn *c);
+static enum conn_next read_messages(struct conn *c);
 
 static void on_resolved(void *arg, enum resolve_status st,
 			const struct ip_addr *addrs, size_t n, uint32_t ttl)
@@ -174,10 +173,11 @@ static void on_resolved(void *arg, enum resolve_status st,
 		answer(c, &j->q, true, rcode, (const uint8_t(*)[4])a, na);
 	job_free(j);
 	c->last_active_ms = mono_ms();
-	if (finish_if_done(c))
-		return;
-	if (c->state == CS_DNS && c->dns->reading_paused)
-		read_messages(c);
+	enum conn_next next = finish_if_done(c);
+	if (next == CONN_NEXT_WAIT && c->state == CS_DNS &&
+	    c->dns->reading_paused)
+		next = read_messages(c);
+	conn_run(c, next);
 }
 
 static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
@@ -247,13 +247,11 @@ static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
 	}
 }
 
-void dns_stream_start(struct conn *c)
+enum conn_next dns_stream_start(struct conn *c)
 {
 	struct dns_stream *s = calloc(1, sizeof(*s));
-	if (!s) {
-		conn_close(c, "out of memory");
-		return;
-	}
+	if (!s)
+		return conn_end(c, "out of memory");
 	s->c = c;
 	c->dns = s;
 	c->state = CS_DNS;
@@ -261,12 +259,11 @@ void dns_stream_start(struct conn *c)
 	/* One whole message (64 KiB + prefix) must fit in the input. */
 	bufferevent_setwatermark(c->client, EV_READ, 0, DNS_MSG_MAX + 2);
 	conn_set_timer(c, (uint64_t)c->px->cfg->idle_timeout * 1000);
-	dns_stream_read(c);
+	return read_messages(c);
 }
 
-/* Handle every whole message buffered, unless back-pressure says wait.
- * Returns true when c was closed (and freed). */
-static bool read_messages(struct conn *c)
+/* Handle every whole message buffered, unless back-pressure says wait. */
+static enum conn_next read_messages(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
 	struct evbuffer *in = bufferevent_get_input(c->client);
@@ -283,17 +280,15 @@ static bool read_messages(struct conn *c)
 			if (!s->reading_paused)
 				bufferevent_disable(c->client, EV_READ);
 			s->reading_paused = true;
-			return false;
+			return CONN_NEXT_WAIT;
 		}
 		size_t len = evbuffer_get_length(in);
 		if (len < 2)
 			break;
 		const uint8_t *p = evbuffer_pullup(in, 2);
 		size_t mlen = (size_t)p[0] << 8 | p[1];
-		if (mlen == 0) {
-			conn_close(c, "zero-length DNS message");
-			return true;
-		}
+		if (mlen == 0)
+			return conn_end(c, "zero-length DNS message");
 		if (len < 2 + mlen)
 			break;
 		p = evbuffer_pullup(in, (ssize_t)(2 + mlen));
@@ -302,22 +297,22 @@ static bool read_messages(struct conn *c)
 		evbuffer_drain(in, 2 + mlen);
 	}
 	if (c->state != CS_DNS)
-		return false;
+		return CONN_NEXT_WAIT;
 	if (s->reading_paused && !c->up_eof) {
 		s->reading_paused = false;
 		bufferevent_enable(c->client, EV_READ);
 	}
-	return c->up_eof && finish_if_done(c);
+	return c->up_eof ? finish_if_done(c) : CONN_NEXT_WAIT;
 }
 
-void dns_stream_read(struct conn *c)
+enum conn_next dns_stream_read(struct conn *c)
 {
-	read_messages(c);
+	return read_messages(c);
 }
 
-void dns_stream_eof(struct conn *c)
+enum conn_next dns_stream_eof(struct conn *c)
 {
-	read_messages(c); /* complete messages still buffered, then close */
+	return read_messages(c); /* complete messages buffered, then close */
 }
 
 bool dns_stream_idle(const struct conn *c)
@@ -325,13 +320,14 @@ bool dns_stream_idle(const struct conn *c)
 	return !c->dns || c->dns->inflight == 0;
 }
 
-void dns_stream_tick(struct conn *c)
+enum conn_next dns_stream_tick(struct conn *c)
 {
 	struct dns_stream *s = c->dns;
 	if (proxy_audit_flush(c->px, &s->agg, false) < 0)
-		return;
+		return CONN_NEXT_WAIT;
 	if (c->state == CS_DNS && s->reading_paused)
-		dns_stream_read(c);
+		return read_messages(c);
+	return CONN_NEXT_WAIT;
 }
 
 void dns_stream_flush(struct conn *c)

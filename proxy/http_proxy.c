@@ -14,18 +14,18 @@
 #include <string.h>
 
 #include "../common/util.h"
-#include "conn.h"
 #include "../parse/http_req.h"
+#include "conn_internal.h"
 #include "proto.h"
 
 static const char established[] = "HTTP/1.1 200 Connection established\r\n\r\n";
 
-void http_proxy_read(struct conn *c)
+enum conn_next http_proxy_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	size_t len = evbuffer_get_length(in);
 	if (len == 0)
-		return;
+		return CONN_NEXT_WAIT;
 	size_t take = len < HTTP_HEAD_MAX ? len : HTTP_HEAD_MAX;
 	const uint8_t *buf = evbuffer_pullup(in, (ssize_t)take);
 	struct http_request rq;
@@ -35,42 +35,34 @@ void http_proxy_read(struct conn *c)
 		break;
 	case HTTP_INCOMPLETE:
 		if (take >= HTTP_HEAD_MAX)
-			conn_deny(c, DENY_MALFORMED, "request head too large");
-		return;
+			return conn_refuse(c, DENY_MALFORMED,
+					   "request head too large");
+		return CONN_NEXT_WAIT;
 	case HTTP_TOO_LARGE:
-		conn_deny(c, DENY_MALFORMED, "request head too large");
-		return;
+		return conn_refuse(c, DENY_MALFORMED, "request head too large");
 	case HTTP_NOT_HTTP:
 	case HTTP_MALFORMED:
 	default:
 		fmt_buf(why, sizeof(why), "malformed request: %s",
 			rq.why ? rq.why : "unparseable");
-		conn_deny(c, DENY_MALFORMED, why);
-		return;
+		return conn_refuse(c, DENY_MALFORMED, why);
 	}
-	if (!rq.has_target_host) {
-		conn_deny(c, DENY_MALFORMED,
-			  "a proxy request needs CONNECT host:port or an "
-			  "absolute http:// URI");
-		return;
-	}
-	if (rq.scheme_https) {
-		conn_deny(c, DENY_MALFORMED,
-			  "https:// URIs must be requested with CONNECT");
-		return;
-	}
+	if (!rq.has_target_host)
+		return conn_refuse(c, DENY_MALFORMED,
+				   "a proxy request needs CONNECT host:port or "
+				   "an absolute http:// URI");
+	if (rq.scheme_https)
+		return conn_refuse(c, DENY_MALFORMED,
+				   "https:// URIs must be requested with "
+				   "CONNECT");
 	uint16_t port = rq.target_port;
-	if (rq.is_connect && port == 0) {
-		conn_deny(c, DENY_MALFORMED, "CONNECT needs host:port");
-		return;
-	}
+	if (rq.is_connect && port == 0)
+		return conn_refuse(c, DENY_MALFORMED, "CONNECT needs host:port");
 	if (!rq.is_connect && port == 0)
 		port = 80;
 	if (!conn_set_target(c, (const char *)buf + rq.target_host.off,
-			     rq.target_host.len, port, why, sizeof(why))) {
-		conn_deny(c, DENY_MALFORMED, why);
-		return;
-	}
+			     rq.target_host.len, port, why, sizeof(why)))
+		return conn_refuse(c, DENY_MALFORMED, why);
 	c->is_connect = rq.is_connect;
 	if (rq.is_connect) {
 		/* The tunnel's own bytes (possibly sent early) stay. */
@@ -79,22 +71,15 @@ void http_proxy_read(struct conn *c)
 		/* The checker re-reads this head, checks and rewrites it. */
 		http_checker_init(&c->hc, HC_ABSOLUTE);
 	}
-	if (!conn_decide(c))
-		return;
-	if (c->literal)
-		conn_connect_literal(c);
-	else
-		conn_resolve(c);
+	return CONN_NEXT_DECIDE;
 }
 
-void http_proxy_connected(struct conn *c)
+enum conn_next http_proxy_established(struct conn *c)
 {
-	if (!c->is_connect) {
-		conn_start_relay(c);
-		return;
-	}
+	if (!c->is_connect)
+		return CONN_NEXT_RELAY;
 	bufferevent_write(c->client, established, sizeof(established) - 1);
 	/* From here on a refusal speaks the tunnelled protocol. */
 	c->proto = NULL;
-	conn_start_peek(c);
+	return CONN_NEXT_PEEK;
 }

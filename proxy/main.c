@@ -127,9 +127,7 @@ static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
 	struct proxy *px = arg;
 	(void)fd;
 	(void)what;
-	while (!LIST_EMPTY(&px->conns))
-		conn_close(LIST_FIRST(&px->conns),
-			   "proxy shutting down (drain timeout)");
+	conn_close_all(px, "proxy shutting down (drain timeout)");
 	event_base_loopexit(px->base, NULL);
 }
 
@@ -144,11 +142,7 @@ static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 		strsignal(sig), px->n_conns);
 	listeners_close(px);
 	/* DNS streams idle by nature: nothing to wait for. */
-	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {
-		next = LIST_NEXT(c, link);
-		if (c->state == CS_DNS && dns_stream_idle(c))
-			conn_close(c, "proxy shutting down");
-	}
+	conn_close_idle_dns(px, "proxy shutting down");
 	if (px->n_conns == 0) {
 		event_base_loopexit(px->base, NULL);
 		return;
@@ -285,8 +279,7 @@ static int run(struct proxy_config *cfg)
 	listeners_close(&px);
 	control_close(px.control);
 	px.control = NULL;
-	while (!LIST_EMPTY(&px.conns))
-		conn_close(LIST_FIRST(&px.conns), "proxy shutting down");
+	conn_shutdown(&px, "proxy shutting down");
 	if (px.drain_timer)
 		event_free(px.drain_timer);
 	proxy_record_stop(&px);

@@ -91,11 +91,7 @@ int control_swap_policy(struct proxy *px, struct policy *p)
 	/* A DNS stream decides with the policy it was accepted under and
 	 * the guest keeps one open for all UDP queries; an idle one is
 	 * closed (the guest reopens it) so the change reaches DNS too. */
-	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {
-		next = LIST_NEXT(c, link);
-		if (c->state == CS_DNS && dns_stream_idle(c))
-			conn_close(c, "policy changed");
-	}
+	conn_close_idle_dns(px, "policy changed");
 	return 0;
 }
 
@@ -264,11 +260,7 @@ static void cmd_cut(struct control_client *cl)
 		return;
 	}
 	ctl->cut = true;
-	size_t n = 0;
-	while (!LIST_EMPTY(&px->conns)) {
-		conn_close(LIST_FIRST(&px->conns), "egress cut from the host");
-		n++;
-	}
+	size_t n = conn_close_all(px, "egress cut from the host");
 	char reason[200];
 	fmt_buf(reason, sizeof(reason),
 		"cut: all egress denied, %zu connection%s closed", n,

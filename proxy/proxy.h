@@ -69,7 +69,9 @@ struct proxy {
 	struct ip_addr local_addrs[PROXY_MAX_SELF]; /* getifaddrs() at start */
 	size_t n_local;
 
-	LIST_HEAD(, conn) conns; /* owned list of live connections */
+	/* owned by the connection module (conn.h): live connections and
+	 * closed ones awaiting their deferred free; n_conns counts the live */
+	LIST_HEAD(, conn) conns;
 	size_t n_conns;
 	uint64_t next_conn_id;
 

@@ -10,7 +10,7 @@
  *
  * The rule behind it: no byte that depends on a guest-chosen name leaves
  * the host before the decision about that name is in the log. Connections
- * (conn.c, upstream.c, relay.c), DNS streams (dns_stream.c) and control
+ * (the connection module, conn_internal.h), DNS streams (dns_stream.c) and control
  * changes (control.c, main.c) all reach the log through proxy_audit(), so
  * a failed write stops all of them at once.
  *
@@ -192,11 +192,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 		if (!proxy_may_act(px))
 			return;
 	}
-	for (struct conn *c = LIST_FIRST(&px->conns), *next; c; c = next) {
-		next = LIST_NEXT(c, link);
-		if (c->dns)
-			dns_stream_tick(c); /* may close c */
-	}
+	conn_tick(px);
 	listeners_resume(px);
 }
 

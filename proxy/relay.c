@@ -18,7 +18,7 @@
 
 #include "../common/clock.h"
 #include "../common/util.h"
-#include "conn.h"
+#include "conn_internal.h"
 #include "proto.h"
 
 #define RELAY_HWM (256 * 1024)
@@ -29,12 +29,10 @@
 /* Client input may hold one whole request head for the checker. */
 #define RELAY_CLIENT_READ_MAX (HTTP_HEAD_MAX + 8192)
 
-void conn_start_relay(struct conn *c)
+enum conn_next relay_start(struct conn *c)
 {
-	if (conn_audit_connect(c, NULL) < 0) {
-		conn_close(c, "audit log write failed: failing closed");
-		return;
-	}
+	if (conn_audit_connect(c, NULL) < 0)
+		return conn_end(c, "audit log write failed: failing closed");
 	if (c->hc.mode != HC_ABSOLUTE)
 		http_checker_init(&c->hc, c->proto == &proto_http ? HC_HOST
 								   : HC_OFF);
@@ -69,12 +67,14 @@ void conn_start_relay(struct conn *c)
 		bufferevent_trigger(c->upstream, EV_READ,
 				    BEV_TRIG_DEFER_CALLBACKS);
 	/* Bytes peeked (or sent early) go first. */
-	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0) {
-		relay_client_read(c);
-		return; /* relay_client_read handles an earlier EOF */
-	}
+	if (evbuffer_get_length(bufferevent_get_input(c->client)) > 0)
+		return relay_client_read(c); /* handles an earlier EOF */
 	if (eof)
-		relay_eof(c, true);
+		return relay_eof(c, true);
+	/* The upstream spoke first and closed (conn_upstream_first). */
+	if (c->down_eof)
+		return relay_eof(c, false);
+	return CONN_NEXT_WAIT;
 }
 
 /* Move n bytes from in to the bufferevent to. When nothing is queued for
@@ -104,7 +104,7 @@ static void move_bytes(struct evbuffer *in, struct bufferevent *to, size_t n)
  * holds; bufferevents only let their own reads append to an input
  * buffer), never past its high-water mark. EOF is left for the
  * bufferevent to see on its next read. Returns the bytes read, or -1
- * when the read failed and the connection was closed. */
+ * when the read failed and the connection was closed (conn_close). */
 static ssize_t read_more(struct conn *c, struct bufferevent *from,
 			 struct bufferevent *to, size_t just)
 {
@@ -146,20 +146,27 @@ static ssize_t read_more(struct conn *c, struct bufferevent *from,
 	return (ssize_t)got;
 }
 
-static void maybe_done(struct conn *c)
+static enum conn_next maybe_done(struct conn *c)
 {
 	if (c->up_shut && c->down_shut)
-		conn_close(c, c->eof_first ? c->eof_first : "closed");
+		return conn_end(c, c->eof_first ? c->eof_first : "closed");
+	return CONN_NEXT_WAIT;
 }
 
-/* Forward what the checker allows; false when the connection was closed. */
-static bool forward_checked(struct conn *c, struct evbuffer *in,
-			    struct evbuffer *out)
+/* Forward what the checker allows. CONN_NEXT_WAIT: done, go on; anything
+ * else: the connection is refused or closed, return it. */
+static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
+				      struct evbuffer *out)
 {
 	if (c->late_peek) {
-		int r = conn_late_peek(c);
-		if (r <= 0)
-			return r == 0;
+		switch (first_flight_late(c)) {
+		case FF_MORE:
+			return CONN_NEXT_WAIT;
+		case FF_REFUSED:
+			return CONN_NEXT_DENY;
+		case FF_PASS:
+			break;
+		}
 		if (c->proto == &proto_http && c->hc.mode == HC_OFF) {
 			/* Every later request is checked too. */
 			http_checker_init(&c->hc, HC_HOST);
@@ -171,21 +178,19 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
 		if (len == 0)
-			return true;
+			return CONN_NEXT_WAIT;
 		if (c->hc.mode == HC_OFF) {
 			move_bytes(in, c->upstream, len);
 			ssize_t more = read_more(c, c->client, c->upstream, len);
 			if (more < 0)
-				return false;
+				return CONN_NEXT_CLOSE;
 			c->bytes_up += len + (size_t)more;
-			return true;
+			return CONN_NEXT_WAIT;
 		}
 		if (c->hc.mode == HC_ABSOLUTE && !c->hc_out) {
 			c->hc_out = malloc(HC_OUT_MAX);
-			if (!c->hc_out) {
-				conn_close(c, "out of memory");
-				return false;
-			}
+			if (!c->hc_out)
+				return conn_end(c, "out of memory");
 		}
 		size_t take = len < RELAY_CLIENT_READ_MAX ? len
 							  : RELAY_CLIENT_READ_MAX;
@@ -198,14 +203,12 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 		 * stands on the connect record: it goes out only while the
 		 * audit log can be written (record.c). */
 		if (heads > 0 && c->hc.requests > heads &&
-		    act.result != HC_REJECT && !proxy_may_act(c->px)) {
-			conn_close(c, "audit log unwritable: request not "
-				      "forwarded");
-			return false;
-		}
+		    act.result != HC_REJECT && !proxy_may_act(c->px))
+			return conn_end(c, "audit log unwritable: request not "
+					   "forwarded");
 		switch (act.result) {
 		case HC_NEED_MORE:
-			return true;
+			return CONN_NEXT_WAIT;
 		case HC_FORWARD:
 			move_bytes(in, c->upstream, act.consumed);
 			c->bytes_up += act.consumed;
@@ -228,32 +231,33 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 			if (act.status == 403)
 				conn_hint(c, "open a new connection for "
 						  "each host");
-			conn_deny(c,
-				  act.status == 403 ? DENY_POLICY
-						    : DENY_MALFORMED,
-				  why);
-			return false;
+			return conn_refuse(c,
+					   act.status == 403 ? DENY_POLICY
+							     : DENY_MALFORMED,
+					   why);
 		}
 		}
 	}
 }
 
-void relay_client_read(struct conn *c)
+enum conn_next relay_client_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	struct evbuffer *out = bufferevent_get_output(c->upstream);
 	c->last_active_ms = mono_ms();
-	if (!forward_checked(c, in, out))
-		return;
+	enum conn_next next = forward_checked(c, in, out);
+	if (next != CONN_NEXT_WAIT)
+		return next;
 	if (evbuffer_get_length(out) >= RELAY_HWM) {
 		bufferevent_disable(c->client, EV_READ);
 		c->up_paused = true;
 	}
 	if (c->up_eof && !c->up_shut)
-		relay_eof(c, true);
+		return relay_eof(c, true);
+	return CONN_NEXT_WAIT;
 }
 
-bool relay_upstream_read(struct conn *c)
+enum conn_next relay_upstream_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->upstream);
 	struct evbuffer *out = bufferevent_get_output(c->client);
@@ -273,16 +277,16 @@ bool relay_upstream_read(struct conn *c)
 	move_bytes(in, c->client, len);
 	ssize_t more = read_more(c, c->upstream, c->client, len);
 	if (more < 0)
-		return false;
+		return CONN_NEXT_CLOSE;
 	c->bytes_down += len + (size_t)more;
 	if (evbuffer_get_length(out) >= RELAY_HWM) {
 		bufferevent_disable(c->upstream, EV_READ);
 		c->down_paused = true;
 	}
-	return true;
+	return CONN_NEXT_WAIT;
 }
 
-void relay_upstream_written(struct conn *c)
+enum conn_next relay_upstream_written(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_output(c->upstream));
 	c->last_active_ms = mono_ms();
@@ -292,17 +296,16 @@ void relay_upstream_written(struct conn *c)
 			bufferevent_enable(c->client, EV_READ);
 			/* The checker may be holding a partial head. */
 			if (evbuffer_get_length(
-				    bufferevent_get_input(c->client)) > 0) {
-				relay_client_read(c);
-				return;
-			}
+				    bufferevent_get_input(c->client)) > 0)
+				return relay_client_read(c);
 		}
 	}
 	if (c->up_eof && !c->up_shut && left == 0)
-		relay_eof(c, true);
+		return relay_eof(c, true);
+	return CONN_NEXT_WAIT;
 }
 
-void relay_client_written(struct conn *c)
+enum conn_next relay_client_written(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_output(c->client));
 	c->last_active_ms = mono_ms();
@@ -311,16 +314,19 @@ void relay_client_written(struct conn *c)
 		if (!c->down_eof) {
 			bufferevent_enable(c->upstream, EV_READ);
 			if (evbuffer_get_length(
-				    bufferevent_get_input(c->upstream)) > 0 &&
-			    !relay_upstream_read(c))
-				return; /* closed: c is gone */
+				    bufferevent_get_input(c->upstream)) > 0) {
+				enum conn_next next = relay_upstream_read(c);
+				if (next != CONN_NEXT_WAIT)
+					return next;
+			}
 		}
 	}
 	if (c->down_eof && !c->down_shut && left == 0)
-		relay_eof(c, false);
+		return relay_eof(c, false);
+	return CONN_NEXT_WAIT;
 }
 
-void relay_eof(struct conn *c, bool from_client)
+enum conn_next relay_eof(struct conn *c, bool from_client)
 {
 	if (!c->eof_first)
 		c->eof_first = from_client ? "closed by client"
@@ -330,16 +336,17 @@ void relay_eof(struct conn *c, bool from_client)
 		/* A partial request head left at EOF is never forwarded. */
 		if (c->up_shut || evbuffer_get_length(bufferevent_get_output(
 					  c->upstream)) > 0)
-			return; /* relay_upstream_written finishes it */
+			return CONN_NEXT_WAIT; /* relay_upstream_written
+						  finishes it */
 		shutdown(bufferevent_getfd(c->upstream), SHUT_WR);
 		c->up_shut = true;
 	} else {
 		c->down_eof = true;
 		if (c->down_shut || evbuffer_get_length(bufferevent_get_output(
 					    c->client)) > 0)
-			return;
+			return CONN_NEXT_WAIT;
 		shutdown(bufferevent_getfd(c->client), SHUT_WR);
 		c->down_shut = true;
 	}
-	maybe_done(c);
+	return maybe_done(c);
 }

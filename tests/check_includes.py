@@ -7,6 +7,10 @@ and of the folders in F's "may include" column, and the external libraries
 named there; nothing else. A folder with C sources that is not in the table
 is an error too, so a new folder must be placed in the graph.
 
+A module's private header may be included only by the module's own files:
+the list after the `private-headers` marker in docs/design.md names each
+private header and its includers (`- `HEADER`: `FILE`, `FILE`, ...`).
+
 Usage: tests/check_includes.py [ROOT]   (exit 0 = ok, 1 = violations)
 """
 import os
@@ -59,6 +63,33 @@ def load_graph(root):
     return graph
 
 
+def load_private(root):
+    """{header: (set of files allowed to include it, line)}"""
+    path = os.path.join(root, "docs", "design.md")
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    start = next((i for i, l in enumerate(lines) if "private-headers" in l), None)
+    private = {}
+    if start is None:
+        return private
+    for n, line in enumerate(lines[start + 1:], start + 2):
+        if not line.startswith("- `"):
+            if private:
+                break
+            continue
+        m = re.fullmatch(r"- `([^`]+)`: (.+)", line.strip())
+        if not m:
+            sys.exit(f"{path}:{n}: private header line must read "
+                     "- `HEADER`: `FILE`, `FILE`, ...")
+        files = set(re.findall(r"`([^`]+)`", m.group(2)))
+        private[m.group(1)] = (files, n)
+    for h, (files, n) in private.items():
+        for f in files | {h}:
+            if not os.path.exists(os.path.join(root, f)):
+                sys.exit(f"{path}:{n}: {f} does not exist")
+    return private
+
+
 def sources(root):
     try:
         out = subprocess.run(["git", "-C", root, "ls-files", "*.c", "*.h"],
@@ -77,6 +108,7 @@ def main():
     root = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else
                            os.path.join(os.path.dirname(__file__), ".."))
     graph = load_graph(root)
+    private = load_private(root)
     errors = []
     checked = 0
     for rel in sorted(sources(root)):
@@ -107,6 +139,11 @@ def main():
                     continue
                 if not os.path.exists(os.path.join(root, target)):
                     errors.append(f"{rel}:{n}: \"{name}\" does not exist")
+                    continue
+                if target in private and rel not in private[target][0]:
+                    errors.append(f"{rel}:{n}: \"{name}\" is private to the "
+                                  "files docs/design.md lists for it "
+                                  f"(line {private[target][1]})")
                     continue
                 dest = target.split("/")[0] if "/" in target else "."
                 if dest != top and dest not in allowed:

@@ -141,8 +141,8 @@ static bool lets_through(struct policy_verdict v)
 }
 
 /* The streams a verdict lets through, as the proxy applies it
- * (proxy/upstream.c, peek.c): an allow's protocols, where tcp means any;
- * every protocol for a would-deny; none for a deny. */
+ * (proxy/conn_decide.c, first_flight.c): an allow's protocols, where tcp
+ * means any; every protocol for a would-deny; none for a deny. */
 static uint8_t passes(struct policy_verdict v)
 {
 	if (v.decision == DECISION_DENY)

@@ -1,8 +1,10 @@
-/* From an allowed name to a connected upstream socket: the policy
- * decision, resolution (only after the policy allowed the name, so denied
- * names never leave the host), classification of every answer, and a
- * non-blocking connect to the first checked address. The proxy connects
- * only to addresses it resolved and checked itself. */
+/* From an allowed name to a connected upstream socket: resolution (only
+ * after the policy allowed the name, so denied names never leave the
+ * host), classification of every answer, and a non-blocking connect to
+ * the first checked address. The proxy connects only to addresses it
+ * resolved and checked itself. */
+#include "conn_internal.h"
+
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -13,116 +15,8 @@
 
 #include "../common/clock.h"
 #include "../common/util.h"
-#include "conn.h"
 #include "dns_cache.h"
 #include "ipclass.h"
-#include "proto.h"
-
-static int severity(enum policy_decision d)
-{
-	return d == DECISION_DENY ? 2 : d == DECISION_WOULD_DENY ? 1 : 0;
-}
-
-static void set_verdict(struct conn *c, const struct policy_verdict *v)
-{
-	c->decided = true;
-	c->rule_absent = false;
-	c->decision = v->decision;
-	c->rule = v->rule;
-}
-
-/* What a verdict that lets c through allows, narrowed by any earlier one
- * (an address's cidr: rule, then the name the client gave). */
-static void add_protocols(struct conn *c, const struct policy_verdict *v)
-{
-	uint8_t m = v->decision == DECISION_ALLOW ? v->rule.protocols
-						  : POLICY_PROTO_ALL;
-	c->protocols = c->protocols_set ? (uint8_t)(c->protocols & m) : m;
-	c->protocols_set = true;
-}
-
-/* Decide the connection's target for its port. A literal needs a cidr:
- * rule; a name needs a host rule (a cidr: rule never allows a name). */
-bool conn_decide(struct conn *c)
-{
-	const struct policy *p = c->pol->policy;
-	char why[400];
-	if (c->literal && !c->name_from_peek) {
-		struct policy_verdict v =
-			policy_decide_addr(p, &c->literal_addr, c->port);
-		set_verdict(c, &v);
-		if (v.decision != DECISION_DENY) {
-			add_protocols(c, &v);
-			return conn_check_protocol(c);
-		}
-		const char *file = policy_primary_file(p);
-		conn_hint(c,
-			"connections to an IP address need a cidr: rule; add "
-			"\"cidr: %s/%u\" with ports [%u] to the allow list in "
-			"%s",
-			c->name, c->literal_addr.family == AF_INET ? 32 : 128,
-			c->port, file ? file : "your policy file (--policy)");
-		if (v.rule.file) {
-			if (c->aux)
-				c->aux->hint[0] = '\0';
-			c->policy_denied = true;
-		}
-		fmt_buf(why, sizeof(why), "IP address %s:%u is not allowed",
-			c->name, c->port);
-		conn_deny(c, DENY_POLICY, why);
-		return false;
-	}
-	struct policy_verdict v = policy_decide_name(p, c->name, c->port);
-	/* A literal that passed its cidr: rule and then named a host: both
-	 * must hold, and the record shows the stricter of the two. */
-	if (!(c->decided && severity(c->decision) > severity(v.decision)))
-		set_verdict(c, &v);
-	if (v.decision != DECISION_DENY) {
-		add_protocols(c, &v);
-		return conn_check_protocol(c);
-	}
-	set_verdict(c, &v);
-	c->policy_denied = true;
-	fmt_buf(why, sizeof(why), "%s %s:%u",
-		v.rule.file ? "denied by rule for" : "no rule allows", c->name,
-		c->port);
-	conn_deny(c, DENY_POLICY, why);
-	return false;
-}
-
-void conn_decide_and_resolve(struct conn *c)
-{
-	if (c->synthetic_unknown) {
-		char why[200];
-		fmt_buf(why, sizeof(why),
-			"unknown synthetic address %s (not handed out by this "
-			"proxy's DNS, or recycled)",
-			c->name);
-		conn_hint(c,
-			"resolve the name again through the sandbox's DNS");
-		conn_deny(c, DENY_POLICY, why);
-		return;
-	}
-	if (c->literal) {
-		bool had_name = c->name_from_peek;
-		c->name_from_peek = false; /* the address first */
-		char name[256];
-		memcpy(name, c->name, sizeof(name));
-		ip_format(&c->literal_addr, c->name);
-		if (!conn_decide(c))
-			return;
-		if (!had_name) {
-			conn_connect_literal(c);
-			return;
-		}
-		/* Then the name the client asked for; the proxy connects to
-		 * its own resolution of it, never to the guest's address. */
-		memcpy(c->name, name, sizeof(name));
-		c->name_from_peek = true;
-	}
-	if (conn_decide(c))
-		conn_resolve(c);
-}
 
 /* Why addr may not be connected to, or NULL when it may. */
 static const char *unusable(struct conn *c, const struct ip_addr *a,
@@ -157,8 +51,8 @@ static const char *unusable(struct conn *c, const struct ip_addr *a,
 	return why;
 }
 
-static void resolved(struct conn *c, enum resolve_status st,
-		     const struct ip_addr *addrs, size_t n)
+static enum conn_next resolved(struct conn *c, enum resolve_status st,
+			       const struct ip_addr *addrs, size_t n)
 {
 	struct conn_aux *x = c->aux;
 	char why[300];
@@ -166,8 +60,7 @@ static void resolved(struct conn *c, enum resolve_status st,
 		fmt_buf(why, sizeof(why), "cannot resolve %s: %s", c->name,
 			resolve_status_str(st == RESOLVE_OK ? RESOLVE_NODATA
 							    : st));
-		conn_deny(c, DENY_UPSTREAM, why);
-		return;
+		return conn_refuse(c, DENY_UPSTREAM, why);
 	}
 	x->n_addrs = 0;
 	x->next_addr = 0;
@@ -190,10 +83,9 @@ static void resolved(struct conn *c, enum resolve_status st,
 			"in %s as well as the host rule",
 			file ? file : "your policy file (--policy)");
 		c->policy_denied = false;
-		conn_deny(c, DENY_POLICY, reason);
-		return;
+		return conn_refuse(c, DENY_POLICY, reason);
 	}
-	conn_connect_next(c);
+	return CONN_NEXT_CONNECT;
 }
 
 static void on_resolved(void *arg, enum resolve_status st,
@@ -205,47 +97,43 @@ static void on_resolved(void *arg, enum resolve_status st,
 	if (st == RESOLVE_OK)
 		dns_cache_put(c->px->dns_cache, c->name, addrs, n, ttl,
 			      mono_ms());
-	resolved(c, st, addrs, n);
+	conn_run(c, resolved(c, st, addrs, n));
 }
 
 /* Only ever called after conn_decide() allowed c->name under c's policy:
  * a cached answer never stands in for a decision. The name is on record
  * before it is looked up or a cached answer is used to connect. */
-void conn_resolve(struct conn *c)
+enum conn_next conn_resolve(struct conn *c)
 {
 	struct ip_addr cached[RESOLVE_MAX_ADDRS];
 	size_t n = dns_cache_get(c->px->dns_cache, c->name, mono_ms(),
 				 cached, RESOLVE_MAX_ADDRS);
-	if (conn_audit_resolve(c, n ? "cached answer" : NULL) < 0) {
-		conn_close(c, "audit log write failed: failing closed");
-		return;
-	}
+	if (conn_audit_resolve(c, n ? "cached answer" : NULL) < 0)
+		return conn_end(c, "audit log write failed: failing closed");
 	c->state = CS_RESOLVE;
 	if (n) {
 		c->aux->from_cache = true;
-		resolved(c, RESOLVE_OK, cached, n);
-		return;
+		return resolved(c, RESOLVE_OK, cached, n);
 	}
 	conn_set_timer(c, (uint64_t)c->px->cfg->connect_timeout * 1000 + 5000);
 	c->rq = resolver_lookup(c->px->resolver, c->name, on_resolved, c);
 	if (!c->rq)
-		conn_deny(c, DENY_UPSTREAM, "cannot start resolution");
+		return conn_refuse(c, DENY_UPSTREAM, "cannot start resolution");
+	return CONN_NEXT_WAIT;
 }
 
-void conn_connect_literal(struct conn *c)
+enum conn_next conn_connect_literal(struct conn *c)
 {
 	/* On record before the first packet to the guest's address. */
-	if (conn_audit_resolve(c, "address, no lookup") < 0) {
-		conn_close(c, "audit log write failed: failing closed");
-		return;
-	}
+	if (conn_audit_resolve(c, "address, no lookup") < 0)
+		return conn_end(c, "audit log write failed: failing closed");
 	c->aux->addrs[0] = c->literal_addr;
 	c->aux->n_addrs = 1;
 	c->aux->next_addr = 0;
-	conn_connect_next(c);
+	return CONN_NEXT_CONNECT;
 }
 
-void conn_connect_next(struct conn *c)
+enum conn_next conn_connect_next(struct conn *c)
 {
 	struct conn_aux *x = c->aux;
 	char why[300];
@@ -270,10 +158,13 @@ void conn_connect_next(struct conn *c)
 		conn_setup_upstream(c, c->upstream);
 		c->state = CS_CONNECT;
 		conn_set_timer(c, (uint64_t)c->px->cfg->connect_timeout * 1000);
+		/* A connect that fails at once may be reported from inside
+		 * this call (libevent after 2.1.12): the event callback only
+		 * queues CONN_NEXT_CONNECT, which runs after this returns. */
 		if (bufferevent_socket_connect(c->upstream,
 					       (struct sockaddr *)&ss,
 					       (int)sl) == 0)
-			return;
+			return CONN_NEXT_WAIT;
 		fmt_buf(x->connect_err, sizeof(x->connect_err), "%s: %s",
 			c->addr_str,
 			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
@@ -283,25 +174,20 @@ void conn_connect_next(struct conn *c)
 	/* Cached addresses that all failed: ask again next time. */
 	if (x->from_cache && x->connect_err[0])
 		dns_cache_drop(c->px->dns_cache, c->name);
-	if (x->n_addrs == 1 && x->unusable[0] && !x->connect_err[0]) {
-		conn_deny(c, DENY_POLICY, x->unusable);
-		return;
-	}
+	if (x->n_addrs == 1 && x->unusable[0] && !x->connect_err[0])
+		return conn_refuse(c, DENY_POLICY, x->unusable);
 	fmt_buf(why, sizeof(why), "cannot connect to %s:%u (%s)", c->name,
 		c->port, x->connect_err[0] ? x->connect_err : "no address");
-	conn_deny(c, DENY_UPSTREAM, why);
+	return conn_refuse(c, DENY_UPSTREAM, why);
 }
 
-void conn_upstream_connected(struct conn *c)
+enum conn_next conn_upstream_connected(struct conn *c)
 {
 	evtimer_del(c->timer);
 	int one = 1;
 	setsockopt(bufferevent_getfd(c->upstream), IPPROTO_TCP, TCP_NODELAY,
 		   &one, sizeof(one));
 	if (c->origin == ORIGIN_HTTP_PROXY)
-		http_proxy_connected(c);
-	else if (c->early_upstream)
-		conn_wait_first(c);
-	else
-		conn_start_relay(c);
+		return CONN_NEXT_ESTABLISHED;
+	return c->early_upstream ? CONN_NEXT_WAIT_FIRST : CONN_NEXT_RELAY;
 }
