@@ -27,6 +27,7 @@ void audit_record_init(struct audit_record *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->port = -1;
+	r->host_port = -1;
 	r->bytes_up = -1;
 	r->bytes_down = -1;
 	r->duration_ms = -1;
@@ -171,6 +172,8 @@ static void render(struct out *o, const char *sandbox,
 	field_str(o, "sni", r->sni, budget);
 	field_str(o, "qtype", r->qtype, budget);
 	field_str(o, "addr", r->addr, budget);
+	field_str(o, "peer", r->peer, budget);
+	field_int(o, "host_port", r->host_port);
 	field_str(o, "decision", r->decision, budget);
 	field_str(o, "rule", r->rule, budget);
 	field_str(o, "reason", r->reason, budget);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "../parse/inbound.h"
 
 const char launch_usage[] =
 	"usage: sandbox-launch [run] [OPTIONS] AGENT [ARGS...]\n"
@@ -20,6 +21,7 @@ const char launch_usage[] =
 	"  exec NAME [--] CMD...    another command in a running sandbox\n"
 	"  stop NAME | rm NAME | prune | reset NAME   lifecycle\n"
 	"  policy NAME allow|deny|remove|cut|resume|status [SPEC]   live policy\n"
+	"  port NAME add|rm SPEC | port NAME list   published ports, live\n"
 	"\n"
 	"Run COMMAND in a QEMU microvm guest with the workspace (default: the\n"
 	"current directory) mounted read-write at the same path. The guest's only\n"
@@ -58,6 +60,13 @@ const char launch_usage[] =
 	"  --image NAME|PATH    root filesystem image instead of the host's /usr\n"
 	"                       (NAME: NAME.img in the images directory, see\n"
 	"                       docs/images.md)\n"
+	"  -p, --publish [HOST_IP:]HOST_PORT:GUEST_PORT   publish a port of the\n"
+	"                       guest's loopback on the host (repeatable); without\n"
+	"                       HOST_IP on 127.0.0.1 and ::1 only. Any other HOST_IP\n"
+	"                       (0.0.0.0, a LAN address) exposes the guest's server\n"
+	"                       to the network. Every connection is audited\n"
+	"                       ('inbound'); 'sandbox-launch port NAME' changes the\n"
+	"                       set while it runs\n"
 	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
 	"\n"
 	"  --verbose            say what is started, and where the logs are\n"
@@ -98,6 +107,7 @@ enum {
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_PUBLISH = 'p',
 };
 
 static const struct option long_opts[] = {
@@ -109,6 +119,7 @@ static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"env", required_argument, NULL, OPT_ENV},
+	{"publish", required_argument, NULL, OPT_PUBLISH},
 	{"root", no_argument, NULL, OPT_ROOT},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
@@ -216,6 +227,19 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 				return LAUNCH_OPTS_NOMEM;
 			o->env[o->n_env++] = optarg;
 			break;
+		case OPT_PUBLISH: {
+			struct publish_spec ps;
+			const char *why = NULL;
+			if (publish_spec_parse(optarg, &ps, &why) < 0) {
+				fmt_buf(err, errsz, "--publish %s: %s", optarg,
+					why);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->publish, &o->n_publish, sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->publish[o->n_publish++] = optarg;
+			break;
+		}
 		case OPT_ROOT:
 			o->root = true;
 			break;
@@ -331,6 +355,9 @@ void launch_opts_free(struct launch_opts *o)
 	free(o->policies);
 	free(o->rules);
 	free(o->env);
+	free(o->publish);
+	o->publish = NULL;
+	o->n_publish = 0;
 	o->policies = NULL;
 	o->rules = NULL;
 	o->env = NULL;

@@ -80,6 +80,14 @@ void plan_proxy_argv(struct strv *a, const char *proxy_bin,
 	strv_add(a, o->name);
 	strv_add(a, "--control");
 	strv_addf(a, "unix:%s", p->proxy_ctl);
+	/* Published ports: the proxy listens and reaches the guest through
+	 * the bridge's host-to-guest socket (proxy/inbound.h). */
+	strv_add(a, "--guest-connect");
+	strv_add(a, p->ctl_sock);
+	for (size_t i = 0; i < o->n_publish; i++) {
+		strv_add(a, "--publish");
+		strv_add(a, o->publish[i]);
+	}
 	if (o->resolver) {
 		strv_add(a, "--resolver");
 		strv_add(a, o->resolver);

@@ -39,6 +39,11 @@ struct proxy_config {
 	unsigned audit_keep;      /* rotated audit files kept */
 	const char *resolver; /* NULL: system configuration */
 	const char *control_path; /* --control unix:PATH, NULL: none (argv) */
+	/* Published ports (inbound.h): --publish SPEC (argv strings) and
+	 * the bridge's host-to-guest socket, --guest-connect PATH. */
+	const char **publishes; /* owned array */
+	size_t n_publishes;
+	const char *guest_connect;
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

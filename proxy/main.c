@@ -19,6 +19,7 @@
 #include "conn.h"
 #include "policy_socket.h"
 #include "dns_cache.h"
+#include "inbound.h"
 #include "listener.h"
 #include "proxy.h"
 #include "resolver.h"
@@ -247,6 +248,14 @@ static int run(struct proxy_config *cfg)
 			die("%s", msg);
 		}
 	}
+	for (size_t i = 0; i < cfg->n_publishes; i++) {
+		char msg[400];
+		if (inbound_add(&px, cfg->publishes[i], msg, sizeof(msg)) < 0) {
+			inbound_close_all(&px);
+			listeners_close(&px);
+			die("%s", msg);
+		}
+	}
 	if (cfg->control_path) {
 		char msg[400];
 		px.control = control_open(&px, cfg->control_path, build_policy,
@@ -269,6 +278,7 @@ static int run(struct proxy_config *cfg)
 	event_base_dispatch(px.base);
 
 	listeners_close(&px);
+	inbound_close_all(&px);
 	control_close(px.control);
 	px.control = NULL;
 	while (!LIST_EMPTY(&px.conns))
