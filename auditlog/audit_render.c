@@ -172,8 +172,6 @@ static void render(struct out *o, const char *sandbox,
 	field_str(o, "sni", r->sni, budget);
 	field_str(o, "qtype", r->qtype, budget);
 	field_str(o, "addr", r->addr, budget);
-	field_str(o, "peer", r->peer, budget);
-	field_int(o, "host_port", r->host_port);
 	field_str(o, "decision", r->decision, budget);
 	field_str(o, "rule", r->rule, budget);
 	field_str(o, "reason", r->reason, budget);
@@ -183,6 +181,8 @@ static void render(struct out *o, const char *sandbox,
 	field_int(o, "count", r->count);
 	field_time(o, "first", r->first);
 	field_time(o, "last", r->last);
+	field_str(o, "peer", r->peer, budget);
+	field_int(o, "host_port", r->host_port);
 	put(o, "}\n", 2);
 }
 

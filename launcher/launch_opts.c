@@ -196,7 +196,7 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 	optind = 0; /* glibc: full re-initialisation, so tests can call again */
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_POLICY:
 			if (push(&o->policies, &o->n_policies, sizeof(char *)))

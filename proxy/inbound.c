@@ -234,7 +234,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)salen;
 	/* A connection is recorded when it ends; while the log cannot be
 	 * written none is taken (fail closed, like every other path). */
-	if (px->draining || !proxy_may_act(px) || !px->cfg->guest_connect) {
+	if (px->draining || !proxy_may_act(px)) {
 		close(fd);
 		return;
 	}
@@ -365,6 +365,11 @@ int inbound_add(struct proxy *px, const char *spec, char *err, size_t errsz)
 	if (!in) {
 		fmt_buf(err, errsz, "out of memory");
 		return -ENOMEM;
+	}
+	if (!px->cfg->guest_connect) {
+		fmt_buf(err, errsz, "publish %s: no way to the guest (give "
+			"--guest-connect PATH)", spec);
+		return -EINVAL;
 	}
 	struct inbound_port *p = calloc(1, sizeof(*p));
 	if (!p) {

@@ -259,3 +259,9 @@ def test_control_socket_add_list_rm(env, start_proxy, origin):
     assert rc != 0 and "not published" in out, out
     rc, out = c("port add 1.2.3:4:5")
     assert rc != 0 and "HOST_IP" in out, out
+
+
+def test_publish_needs_a_way_to_the_guest(env, start_proxy):
+    p = start_proxy(args=["--publish", "127.0.0.1:9:8000"], check_ready=False)
+    assert p.proc.wait(timeout=10) != 0
+    assert "--guest-connect" in p.stderr()
