@@ -67,6 +67,9 @@ const char launch_usage[] =
 	"                       to the network. Every connection is audited\n"
 	"                       ('inbound'); 'sandbox-launch port NAME' changes the\n"
 	"                       set while it runs\n"
+	"  --host-port PORT     the guest may reach the host's 127.0.0.1:PORT (::1 as\n"
+	"                       fallback) as host.sandbox.internal:PORT; any other\n"
+	"                       host port stays refused (repeatable; audited)\n"
 	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
 	"\n"
 	"  --verbose            say what is started, and where the logs are\n"
@@ -108,6 +111,7 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_PUBLISH = 'p',
+	OPT_HOST_PORT = 300,
 };
 
 static const struct option long_opts[] = {
@@ -120,6 +124,7 @@ static const struct option long_opts[] = {
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"env", required_argument, NULL, OPT_ENV},
 	{"publish", required_argument, NULL, OPT_PUBLISH},
+	{"host-port", required_argument, NULL, OPT_HOST_PORT},
 	{"root", no_argument, NULL, OPT_ROOT},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
@@ -240,6 +245,25 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 			o->publish[o->n_publish++] = optarg;
 			break;
 		}
+		case OPT_HOST_PORT: {
+			unsigned long v = 0;
+			const char *s = optarg;
+			bool ok = *s && *s != '0' && strlen(s) <= 5;
+			for (; ok && *s; s++) {
+				ok = *s >= '0' && *s <= '9';
+				v = v * 10 + (unsigned long)(*s - '0');
+			}
+			if (!ok || v == 0 || v > 65535) {
+				fmt_buf(err, errsz, "--host-port %s: expected a "
+					"port number 1-65535", optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->host_ports, &o->n_host_ports,
+				 sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->host_ports[o->n_host_ports++] = optarg;
+			break;
+		}
 		case OPT_ROOT:
 			o->root = true;
 			break;
@@ -356,6 +380,9 @@ void launch_opts_free(struct launch_opts *o)
 	free(o->rules);
 	free(o->env);
 	free(o->publish);
+	free(o->host_ports);
+	o->host_ports = NULL;
+	o->n_host_ports = 0;
 	o->publish = NULL;
 	o->n_publish = 0;
 	o->policies = NULL;

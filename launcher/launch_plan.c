@@ -88,6 +88,10 @@ void plan_proxy_argv(struct strv *a, const char *proxy_bin,
 		strv_add(a, "--publish");
 		strv_add(a, o->publish[i]);
 	}
+	for (size_t i = 0; i < o->n_host_ports; i++) {
+		strv_add(a, "--host-port");
+		strv_add(a, o->host_ports[i]);
+	}
 	if (o->resolver) {
 		strv_add(a, "--resolver");
 		strv_add(a, o->resolver);

@@ -28,6 +28,8 @@ const char config_usage[] =
 	"                         loopback (repeatable; no HOST_IP: 127.0.0.1\n"
 	"                         and ::1); needs --guest-connect\n"
 	"  --guest-connect PATH   the vsock bridge's host-to-guest socket\n"
+	"  --host-port PORT       the guest may reach the host's loopback on\n"
+	"                         PORT as host.sandbox.internal (repeatable)\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
@@ -60,6 +62,7 @@ enum {
 	OPT_CONTROL,
 	OPT_PUBLISH,
 	OPT_GUEST_CONNECT,
+	OPT_HOST_PORT,
 };
 
 static const struct option options[] = {
@@ -87,6 +90,7 @@ static const struct option options[] = {
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"publish", required_argument, NULL, OPT_PUBLISH},
 	{"guest-connect", required_argument, NULL, OPT_GUEST_CONNECT},
+	{"host-port", required_argument, NULL, OPT_HOST_PORT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -313,6 +317,20 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			cfg->publishes[cfg->n_publishes - 1] = optarg;
 			break;
 		}
+		case OPT_HOST_PORT: {
+			unsigned hp;
+			if (config_parse_uint(optarg, 1, 65535, &hp) < 0) {
+				fmt_buf(err, errsz, "--host-port %s: expected a "
+					"port number 1-65535", optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			if (push((void **)&cfg->host_ports, &cfg->n_host_ports,
+				 sizeof(*cfg->host_ports)) < 0)
+				goto nomem;
+			cfg->host_ports[cfg->n_host_ports - 1] = (uint16_t)hp;
+			break;
+		}
 		case OPT_GUEST_CONNECT: {
 			if (strlen(optarg) >= 108) {
 				fmt_buf(err, errsz, "--guest-connect %s: path "
@@ -404,6 +422,9 @@ void config_free(struct proxy_config *cfg)
 	free(cfg->rules);
 	free(cfg->listens);
 	free(cfg->publishes);
+	free(cfg->host_ports);
+	cfg->host_ports = NULL;
+	cfg->n_host_ports = 0;
 	cfg->publishes = NULL;
 	cfg->n_publishes = 0;
 	cfg->policy_files = NULL;

@@ -44,6 +44,10 @@ struct proxy_config {
 	const char **publishes; /* owned array */
 	size_t n_publishes;
 	const char *guest_connect;
+	/* --host-port P: host loopback ports the guest reaches as
+	 * host.sandbox.internal (policy.h, POLICY_HOST_INTERNAL). */
+	uint16_t *host_ports; /* owned */
+	size_t n_host_ports;
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

@@ -55,6 +55,9 @@ static struct policy *build_policy(struct proxy *px,
 					cfg->rules[i].allow ? "--allow"
 							    : "--deny",
 					errs);
+	for (size_t i = 0; i < cfg->n_host_ports; i++)
+		policy_builder_add_host_port(b, cfg->host_ports[i],
+					     "--host-port", 0, 0, errs);
 	control_add_rules(px->control, b, errs);
 	return policy_builder_finish(b, errs);
 }
