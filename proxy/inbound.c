@@ -58,6 +58,7 @@ struct inbound_conn {
 struct inbound {
 	struct inbound_port *ports;
 	struct inbound_conn *conns;
+	size_t n_conns; /* at most cfg->max_conns, like the egress side */
 };
 
 static struct inbound *state(struct proxy *px)
@@ -73,6 +74,7 @@ static void conn_unlink(struct inbound_conn *c)
 	for (struct inbound_conn **pp = &in->conns; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
+			in->n_conns--;
 			return;
 		}
 }
@@ -234,7 +236,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)salen;
 	/* A connection is recorded when it ends; while the log cannot be
 	 * written none is taken (fail closed, like every other path). */
-	if (px->draining || !proxy_may_act(px)) {
+	if (px->draining || !proxy_may_act(px) ||
+	    px->inbound->n_conns >= px->cfg->max_conns) {
 		close(fd);
 		return;
 	}
@@ -260,6 +263,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 		ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u", t, pport);
 	c->next = px->inbound->conns;
 	px->inbound->conns = c;
+	px->inbound->n_conns++;
 
 	evutil_make_socket_nonblocking(fd);
 	c->bev[CLIENT] = bufferevent_socket_new(px->base, fd,

@@ -265,3 +265,28 @@ def test_publish_needs_a_way_to_the_guest(env, start_proxy):
     p = start_proxy(args=["--publish", "127.0.0.1:9:8000"], check_ready=False)
     assert p.proc.wait(timeout=10) != 0
     assert "--guest-connect" in p.stderr()
+
+
+def test_max_conns_bounds_published_connections(env, start_proxy, origin):
+    g = GuestStandIn(_sock_path(env))
+    hp = sbxtest.free_port()
+    start_proxy(args=["--guest-connect", g.path, "--max-conns", "1",
+                      "--publish", f"127.0.0.1:{hp}:{origin.port}"])
+    with socket.create_connection(("127.0.0.1", hp), timeout=10) as first:
+        # The first is relayed (the stand-in saw it) and stays open.
+        sbxtest.wait_until(lambda: g.seen.snapshot(), 10, what="first stream")
+        with socket.create_connection(("127.0.0.1", hp), timeout=10) as second:
+            second.sendall(b"GET /second HTTP/1.0\r\n\r\n")
+            try:
+                assert second.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        first.sendall(b"GET /first HTTP/1.0\r\n\r\n")
+        got = b""
+        while True:  # HTTP/1.0: the server closes after the answer
+            d = first.recv(65536)
+            if not d:
+                break
+            got += d
+        assert b"path=/first" in got
+    assert [r["path"] for r in origin.requests.snapshot()] == ["/first"]
