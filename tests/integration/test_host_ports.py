@@ -54,6 +54,8 @@ def test_listed_port_reached_other_refused(env, start_proxy, servers):
     assert status != 200
     r = curl(env, "-x", p.http_proxy_url(), f"http://{NAME}:{other.port}/no")
     assert b"path=/no" not in r.stdout
+    # The refusal says the way out, not "edit that rule".
+    assert f"open it with --host-port {other.port}".encode() in r.stdout, r.stdout
     p.wait_record(event="connect", host=NAME, port=other.port, decision="deny")
     assert other.accepted.snapshot() == [] and other.requests.snapshot() == []
 
