@@ -42,6 +42,10 @@ struct audit_record {
 	const char *sni;      /* SNI as sent by the client */
 	const char *qtype;    /* DNS query type, e.g. "A" */
 	const char *addr;     /* address connected to, "ip" */
+	/* Inbound (published port) records: the host client's "ip:port"
+	 * and the host port it connected to (-1: absent). */
+	const char *peer;
+	int host_port;
 	const char *decision; /* "allow", "deny", "would-deny" */
 	const char *rule;     /* "file:line" or "default" */
 	const char *reason;   /* short human text */

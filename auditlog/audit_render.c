@@ -27,6 +27,7 @@ void audit_record_init(struct audit_record *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->port = -1;
+	r->host_port = -1;
 	r->bytes_up = -1;
 	r->bytes_down = -1;
 	r->duration_ms = -1;
@@ -180,6 +181,8 @@ static void render(struct out *o, const char *sandbox,
 	field_int(o, "count", r->count);
 	field_time(o, "first", r->first);
 	field_time(o, "last", r->last);
+	field_str(o, "peer", r->peer, budget);
+	field_int(o, "host_port", r->host_port);
 	put(o, "}\n", 2);
 }
 

@@ -207,9 +207,9 @@ static enum field lookup(struct rec *r, const char *k, size_t n,
 #define I(name)                                                                \
 	if (n == sizeof(#name) - 1 && memcmp(k, #name, n) == 0)                \
 		return *ip = &r->name, F_INT;
-	S(time) S(sandbox) S(event) S(proto) S(host) S(sni) S(qtype) S(addr)
+	S(time) S(sandbox) S(event) S(proto) S(host) S(sni) S(qtype) S(addr) S(peer)
 	S(decision) S(rule) S(reason) S(prev) S(hash) S(first) S(last)
-	I(conn) I(port) I(bytes_up) I(bytes_down) I(duration_ms) I(count)
+	I(conn) I(port) I(host_port) I(bytes_up) I(bytes_down) I(duration_ms) I(count)
 #undef S
 #undef I
 	return F_NONE;
@@ -229,7 +229,7 @@ enum rec_status rec_parse(const char *line, size_t len, struct rec *out,
 		      .out_end = scratch + scratch_sz, .why = why ? why : &dummy};
 	enum rec_status st;
 	memset(out, 0, sizeof(*out));
-	out->conn = out->port = out->bytes_up = out->bytes_down =
+	out->conn = out->port = out->host_port = out->bytes_up = out->bytes_down =
 		out->duration_ms = out->count = -1;
 	out->time_ms = INT64_MIN;
 	ws(&p);

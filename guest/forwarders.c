@@ -10,7 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void become_forwarder(const char *name)
+void forwarder_become(const char *name)
 {
 	prctl(PR_SET_NAME, name);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -29,7 +29,7 @@ static int spawn(const char *name, int a, int b, int which)
 		return -errno;
 	if (pid > 0)
 		return 0;
-	become_forwarder(name);
+	forwarder_become(name);
 	switch (which) {
 	case 0:
 		fwd_tcp_run(a);
@@ -56,6 +56,8 @@ int forwarders_start(const char **what)
 		   (r = spawn("fwd-proxy", p, -1, 1)) ||
 		   (r = spawn("fwd-dns", du, dt, 2))) {
 		*what = "forwarder fork";
+	} else {
+		r = fwd_inbound_start(what);
 	}
 	int fds[] = {t, p, du, dt};
 	for (int i = 0; i < 4; i++)

@@ -94,6 +94,10 @@ void fwd_tcp_run(int lfd) __attribute__((noreturn));
 void fwd_proxy_run(int lfd) __attribute__((noreturn));
 void fwd_dns_run(int udp, int tcp) __attribute__((noreturn));
 int forwarders_start(const char **what);
+/* forwarders.c: name the process, drop to nobody, die with init. */
+void forwarder_become(const char *name);
+/* fwd_inbound.c: published ports, host -> guest loopback (vsock 1081). */
+int fwd_inbound_start(const char **what);
 
 /* session.c: serve commands on the control channel, side by side; returns
  * when the first (the sandbox's main command) is done. */

@@ -152,7 +152,8 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named)
 		int (*fn)(int, char **);
 	} cmds[] = {{"exec", cmd_exec}, {"list", cmd_list}, {"ls", cmd_list},
 		    {"stop", cmd_stop}, {"rm", cmd_rm},	    {"prune", cmd_prune},
-		    {"reset", cmd_reset},	    {"policy", cmd_policy}};
+		    {"reset", cmd_reset},	    {"policy", cmd_policy},
+		    {"port", cmd_port}};
 	*named = false;
 	if (*argc < 2)
 		return -1;

@@ -85,5 +85,7 @@ int cmd_reset(int argc, char **argv);
 /* The writable layer's size (sparse: only what is written takes space). */
 #define SANDBOX_UPPER_MB 8192
 int cmd_policy(int argc, char **argv);
+/* cmd_port.c: published ports of a running sandbox */
+int cmd_port(int argc, char **argv);
 
 #endif

@@ -66,6 +66,13 @@ bool join_refused(const struct sandbox_meta *m, const struct launch_opts *o,
 		DIFFERS("--resolver %s", o->resolver);
 	if (o->audit)
 		DIFFERS("--audit %s", o->audit);
+	for (size_t i = 0; i < o->n_publish; i++)
+		DIFFERS("--publish %s (sandbox-launch port %s add %s "
+			"publishes it on the running sandbox)",
+			o->publish[i], m->name, o->publish[i]);
+	for (size_t i = 0; i < o->n_host_ports; i++)
+		DIFFERS("--host-port %s (its host ports are fixed at start)",
+			o->host_ports[i]);
 	if (o->no_repo_policy)
 		DIFFERS("--no-repo-policy (it was started with the "
 			"repository's policy, if any)");

@@ -41,6 +41,10 @@ struct launch_opts {
 	size_t n_rules;
 	const char **env;
 	size_t n_env;
+	const char **publish; /* -p SPEC, parse/inbound.h */
+	size_t n_publish;
+	const char **host_ports; /* --host-port PORT (checked digits) */
+	size_t n_host_ports;
 	const char *workspace; /* NULL: the current directory */
 	const char *resolver;
 	const char *audit;

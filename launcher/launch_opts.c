@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "../common/util.h"
+#include "../parse/inbound.h"
 
 const char launch_usage[] =
 	"usage: sandbox-launch [run] [OPTIONS] AGENT [ARGS...]\n"
@@ -20,6 +21,7 @@ const char launch_usage[] =
 	"  exec NAME [--] CMD...    another command in a running sandbox\n"
 	"  stop NAME | rm NAME | prune | reset NAME   lifecycle\n"
 	"  policy NAME allow|deny|remove|cut|resume|status [SPEC]   live policy\n"
+	"  port NAME add|rm SPEC | port NAME list   published ports, live\n"
 	"\n"
 	"Run COMMAND in a QEMU microvm guest with the workspace (default: the\n"
 	"current directory) mounted read-write at the same path. The guest's only\n"
@@ -61,6 +63,16 @@ const char launch_usage[] =
 	"  --image NAME|PATH    root filesystem image instead of the host's /usr\n"
 	"                       (NAME: NAME.img in the images directory, see\n"
 	"                       docs/images.md)\n"
+	"  -p, --publish [HOST_IP:]HOST_PORT:GUEST_PORT   publish a port of the\n"
+	"                       guest's loopback on the host (repeatable); without\n"
+	"                       HOST_IP on 127.0.0.1 and ::1 only. Any other HOST_IP\n"
+	"                       (0.0.0.0, a LAN address) exposes the guest's server\n"
+	"                       to the network. Every connection is audited\n"
+	"                       ('inbound'); 'sandbox-launch port NAME' changes the\n"
+	"                       set while it runs\n"
+	"  --host-port PORT     the guest may reach the host's 127.0.0.1:PORT (::1 as\n"
+	"                       fallback) as host.sandbox.internal:PORT; any other\n"
+	"                       host port stays refused (repeatable; audited)\n"
 	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
 	"\n"
 	"  --verbose            say what is started, and where the logs are\n"
@@ -101,6 +113,8 @@ enum {
 	OPT_VERBOSE,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_PUBLISH = 'p',
+	OPT_HOST_PORT = 300,
 };
 
 static const struct option long_opts[] = {
@@ -112,6 +126,8 @@ static const struct option long_opts[] = {
 	{"memory", required_argument, NULL, OPT_MEMORY},
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"env", required_argument, NULL, OPT_ENV},
+	{"publish", required_argument, NULL, OPT_PUBLISH},
+	{"host-port", required_argument, NULL, OPT_HOST_PORT},
 	{"root", no_argument, NULL, OPT_ROOT},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
@@ -188,7 +204,7 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 	optind = 0; /* glibc: full re-initialisation, so tests can call again */
 	opterr = 0;
 	int c;
-	while ((c = getopt_long(argc, argv, "+", long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:", long_opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_POLICY:
 			if (push(&o->policies, &o->n_policies, sizeof(char *)))
@@ -219,6 +235,38 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 				return LAUNCH_OPTS_NOMEM;
 			o->env[o->n_env++] = optarg;
 			break;
+		case OPT_PUBLISH: {
+			struct publish_spec ps;
+			const char *why = NULL;
+			if (publish_spec_parse(optarg, &ps, &why) < 0) {
+				fmt_buf(err, errsz, "--publish %s: %s", optarg,
+					why);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->publish, &o->n_publish, sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->publish[o->n_publish++] = optarg;
+			break;
+		}
+		case OPT_HOST_PORT: {
+			unsigned long v = 0;
+			const char *s = optarg;
+			bool ok = *s && *s != '0' && strlen(s) <= 5;
+			for (; ok && *s; s++) {
+				ok = *s >= '0' && *s <= '9';
+				v = v * 10 + (unsigned long)(*s - '0');
+			}
+			if (!ok || v == 0 || v > 65535) {
+				fmt_buf(err, errsz, "--host-port %s: expected a "
+					"port number 1-65535", optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->host_ports, &o->n_host_ports,
+				 sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->host_ports[o->n_host_ports++] = optarg;
+			break;
+		}
 		case OPT_ROOT:
 			o->root = true;
 			break;
@@ -335,6 +383,12 @@ void launch_opts_free(struct launch_opts *o)
 	free(o->policies);
 	free(o->rules);
 	free(o->env);
+	free(o->publish);
+	free(o->host_ports);
+	o->host_ports = NULL;
+	o->n_host_ports = 0;
+	o->publish = NULL;
+	o->n_publish = 0;
 	o->policies = NULL;
 	o->rules = NULL;
 	o->env = NULL;

@@ -82,6 +82,18 @@ void plan_proxy_argv(struct strv *a, const char *proxy_bin,
 	strv_addf(a, "unix:%s", p->proxy_ctl);
 	strv_add(a, "--ready-fd");
 	strv_addf(a, "%d", PLAN_READY_FD);
+	/* Published ports: the proxy listens and reaches the guest through
+	 * the bridge's host-to-guest socket (proxy/inbound.h). */
+	strv_add(a, "--guest-connect");
+	strv_add(a, p->ctl_sock);
+	for (size_t i = 0; i < o->n_publish; i++) {
+		strv_add(a, "--publish");
+		strv_add(a, o->publish[i]);
+	}
+	for (size_t i = 0; i < o->n_host_ports; i++) {
+		strv_add(a, "--host-port");
+		strv_add(a, o->host_ports[i]);
+	}
 	if (o->resolver) {
 		strv_add(a, "--resolver");
 		strv_add(a, o->resolver);

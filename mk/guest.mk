@@ -9,8 +9,8 @@
 # alternatives (build/guest/alternatives, likewise).
 GUEST_DIR := build/guest
 GUEST_CC ?= gcc
-GUEST_SRCS := $(wildcard guest/*.c) common/util.c parse/wire.c parse/cmd_channel.c
-GUEST_HDRS := $(wildcard guest/*.h) common/util.h parse/wire.h parse/cmd_channel.h
+GUEST_SRCS := $(wildcard guest/*.c) common/util.c parse/wire.c parse/cmd_channel.c parse/inbound.c
+GUEST_HDRS := $(wildcard guest/*.h) common/util.h parse/wire.h parse/cmd_channel.h parse/inbound.h
 GUEST_CFLAGS := -std=gnu11 -O2 -g0 -D_GNU_SOURCE $(WARN) -static \
 	-fstack-protector-strong -fno-strict-aliasing
 

@@ -354,9 +354,20 @@ int main(int argc, char **argv)
 		if (st.tcp_rules)
 			fmt_buf(tcp, sizeof(tcp), "; %zu allow%s opaque tcp",
 				st.tcp_rules, st.tcp_rules == 1 ? "s" : "");
-		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s%s\n",
+		/* Host ports open the host's loopback: always said. */
+		uint16_t hp[POLICY_HOST_PORTS_MAX];
+		size_t nhp = 0, hl = 0;
+		char hosts[POLICY_HOST_PORTS_MAX * 7 + 64] = "";
+		policy_host_ports(p, hp, POLICY_HOST_PORTS_MAX, &nhp);
+		for (size_t i = 0; i < nhp; i++)
+			fmt_append(hosts, sizeof(hosts), &hl, "%s%u",
+				   i ? "," : "; host ports ", hp[i]);
+		if (nhp)
+			fmt_append(hosts, sizeof(hosts), &hl,
+				   " (as " POLICY_HOST_INTERNAL ")");
+		printf("ok: %zu file%s, %zu allow, %zu deny, %zu cidr rules%s%s%s\n",
 		       st.files, st.files == 1 ? "" : "s", st.allow_rules,
-		       st.deny_rules, st.cidr_rules, tcp,
+		       st.deny_rules, st.cidr_rules, tcp, hosts,
 		       policy_mode(p) == POLICY_REPORT ? " (report mode)" : "");
 	} else {
 		for (int i = qstart; i < argc; i++) {

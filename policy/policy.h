@@ -27,6 +27,17 @@ struct policy_builder;
 
 enum policy_mode { POLICY_ENFORCE = 0, POLICY_REPORT = 1 };
 
+/* Host services by port (policy_hostports.c): `host_ports: [5432]` in a
+ * policy file or `sandbox-proxy --host-port 5432` lets the guest reach the
+ * host's loopback on exactly those ports under this one name. The name's
+ * decision comes from the host ports alone (allowed on a listed port,
+ * denied on any other, whatever the host rules say), and only it is
+ * resolved to loopback (proxy/resolver.c) and let through the address
+ * classifier (proxy/upstream.c): no other name and no address literal
+ * gets that exception. */
+#define POLICY_HOST_INTERNAL "host.sandbox.internal"
+#define POLICY_HOST_PORTS_MAX 64
+
 enum policy_decision {
 	DECISION_DENY = 0,
 	DECISION_ALLOW = 1,
@@ -111,6 +122,18 @@ struct policy *policy_load_files(const char *const *paths, size_t n,
 
 /* Decide for a normalised name (see policy_normalize_name). port 0 means
  * "any port": used for DNS, where the port is not yet known. */
+/* Add a host port (origin: a file name, or "--host-port"; line 0 when
+ * there is none). Repeats are kept once. 0 or -EINVAL / -E2BIG with the
+ * reason in errs. */
+int policy_builder_add_host_port(struct policy_builder *b, uint16_t port,
+				 const char *origin, unsigned line,
+				 unsigned col, struct policy_errors *errs);
+/* Is port one of p's host ports? */
+bool policy_host_port_open(const struct policy *p, uint16_t port);
+/* p's host ports in the order they were added, *n of them. */
+const uint16_t *policy_host_ports(const struct policy *p, uint16_t *buf,
+				  size_t bufn, size_t *n);
+
 struct policy_verdict policy_decide_name(const struct policy *p,
 					 const char *name, uint16_t port);
 
@@ -171,6 +194,7 @@ enum policy_widen_kind {
 	WIDEN_REPORT_RULE, /* a rule in report mode turns a deny into would-deny */
 	WIDEN_REPORT_MODE, /* "mode: report": every default deny goes through */
 	WIDEN_UNDECIDED,   /* too intricate to decide in bounded time: ask */
+	WIDEN_HOST_PORT,   /* host_ports: opens a host loopback port */
 };
 
 struct policy_widening {

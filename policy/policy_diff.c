@@ -326,6 +326,30 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 				px->err = -ENOMEM;
 		}
 	}
+	/* Host ports are not name rules: each one the repository adds that
+	 * BASE does not open is a widening of its own. */
+	for (size_t i = 0; i < comb->n_host_ports && !px->err; i++) {
+		const struct host_port *h = &comb->host_ports[i];
+		if (policy_host_port_open(base, h->port))
+			continue;
+		struct policy_widening *w = new_item(px);
+		if (!w)
+			break;
+		w->kind = WIDEN_HOST_PORT;
+		w->ports[0] = h->port;
+		w->nports = 1;
+		w->line = h->line;
+		w->col = h->col;
+		w->file = strdup(h->file ? h->file : repo_name);
+		w->via_extends = h->file && strcmp(h->file, repo_name) != 0;
+		if (asprintf(&w->pattern, "host_ports: %u", h->port) < 0)
+			w->pattern = NULL;
+		if (asprintf(&w->example, POLICY_HOST_INTERNAL ":%u",
+			     h->port) < 0)
+			w->example = NULL;
+		if (!w->file || !w->pattern || !w->example)
+			px->err = -ENOMEM;
+	}
 	if (!px->err)
 		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
 					  stop, stop_arg);
@@ -361,7 +385,8 @@ static void print_ports(FILE *f, const struct policy_widening *w,
 char *policy_widening_key(const struct policy_widening *w)
 {
 	static const char *const kinds[] = {"allow", "report-rule",
-					    "report-mode", "undecided"};
+					    "report-mode", "undecided",
+					    "host-port"};
 	char *buf = NULL, *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -395,7 +420,8 @@ static void json_str(FILE *f, const char *s)
 }
 
 static const char *const kind_names[] = {"allow", "report-rule",
-					 "report-mode", "undecided"};
+					 "report-mode", "undecided",
+					 "host-port"};
 
 static void print_json(FILE *f, const struct policy_widening *w)
 {
@@ -482,6 +508,14 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 			      "through, logged as would-deny (", f);
 			term_fputs(where, f, false);
 			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
+			continue;
+		case WIDEN_HOST_PORT:
+			fprintf(f, "+ host_ports: %u: the guest reaches the "
+				   "host's 127.0.0.1:%u as " POLICY_HOST_INTERNAL
+				   ":%u (", w->ports[0], w->ports[0],
+				w->ports[0]);
+			term_fputs(where, f, false);
+			fputs(")\n", f);
 			continue;
 		case WIDEN_UNDECIDED:
 			fputs("+ ? the rules are too intricate to check exactly "

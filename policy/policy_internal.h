@@ -56,6 +56,14 @@ uint32_t rule_table_find(const struct rule_table *t, const struct rule *rules,
 			 const void *key, size_t len);
 void rule_table_free(struct rule_table *t);
 
+/* host_ports: (policy_hostports.c): the host loopback ports the guest may
+ * reach as POLICY_HOST_INTERNAL. The file strings live in the arena. */
+struct host_port {
+	uint16_t port;
+	const char *file;
+	unsigned line, col;
+};
+
 struct policy {
 	struct arena arena;   /* every string and port list */
 	struct rule *rules;   /* owned */
@@ -68,7 +76,14 @@ struct policy {
 	enum policy_mode mode;
 	const char *primary; /* arena, may be NULL */
 	struct policy_stats stats;
+	struct host_port host_ports[POLICY_HOST_PORTS_MAX];
+	size_t n_host_ports;
 };
+
+/* policy_hostports.c: the decision for POLICY_HOST_INTERNAL (true, and
+ * *v set, when name is that name). */
+bool policy_host_internal_decide(const struct policy *p, const char *name,
+				 uint16_t port, struct policy_verdict *v);
 
 /* Public-suffix knowledge for refusing over-broad allow patterns. */
 struct psl;
@@ -114,6 +129,8 @@ struct policy_builder {
 	const char *primary;
 	size_t files;
 	size_t nerrors;
+	struct host_port host_ports[POLICY_HOST_PORTS_MAX];
+	size_t n_host_ports;
 };
 
 /* Append "name:line:col: msg" to errs (line/col 1-based; 0 line omits both). */

@@ -439,14 +439,32 @@ static void parse_extends(struct ctx *c, struct loading *stack)
 	}
 }
 
+/* host_ports: [5432, 8080]: host loopback ports the guest may reach as
+ * POLICY_HOST_INTERNAL (policy_hostports.c). */
+static void parse_host_ports(struct ctx *c)
+{
+	uint16_t ports[MAX_PORTS];
+	bool any = false;
+	yaml_mark_t m = c->ev.start_mark;
+	if (type(c) == YAML_SCALAR_EVENT && is_str(c, "any")) {
+		ERR_AT(c, m, "host_ports: any is not allowed; list the ports");
+		return;
+	}
+	int n = parse_ports(c, ports, &any);
+	for (int i = 0; i < n; i++)
+		policy_builder_add_host_port(c->b, ports[i], c->name,
+					     (unsigned)m.line + 1,
+					     (unsigned)m.column + 1, c->errs);
+}
+
 static void parse_top(struct ctx *c, struct loading *stack)
 {
 	yaml_mark_t at = c->ev.start_mark;
 	unsigned seen = 0;
-	static const char *const keys[] = {"version", "mode", "extends", "allow", "deny"};
+	static const char *const keys[] = {"version", "mode", "extends", "allow", "deny", "host_ports"};
 	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
 		if (type(c) != YAML_SCALAR_EVENT) {
-			wrong(c, "a key (version, mode, extends, allow or deny)");
+			wrong(c, "a key (version, mode, extends, allow, deny or host_ports)");
 			if (next(c))
 				skip_node(c);
 			continue;
@@ -457,7 +475,7 @@ static void parse_top(struct ctx *c, struct loading *stack)
 			if (is_str(c, keys[i]))
 				k = (int)i;
 		if (k < 0)
-			ERR_AT(c, km, "unknown key '%.*s' (expected version, mode, extends, allow or deny)",
+			ERR_AT(c, km, "unknown key '%.*s' (expected version, mode, extends, allow, deny or host_ports)",
 			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
 		else if (seen & (1u << k))
 			ERR_AT(c, km, "duplicate key '%s'", keys[k]);
@@ -481,6 +499,9 @@ static void parse_top(struct ctx *c, struct loading *stack)
 			break;
 		case 2:
 			parse_extends(c, stack);
+			break;
+		case 5:
+			parse_host_ports(c);
 			break;
 		default:
 			parse_rules(c, k == 3);

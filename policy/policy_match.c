@@ -74,6 +74,8 @@ struct policy_verdict policy_decide_name(const struct policy *p,
 	struct policy_verdict v;
 	if (!p || !name)
 		return fallback(p);
+	if (policy_host_internal_decide(p, name, port, &v))
+		return v;
 	size_t len = strlen(name);
 	const struct rule_table *t = p->tables;
 	if (chain(p, rule_table_find(&t[RULE_EXACT], p->rules, name, len), port,

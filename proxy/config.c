@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 
 #include "../common/util.h"
+#include "../parse/inbound.h"
 
 const char config_usage[] =
 	"usage: sandbox-proxy [OPTIONS]\n"
@@ -22,6 +23,13 @@ const char config_usage[] =
 	"  --http-proxy unix:PATH|tcp:HOST:PORT  explicit HTTP proxy\n"
 	"  --control unix:PATH    runtime control socket (0600): allow/deny/\n"
 	"                         remove/cut/resume/status (docs/policy.md)\n"
+	"  --publish [HOST_IP:]HOST_PORT:GUEST_PORT  listen on the host and\n"
+	"                         carry each connection to the guest's\n"
+	"                         loopback (repeatable; no HOST_IP: 127.0.0.1\n"
+	"                         and ::1); needs --guest-connect\n"
+	"  --guest-connect PATH   the vsock bridge's host-to-guest socket\n"
+	"  --host-port PORT       the guest may reach the host's loopback on\n"
+	"                         PORT as host.sandbox.internal (repeatable)\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
@@ -54,6 +62,9 @@ enum {
 	OPT_VERSION,
 	OPT_CONTROL,
 	OPT_READY_FD,
+	OPT_PUBLISH,
+	OPT_GUEST_CONNECT,
+	OPT_HOST_PORT,
 };
 
 static const struct option options[] = {
@@ -80,6 +91,9 @@ static const struct option options[] = {
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"control", required_argument, NULL, OPT_CONTROL},
 	{"ready-fd", required_argument, NULL, OPT_READY_FD},
+	{"publish", required_argument, NULL, OPT_PUBLISH},
+	{"guest-connect", required_argument, NULL, OPT_GUEST_CONNECT},
+	{"host-port", required_argument, NULL, OPT_HOST_PORT},
 	{NULL, 0, NULL, 0},
 };
 
@@ -289,6 +303,47 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			cfg->control_path = optarg + 5;
 			break;
 		}
+		case OPT_PUBLISH: {
+			/* Checked here so a bad spec stops the start with
+			 * the reason; bound later (inbound.c). */
+			struct publish_spec ps;
+			const char *why = NULL;
+			if (publish_spec_parse(optarg, &ps, &why) < 0) {
+				fmt_buf(err, errsz, "--publish %s: %s", optarg,
+					why);
+				r = -EINVAL;
+				goto out;
+			}
+			if (push((void **)&cfg->publishes, &cfg->n_publishes,
+				 sizeof(*cfg->publishes)) < 0)
+				goto nomem;
+			cfg->publishes[cfg->n_publishes - 1] = optarg;
+			break;
+		}
+		case OPT_HOST_PORT: {
+			unsigned hp;
+			if (config_parse_uint(optarg, 1, 65535, &hp) < 0) {
+				fmt_buf(err, errsz, "--host-port %s: expected a "
+					"port number 1-65535", optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			if (push((void **)&cfg->host_ports, &cfg->n_host_ports,
+				 sizeof(*cfg->host_ports)) < 0)
+				goto nomem;
+			cfg->host_ports[cfg->n_host_ports - 1] = (uint16_t)hp;
+			break;
+		}
+		case OPT_GUEST_CONNECT: {
+			if (strlen(optarg) >= 108) {
+				fmt_buf(err, errsz, "--guest-connect %s: path "
+					"over 107 bytes", optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			cfg->guest_connect = optarg;
+			break;
+		}
 		case OPT_POOL:
 			pool = optarg;
 			break;
@@ -372,6 +427,12 @@ void config_free(struct proxy_config *cfg)
 	free(cfg->policy_files);
 	free(cfg->rules);
 	free(cfg->listens);
+	free(cfg->publishes);
+	free(cfg->host_ports);
+	cfg->host_ports = NULL;
+	cfg->n_host_ports = 0;
+	cfg->publishes = NULL;
+	cfg->n_publishes = 0;
 	cfg->policy_files = NULL;
 	cfg->rules = NULL;
 	cfg->listens = NULL;

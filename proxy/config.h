@@ -40,6 +40,15 @@ struct proxy_config {
 	const char *resolver; /* NULL: system configuration */
 	const char *control_path; /* --control unix:PATH, NULL: none (argv) */
 	const char *ready_fd; /* --ready-fd N as given (argv), NULL: none */
+	/* Published ports (inbound.h): --publish SPEC (argv strings) and
+	 * the bridge's host-to-guest socket, --guest-connect PATH. */
+	const char **publishes; /* owned array */
+	size_t n_publishes;
+	const char *guest_connect;
+	/* --host-port P: host loopback ports the guest reaches as
+	 * host.sandbox.internal (policy.h, POLICY_HOST_INTERNAL). */
+	uint16_t *host_ports; /* owned */
+	size_t n_host_ports;
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

@@ -21,6 +21,7 @@
 #include "policy_socket.h"
 #include "dns_cache.h"
 #include "fdlimit.h"
+#include "inbound.h"
 #include "listener.h"
 #include "proxy.h"
 #include "resolver.h"
@@ -56,6 +57,9 @@ static struct policy *build_policy(struct proxy *px,
 					cfg->rules[i].allow ? "--allow"
 							    : "--deny",
 					errs);
+	for (size_t i = 0; i < cfg->n_host_ports; i++)
+		policy_builder_add_host_port(b, cfg->host_ports[i],
+					     "--host-port", 0, 0, errs);
 	control_add_rules(px->control, b, errs);
 	return policy_builder_finish(b, errs);
 }
@@ -252,6 +256,14 @@ static int run(struct proxy_config *cfg)
 			die("%s", msg);
 		}
 	}
+	for (size_t i = 0; i < cfg->n_publishes; i++) {
+		char msg[400];
+		if (inbound_add(&px, cfg->publishes[i], msg, sizeof(msg)) < 0) {
+			inbound_close_all(&px);
+			listeners_close(&px);
+			die("%s", msg);
+		}
+	}
 	if (cfg->control_path) {
 		char msg[400];
 		px.control = control_open(&px, cfg->control_path, build_policy,
@@ -277,6 +289,7 @@ static int run(struct proxy_config *cfg)
 	event_base_dispatch(px.base);
 
 	listeners_close(&px);
+	inbound_close_all(&px);
 	control_close(px.control);
 	px.control = NULL;
 	conn_shutdown(&px, "proxy shutting down");

@@ -15,6 +15,7 @@
 #include "../common/util.h"
 #include "../auditlog/audit.h"
 #include "conn.h"
+#include "inbound.h"
 #include "proxy.h"
 
 #define CONTROL_MAX_LINE 1024
@@ -332,6 +333,8 @@ static void run_command(struct control_client *cl, char *line)
 		cmd_add(cl, line[0] == 'a', arg);
 	else if (!strcmp(line, "remove"))
 		cmd_remove(cl, arg);
+	else if (!strcmp(line, "port")) /* published ports: inbound.h */
+		inbound_control(cl->ctl->px, arg, bufferevent_get_output(cl->bev));
 	else if (*arg)
 		reply(cl, "error '%s' takes no argument", line);
 	else if (!strcmp(line, "cut"))

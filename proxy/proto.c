@@ -266,6 +266,13 @@ const struct proto *proto_detect(const uint8_t *buf, size_t len)
 void deny_hint(const struct policy *p, const struct policy_verdict *v,
 	       const char *host, uint16_t port, char *out, size_t outsz)
 {
+	/* Host rules never open it (policy.h, host services by port). */
+	if (host && !strcmp(host, POLICY_HOST_INTERNAL)) {
+		fmt_buf(out, outsz, "host port %u is not open to the sandbox; "
+			"open it with --host-port %u or host_ports: [%u] in "
+			"your policy file", port, port, port);
+		return;
+	}
 	if (v->rule.file) {
 		char where[512];
 		policy_rule_str(&v->rule, where, sizeof(where));

@@ -29,6 +29,7 @@ struct synth_pool;
 struct listener;
 struct conn;
 struct control;
+struct inbound;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
@@ -62,6 +63,7 @@ struct proxy {
 	struct dns_cache *dns_cache; /* owned: answers for allowed names */
 	struct synth_pool *synth;  /* owned */
 	struct control *control;  /* owned, NULL without --control */
+	struct inbound *inbound;  /* owned: published ports (inbound.h) */
 
 	struct listener *listeners; /* owned list */
 	struct self_addr self[PROXY_MAX_SELF];

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "../common/util.h"
+#include "../policy/policy.h"
 
 /* 2 s per try, 2 tries. c-ares doubles the timeout on each retry to the same
  * server, so an unresponsive server fails after about 2 + 4 = 6 s. */
@@ -428,6 +429,22 @@ struct resolver_query *resolver_lookup(struct resolver *r, const char *name,
 	if (!q->name || !q->done) {
 		query_free(q);
 		return NULL;
+	}
+	/* The one name that stands for the host's loopback (policy.h): it
+	 * never goes upstream. Callers ask only after the policy allowed
+	 * it, and the classifier lets loopback through only for it on an
+	 * open host port (upstream.c). */
+	if (!strcmp(name, POLICY_HOST_INTERNAL)) {
+		struct ip_addr v4 = {.family = AF_INET, .b = {127, 0, 0, 1}};
+		struct ip_addr v6 = {.family = AF_INET6, .b = {[15] = 1}};
+		add_addr(q, &v4);
+		add_addr(q, &v6);
+		q->st = RESOLVE_OK;
+		q->ttl = RESOLVER_TTL_MIN;
+		q->state = Q_READY;
+		TAILQ_INSERT_HEAD(&r->ready, q, link);
+		event_active(q->done, EV_TIMEOUT, 0);
+		return q;
 	}
 	TAILQ_INSERT_TAIL(&r->queued, q, link);
 	pump(r);

@@ -18,6 +18,20 @@
 #include "dns_cache.h"
 #include "ipclass.h"
 
+/* The one named exception to the classifier (policy.h,
+ * POLICY_HOST_INTERNAL): that name, on a port the policy's host ports
+ * open, may connect to exactly 127.0.0.1 or ::1. Never for an address
+ * literal or any other name. */
+static bool host_port_exception(const struct conn *c, const struct ip_addr *a)
+{
+	static const uint8_t v4[4] = {127, 0, 0, 1}, v6[16] = {[15] = 1};
+	if (c->literal || strcmp(c->name, POLICY_HOST_INTERNAL) != 0 ||
+	    !policy_host_port_open(c->pol->policy, c->port))
+		return false;
+	return (a->family == AF_INET && !memcmp(a->b, v4, 4)) ||
+	       (a->family == AF_INET6 && !memcmp(a->b, v6, 16));
+}
+
 /* Why addr may not be connected to, or NULL when it may. */
 static const char *unusable(struct conn *c, const struct ip_addr *a,
 			    char *why, size_t whysz)
@@ -32,6 +46,8 @@ static const char *unusable(struct conn *c, const struct ip_addr *a,
 	struct ip_classification cl;
 	ipclass_classify(a, &cl);
 	if (cl.cls == IPC_GLOBAL)
+		return NULL;
+	if (host_port_exception(c, a))
 		return NULL;
 	if (cl.cls == IPC_METADATA) {
 		fmt_buf(why, whysz,

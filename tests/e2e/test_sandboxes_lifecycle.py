@@ -217,6 +217,7 @@ def test_bad_descriptor_names_line_and_column(world):
 
 
 def test_help_for_each_subcommand(world):
-    for sub in ("exec", "list", "stop", "rm", "prune", "reset", "policy"):
+    for sub in ("exec", "list", "stop", "rm", "prune", "reset", "policy",
+                "port"):
         r = world.run([sub, "--help"])
         assert r.returncode == 0 and b"usage: sandbox-launch " + sub.encode() in r.stdout

@@ -59,6 +59,28 @@ int main(void)
 	is_str(o.cmd[0], "id", "--root takes no value");
 	launch_opts_free(&o);
 
+	is_int(parse(&o, err, sizeof(err), 9, "sandbox-launch", "-p", "8080:8000",
+		     "--publish", "[::1]:9000:90", "--host-port", "5432", "--",
+		     "true"),
+	       LAUNCH_OPTS_OK, "-p, --publish, --host-port");
+	ok(o.n_publish == 2 && !strcmp(o.publish[0], "8080:8000") &&
+		   !strcmp(o.publish[1], "[::1]:9000:90"),
+	   "both published ports, in order");
+	ok(o.n_host_ports == 1 && !strcmp(o.host_ports[0], "5432"),
+	   "the host port");
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 5, "sandbox-launch", "-p",
+		     "localhost:8080:80", "--", "true"),
+	       LAUNCH_OPTS_USAGE, "-p with a name for HOST_IP");
+	ok(strstr(err, "--publish localhost:8080:80: HOST_IP") != NULL,
+	   "says which part: %s", err);
+	launch_opts_free(&o);
+	is_int(parse(&o, err, sizeof(err), 5, "sandbox-launch", "--host-port",
+		     "65536", "--", "true"),
+	       LAUNCH_OPTS_USAGE, "--host-port out of range");
+	ok(strstr(err, "--host-port 65536") != NULL, "names it: %s", err);
+	launch_opts_free(&o);
+
 	is_int(parse(&o, err, sizeof(err), 4, "sandbox-launch", "ls", "--allow", "x"),
 	       LAUNCH_OPTS_OK, "options after the command belong to it");
 	is_int(o.n_rules, 0, "no rules taken from the command's argv");

@@ -105,6 +105,23 @@ int main(void)
 	is_int(count(&a, "--policy"), 3, "every policy file passed");
 	is_int(count(&a, "--verbose"), 0, "not verbose");
 	is_int(count(&a, "--resolver"), 0, "no resolver unless asked");
+	is_str(after(&a, "--guest-connect", 0), "/st/control.sock",
+	       "published ports reach the guest through the CONNECT socket");
+	is_int(count(&a, "--publish"), 0, "nothing published unless asked");
+	is_int(count(&a, "--host-port"), 0, "no host port unless asked");
+	strv_free(&a);
+	const char *pub[] = {"8080:8000"}, *hps[] = {"5432", "6379"};
+	o.publish = pub;
+	o.n_publish = 1;
+	o.host_ports = hps;
+	o.n_host_ports = 2;
+	plan_proxy_argv(&a, "/bin/sandbox-proxy", &p, &o, &pa, false);
+	is_str(after(&a, "--publish", 0), "8080:8000", "-p passed on");
+	is_str(after(&a, "--host-port", 1), "6379", "--host-port passed on");
+	o.publish = NULL;
+	o.n_publish = 0;
+	o.host_ports = NULL;
+	o.n_host_ports = 0;
 	strv_free(&a);
 	o.resolver = "127.0.0.1:53";
 	plan_proxy_argv(&a, "/bin/sandbox-proxy", &p, &o, &pa, true);
