@@ -40,6 +40,9 @@ struct boot_config {
 	 * layers of /etc/apt and /var/lib/dpkg, so dpkg knows what the
 	 * shared /usr holds. */
 	int host_pkg;
+	/* sandbox.wsfs=virtiofs: the workspace is a virtiofs share (tag
+	 * "workspace", the launcher's virtiofsd); else 9p. */
+	int ws_virtiofs;
 };
 
 /* console.c */

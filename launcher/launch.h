@@ -136,6 +136,9 @@ struct qemu_config {
 	 * accounts (host_etc_prepare) and the lower layer of its
 	 * /var/lib/dpkg (host_pkg.h); NULL: not shared. */
 	const char *host_etc, *host_dpkg;
+	/* The workspace's virtiofsd socket (launcher/virtiofs.h); NULL: the
+	 * workspace is shared over 9p with mapped-xattr. */
+	const char *virtiofs_sock;
 };
 
 /* Is the workspace path one the guest accepts on its command line and

@@ -24,6 +24,7 @@
 #include "host_pkg.h"
 #include "launch.h"
 #include "launch_plan.h"
+#include "virtiofs.h"
 #include "locate.h"
 #include "trust.h"
 
@@ -55,10 +56,12 @@ static char default_name[40];
 static struct child proxy = {.name = "sandbox-proxy"};
 static struct child bridge = {.name = "sandbox-vsock"};
 static struct child qemu = {.name = "qemu"};
+static struct child virtiofsd = {.name = "virtiofsd"};
+static char virtiofs_sock[PATH_MAX]; /* "" : the workspace is on 9p */
 
 static void teardown(void)
 {
-	struct child *const all[] = {&qemu, &bridge, &proxy};
+	struct child *const all[] = {&qemu, &virtiofsd, &bridge, &proxy};
 	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS);
 	if (state[0]) {
 		state_dir_remove(state);
@@ -452,6 +455,12 @@ static void start_vm(enum accel accel)
 	gid_t gid = getgid();
 	/* sandbox-init takes 1..65533; root or nobody on the host becomes
 	 * the guest's default user (the host still sees files as ours). */
+	/* The guest id that is the invoking user on the workspace: the one
+	 * the command runs as (launcher/virtiofs.h). */
+	virtiofs_workspace(&virtiofsd, state, run, workspace,
+			   opts.root ? 0 : (uid >= 1 && uid <= 65533 ? uid : 1000),
+			   opts.root ? 0 : (gid >= 1 && gid <= 65533 ? gid : 1000),
+			   virtiofs_sock, sizeof(virtiofs_sock));
 	struct qemu_config qc = {
 		.qemu = prog.qemu_bin,
 		.kernel = prog.kernel,
@@ -469,6 +478,7 @@ static void start_vm(enum accel accel)
 		.upper_disk = reg.upper[0] ? reg.upper : NULL,
 		.host_etc = host_etc[0] ? host_etc : NULL,
 		.host_dpkg = host_etc[0] ? HOST_DPKG_DIR : NULL,
+		.virtiofs_sock = virtiofs_sock[0] ? virtiofs_sock : NULL,
 	};
 	int r = qemu_cmd_build(&qc, &a);
 	if (r)
@@ -488,12 +498,13 @@ static void start_vm(enum accel accel)
 
 static bool vm_gone(void)
 {
-	return child_gone(&qemu) || child_gone(&bridge);
+	return child_gone(&qemu) || child_gone(&bridge) ||
+	       (virtiofs_sock[0] && child_gone(&virtiofsd));
 }
 
 static void stop_vm(void)
 {
-	struct child *const vm[] = {&qemu, &bridge};
+	struct child *const vm[] = {&qemu, &virtiofsd, &bridge};
 	children_stop(vm, ARRAY_SIZE(vm), STOP_GRACE_MS);
 	unlink(paths.vhost_sock);
 	unlink(paths.ctl_sock);
