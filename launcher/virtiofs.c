@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -146,6 +147,13 @@ helper(const struct virtiofs_config *cfg, int lfd, int logfd, int readyfd,
 	    (r = fmt_buf(map, sizeof(map), "%u 0 1\n", cfg->guest_gid)) ||
 	    (r = write_str("/proc/self/gid_map", map)))
 		helper_fail(errfd, 3, -r);
+	/* virtiofsd holds an O_PATH descriptor for each inode the guest
+	 * knows: the user's soft limit (often 1024) is soon reached. */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	if ((r = caps_ambient_all()))
 		helper_fail(errfd, 4, -r);
 	int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -163,7 +171,8 @@ helper(const struct virtiofs_config *cfg, int lfd, int logfd, int readyfd,
 	/* cache=auto: the guest revalidates after a second, so edits made on
 	 * the host show up; the guest's own writes go straight through (no
 	 * writeback), so the host sees the agent's edits as they happen.
-	 * --rlimit-nofile=0: an ordinary user cannot raise the hard limit. */
+	 * --rlimit-nofile=0: an ordinary user cannot raise the hard limit (the
+	 * soft one is raised to it above). */
 	char *const argv[] = {(char *)cfg->virtiofsd, fdarg,
 			      "-o", src,
 			      "-o", "sandbox=chroot",
