@@ -48,6 +48,8 @@ struct boot_config {
 /* console.c */
 void console_setup(void);
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* timing.c: the guest's uptime at the end of a boot step, on the console */
+void timing_mark(const char *step);
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void fatal_set_shell(int on);

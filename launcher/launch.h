@@ -56,6 +56,7 @@ struct launch_opts {
 	unsigned boot_timeout; /* seconds */
 	bool trust;            /* --trust: approve a widening repo policy */
 	bool no_repo_policy;   /* --no-repo-policy: ignore .sandbox/policy.yaml */
+	bool timings;          /* --timings: the boot timeline on stderr */
 	bool verbose, help, version;
 	char **cmd; /* the command, NULL-terminated (points into argv) */
 	int cmd_argc;
@@ -78,6 +79,14 @@ extern const char launch_usage[];
 bool launch_name_valid(const char *s);
 /* NAME or NAME=VALUE with a shell-style NAME. */
 bool launch_env_valid(const char *s);
+
+/* ---- timings.c ------------------------------------------------------ */
+
+/* The launcher's side of the boot timeline: the time since the first mark,
+ * per step (a static string). */
+void timings_mark(const char *step);
+/* Print the host's steps and the guest's (read from console_log). */
+void timings_print(const char *console_log);
 
 /* ---- strv.c --------------------------------------------------------- */
 

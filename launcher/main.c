@@ -58,6 +58,7 @@ static struct child bridge = {.name = "sandbox-vsock"};
 static struct child qemu = {.name = "qemu"};
 static struct child virtiofsd = {.name = "virtiofsd"};
 static char virtiofs_sock[PATH_MAX]; /* "" : the workspace is on 9p */
+static bool first_byte_seen; /* console.log has grown (--timings) */
 
 static void teardown(void)
 {
@@ -418,6 +419,7 @@ static void start_proxy(void)
 	if (a.failed)
 		fail("out of memory");
 	spawn_until_ready(&proxy, &a, paths.proxy_log, proxy_ready, PROXY_READY_MS);
+	timings_mark("proxy ready");
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
 	     paths.audit);
 }
@@ -450,17 +452,19 @@ static void start_vm(enum accel accel)
 	if (a.failed)
 		fail("out of memory");
 	spawn_until_ready(&bridge, &a, paths.vsock_log, bridge_ready, SOCKETS_READY_MS);
+	timings_mark("bridge ready");
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 	/* sandbox-init takes 1..65533; root or nobody on the host becomes
 	 * the guest's default user (the host still sees files as ours). */
 	/* The guest id that is the invoking user on the workspace: the one
-	 * the command runs as (launcher/virtiofs.h). */
+	 * the command runs as (the session's, below; launcher/virtiofs.h). */
 	virtiofs_workspace(&virtiofsd, state, run, workspace,
-			   opts.root ? 0 : (uid >= 1 && uid <= 65533 ? uid : 1000),
-			   opts.root ? 0 : (gid >= 1 && gid <= 65533 ? gid : 1000),
+			   opts.root ? 0 : uid <= 65533 ? uid : 1000,
+			   opts.root ? 0 : gid <= 65533 ? gid : 1000,
 			   virtiofs_sock, sizeof(virtiofs_sock));
+	timings_mark(virtiofs_sock[0] ? "virtiofsd started" : "workspace on 9p");
 	struct qemu_config qc = {
 		.qemu = prog.qemu_bin,
 		.kernel = prog.kernel,
@@ -494,10 +498,18 @@ static void start_vm(enum accel accel)
 	strv_free(&a);
 	if (r)
 		fail("cannot start %s: %s", prog.qemu_bin, strerror(-r));
+	timings_mark("QEMU exec");
+	first_byte_seen = false;
 }
 
 static bool vm_gone(void)
 {
+	struct stat st;
+	if (!first_byte_seen && stat(paths.console_log, &st) == 0 &&
+	    st.st_size > 0) {
+		first_byte_seen = true;
+		timings_mark("first guest byte");
+	}
 	return child_gone(&qemu) || child_gone(&bridge) ||
 	       (virtiofs_sock[0] && child_gone(&virtiofsd));
 }
@@ -579,6 +591,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	verbose = opts.verbose;
+	timings_mark("start");
 
 	/* Signals arrive on a signalfd from here on, so that every wait
 	 * below can notice them and tear down in order. */
@@ -667,6 +680,7 @@ int main(int argc, char **argv)
 	registry_started(&reg, state, run, paths.audit);
 	start_proxy();
 	int ctl = connect_guest();
+	timings_mark("guest up (control channel)");
 	note("guest up; running %s", opts.cmd[0]);
 
 	uid_t uid = getuid();
@@ -688,6 +702,7 @@ int main(int argc, char **argv)
 		sp.tty = tty = false;
 	struct session_result res;
 	int r = control_session(ctl, &sp, sigfd, &res);
+	timings_mark("command ended");
 	tty_restore();
 	close(ctl);
 	strv_free(&env);
@@ -700,6 +715,8 @@ int main(int argc, char **argv)
 		poll(NULL, 0, 5);
 	teardown();
 	note("logs and audit kept in %s", run);
+	if (opts.timings)
+		timings_print(paths.console_log);
 
 	if (r < 0 || res.end == SESSION_LOST) {
 		fprintf(stderr, "sandbox-launch: %s (logs in %s)\n",
