@@ -8,6 +8,7 @@
 #ifndef GUEST_GUEST_H
 #define GUEST_GUEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -61,7 +62,7 @@ int cmdline_parse(const char *cmdline, struct boot_config *cfg,
 		  const char **why);
 
 /* modules.c */
-int modules_load(const char *dir, const char **failed);
+int modules_load(const char *dir, bool need_disk, const char **failed);
 
 /* mounts.c */
 int mount_early(const char **what);

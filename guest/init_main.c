@@ -78,7 +78,9 @@ int main(void)
 		fatal("kernel command line: %s", why);
 	fatal_set_shell(cfg.debug_shell);
 
-	step(modules_load("/lib/modules", &what), "load module", what);
+	step(modules_load("/lib/modules", cfg.root_image || cfg.upper_disk,
+			  &what),
+	     "load module", what);
 	timing_mark("modules");
 	step(root_build(&cfg, &what), "build root", what);
 	timing_mark("mounts");
@@ -87,8 +89,12 @@ int main(void)
 	timing_mark("etc");
 	if (sethostname(cfg.hostname, strlen(cfg.hostname)) < 0)
 		fatal("sethostname: %s", strerror(errno));
+	/* A fresh cache (the host's for its /usr, or a read-only image's)
+	 * spares ldconfig's scan of /usr over 9p; a named sandbox's layer may
+	 * hold libraries of its own, so it rebuilds its cache. */
 	const char *ldconfig[] = {"/sbin/ldconfig", NULL};
-	if (run_wait(ldconfig) != 0)
+	if ((cfg.upper_disk || access("/etc/ld.so.cache", F_OK) != 0) &&
+	    run_wait(ldconfig) != 0)
 		log_msg("ldconfig failed; programs fall back to the default "
 			"library path");
 	timing_mark("ldconfig");

@@ -62,7 +62,7 @@ def run():
         os.rename(p + ".tmp", p)
     t = threading.Thread(target=answer, daemon=True)
     t.start()
-    r = e.run(["--", "sh", "t.sh"])
+    r = e.run(["--timings", "--", "sh", "t.sh"])
     t.join(5)
     text = r.stdout.decode(errors="replace")
     checks = dict(re.findall(r"^CHECK (\w+)=(.*?)\r?$", text, re.M))
@@ -106,3 +106,21 @@ def test_setuid_fifo_and_foreign_owner_are_refused(run):
 def test_edits_are_live_both_ways(run):
     assert run["seen"].get("live"), "the guest's file never reached the host"
     assert run["checks"].get("from_host") == run["tok"]
+
+
+def test_timings_show_host_and_guest_steps(run):
+    """--timings: the host's steps in order, then the guest's, each with
+    its milliseconds (the values are not asserted: no timing assertions)."""
+    err = run["r"].stderr.decode(errors="replace")
+    host = err[err.index("timings, host"):err.index("timings, guest")]
+    guest = err[err.index("timings, guest"):]
+    steps = [l.split("  ")[1].strip() for l in host.splitlines()[1:]
+             if l.startswith("  ")]
+    for want in ("start", "proxy ready", "bridge ready", "virtiofsd started",
+                 "QEMU exec", "guest up (control channel)", "command ended"):
+        assert want in steps, (want, host)
+    assert steps.index("QEMU exec") < steps.index("guest up (control channel)")
+    for want in ("kernel to /init", "modules loaded", "network capture",
+                 "forwarders", "command exec"):
+        assert re.search(r"^  %s +\d+  \+\d+$" % re.escape(want), guest, re.M), \
+            (want, guest)
