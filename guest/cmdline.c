@@ -114,6 +114,12 @@ static int set_param(struct boot_config *cfg, const char *key, const char *v,
 			return -EINVAL;
 		}
 		cfg->upper_disk = !strcmp(v, "disk");
+	} else if (!strcmp(key, "wsfs")) {
+		if (strcmp(v, "virtiofs") && strcmp(v, "9p")) {
+			*why = "sandbox.wsfs must be virtiofs or 9p";
+			return -EINVAL;
+		}
+		cfg->ws_virtiofs = !strcmp(v, "virtiofs");
 	} else if (!strcmp(key, "hostpkg")) {
 		if (strcmp(v, "on") && strcmp(v, "off")) {
 			*why = "sandbox.hostpkg must be on or off";

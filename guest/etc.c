@@ -322,6 +322,13 @@ int etc_write(const struct boot_config *cfg, const char **what)
 		*what = "copying baked-in /etc data";
 		return r;
 	}
+	/* The host's loader cache, for the host's /usr (launcher/host_pkg.c):
+	 * fresh on every boot of a sandbox whose /etc starts empty. */
+	if (cfg->host_pkg && !cfg->root_image && !cfg->upper_disk &&
+	    (r = copy_file(HOST_ETC_LOWER "/ld.so.cache", "etc/ld.so.cache"))) {
+		*what = "etc/ld.so.cache";
+		return r;
+	}
 	/* An image brings its own /etc/alternatives. */
 	if (!cfg->root_image && (r = alternatives_copy())) {
 		*what = "etc/alternatives";

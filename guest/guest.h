@@ -8,6 +8,7 @@
 #ifndef GUEST_GUEST_H
 #define GUEST_GUEST_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -40,11 +41,16 @@ struct boot_config {
 	 * layers of /etc/apt and /var/lib/dpkg, so dpkg knows what the
 	 * shared /usr holds. */
 	int host_pkg;
+	/* sandbox.wsfs=virtiofs: the workspace is a virtiofs share (tag
+	 * "workspace", the launcher's virtiofsd); else 9p. */
+	int ws_virtiofs;
 };
 
 /* console.c */
 void console_setup(void);
 void log_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* timing.c: the guest's uptime at the end of a boot step, on the console */
+void timing_mark(const char *step);
 void fatal(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 void fatal_set_shell(int on);
@@ -56,7 +62,7 @@ int cmdline_parse(const char *cmdline, struct boot_config *cfg,
 		  const char **why);
 
 /* modules.c */
-int modules_load(const char *dir, const char **failed);
+int modules_load(const char *dir, bool need_disk, const char **failed);
 
 /* mounts.c */
 int mount_early(const char **what);

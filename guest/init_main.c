@@ -63,6 +63,7 @@ int main(void)
 	umask(022);
 	step(mount_early(&what), "early mounts", what);
 	console_setup();
+	timing_mark("init");
 
 	/* read_file() trusts st_size, which is 0 for /proc files. */
 	static char cmdline[65536];
@@ -77,18 +78,30 @@ int main(void)
 		fatal("kernel command line: %s", why);
 	fatal_set_shell(cfg.debug_shell);
 
-	step(modules_load("/lib/modules", &what), "load module", what);
+	step(modules_load("/lib/modules", cfg.root_image || cfg.upper_disk,
+			  &what),
+	     "load module", what);
+	timing_mark("modules");
 	step(root_build(&cfg, &what), "build root", what);
+	timing_mark("mounts");
 	step(etc_write(&cfg, &what), "write /etc", what);
 	step(root_switch(&what), "switch root", what);
+	timing_mark("etc");
 	if (sethostname(cfg.hostname, strlen(cfg.hostname)) < 0)
 		fatal("sethostname: %s", strerror(errno));
+	/* A fresh cache (the host's for its /usr, or a read-only image's)
+	 * spares ldconfig's scan of /usr over 9p; a named sandbox's layer may
+	 * hold libraries of its own, so it rebuilds its cache. */
 	const char *ldconfig[] = {"/sbin/ldconfig", NULL};
-	if (run_wait(ldconfig) != 0)
+	if ((cfg.upper_disk || access("/etc/ld.so.cache", F_OK) != 0) &&
+	    run_wait(ldconfig) != 0)
 		log_msg("ldconfig failed; programs fall back to the default "
 			"library path");
+	timing_mark("ldconfig");
 	step(netcap_setup(&what), "network capture", what);
+	timing_mark("netcap");
 	step(forwarders_start(&what), "forwarders", what);
+	timing_mark("forwarders");
 
 	if (cfg.debug_shell) {
 		const char *sh[] = {"/bin/sh", NULL};
@@ -106,6 +119,7 @@ int main(void)
 	if (lfd < 0)
 		fatal("control channel: vsock port %d: %s", CONTROL_VSOCK_PORT,
 		      strerror(-lfd));
+	timing_mark("control");
 	log_msg("ready: serving the control channel on vsock port %d",
 		CONTROL_VSOCK_PORT);
 	int r = session_serve(lfd, &cfg);

@@ -8,8 +8,9 @@
  * others start empty, apart from what etc_write() synthesises. With
  * sandbox.root=image the image's directories are the lower layers instead
  * (rootimg.c), and the host's /usr is not shared at all.
- * The workspace (9p tag "workspace", mapped-xattr on the host) is mounted
- * read-write at the same absolute path as on the host.
+ * The workspace (tag "workspace": virtiofs with sandbox.wsfs=virtiofs, else
+ * 9p with mapped-xattr on the host) is mounted read-write at the same
+ * absolute path as on the host.
  */
 #include "guest.h"
 
@@ -337,10 +338,16 @@ int root_build(const struct boot_config *cfg, const char **what)
 	char ws[4096 + sizeof(NEWROOT)];
 	if (fmt_buf(ws, sizeof(ws), "%s%s", NEWROOT, cfg->workspace))
 		return -ENAMETOOLONG;
-	/* nosuid/nodev here are a convenience; the host's mapped-xattr
-	 * model is what keeps such files off the host. */
-	if ((r = mnt("workspace", ws, "9p", MS_NOSUID | MS_NODEV,
-		     P9_OPTS ",cache=mmap", what)))
+	/* nosuid/nodev here are a convenience; what keeps such files off
+	 * the host is the host side: 9p's mapped-xattr model, or virtiofsd's
+	 * id mapping and filter (launcher/virtiofs.h). */
+	if (cfg->ws_virtiofs)
+		r = mnt("workspace", ws, "virtiofs", MS_NOSUID | MS_NODEV, NULL,
+			what);
+	else
+		r = mnt("workspace", ws, "9p", MS_NOSUID | MS_NODEV,
+			P9_OPTS ",cache=mmap", what);
+	if (r)
 		return r;
 
 	return 0;

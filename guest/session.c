@@ -223,6 +223,7 @@ static int run_session(int c, int sfd, const struct boot_config *cfg)
 			     (r == 0 && sp.exec_errno == ENOENT) ? 127 : 126);
 		return 0;
 	}
+	timing_mark("exec");
 	int fds[] = {sp.master, sp.in, sp.out, sp.err};
 	for (int i = 0; i < 4; i++)
 		if (fds[i] >= 0)

@@ -60,6 +60,7 @@ struct launch_opts {
 	unsigned boot_timeout; /* seconds */
 	bool trust;            /* --trust: approve a widening repo policy */
 	bool no_repo_policy;   /* --no-repo-policy: ignore .sandbox/policy.yaml */
+	bool timings;          /* --timings: the boot timeline on stderr */
 	bool verbose, help, version;
 	char **cmd; /* the command, NULL-terminated (points into argv) */
 	int cmd_argc;
@@ -83,6 +84,14 @@ extern const char launch_usage[];
 bool launch_name_valid(const char *s);
 /* NAME or NAME=VALUE with a shell-style NAME. */
 bool launch_env_valid(const char *s);
+
+/* ---- timings.c ------------------------------------------------------ */
+
+/* The launcher's side of the boot timeline: the time since the first mark,
+ * per step (a static string). */
+void timings_mark(const char *step);
+/* Print the host's steps and the guest's (read from console_log). */
+void timings_print(const char *console_log);
 
 /* ---- strv.c --------------------------------------------------------- */
 
@@ -141,6 +150,9 @@ struct qemu_config {
 	 * accounts (host_etc_prepare) and the lower layer of its
 	 * /var/lib/dpkg (host_pkg.h); NULL: not shared. */
 	const char *host_etc, *host_dpkg;
+	/* The workspace's virtiofsd socket (launcher/virtiofs.h); NULL: the
+	 * workspace is shared over 9p with mapped-xattr. */
+	const char *virtiofs_sock;
 };
 
 /* Is the workspace path one the guest accepts on its command line and

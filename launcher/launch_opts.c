@@ -76,6 +76,8 @@ const char launch_usage[] =
 	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
 	"\n"
 	"  --verbose            say what is started, and where the logs are\n"
+	"  --timings            print the boot timeline: each host and guest step\n"
+	"                       with its milliseconds\n"
 	"  --help, --version\n"
 	"\n"
 	"Files: presets, the guest kernel and images are found in the build tree\n"
@@ -111,6 +113,7 @@ enum {
 	OPT_TRUST,
 	OPT_NO_REPO_POLICY,
 	OPT_VERBOSE,
+	OPT_TIMINGS,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_PUBLISH = 'p',
@@ -138,6 +141,7 @@ static const struct option long_opts[] = {
 	{"trust", no_argument, NULL, OPT_TRUST},
 	{"no-repo-policy", no_argument, NULL, OPT_NO_REPO_POLICY},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
+	{"timings", no_argument, NULL, OPT_TIMINGS},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -344,6 +348,9 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 			break;
 		case OPT_VERBOSE:
 			o->verbose = true;
+			break;
+		case OPT_TIMINGS:
+			o->timings = true;
 			break;
 		case OPT_HELP:
 			o->help = true;

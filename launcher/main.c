@@ -24,6 +24,7 @@
 #include "host_pkg.h"
 #include "launch.h"
 #include "launch_plan.h"
+#include "virtiofs.h"
 #include "locate.h"
 #include "remembered.h"
 #include "trust.h"
@@ -55,10 +56,13 @@ static char default_name[40];
 static struct child proxy = {.name = "sandbox-proxy"};
 static struct child bridge = {.name = "sandbox-vsock"};
 static struct child qemu = {.name = "qemu"};
+static struct child virtiofsd = {.name = "virtiofsd"};
+static char virtiofs_sock[PATH_MAX]; /* "" : the workspace is on 9p */
+static bool first_byte_seen; /* console.log has grown (--timings) */
 
 static void teardown(void)
 {
-	struct child *const all[] = {&qemu, &bridge, &proxy};
+	struct child *const all[] = {&qemu, &virtiofsd, &bridge, &proxy};
 	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS, sigfd);
 	if (state[0]) {
 		state_dir_remove(state);
@@ -379,6 +383,7 @@ static void start_proxy(void)
 	if (a.failed)
 		fail("out of memory");
 	spawn_until_ready(&proxy, &a, paths.proxy_log, PROXY_READY_MS);
+	timings_mark("proxy ready");
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
 	     paths.audit);
 }
@@ -411,11 +416,19 @@ static void start_vm(enum accel accel)
 	if (a.failed)
 		fail("out of memory");
 	spawn_until_ready(&bridge, &a, paths.vsock_log, SOCKETS_READY_MS);
+	timings_mark("bridge ready");
 
 	uid_t uid = getuid();
 	gid_t gid = getgid();
 	/* sandbox-init takes 1..65533; root or nobody on the host becomes
 	 * the guest's default user (the host still sees files as ours). */
+	/* The guest id that is the invoking user on the workspace: the one
+	 * the command runs as (the session's, below; launcher/virtiofs.h). */
+	virtiofs_workspace(&virtiofsd, state, run, workspace,
+			   opts.root ? 0 : uid <= 65533 ? uid : 1000,
+			   opts.root ? 0 : gid <= 65533 ? gid : 1000,
+			   virtiofs_sock, sizeof(virtiofs_sock));
+	timings_mark(virtiofs_sock[0] ? "virtiofsd started" : "workspace on 9p");
 	struct qemu_config qc = {
 		.qemu = prog.qemu_bin,
 		.kernel = prog.kernel,
@@ -433,6 +446,7 @@ static void start_vm(enum accel accel)
 		.upper_disk = reg.upper[0] ? reg.upper : NULL,
 		.host_etc = host_etc[0] ? host_etc : NULL,
 		.host_dpkg = host_etc[0] ? HOST_DPKG_DIR : NULL,
+		.virtiofs_sock = virtiofs_sock[0] ? virtiofs_sock : NULL,
 	};
 	int r = qemu_cmd_build(&qc, &a);
 	if (r)
@@ -448,16 +462,25 @@ static void start_vm(enum accel accel)
 	strv_free(&a);
 	if (r)
 		fail("cannot start %s: %s", prog.qemu_bin, strerror(-r));
+	timings_mark("QEMU exec");
+	first_byte_seen = false;
 }
 
 static bool vm_gone(void)
 {
-	return child_gone(&qemu) || child_gone(&bridge);
+	struct stat st;
+	if (!first_byte_seen && stat(paths.console_log, &st) == 0 &&
+	    st.st_size > 0) {
+		first_byte_seen = true;
+		timings_mark("first guest byte");
+	}
+	return child_gone(&qemu) || child_gone(&bridge) ||
+	       (virtiofs_sock[0] && child_gone(&virtiofsd));
 }
 
 static void stop_vm(void)
 {
-	struct child *const vm[] = {&qemu, &bridge};
+	struct child *const vm[] = {&qemu, &virtiofsd, &bridge};
 	children_stop(vm, ARRAY_SIZE(vm), STOP_GRACE_MS, sigfd);
 	unlink(paths.vhost_sock);
 	unlink(paths.ctl_sock);
@@ -532,6 +555,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	verbose = opts.verbose;
+	timings_mark("start");
 
 	/* Signals arrive on a signalfd from here on, so that every wait
 	 * below can notice them and tear down in order. */
@@ -632,6 +656,7 @@ int main(int argc, char **argv)
 		     opts.name, reg.dir, strerror(-rs));
 	start_proxy();
 	int ctl = connect_guest();
+	timings_mark("guest up (control channel)");
 	note("guest up; running %s", opts.cmd[0]);
 
 	uid_t uid = getuid();
@@ -653,6 +678,7 @@ int main(int argc, char **argv)
 		sp.tty = tty = false;
 	struct session_result res;
 	int r = control_session(ctl, &sp, sigfd, &res);
+	timings_mark("command ended");
 	tty_restore();
 	close(ctl);
 	strv_free(&env);
@@ -664,6 +690,8 @@ int main(int argc, char **argv)
 		child_wait(&qemu, -1, sigfd, mono_ms() + QEMU_OWN_EXIT_MS, &sig);
 	teardown();
 	note("logs and audit kept in %s", run);
+	if (opts.timings)
+		timings_print(paths.console_log);
 
 	if (r < 0 || res.end == SESSION_LOST) {
 		fprintf(stderr, "sandbox-launch: %s (logs in %s)\n",

@@ -9,7 +9,9 @@
  * - 9p shares (guest/mounts.c): host /usr read-only (QEMU refuses writes,
  *   whatever the guest remounts), the workspace with mapped-xattr so that
  *   guest-made owners, modes, setuid bits and device nodes stay in xattrs
- *   and the host sees plain files of the invoking user.
+ *   and the host sees plain files of the invoking user; or, where the
+ *   launcher could start virtiofsd (launcher/virtiofs.h), the workspace
+ *   over virtiofs.
  * - -no-reboot plus panic=-1: a guest panic ends QEMU instead of looping.
  * - --image: a read-only virtio-blk disk replaces the host /usr share.
  */
@@ -122,13 +124,14 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_add(a, "-append");
 	strv_addf(a,
 		  "console=ttyS0 quiet panic=-1%s%s sandbox.workspace=%s "
-		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s%s",
+		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s%s%s",
 		  c->accel == ACCEL_TCG ? " tsc_early_khz=2000000 lpj=4000000"
 					: "",
 		  c->root_image ? " sandbox.root=image" : "",
 		  c->workspace, c->uid, c->gid, c->hostname,
 		  c->upper_disk ? " sandbox.upper=disk" : "",
-		  host_pkg ? " sandbox.hostpkg=on" : "");
+		  host_pkg ? " sandbox.hostpkg=on" : "",
+		  c->virtiofs_sock ? " sandbox.wsfs=virtiofs" : "");
 	if (c->root_image) {
 		if ((r = root_image_args(c->root_image, a)))
 			return r;
@@ -157,10 +160,21 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 		strv_add(a, "-device");
 		strv_add(a, "virtio-9p-device,fsdev=dpkg,mount_tag=hostdpkg");
 	}
-	strv_add(a, "-fsdev");
-	strv_addf(a, "local,id=ws,path=%s,security_model=mapped-xattr", ws);
-	strv_add(a, "-device");
-	strv_add(a, "virtio-9p-device,fsdev=ws,mount_tag=workspace");
+	if (c->virtiofs_sock) {
+		_cleanup_free_ char *fs = qemu_escape(c->virtiofs_sock);
+		if (!fs)
+			return -ENOMEM;
+		strv_add(a, "-chardev");
+		strv_addf(a, "socket,id=wsfs,path=%s", fs);
+		strv_add(a, "-device");
+		strv_add(a, "vhost-user-fs-device,chardev=wsfs,tag=workspace");
+	} else {
+		strv_add(a, "-fsdev");
+		strv_addf(a, "local,id=ws,path=%s,security_model=mapped-xattr",
+			  ws);
+		strv_add(a, "-device");
+		strv_add(a, "virtio-9p-device,fsdev=ws,mount_tag=workspace");
+	}
 	if (c->upper_disk) {
 		/* A named sandbox's writable layer (sandbox.upper=disk). */
 		_cleanup_free_ char *up = qemu_escape(c->upper_disk);

@@ -8,11 +8,12 @@ set -eu
 # What building and running need (make deps): the compiler and libraries,
 # the public suffix list (policy), QEMU, what make guest and make image use
 # (kmod, cpio, debootstrap), mkfs.ext4 for named sandboxes' disks, and
-# nftables, which the guest runs from the shared /usr to capture traffic.
+# nftables, which the guest runs from the shared /usr to capture traffic,
+# and uidmap (newgidmap), which runs the workspace's virtiofsd as the user.
 RUN_PACKAGES="
 build-essential pkg-config ca-certificates
 libevent-dev libssl-dev libc-ares-dev libyaml-dev publicsuffix
-qemu-system-x86 kmod cpio nftables debootstrap e2fsprogs
+qemu-system-x86 kmod cpio nftables debootstrap e2fsprogs uidmap
 "
 # What only the tests, fuzzing and benchmarks need (make test, make fuzz,
 # make bench): real peers (dnsmasq, OpenSSL, curl, socat), the proxies we

@@ -55,7 +55,28 @@ def host_user():
     except KeyError:
         subprocess.run(["useradd", "-m", USER], check=True)
         pw = pwd.getpwnam(USER)
+    ensure_subids(USER)
     return pw.pw_uid, pw.pw_gid, ["runuser", "-u", USER, "--"]
+
+
+def ensure_subids(user):
+    """Subordinate uid/gid ranges for user (what adduser gives a normal
+    account): the launcher's virtiofsd needs one subordinate gid, and
+    without it the workspace falls back to 9p."""
+    def ranges(path):
+        try:
+            with open(path) as f:
+                return [l.strip().split(":") for l in f if l.count(":") == 2]
+        except FileNotFoundError:
+            return []
+    for path, flag in (("/etc/subuid", "--add-subuids"),
+                       ("/etc/subgid", "--add-subgids")):
+        rs = ranges(path)
+        if any(r[0] == user for r in rs):
+            continue
+        start = max([100000] + [int(r[1]) + int(r[2]) for r in rs])
+        subprocess.run(["usermod", flag, "%d-%d" % (start, start + 65535),
+                        user], check=True)
 
 
 class Env:

@@ -1,0 +1,110 @@
+/* The filter in front of virtiofsd: what the guest may not leave on the
+ * host, refused with EPERM whatever the guest asks for (virtiofsd stacks
+ * its own allow list on top; the stricter answer wins).
+ *
+ * - setuid/setgid bits: chmod family, and open/creat with O_CREAT;
+ * - mknod: device nodes (the kernel refuses those in a user namespace
+ *   anyway), FIFOs and sockets; the workspace holds files, directories
+ *   and symlinks only;
+ * - xattr writes: a security.capability xattr would be a file capability
+ *   (virtiofsd runs without -o xattr; this keeps it so);
+ * - anything but the native ABI (x32, i386): a second syscall table would
+ *   bypass the argument checks.
+ * Owners need no rule: only the user's ids are mapped where virtiofsd
+ * runs, so the kernel refuses any other (EINVAL).
+ */
+#include "virtiofs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+
+#if defined(__x86_64__)
+#define ARCH_NR AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define ARCH_NR AUDIT_ARCH_AARCH64
+#else
+#error "virtiofs_seccomp.c: add this architecture's AUDIT_ARCH"
+#endif
+
+#define LD_NR BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr))
+#define LD_ARG(i)                                                              \
+	BPF_STMT(BPF_LD | BPF_W | BPF_ABS,                                     \
+		 offsetof(struct seccomp_data, args[i]))
+#define DENY BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+#define ALLOW BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW)
+/* if nr == n fall through to the next instruction, else skip `skip`. */
+#define IF_NR(n, skip) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (n), 0, (skip))
+/* deny if the loaded word has any of bits; else allow. */
+#define DENY_BITS(bits)                                                        \
+	BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, (bits), 0, 1), DENY, ALLOW
+
+#define SUGID (S_ISUID | S_ISGID)
+#define CREATES (O_CREAT | (O_TMPFILE & ~O_DIRECTORY))
+/* the loaded flags create a file: fall through; else skip `skip`. */
+#define IF_CREATES(skip) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CREATES, 0, (skip))
+
+int virtiofs_seccomp_install(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			 offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, ARCH_NR, 1, 0),
+		DENY,
+		LD_NR,
+#ifdef __x86_64__
+		/* x32: the same calls under other numbers. */
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+		DENY,
+#endif
+		/* Always refused. */
+		IF_NR(__NR_mknodat, 1), DENY,
+		IF_NR(__NR_setxattr, 1), DENY,
+		IF_NR(__NR_lsetxattr, 1), DENY,
+		IF_NR(__NR_fsetxattr, 1), DENY,
+#ifdef __NR_mknod
+		IF_NR(__NR_mknod, 1), DENY,
+#endif
+#ifdef __NR_setxattrat
+		IF_NR(__NR_setxattrat, 1), DENY,
+#endif
+		/* openat2's how is in memory, out of a filter's reach. */
+		IF_NR(__NR_openat2, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		/* Mode argument: fchmod(fd, mode), fchmodat(dfd, path, mode). */
+		IF_NR(__NR_fchmod, 4), LD_ARG(1), DENY_BITS(SUGID),
+		LD_NR,
+		IF_NR(__NR_fchmodat, 4), LD_ARG(2), DENY_BITS(SUGID),
+		LD_NR,
+#ifdef __NR_fchmodat2
+		IF_NR(__NR_fchmodat2, 4), LD_ARG(2), DENY_BITS(SUGID),
+		LD_NR,
+#else
+		IF_NR(452, 4), LD_ARG(2), DENY_BITS(SUGID),
+		LD_NR,
+#endif
+#ifdef __NR_chmod
+		IF_NR(__NR_chmod, 4), LD_ARG(1), DENY_BITS(SUGID),
+		LD_NR,
+		IF_NR(__NR_creat, 4), LD_ARG(1), DENY_BITS(SUGID),
+		LD_NR,
+		/* open(path, flags, mode): mode only with O_CREAT/O_TMPFILE. */
+		IF_NR(__NR_open, 6), LD_ARG(1), IF_CREATES(3), LD_ARG(2),
+		DENY_BITS(SUGID),
+		LD_NR,
+#endif
+		IF_NR(__NR_openat, 5), LD_ARG(2), IF_CREATES(3), LD_ARG(3),
+		DENY_BITS(SUGID),
+		ALLOW,
+	};
+	struct sock_fprog prog = {.len = sizeof(f) / sizeof(f[0]), .filter = f};
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
+}
