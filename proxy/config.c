@@ -22,6 +22,13 @@ const char config_usage[] =
 	"  --http-proxy unix:PATH|tcp:HOST:PORT  explicit HTTP proxy\n"
 	"  --control unix:PATH    runtime control socket (0600): allow/deny/\n"
 	"                         remove/cut/resume/status (docs/policy.md)\n"
+	"  --secrets-fd N         read secrets (VAR PLACEHOLDER VALUE HOSTS\n\n"
+	"                         lines) from inherited descriptor N until EOF;\n"
+	"                         TLS to their hosts is intercepted\n"
+	"                         (docs/secrets.md)\n"
+	"  --ca-out FILE          write the interception CA certificate (never\n"
+	"                         its key) to FILE\n"
+	"  --upstream-ca FILE     also trust FILE (PEM) for intercepted upstreams\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
@@ -52,6 +59,9 @@ enum {
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_CONTROL,
+	OPT_SECRETS_FD,
+	OPT_CA_OUT,
+	OPT_UPSTREAM_CA,
 };
 
 static const struct option options[] = {
@@ -77,6 +87,9 @@ static const struct option options[] = {
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{"control", required_argument, NULL, OPT_CONTROL},
+	{"secrets-fd", required_argument, NULL, OPT_SECRETS_FD},
+	{"ca-out", required_argument, NULL, OPT_CA_OUT},
+	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
 	{NULL, 0, NULL, 0},
 };
 
@@ -196,6 +209,7 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 	cfg->sandbox = "default";
 	cfg->audit_keep = 10;
 	cfg->max_conns = 4096;
+	cfg->secrets_fd = -1;
 	cfg->handshake_timeout = 10;
 	cfg->connect_timeout = 10;
 	cfg->idle_timeout = 300;
@@ -288,6 +302,25 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 		}
 		case OPT_POOL:
 			pool = optarg;
+			break;
+		case OPT_SECRETS_FD: {
+			unsigned fd;
+			if (config_parse_uint(optarg, 3, INT_MAX, &fd) < 0) {
+				fmt_buf(err, errsz,
+					"--secrets-fd %s: expected a "
+					"descriptor number of 3 or more",
+					optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			cfg->secrets_fd = (int)fd;
+			break;
+		}
+		case OPT_CA_OUT:
+			cfg->ca_out = optarg;
+			break;
+		case OPT_UPSTREAM_CA:
+			cfg->upstream_ca = optarg;
 			break;
 		case OPT_MAX_CONNS:
 			u = &cfg->max_conns, umax = 1000000;

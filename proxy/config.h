@@ -39,6 +39,12 @@ struct proxy_config {
 	unsigned audit_keep;      /* rotated audit files kept */
 	const char *resolver; /* NULL: system configuration */
 	const char *control_path; /* --control unix:PATH, NULL: none (argv) */
+	/* Secrets (docs/secrets.md): the descriptor the launcher writes
+	 * them to (-1: none), where the CA certificate goes, and extra
+	 * trust for intercepted upstreams (argv, not owned). */
+	int secrets_fd;
+	const char *ca_out;
+	const char *upstream_ca;
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

@@ -203,6 +203,14 @@ void relay_client_written(struct conn *c); /* relay.c */
 void relay_upstream_written(struct conn *c);
 void relay_eof(struct conn *c, bool from_client);
 
+/* Secrets (intercept_conn.c, docs/secrets.md). conn_intercept: called
+ * where c would connect to the checked address a; true when c was handed
+ * to TLS interception (or refused), false to connect as usual.
+ * conn_head_secrets_ok: a request head seen in clear (plain HTTP, the
+ * explicit proxy) carries no placeholder; false when c was refused. */
+bool conn_intercept(struct conn *c, const struct ip_addr *a);
+bool conn_head_secrets_ok(struct conn *c, const uint8_t *head, size_t len);
+
 /* Explicit proxy front (http_proxy.c). */
 void http_proxy_read(struct conn *c);
 void http_proxy_connected(struct conn *c); /* upstream connect succeeded */

@@ -26,6 +26,8 @@ struct synth_pool;
 struct listener;
 struct conn;
 struct control;
+struct secrets;
+struct intercept;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
@@ -59,6 +61,10 @@ struct proxy {
 	struct dns_cache *dns_cache; /* owned: answers for allowed names */
 	struct synth_pool *synth;  /* owned */
 	struct control *control;  /* owned, NULL without --control */
+	/* Secrets and TLS interception for their hosts (docs/secrets.md);
+	 * both NULL without --secrets-fd. */
+	struct secrets *secrets;   /* owned */
+	struct intercept *icpt;    /* owned */
 
 	struct listener *listeners; /* owned list */
 	struct self_addr self[PROXY_MAX_SELF];

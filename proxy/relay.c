@@ -203,6 +203,9 @@ static bool forward_checked(struct conn *c, struct evbuffer *in,
 				      "forwarded");
 			return false;
 		}
+		if (c->hc.requests > heads && act.result != HC_REJECT &&
+		    !conn_head_secrets_ok(c, buf, act.consumed))
+			return false;
 		switch (act.result) {
 		case HC_NEED_MORE:
 			return true;

@@ -263,6 +263,8 @@ void conn_connect_next(struct conn *c)
 		struct sockaddr_storage ss;
 		size_t sl = ip_to_sockaddr(a, c->port, &ss);
 		ip_format(a, c->addr_str);
+		if (conn_intercept(c, a))
+			return;
 		c->upstream = bufferevent_socket_new(c->px->base, -1,
 						     BEV_OPT_CLOSE_ON_FREE);
 		if (!c->upstream)
