@@ -95,6 +95,12 @@ void fwd_proxy_run(int lfd) __attribute__((noreturn));
 void fwd_dns_run(int udp, int tcp) __attribute__((noreturn));
 int forwarders_start(const char **what);
 
+/* trust_ca.c: take SANDBOX_CA_DER out of a command's environment and
+ * install that CA in the guest's trust (docs/secrets.md). 0 when there
+ * was none or it is installed; negative errno with *what otherwise. */
+struct control_spec;
+int guest_ca_take(struct control_spec *spec, const char **what);
+
 /* session.c: serve commands on the control channel, side by side; returns
  * when the first (the sandbox's main command) is done. */
 int session_serve(int lfd, const struct boot_config *cfg);

@@ -47,6 +47,13 @@ const char launch_usage[] =
 	"  --memory MB          guest memory (default 1024)\n"
 	"  --cpus N             virtual CPUs (default 1 under TCG, 2 under KVM)\n"
 	"  --env NAME[=VALUE]   pass a variable; NAME alone copies the host's value\n"
+	"  --secret VAR@HOST[,HOST...]\n"
+	"                       keep VAR's value on the host: the guest gets a\n"
+	"                       random placeholder of the same shape, and the\n"
+	"                       proxy puts the value in its place in request\n"
+	"                       headers to HOST over TLS only (repeatable;\n"
+	"                       docs/secrets.md)\n"
+	"  --upstream-ca FILE   also trust FILE (PEM) for the secret hosts\n"
 	"  --root               run COMMAND as root in the guest (uid 0); the host\n"
 	"                       still sees only files of the invoking user and the\n"
 	"                       proxy stays the only way out (docs/launcher.md)\n"
@@ -87,6 +94,8 @@ enum {
 	OPT_CPUS,
 	OPT_ENV,
 	OPT_ROOT,
+	OPT_SECRET,
+	OPT_UPSTREAM_CA,
 	OPT_AUDIT,
 	OPT_AUDIT_MAX,
 	OPT_AUDIT_KEEP,
@@ -110,6 +119,8 @@ static const struct option long_opts[] = {
 	{"cpus", required_argument, NULL, OPT_CPUS},
 	{"env", required_argument, NULL, OPT_ENV},
 	{"root", no_argument, NULL, OPT_ROOT},
+	{"secret", required_argument, NULL, OPT_SECRET},
+	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
 	{"audit-keep", required_argument, NULL, OPT_AUDIT_KEEP},
@@ -218,6 +229,22 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 			break;
 		case OPT_ROOT:
 			o->root = true;
+			break;
+		case OPT_SECRET:
+			if (!launch_secret_valid(optarg)) {
+				fmt_buf(err, errsz,
+					"--secret %s: expected VAR@HOST[,HOST...] "
+					"(VAR: letters, digits, _; HOST: a DNS "
+					"name)",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->secrets, &o->n_secrets, sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->secrets[o->n_secrets++] = optarg;
+			break;
+		case OPT_UPSTREAM_CA:
+			o->upstream_ca = optarg;
 			break;
 		case OPT_WORKSPACE:
 			o->workspace = optarg;
@@ -331,6 +358,8 @@ void launch_opts_free(struct launch_opts *o)
 	free(o->policies);
 	free(o->rules);
 	free(o->env);
+	free(o->secrets);
+	o->secrets = NULL;
 	o->policies = NULL;
 	o->rules = NULL;
 	o->env = NULL;

@@ -25,6 +25,7 @@
 #include "launch.h"
 #include "launch_plan.h"
 #include "locate.h"
+#include "secrets.h"
 #include "trust.h"
 
 #define VERSION "0.1.0"
@@ -308,7 +309,8 @@ static void env_unset(const char *name, void *arg)
 
 static const char *env_lookup(const char *name)
 {
-	return getenv(name);
+	const char *ph = launcher_secret_placeholder(name);
+	return ph ? ph : getenv(name);
 }
 
 static void guest_env(struct strv *env, bool tty)
@@ -412,9 +414,16 @@ static void start_proxy(void)
 	write_policy_record(&pa);
 	plan_proxy_argv(&a, prog.proxy_bin, &paths, &opts, &pa, verbose);
 	strv_free(&pa);
+	char serr[300];
+	int sfd = launcher_secrets_proxy_args(&a, run, opts.upstream_ca, serr,
+					      sizeof(serr));
+	if (sfd == -2)
+		fail("%s", serr);
 	if (a.failed)
 		fail("out of memory");
 	spawn_until_ready(&proxy, &a, paths.proxy_log, proxy_ready, PROXY_READY_MS);
+	if (sfd >= 0)
+		close(sfd);
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
 	     paths.audit);
 }
@@ -606,6 +615,8 @@ int main(int argc, char **argv)
 								 : EXIT_LAUNCH_FAILED;
 	}
 	named = named || ar == 1 || explicit_name;
+	if (launcher_secrets_prepare(&opts, aerr, sizeof(aerr)) < 0)
+		fail("%s", aerr);
 	check_workspace();
 	if (named && !explicit_name) {
 		sandbox_default_name(workspace, default_name,
@@ -627,6 +638,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sandbox-launch: %s\n", aerr);
 				return EXIT_LAUNCH_FAILED;
 			}
+			if (launcher_secrets_any())
+				fail("--secret: sandbox %s is running already; "
+				     "its secrets are given when it starts",
+				     opts.name);
 			note("sandbox %s is running; running %s in it",
 			     opts.name, opts.cmd[0]);
 			struct strv env = {0};
@@ -655,6 +670,8 @@ int main(int argc, char **argv)
 			sizeof(reg.meta.policies[0]), "%s", repo.copy_path);
 	registry_started(&reg, state, run, paths.audit);
 	start_proxy();
+	if (launcher_secrets_guest_env(&env, run, aerr, sizeof(aerr)) < 0)
+		fail("%s", aerr);
 	int ctl = connect_guest();
 	note("guest up; running %s", opts.cmd[0]);
 
