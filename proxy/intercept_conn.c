@@ -19,10 +19,11 @@ bool conn_intercept(struct conn *c, const struct ip_addr *a)
 		return false;
 	/* An absolute-form request through the explicit proxy is plain
 	 * HTTP: it stays on the relay, whose head check refuses
-	 * placeholders. Only TLS (or a stream not seen yet) is taken. */
+	 * placeholders. Only TLS (or a stream not seen yet: a CONNECT
+	 * tunnel, a silent client) is taken. */
 	if (c->origin == ORIGIN_HTTP_PROXY && !c->is_connect)
 		return false;
-	if (c->proto && c->proto != &proto_tls)
+	if (!c->is_connect && c->proto && c->proto != &proto_tls)
 		return false;
 	if (!intercept_wanted(px->icpt, c->name))
 		return false;

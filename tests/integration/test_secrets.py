@@ -385,3 +385,85 @@ def test_bad_secrets_input_refused(env, start_proxy, servers):
         err = res.stderr.decode()
         assert res.returncode != 0 and needle in err, err
         assert VALUE not in err
+
+
+def test_connect_tunnel_through_explicit_proxy_intercepted(env, start_proxy, servers):
+    """HTTPS_PROXY clients (CONNECT) to a secret host are intercepted too."""
+    tls, _ = servers
+    p = _start(env, start_proxy, servers)
+    cenv = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    r = sbxtest.run(["curl", "--silent", "--show-error", "--max-time", "10",
+                     "--cacert", p.ca, "-x", p.http_proxy_url(),
+                     "-H", f"Authorization: Bearer {PH}",
+                     f"https://allowed.test:{tls.port}/via-connect"], timeout=20, env=cenv)
+    assert r.returncode == 0, r.stderr.decode()
+    req = [q for q in tls.seen.snapshot() if q["path"] == "/via-connect"]
+    assert req and _hdr(req[0], "Authorization") == [f"Bearer {VALUE}"], req
+
+
+def test_websocket_upgrade_passes_after_rewrite(env, start_proxy, servers):
+    """An Upgrade request on an intercepted host has its headers rewritten;
+    after the server's 101 the bytes pass both ways untouched."""
+    tls, _ = servers
+    p = _start(env, start_proxy, servers)
+    import socket as _s
+    srv = _s.socket()
+    srv.bind((sbxtest.UPSTREAM_IP, 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    got = {}
+    sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    sctx.load_cert_chain(env.pki["cert"], env.pki["key"])
+
+    def serve():
+        c, _ = srv.accept()
+        with sctx.wrap_socket(c, server_side=True) as s:
+            s.settimeout(10)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += s.recv(4096)
+            got["head"] = buf
+            s.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      b"Connection: Upgrade\r\n\r\n")
+            data = b""
+            while len(data) < 5:
+                data += s.recv(100)
+            got["data"] = data
+            s.sendall(b"pong!")
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    # The policy allows the test servers' ports only: a fresh proxy whose
+    # policy allows this one.
+    pol = _policy(tls, servers[1]).replace(f"[{tls.port},", f"[{port}, {tls.port},")
+    r, w = os.pipe()
+    os.write(w, SECRETS.encode())
+    os.close(w)
+    procs = env.procs
+    orig = procs.start
+    procs.start = lambda argv, **kw: orig(argv, pass_fds=(r,), **kw)
+    try:
+        p = start_proxy(pol, args=["--secrets-fd", str(r), "--ca-out", p.ca + ".2",
+                                   "--upstream-ca", env.pki["ca"]])
+    finally:
+        del procs.start
+        os.close(r)
+    synth = p.synth("allowed.test")
+    ctx = ssl.create_default_context(
+        cafile=[a for a in p.argv if a.endswith(".pem.2")][0])
+    with p.forwarder(f"{synth}:{port}") as fw, fw.connect() as raw:
+        with ctx.wrap_socket(raw, server_hostname="allowed.test") as s:
+            s.sendall(f"GET /ws HTTP/1.1\r\nHost: allowed.test:{port}\r\n"
+                      f"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Authorization: Bearer {PH}\r\n\r\n".encode())
+            resp = b""
+            while b"\r\n\r\n" not in resp:
+                resp += s.recv(4096)
+            assert resp.startswith(b"HTTP/1.1 101"), resp
+            s.sendall(b"ping!")
+            back = b""
+            while len(back) < 5:
+                back += s.recv(100)
+    t.join(10)
+    srv.close()
+    assert f"Authorization: Bearer {VALUE}".encode() in got["head"], got
+    assert got["data"] == b"ping!" and back == b"pong!"
