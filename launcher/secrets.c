@@ -213,6 +213,9 @@ int launcher_secrets_prepare(struct launch_opts *o, char *err, size_t errsz)
 			return -1;
 		}
 		explicit_bzero(rnd, sizeof(rnd));
+		/* Wipe it where the kernel shows it too (/proc/PID/environ
+		 * reads the launcher's original environment block). */
+		explicit_bzero((char *)v, strlen(v));
 		unsetenv(s->var);
 		n_secrets++;
 		if (add_guest_var(o, s->var) < 0) {
