@@ -27,7 +27,7 @@ else
 BUILD ?= build
 endif
 
-PKGS := libevent openssl libcares yaml-0.1
+PKGS := libevent libevent_openssl openssl libcares yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

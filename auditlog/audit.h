@@ -6,6 +6,7 @@
 #ifndef PROXY_AUDIT_H
 #define PROXY_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -49,6 +50,11 @@ struct audit_record {
 	const char *decision; /* "allow", "deny", "would-deny" */
 	const char *rule;     /* "file:line" or "default" */
 	const char *reason;   /* short human text */
+	/* Interception (docs/secrets.md): the proxy terminated TLS for a
+	 * secret host; secret names the variable whose placeholder the
+	 * record is about (never its value). false/NULL: absent. */
+	bool intercepted;
+	const char *secret;
 	int64_t bytes_up;     /* guest -> internet; -1: absent */
 	int64_t bytes_down;   /* internet -> guest; -1: absent */
 	int64_t duration_ms;  /* -1: absent */

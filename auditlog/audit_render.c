@@ -175,6 +175,9 @@ static void render(struct out *o, const char *sandbox,
 	field_str(o, "decision", r->decision, budget);
 	field_str(o, "rule", r->rule, budget);
 	field_str(o, "reason", r->reason, budget);
+	if (r->intercepted)
+		put(o, ",\"intercepted\":true", 19);
+	field_str(o, "secret", r->secret, budget);
 	field_int(o, "bytes_up", r->bytes_up);
 	field_int(o, "bytes_down", r->bytes_down);
 	field_int(o, "duration_ms", r->duration_ms);

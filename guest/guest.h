@@ -105,6 +105,12 @@ void forwarder_become(const char *name);
 /* fwd_inbound.c: published ports, host -> guest loopback (vsock 1081). */
 int fwd_inbound_start(const char **what);
 
+/* trust_ca.c: take SANDBOX_CA_DER out of a command's environment and
+ * install that CA in the guest's trust (docs/secrets.md). 0 when there
+ * was none or it is installed; negative errno with *what otherwise. */
+struct control_spec;
+int guest_ca_take(struct control_spec *spec, const char **what);
+
 /* session.c: serve commands on the control channel, side by side; returns
  * when the first (the sandbox's main command) is done. */
 int session_serve(int lfd, const struct boot_config *cfg);

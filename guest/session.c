@@ -211,6 +211,14 @@ static int run_session(int c, int sfd, const struct boot_config *cfg)
 		fail_session(c, control_status_str(st), 127);
 		return -EPROTO;
 	}
+	const char *cawhat = NULL;
+	if ((r = guest_ca_take(&spec, &cawhat)) < 0) {
+		char msg[300];
+		fmt_buf(msg, sizeof(msg), "cannot install %s: %s", cawhat,
+			strerror(-r));
+		fail_session(c, msg, 127);
+		return -EPROTO;
+	}
 	struct spawned sp;
 	r = spawn_command(&spec, cfg->workspace, &sp);
 	if (r < 0 || sp.exec_errno) {

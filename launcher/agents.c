@@ -11,6 +11,7 @@
 #include <yaml.h>
 
 #include "../common/util.h"
+#include "launch.h"
 
 struct ctx {
 	yaml_document_t *doc;
@@ -179,6 +180,30 @@ static enum agent_status parse_root(struct ctx *c, yaml_node_t *root)
 						      "cloud keys) is never passed "
 						      "implicitly; pass it with "
 						      "--env NAME when needed");
+		} else if (!strcmp(key, "secrets")) {
+			/* VAR@HOST[,HOST...]: when VAR is set on the host it
+			 * is a --secret (docs/secrets.md): the guest gets a
+			 * placeholder. A broad token stays opt-in here too. */
+			st = str_list(c, v, &c->a->secrets[0][0],
+				      sizeof(c->a->secrets[0]),
+				      AGENT_MAX_SECRETS, &c->a->n_secrets,
+				      "secrets: a list of VAR@HOST[,HOST...]");
+			for (size_t i = 0; !st && i < c->a->n_secrets; i++) {
+				char var[64];
+				fmt_buf(var, sizeof(var), "%.*s",
+					(int)strcspn(c->a->secrets[i], "@"),
+					c->a->secrets[i]);
+				if (!launch_secret_valid(c->a->secrets[i]))
+					return err_at(c, v, AGENT_BAD_VALUE,
+						      "secrets: expected "
+						      "VAR@HOST[,HOST...]");
+				if (broad_token(var))
+					return err_at(c, v, AGENT_BAD_VALUE,
+						      "secrets: a broad host "
+						      "token is never used "
+						      "implicitly; pass it with "
+						      "--secret VAR@HOST");
+			}
 		} else if (!strcmp(key, "preset")) {
 			st = copy_str(c, v, c->a->preset, sizeof(c->a->preset),
 				      "preset: a preset name or a file");
@@ -187,8 +212,8 @@ static enum agent_status parse_root(struct ctx *c, yaml_node_t *root)
 			st = parse_install(c, v);
 		} else {
 			return err_at(c, k, AGENT_UNKNOWN_KEY,
-				      "unknown key (command, env, preset, "
-				      "install)");
+				      "unknown key (command, env, secrets, "
+				      "preset, install)");
 		}
 		if (st)
 			return st;

@@ -5,6 +5,8 @@
  *
  *   command: [claude]                  # or a single string
  *   env: [ANTHROPIC_API_KEY]           # optional
+ *   secrets: [ANTHROPIC_API_KEY@api.anthropic.com]  # optional: kept on
+ *                                      # the host (docs/secrets.md)
  *   preset: claude                     # policies/claude.yaml, or a path
  *   install:                           # optional
  *     npm: "@anthropic-ai/claude-code"
@@ -23,12 +25,16 @@
 #define AGENT_MAX_ARGS 16
 #define AGENT_MAX_ENV 32
 #define AGENT_ARG_LEN 256
+#define AGENT_MAX_SECRETS 8
 
 struct agent {
 	char command[AGENT_MAX_ARGS][AGENT_ARG_LEN];
 	size_t n_command;
 	char env[AGENT_MAX_ENV][64];
 	size_t n_env;
+	/* VAR@HOST[,HOST...], used as --secret when VAR is set */
+	char secrets[AGENT_MAX_SECRETS][512];
+	size_t n_secrets;
 	char preset[AGENT_ARG_LEN]; /* as written: a name or a path */
 	char npm[128], how[AGENT_ARG_LEN], image[64];
 };

@@ -14,6 +14,7 @@
 
 #include "../common/datadir.h"
 #include "../common/util.h"
+#include "secrets.h"
 #include "../policy/policy.h"
 #include "agents.h"
 #include "image.h"
@@ -312,6 +313,8 @@ int agent_apply(struct launch_opts *o, char **argv,
 		if (!e || push_front(&o->env, &o->n_env, e))
 			goto nomem;
 	}
+	if (agent_secrets(&a, o) < 0)
+		goto nomem;
 	size_t n = a.n_command + (size_t)o->cmd_argc - 1;
 	char **cmd = calloc(n + 1, sizeof(*cmd));
 	if (!cmd)

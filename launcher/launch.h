@@ -45,6 +45,10 @@ struct launch_opts {
 	size_t n_publish;
 	const char **host_ports; /* --host-port PORT (checked digits) */
 	size_t n_host_ports;
+	/* --secret VAR@HOST[,HOST...] (docs/secrets.md), --upstream-ca */
+	const char **secrets;
+	size_t n_secrets;
+	const char *upstream_ca;
 	const char *workspace; /* NULL: the current directory */
 	const char *resolver;
 	const char *audit;
@@ -84,6 +88,8 @@ extern const char launch_usage[];
 bool launch_name_valid(const char *s);
 /* NAME or NAME=VALUE with a shell-style NAME. */
 bool launch_env_valid(const char *s);
+/* VAR@HOST[,HOST...] (--secret; launcher/secrets.c). */
+bool launch_secret_valid(const char *s);
 
 /* ---- timings.c ------------------------------------------------------ */
 

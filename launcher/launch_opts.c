@@ -49,6 +49,13 @@ const char launch_usage[] =
 	"  --memory MB          guest memory (default 1024)\n"
 	"  --cpus N             virtual CPUs (default 1 under TCG, 2 under KVM)\n"
 	"  --env NAME[=VALUE]   pass a variable; NAME alone copies the host's value\n"
+	"  --secret VAR@HOST[,HOST...]\n"
+	"                       keep VAR's value on the host: the guest gets a\n"
+	"                       random placeholder of the same shape, and the\n"
+	"                       proxy puts the value in its place in request\n"
+	"                       headers to HOST over TLS only (repeatable;\n"
+	"                       docs/secrets.md)\n"
+	"  --upstream-ca FILE   also trust FILE (PEM) for the secret hosts\n"
 	"  --root               run COMMAND as root in the guest (uid 0); the host\n"
 	"                       still sees only files of the invoking user and the\n"
 	"                       proxy stays the only way out (docs/launcher.md)\n"
@@ -104,6 +111,8 @@ enum {
 	OPT_CPUS,
 	OPT_ENV,
 	OPT_ROOT,
+	OPT_SECRET,
+	OPT_UPSTREAM_CA,
 	OPT_AUDIT,
 	OPT_AUDIT_MAX,
 	OPT_AUDIT_KEEP,
@@ -132,6 +141,8 @@ static const struct option long_opts[] = {
 	{"publish", required_argument, NULL, OPT_PUBLISH},
 	{"host-port", required_argument, NULL, OPT_HOST_PORT},
 	{"root", no_argument, NULL, OPT_ROOT},
+	{"secret", required_argument, NULL, OPT_SECRET},
+	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
 	{"audit", required_argument, NULL, OPT_AUDIT},
 	{"audit-max-bytes", required_argument, NULL, OPT_AUDIT_MAX},
 	{"audit-keep", required_argument, NULL, OPT_AUDIT_KEEP},
@@ -274,6 +285,22 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 		case OPT_ROOT:
 			o->root = true;
 			break;
+		case OPT_SECRET:
+			if (!launch_secret_valid(optarg)) {
+				fmt_buf(err, errsz,
+					"--secret %s: expected VAR@HOST[,HOST...] "
+					"(VAR: letters, digits, _; HOST: a DNS "
+					"name)",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			if (push(&o->secrets, &o->n_secrets, sizeof(char *)))
+				return LAUNCH_OPTS_NOMEM;
+			o->secrets[o->n_secrets++] = optarg;
+			break;
+		case OPT_UPSTREAM_CA:
+			o->upstream_ca = optarg;
+			break;
 		case OPT_WORKSPACE:
 			o->workspace = optarg;
 			break;
@@ -396,6 +423,8 @@ void launch_opts_free(struct launch_opts *o)
 	o->n_host_ports = 0;
 	o->publish = NULL;
 	o->n_publish = 0;
+	free(o->secrets);
+	o->secrets = NULL;
 	o->policies = NULL;
 	o->rules = NULL;
 	o->env = NULL;

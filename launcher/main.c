@@ -27,6 +27,7 @@
 #include "virtiofs.h"
 #include "locate.h"
 #include "remembered.h"
+#include "secrets.h"
 #include "trust.h"
 
 #define VERSION "0.1.0"
@@ -274,7 +275,8 @@ static void env_unset(const char *name, void *arg)
 
 static const char *env_lookup(const char *name)
 {
-	return getenv(name);
+	const char *ph = launcher_secret_placeholder(name);
+	return ph ? ph : getenv(name);
 }
 
 static void guest_env(struct strv *env, bool tty)
@@ -339,14 +341,16 @@ static void write_policy_record(const struct strv *pa)
  * PLAN_READY_FD) with its output in log, and wait for its "ready" line on
  * the pipe; if it dies first or the time runs out, show the end of its log
  * and fail naming it. */
+/* extra_fd (or -1): inherited as descriptor PLAN_READY_FD + 1. */
 static void spawn_until_ready(struct child *ch, struct strv *a, const char *log,
-			      unsigned timeout_ms)
+			      unsigned timeout_ms, int extra_fd)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
 		fail("cannot start %s: pipe: %s", ch->name, strerror(errno));
 	_cleanup_close_ int rd = p[0];
-	int r = child_spawn_fds(ch, a->v, log, &p[1], 1);
+	const int fds[2] = {p[1], extra_fd};
+	int r = child_spawn_fds(ch, a->v, log, fds, extra_fd >= 0 ? 2 : 1);
 	close(p[1]); /* else its end of file would never come */
 	if (r)
 		fail("cannot start %s: %s", a->v[0], strerror(-r));
@@ -380,9 +384,17 @@ static void start_proxy(void)
 	write_policy_record(&pa);
 	plan_proxy_argv(&a, prog.proxy_bin, &paths, &opts, &pa, verbose);
 	strv_free(&pa);
+	char serr[300];
+	int sfd = launcher_secrets_proxy_args(&a, run, opts.upstream_ca,
+					      PLAN_READY_FD + 1, serr,
+					      sizeof(serr));
+	if (sfd == -2)
+		fail("%s", serr);
 	if (a.failed)
 		fail("out of memory");
-	spawn_until_ready(&proxy, &a, paths.proxy_log, PROXY_READY_MS);
+	spawn_until_ready(&proxy, &a, paths.proxy_log, PROXY_READY_MS, sfd);
+	if (sfd >= 0)
+		close(sfd);
 	timings_mark("proxy ready");
 	note("sandbox-proxy ready (pid %d), audit log %s", (int)proxy.pid,
 	     paths.audit);
@@ -415,7 +427,7 @@ static void start_vm(enum accel accel)
 	plan_bridge_argv(&a, prog.vsock_bin, &paths, verbose);
 	if (a.failed)
 		fail("out of memory");
-	spawn_until_ready(&bridge, &a, paths.vsock_log, SOCKETS_READY_MS);
+	spawn_until_ready(&bridge, &a, paths.vsock_log, SOCKETS_READY_MS, -1);
 	timings_mark("bridge ready");
 
 	uid_t uid = getuid();
@@ -597,6 +609,8 @@ int main(int argc, char **argv)
 		return ar == -ENOPKG ? 127 : EXIT_LAUNCH_FAILED;
 	}
 	named = named || ar == 1 || explicit_name;
+	if (launcher_secrets_prepare(&opts, aerr, sizeof(aerr)) < 0)
+		fail("%s", aerr);
 	check_workspace();
 	if (named && !explicit_name) {
 		sandbox_default_name(workspace, default_name,
@@ -618,6 +632,10 @@ int main(int argc, char **argv)
 				fprintf(stderr, "sandbox-launch: %s\n", aerr);
 				return EXIT_LAUNCH_FAILED;
 			}
+			if (launcher_secrets_any())
+				fail("--secret: sandbox %s is running already; "
+				     "its secrets are given when it starts",
+				     opts.name);
 			note("sandbox %s is running; running %s in it",
 			     opts.name, opts.cmd[0]);
 			struct strv env = {0};
@@ -655,6 +673,8 @@ int main(int argc, char **argv)
 		     "would not find this run)",
 		     opts.name, reg.dir, strerror(-rs));
 	start_proxy();
+	if (launcher_secrets_guest_env(&env, run, aerr, sizeof(aerr)) < 0)
+		fail("%s", aerr);
 	int ctl = connect_guest();
 	timings_mark("guest up (control channel)");
 	note("guest up; running %s", opts.cmd[0]);

@@ -2,13 +2,17 @@
 # when the policy engineer's tool is built, the policy-engine benchmark.
 # Always measures release binaries, whatever BUILD/SAN the caller uses.
 # Results: build/bench/proxy.txt and proxy.json (see tests/bench/README.md).
-.PHONY: bench bench-proxy bench-policy
+.PHONY: bench bench-proxy bench-policy bench-secrets
 
 BENCH_BUILD := build
 
 bench:
 	$(MAKE) BUILD=$(BENCH_BUILD) SAN=0 all tests-build
-	$(MAKE) BUILD=$(BENCH_BUILD) SAN=0 bench-proxy bench-policy
+	$(MAKE) BUILD=$(BENCH_BUILD) SAN=0 bench-proxy bench-policy bench-secrets
+
+# Interception cost: intercepted vs spliced HTTPS (docs/secrets.md).
+bench-secrets:
+	SANDBOX_BUILD=$(abspath $(BENCH_BUILD)) /usr/bin/python3 tests/bench/secrets_bench.py
 
 bench-proxy:
 	SANDBOX_BUILD=$(abspath $(BENCH_BUILD)) /usr/bin/python3 tests/bench/proxy_bench.py

@@ -30,6 +30,13 @@ const char config_usage[] =
 	"  --guest-connect PATH   the vsock bridge's host-to-guest socket\n"
 	"  --host-port PORT       the guest may reach the host's loopback on\n"
 	"                         PORT as host.sandbox.internal (repeatable)\n"
+	"  --secrets-fd N         read secrets (VAR PLACEHOLDER VALUE HOSTS\n"
+	"                         lines) from inherited descriptor N until EOF;\n"
+	"                         TLS to their hosts is intercepted\n"
+	"                         (docs/secrets.md)\n"
+	"  --ca-out FILE          write the interception CA certificate (never\n"
+	"                         its key) to FILE\n"
+	"  --upstream-ca FILE     also trust FILE (PEM) for intercepted upstreams\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
@@ -65,6 +72,9 @@ enum {
 	OPT_PUBLISH,
 	OPT_GUEST_CONNECT,
 	OPT_HOST_PORT,
+	OPT_SECRETS_FD,
+	OPT_CA_OUT,
+	OPT_UPSTREAM_CA,
 };
 
 static const struct option options[] = {
@@ -94,6 +104,9 @@ static const struct option options[] = {
 	{"publish", required_argument, NULL, OPT_PUBLISH},
 	{"guest-connect", required_argument, NULL, OPT_GUEST_CONNECT},
 	{"host-port", required_argument, NULL, OPT_HOST_PORT},
+	{"secrets-fd", required_argument, NULL, OPT_SECRETS_FD},
+	{"ca-out", required_argument, NULL, OPT_CA_OUT},
+	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
 	{NULL, 0, NULL, 0},
 };
 
@@ -213,6 +226,7 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 	cfg->sandbox = "default";
 	cfg->audit_keep = 10;
 	cfg->max_conns = 4096;
+	cfg->secrets_fd = -1;
 	cfg->handshake_timeout = 10;
 	cfg->connect_timeout = 10;
 	cfg->idle_timeout = 300;
@@ -346,6 +360,25 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 		}
 		case OPT_POOL:
 			pool = optarg;
+			break;
+		case OPT_SECRETS_FD: {
+			unsigned fd;
+			if (config_parse_uint(optarg, 3, INT_MAX, &fd) < 0) {
+				fmt_buf(err, errsz,
+					"--secrets-fd %s: expected a "
+					"descriptor number of 3 or more",
+					optarg);
+				r = -EINVAL;
+				goto out;
+			}
+			cfg->secrets_fd = (int)fd;
+			break;
+		}
+		case OPT_CA_OUT:
+			cfg->ca_out = optarg;
+			break;
+		case OPT_UPSTREAM_CA:
+			cfg->upstream_ca = optarg;
 			break;
 		case OPT_MAX_CONNS:
 			u = &cfg->max_conns, umax = 1000000;

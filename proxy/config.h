@@ -49,6 +49,12 @@ struct proxy_config {
 	 * host.sandbox.internal (policy.h, POLICY_HOST_INTERNAL). */
 	uint16_t *host_ports; /* owned */
 	size_t n_host_ports;
+	/* Secrets (docs/secrets.md): the descriptor the launcher writes
+	 * them to (-1: none), where the CA certificate goes, and extra
+	 * trust for intercepted upstreams (argv, not owned). */
+	int secrets_fd;
+	const char *ca_out;
+	const char *upstream_ca;
 	struct ip_addr synth_base;
 	unsigned synth_prefix;
 	unsigned max_conns;

@@ -222,6 +222,19 @@ int conn_audit_connect(struct conn *c, const char *reason);
  * when the log cannot be written: do not act. */
 int conn_audit_resolve(struct conn *c, const char *reason);
 
+/* ---- secrets (intercept_conn.c, docs/secrets.md) ---- */
+
+/* Where c would connect to the checked address a: false to connect as
+ * usual; true when c was handed to TLS interception (its upstream is the
+ * intercept module's socketpair) or refused, with what happens next in
+ * *next. */
+bool conn_intercept(struct conn *c, const struct ip_addr *a,
+		    enum conn_next *next);
+/* A request head seen in clear (plain HTTP, the explicit proxy) carries
+ * no secret's placeholder; false when it does: c was refused (conn_refuse),
+ * return CONN_NEXT_DENY. */
+bool conn_head_secrets_ok(struct conn *c, const uint8_t *head, size_t len);
+
 /* ---- refusals (conn_refuse.c) ---- */
 
 /* Ask for a refusal: keeps kind and reason (copied) for the dispatcher

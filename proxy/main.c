@@ -26,6 +26,8 @@
 #include "proxy.h"
 #include "resolver.h"
 #include "synth.h"
+#include "intercept.h"
+#include "secrets.h"
 
 #define VERSION "0.1.0"
 /* Names whose answers are kept (see dns_cache.h); under 1 MiB when full. */
@@ -237,6 +239,18 @@ static int run(struct proxy_config *cfg)
 		die("cannot create the synthetic address pool");
 	collect_local_addrs(&px);
 	fdlimit_setup(cfg->max_conns);
+	if (cfg->secrets_fd >= 0) {
+		char msg[400];
+		if (secrets_load_fd(cfg->secrets_fd, &px.secrets, msg,
+				    sizeof(msg)) < 0)
+			die("--secrets-fd %d: %s", cfg->secrets_fd, msg);
+		if (secrets_table(px.secrets)) {
+			px.icpt = intercept_new(px.secrets, cfg->upstream_ca,
+						cfg->ca_out, msg, sizeof(msg));
+			if (!px.icpt)
+				die("%s", msg);
+		}
+	}
 
 	signal(SIGPIPE, SIG_IGN);
 	px.sig_hup = evsignal_new(px.base, SIGHUP, on_sighup, &px);
@@ -299,6 +313,8 @@ static int run(struct proxy_config *cfg)
 	event_free(px.sig_hup);
 	event_free(px.sig_term);
 	event_free(px.sig_int);
+	intercept_free(px.icpt);
+	secrets_free(px.secrets);
 	resolver_free(px.resolver);
 	dns_cache_free(px.dns_cache);
 	synth_free(px.synth);

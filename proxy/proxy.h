@@ -30,6 +30,8 @@ struct listener;
 struct conn;
 struct control;
 struct inbound;
+struct secrets;
+struct intercept;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
@@ -64,6 +66,10 @@ struct proxy {
 	struct synth_pool *synth;  /* owned */
 	struct control *control;  /* owned, NULL without --control */
 	struct inbound *inbound;  /* owned: published ports (inbound.h) */
+	/* Secrets and TLS interception for their hosts (docs/secrets.md);
+	 * both NULL without --secrets-fd. */
+	struct secrets *secrets;   /* owned */
+	struct intercept *icpt;    /* owned */
 
 	struct listener *listeners; /* owned list */
 	struct self_addr self[PROXY_MAX_SELF];

@@ -206,6 +206,9 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 		    act.result != HC_REJECT && !proxy_may_act(c->px))
 			return conn_end(c, "audit log unwritable: request not "
 					   "forwarded");
+		if (c->hc.requests > heads && act.result != HC_REJECT &&
+		    !conn_head_secrets_ok(c, buf, act.consumed))
+			return CONN_NEXT_DENY;
 		switch (act.result) {
 		case HC_NEED_MORE:
 			return CONN_NEXT_WAIT;

@@ -61,6 +61,10 @@ static void bad(void)
 		 AGENT_BAD_VALUE, 3, 6, "broad host token"},
 		{"command: [x]\npreset: p\nenv: [GITHUB_TOKEN]\n",
 		 AGENT_BAD_VALUE, 3, 6, "--env NAME"},
+		{"command: [x]\npreset: p\nsecrets: [GH_TOKEN@api.github.com]\n",
+		 AGENT_BAD_VALUE, 3, 10, "--secret VAR@HOST"},
+		{"command: [x]\npreset: p\nsecrets: [KEY]\n",
+		 AGENT_BAD_VALUE, 3, 10, "VAR@HOST"},
 		{"command: []\npreset: p\n", AGENT_BAD_VALUE, 1, 10, "empty"},
 		{"command: {a: b}\npreset: p\n", AGENT_BAD_VALUE, 1, 10,
 		 "command"},
@@ -122,6 +126,11 @@ static void shipped(void)
 				     sizeof(preset)) == 0,
 		   "%s preset %s exists", names[i], a.preset);
 		ok(a.how[0] != '\0', "%s says how to install it", names[i]);
+		if (strcmp(names[i], "claude") == 0)
+			ok(a.n_secrets == 2 &&
+				   !strcmp(a.secrets[0],
+					   "ANTHROPIC_API_KEY@api.anthropic.com"),
+			   "claude keeps its API key on the host");
 	}
 	ok(agent_find("nosuchagent", presets, path, sizeof(path)) == -ENOENT,
 	   "unknown agent");

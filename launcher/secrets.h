@@ -1,0 +1,52 @@
+/* --secret VAR@HOST[,HOST...] (docs/secrets.md): the launcher reads VAR
+ * from its own environment, removes it there (so that no child, the
+ * proxy included, inherits it), gives the guest a random placeholder of
+ * the same shape and hands the real value to the proxy on a pipe the
+ * proxy inherits. The value is never in argv, a file, a log or the
+ * guest. */
+#ifndef LAUNCHER_SECRETS_H
+#define LAUNCHER_SECRETS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct launch_opts;
+struct strv;
+
+/* The placeholder for value: the same length and the same prefix style
+ * (everything up to the last '-' or '_' in the first half is kept, e.g.
+ * "sk-ant-api03-"), every other letter or digit replaced by a random one
+ * of its kind; at least SECRET_RANDOM_MIN characters are random (a short
+ * value gets a longer placeholder). rnd supplies randomness. Returns the
+ * length, or 0 when out is too small. Pure. */
+#define SECRET_RANDOM_MIN 20
+size_t secret_placeholder_make(const char *value, const uint8_t *rnd,
+			       size_t rnd_len, char *out, size_t outsz);
+
+/* An agent descriptor's secrets: each VAR@HOSTS whose VAR is set here and
+ * not already given with --secret is added to o's secrets. -1: no memory. */
+struct agent;
+int agent_secrets(const struct agent *a, struct launch_opts *o);
+
+/* Read, check and hide every --secret value; add each VAR to the
+ * variables the guest gets. Returns 0 or -1 with err. */
+int launcher_secrets_prepare(struct launch_opts *o, char *err, size_t errsz);
+/* The placeholder the guest gets for name, or NULL when it is no secret. */
+const char *launcher_secret_placeholder(const char *name);
+bool launcher_secrets_any(void);
+
+/* Add --secrets-fd CHILD_FD/--ca-out/--upstream-ca to the proxy's argv a;
+ * the secrets are written to a pipe now. Returns the pipe's read end
+ * (close-on-exec: spawn the proxy with it moved to child_fd, then close
+ * it), -1 with no secrets, or -2 on error (err). */
+int launcher_secrets_proxy_args(struct strv *a, const char *run,
+				const char *upstream_ca, int child_fd, char *err,
+				size_t errsz);
+/* The guest's trust in the sandbox CA (written by the proxy in run):
+ * SANDBOX_CA_DER (read and removed by sandbox-init, which installs it)
+ * and the CA variables tools read. Returns 0 or -1 with err. */
+int launcher_secrets_guest_env(struct strv *env, const char *run, char *err,
+			       size_t errsz);
+
+#endif

@@ -1,0 +1,121 @@
+#!/usr/bin/python3
+"""Interception cost (docs/secrets.md): the same HTTPS download through
+sandbox-proxy's explicit proxy (CONNECT), once to a host that is spliced
+(other.test) and once to a secret host that is intercepted (allowed.test:
+TLS terminated, heads rewritten, re-encrypted), rounds interleaved, in one
+run on loopback. Prints the median throughput of each and the ratio, and
+writes build/bench/secrets.txt.
+
+Environment: SANDBOX_BUILD (binaries), BENCH_ROUNDS [5], BENCH_MB [64].
+Squid with ssl_bump is not measured here (left undone)."""
+import http.server
+import os
+import socketserver
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.abspath(os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build")))
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+import sbxtest  # noqa: E402
+
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+SIZE = int(os.environ.get("BENCH_MB", "64")) << 20
+BODY = os.urandom(1 << 20)
+
+
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(SIZE))
+        self.end_headers()
+        for _ in range(SIZE >> 20):
+            self.wfile.write(BODY)
+
+
+class Srv(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="sbx-secbench-")
+    procs = sbxtest.Procs()
+    try:
+        pki = sbxtest.make_pki(os.path.join(d, "pki"))
+        dns = sbxtest.Dnsmasq(procs, d)
+        srv = Srv((sbxtest.UPSTREAM_IP, 0), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki["cert"], pki["key"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        port = srv.server_address[1]
+        pol = os.path.join(d, "policy.yaml")
+        with open(pol, "w") as f:
+            f.write(f"version: 1\nallow:\n  - host: allowed.test\n    ports: [{port}]\n"
+                    f"  - host: other.test\n    ports: [{port}]\n"
+                    f"  - cidr: 127.0.0.2/32\n    ports: [{port}]\n")
+        ca = os.path.join(d, "sandbox-ca.pem")
+        hport = sbxtest.free_port()
+        r, w = os.pipe()
+        os.write(w, b"BENCHKEY bench-PPPPPPPPPPPPPPPPPPPP bench-real-value allowed.test\n")
+        os.close(w)
+        log = open(os.path.join(d, "proxy.log"), "wb")
+        proxy = procs.start([os.path.join(BUILD, "bin", "sandbox-proxy"), "--policy", pol,
+                             "--audit", os.path.join(d, "audit.jsonl"),
+                             "--resolver", f"127.0.0.1:{dns.port}",
+                             "--http-proxy", f"tcp:127.0.0.1:{hport}",
+                             "--secrets-fd", str(r), "--ca-out", ca,
+                             "--upstream-ca", pki["ca"]],
+                            pass_fds=(r,), stdout=log, stderr=log)
+        os.close(r)
+        sbxtest.wait_until(lambda: b"ready" in open(log.name, "rb").read(), 10,
+                           what="sandbox-proxy ready")
+        bundle = os.path.join(d, "bundle.pem")
+        with open(bundle, "w") as f:
+            f.write(open(pki["ca"]).read() + open(ca).read())
+        cenv = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+
+        def once(host):
+            t = time.monotonic()
+            res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--cacert", bundle,
+                                  "-x", f"http://127.0.0.1:{hport}",
+                                  "-H", "Authorization: Bearer bench-PPPPPPPPPPPPPPPPPPPP",
+                                  f"https://{host}:{port}/"], env=cenv, timeout=300,
+                                 capture_output=True)
+            dt = time.monotonic() - t
+            if res.returncode:
+                raise SystemExit(f"curl {host}: {res.stderr.decode()}")
+            return SIZE / dt / 1e6
+
+        spliced, intercepted = [], []
+        for _ in range(ROUNDS):
+            spliced.append(once("other.test"))
+            intercepted.append(once("allowed.test"))
+        s, i = statistics.median(spliced), statistics.median(intercepted)
+        text = (f"secrets bench: {SIZE >> 20} MiB HTTPS download via CONNECT, "
+                f"median of {ROUNDS} interleaved rounds\n"
+                f"  spliced (other.test)       {s:8.1f} MB/s\n"
+                f"  intercepted (allowed.test) {i:8.1f} MB/s  "
+                f"({i / s:.2f}x spliced)\n")
+        print(text, end="")
+        os.makedirs(os.path.join(SRC, "build", "bench"), exist_ok=True)
+        with open(os.path.join(SRC, "build", "bench", "secrets.txt"), "w") as f:
+            f.write(text)
+        sbxtest.stop_process(proxy)
+    finally:
+        procs.kill_all()
+        subprocess.run(["rm", "-rf", d])
+
+
+if __name__ == "__main__":
+    main()
