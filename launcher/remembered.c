@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "../parse/inbound.h"
 #include "cmds.h"
 #include "sandboxes.h"
 #include "trust.h"
@@ -180,6 +181,89 @@ static int apply_policies(struct remembered_ctx *c, const struct strv *rec,
 	return 0;
 }
 
+/* ---- repeatable lists: published ports, host ports ---- */
+
+/* The recorded strings live as long as the run (o points at them). */
+static struct strv kept_lists;
+
+static int get_list(const char *const *v, size_t n, struct strv *out)
+{
+	for (size_t i = 0; i < n; i++)
+		strv_add(out, v[i]);
+	return out->failed ? -ENOMEM : 0;
+}
+
+/* The same values in any order: `-p 1:1 -p 2:2` is `-p 2:2 -p 1:1`. */
+static bool same_set(const struct strv *a, const struct strv *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		bool found = false;
+		for (size_t k = 0; k < b->n && !found; k++)
+			found = !strcmp(a->v[i], b->v[k]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static int apply_list(const struct strv *rec, const char ***v, size_t *n)
+{
+	const char **p = calloc(rec->n, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	for (size_t i = 0; i < rec->n; i++) {
+		strv_add(&kept_lists, rec->v[i]);
+		if (kept_lists.failed) {
+			free(p);
+			return -ENOMEM;
+		}
+		p[i] = kept_lists.v[kept_lists.n - 1];
+	}
+	free(*v);
+	*v = p;
+	*n = rec->n;
+	return 0;
+}
+
+static int get_publish(const struct remembered_ctx *c, struct strv *out,
+		       char *err, size_t errsz)
+{
+	(void)err, (void)errsz;
+	return get_list(c->o->publish, c->o->n_publish, out);
+}
+
+static int apply_publish(struct remembered_ctx *c, const struct strv *rec,
+			 char *err, size_t errsz)
+{
+	for (size_t i = 0; i < rec->n; i++) {
+		struct publish_spec ps;
+		const char *why;
+		if (publish_spec_parse(rec->v[i], &ps, &why) < 0)
+			return out_of_range("publish", err, errsz);
+	}
+	return apply_list(rec, &c->o->publish, &c->o->n_publish);
+}
+
+static int get_host_ports(const struct remembered_ctx *c, struct strv *out,
+			  char *err, size_t errsz)
+{
+	(void)err, (void)errsz;
+	return get_list(c->o->host_ports, c->o->n_host_ports, out);
+}
+
+static int apply_host_ports(struct remembered_ctx *c, const struct strv *rec,
+			    char *err, size_t errsz)
+{
+	for (size_t i = 0; i < rec->n; i++) {
+		unsigned port;
+		if (parse_uint(rec->v[i], 1, 65535, &port))
+			return out_of_range("host_port", err, errsz);
+	}
+	return apply_list(rec, &c->o->host_ports, &c->o->n_host_ports);
+}
+
 /* To remember another option, add its row here (a key, the option, a get
  * and an apply; docs/launcher.md lists them). Keys are words: [a-z_]. */
 const struct remembered_setting remembered_table[] = {
@@ -187,6 +271,9 @@ const struct remembered_setting remembered_table[] = {
 	{"cpus", "--cpus", get_cpus, NULL, apply_cpus, NULL},
 	{"policy", "--policy", get_policies, same_policies, apply_policies,
 	 show_policy},
+	{"publish", "--publish", get_publish, same_set, apply_publish, NULL},
+	{"host_port", "--host-port", get_host_ports, same_set,
+	 apply_host_ports, NULL},
 };
 const size_t remembered_count = ARRAY_SIZE(remembered_table);
 

@@ -198,9 +198,77 @@ static void test_use(void)
 	rmdir(dir);
 }
 
+/* Published ports and host ports: a later run without them takes the
+ * recorded ones, in any order the same list is fine, another is refused. */
+static void test_ports(void)
+{
+	char dir[] = "/tmp/test-remembered-XXXXXX", err[4096] = "";
+	if (!mkdtemp(dir)) {
+		ok(false, "mkdtemp: %s", strerror(errno));
+		return;
+	}
+	struct run r;
+	const char *pub[] = {"8080:80", "127.0.0.1:9000:9000"};
+	const char *hp[] = {"5432"};
+	run_init(&r, 0, 0, NULL);
+	r.o.publish = malloc(sizeof(pub));
+	memcpy(r.o.publish, pub, sizeof(pub));
+	r.o.n_publish = 2;
+	r.o.host_ports = malloc(sizeof(hp));
+	memcpy(r.o.host_ports, hp, sizeof(hp));
+	r.o.n_host_ports = 1;
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
+	       "a run with -p and --host-port records: %s", err);
+	free(r.o.policies);
+	free(r.o.publish);
+	free(r.o.host_ports);
+
+	run_init(&r, 0, 0, NULL);
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
+	       "a run without them: %s", err);
+	ok(r.o.n_publish == 2 && !strcmp(r.o.publish[0], "8080:80") &&
+		   !strcmp(r.o.publish[1], "127.0.0.1:9000:9000"),
+	   "takes the recorded published ports");
+	ok(r.o.n_host_ports == 1 && !strcmp(r.o.host_ports[0], "5432"),
+	   "and the recorded host port");
+	free(r.o.policies);
+	free(r.o.publish);
+	free(r.o.host_ports);
+
+	const char *swapped[] = {"127.0.0.1:9000:9000", "8080:80"};
+	run_init(&r, 0, 0, NULL);
+	r.o.publish = malloc(sizeof(swapped));
+	memcpy(r.o.publish, swapped, sizeof(swapped));
+	r.o.n_publish = 2;
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), 0,
+	       "the same ports in another order are fine: %s", err);
+	free(r.o.policies);
+	free(r.o.publish);
+	free(r.o.host_ports);
+
+	const char *other[] = {"8081:80"};
+	run_init(&r, 0, 0, NULL);
+	r.o.publish = malloc(sizeof(other));
+	memcpy(r.o.publish, other, sizeof(other));
+	r.o.n_publish = 1;
+	is_int(remembered_use(dir, "box", &r.c, err, sizeof(err)), -EEXIST,
+	       "another published port is refused");
+	ok(strstr(err, "--publish 8081:80 (it was made with --publish ") &&
+		   strstr(err, "--publish 8080:80") &&
+		   strstr(err, "--publish 127.0.0.1:9000:9000") &&
+		   strstr(err, "sandbox-launch reset box"),
+	   "naming both and the way out: %s", err);
+	free(r.o.policies);
+	free(r.o.publish);
+	free(r.o.host_ports);
+	remembered_forget(dir);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	test_text();
 	test_use();
+	test_ports();
 	return done_testing();
 }
