@@ -120,7 +120,8 @@ def test_a_second_run_reuses_memory_cpus_and_policy(S):
     r = run([S.bin, "list", "--json"], env=S.env, timeout=30)
     [entry] = json.loads(r.stdout)
     assert entry["settings"] == {"memory": ["512"], "cpus": ["2"],
-                                 "policy": [str(S.pol_a)]}
+                                 "policy": [str(S.pol_a)],
+                                 "publish": [], "host_port": []}
 
 
 def test_a_conflicting_option_is_refused_naming_reset(S):
