@@ -124,9 +124,10 @@ def test_cached_answer_never_outlives_a_deny(env, start_proxy):
     status = _connect(p, env)
     assert " 403 " in status, status
     # the refusal's record is queued before the 403 and written just after
-    sbxtest.wait_until(
-        lambda: p.find(event="connect", host="allowed.test")[-1].get("decision") == "deny",
-        5, what="the refusal's connect record")
+    def refusal_written():
+        recs = p.find(event="connect", host="allowed.test")
+        return bool(recs) and recs[-1].get("decision") == "deny"
+    sbxtest.wait_until(refusal_written, 5, what="the refusal's connect record")
     d = p.find(event="connect", host="allowed.test")[-1]
     assert d.get("decision") == "deny", d
     assert d.get("rule") == p.rule("- host: allowed.test"), d
