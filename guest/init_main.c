@@ -78,7 +78,14 @@ int main(void)
 	fatal_set_shell(cfg.debug_shell);
 
 	step(modules_load("/lib/modules", &what), "load module", what);
+	/* Called first: step()'s arguments are evaluated in no set order. */
+	int r = docker_modules(&cfg, &what);
+	step(r, "load Docker's modules", what);
+	r = docker_disk_find(&cfg, &what);
+	step(r, "Docker's data disk", what);
 	step(root_build(&cfg, &what), "build root", what);
+	r = docker_storage(&cfg, &what);
+	step(r, "Docker's data root", what);
 	step(etc_write(&cfg, &what), "write /etc", what);
 	step(root_switch(&what), "switch root", what);
 	if (sethostname(cfg.hostname, strlen(cfg.hostname)) < 0)
@@ -89,6 +96,8 @@ int main(void)
 			"library path");
 	step(netcap_setup(&what), "network capture", what);
 	step(forwarders_start(&what), "forwarders", what);
+	r = docker_start(&cfg, &what);
+	step(r, "start dockerd", what);
 
 	if (cfg.debug_shell) {
 		const char *sh[] = {"/bin/sh", NULL};
@@ -108,7 +117,7 @@ int main(void)
 		      strerror(-lfd));
 	log_msg("ready: serving the control channel on vsock port %d",
 		CONTROL_VSOCK_PORT);
-	int r = session_serve(lfd, &cfg);
+	r = session_serve(lfd, &cfg);
 	if (r < 0)
 		log_msg("control channel: %s", strerror(-r));
 	power_off();

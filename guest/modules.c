@@ -26,15 +26,16 @@ static int load_one(const char *dir, const char *name)
 	return 0;
 }
 
-int modules_load(const char *dir, const char **failed)
+int modules_load_list(const char *dir, const char *list_name,
+		      const char **failed)
 {
 	static char name[256];
 	char list[512];
-	if (fmt_buf(list, sizeof(list), "%s/load-order", dir))
+	if (fmt_buf(list, sizeof(list), "%s/%s", dir, list_name))
 		return -ENAMETOOLONG;
 	_cleanup_fclose_ FILE *f = fopen(list, "re");
 	if (!f) {
-		*failed = "load-order";
+		*failed = list_name;
 		return -errno;
 	}
 	while (fgets(name, sizeof(name), f)) {
@@ -48,4 +49,9 @@ int modules_load(const char *dir, const char **failed)
 		}
 	}
 	return 0;
+}
+
+int modules_load(const char *dir, const char **failed)
+{
+	return modules_load_list(dir, "load-order", failed);
 }
