@@ -20,7 +20,8 @@ qemu-system-x86 kmod cpio nftables debootstrap e2fsprogs
 # busybox and musl for the test image and guest test programs, man-db for
 # the installed man pages, and Debian's Docker (dockerd, containerd, runc,
 # iptables) for tests/e2e/test_docker.py, which runs it from the host's
-# /usr inside the guest (never on the host: nothing here starts it).
+# /usr inside the guest (the tests never use a daemon on the host, which
+# apt may start where systemd runs).
 TEST_PACKAGES="
 chromium clang-14 libclang-rt-14-dev
 python3 python3-pytest
