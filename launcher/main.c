@@ -56,10 +56,16 @@ static struct child proxy = {.name = "sandbox-proxy"};
 static struct child bridge = {.name = "sandbox-vsock"};
 static struct child qemu = {.name = "qemu"};
 
+/* Docker's per-run data disk (docker_opts.c); a named sandbox keeps
+ * Docker's data on its own disk. */
+static char docker_disk[PATH_MAX];
+
 static void teardown(void)
 {
 	struct child *const all[] = {&qemu, &bridge, &proxy};
 	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS);
+	if (docker_disk[0])
+		unlink(docker_disk); /* a run that failed before the guest was up */
 	if (state[0]) {
 		state_dir_remove(state);
 		state[0] = '\0';
@@ -440,10 +446,6 @@ static void prepare_host_pkg(void)
 	}
 }
 
-/* Docker's per-run data disk (docker_opts.c); a named sandbox keeps
- * Docker's data on its own disk. */
-static char docker_disk[PATH_MAX];
-
 static void make_docker_disk(void)
 {
 	char err[1024] = "";
@@ -674,8 +676,8 @@ int main(int argc, char **argv)
 	start_proxy();
 	int ctl = connect_guest();
 	/* QEMU has it open: the space goes when QEMU exits. */
-	if (docker_disk[0])
-		unlink(docker_disk);
+	if (docker_disk[0] && unlink(docker_disk) == 0)
+		docker_disk[0] = '\0';
 	note("guest up; running %s", opts.cmd[0]);
 
 	uid_t uid = getuid();
