@@ -22,7 +22,16 @@ here=$(dirname "$0")
 # nf_conntrack, ...) come from modules.dep.
 ROOTS="virtio_mmio vmw_vsock_virtio_transport 9pnet_virtio 9p virtiofs fuse
 overlay dummy nf_tables nft_chain_nat nft_redir nft_nat nf_nat nf_conntrack
-nft_ct nft_reject_inet nft_reject_ipv4 virtio_blk ext4 crc32c_generic"
+nft_ct nft_reject_inet nft_reject_ipv4 nft_fib_ipv4 virtio_blk ext4
+crc32c_generic"
+
+# Roots of what Docker needs on top (sandbox-launch --docker): its bridge
+# networks (bridge, veth, br_netfilter), and the xtables matches and
+# targets its iptables-nft rules use (nft_compat runs them). Written to
+# load-order-docker, minus what load-order has; sandbox-init loads it only
+# with sandbox.docker=on (guest/docker.c).
+DOCKER_ROOTS="bridge veth br_netfilter nft_compat nft_masq xt_addrtype
+xt_conntrack xt_MASQUERADE xt_nat xt_tcpudp xt_comment nf_conntrack_netlink"
 
 read -r pkg pkgver <"$out/kernel-pkg"
 cache=$out/cache
@@ -55,18 +64,27 @@ mkdir -p "$stage/bin" "$stage/lib/modules" "$stage/etc" "$stage/dev" \
 	"$stage/proc" "$stage/sys" "$stage/newroot"
 
 # modprobe prints "insmod PATH" in dependency order for each root; keep the
-# first occurrence of each module.
-: >"$stage/lib/modules/load-order"
-for m in $ROOTS; do
-	modprobe -d "$root" -S "$kver" --show-depends "$m" ||
-		{ echo "guest: module $m not found in $pkg" >&2; exit 1; }
-done | awk '$1 == "insmod" { print $2 }' | while read -r path; do
-	name=$(basename "$path")
-	if ! grep -qx "$name" "$stage/lib/modules/load-order"; then
-		cp "$path" "$stage/lib/modules/$name"
-		echo "$name" >>"$stage/lib/modules/load-order"
-	fi
-done
+# first occurrence of each module (across all lists).
+# closure LIST ROOTS...: append the closure of ROOTS to LIST.
+closure() {
+	list=$1
+	shift
+	: >"$stage/lib/modules/$list"
+	for m in "$@"; do
+		modprobe -d "$root" -S "$kver" --show-depends "$m" ||
+			{ echo "guest: module $m not found in $pkg" >&2; exit 1; }
+	done | awk '$1 == "insmod" { print $2 }' | while read -r path; do
+		name=$(basename "$path")
+		if ! cat "$stage/lib/modules/load-order"* | grep -qx "$name"; then
+			cp "$path" "$stage/lib/modules/$name"
+			echo "$name" >>"$stage/lib/modules/$list"
+		fi
+	done
+}
+# shellcheck disable=SC2086
+closure load-order $ROOTS
+# shellcheck disable=SC2086
+closure load-order-docker $DOCKER_ROOTS
 
 cp "$init" "$stage/init"
 chmod 755 "$stage/init"
@@ -91,4 +109,4 @@ fi
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
 echo "$kver" >"$out/kernel-version"
-echo "guest: kernel $kver ($pkg $pkgver), $(wc -l <"$stage/lib/modules/load-order") modules, initramfs $(du -k "$out/initramfs.cpio.gz" | cut -f1) KiB"
+echo "guest: kernel $kver ($pkg $pkgver), $(wc -l <"$stage/lib/modules/load-order") modules (+$(wc -l <"$stage/lib/modules/load-order-docker") for Docker), initramfs $(du -k "$out/initramfs.cpio.gz" | cut -f1) KiB"

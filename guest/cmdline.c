@@ -126,6 +126,8 @@ static int set_param(struct boot_config *cfg, const char *key, const char *v,
 			return -EINVAL;
 		}
 		cfg->host_pkg = !strcmp(v, "on");
+	} else if (!strncmp(key, "docker", 6)) {
+		return docker_param(cfg, key, v, why);
 	} else {
 		*why = "unknown sandbox.* parameter";
 		return -EINVAL;

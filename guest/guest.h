@@ -44,6 +44,10 @@ struct boot_config {
 	/* sandbox.wsfs=virtiofs: the workspace is a virtiofs share (tag
 	 * "workspace", the launcher's virtiofsd); else 9p. */
 	int ws_virtiofs;
+	/* sandbox.docker=on: Docker's modules, data root and daemon
+	 * (docker.c); sandbox.docker_mirror=URL: a registry mirror. */
+	int docker;
+	char docker_mirror[256];
 };
 
 /* console.c */
@@ -61,8 +65,11 @@ int run_wait(const char *const argv[]);
 int cmdline_parse(const char *cmdline, struct boot_config *cfg,
 		  const char **why);
 
-/* modules.c */
+/* modules.c: dir/load-order, or another list made by build-image.sh;
+ * need_disk: also the disk-only modules (virtio_blk, ext4). */
 int modules_load(const char *dir, bool need_disk, const char **failed);
+int modules_load_list(const char *dir, const char *list_name, bool need_disk,
+		      const char **failed);
 
 /* mounts.c */
 int mount_early(const char **what);
@@ -83,6 +90,18 @@ int rootimg_mount(const char **what);
  * is built: apt/ (the lower layer of /etc/apt), passwd and group (the
  * host's system accounts, launcher/host_pkg.h). */
 #define HOST_ETC_LOWER "/lower/hostetc"
+
+/* docker.c (sandbox.docker=on). The per-run data disk's virtio-blk serial
+ * (launcher/docker_disk.c); a named sandbox keeps Docker's data on its
+ * writable layer's disk instead. */
+#define DOCKER_DISK_SERIAL "sandbox-docker"
+int docker_modules(const struct boot_config *cfg, const char **what);
+int docker_disk_find(const struct boot_config *cfg, const char **what);
+int docker_storage(const struct boot_config *cfg, const char **what);
+int docker_start(const struct boot_config *cfg, const char **what);
+/* cmdline.c's hook for sandbox.docker and sandbox.docker_mirror. */
+int docker_param(struct boot_config *cfg, const char *key, const char *v,
+		 const char **why);
 
 /* etc.c */
 int etc_write(const struct boot_config *cfg, const char **what);

@@ -18,10 +18,13 @@
 
 static struct boot_config cfg;
 
-static void step(int r, const char *step_name, const char *what)
+/* what is read through its address after r was computed: C leaves the
+ * order of a call's argument evaluations open, so step(f(&what), ...,
+ * what) could pass what as it was before f ran. */
+static void step(int r, const char *step_name, const char *const *what)
 {
 	if (r)
-		fatal("%s: %s: %s", step_name, what ? what : "?",
+		fatal("%s: %s: %s", step_name, *what ? *what : "?",
 		      strerror(r < 0 ? -r : r));
 }
 
@@ -61,7 +64,7 @@ int main(void)
 		return 2;
 	}
 	umask(022);
-	step(mount_early(&what), "early mounts", what);
+	step(mount_early(&what), "early mounts", &what);
 	console_setup();
 	timing_mark("init");
 
@@ -78,14 +81,22 @@ int main(void)
 		fatal("kernel command line: %s", why);
 	fatal_set_shell(cfg.debug_shell);
 
-	step(modules_load("/lib/modules", cfg.root_image || cfg.upper_disk,
+	step(modules_load("/lib/modules",
+			  cfg.root_image || cfg.upper_disk || cfg.docker,
 			  &what),
-	     "load module", what);
+	     "load module", &what);
+	int r = docker_modules(&cfg, &what);
+	step(r, "load Docker's modules", &what);
 	timing_mark("modules");
-	step(root_build(&cfg, &what), "build root", what);
+	r = docker_disk_find(&cfg, &what);
+	step(r, "Docker's data disk", &what);
+	r = root_build(&cfg, &what);
+	step(r, "build root", &what);
+	r = docker_storage(&cfg, &what);
+	step(r, "Docker's data root", &what);
 	timing_mark("mounts");
-	step(etc_write(&cfg, &what), "write /etc", what);
-	step(root_switch(&what), "switch root", what);
+	step(etc_write(&cfg, &what), "write /etc", &what);
+	step(root_switch(&what), "switch root", &what);
 	timing_mark("etc");
 	if (sethostname(cfg.hostname, strlen(cfg.hostname)) < 0)
 		fatal("sethostname: %s", strerror(errno));
@@ -98,10 +109,14 @@ int main(void)
 		log_msg("ldconfig failed; programs fall back to the default "
 			"library path");
 	timing_mark("ldconfig");
-	step(netcap_setup(&what), "network capture", what);
+	step(netcap_setup(&what), "network capture", &what);
 	timing_mark("netcap");
-	step(forwarders_start(&what), "forwarders", what);
+	step(forwarders_start(&what), "forwarders", &what);
 	timing_mark("forwarders");
+	r = docker_start(&cfg, &what);
+	step(r, "start dockerd", &what);
+	if (cfg.docker)
+		timing_mark("dockerd");
 
 	if (cfg.debug_shell) {
 		const char *sh[] = {"/bin/sh", NULL};
@@ -122,7 +137,7 @@ int main(void)
 	timing_mark("control");
 	log_msg("ready: serving the control channel on vsock port %d",
 		CONTROL_VSOCK_PORT);
-	int r = session_serve(lfd, &cfg);
+	r = session_serve(lfd, &cfg);
 	if (r < 0)
 		log_msg("control channel: %s", strerror(-r));
 	power_off();

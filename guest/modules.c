@@ -27,10 +27,10 @@ static int load_one(const char *dir, const char *name)
 	return 0;
 }
 
-/* Modules only a run with a disk needs (sandbox.root=image or
- * sandbox.upper=disk): the ext4 stack and virtio_blk. A row per module, so
- * that other features add theirs. Loading is most of init's own work
- * under TCG; a plain run skips these. */
+/* Modules only a run with a disk needs (sandbox.root=image,
+ * sandbox.upper=disk or sandbox.docker=on): the ext4 stack and virtio_blk.
+ * A row per module, so that other features add theirs. Loading is most of
+ * init's own work under TCG; a plain run skips these. */
 static const char *const disk_only[] = {
 	"virtio_blk.ko", "crc16.ko", "mbcache.ko", "jbd2.ko", "ext4.ko",
 };
@@ -45,15 +45,16 @@ static bool skipped(const char *name, bool need_disk)
 	return false;
 }
 
-int modules_load(const char *dir, bool need_disk, const char **failed)
+int modules_load_list(const char *dir, const char *list_name, bool need_disk,
+		      const char **failed)
 {
 	static char name[256];
 	char list[512];
-	if (fmt_buf(list, sizeof(list), "%s/load-order", dir))
+	if (fmt_buf(list, sizeof(list), "%s/%s", dir, list_name))
 		return -ENAMETOOLONG;
 	_cleanup_fclose_ FILE *f = fopen(list, "re");
 	if (!f) {
-		*failed = "load-order";
+		*failed = list_name;
 		return -errno;
 	}
 	while (fgets(name, sizeof(name), f)) {
@@ -67,4 +68,9 @@ int modules_load(const char *dir, bool need_disk, const char **failed)
 		}
 	}
 	return 0;
+}
+
+int modules_load(const char *dir, bool need_disk, const char **failed)
+{
+	return modules_load_list(dir, "load-order", need_disk, failed);
 }

@@ -16,6 +16,12 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
+/* The rule behind every chain: only traffic whose route leaves through
+ * eth0 (the default route, "the outside") is captured; traffic between the
+ * guest and its own bridges (Docker's networks, later) stays inside the VM,
+ * which has no network card anyway. DNS to any address, TCP or UDP, goes
+ * to the DNS forwarder first: Docker gives containers public resolvers
+ * (8.8.8.8) when the guest's own is on loopback. */
 static const char ruleset[] =
 	"flush ruleset\n"
 	"table ip sandbox_nat {\n"
@@ -23,15 +29,18 @@ static const char ruleset[] =
 	"    type nat hook output priority -100; policy accept;\n"
 	"    oifname \"lo\" return\n"
 	"    ip daddr 127.0.0.0/8 return\n"
+	"    meta l4proto { tcp, udp } th dport 53 dnat to " FWD_DNS_ADDR ":53\n"
+	"    oifname != \"eth0\" return\n"
 	"    meta l4proto tcp redirect to :" STR(FWD_TCP_PORT) "\n"
-	"    udp dport 53 dnat to " FWD_DNS_ADDR ":53\n"
 	"  }\n"
-	/* Forwarded traffic (containers in the guest, later) too. */
+	/* Forwarded traffic: containers on a bridge. Their TCP is redirected
+	 * to the bridge's own address, where the forwarder listens too. */
 	"  chain prerouting {\n"
 	"    type nat hook prerouting priority -100; policy accept;\n"
 	"    iifname \"lo\" return\n"
+	"    meta l4proto { tcp, udp } th dport 53 dnat to " FWD_DNS_ADDR ":53\n"
+	"    fib daddr oifname != \"eth0\" return\n"
 	"    meta l4proto tcp redirect to :" STR(FWD_TCP_PORT) "\n"
-	"    udp dport 53 dnat to " FWD_DNS_ADDR ":53\n"
 	"  }\n"
 	"}\n"
 	"table inet sandbox_filter {\n"
@@ -41,13 +50,21 @@ static const char ruleset[] =
 	"    meta nfproto ipv6 drop\n"
 	/* Redirected connections: NAT ran first, so the address is local. */
 	"    ip daddr 127.0.0.0/8 accept\n"
+	/* To the guest's own bridges (and replies to containers). */
+	"    oifname != \"eth0\" accept\n"
 	"  }\n"
 	"  chain input {\n"
 	"    type filter hook input priority 0; policy accept;\n"
 	"    iifname != \"lo\" meta nfproto ipv6 drop\n"
 	"  }\n"
+	/* Between the guest's bridges only; nothing is routed out of eth0
+	 * (what would go there was redirected above, the rest is dropped). */
 	"  chain forward {\n"
 	"    type filter hook forward priority 0; policy drop;\n"
+	"    meta nfproto ipv6 drop\n"
+	"    oifname \"eth0\" drop\n"
+	"    iifname \"eth0\" drop\n"
+	"    accept\n"
 	"  }\n"
 	"}\n";
 

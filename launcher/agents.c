@@ -210,10 +210,18 @@ static enum agent_status parse_root(struct ctx *c, yaml_node_t *root)
 			seen_preset = true;
 		} else if (!strcmp(key, "install")) {
 			st = parse_install(c, v);
+		} else if (!strcmp(key, "docker")) {
+			/* YAML 1.2 core booleans only: no yes/on. */
+			if (!is_str(v) || (strcmp(sval(v), "true") &&
+					   strcmp(sval(v), "false")))
+				return err_at(c, v, AGENT_BAD_VALUE,
+					      "docker: true or false");
+			c->a->docker = !strcmp(sval(v), "true");
+			st = AGENT_OK;
 		} else {
 			return err_at(c, k, AGENT_UNKNOWN_KEY,
 				      "unknown key (command, env, secrets, "
-				      "preset, install)");
+				      "preset, install, docker)");
 		}
 		if (st)
 			return st;

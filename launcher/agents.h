@@ -12,6 +12,7 @@
  *     npm: "@anthropic-ai/claude-code"
  *     how: "npm install -g @anthropic-ai/claude-code"
  *     image: agents                    # an image that has it
+ *   docker: true                       # optional: as --docker
  *
  * Unknown keys, wrong types and missing required keys are errors with the
  * file's line and column.
@@ -37,6 +38,7 @@ struct agent {
 	size_t n_secrets;
 	char preset[AGENT_ARG_LEN]; /* as written: a name or a path */
 	char npm[128], how[AGENT_ARG_LEN], image[64];
+	bool docker; /* docker: true -> --docker */
 };
 
 enum agent_status {

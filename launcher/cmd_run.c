@@ -308,6 +308,7 @@ int agent_apply(struct launch_opts *o, char **argv,
 	char *pdup = strdup(preset);
 	if (!pdup || push_front(&o->policies, &o->n_policies, pdup))
 		goto nomem;
+	o->docker = o->docker || a.docker;
 	for (size_t i = 0; i < a.n_env; i++) {
 		char *e = strdup(a.env[i]);
 		if (!e || push_front(&o->env, &o->n_env, e))

@@ -66,6 +66,9 @@ struct launch_opts {
 	bool no_repo_policy;   /* --no-repo-policy: ignore .sandbox/policy.yaml */
 	bool timings;          /* --timings: the boot timeline on stderr */
 	bool verbose, help, version;
+	bool docker;             /* --docker: dockerd in the guest */
+	unsigned disk_size_mb;   /* --disk-size; 0: LAUNCH_DOCKER_DISK_MB */
+	const char *registry_mirror; /* --registry-mirror URL */
 	char **cmd; /* the command, NULL-terminated (points into argv) */
 	int cmd_argc;
 	bool no_command; /* LAUNCH_OPTS_USAGE because no command was given */
@@ -83,6 +86,18 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 					  size_t errsz);
 void launch_opts_free(struct launch_opts *o);
 extern const char launch_usage[];
+
+/* Docker's per-run data disk (docs/docker.md): sparse, so the default
+ * costs only what Docker writes. */
+#define LAUNCH_DOCKER_DISK_MB (16u << 10)
+/* docker_opts.c: --disk-size (MB, or NG) and --registry-mirror. The
+ * mirror goes on the kernel command line and into daemon.json; the guest
+ * checks it again (guest/docker.c). */
+int launch_disk_size_parse(const char *s, unsigned *mb);
+bool launch_mirror_valid(const char *s);
+/* RUN_DIR/docker.img, sparse ext4 of size_mb (0: the default). */
+int docker_disk_create(const char *run_dir, unsigned size_mb, char *path,
+		       size_t pathsz, char *err, size_t errsz);
 
 /* [A-Za-z0-9_-]{1,32}: a sandbox name, also the guest's hostname. */
 bool launch_name_valid(const char *s);
@@ -152,6 +167,9 @@ struct qemu_config {
 	unsigned uid, gid; /* the sandbox user in the guest */
 	const char *root_image; /* absolute path; NULL: the host's /usr */
 	const char *upper_disk; /* NULL: tmpfs writable layer */
+	bool docker;            /* sandbox.docker=on */
+	const char *docker_disk; /* per-run Docker data disk; NULL: none */
+	const char *registry_mirror; /* NULL: none */
 	/* Host root only: shared read-only, the guest's /etc/apt and system
 	 * accounts (host_etc_prepare) and the lower layer of its
 	 * /var/lib/dpkg (host_pkg.h); NULL: not shared. */

@@ -81,6 +81,13 @@ const char launch_usage[] =
 	"                       fallback) as host.sandbox.internal:PORT; any other\n"
 	"                       host port stays refused (repeatable; audited)\n"
 	"  --boot-timeout S     give up when the guest is not up after S seconds (120)\n"
+	"  --docker             start dockerd in the guest (as guest root) before\n"
+	"                       COMMAND; containers go through the proxy too\n"
+	"                       (docs/docker.md)\n"
+	"  --disk-size SIZE     Docker's per-run data disk, sparse ext4: MB, or NG\n"
+	"                       (default 16G; a named sandbox keeps Docker's data\n"
+	"                       on its own disk instead)\n"
+	"  --registry-mirror URL  a registry mirror for the guest's dockerd\n"
 	"\n"
 	"  --verbose            say what is started, and where the logs are\n"
 	"  --timings            print the boot timeline: each host and guest step\n"
@@ -123,6 +130,9 @@ enum {
 	OPT_NO_REPO_POLICY,
 	OPT_VERBOSE,
 	OPT_TIMINGS,
+	OPT_DOCKER,
+	OPT_DISK_SIZE,
+	OPT_REGISTRY_MIRROR,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_PUBLISH = 'p',
@@ -153,6 +163,9 @@ static const struct option long_opts[] = {
 	{"no-repo-policy", no_argument, NULL, OPT_NO_REPO_POLICY},
 	{"verbose", no_argument, NULL, OPT_VERBOSE},
 	{"timings", no_argument, NULL, OPT_TIMINGS},
+	{"docker", no_argument, NULL, OPT_DOCKER},
+	{"disk-size", required_argument, NULL, OPT_DISK_SIZE},
+	{"registry-mirror", required_argument, NULL, OPT_REGISTRY_MIRROR},
 	{"help", no_argument, NULL, OPT_HELP},
 	{"version", no_argument, NULL, OPT_VERSION},
 	{0},
@@ -382,6 +395,29 @@ enum launch_opts_status launch_opts_parse(int argc, char **argv,
 		case OPT_HELP:
 			o->help = true;
 			return LAUNCH_OPTS_OK;
+		case OPT_DOCKER:
+			o->docker = true;
+			break;
+		case OPT_DISK_SIZE:
+			if (launch_disk_size_parse(optarg, &o->disk_size_mb)) {
+				fmt_buf(err, errsz,
+					"--disk-size %s: MB (e.g. 4096) or "
+					"GB with G (e.g. 16G), 1G..1024G",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			break;
+		case OPT_REGISTRY_MIRROR:
+			if (!launch_mirror_valid(optarg)) {
+				fmt_buf(err, errsz,
+					"--registry-mirror %s: an http:// or "
+					"https:// URL of A-Z a-z 0-9 . - _ : / "
+					"~ %%, under 256 bytes",
+					optarg);
+				return LAUNCH_OPTS_USAGE;
+			}
+			o->registry_mirror = optarg;
+			break;
 		case OPT_VERSION:
 			o->version = true;
 			return LAUNCH_OPTS_OK;

@@ -61,10 +61,16 @@ static struct child virtiofsd = {.name = "virtiofsd"};
 static char virtiofs_sock[PATH_MAX]; /* "" : the workspace is on 9p */
 static bool first_byte_seen; /* console.log has grown (--timings) */
 
+/* Docker's per-run data disk (docker_opts.c); a named sandbox keeps
+ * Docker's data on its own disk. */
+static char docker_disk[PATH_MAX];
+
 static void teardown(void)
 {
 	struct child *const all[] = {&qemu, &virtiofsd, &bridge, &proxy};
 	children_stop(all, ARRAY_SIZE(all), STOP_GRACE_MS, sigfd);
+	if (docker_disk[0])
+		unlink(docker_disk); /* a run that failed before the guest was up */
 	if (state[0]) {
 		state_dir_remove(state);
 		state[0] = '\0';
@@ -421,6 +427,15 @@ static void prepare_host_pkg(void)
 	}
 }
 
+static void make_docker_disk(void)
+{
+	char err[1024] = "";
+	if (opts.docker && !reg.upper[0] &&
+	    docker_disk_create(run, opts.disk_size_mb, docker_disk,
+			       sizeof(docker_disk), err, sizeof(err)))
+		fail("Docker's data disk: %s", err);
+}
+
 static void start_vm(enum accel accel)
 {
 	struct strv a = {0};
@@ -456,6 +471,9 @@ static void start_vm(enum accel accel)
 		.gid = gid >= 1 && gid <= 65533 ? gid : 1000,
 		.root_image = opts.image ? prog.image_path : NULL,
 		.upper_disk = reg.upper[0] ? reg.upper : NULL,
+		.docker = opts.docker,
+		.docker_disk = docker_disk[0] ? docker_disk : NULL,
+		.registry_mirror = opts.registry_mirror,
 		.host_etc = host_etc[0] ? host_etc : NULL,
 		.host_dpkg = host_etc[0] ? HOST_DPKG_DIR : NULL,
 		.virtiofs_sock = virtiofs_sock[0] ? virtiofs_sock : NULL,
@@ -660,6 +678,7 @@ int main(int argc, char **argv)
 	guest_env(&env, tty);
 
 	make_dirs();
+	make_docker_disk();
 	prepare_host_pkg();
 	check_repo_policy();
 	fmt_buf(reg.meta.proxy_control, sizeof(reg.meta.proxy_control), "%s",
@@ -677,6 +696,9 @@ int main(int argc, char **argv)
 		fail("%s", aerr);
 	int ctl = connect_guest();
 	timings_mark("guest up (control channel)");
+	/* QEMU has it open: the space goes when QEMU exits. */
+	if (docker_disk[0] && unlink(docker_disk) == 0)
+		docker_disk[0] = '\0';
 	note("guest up; running %s", opts.cmd[0]);
 
 	uid_t uid = getuid();

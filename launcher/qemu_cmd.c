@@ -124,14 +124,18 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_add(a, "-append");
 	strv_addf(a,
 		  "console=ttyS0 quiet panic=-1%s%s sandbox.workspace=%s "
-		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s%s%s",
+		  "sandbox.uid=%u sandbox.gid=%u sandbox.hostname=%s%s%s%s%s%s%s",
 		  c->accel == ACCEL_TCG ? " tsc_early_khz=2000000 lpj=4000000"
 					: "",
 		  c->root_image ? " sandbox.root=image" : "",
 		  c->workspace, c->uid, c->gid, c->hostname,
 		  c->upper_disk ? " sandbox.upper=disk" : "",
 		  host_pkg ? " sandbox.hostpkg=on" : "",
-		  c->virtiofs_sock ? " sandbox.wsfs=virtiofs" : "");
+		  c->virtiofs_sock ? " sandbox.wsfs=virtiofs" : "",
+		  c->docker ? " sandbox.docker=on" : "",
+		  c->docker && c->registry_mirror ? " sandbox.docker_mirror="
+						  : "",
+		  c->docker && c->registry_mirror ? c->registry_mirror : "");
 	if (c->root_image) {
 		if ((r = root_image_args(c->root_image, a)))
 			return r;
@@ -186,6 +190,19 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 			  up);
 		strv_add(a, "-device");
 		strv_add(a, "virtio-blk-device,drive=upper,serial=sandbox-upper");
+	}
+	if (c->docker && c->docker_disk) {
+		/* Docker's per-run data root (guest/docker.c). */
+		_cleanup_free_ char *dd = qemu_escape(c->docker_disk);
+		if (!dd)
+			return -ENOMEM;
+		strv_add(a, "-drive");
+		strv_addf(a, "file=%s,if=none,format=raw,id=docker,"
+			     "discard=unmap",
+			  dd);
+		strv_add(a, "-device");
+		strv_add(a, "virtio-blk-device,drive=docker,"
+			    "serial=sandbox-docker");
 	}
 	strv_add(a, "-chardev");
 	strv_addf(a, "socket,id=vs,path=%s", vs);

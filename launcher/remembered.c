@@ -264,6 +264,53 @@ static int apply_host_ports(struct remembered_ctx *c, const struct strv *rec,
 	return apply_list(rec, &c->o->host_ports, &c->o->n_host_ports);
 }
 
+/* ---- Docker: on or not, and its registry mirror ---- */
+
+static int get_docker(const struct remembered_ctx *c, struct strv *out,
+		      char *err, size_t errsz)
+{
+	(void)err, (void)errsz;
+	if (c->o->docker)
+		strv_add(out, "on");
+	return out->failed ? -ENOMEM : 0;
+}
+
+static int apply_docker(struct remembered_ctx *c, const struct strv *rec,
+			char *err, size_t errsz)
+{
+	if (rec->n != 1 || strcmp(rec->v[0], "on"))
+		return out_of_range("docker", err, errsz);
+	c->o->docker = true;
+	return 0;
+}
+
+static const char *show_docker(const char *value)
+{
+	(void)value;
+	return ""; /* the option takes no value: "--docker" */
+}
+
+static int get_mirror(const struct remembered_ctx *c, struct strv *out,
+		      char *err, size_t errsz)
+{
+	(void)err, (void)errsz;
+	if (c->o->registry_mirror)
+		strv_add(out, c->o->registry_mirror);
+	return out->failed ? -ENOMEM : 0;
+}
+
+static int apply_mirror(struct remembered_ctx *c, const struct strv *rec,
+			char *err, size_t errsz)
+{
+	if (rec->n != 1 || !launch_mirror_valid(rec->v[0]))
+		return out_of_range("registry_mirror", err, errsz);
+	strv_add(&kept_lists, rec->v[0]);
+	if (kept_lists.failed)
+		return -ENOMEM;
+	c->o->registry_mirror = kept_lists.v[kept_lists.n - 1];
+	return 0;
+}
+
 /* To remember another option, add its row here (a key, the option, a get
  * and an apply; docs/launcher.md lists them). Keys are words: [a-z_]. */
 const struct remembered_setting remembered_table[] = {
@@ -274,6 +321,9 @@ const struct remembered_setting remembered_table[] = {
 	{"publish", "--publish", get_publish, same_set, apply_publish, NULL},
 	{"host_port", "--host-port", get_host_ports, same_set,
 	 apply_host_ports, NULL},
+	{"docker", "--docker", get_docker, NULL, apply_docker, show_docker},
+	{"registry_mirror", "--registry-mirror", get_mirror, NULL, apply_mirror,
+	 NULL},
 };
 const size_t remembered_count = ARRAY_SIZE(remembered_table);
 

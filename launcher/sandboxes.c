@@ -333,13 +333,9 @@ static int run_quiet(char *const argv[], char *err, size_t errsz)
 	return -EIO;
 }
 
-int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
-			 size_t pathsz, char *err, size_t errsz)
+int ext4_sparse_create(const char *path, unsigned size_mb, const char *label,
+		       char *err, size_t errsz)
 {
-	if (fmt_buf(path, pathsz, "%s/upper.img", dir))
-		return -ENAMETOOLONG;
-	if (access(path, F_OK) == 0)
-		return 0;
 	static const char *const mkfs[] = {"/usr/sbin/mkfs.ext4",
 					   "/sbin/mkfs.ext4"};
 	const char *bin = NULL;
@@ -348,12 +344,12 @@ int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
 			bin = mkfs[i];
 	if (!bin) {
 		fmt_buf(err, errsz, "mkfs.ext4 not found: install e2fsprogs "
-				    "(a named sandbox keeps its writable "
-				    "layer in an ext4 image)");
+				    "(a named sandbox's writable layer and "
+				    "Docker's data live in ext4 images)");
 		return -ENOENT;
 	}
 	char tmp[PATH_MAX];
-	if (fmt_buf(tmp, sizeof(tmp), "%s/upper.img.new", dir))
+	if (fmt_buf(tmp, sizeof(tmp), "%s.new", path))
 		return -ENAMETOOLONG;
 	_cleanup_close_ int fd =
 		open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -365,13 +361,23 @@ int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
 	 * its root directory, as in the guest. */
 	char *argv[] = {(char *)bin, "-q", "-F", "-E",
 			"root_owner=0:0,lazy_itable_init=1", "-m", "0",
-			"-L", "sandbox-upper", tmp, NULL};
+			"-L", (char *)label, tmp, NULL};
 	int r = run_quiet(argv, err, errsz);
 	if (r) {
 		unlink(tmp);
 		return r;
 	}
 	return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
+			 size_t pathsz, char *err, size_t errsz)
+{
+	if (fmt_buf(path, pathsz, "%s/upper.img", dir))
+		return -ENAMETOOLONG;
+	if (access(path, F_OK) == 0)
+		return 0;
+	return ext4_sparse_create(path, size_mb, "sandbox-upper", err, errsz);
 }
 
 int sandbox_upper_root(const char *dir, char *out, size_t outsz)

@@ -67,6 +67,10 @@ int sandbox_meta_write(const char *dir, const struct sandbox_meta *m);
 /* -ENOENT when there is no meta.json, -EINVAL when it is not ours. */
 int sandbox_meta_read(const char *dir, struct sandbox_meta *m);
 
+/* A sparse ext4 image of size_mb at path (made at path.new, then renamed),
+ * as the invoking user: mkfs.ext4 needs no root. */
+int ext4_sparse_create(const char *path, unsigned size_mb, const char *label,
+		       char *err, size_t errsz);
 /* The writable layer image, created (sparse, ext4) when missing. */
 int sandbox_upper_create(const char *dir, unsigned size_mb, char *path,
 			 size_t pathsz, char *err, size_t errsz);

@@ -19,13 +19,17 @@ qemu-system-x86 kmod cpio nftables debootstrap e2fsprogs uidmap
 # make bench): real peers (dnsmasq, OpenSSL, curl, socat), the proxies we
 # measure against, clang for libFuzzer, Chromium for the HTML report test,
 # busybox and musl for the test image and guest test programs, man-db for
-# the installed man pages.
+# the installed man pages, and Debian's Docker (dockerd, containerd, runc,
+# iptables) for tests/e2e/test_docker.py, which runs it from the host's
+# /usr inside the guest (the tests never use a daemon on the host, which
+# apt may start where systemd runs).
 TEST_PACKAGES="
 chromium clang-14 libclang-rt-14-dev
 python3 python3-pytest
 curl openssl dnsmasq-base socat jq procps psmisc iproute2
 haproxy squid-openssl tinyproxy wrk hyperfine
 busybox-static musl-tools man-db
+docker.io containerd runc iptables tini
 "
 
 case "${1:-run}" in

@@ -121,7 +121,8 @@ def test_a_second_run_reuses_memory_cpus_and_policy(S):
     [entry] = json.loads(r.stdout)
     assert entry["settings"] == {"memory": ["512"], "cpus": ["2"],
                                  "policy": [str(S.pol_a)],
-                                 "publish": [], "host_port": []}
+                                 "publish": [], "host_port": [],
+                                 "docker": [], "registry_mirror": []}
 
 
 def test_a_conflicting_option_is_refused_naming_reset(S):
