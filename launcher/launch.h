@@ -3,6 +3,7 @@
  *   launch_opts.c    command line -> struct launch_opts (pure, no I/O)
  *   strv.c           a growable argv (the QEMU and proxy command lines)
  *   state_dir.c      the private per-run state dir and the kept run dir
+ *   workspace.c      the workspace and the command's start directory
  *   accel.c          KVM where it works, TCG otherwise, remembered
  *   qemu_cmd.c       the QEMU command line (pure: config -> argv)
  *   supervise.c      child processes: PDEATHSIG, logs, teardown
@@ -16,6 +17,7 @@
 #ifndef LAUNCHER_LAUNCH_H
 #define LAUNCHER_LAUNCH_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -134,6 +136,10 @@ void strv_free(struct strv *s);
  * First removes the directories of earlier runs whose launcher is gone
  * (after a SIGKILL nothing else can). */
 int state_dir_create(const char *name, char *out, size_t outsz);
+/* The run's policy.txt at path: what the proxy was given (pa: pairs of
+ * option and value, as plan_policy_args makes them), one per line, in
+ * merge order. 0 or -errno. */
+int run_write_policy_record(const char *path, const struct strv *pa);
 /* Removes the state directory and the files and sockets in it. */
 void state_dir_remove(const char *dir);
 /* Creates the kept run directory $XDG_STATE_HOME/sandbox/runs/ID (default
@@ -182,6 +188,18 @@ struct qemu_config {
 /* Is the workspace path one the guest accepts on its command line and
  * QEMU in an option value? NULL if so, else why not. */
 const char *qemu_workspace_problem(const char *path);
+
+/* ---- workspace.c ---------------------------------------------------- */
+
+/* The workspace (given, or "." when NULL) as an absolute path in ws, and
+ * where the command starts (the current directory when it is inside the
+ * workspace, else ws) in cwd_guest. 0, or -errno with why in err. */
+int workspace_resolve(const char *given, char ws[PATH_MAX],
+		      char cwd_guest[PATH_MAX], char *err, size_t errsz);
+/* The user's own policy ($XDG_CONFIG_HOME/sandbox/policy.yaml, else
+ * ~/.config/sandbox/policy.yaml) in out: 1 when it exists, else 0 with
+ * out empty. */
+int user_policy_path(char *out, size_t outsz);
 /* Fills argv; returns 0 or -ENOMEM / -EINVAL. */
 int qemu_cmd_build(const struct qemu_config *c, struct strv *argv);
 
@@ -198,6 +216,10 @@ struct child {
  * to log_path, in its own process group, with PR_SET_PDEATHSIG(SIGKILL)
  * and an empty signal mask. Returns 0 or -errno (exec failure included). */
 int child_spawn(struct child *c, char *const argv[], const char *log_path);
+/* Block SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH and SIGCHLD and return
+ * a non-blocking signalfd for them (every wait of the supervisor reads
+ * it), or -errno. SIGPIPE is ignored. */
+int signals_to_fd(void);
 /* The same, and the child inherits fds[i] (at most 8) as descriptor 3+i
  * (a --ready-fd pipe's write end; the caller closes its own copies). */
 int child_spawn_fds(struct child *c, char *const argv[], const char *log_path,

@@ -134,29 +134,10 @@ static void find_files(void)
 
 static void check_workspace(void)
 {
-	const char *w = opts.workspace ? opts.workspace : ".";
-	if (!realpath(w, workspace))
-		fail("workspace %s: %s (create it, or pass --workspace DIR)", w,
-		     strerror(errno));
-	struct stat st;
-	if (stat(workspace, &st) < 0 || !S_ISDIR(st.st_mode))
-		fail("workspace %s is not a directory", workspace);
-	if (access(workspace, R_OK | W_OK | X_OK))
-		fail("workspace %s: %s (it must be writable by you)", workspace,
-		     strerror(errno));
-	const char *why = qemu_workspace_problem(workspace);
-	if (why)
-		fail("workspace %s: %s; pass another --workspace", workspace,
-		     why);
-	/* The command starts where we are, when that is in the workspace. */
-	char here[PATH_MAX];
-	size_t wl = strlen(workspace);
-	if (getcwd(here, sizeof(here)) && realpath(here, cwd_guest) &&
-	    !strncmp(cwd_guest, workspace, wl) &&
-	    (cwd_guest[wl] == '/' || cwd_guest[wl] == '\0') &&
-	    !qemu_workspace_problem(cwd_guest))
-		return;
-	memcpy(cwd_guest, workspace, wl + 1);
+	char err[2 * PATH_MAX + 128];
+	if (workspace_resolve(opts.workspace, workspace, cwd_guest, err,
+			      sizeof(err)))
+		fail("%s", err);
 }
 
 /* Policy arguments as the proxy takes them; file paths made absolute. */
@@ -183,20 +164,8 @@ static void policy_args(struct strv *a)
  * after an agent's preset, which agent_apply puts first). */
 static void add_user_policy(void)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-	int r;
-	if (xdg && xdg[0] == '/')
-		r = fmt_buf(user_policy, sizeof(user_policy),
-			    "%s/sandbox/policy.yaml", xdg);
-	else if (home && home[0] == '/')
-		r = fmt_buf(user_policy, sizeof(user_policy),
-			    "%s/.config/sandbox/policy.yaml", home);
-	else
+	if (!user_policy_path(user_policy, sizeof(user_policy)))
 		return;
-	if (r || access(user_policy, F_OK)) {
-		user_policy[0] = '\0';
-		return;
-	}
 	const char **p = realloc(opts.policies,
 				 (opts.n_policies + 1) * sizeof(*p));
 	if (!p)
@@ -326,19 +295,7 @@ static void make_dirs(void)
  * audit log. A run whose record cannot be written does not start. */
 static void write_policy_record(const struct strv *pa)
 {
-	_cleanup_close_ int fd =
-		open(paths.policy_record, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	int r = fd < 0 ? -errno : 0;
-	static const char head[] =
-		"# Policy sources given to sandbox-proxy, in merge order\n"
-		"# (built-in presets come in through 'extends:').\n";
-	r = r ? r : write_all(fd, head, sizeof(head) - 1);
-	for (size_t i = 0; !r && i + 1 < pa->n; i += 2) {
-		char line[PATH_MAX + 32];
-		r = fmt_buf(line, sizeof(line), "%s %s\n", pa->v[i],
-			    pa->v[i + 1]);
-		r = r ? r : write_all(fd, line, strlen(line));
-	}
+	int r = run_write_policy_record(paths.policy_record, pa);
 	if (r)
 		fail("%s: %s", paths.policy_record, strerror(-r));
 }
@@ -589,16 +546,9 @@ int main(int argc, char **argv)
 
 	/* Signals arrive on a signalfd from here on, so that every wait
 	 * below can notice them and tear down in order. */
-	sigset_t set;
-	sigemptyset(&set);
-	int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGCHLD};
-	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
-		sigaddset(&set, sigs[i]);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	sigfd = signals_to_fd();
 	if (sigfd < 0)
-		fail("signalfd: %s", strerror(errno));
-	signal(SIGPIPE, SIG_IGN);
+		fail("signalfd: %s", strerror(-sigfd));
 
 	/* A named sandbox made over an image runs over it again: its layer
 	 * only makes sense over the root it was made on. Before the agent

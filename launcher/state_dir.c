@@ -173,3 +173,21 @@ int run_dir_create(const char *name, char *out, size_t outsz)
 		return -errno;
 	return 0;
 }
+
+int run_write_policy_record(const char *path, const struct strv *pa)
+{
+	_cleanup_close_ int fd =
+		open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int r = fd < 0 ? -errno : 0;
+	static const char head[] =
+		"# Policy sources given to sandbox-proxy, in merge order\n"
+		"# (built-in presets come in through 'extends:').\n";
+	r = r ? r : write_all(fd, head, sizeof(head) - 1);
+	for (size_t i = 0; !r && i + 1 < pa->n; i += 2) {
+		char line[PATH_MAX + 32];
+		r = fmt_buf(line, sizeof(line), "%s %s\n", pa->v[i],
+			    pa->v[i + 1]);
+		r = r ? r : write_all(fd, line, strlen(line));
+	}
+	return r;
+}

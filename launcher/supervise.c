@@ -78,6 +78,21 @@ fail:
 	_exit(127);
 }
 
+int signals_to_fd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH, SIGCHLD};
+	for (size_t i = 0; i < ARRAY_SIZE(sigs); i++)
+		sigaddset(&set, sigs[i]);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	return fd;
+}
+
 int child_spawn(struct child *c, char *const argv[], const char *log_path)
 {
 	return child_spawn_fds(c, argv, log_path, NULL, 0);
