@@ -8,6 +8,7 @@
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,10 +36,13 @@ struct intercept;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
- * SIGHUP swapped in a new one. */
+ * SIGHUP swapped in a new one. The count is atomic so that references may
+ * be taken and dropped from more than one thread (docs/design.md, "Threads
+ * in sandbox-proxy"); the policy itself is never written after it is
+ * built. */
 struct policy_ref {
-	struct policy *policy; /* owned */
-	unsigned refs;
+	struct policy *policy; /* owned, read-only once shared */
+	atomic_uint refs;
 };
 
 struct policy_ref *policy_ref_get(struct policy_ref *r);
