@@ -138,6 +138,9 @@ int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force);
  * the log (docs/audit-log.md). */
 #define PROXY_RECORD_BUDGET 2000
 bool proxy_budget_ok(struct proxy *px);
+/* Milliseconds until the current budget second ends (at least 1): when a
+ * listener paused for the budget may accept again. */
+unsigned proxy_budget_wait_ms(struct proxy *px);
 /* Start and stop the 1 s tick (main.c). */
 int proxy_record_start(struct proxy *px);
 void proxy_record_stop(struct proxy *px);
