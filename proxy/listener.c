@@ -20,6 +20,7 @@ struct listener {
 	struct proxy *px;
 	struct evconnlistener *lev; /* owned; closes the fd */
 	struct event *backoff;      /* owned */
+	struct event *budget_timer; /* owned: the budget's second ended */
 	unsigned backoff_ms;
 	bool budget_paused; /* the record budget was spent: see record.c */
 	bool http_proxy;
@@ -36,11 +37,25 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	l->backoff_ms = 0;
 	conn_accept(l->px, fd,
 		    l->http_proxy ? ORIGIN_HTTP_PROXY : ORIGIN_TRANSPARENT);
-	/* New connections wait in the backlog until the next second. */
+	/* New connections wait in the backlog until the budget's second
+	 * ends, not until the next tick (which could idle the listener for
+	 * most of a second more). */
 	if (!proxy_budget_ok(l->px)) {
 		evconnlistener_disable(lev);
 		l->budget_paused = true;
+		unsigned ms = proxy_budget_wait_ms(l->px);
+		struct timeval tv = {(time_t)(ms / 1000),
+				     (suseconds_t)(ms % 1000) * 1000};
+		evtimer_add(l->budget_timer, &tv);
 	}
+}
+
+static void budget_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener *l = arg;
+	(void)fd;
+	(void)what;
+	listeners_resume(l->px);
 }
 
 void listeners_resume(struct proxy *px)
@@ -187,13 +202,16 @@ int listener_open(struct proxy *px, const struct listen_spec *ls, char *err,
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
 				    -1, fd);
 	l->backoff = evtimer_new(px->base, backoff_cb, l);
-	if (!l->lev || !l->backoff) {
+	l->budget_timer = evtimer_new(px->base, budget_timer_cb, l);
+	if (!l->lev || !l->backoff || !l->budget_timer) {
 		if (l->lev)
 			evconnlistener_free(l->lev);
 		else
 			close(fd);
 		if (l->backoff)
 			event_free(l->backoff);
+		if (l->budget_timer)
+			event_free(l->budget_timer);
 		free(l);
 		fmt_buf(err, errsz, "%s: cannot create listener", ls->spec);
 		return -ENOMEM;
@@ -213,6 +231,7 @@ void listeners_close(struct proxy *px)
 		px->listeners = l->next;
 		evconnlistener_free(l->lev);
 		event_free(l->backoff);
+		event_free(l->budget_timer);
 		if (l->unix_path[0])
 			unlink(l->unix_path);
 		free(l);

@@ -213,7 +213,7 @@ static int run(struct proxy_config *cfg)
 	if (!px.policy)
 		die("out of memory");
 	px.policy->policy = p;
-	px.policy->refs = 1;
+	atomic_init(&px.policy->refs, 1);
 
 	int err = 0;
 	px.audit = audit_open(cfg->audit_path, cfg->sandbox, &err);

@@ -85,7 +85,7 @@ int control_swap_policy(struct proxy *px, struct policy *p)
 		return -ENOMEM;
 	}
 	ref->policy = p;
-	ref->refs = 1;
+	atomic_init(&ref->refs, 1);
 	struct policy_ref *old = px->policy;
 	px->policy = ref;
 	policy_ref_put(old);

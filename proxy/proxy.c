@@ -16,13 +16,16 @@
 
 struct policy_ref *policy_ref_get(struct policy_ref *r)
 {
-	r->refs++;
+	atomic_fetch_add_explicit(&r->refs, 1, memory_order_relaxed);
 	return r;
 }
 
 void policy_ref_put(struct policy_ref *r)
 {
-	if (r && --r->refs == 0) {
+	/* acq_rel: the last holder sees every other holder's reads done
+	 * before it frees. */
+	if (r && atomic_fetch_sub_explicit(&r->refs, 1,
+					   memory_order_acq_rel) == 1) {
 		policy_free(r->policy);
 		free(r);
 	}

@@ -8,6 +8,7 @@
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,10 +36,13 @@ struct intercept;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
- * SIGHUP swapped in a new one. */
+ * SIGHUP swapped in a new one. The count is atomic so that references may
+ * be taken and dropped from more than one thread (docs/design.md, "Threads
+ * in sandbox-proxy"); the policy itself is never written after it is
+ * built. */
 struct policy_ref {
-	struct policy *policy; /* owned */
-	unsigned refs;
+	struct policy *policy; /* owned, read-only once shared */
+	atomic_uint refs;
 };
 
 struct policy_ref *policy_ref_get(struct policy_ref *r);
@@ -134,6 +138,9 @@ int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force);
  * the log (docs/audit-log.md). */
 #define PROXY_RECORD_BUDGET 2000
 bool proxy_budget_ok(struct proxy *px);
+/* Milliseconds until the current budget second ends (at least 1): when a
+ * listener paused for the budget may accept again. */
+unsigned proxy_budget_wait_ms(struct proxy *px);
 /* Start and stop the 1 s tick (main.c). */
 int proxy_record_start(struct proxy *px);
 void proxy_record_stop(struct proxy *px);

@@ -22,7 +22,8 @@
  *
  * Bound: besides each DNS stream's budget, the proxy as a whole writes at
  * most PROXY_RECORD_BUDGET records a second before new work waits: DNS
- * streams stop reading and listeners stop accepting until the tick. */
+ * streams stop reading until the tick, listeners stop accepting until the
+ * budget's second ends (their own timer; the tick is the fallback). */
 #include <event2/event.h>
 #include <string.h>
 #include <time.h>
@@ -50,6 +51,14 @@ bool proxy_budget_ok(struct proxy *px)
 {
 	budget_window(px, mono_ms());
 	return px->budget_used < PROXY_RECORD_BUDGET;
+}
+
+unsigned proxy_budget_wait_ms(struct proxy *px)
+{
+	uint64_t now = mono_ms();
+	budget_window(px, now);
+	uint64_t end = px->budget_window_ms + 1000;
+	return end > now ? (unsigned)(end - now) : 1;
 }
 
 static void budget_charge(struct proxy *px)

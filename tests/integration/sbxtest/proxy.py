@@ -13,7 +13,8 @@ from .procs import HarnessError, free_port, line_of, run, stop_process, wait_unt
 
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
-                     "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
+                     "runtime error:", "ERROR: UndefinedBehaviorSanitizer",
+                     "WARNING: ThreadSanitizer")
 
 
 def base_policy(env, extra_allow="", extra_deny="", mode="enforce", cidr=True):
