@@ -63,6 +63,9 @@ struct audit_record {
 	 * by one. count -1 and NULL times: absent. */
 	int64_t count;
 	const struct timespec *first, *last;
+	/* connect/close: where the guest says the connection came from,
+	 * "ip:port" (wire.h's source extension; a label, never policy). */
+	const char *src;
 };
 
 /* Initialise all fields to "absent". */

@@ -186,6 +186,7 @@ static void render(struct out *o, const char *sandbox,
 	field_time(o, "last", r->last);
 	field_str(o, "peer", r->peer, budget);
 	field_int(o, "host_port", r->host_port);
+	field_str(o, "src", r->src, budget);
 	put(o, "}\n", 2);
 }
 

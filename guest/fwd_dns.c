@@ -36,13 +36,14 @@ static uint16_t next_id;
 static int dns_stream(void)
 {
 	struct wire_header h = {.version = WIRE_VERSION, .kind = WIRE_DNS};
-	uint8_t hdr[WIRE_HEADER_LEN];
-	if (wire_header_encode(&h, hdr) != 0)
+	uint8_t hdr[WIRE_HEADER_MAX];
+	int hlen = wire_header_encode(&h, hdr);
+	if (hlen < 0)
 		return -EINVAL;
 	int v = vsock_connect(VSOCK_PORT_TRANSPARENT);
 	if (v < 0)
 		return v;
-	if (write_all(v, hdr, sizeof(hdr)) != 0) {
+	if (write_all(v, hdr, (size_t)hlen) != 0) {
 		close(v);
 		return -EIO;
 	}

@@ -32,13 +32,24 @@ static void serve_one(int c)
 				.family = 4,
 				.port = ntohs(dst.sin_port)};
 	memcpy(h.addr, &dst.sin_addr, 4);
-	uint8_t hdr[WIRE_HEADER_LEN];
-	if (wire_header_encode(&h, hdr) != 0)
+	/* Where the connection came from (a container's bridge address, or
+	 * a local one): the audit log's "src", a label, never policy. */
+	struct sockaddr_in src;
+	len = sizeof(src);
+	if (getpeername(c, (struct sockaddr *)&src, &len) == 0 &&
+	    src.sin_family == AF_INET && src.sin_port) {
+		h.src_family = 4;
+		h.src_port = ntohs(src.sin_port);
+		memcpy(h.src_addr, &src.sin_addr, 4);
+	}
+	uint8_t hdr[WIRE_HEADER_MAX];
+	int hlen = wire_header_encode(&h, hdr);
+	if (hlen < 0)
 		_exit(1);
 	int v = vsock_connect(VSOCK_PORT_TRANSPARENT);
 	if (v < 0)
 		_exit(1);
-	if (write_all(v, hdr, sizeof(hdr)) != 0)
+	if (write_all(v, hdr, (size_t)hlen) != 0)
 		_exit(1);
 	_exit(relay(c, v) ? 1 : 0);
 }

@@ -11,6 +11,32 @@ static int all_zero(const uint8_t *p, size_t n)
 	return 1;
 }
 
+/* The source extension at WIRE_HEADER_LEN (wire.h). Control streams come
+ * from the launcher, not from a guest connection: no source there. */
+static enum wire_status parse_src(const uint8_t *buf, size_t len,
+				  uint8_t kind, struct wire_header *h)
+{
+	if (kind == WIRE_CONTROL)
+		return WIRE_BAD_SRC;
+	if (len < WIRE_HEADER_MAX)
+		return WIRE_INCOMPLETE;
+	const uint8_t *x = buf + WIRE_HEADER_LEN;
+	if (x[0] != 4 && x[0] != 6)
+		return WIRE_BAD_SRC;
+	if (x[1] != 0)
+		return WIRE_BAD_RESERVED;
+	uint16_t port = (uint16_t)(x[2] << 8 | x[3]);
+	if (port == 0)
+		return WIRE_BAD_PORT;
+	if (x[0] == 4 && !all_zero(x + 8, 12))
+		return WIRE_BAD_RESERVED;
+	h->src_family = x[0];
+	h->src_port = port;
+	memcpy(h->src_addr, x + 4, 16);
+	h->len = WIRE_HEADER_MAX;
+	return WIRE_OK;
+}
+
 enum wire_status wire_header_parse(const uint8_t *buf, size_t len,
 				   struct wire_header *out)
 {
@@ -26,7 +52,7 @@ enum wire_status wire_header_parse(const uint8_t *buf, size_t len,
 	uint8_t family = buf[6];
 	if (family != 0 && family != 4 && family != 6)
 		return WIRE_BAD_FAMILY;
-	if (buf[7] != 0 || buf[10] != 0 || buf[11] != 0)
+	if ((buf[7] & ~WIRE_FLAG_SRC) != 0 || buf[10] != 0 || buf[11] != 0)
 		return WIRE_BAD_RESERVED;
 	uint16_t port = (uint16_t)(buf[8] << 8 | buf[9]);
 	const uint8_t *addr = buf + 12;
@@ -40,19 +66,25 @@ enum wire_status wire_header_parse(const uint8_t *buf, size_t len,
 	if ((kind == WIRE_TCP) != (family != 0))
 		return WIRE_BAD_FAMILY;
 
-	memset(out, 0, sizeof(*out));
-	out->version = buf[4];
-	out->kind = kind;
-	out->family = family;
-	out->port = port;
-	memcpy(out->addr, addr, 16);
+	struct wire_header h = {.version = buf[4],
+				.kind = kind,
+				.family = family,
+				.port = port,
+				.len = WIRE_HEADER_LEN};
+	memcpy(h.addr, addr, 16);
+	if (buf[7] & WIRE_FLAG_SRC) {
+		enum wire_status st = parse_src(buf, len, kind, &h);
+		if (st != WIRE_OK)
+			return st;
+	}
+	*out = h;
 	return WIRE_OK;
 }
 
 int wire_header_encode(const struct wire_header *h,
-		       uint8_t out[WIRE_HEADER_LEN])
+		       uint8_t out[WIRE_HEADER_MAX])
 {
-	memset(out, 0, WIRE_HEADER_LEN);
+	memset(out, 0, WIRE_HEADER_MAX);
 	memcpy(out, WIRE_MAGIC, 4);
 	out[4] = WIRE_VERSION;
 	out[5] = h->kind;
@@ -63,10 +95,23 @@ int wire_header_encode(const struct wire_header *h,
 		memcpy(out + 12, h->addr, 4);
 	else if (h->family == 6)
 		memcpy(out + 12, h->addr, 16);
+	if (h->src_family) {
+		uint8_t *x = out + WIRE_HEADER_LEN;
+		out[7] = WIRE_FLAG_SRC;
+		x[0] = h->src_family;
+		x[2] = (uint8_t)(h->src_port >> 8);
+		x[3] = (uint8_t)h->src_port;
+		if (h->src_family == 4)
+			memcpy(x + 4, h->src_addr, 4);
+		else if (h->src_family == 6)
+			memcpy(x + 4, h->src_addr, 16);
+		else
+			return -EINVAL;
+	}
 	struct wire_header check;
-	return wire_header_parse(out, WIRE_HEADER_LEN, &check) == WIRE_OK
-		       ? 0
-		       : -EINVAL;
+	if (wire_header_parse(out, WIRE_HEADER_MAX, &check) != WIRE_OK)
+		return -EINVAL;
+	return (int)check.len;
 }
 
 const char *wire_status_str(enum wire_status s)
@@ -80,6 +125,7 @@ const char *wire_status_str(enum wire_status s)
 	case WIRE_BAD_FAMILY: return "bad address family in wire header";
 	case WIRE_BAD_RESERVED: return "non-zero reserved bits in wire header";
 	case WIRE_BAD_PORT: return "bad port in wire header";
+	case WIRE_BAD_SRC: return "bad source extension in wire header";
 	}
 	return "unknown wire status";
 }

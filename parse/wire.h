@@ -13,11 +13,25 @@
  *   4      1    version  WIRE_VERSION (1)
  *   5      1    kind     enum wire_kind
  *   6      1    family   4 (IPv4), 6 (IPv6) or 0 (no destination: DNS, control)
- *   7      1    flags    must be 0 in version 1
+ *   7      1    flags    0, or WIRE_FLAG_SRC (the source extension follows)
  *   8      2    port     original destination port (0 when family is 0)
  *   10     2    reserved must be 0
  *   12     16   addr     IPv4 in the first 4 bytes (rest 0) or IPv6; all 0 if family 0
- *   28          payload begins
+ *   28          payload begins (no flags)
+ *
+ * With WIRE_FLAG_SRC, a source extension of 20 bytes follows at 28:
+ *   28     1    sfamily  4 or 6
+ *   29     1    reserved must be 0
+ *   30     2    sport    the source port of the connection the guest accepted
+ *   32     16   saddr    as addr
+ *   48          payload begins
+ *
+ * The source is where the guest's forwarder says the connection came
+ * from: a container's bridge address, or a local address for the guest's
+ * own (and --network host) traffic. It is the guest's claim, recorded in
+ * the audit log ("src") and never used for a decision: a hostile guest
+ * can only mislabel its own traffic. Headers without the flag (the
+ * original 28 bytes) stay valid.
  *
  * Kinds:
  *   WIRE_TCP      a guest TCP connection; bytes follow as they were sent.
@@ -33,7 +47,10 @@
 
 #define WIRE_MAGIC "SBXW"
 #define WIRE_VERSION 1
-#define WIRE_HEADER_LEN 28
+#define WIRE_HEADER_LEN 28 /* without the source extension */
+#define WIRE_SRC_LEN 20
+#define WIRE_HEADER_MAX (WIRE_HEADER_LEN + WIRE_SRC_LEN)
+#define WIRE_FLAG_SRC 0x01
 
 enum wire_kind {
 	WIRE_TCP = 1,
@@ -47,26 +64,35 @@ struct wire_header {
 	uint8_t family; /* 0, 4 or 6 */
 	uint16_t port;  /* host order */
 	uint8_t addr[16];
+	/* Source extension: src_family 0 when absent (flag clear). */
+	uint8_t src_family; /* 0, 4 or 6 */
+	uint16_t src_port;  /* host order */
+	uint8_t src_addr[16];
+	size_t len; /* parse: bytes the header took, WIRE_HEADER_LEN or MAX */
 };
 
 enum wire_status {
 	WIRE_OK = 0,
-	WIRE_INCOMPLETE, /* fewer than WIRE_HEADER_LEN bytes so far */
+	WIRE_INCOMPLETE, /* fewer bytes so far than the header takes */
 	WIRE_BAD_MAGIC,
 	WIRE_BAD_VERSION,
 	WIRE_BAD_KIND,
 	WIRE_BAD_FAMILY,
 	WIRE_BAD_RESERVED, /* flags or reserved bytes not zero, or addr padding set */
 	WIRE_BAD_PORT,     /* port 0 with an address, or a port without one */
+	WIRE_BAD_SRC,      /* source extension on a non-TCP stream, bad family */
 };
 
-/* Pure parser: reads at most WIRE_HEADER_LEN bytes of buf. */
+/* Pure parser: reads at most WIRE_HEADER_MAX bytes of buf; out->len says
+ * how many the header took (the payload begins there). */
 enum wire_status wire_header_parse(const uint8_t *buf, size_t len,
 				   struct wire_header *out);
 
-/* Encode into out[WIRE_HEADER_LEN]. Returns 0 or -EINVAL for a bad header. */
+/* Encode into out[WIRE_HEADER_MAX], with the source extension when
+ * h->src_family is not 0. Returns the length written or -EINVAL for a bad
+ * header. */
 int wire_header_encode(const struct wire_header *h,
-		       uint8_t out[WIRE_HEADER_LEN]);
+		       uint8_t out[WIRE_HEADER_MAX]);
 
 const char *wire_status_str(enum wire_status s);
 

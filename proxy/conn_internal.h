@@ -140,6 +140,10 @@ struct conn {
 	/* Resolution and connect. */
 	struct resolver_query *rq;
 	char addr_str[IP_STR_MAX]; /* address connected to */
+	/* The wire header's source, "ip:port": the guest's claim of which
+	 * of its sockets (which container) made the connection. Recorded
+	 * as "src", never used for a decision. Empty: not given. */
+	char src_str[IP_STR_MAX + 8];
 	struct conn_aux *aux; /* owned; NULL while relaying (see conn_aux) */
 
 	uint64_t bytes_up, bytes_down;

@@ -77,6 +77,7 @@ static void audit_record_for(const struct conn *c, const char *event,
 	r->port = c->port ? c->port : -1;
 	r->sni = c->sni[0] ? c->sni : NULL;
 	r->addr = c->addr_str[0] ? c->addr_str : NULL;
+	r->src = c->src_str[0] ? c->src_str : NULL;
 }
 
 int conn_audit_connect(struct conn *c, const char *reason)

@@ -44,21 +44,40 @@ bool conn_set_target(struct conn *c, const char *host, size_t len,
 	return true;
 }
 
+static void set_src(struct conn *c, const struct wire_header *h)
+{
+	if (!h->src_family)
+		return;
+	struct ip_addr a = {.family = h->src_family == 4 ? AF_INET : AF_INET6};
+	memcpy(a.b, h->src_addr, h->src_family == 4 ? 4 : 16);
+	char ip[IP_STR_MAX];
+	ip_format(&a, ip);
+	fmt_buf(c->src_str, sizeof(c->src_str),
+		h->src_family == 4 ? "%s:%u" : "[%s]:%u", ip,
+		(unsigned)h->src_port);
+}
+
 enum conn_next conn_read_header(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
-	if (evbuffer_get_length(in) < WIRE_HEADER_LEN)
+	size_t have = evbuffer_get_length(in);
+	if (have < WIRE_HEADER_LEN)
 		return CONN_NEXT_WAIT;
+	if (have > WIRE_HEADER_MAX)
+		have = WIRE_HEADER_MAX;
 	struct wire_header h;
-	enum wire_status st = wire_header_parse(
-		evbuffer_pullup(in, WIRE_HEADER_LEN), WIRE_HEADER_LEN, &h);
+	enum wire_status st =
+		wire_header_parse(evbuffer_pullup(in, (ev_ssize_t)have), have, &h);
+	if (st == WIRE_INCOMPLETE) /* the source extension is on its way */
+		return CONN_NEXT_WAIT;
 	if (st != WIRE_OK) {
 		char why[120];
 		fmt_buf(why, sizeof(why), "bad wire header: %s",
 			wire_status_str(st));
 		return conn_end(c, why);
 	}
-	evbuffer_drain(in, WIRE_HEADER_LEN);
+	evbuffer_drain(in, h.len);
+	set_src(c, &h);
 	if (h.kind == WIRE_DNS)
 		return CONN_NEXT_DNS;
 	if (h.kind != WIRE_TCP)

@@ -16,7 +16,12 @@ Boot 1 (named sandbox `dockertest`, so Docker's data is on its disk):
   test_isolation.py covers UDP for guest root, which a privileged container
   is);
 - the audit log has the allowed and the denied connection and the DNS
-  query.
+  query, and the bridge container's connection carries its address as
+  "src" (the wire header's source extension);
+- `docker pull` from a denied registry name (denied.test: no address) and
+  from an allowed name on a port the policy does not allow (allowed.test
+  on 443: the proxy's TLS alert) both fail, and the user sees why; no
+  real registry is ever contacted.
 Boot 2 (same name): the image built in boot 1 is still there.
 
 Slow under TCG (several minutes per boot); the probe prints how long the
@@ -51,6 +56,7 @@ CONTAINER_PROBE = r"""
 say() { echo "CHECK ${MODE}_$1=$2"; }
 addr() { nslookup "$@" 2>/dev/null | sed -n 's/^Address: *\(198\.18\.[0-9.]*\).*/\1/p' | head -n1; }
 get() { printf 'GET /%s HTTP/1.0\r\nHost: %s\r\n\r\n' "$3" "$2" | nc -w 30 "$1" PORT 2>&1 | tail -n1 | tr -d '\r' | head -c 200; }
+say myip "$(ip addr show eth0 2>/dev/null | sed -n 's/.*inet \([0-9.]*\)\/.*/\1/p' | head -n1)"
 ip=$(addr allowed.test)
 say allowed "$(get "$ip" allowed.test:PORT allowed-$MODE)"
 say denied_addr "$(addr denied.test)"
@@ -66,6 +72,9 @@ now() { date +%s; }
 say driver "$(docker info --format '{{.Driver}}')"
 say daemon_name "$(docker info --format '{{.Name}}')"
 say host_sock_mounted "$(grep -c docker.sock /proc/mounts)"
+pull() { out=$(timeout 300 docker pull "$1" 2>&1); rc=$?; echo "$rc $out" | tr '\n' ' ' | head -c 400; }
+say pull_denied "$(pull denied.test/x)"
+say pull_port "$(pull allowed.test/x)"
 ctx=$(mktemp -d)
 cp /usr/bin/busybox "$ctx/busybox"
 cp probe-in-container.sh "$ctx/probe.sh"
@@ -220,6 +229,32 @@ def test_audit_has_container_traffic(dk):
     # denied.test is refused at the name already
     assert has(event="dns", host="denied.test", decision="deny"), a
     assert has(event="dns", host="allowed.test", decision="allow"), a
+
+
+def test_audit_names_the_containers_address(dk):
+    """The bridge container's connection is recorded with its own address
+    as "src"; every transparent connection carries a source."""
+    ip = dk["checks"].get("bridge_myip", "")
+    assert re.fullmatch(r"172\.\d+\.\d+\.\d+", ip), dk["checks"]
+    conns = [x for x in dk["audit"] if x.get("event") == "connect"
+             and x.get("host") == "allowed.test" and x.get("decision") == "allow"]
+    assert any((x.get("src") or "").startswith(ip + ":") for x in conns), conns
+    assert conns and all(x.get("src") for x in conns), conns
+
+
+def test_pull_from_denied_registry_fails_visibly(dk):
+    c = dk["checks"]
+    rc, _, msg = c.get("pull_denied", "").partition(" ")
+    assert rc not in ("", "0"), c
+    # The proxy's DNS refused the name: Docker says the lookup failed.
+    assert "denied.test" in msg and "no such host" in msg, msg
+    rc, _, msg = c.get("pull_port", "").partition(" ")
+    assert rc not in ("", "0"), c
+    # The name is allowed, not on 443: the proxy's TLS alert reaches the user.
+    assert "access denied" in msg, msg
+    assert any(x.get("event") == "connect" and x.get("host") == "allowed.test"
+               and x.get("port") == 443 and x.get("decision") == "deny"
+               for x in dk["audit"]), dk["audit"]
 
 
 def test_named_sandbox_keeps_images(dk):

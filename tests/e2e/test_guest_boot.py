@@ -294,8 +294,10 @@ class FakeProxy:
     def transparent(self, c):
         with c:
             h = read_exact(c, 28)
-            self.headers.append(h)
             magic, ver, kind, fam, flags, port = struct.unpack(">4sBBBBH", h[:10])
+            if flags & 1:  # the source extension (parse/wire.h)
+                h += read_exact(c, 20)
+            self.headers.append(h)
             if kind == 1:
                 addr = socket.inet_ntoa(h[12:16])
                 c.sendall(b"hello %s:%d\n" % (addr.encode(), port))
@@ -456,6 +458,9 @@ def test_transparent_forwarder_sends_original_destination(boot2):
     assert h[:4] == b"SBXW" and h[4] == 1 and h[6] == 4
     assert struct.unpack(">H", h[8:10])[0] == 8080
     assert h[12:16] == socket.inet_aton("192.0.2.77")
+    # The source extension: the guest's own socket, a local IPv4 address.
+    assert h[7] == 1 and len(h) == 48, h
+    assert h[28] == 4 and h[29] == 0 and struct.unpack(">H", h[30:32])[0] != 0, h
 
 
 def test_dns_forwarder_udp_and_tcp(boot2):

@@ -122,8 +122,9 @@ static int build_preface(void)
 					.family = 4,
 					.port = ntohs(d.sin_port)};
 		memcpy(h.addr, &d.sin_addr, 4);
-		preface_len = WIRE_HEADER_LEN;
-		return wire_header_encode(&h, preface);
+		int n = wire_header_encode(&h, preface);
+		preface_len = n < 0 ? 0 : (size_t)n;
+		return n;
 	}
 	return 0;
 }

@@ -55,7 +55,9 @@ static const char usage_text[] =
 	"      \"timeout\" (exit 3).\n"
 	"\n"
 	"ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT. --dest is an IPv4\n"
-	"address or [IPv6] with a port. Default --timeout is 5 s (dns, header).\n";
+	"address or [IPv6] with a port. Default --timeout is 5 s (dns, header).\n"
+	"--src IP:PORT (forward, raw) adds the header's source extension, as\n"
+	"the guest's forwarder does for the connection it accepted.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 	__attribute__((noreturn, format(printf, 1, 0)));
@@ -73,6 +75,7 @@ struct opts {
 	const char *proxy;
 	const char *listen;
 	const char *dest;
+	const char *src;
 	const char *hex;
 	const char *name;
 	const char *type;
@@ -292,15 +295,16 @@ static int relay(int in_fd, int out_fd, int sock, double idle)
 
 static int open_stream(const char *proxy, const struct wire_header *h)
 {
-	uint8_t hdr[WIRE_HEADER_LEN];
-	if (wire_header_encode(h, hdr) < 0) {
+	uint8_t hdr[WIRE_HEADER_MAX];
+	int hlen = wire_header_encode(h, hdr);
+	if (hlen < 0) {
 		fprintf(stderr, "wire_client: cannot encode wire header\n");
 		return -EINVAL;
 	}
 	int fd = connect_proxy(proxy);
 	if (fd < 0)
 		return fd;
-	if (write_all(fd, hdr, sizeof(hdr)) < 0) {
+	if (write_all(fd, hdr, (size_t)hlen) < 0) {
 		int e = errno;
 		fprintf(stderr, "wire_client: writing header: %s\n", strerror(e));
 		close(fd);
@@ -718,6 +722,8 @@ int main(int argc, char **argv)
 			slot = &o.listen;
 		} else if (!strcmp(a, "--dest")) {
 			slot = &o.dest;
+		} else if (!strcmp(a, "--src")) {
+			slot = &o.src;
 		} else if (!strcmp(a, "--hex")) {
 			slot = &o.hex;
 		} else if (!strcmp(a, "--timeout")) {
@@ -751,6 +757,15 @@ int main(int argc, char **argv)
 		if (parse_dest(o.dest, &h) < 0)
 			usage_error("bad --dest %s (want IPv4:PORT or [IPv6]:PORT)",
 				    o.dest);
+	}
+	if (o.src) {
+		struct wire_header s = {0};
+		if (parse_dest(o.src, &s) < 0 || !s.port)
+			usage_error("bad --src %s (want IPv4:PORT or [IPv6]:PORT)",
+				    o.src);
+		h.src_family = s.family;
+		h.src_port = s.port;
+		memcpy(h.src_addr, s.addr, sizeof(h.src_addr));
 	}
 	if (!strcmp(o.mode, "dns")) {
 		if (npos < 1)

@@ -8,12 +8,14 @@ static void roundtrip_v4(void)
 {
 	struct wire_header h = {.kind = WIRE_TCP, .family = 4, .port = 443};
 	memcpy(h.addr, "\xc6\x12\x00\x05", 4);
-	uint8_t buf[WIRE_HEADER_LEN];
-	is_int(wire_header_encode(&h, buf), 0, "encode v4 TCP header");
+	uint8_t buf[WIRE_HEADER_MAX];
+	is_int(wire_header_encode(&h, buf), WIRE_HEADER_LEN, "encode v4 TCP header");
 	ok(memcmp(buf, "SBXW\x01\x01\x04\x00\x01\xbb\x00\x00\xc6\x12\x00\x05", 16) == 0,
 	   "v4 header bytes are as documented");
 	struct wire_header out;
-	is_int(wire_header_parse(buf, sizeof(buf), &out), WIRE_OK, "parse it back");
+	is_int(wire_header_parse(buf, WIRE_HEADER_LEN, &out), WIRE_OK, "parse it back");
+	is_int((int)out.len, WIRE_HEADER_LEN, "no source: the payload begins at 28");
+	ok(out.src_family == 0, "no source extension");
 	ok(out.port == 443 && out.family == 4 && memcmp(out.addr, h.addr, 16) == 0,
 	   "fields survive the round trip");
 	is_int(wire_header_parse(buf, WIRE_HEADER_LEN - 1, &out), WIRE_INCOMPLETE,
@@ -24,9 +26,9 @@ static void rejects(void)
 {
 	struct wire_header h = {.kind = WIRE_TCP, .family = 6, .port = 22};
 	h.addr[15] = 1;
-	uint8_t good[WIRE_HEADER_LEN], b[WIRE_HEADER_LEN];
+	uint8_t good[WIRE_HEADER_MAX], b[WIRE_HEADER_MAX];
 	struct wire_header out;
-	is_int(wire_header_encode(&h, good), 0, "encode v6 header");
+	is_int(wire_header_encode(&h, good), WIRE_HEADER_LEN, "encode v6 header");
 
 	memcpy(b, good, sizeof(b)); b[0] = 'X';
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_MAGIC, "bad magic");
@@ -36,21 +38,24 @@ static void rejects(void)
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_KIND, "unknown kind");
 	memcpy(b, good, sizeof(b)); b[6] = 5;
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_FAMILY, "unknown family");
-	memcpy(b, good, sizeof(b)); b[7] = 1;
-	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_RESERVED, "flags set");
+	memcpy(b, good, sizeof(b)); b[7] = 2;
+	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_RESERVED, "unknown flag set");
+	memcpy(b, good, sizeof(b)); b[7] = 0x81;
+	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_RESERVED,
+	       "unknown flag beside the source flag");
 	memcpy(b, good, sizeof(b)); b[11] = 1;
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_RESERVED, "reserved set");
 	memcpy(b, good, sizeof(b)); b[8] = b[9] = 0;
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_PORT, "TCP with port 0");
 
 	struct wire_header v4 = {.kind = WIRE_TCP, .family = 4, .port = 80};
-	is_int(wire_header_encode(&v4, b), 0, "encode v4");
+	is_int(wire_header_encode(&v4, b), WIRE_HEADER_LEN, "encode v4");
 	b[20] = 7;
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_RESERVED,
 	       "bytes after an IPv4 address must be zero");
 
 	struct wire_header dns = {.kind = WIRE_DNS};
-	is_int(wire_header_encode(&dns, b), 0, "encode DNS stream header");
+	is_int(wire_header_encode(&dns, b), WIRE_HEADER_LEN, "encode DNS stream header");
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_OK, "DNS header parses");
 	b[6] = 4; b[9] = 53;
 	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_BAD_FAMILY,
@@ -59,9 +64,62 @@ static void rejects(void)
 	ok(wire_header_encode(&tcp0, b) < 0, "TCP without a destination cannot be encoded");
 }
 
+/* The source extension (wire.h): a label for the audit log. */
+static void source(void)
+{
+	struct wire_header h = {.kind = WIRE_TCP, .family = 4, .port = 80,
+				.src_family = 4, .src_port = 40000};
+	memcpy(h.addr, "\x7f\x00\x00\x01", 4);
+	memcpy(h.src_addr, "\xac\x11\x00\x02", 4);
+	uint8_t b[WIRE_HEADER_MAX], x[WIRE_HEADER_MAX];
+	struct wire_header out;
+	is_int(wire_header_encode(&h, b), WIRE_HEADER_MAX, "encode with a source");
+	ok(b[7] == WIRE_FLAG_SRC, "the flag announces the extension");
+	ok(memcmp(b + 28, "\x04\x00\x9c\x40\xac\x11\x00\x02", 8) == 0,
+	   "source bytes are as documented");
+	is_int(wire_header_parse(b, WIRE_HEADER_MAX - 1, &out), WIRE_INCOMPLETE,
+	       "flag set and the extension one byte short: incomplete");
+	is_int(wire_header_parse(b, WIRE_HEADER_LEN, &out), WIRE_INCOMPLETE,
+	       "flag set and only the 28 bytes: incomplete");
+	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_OK, "parse it back");
+	ok(out.len == WIRE_HEADER_MAX && out.src_family == 4 &&
+	   out.src_port == 40000 && memcmp(out.src_addr, h.src_addr, 16) == 0,
+	   "source survives the round trip");
+
+	memcpy(x, b, sizeof(x)); x[28] = 5;
+	is_int(wire_header_parse(x, sizeof(x), &out), WIRE_BAD_SRC, "bad source family");
+	memcpy(x, b, sizeof(x)); x[28] = 0;
+	is_int(wire_header_parse(x, sizeof(x), &out), WIRE_BAD_SRC,
+	       "flag set with no source family");
+	memcpy(x, b, sizeof(x)); x[29] = 1;
+	is_int(wire_header_parse(x, sizeof(x), &out), WIRE_BAD_RESERVED,
+	       "source reserved byte set");
+	memcpy(x, b, sizeof(x)); x[30] = x[31] = 0;
+	is_int(wire_header_parse(x, sizeof(x), &out), WIRE_BAD_PORT, "source port 0");
+	memcpy(x, b, sizeof(x)); x[47] = 1;
+	is_int(wire_header_parse(x, sizeof(x), &out), WIRE_BAD_RESERVED,
+	       "bytes after an IPv4 source must be zero");
+	memcpy(x, b, sizeof(x)); x[5] = WIRE_CONTROL; x[6] = 0;
+	memset(x + 8, 0, 20);
+	is_int(wire_header_parse(x, sizeof(x), &out), WIRE_BAD_SRC,
+	       "a control stream carries no source");
+
+	struct wire_header v6 = h;
+	v6.src_family = 6;
+	memset(v6.src_addr, 0, 16);
+	v6.src_addr[15] = 1;
+	is_int(wire_header_encode(&v6, b), WIRE_HEADER_MAX, "IPv6 source encodes");
+	is_int(wire_header_parse(b, sizeof(b), &out), WIRE_OK, "and parses");
+	ok(out.src_family == 6 && out.src_addr[15] == 1, "IPv6 source kept");
+	struct wire_header bad = h;
+	bad.src_family = 5;
+	ok(wire_header_encode(&bad, b) < 0, "a bad source family cannot be encoded");
+}
+
 int main(void)
 {
 	roundtrip_v4();
 	rejects();
+	source();
 	return done_testing();
 }
