@@ -29,6 +29,21 @@ static struct policy *load(const struct launch_opts *o, const char *repo_copy,
 	return policy_builder_finish(b, errs);
 }
 
+/* Each notice once, though the policy is read twice (before and after the
+ * repository's). */
+static void notice_once(void (*notice)(const char *msg), const char *var,
+			const char *msg)
+{
+	static char said[POLICY_SECRETS_MAX][128];
+	static size_t nsaid;
+	for (size_t i = 0; i < nsaid; i++)
+		if (!strcmp(said[i], var))
+			return;
+	if (nsaid < POLICY_SECRETS_MAX)
+		fmt_buf(said[nsaid++], sizeof(said[0]), "%s", var);
+	notice(msg);
+}
+
 int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
 			    bool quiet_errors,
 			    void (*notice)(const char *msg), char *err,
@@ -60,7 +75,7 @@ int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
 			fmt_buf(msg, sizeof(msg),
 				"secret %s (%s): not set here, skipped",
 				s[i].var, origin);
-			notice(msg);
+			notice_once(notice, s[i].var, msg);
 			continue;
 		}
 		r = launcher_secret_from_policy(o, s[i].var, hosts, origin,
@@ -70,7 +85,7 @@ int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
 				"secret %s (%s): --secret (or the agent) "
 				"gives its hosts; the policy's are not used",
 				s[i].var, origin);
-			notice(msg);
+			notice_once(notice, s[i].var, msg);
 			r = 0;
 		}
 	}

@@ -176,3 +176,10 @@ def test_bad_secret_entry_stops_the_launch(L):
     assert rc == 125, err
     assert "policy.yaml:4:13" in err and "no wildcard" in err, err
     assert not L.qemu_env.exists()
+
+
+def test_notice_said_once_with_a_repository_policy(L):
+    L.write("version: 1\ndeny:\n  - ads.example.com\n")
+    hosts, _, err = until_qemu(L, "--secret", "TESTKEY@other.example.com")
+    assert hosts == ["other.example.com"], (hosts, err)
+    assert err.count("the policy's are not used") == 1, err
