@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "../common/util.h"
+#include "../policy/policy.h"
 #include "agents.h"
 #include "launch.h"
 
@@ -181,6 +182,13 @@ static int prepare_one(struct launch_opts *o, const char *label,
 			*p = (char)(*p - 'A' + 'a');
 	if (launcher_secret_placeholder(s->var)) {
 		fmt_buf(err, errsz, "%s: %s given twice", label, s->var);
+		return -1;
+	}
+	if (policy_secret_var_reserved(s->var, strlen(s->var))) {
+		fmt_buf(err, errsz,
+			"%s: %s cannot be a secret (the launcher or the "
+			"loader reads it)",
+			label, s->var);
 		return -1;
 	}
 	/* The value is for the proxy alone: no child inherits it. */

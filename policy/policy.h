@@ -153,6 +153,11 @@ struct policy_secret {
 	struct policy_secret_host hosts[POLICY_SECRET_HOSTS_MAX];
 	size_t nhosts;
 };
+/* Variables that cannot be secrets: what the launcher itself or the
+ * dynamic loader reads (PATH, HOME, SHELL, TERM, TMPDIR, USER, LOGNAME,
+ * PWD, LANG and LC_*, LD_*, XDG_*, SANDBOX_*): hiding one would change
+ * where the launcher looks or what it runs. */
+bool policy_secret_var_reserved(const char *var, size_t len);
 /* p's secrets, *n of them (owned by p). */
 const struct policy_secret *policy_secrets(const struct policy *p,
 					   size_t *n);

@@ -22,6 +22,23 @@ static bool var_ok(const char *s, size_t n)
 	return true;
 }
 
+bool policy_secret_var_reserved(const char *var, size_t len)
+{
+	static const char *const exact[] = {"PATH", "HOME", "SHELL", "TERM",
+					    "TMPDIR", "USER", "LOGNAME",
+					    "PWD", "LANG"};
+	static const char *const prefix[] = {"LC_", "LD_", "XDG_",
+					     "SANDBOX_"};
+	for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
+		if (strlen(exact[i]) == len && !memcmp(exact[i], var, len))
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(prefix); i++)
+		if (len >= strlen(prefix[i]) &&
+		    !memcmp(prefix[i], var, strlen(prefix[i])))
+			return true;
+	return false;
+}
+
 /* The host as the launcher and the proxy take it: letters, digits, '-'
  * and '.' (policy_parse_host also lets '_' through, for rules). */
 static const char *host_check(struct policy_builder *b, const char *host,
@@ -57,6 +74,13 @@ int policy_builder_add_secret(struct policy_builder *b, const char *var,
 			   "env: '%.*s' is not a variable name (letters, "
 			   "digits and '_', not starting with a digit)",
 			   (int)(varlen > 100 ? 100 : varlen), var);
+		return -EINVAL;
+	}
+	if (policy_secret_var_reserved(var, varlen)) {
+		policy_err(b, errs, file, line, col,
+			   "env: %.*s cannot be a secret (the launcher or the "
+			   "loader reads it)",
+			   (int)varlen, var);
 		return -EINVAL;
 	}
 	char name[256];

@@ -183,3 +183,10 @@ def test_notice_said_once_with_a_repository_policy(L):
     hosts, _, err = until_qemu(L, "--secret", "TESTKEY@other.example.com")
     assert hosts == ["other.example.com"], (hosts, err)
     assert err.count("the policy's are not used") == 1, err
+
+
+def test_reserved_variable_refused_on_the_command_line(L):
+    rc, err = launch(L, "--secret", "HOME@api.example.com")
+    assert rc == 125, err
+    assert "HOME cannot be a secret" in err, err
+    assert not L.qemu_env.exists()

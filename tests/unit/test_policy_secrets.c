@@ -78,6 +78,12 @@ static void loader(void)
 		 "not a host name"},
 		{"version: 1\nsecrets:\n  - env: 9K\n    hosts: [a.example.com]\n",
 		 "not a variable name"},
+		{"version: 1\nsecrets:\n  - env: PATH\n    hosts: [a.example.com]\n",
+		 "PATH cannot be a secret"},
+		{"version: 1\nsecrets:\n  - env: LD_PRELOAD\n    hosts: [a.example.com]\n",
+		 "LD_PRELOAD cannot be a secret"},
+		{"version: 1\nsecrets:\n  - env: XDG_RUNTIME_DIR\n    hosts: [a.example.com]\n",
+		 "cannot be a secret"},
 		{"version: 1\nsecrets:\n  - env: K-1\n    hosts: [a.example.com]\n",
 		 "not a variable name"},
 		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
