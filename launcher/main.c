@@ -242,6 +242,13 @@ static void check_policy(void)
 	     "sandbox-policy check");
 }
 
+/* Said whatever -v: a secret skipped or overridden changes what the
+ * guest's tools can do. */
+static void note_msg(const char *msg)
+{
+	fprintf(stderr, "sandbox-launch: notice: %s\n", msg);
+}
+
 static void env_unset(const char *name, void *arg)
 {
 	(void)arg;
@@ -606,6 +613,7 @@ int main(int argc, char **argv)
 				     opts.name);
 			note("sandbox %s is running; running %s in it",
 			     opts.name, opts.cmd[0]);
+			launcher_policy_secrets_hide(&opts, note_msg);
 			struct strv env = {0};
 			guest_env(&env, isatty(0) && isatty(1));
 			return exec_in(&reg.meta, opts.cmd,
@@ -622,15 +630,25 @@ int main(int argc, char **argv)
 		if (registry_upper(&reg, aerr, sizeof(aerr)))
 			fail("sandbox %s: %s", opts.name, aerr);
 	}
+	/* The policy files' secrets: hidden before any child runs. */
+	if (launcher_policy_secrets(&opts, NULL, true, note_msg, aerr,
+				    sizeof(aerr)) < 0)
+		fail("%s", aerr);
 	check_policy();
 	bool tty = isatty(0) && isatty(1);
 	struct strv env = {0};
-	guest_env(&env, tty);
 
 	make_dirs();
 	make_docker_disk();
 	prepare_host_pkg();
 	check_repo_policy();
+	/* The approved repository policy may add secrets or hosts; the
+	 * guest's environment is made after it, with every placeholder. */
+	if (repo.present &&
+	    launcher_policy_secrets(&opts, repo.copy_path, false, note_msg,
+				    aerr, sizeof(aerr)) < 0)
+		fail("%s", aerr);
+	guest_env(&env, tty);
 	fmt_buf(reg.meta.proxy_control, sizeof(reg.meta.proxy_control), "%s",
 		paths.proxy_ctl);
 	if (repo.present && reg.meta.n_policies < SANDBOX_MAX_LIST)

@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 
 #include "../common/util.h"
+#include "../policy/policy.h"
 #include "agents.h"
 #include "launch.h"
 
@@ -24,6 +25,7 @@ struct lsecret {
 	char hosts[1024]; /* comma-separated, lower-case */
 	char *value;      /* owned; wiped when written to the proxy */
 	char ph[LSECRET_LEN_MAX + SECRET_RANDOM_MIN + 1];
+	bool from_policy; /* a policy file's secrets: (policy_secrets.c) */
 };
 
 static struct lsecret secrets[LSECRET_MAX];
@@ -159,71 +161,113 @@ static int add_guest_var(struct launch_opts *o, const char *var)
 	return 0;
 }
 
+/* Read VAR's value, hide it, make its placeholder; label names the
+ * option or file in errors. */
+static int prepare_one(struct launch_opts *o, const char *label,
+		       const char *var, const char *hosts, bool from_policy,
+		       char *err, size_t errsz)
+{
+	if (n_secrets == LSECRET_MAX) {
+		fmt_buf(err, errsz, "%s: more than %d secrets", label,
+			LSECRET_MAX);
+		return -1;
+	}
+	struct lsecret *s = &secrets[n_secrets];
+	memset(s, 0, sizeof(*s));
+	fmt_buf(s->var, sizeof(s->var), "%s", var);
+	fmt_buf(s->hosts, sizeof(s->hosts), "%s", hosts);
+	s->from_policy = from_policy;
+	for (char *p = s->hosts; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	if (launcher_secret_placeholder(s->var)) {
+		fmt_buf(err, errsz, "%s: %s given twice", label, s->var);
+		return -1;
+	}
+	if (policy_secret_var_reserved(s->var, strlen(s->var))) {
+		fmt_buf(err, errsz,
+			"%s: %s cannot be a secret (the launcher or the "
+			"loader reads it)",
+			label, s->var);
+		return -1;
+	}
+	/* The value is for the proxy alone: no child inherits it. */
+	const char *v = getenv(s->var);
+	if (!v || !*v) {
+		fmt_buf(err, errsz, "%s: %s is not set in this environment",
+			label, s->var);
+		return -1;
+	}
+	bool ok = strlen(v) <= LSECRET_LEN_MAX;
+	for (const char *p = v; ok && *p; p++)
+		ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+	if (!ok) {
+		fmt_buf(err, errsz,
+			"%s: the value of %s must be 1 to %d printable "
+			"characters without spaces",
+			label, s->var, LSECRET_LEN_MAX);
+		return -1;
+	}
+	uint8_t rnd[LSECRET_LEN_MAX + SECRET_RANDOM_MIN];
+	if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
+	    !secret_placeholder_make(v, rnd, sizeof(rnd), s->ph,
+				     sizeof(s->ph)) ||
+	    strstr(v, s->ph)) {
+		fmt_buf(err, errsz, "%s: cannot make a placeholder", label);
+		return -1;
+	}
+	s->value = strdup(v);
+	if (!s->value) {
+		fmt_buf(err, errsz, "out of memory");
+		return -1;
+	}
+	explicit_bzero(rnd, sizeof(rnd));
+	/* Wipe it where the kernel shows it too (/proc/PID/environ reads
+	 * the launcher's original environment block). */
+	explicit_bzero((char *)v, strlen(v));
+	unsetenv(s->var);
+	n_secrets++;
+	if (add_guest_var(o, s->var) < 0) {
+		fmt_buf(err, errsz, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 int launcher_secrets_prepare(struct launch_opts *o, char *err, size_t errsz)
 {
 	for (size_t i = 0; i < o->n_secrets; i++) {
 		const char *spec = o->secrets[i], *at = strchr(spec, '@');
-		if (n_secrets == LSECRET_MAX) {
-			fmt_buf(err, errsz, "more than %d --secret options",
-				LSECRET_MAX);
+		char label[1200], var[128];
+		fmt_buf(label, sizeof(label), "--secret %s", spec);
+		fmt_buf(var, sizeof(var), "%.*s", (int)(at - spec), spec);
+		if (prepare_one(o, label, var, at + 1, false, err, errsz) < 0)
 			return -1;
-		}
-		struct lsecret *s = &secrets[n_secrets];
-		fmt_buf(s->var, sizeof(s->var), "%.*s", (int)(at - spec), spec);
-		fmt_buf(s->hosts, sizeof(s->hosts), "%s", at + 1);
-		for (char *p = s->hosts; *p; p++)
-			if (*p >= 'A' && *p <= 'Z')
-				*p = (char)(*p - 'A' + 'a');
-		if (launcher_secret_placeholder(s->var)) {
-			fmt_buf(err, errsz, "--secret %s: %s given twice",
-				spec, s->var);
-			return -1;
-		}
-		/* The value is for the proxy alone: no child inherits it. */
-		const char *v = getenv(s->var);
-		if (!v || !*v) {
-			fmt_buf(err, errsz,
-				"--secret %s: %s is not set in this "
-				"environment",
-				spec, s->var);
-			return -1;
-		}
-		bool ok = strlen(v) <= LSECRET_LEN_MAX;
-		for (const char *p = v; ok && *p; p++)
-			ok = (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
-		if (!ok) {
-			fmt_buf(err, errsz,
-				"--secret %s: the value of %s must be 1 to "
-				"%d printable characters without spaces",
-				spec, s->var, LSECRET_LEN_MAX);
-			return -1;
-		}
-		uint8_t rnd[LSECRET_LEN_MAX + SECRET_RANDOM_MIN];
-		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd) ||
-		    !secret_placeholder_make(v, rnd, sizeof(rnd), s->ph,
-					     sizeof(s->ph)) ||
-		    strstr(v, s->ph)) {
-			fmt_buf(err, errsz, "--secret %s: cannot make a "
-					    "placeholder", spec);
-			return -1;
-		}
-		s->value = strdup(v);
-		if (!s->value) {
-			fmt_buf(err, errsz, "out of memory");
-			return -1;
-		}
-		explicit_bzero(rnd, sizeof(rnd));
-		/* Wipe it where the kernel shows it too (/proc/PID/environ
-		 * reads the launcher's original environment block). */
-		explicit_bzero((char *)v, strlen(v));
-		unsetenv(s->var);
-		n_secrets++;
-		if (add_guest_var(o, s->var) < 0) {
-			fmt_buf(err, errsz, "out of memory");
-			return -1;
-		}
 	}
 	return 0;
+}
+
+int launcher_secret_from_policy(struct launch_opts *o, const char *var,
+				const char *hosts, const char *origin,
+				char *err, size_t errsz)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		struct lsecret *s = &secrets[i];
+		if (strcmp(s->var, var) != 0)
+			continue;
+		if (!s->from_policy)
+			return 1;
+		/* Its hosts as the policy now lists them (a repository
+		 * policy may add some, approved as widening). */
+		if (fmt_buf(s->hosts, sizeof(s->hosts), "%s", hosts) < 0) {
+			fmt_buf(err, errsz, "%s: too many hosts", origin);
+			return -1;
+		}
+		return 0;
+	}
+	char label[1200];
+	fmt_buf(label, sizeof(label), "%s: secret %s", origin, var);
+	return prepare_one(o, label, var, hosts, true, err, errsz);
 }
 
 int launcher_secrets_proxy_args(struct strv *a, const char *run,

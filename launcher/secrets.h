@@ -32,6 +32,29 @@ int agent_secrets(const struct agent *a, struct launch_opts *o);
 /* Read, check and hide every --secret value; add each VAR to the
  * variables the guest gets. Returns 0 or -1 with err. */
 int launcher_secrets_prepare(struct launch_opts *o, char *err, size_t errsz);
+/* A policy file's secret (launcher/policy_secrets.c): prepared like a
+ * --secret when var is new; when var came from the policy already its
+ * hosts become hosts (comma-separated). 1: var was given by --secret or
+ * the agent, which wins (nothing changed); 0; -1 with err (origin names
+ * the file). */
+int launcher_secret_from_policy(struct launch_opts *o, const char *var,
+				const char *hosts, const char *origin,
+				char *err, size_t errsz);
+/* The policy files' secrets (BASE, plus the approved repository copy when
+ * repo_copy is not NULL): each merged with the command line's (which
+ * wins), skipped with a notice when its variable is not set here.
+ * quiet_errors: a policy with errors is left to `sandbox-proxy --check`
+ * (0); otherwise it is an error. Returns 0 or -1 with err. */
+int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
+			    bool quiet_errors,
+			    void (*notice)(const char *msg), char *err,
+			    size_t errsz);
+/* Joining a running sandbox: the policy's secret variables are not passed
+ * (the running proxy holds their placeholders); each one set here is
+ * removed from this environment with a notice. */
+void launcher_policy_secrets_hide(const struct launch_opts *o,
+				  void (*notice)(const char *msg));
+
 /* The placeholder the guest gets for name, or NULL when it is no secret. */
 const char *launcher_secret_placeholder(const char *name);
 bool launcher_secrets_any(void);

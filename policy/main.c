@@ -117,6 +117,44 @@ static const char *parse_query(const char *q, struct query *out)
 	return NULL;
 }
 
+/* check: one line per secret (docs/secrets.md). */
+static void print_secrets(const struct policy *p)
+{
+	size_t n;
+	const struct policy_secret *s = policy_secrets(p, &n);
+	for (size_t i = 0; i < n; i++) {
+		fputs("secret ", stdout);
+		term_fputs(s[i].var, stdout, false);
+		fputs(" goes to", stdout);
+		for (size_t j = 0; j < s[i].nhosts; j++) {
+			fputs(j ? ", " : " ", stdout);
+			term_fputs(s[i].hosts[j].name, stdout, false);
+		}
+		fputs(" (", stdout);
+		term_fputs(s[i].file, stdout, false);
+		printf(":%u)\n", s[i].line);
+	}
+}
+
+/* explain: the secrets whose value goes to name. */
+static void explain_secrets(const struct policy *p, const char *name)
+{
+	size_t n;
+	const struct policy_secret *s = policy_secrets(p, &n);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < s[i].nhosts; j++) {
+			if (strcmp(s[i].hosts[j].name, name) != 0)
+				continue;
+			fputs("  secret: ", stdout);
+			term_fputs(s[i].var, stdout, false);
+			fputs(" (TLS to it is intercepted and the value put "
+			      "on requests in place of the placeholder; ",
+			      stdout);
+			term_fputs(s[i].hosts[j].file, stdout, false);
+			printf(":%u)\n", s[i].hosts[j].line);
+		}
+}
+
 static int explain_one(const struct policy *p, const char *q)
 {
 	struct query qu;
@@ -165,6 +203,8 @@ static int explain_one(const struct policy *p, const char *q)
 		term_fputs(primary ? primary : "your policy file", stdout, false);
 		fputc('\n', stdout);
 	}
+	if (!qu.is_addr)
+		explain_secrets(p, qu.name);
 	if (!qu.is_addr && v.decision != DECISION_DENY)
 		printf("  note: if the name resolves to a private or loopback address, a cidr: rule must allow that address too\n");
 	if (qu.is_addr && v.decision == DECISION_DENY && !v.rule.file)
@@ -369,6 +409,7 @@ int main(int argc, char **argv)
 		       st.files, st.files == 1 ? "" : "s", st.allow_rules,
 		       st.deny_rules, st.cidr_rules, tcp, hosts,
 		       policy_mode(p) == POLICY_REPORT ? " (report mode)" : "");
+		print_secrets(p);
 	} else {
 		for (int i = qstart; i < argc; i++) {
 			int r = explain_one(p, argv[i]);

@@ -134,6 +134,40 @@ bool policy_host_port_open(const struct policy *p, uint16_t port);
 const uint16_t *policy_host_ports(const struct policy *p, uint16_t *buf,
 				  size_t bufn, size_t *n);
 
+/* Secrets (policy_secrets.c, docs/secrets.md): `secrets:` entries name
+ * a host environment variable and the exact hosts its value may be sent
+ * to (the launcher gives the guest a placeholder; the proxy puts the
+ * value on requests to those hosts). The same variable in several files
+ * has the union of their hosts; twice in one file is an error. */
+#define POLICY_SECRETS_MAX 32
+#define POLICY_SECRET_HOSTS_MAX 16
+struct policy_secret_host {
+	const char *name; /* normalised, exact */
+	const char *file; /* where it was listed */
+	unsigned line, col;
+};
+struct policy_secret {
+	const char *var;
+	const char *file; /* the first file that named var */
+	unsigned line, col;
+	struct policy_secret_host hosts[POLICY_SECRET_HOSTS_MAX];
+	size_t nhosts;
+};
+/* Variables that cannot be secrets: what the launcher itself or the
+ * dynamic loader reads (PATH, HOME, SHELL, TERM, TMPDIR, USER, LOGNAME,
+ * PWD, LANG and LC_*, LD_*, XDG_*, SANDBOX_*): hiding one would change
+ * where the launcher looks or what it runs. */
+bool policy_secret_var_reserved(const char *var, size_t len);
+/* p's secrets, *n of them (owned by p). */
+const struct policy_secret *policy_secrets(const struct policy *p,
+					   size_t *n);
+/* Add host to the secret var (made when new), as the loader does; errors
+ * at file:line:col in errs. 0, -EINVAL or -E2BIG. */
+int policy_builder_add_secret(struct policy_builder *b, const char *var,
+			      size_t varlen, const char *host, size_t hostlen,
+			      const char *file, unsigned line, unsigned col,
+			      struct policy_errors *errs);
+
 struct policy_verdict policy_decide_name(const struct policy *p,
 					 const char *name, uint16_t port);
 
@@ -195,6 +229,7 @@ enum policy_widen_kind {
 	WIDEN_REPORT_MODE, /* "mode: report": every default deny goes through */
 	WIDEN_UNDECIDED,   /* too intricate to decide in bounded time: ask */
 	WIDEN_HOST_PORT,   /* host_ports: opens a host loopback port */
+	WIDEN_SECRET,      /* secrets: a secret's value goes to a new host */
 };
 
 struct policy_widening {

@@ -483,6 +483,8 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 	p->stats.files = b->files;
 	memcpy(p->host_ports, b->host_ports, sizeof(p->host_ports));
 	p->n_host_ports = b->n_host_ports;
+	memcpy(p->secrets, b->secrets, sizeof(p->secrets));
+	p->n_secrets = b->n_secrets;
 	for (size_t i = 0; i < p->nrules; i++) {
 		struct rule *r = &p->rules[i];
 		if (r->report < 0)

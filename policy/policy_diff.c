@@ -269,6 +269,48 @@ static int too_many_rules(const struct policy *repo, const char *repo_name,
 	return -E2BIG;
 }
 
+static bool secret_has(const struct policy *p, const char *var,
+		       const char *host)
+{
+	size_t n;
+	const struct policy_secret *s = policy_secrets(p, &n);
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; !strcmp(s[i].var, var) && j < s[i].nhosts;
+		     j++)
+			if (!strcmp(s[i].hosts[j].name, host))
+				return true;
+	return false;
+}
+
+static int policy_secrets_widened(const struct policy *base,
+				  const struct policy *comb,
+				  const char *repo_name, struct diff_ctx *px)
+{
+	size_t n;
+	const struct policy_secret *s = policy_secrets(comb, &n);
+	for (size_t i = 0; i < n && !px->err; i++)
+		for (size_t j = 0; j < s[i].nhosts && !px->err; j++) {
+			const struct policy_secret_host *h = &s[i].hosts[j];
+			if (secret_has(base, s[i].var, h->name))
+				continue;
+			struct policy_widening *w = new_item(px);
+			if (!w)
+				break;
+			w->kind = WIDEN_SECRET;
+			w->line = h->line;
+			w->col = h->col;
+			w->file = strdup(h->file);
+			w->via_extends = strcmp(h->file, repo_name) != 0;
+			if (asprintf(&w->pattern, "%s@%s", s[i].var,
+				     h->name) < 0)
+				w->pattern = NULL;
+			w->example = strdup(h->name);
+			if (!w->file || !w->pattern || !w->example)
+				px->err = -ENOMEM;
+		}
+	return px->err;
+}
+
 int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 			   const char *preset_dir, const char *repo_name,
 			   const char *repo_data, size_t repo_len,
@@ -350,6 +392,10 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 		if (!w->file || !w->pattern || !w->example)
 			px->err = -ENOMEM;
 	}
+	/* A secret's value sent somewhere new is a widening too: each host
+	 * BASE+REPO lists for a variable that BASE does not. */
+	if (!px->err)
+		px->err = policy_secrets_widened(base, comb, repo_name, px);
 	if (!px->err)
 		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
 					  stop, stop_arg);
@@ -386,7 +432,7 @@ char *policy_widening_key(const struct policy_widening *w)
 {
 	static const char *const kinds[] = {"allow", "report-rule",
 					    "report-mode", "undecided",
-					    "host-port"};
+					    "host-port", "secret"};
 	char *buf = NULL, *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -421,7 +467,7 @@ static void json_str(FILE *f, const char *s)
 
 static const char *const kind_names[] = {"allow", "report-rule",
 					 "report-mode", "undecided",
-					 "host-port"};
+					 "host-port", "secret"};
 
 static void print_json(FILE *f, const struct policy_widening *w)
 {
@@ -516,6 +562,16 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 				w->ports[0]);
 			term_fputs(where, f, false);
 			fputs(")\n", f);
+			continue;
+		case WIDEN_SECRET:
+			fputs("+ secret ", f);
+			term_fputs(w->pattern, f, false);
+			fputs(": the value of the host's variable goes on "
+			      "requests to ", f);
+			term_fputs(w->example, f, false);
+			fputs(" (", f);
+			term_fputs(where, f, false);
+			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
 			continue;
 		case WIDEN_UNDECIDED:
 			fputs("+ ? the rules are too intricate to check exactly "

@@ -78,6 +78,8 @@ struct policy {
 	struct policy_stats stats;
 	struct host_port host_ports[POLICY_HOST_PORTS_MAX];
 	size_t n_host_ports;
+	struct policy_secret secrets[POLICY_SECRETS_MAX];
+	size_t n_secrets;
 };
 
 /* policy_hostports.c: the decision for POLICY_HOST_INTERNAL (true, and
@@ -131,6 +133,8 @@ struct policy_builder {
 	size_t nerrors;
 	struct host_port host_ports[POLICY_HOST_PORTS_MAX];
 	size_t n_host_ports;
+	struct policy_secret secrets[POLICY_SECRETS_MAX];
+	size_t n_secrets;
 };
 
 /* Append "name:line:col: msg" to errs (line/col 1-based; 0 line omits both). */

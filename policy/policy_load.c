@@ -457,14 +457,127 @@ static void parse_host_ports(struct ctx *c)
 					     (unsigned)m.column + 1, c->errs);
 }
 
+/* One entry of secrets: {env: VAR, hosts: [a.example, ...]}. header: and
+ * format: are refused for now (the proxy replaces the placeholder where
+ * the tool puts it; docs/secrets.md). seen: the variables this file
+ * named already, *nseen of them. */
+static void parse_secret(struct ctx *c, char seen[][128], size_t *nseen)
+{
+	yaml_mark_t at = c->ev.start_mark;
+	if (type(c) != YAML_MAPPING_START_EVENT) {
+		wrong(c, "a secret: a mapping with env: and hosts:");
+		return;
+	}
+	char var[128] = "";
+	size_t varlen = 0;
+	yaml_mark_t vm = at;
+	struct {
+		char name[256];
+		size_t len;
+		yaml_mark_t m;
+	} hosts[POLICY_SECRET_HOSTS_MAX + 1];
+	size_t nh = 0;
+	bool have_env = false, have_hosts = false;
+	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
+		if (type(c) != YAML_SCALAR_EVENT) {
+			wrong(c, "a key (env, hosts)");
+			if (next(c))
+				skip_node(c);
+			continue;
+		}
+		yaml_mark_t km = c->ev.start_mark;
+		bool is_env = is_str(c, "env"), is_hosts = is_str(c, "hosts");
+		if (is_str(c, "header") || is_str(c, "format")) {
+			ERR_AT(c, km, "'%s' in a secret is not supported yet: the placeholder is replaced where the tool puts it (docs/secrets.md)",
+			       sval(c));
+		} else if (!is_env && !is_hosts) {
+			ERR_AT(c, km, "unknown key '%.*s' in a secret (expected env or hosts)",
+			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
+		} else if ((is_env && have_env) || (is_hosts && have_hosts)) {
+			ERR_AT(c, km, "duplicate key '%s'", sval(c));
+			is_env = is_hosts = false;
+		}
+		if (!next(c))
+			return;
+		if (is_env) {
+			have_env = true;
+			vm = c->ev.start_mark;
+			if (type(c) != YAML_SCALAR_EVENT || slen(c) == 0 ||
+			    slen(c) >= sizeof(var)) {
+				wrong(c, "env: a variable name");
+				continue;
+			}
+			varlen = slen(c);
+			memcpy(var, sval(c), varlen);
+			var[varlen] = '\0';
+		} else if (is_hosts) {
+			have_hosts = true;
+			if (type(c) != YAML_SEQUENCE_START_EVENT) {
+				wrong(c, "hosts: a list of host names");
+				continue;
+			}
+			while (next(c) && type(c) != YAML_SEQUENCE_END_EVENT) {
+				if (type(c) != YAML_SCALAR_EVENT ||
+				    slen(c) >= sizeof(hosts[0].name)) {
+					wrong(c, "a host name");
+					continue;
+				}
+				if (nh == POLICY_SECRET_HOSTS_MAX) {
+					ERR_AT(c, c->ev.start_mark, "more than %d hosts in a secret",
+					       POLICY_SECRET_HOSTS_MAX);
+					nh++;
+				}
+				if (nh > POLICY_SECRET_HOSTS_MAX)
+					continue;
+				memcpy(hosts[nh].name, sval(c), slen(c));
+				hosts[nh].len = slen(c);
+				hosts[nh++].m = c->ev.start_mark;
+			}
+		} else {
+			skip_node(c);
+		}
+	}
+	if (!have_env || !have_hosts || (have_hosts && nh == 0)) {
+		ERR_AT(c, at, "a secret needs env: and a non-empty hosts: list");
+		return;
+	}
+	bool dup = false;
+	for (size_t i = 0; varlen && i < *nseen && !dup; i++)
+		dup = !strcmp(seen[i], var);
+	if (dup)
+		ERR_AT(c, vm, "duplicate secret '%s' in this file (list its hosts once)", var);
+	else if (varlen && *nseen < POLICY_SECRETS_MAX)
+		memcpy(seen[(*nseen)++], var, varlen + 1);
+	for (size_t i = 0; !dup && varlen && i < nh && i < POLICY_SECRET_HOSTS_MAX; i++)
+		policy_builder_add_secret(c->b, var, varlen, hosts[i].name,
+					  hosts[i].len, c->name,
+					  LINE(hosts[i].m), COL(hosts[i].m),
+					  c->errs);
+}
+
+/* secrets: [{env: VAR, hosts: [...]}, ...] (policy_secrets.c). */
+static void parse_secrets(struct ctx *c)
+{
+	if (is_null(c))
+		return;
+	if (type(c) != YAML_SEQUENCE_START_EVENT) {
+		wrong(c, "a list of secrets (env: and hosts:)");
+		return;
+	}
+	char seen[POLICY_SECRETS_MAX][128];
+	size_t nseen = 0;
+	while (next(c) && type(c) != YAML_SEQUENCE_END_EVENT)
+		parse_secret(c, seen, &nseen);
+}
+
 static void parse_top(struct ctx *c, struct loading *stack)
 {
 	yaml_mark_t at = c->ev.start_mark;
 	unsigned seen = 0;
-	static const char *const keys[] = {"version", "mode", "extends", "allow", "deny", "host_ports"};
+	static const char *const keys[] = {"version", "mode", "extends", "allow", "deny", "host_ports", "secrets"};
 	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
 		if (type(c) != YAML_SCALAR_EVENT) {
-			wrong(c, "a key (version, mode, extends, allow, deny or host_ports)");
+			wrong(c, "a key (version, mode, extends, allow, deny, host_ports or secrets)");
 			if (next(c))
 				skip_node(c);
 			continue;
@@ -475,7 +588,7 @@ static void parse_top(struct ctx *c, struct loading *stack)
 			if (is_str(c, keys[i]))
 				k = (int)i;
 		if (k < 0)
-			ERR_AT(c, km, "unknown key '%.*s' (expected version, mode, extends, allow, deny or host_ports)",
+			ERR_AT(c, km, "unknown key '%.*s' (expected version, mode, extends, allow, deny, host_ports or secrets)",
 			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
 		else if (seen & (1u << k))
 			ERR_AT(c, km, "duplicate key '%s'", keys[k]);
@@ -502,6 +615,9 @@ static void parse_top(struct ctx *c, struct loading *stack)
 			break;
 		case 5:
 			parse_host_ports(c);
+			break;
+		case 6:
+			parse_secrets(c);
 			break;
 		default:
 			parse_rules(c, k == 3);

@@ -27,6 +27,8 @@ sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 import sbxtest  # noqa: E402
 
 VALUE = "sk-e2e-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
+# A second secret, from the policy file's secrets: (not --secret).
+POLVALUE = "pk-pol-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
 
 class SecretEnv(Env):
@@ -35,6 +37,7 @@ class SecretEnv(Env):
     def argv(self, args):
         env = ["env", "HOME=" + self.home, "XDG_STATE_HOME=" + self.state,
                "XDG_RUNTIME_DIR=" + self.runtime, "TESTKEY=" + VALUE,
+               "POLKEY=" + POLVALUE,
                "PATH=/usr/local/bin:/usr/bin:/bin"]
         return self.prefix + env + [LAUNCH] + list(args)
 
@@ -78,6 +81,8 @@ say() { echo "CHECK $1=$2"; }
 say ph "$TESTKEY"
 say environ "$(cat /proc/[0-9]*/environ 2>/dev/null | base64 -w0)"
 say environ_vars "$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n' | grep '^TESTKEY=' | sort -u | tr '\n' ' ')"
+say polph "$POLKEY"
+say polkey "$(curl -sS --max-time 60 -H "Authorization: Bearer $POLKEY" https://allowed.test:PORT/polkey 2>&1)"
 say curl "$(curl -sS --max-time 60 -H "Authorization: Bearer $TESTKEY" https://allowed.test:PORT/curl 2>&1)"
 say curl_h2 "$(curl -sS --http2 --max-time 60 -o /dev/null -w '%{http_version}' -H "Authorization: Bearer $TESTKEY" https://allowed.test:PORT/h2 2>&1)"
 say other_tls "$(curl -sS --max-time 60 --cacert testca.pem -H "Authorization: Bearer $TESTKEY" https://other.test:PORT/other 2>&1)"
@@ -129,7 +134,8 @@ def sec():
             f.write("version: 1\nallow:\n"
                     f"  - host: allowed.test\n    ports: [{port}]\n"
                     f"  - host: other.test\n    ports: [{port}, {pport}]\n"
-                    f"  - cidr: 127.0.0.2/32\n    ports: [{port}, {pport}]\n")
+                    f"  - cidr: 127.0.0.2/32\n    ports: [{port}, {pport}]\n"
+                    "secrets:\n  - env: POLKEY\n    hosts: [allowed.test]\n")
         with open(os.path.join(e.ws, "probe.sh"), "w") as f:
             f.write(PROBE.replace("PLAIN", str(pport)).replace("PORT", str(port)))
         for n in ("testca.pem", "policy.yaml", "probe.sh"):
@@ -182,6 +188,21 @@ def test_guest_holds_only_the_placeholder(sec):
     assert environ and VALUE.encode() not in environ
     assert c.get("environ_vars", "").split() == [f"TESTKEY={ph}"], c.get("environ_vars")
     assert VALUE not in sec["out"]
+
+
+def test_policy_file_secret(sec):
+    """secrets: in the policy file: the guest holds a placeholder, the
+    secret host's server gets the value, no file of the run has it."""
+    c = sec["checks"]
+    ph = c.get("polph", "")
+    assert ph and ph != POLVALUE and ph.startswith("pk-pol-"), ph
+    assert POLVALUE.encode() not in base64.b64decode(c.get("environ", ""))
+    assert c.get("polkey") == "hello-secret", c
+    got = _by_path(sec, "/polkey")
+    assert got and got[0]["auth"] == [f"Bearer {POLVALUE}"], got
+    assert POLVALUE not in sec["out"]
+    for p, data in sec["files"].items():
+        assert POLVALUE.encode() not in data, p
 
 
 def test_server_sees_the_real_key(sec):

@@ -31,6 +31,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		struct ip_addr a = {.family = AF_INET, .b = {10, 1, 2, 3}};
 		policy_decide_addr(p, &a, 22);
+		/* Secrets: each names a variable and 1..max exact hosts. */
+		size_t ns;
+		const struct policy_secret *sec = policy_secrets(p, &ns);
+		if (ns > POLICY_SECRETS_MAX)
+			abort();
+		for (size_t i = 0; i < ns; i++) {
+			if (!sec[i].var[0] || sec[i].nhosts == 0 ||
+			    sec[i].nhosts > POLICY_SECRET_HOSTS_MAX)
+				abort();
+			for (size_t j = 0; j < sec[i].nhosts; j++)
+				if (strpbrk(sec[i].hosts[j].name, "*:/_ "))
+					abort();
+		}
 		policy_free(p);
 	}
 	policy_errors_free(&errs);

@@ -133,3 +133,33 @@ def test_explain_shows_protocols(tmp_path):
     r = run("check", str(bad))
     assert r.returncode == 1
     assert r.stderr.startswith(f"{bad}:4:17: unknown protocol 'ssh'"), r.stderr
+
+
+def test_secrets_in_check_explain_and_diff(tmp_path):
+    p = tmp_path / "user.yaml"
+    p.write_text("version: 1\nallow:\n  - api.example.com\n"
+                 "secrets:\n  - env: TESTKEY\n    hosts: [API.example.com]\n")
+    r = run("check", "--presets", PRESETS, str(p))
+    assert r.returncode == 0, r.stderr
+    assert f"secret TESTKEY goes to api.example.com ({p}:6)" in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "api.example.com:443")
+    assert r.returncode == 0, r.stderr
+    assert "  secret: TESTKEY (TLS to it is intercepted" in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "www.example.com:443")
+    assert "secret:" not in r.stdout, r.stdout
+    repo = tmp_path / "repo.yaml"
+    repo.write_text("version: 1\nsecrets:\n  - env: TESTKEY\n"
+                    "    hosts: [api.example.com, paste.example.net]\n")
+    r = run("diff", "--presets", PRESETS, str(p), "--", str(repo))
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    lines = [l for l in r.stdout.splitlines() if l.startswith("+ ")]
+    assert lines == [f"+ secret TESTKEY@paste.example.net: the value of the "
+                     f"host's variable goes on requests to paste.example.net "
+                     f"({repo}:4)"], r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nsecrets:\n  - env: K\n    hosts: [github.io]\n"
+                   "    format: \"Bearer {}\"\n")
+    r = run("check", "--presets", PRESETS, str(bad))
+    assert r.returncode != 0
+    assert f"{bad}:4:13: secret host 'github.io': a public suffix" in r.stderr, r.stderr
+    assert f"{bad}:5:5: 'format' in a secret is not supported yet" in r.stderr, r.stderr

@@ -1,0 +1,139 @@
+/* `secrets:` in policy files (policy.h, docs/secrets.md): which host
+ * variable's value may be sent to which exact hosts. The hosts are
+ * checked here as strictly as allow rules and more: an exact name (no
+ * wildcard, no address), never a public suffix, since the sandbox CA's
+ * name constraint permits the whole subtree under a secret host. */
+#include "policy_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "../common/util.h"
+
+static bool var_ok(const char *s, size_t n)
+{
+	if (n == 0 || n >= 128 || (s[0] >= '0' && s[0] <= '9'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+bool policy_secret_var_reserved(const char *var, size_t len)
+{
+	static const char *const exact[] = {"PATH", "HOME", "SHELL", "TERM",
+					    "TMPDIR", "USER", "LOGNAME",
+					    "PWD", "LANG"};
+	static const char *const prefix[] = {"LC_", "LD_", "XDG_",
+					     "SANDBOX_"};
+	for (size_t i = 0; i < ARRAY_SIZE(exact); i++)
+		if (strlen(exact[i]) == len && !memcmp(exact[i], var, len))
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(prefix); i++)
+		if (len >= strlen(prefix[i]) &&
+		    !memcmp(prefix[i], var, strlen(prefix[i])))
+			return true;
+	return false;
+}
+
+/* The host as the launcher and the proxy take it: letters, digits, '-'
+ * and '.' (policy_parse_host also lets '_' through, for rules). */
+static const char *host_check(struct policy_builder *b, const char *host,
+			      size_t len, char *out, size_t outsz)
+{
+	enum rule_kind kind;
+	const char *why = policy_parse_host(host, len, false, &b->psl, &kind,
+					    out, outsz);
+	if (why)
+		return why;
+	if (kind != RULE_EXACT)
+		return "a secret host is one exact name, no wildcard (the "
+		       "sandbox CA may sign names under it already)";
+	if (strchr(out, '_'))
+		return "'_' is not allowed in a secret host";
+	if (!strchr(out, '.'))
+		return "a secret host needs at least two labels";
+	if (!b->psl)
+		b->psl = psl_load(NULL);
+	if (b->psl && psl_is_public_suffix(b->psl, out))
+		return "a public suffix cannot be a secret host (the sandbox "
+		       "CA could then sign every name under it)";
+	return NULL;
+}
+
+int policy_builder_add_secret(struct policy_builder *b, const char *var,
+			      size_t varlen, const char *host, size_t hostlen,
+			      const char *file, unsigned line, unsigned col,
+			      struct policy_errors *errs)
+{
+	if (!var_ok(var, varlen)) {
+		policy_err(b, errs, file, line, col,
+			   "env: '%.*s' is not a variable name (letters, "
+			   "digits and '_', not starting with a digit)",
+			   (int)(varlen > 100 ? 100 : varlen), var);
+		return -EINVAL;
+	}
+	if (policy_secret_var_reserved(var, varlen)) {
+		policy_err(b, errs, file, line, col,
+			   "env: %.*s cannot be a secret (the launcher or the "
+			   "loader reads it)",
+			   (int)varlen, var);
+		return -EINVAL;
+	}
+	char name[256];
+	const char *why = host_check(b, host, hostlen, name, sizeof(name));
+	if (why) {
+		policy_err(b, errs, file, line, col, "secret host '%.*s': %s",
+			   (int)(hostlen > 100 ? 100 : hostlen), host, why);
+		return -EINVAL;
+	}
+	struct policy_secret *s = NULL;
+	for (size_t i = 0; i < b->n_secrets && !s; i++)
+		if (strlen(b->secrets[i].var) == varlen &&
+		    !memcmp(b->secrets[i].var, var, varlen))
+			s = &b->secrets[i];
+	if (!s) {
+		if (b->n_secrets == POLICY_SECRETS_MAX) {
+			policy_err(b, errs, file, line, col,
+				   "more than %d secrets", POLICY_SECRETS_MAX);
+			return -E2BIG;
+		}
+		s = &b->secrets[b->n_secrets];
+		memset(s, 0, sizeof(*s));
+		s->var = arena_strndup(&b->arena, var, varlen);
+		s->file = arena_strndup(&b->arena, file, strlen(file));
+		if (!s->var || !s->file)
+			return -ENOMEM;
+		s->line = line;
+		s->col = col;
+		b->n_secrets++;
+	}
+	for (size_t i = 0; i < s->nhosts; i++)
+		if (!strcmp(s->hosts[i].name, name))
+			return 0;
+	if (s->nhosts == POLICY_SECRET_HOSTS_MAX) {
+		policy_err(b, errs, file, line, col,
+			   "secret %s: more than %d hosts", s->var,
+			   POLICY_SECRET_HOSTS_MAX);
+		return -E2BIG;
+	}
+	struct policy_secret_host *h = &s->hosts[s->nhosts];
+	h->name = arena_strndup(&b->arena, name, strlen(name));
+	h->file = arena_strndup(&b->arena, file, strlen(file));
+	if (!h->name || !h->file)
+		return -ENOMEM;
+	h->line = line;
+	h->col = col;
+	s->nhosts++;
+	return 0;
+}
+
+const struct policy_secret *policy_secrets(const struct policy *p,
+					   size_t *n)
+{
+	*n = p ? p->n_secrets : 0;
+	return p ? p->secrets : NULL;
+}

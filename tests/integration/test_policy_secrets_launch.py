@@ -1,0 +1,192 @@
+"""secrets: in policy files as the launcher takes them (docs/secrets.md):
+the real sandbox-launch up to the point where the guest would boot, with
+a fake QEMU (a shell script that records its environment and waits). What
+the proxy was given is read from the CA it made: its name constraints are
+exactly the secret hosts it intercepts for.
+
+  - a secret in the user's policy reaches the proxy, and its value is in
+    no child's environment (QEMU's here);
+  - one whose variable is not set is skipped with a notice;
+  - --secret wins over the policy for the same variable;
+  - a repository policy that adds a secret, or a host for one, is a
+    widening: refused without approval, honoured with --trust;
+  - bad secrets: entries stop the launch naming file:line:col."""
+
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from sbxtest import run
+
+VALUE = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
+USER = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
+        "secrets:\n  - env: TESTKEY\n    hosts: [api.example.com]\n")
+
+
+@pytest.fixture
+def L(env, tmp_path, request):
+    class X:
+        pass
+    x = X()
+    x.bin = os.path.join(env.build, "bin", "sandbox-launch")
+    root = tmp_path
+    x.root = root
+    x.ws = root / "ws"
+    (x.ws / ".sandbox").mkdir(parents=True)
+    guest = root / "guest"
+    guest.mkdir()
+    (guest / "vmlinuz").write_bytes(b"not a kernel")
+    (guest / "initramfs.cpio.gz").write_bytes(b"not an initramfs")
+    x.qemu_env = root / "qemu-env"
+    qemu = root / "fake-qemu"
+    # A VM that never boots: says it started (its environment), waits.
+    qemu.write_text(f"#!/bin/sh\nenv > {x.qemu_env}.tmp\n"
+                    f"mv {x.qemu_env}.tmp {x.qemu_env}\nexec sleep 600\n")
+    qemu.chmod(0o755)
+    x.config = root / "config"
+    (x.config / "sandbox").mkdir(parents=True)
+    x.user_policy = x.config / "sandbox" / "policy.yaml"
+    x.user_policy.write_text(USER)
+    runtime = tempfile.mkdtemp(prefix="sbs-", dir="/tmp")
+    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
+    x.runtime = runtime
+    x.env = dict(os.environ, HOME=str(root), XDG_CONFIG_HOME=str(x.config),
+                 XDG_STATE_HOME=str(root / "state"),
+                 XDG_CACHE_HOME=str(root / "cache"),
+                 XDG_RUNTIME_DIR=str(runtime),
+                 SANDBOX_GUEST_DIR=str(guest), SANDBOX_QEMU=str(qemu),
+                 SANDBOX_PRESETS=os.path.join(env.src, "policies"),
+                 TESTKEY=VALUE)
+    x.env.pop("SANDBOX_AGENTS_DIR", None)
+    x.env.pop("OTHERKEY", None)
+
+    def write(text):
+        (x.ws / ".sandbox" / "policy.yaml").write_text(text)
+    x.write = write
+
+    def argv(*opts):
+        return [x.bin, "--workspace", str(x.ws), "--boot-timeout", "300",
+                *opts, "--", "true"]
+    x.argv = argv
+    return x
+
+
+def launch(L, *opts):
+    r = run(L.argv(*opts), timeout=60, env=L.env)
+    return r.returncode, r.stderr.decode(errors="replace")
+
+
+def ca_hosts(pem):
+    """The permitted DNS names of the sandbox CA's name constraints."""
+    r = subprocess.run(["openssl", "x509", "-noout", "-ext",
+                        "nameConstraints"], input=pem, capture_output=True,
+                       timeout=30, check=True)
+    out = r.stdout.decode()
+    return sorted(w[len("DNS:"):] for w in out.split() if w.startswith("DNS:"))
+
+
+def until_qemu(L, *opts):
+    """Launch, wait until QEMU (the fake) runs; return what the proxy got:
+    (the CA's hosts or None without secrets, QEMU's environment, stderr)."""
+    p = subprocess.Popen(L.argv(*opts), env=L.env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not L.qemu_env.exists() and p.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert L.qemu_env.exists(), "QEMU never started"
+        qenv = L.qemu_env.read_text()
+        cas = [c for d in (L.runtime, str(L.root))
+               for c in glob.glob(os.path.join(d, "**", "sandbox-ca.pem"),
+                                  recursive=True)]
+        hosts = ca_hosts(open(cas[0], "rb").read()) if cas else None
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        _, err = p.communicate(timeout=60)
+    return hosts, qenv, err.decode(errors="replace")
+
+
+def test_user_policy_secret_reaches_the_proxy_not_the_children(L):
+    hosts, qenv, err = until_qemu(L)
+    assert hosts == ["api.example.com"], (hosts, err)
+    assert VALUE not in qenv and "TESTKEY=" not in qenv, \
+        "the value (or the variable) reached a child"
+
+
+def test_unset_variable_is_skipped_with_a_notice(L):
+    del L.env["TESTKEY"]
+    hosts, _, err = until_qemu(L)
+    assert hosts is None, "no secret, no interception CA"
+    assert "secret TESTKEY" in err and "not set here, skipped" in err, err
+
+
+def test_command_line_wins(L):
+    hosts, _, err = until_qemu(L, "--secret", "TESTKEY@other.example.com")
+    assert hosts == ["other.example.com"], (hosts, err)
+    assert "the policy's are not used" in err, err
+
+
+def test_repo_new_secret_is_widening(L):
+    L.env["OTHERKEY"] = "gh-" + "x" * 30
+    L.write("version: 1\nsecrets:\n  - env: OTHERKEY\n"
+            "    hosts: [api.example.com]\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "widens the network policy (1 change)" in err, err
+    r = run([os.path.join(os.path.dirname(L.bin), "sandbox-policy"), "diff",
+             str(L.user_policy), "--", str(L.ws / ".sandbox" / "policy.yaml")],
+            env=L.env)
+    out = r.stdout.decode()
+    assert r.returncode == 4, out
+    assert "+ secret OTHERKEY@api.example.com" in out, out
+    hosts, qenv, err = until_qemu(L, "--trust")
+    assert hosts == ["api.example.com"], (hosts, err)
+    assert L.env["OTHERKEY"] not in qenv
+
+
+def test_repo_new_host_for_a_secret_is_widening(L):
+    L.write("version: 1\nsecrets:\n  - env: TESTKEY\n"
+            "    hosts: [paste.example.net]\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "widens the network policy (1 change)" in err, err
+    hosts, _, err = until_qemu(L, "--trust")
+    assert hosts == ["api.example.com", "paste.example.net"], (hosts, err)
+
+
+def test_repo_same_secret_is_not_widening(L):
+    L.write("version: 1\nsecrets:\n  - env: TESTKEY\n"
+            "    hosts: [API.example.com]\n")
+    hosts, _, err = until_qemu(L)
+    assert hosts == ["api.example.com"], (hosts, err)
+
+
+def test_bad_secret_entry_stops_the_launch(L):
+    L.user_policy.write_text("version: 1\nsecrets:\n  - env: TESTKEY\n"
+                             "    hosts: [\"*.example.com\"]\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "policy.yaml:4:13" in err and "no wildcard" in err, err
+    assert not L.qemu_env.exists()
+
+
+def test_notice_said_once_with_a_repository_policy(L):
+    L.write("version: 1\ndeny:\n  - ads.example.com\n")
+    hosts, _, err = until_qemu(L, "--secret", "TESTKEY@other.example.com")
+    assert hosts == ["other.example.com"], (hosts, err)
+    assert err.count("the policy's are not used") == 1, err
+
+
+def test_reserved_variable_refused_on_the_command_line(L):
+    rc, err = launch(L, "--secret", "HOME@api.example.com")
+    assert rc == 125, err
+    assert "HOME cannot be a secret" in err, err
+    assert not L.qemu_env.exists()

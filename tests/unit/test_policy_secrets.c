@@ -1,0 +1,270 @@
+/* secrets: in policy files (policy_secrets.c): the loader's checks, the
+ * union over files, and the widening a repository's secret is. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../../common/util.h"
+#include "../../policy/policy.h"
+#include "tap.h"
+
+static char dir[64], presets[128], base_path[128], base_sec_path[128];
+
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		perror(path);
+		exit(1);
+	}
+	fputs(text, f);
+	fclose(f);
+}
+
+static struct policy *load(const char *text, struct policy_errors *errs)
+{
+	struct policy_builder *b = policy_builder_new(presets);
+	policy_builder_add_buffer(b, "p.yaml", text, strlen(text), errs);
+	return policy_builder_finish(b, errs);
+}
+
+static void loader(void)
+{
+	struct policy_errors e = {0};
+	struct policy *p = load("version: 1\nsecrets:\n"
+				"  - env: TESTKEY\n"
+				"    hosts: [API.Example.com, api.test]\n"
+				"  - env: GH_TOKEN\n    hosts:\n"
+				"      - api.github.com\n      - api.github.com\n",
+				&e);
+	ok(p != NULL, "secrets load");
+	for (size_t i = 0; i < e.count; i++)
+		tap_diag("%s", e.msgs[i]);
+	size_t n = 0;
+	const struct policy_secret *s = policy_secrets(p, &n);
+	is_int(n, 2, "two secrets");
+	if (n == 2) {
+		is_str(s[0].var, "TESTKEY", "in file order");
+		is_int(s[0].nhosts, 2, "with its hosts");
+		is_str(s[0].hosts[0].name, "api.example.com", "normalised");
+		is_int(s[0].hosts[0].line, 4, "host line");
+		is_int(s[0].hosts[0].col, 13, "host column");
+		is_int(s[1].nhosts, 1, "a repeated host is kept once");
+	}
+	policy_free(p);
+	policy_errors_free(&e);
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    hots: [b.example.com]\n", "5:5: unknown key 'hots'"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [\"*.example.com\"]\n",
+		 "no wildcard"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [\"**.example.com\"]\n",
+		 "no wildcard"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [co.uk]\n",
+		 "public suffix"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [github.io]\n",
+		 "public suffix"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [127.0.0.1]\n",
+		 "IP address"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [localhost]\n",
+		 "two labels"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a_b.example.com]\n",
+		 "'_'"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [\"a.example.com:443\"]\n",
+		 "not a host name"},
+		{"version: 1\nsecrets:\n  - env: 9K\n    hosts: [a.example.com]\n",
+		 "not a variable name"},
+		{"version: 1\nsecrets:\n  - env: PATH\n    hosts: [a.example.com]\n",
+		 "PATH cannot be a secret"},
+		{"version: 1\nsecrets:\n  - env: LD_PRELOAD\n    hosts: [a.example.com]\n",
+		 "LD_PRELOAD cannot be a secret"},
+		{"version: 1\nsecrets:\n  - env: XDG_RUNTIME_DIR\n    hosts: [a.example.com]\n",
+		 "cannot be a secret"},
+		{"version: 1\nsecrets:\n  - env: K-1\n    hosts: [a.example.com]\n",
+		 "not a variable name"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "  - env: K\n    hosts: [b.example.com]\n",
+		 "5:10: duplicate secret 'K'"},
+		{"version: 1\nsecrets:\n  - env: K\n    env: L\n    hosts: [a.example.com]\n",
+		 "duplicate key 'env'"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: []\n", "non-empty"},
+		{"version: 1\nsecrets:\n  - env: K\n", "non-empty"},
+		{"version: 1\nsecrets:\n  - hosts: [a.example.com]\n", "needs env"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: a.example.com\n",
+		 "a list of host names"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n", "'header' in a secret is not supported"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    format: Bearer {}\n", "'format' in a secret is not supported"},
+		{"version: 1\nsecrets: K@a.example.com\n", "a list of secrets"},
+		{"version: 1\nsecrets:\n  - K@a.example.com\n", "a mapping"},
+		{"version: 1\nsecrets: []\nsecrets: []\n", "duplicate key 'secrets'"},
+		{"version: 1\nsecrets:\n  - &a {env: K, hosts: [a.example.com]}\n"
+		 "  - *a\n", "aliases"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct policy_errors be = {0};
+		struct policy *bp = load(bad[i].text, &be);
+		bool found = false;
+		for (size_t j = 0; j < be.count; j++)
+			found |= strstr(be.msgs[j], bad[i].msg) != NULL;
+		ok(!bp && found, "refused: %s", bad[i].msg);
+		if (be.count && !found)
+			tap_diag("%s", be.msgs[0]);
+		policy_free(bp);
+		policy_errors_free(&be);
+	}
+
+	/* Too many hosts, too many secrets: refused, not truncated. */
+	char big[8192];
+	size_t bl = 0;
+	fmt_append(big, sizeof(big), &bl, "version: 1\nsecrets:\n  - env: K\n    hosts:\n");
+	for (int i = 0; i <= POLICY_SECRET_HOSTS_MAX; i++)
+		fmt_append(big, sizeof(big), &bl, "      - h%d.example.com\n", i);
+	struct policy_errors be = {0};
+	struct policy *bp = load(big, &be);
+	ok(!bp && be.count && strstr(be.msgs[0], "more than"),
+	   "more than %d hosts refused", POLICY_SECRET_HOSTS_MAX);
+	policy_free(bp);
+	policy_errors_free(&be);
+	bl = 0;
+	fmt_append(big, sizeof(big), &bl, "version: 1\nsecrets:\n");
+	for (int i = 0; i <= POLICY_SECRETS_MAX; i++)
+		fmt_append(big, sizeof(big), &bl,
+			   "  - {env: K%d, hosts: [a.example.com]}\n", i);
+	bp = load(big, &be);
+	ok(!bp && be.count && strstr(be.msgs[0], "more than"),
+	   "more than %d secrets refused", POLICY_SECRETS_MAX);
+	policy_free(bp);
+	policy_errors_free(&be);
+}
+
+/* Two files naming one variable: the union of their hosts. */
+static void merged(void)
+{
+	struct policy_errors e = {0};
+	struct policy_builder *b = policy_builder_new(presets);
+	policy_builder_add_file(b, base_sec_path, &e);
+	const char *r = "version: 1\nsecrets:\n  - env: TESTKEY\n"
+			"    hosts: [api.test, other.test]\n";
+	policy_builder_add_buffer(b, "repo.yaml", r, strlen(r), &e);
+	struct policy *p = policy_builder_finish(b, &e);
+	size_t n = 0;
+	const struct policy_secret *s = policy_secrets(p, &n);
+	ok(p && n == 1 && s[0].nhosts == 2, "one secret, two hosts");
+	if (n == 1 && s[0].nhosts == 2) {
+		is_str(s[0].hosts[1].name, "other.test", "the new host");
+		is_str(s[0].hosts[1].file, "repo.yaml", "from the second file");
+	}
+	policy_free(p);
+	policy_errors_free(&e);
+}
+
+static int diff(const char *base, const char *repo, struct policy_diff *d)
+{
+	struct policy_errors e = {0};
+	const char *const files[] = {base};
+	int r = policy_diff_compute(files, 1, presets, ".sandbox/policy.yaml",
+				    repo, strlen(repo), d, &e);
+	for (size_t i = 0; i < e.count; i++)
+		tap_diag("%s", e.msgs[i]);
+	policy_errors_free(&e);
+	return r;
+}
+
+static void widening(void)
+{
+	struct policy_diff d;
+	/* A new variable. */
+	is_int(diff(base_path, "version: 1\nsecrets:\n  - env: AWS_KEY\n"
+			       "    hosts: [api.example.com]\n", &d),
+	       0, "diff computed");
+	is_int(d.count, 1, "a repository's new secret widens");
+	if (d.count) {
+		const struct policy_widening *w = &d.items[0];
+		is_int(w->kind, WIDEN_SECRET, "as a secret");
+		is_str(w->pattern, "AWS_KEY@api.example.com", "naming it");
+		is_str(w->file, ".sandbox/policy.yaml", "and the file");
+		is_int(w->line, 4, "and the line");
+		ok(!w->via_extends, "its own");
+		char *k = policy_widening_key(w);
+		ok(k && strstr(k, "secret AWS_KEY@api.example.com"),
+		   "approval key names it: %s", k ? k : "(null)");
+		free(k);
+		char *out = NULL;
+		size_t ol = 0;
+		FILE *f = open_memstream(&out, &ol);
+		policy_diff_print(f, &d, false);
+		fclose(f);
+		ok(out && strstr(out, "+ secret AWS_KEY@api.example.com"),
+		   "diff shows it: %s", out ? out : "");
+		free(out);
+	}
+	policy_diff_free(&d);
+
+	/* A new host for a variable BASE has. */
+	is_int(diff(base_sec_path, "version: 1\nsecrets:\n  - env: TESTKEY\n"
+				   "    hosts: [api.test, other.test]\n", &d),
+	       0, "diff computed");
+	ok(d.count == 1 && d.items[0].kind == WIDEN_SECRET &&
+		   !strcmp(d.items[0].pattern, "TESTKEY@other.test"),
+	   "a new host for a known secret widens, only that host");
+	policy_diff_free(&d);
+
+	/* The same host again, or none: nothing. */
+	is_int(diff(base_sec_path, "version: 1\nsecrets:\n  - env: TESTKEY\n"
+				   "    hosts: [API.test]\n", &d),
+	       0, "diff computed");
+	is_int(d.count, 0, "a host BASE lists already does not widen");
+	policy_diff_free(&d);
+
+	/* Another variable's host is no cover: TESTKEY@api.test in BASE
+	 * does not make OTHER@api.test narrow. */
+	is_int(diff(base_sec_path, "version: 1\nsecrets:\n  - env: OTHER\n"
+				   "    hosts: [api.test]\n", &d),
+	       0, "diff computed");
+	ok(d.count == 1 && !strcmp(d.items[0].pattern, "OTHER@api.test"),
+	   "the same host for another variable widens");
+	policy_diff_free(&d);
+
+	/* Through a preset it extends. */
+	is_int(diff(base_path, "version: 1\nextends: [sec]\n", &d), 0,
+	       "diff computed");
+	ok(d.count == 1 && d.items[0].kind == WIDEN_SECRET &&
+		   d.items[0].via_extends,
+	   "a secret through extends widens, attributed to the preset");
+	policy_diff_free(&d);
+}
+
+int main(void)
+{
+	fmt_buf(dir, sizeof(dir), "/tmp/test_policy_sec.XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	fmt_buf(presets, sizeof(presets), "%s/presets", dir);
+	mkdir(presets, 0700);
+	char p[256];
+	fmt_buf(p, sizeof(p), "%s/sec.yaml", presets);
+	put(p, "version: 1\nsecrets:\n  - env: PKEY\n    hosts: [p.example.com]\n");
+	fmt_buf(base_path, sizeof(base_path), "%s/base.yaml", dir);
+	put(base_path, "version: 1\nallow:\n  - api.example.com\n");
+	fmt_buf(base_sec_path, sizeof(base_sec_path), "%s/base_sec.yaml", dir);
+	put(base_sec_path, "version: 1\nsecrets:\n  - env: TESTKEY\n"
+			   "    hosts: [api.test]\n");
+
+	loader();
+	merged();
+	widening();
+
+	char cmd[128];
+	fmt_buf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		tap_diag("could not remove %s", dir);
+	return done_testing();
+}
