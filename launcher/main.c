@@ -212,29 +212,18 @@ static void check_policy(void)
 	strv_add(&a, prog.proxy_bin);
 	strv_add(&a, "--check");
 	policy_args(&a);
-	char tmpl[] = "/tmp/sandbox-check-XXXXXX";
-	_cleanup_close_ int fd = mkstemp(tmpl);
-	if (fd < 0)
-		fail("cannot create a temporary file: %s", strerror(errno));
-	unlink(tmpl);
-	char log[64];
-	fmt_buf(log, sizeof(log), "/proc/self/fd/%d", fd);
-	struct child c = {.name = "sandbox-proxy --check"};
-	int r = child_spawn(&c, a.v, log);
+	char buf[8192];
+	int sig, r = child_run_output(a.v, "sandbox-proxy --check", sigfd, &sig,
+				      buf, sizeof(buf));
 	strv_free(&a);
-	if (r)
-		fail("cannot run %s: %s", prog.proxy_bin, strerror(-r));
-	int sig;
-	if (child_wait(&c, -1, sigfd, UINT64_MAX, &sig) == CHILD_WAIT_SIGNAL) {
-		children_stop((struct child *const[]){&c}, 1, 0, -1);
+	if (r == -EINTR) {
 		teardown();
 		exit(128 + sig);
 	}
-	if (WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0)
+	if (r < 0)
+		fail("cannot run %s: %s", prog.proxy_bin, strerror(-r));
+	if (r == 0)
 		return;
-	char buf[8192];
-	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
-	buf[n > 0 ? n : 0] = '\0';
 	tty_restore();
 	/* The messages quote policy files, the repository's among them. */
 	term_fputs(buf, stderr, true);
@@ -242,12 +231,6 @@ static void check_policy(void)
 	     "sandbox-policy check");
 }
 
-/* Said whatever -v: a secret skipped or overridden changes what the
- * guest's tools can do. */
-static void note_msg(const char *msg)
-{
-	fprintf(stderr, "sandbox-launch: notice: %s\n", msg);
-}
 
 static void env_unset(const char *name, void *arg)
 {
@@ -296,6 +279,11 @@ static void make_dirs(void)
 		fail("cannot create %s: %s", paths.ports_dir, strerror(errno));
 	note("run directory (logs, audit, kept): %s", run);
 	note("state directory (sockets, removed at exit): %s", state);
+	char err[1024] = ""; /* Docker's per-run disk (a named one has its own) */
+	if (opts.docker && !reg.upper[0] &&
+	    docker_disk_create(run, opts.disk_size_mb, docker_disk,
+			       sizeof(docker_disk), err, sizeof(err)))
+		fail("Docker's data disk: %s", err);
 }
 
 /* RUN/policy.txt: what the proxy was given, for a later reader of the
@@ -391,14 +379,6 @@ static void prepare_host_pkg(void)
 	}
 }
 
-static void make_docker_disk(void)
-{
-	char err[1024] = "";
-	if (opts.docker && !reg.upper[0] &&
-	    docker_disk_create(run, opts.disk_size_mb, docker_disk,
-			       sizeof(docker_disk), err, sizeof(err)))
-		fail("Docker's data disk: %s", err);
-}
 
 static void start_vm(enum accel accel)
 {
@@ -613,7 +593,7 @@ int main(int argc, char **argv)
 				     opts.name);
 			note("sandbox %s is running; running %s in it",
 			     opts.name, opts.cmd[0]);
-			launcher_policy_secrets_hide(&opts, note_msg);
+			launcher_policy_secrets_hide(&opts, launcher_notice);
 			struct strv env = {0};
 			guest_env(&env, isatty(0) && isatty(1));
 			return exec_in(&reg.meta, opts.cmd,
@@ -631,7 +611,7 @@ int main(int argc, char **argv)
 			fail("sandbox %s: %s", opts.name, aerr);
 	}
 	/* The policy files' secrets: hidden before any child runs. */
-	if (launcher_policy_secrets(&opts, NULL, true, note_msg, aerr,
+	if (launcher_policy_secrets(&opts, NULL, true, launcher_notice, aerr,
 				    sizeof(aerr)) < 0)
 		fail("%s", aerr);
 	check_policy();
@@ -639,13 +619,12 @@ int main(int argc, char **argv)
 	struct strv env = {0};
 
 	make_dirs();
-	make_docker_disk();
 	prepare_host_pkg();
 	check_repo_policy();
 	/* The approved repository policy may add secrets or hosts; the
 	 * guest's environment is made after it, with every placeholder. */
 	if (repo.present &&
-	    launcher_policy_secrets(&opts, repo.copy_path, false, note_msg,
+	    launcher_policy_secrets(&opts, repo.copy_path, false, launcher_notice,
 				    aerr, sizeof(aerr)) < 0)
 		fail("%s", aerr);
 	guest_env(&env, tty);

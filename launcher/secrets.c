@@ -356,3 +356,8 @@ int launcher_secrets_guest_env(struct strv *env, const char *run, char *err,
 	strv_add(env, "NODE_EXTRA_CA_CERTS=/etc/ssl/certs/sandbox-ca.pem");
 	return env->failed ? -1 : 0;
 }
+
+void launcher_notice(const char *msg)
+{
+	fprintf(stderr, "sandbox-launch: notice: %s\n", msg);
+}

@@ -72,4 +72,8 @@ int launcher_secrets_proxy_args(struct strv *a, const char *run,
 int launcher_secrets_guest_env(struct strv *env, const char *run, char *err,
 			       size_t errsz);
 
+/* "sandbox-launch: notice: MSG" on stderr, whatever -v: a secret skipped
+ * or overridden changes what the guest's tools can do. */
+void launcher_notice(const char *msg);
+
 #endif
