@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -155,7 +156,10 @@ static unsigned fill_batch(struct vsock_mux *m, struct vsock_conn *c,
 		niov += mux_payload_iov(&e[ne], e[ne].n_out, e[ne].n_in, max,
 					iov + niov);
 		ne++;
-		if (!credit || ne == RX_BATCH)
+		/* readv() takes at most IOV_MAX segments, and a guest may
+		 * chain up to VRING_MAX_SEGS per buffer. */
+		if (!credit || ne == RX_BATCH ||
+		    niov > IOV_MAX - VRING_MAX_SEGS)
 			break;
 		if (vring_pop(&q->vr, &m->dev->mem, &e[ne]) != VRING_POP_OK)
 			break; /* empty (re-armed by the caller) or broken */
