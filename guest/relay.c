@@ -7,7 +7,6 @@
 #include <linux/vm_sockets.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <sched.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -150,15 +149,6 @@ static int half_write(struct half *h)
  * stalls its own direction. Returns 0, or a negative errno on error. */
 int relay(int a, int b)
 {
-	/* A Linux 6.1 guest wakes the reader for every 4 KiB vsock packet,
-	 * and a woken SCHED_OTHER task preempts the kworker that is still
-	 * taking the rest of the batch off the ring (lock_sock() is a
-	 * preemption point): one splice per packet. SCHED_BATCH tasks do
-	 * not preempt on wake-up, so the relay runs once the batch is in and
-	 * moves it in one call. Only this connection's child is affected;
-	 * best effort. */
-	struct sched_param sp = {.sched_priority = 0};
-	sched_setscheduler(0, SCHED_BATCH, &sp);
 	static struct half h[2];
 	memset(h, 0, sizeof(h));
 	h[0].from = a;
