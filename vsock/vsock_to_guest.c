@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -112,6 +113,111 @@ static uint32_t produce(struct vsock_mux *m, struct vsock_conn *c,
 	return 0;
 }
 
+/* Up to this many RX buffers are filled from one readv(): a Linux guest
+ * posts 4 KiB buffers, so one read per buffer was a syscall per 4 KiB. */
+#define RX_BATCH 32
+
+static size_t cap_total(const uint32_t *cap, unsigned n)
+{
+	size_t t = 0;
+	for (unsigned i = 0; i < n; i++)
+		t += cap[i];
+	return t;
+}
+
+/* Can c's next packets only be data (no control packet owed before it)? */
+static bool data_only(const struct vsock_conn *c)
+{
+	return c->rx_ready && !(c->pending & ~(unsigned)CONN_TX_SHUTDOWN) &&
+	       c->state == CONN_ESTABLISHED && !c->local_eof &&
+	       !c->peer_shut_rcv;
+}
+
+/* Fill first and as many more RX buffers as the credit covers from one
+ * readv() of c's socket, one RW packet per buffer. Buffers that got no
+ * bytes are given back. Returns the number of packets pushed. */
+static unsigned fill_batch(struct vsock_mux *m, struct vsock_conn *c,
+			   struct vu_queue *q, const struct vring_elem *first)
+{
+	static struct vring_elem e[RX_BATCH];
+	static struct iovec iov[RX_BATCH * VRING_MAX_SEGS];
+	uint32_t cap[RX_BATCH];
+	uint32_t credit = vsock_conn_peer_credit(c);
+	unsigned ne = 0, niov = 0;
+	e[0] = *first;
+	for (;;) {
+		uint32_t max = e[ne].in_bytes - VSOCK_HDR_LEN;
+		if (max > VSOCK_MAX_PAYLOAD)
+			max = VSOCK_MAX_PAYLOAD;
+		if (max > credit)
+			max = credit;
+		cap[ne] = max;
+		credit -= max;
+		niov += mux_payload_iov(&e[ne], e[ne].n_out, e[ne].n_in, max,
+					iov + niov);
+		ne++;
+		/* readv() takes at most IOV_MAX segments, and a guest may
+		 * chain up to VRING_MAX_SEGS per buffer. */
+		if (!credit || ne == RX_BATCH ||
+		    niov > IOV_MAX - VRING_MAX_SEGS)
+			break;
+		if (vring_pop(&q->vr, &m->dev->mem, &e[ne]) != VRING_POP_OK)
+			break; /* empty (re-armed by the caller) or broken */
+		if (e[ne].in_bytes < VSOCK_HDR_LEN || e[ne].n_out) {
+			vring_break(&q->vr, "rx buffer too small or not writable");
+			break;
+		}
+	}
+	if (q->vr.broken) {
+		mux_logw("rx ring stopped: %s", q->vr.why);
+		return 0;
+	}
+	if (cap[0] == 0) {
+		c->rx_ready = false;
+		for (unsigned i = 0; i < ne; i++)
+			vring_unpop(&q->vr);
+		return 0;
+	}
+	ssize_t r;
+	do
+		r = readv(c->fd, iov, (int)niov);
+	while (r < 0 && errno == EINTR);
+	if (r <= 0) {
+		c->rx_ready = false;
+		if (r == 0) {
+			mux_logv(m, "%u<->guest:%u: unix side sent EOF",
+				 c->local_port, c->peer_port);
+			vsock_conn_local_eof(c);
+		} else if (errno != EAGAIN) {
+			mux_kill_conn(m, c, true, "read from the unix socket failed");
+		}
+		for (unsigned i = 0; i < ne; i++)
+			vring_unpop(&q->vr);
+		return 0;
+	}
+	size_t left = (size_t)r;
+	unsigned used = 0;
+	for (; used < ne && left; used++) {
+		uint32_t n = left < cap[used] ? (uint32_t)left : cap[used];
+		struct vsock_hdr h;
+		vsock_conn_fill_hdr(c, &h, m->dev->guest_cid, VSOCK_OP_RW);
+		h.len = n;
+		put_hdr(&e[used], &h);
+		vsock_conn_sent(c, n);
+		m->bytes_to_guest += n;
+		vring_push(&q->vr, e[used].head, VSOCK_HDR_LEN + n);
+		left -= n;
+	}
+	/* The buffers after the data, last popped first. */
+	for (unsigned i = used; i < ne; i++)
+		vring_unpop(&q->vr);
+	/* A short read drained the socket: level-triggered epoll says when
+	 * there is more, which saves the readv() that would get EAGAIN. */
+	if (left == 0 && used == ne && (size_t)r < cap_total(cap, ne))
+		c->rx_ready = false;
+	return used;
+}
+
 void vsock_mux_process_rx(struct vsock_mux *m)
 {
 	struct vu_queue *q = &m->dev->q[RXQ];
@@ -152,6 +258,14 @@ void vsock_mux_process_rx(struct vsock_mux *m)
 			continue;
 		}
 		struct vsock_conn *c = mux_dequeue(m);
+		if (data_only(c)) {
+			unsigned n = fill_batch(m, c, q, &e);
+			m->pkts_to_guest += n;
+			pushed |= n > 0;
+			mux_check_finished(m, c);
+			mux_update(m, c);
+			continue;
+		}
 		uint32_t len = produce(m, c, &e);
 		if (len) {
 			vring_push(&q->vr, e.head, len);
