@@ -19,7 +19,7 @@ may import from the modules too.
 """
 
 from .names import CERT_NAMES, DNS_RECORDS, UPSTREAM_IP
-from .procs import (HarnessError, Procs, free_port, line_of, run, sha256_file,
+from .procs import (HarnessError, Procs, ReadyPipe, free_port, line_of, run, sha256_file,
                     stop_process, vmrss_kb, wait_until)
 from .pki import make_pki
 from .dns import Dnsmasq, dns_question, udp_dns_query
@@ -32,7 +32,7 @@ from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-expo
 
 __all__ = [
     "CERT_NAMES", "DNS_RECORDS", "UPSTREAM_IP",
-    "HarnessError", "Procs", "free_port", "line_of", "run", "sha256_file",
+    "HarnessError", "Procs", "ReadyPipe", "free_port", "line_of", "run", "sha256_file",
     "stop_process", "vmrss_kb", "wait_until",
     "make_pki",
     "Dnsmasq", "dns_question", "udp_dns_query",
