@@ -138,10 +138,13 @@ $(BUILD)/tools/%.so: tests/preload/%.c
 	$(Q)$(CC) -std=gnu11 -g -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -fPIC -shared \
 		-o $@ $< -ldl
 
-$(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
+# Sources several tools share (tests/tools/lib/), linked into each tool.
+TOOL_LIB_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/tools/lib/*.c))
+
+$(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(TOOL_LIB_OBJS) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(TOOL_LIB_OBJS) $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- top-level targets ------------------------------------------------------
 .PHONY: all deps test-deps test unit integration e2e check-banned check-includes clean tests-build format
