@@ -30,6 +30,7 @@
 
 #include "../../common/util.h"
 #include "../../parse/wire.h"
+#include "lib/bench_common.h"
 #include "lib/dns_text.h"
 
 static const char usage_text[] =
@@ -83,13 +84,6 @@ struct opts {
 	bool hold;
 	double timeout;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Split "HOST:PORT" or "[V6]:PORT" in place. */
 static int split_host_port(char *s, char **host, char **port)
@@ -221,7 +215,7 @@ static int read_by_deadline(int fd, uint8_t *buf, size_t len, double deadline)
 {
 	size_t got = 0;
 	while (got < len) {
-		int r = wait_fd(fd, POLLIN, deadline - now_s());
+		int r = wait_fd(fd, POLLIN, deadline - bench_now());
 		if (r < 0)
 			return r;
 		ssize_t n = read(fd, buf + got, len - got);
@@ -335,7 +329,7 @@ static int do_dns(const struct opts *o)
 		fprintf(stderr, "wire_client: sending query: %s\n", strerror(errno));
 		return 1;
 	}
-	double deadline = now_s() + o->timeout;
+	double deadline = bench_now() + o->timeout;
 	uint8_t lenbuf[2];
 	int r = read_by_deadline(fd, lenbuf, 2, deadline);
 	if (r < 0) {
@@ -507,11 +501,11 @@ static int do_header(const struct opts *o)
 	}
 	if (!o->hold)
 		shutdown(fd, SHUT_WR);
-	double deadline = now_s() + o->timeout;
+	double deadline = bench_now() + o->timeout;
 	size_t got = 0;
 	uint8_t buf[4096];
 	for (;;) {
-		int r = wait_fd(fd, POLLIN, deadline - now_s());
+		int r = wait_fd(fd, POLLIN, deadline - bench_now());
 		if (r == -ETIMEDOUT) {
 			printf("timeout\n");
 			return 3;
