@@ -93,7 +93,7 @@ def main():
         squid_dir = os.path.join(d, "squid")
         os.mkdir(squid_dir)
         _, squid_ca = squid_bump.start(procs, squid_dir, {"other.test": sbxtest.UPSTREAM_IP},
-                                       pki["ca"], squid_port)
+                                       pki["ca"], squid_port, port)
         cenv = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
         # Each path is proved by the one CA curl trusts for it: the test

@@ -42,9 +42,11 @@ def _make_ca(d):
     return key, cert
 
 
-def start(procs, d, hosts, upstream_ca, port, timeout=30):
+def start(procs, d, hosts, upstream_ca, port, upstream_port, timeout=30):
     """Start Squid bumping every CONNECT on 127.0.0.1:port. hosts: name ->
-    IP for its hosts file; upstream_ca: the CA it verifies upstreams with.
+    IP for its hosts file; upstream_ca: the CA it verifies upstreams with;
+    it goes nowhere but those names on upstream_port (no open proxy on a
+    shared machine, and loopback only).
     Returns (process, path of the CA clients must trust). d must be a
     fresh directory of the caller's, which nobody (Squid's user when we are
     root) can reach."""
@@ -74,6 +76,10 @@ sslcrtd_program {CERTGEN} -s {ssl_db} -M 16MB
 sslcrtd_children 2 startup=1 idle=1
 tls_outgoing_options cafile={up_ca}
 acl localnet src 127.0.0.0/8
+acl bench_host dstdomain -n {" ".join(hosts)}
+acl bench_port port {upstream_port}
+http_access deny !bench_host
+http_access deny !bench_port
 http_access allow localnet
 http_access deny all
 ssl_bump bump all
