@@ -24,7 +24,7 @@ from .procs import (HarnessError, Procs, ReadyPipe, free_port, line_of, run, sha
 from .pki import make_pki
 from .dns import Dnsmasq, dns_question, udp_dns_query
 from .servers import (BIG_SIZE, BannerServer, OpensslServer, OriginServer,
-                      Recorder, _Handler, big_payload)  # noqa: F401 (re-export)
+                      Recorder, _Handler, big_payload, recording_server)  # noqa: F401 (re-export)
 from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy
 from .http import curl, http_exchange, read_http_response, wait_closed
 from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-export)
@@ -37,7 +37,7 @@ __all__ = [
     "make_pki",
     "Dnsmasq", "dns_question", "udp_dns_query",
     "BIG_SIZE", "BannerServer", "OpensslServer", "OriginServer", "Recorder",
-    "big_payload",
+    "big_payload", "recording_server",
     "SANITIZER_MARKERS", "Forwarder", "Proxy", "base_policy",
     "curl", "http_exchange", "read_http_response", "wait_closed",
     "ManualTLS", "add_extension", "client_hello", "split_records",
