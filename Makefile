@@ -119,10 +119,13 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
-$(BUILD)/test/%: $(OBJ)/tests/unit/%.o $(OBJ)/tests/unit/tap.o $(LINK_LIBS)
+# What every unit test links: the TAP producer and the policy-file helpers.
+UNIT_COMMON := $(OBJ)/tests/unit/tap.o $(OBJ)/tests/unit/policy_files.o
+
+$(BUILD)/test/%: $(OBJ)/tests/unit/%.o $(UNIT_COMMON) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(OBJ)/tests/unit/tap.o $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_COMMON) $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # LD_PRELOAD shims that make libevent behave as other versions do, for
 # the integration tests (tests/preload/, no sanitizers: loaded into them).
@@ -135,10 +138,13 @@ $(BUILD)/tools/%.so: tests/preload/%.c
 	$(Q)$(CC) -std=gnu11 -g -D_GNU_SOURCE $(WARN) $(PKG_CFLAGS) -fPIC -shared \
 		-o $@ $< -ldl
 
-$(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(LINK_LIBS)
+# Sources several tools share (tests/tools/lib/), linked into each tool.
+TOOL_LIB_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard tests/tools/lib/*.c))
+
+$(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(TOOL_LIB_OBJS) $(LINK_LIBS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(TOOL_LIB_OBJS) $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- top-level targets ------------------------------------------------------
 .PHONY: all deps test-deps test unit integration e2e check-banned check-includes clean tests-build format

@@ -10,7 +10,8 @@ bench:
 	$(MAKE) BUILD=$(BENCH_BUILD) SAN=0 all tests-build
 	$(MAKE) BUILD=$(BENCH_BUILD) SAN=0 bench-proxy bench-policy bench-secrets
 
-# Interception cost: intercepted vs spliced HTTPS (docs/secrets.md).
+# Interception cost: intercepted vs spliced HTTPS and vs Squid ssl_bump bump
+# (squid-openssl, mk/deps.sh; docs/secrets.md, tests/bench/README.md).
 bench-secrets:
 	SANDBOX_BUILD=$(abspath $(BENCH_BUILD)) /usr/bin/python3 tests/bench/secrets_bench.py
 

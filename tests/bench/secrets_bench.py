@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Interception cost (docs/secrets.md): the same HTTPS download through
 sandbox-proxy's explicit proxy (CONNECT), once to a host that is spliced
-(other.test) and once to a secret host that is intercepted (allowed.test:
-TLS terminated, heads rewritten, re-encrypted), rounds interleaved, in one
-run on loopback. Prints the median throughput of each and the ratio, and
+(other.test), once to a secret host that is intercepted (allowed.test:
+TLS terminated, heads rewritten, re-encrypted), and once through Squid
+with `ssl_bump bump` (squid_bump.py: the same termination and
+re-encryption, the same upstream and payload), rounds interleaved, in one
+run on loopback. Prints the median throughput of each and the ratios, and
 writes build/bench/secrets.txt.
 
-Environment: SANDBOX_BUILD (binaries), BENCH_ROUNDS [5], BENCH_MB [64].
-Squid with ssl_bump is not measured here (left undone)."""
+Environment: SANDBOX_BUILD (binaries), BENCH_ROUNDS [5], BENCH_MB [64]."""
 import http.server
 import os
 import socketserver
@@ -23,6 +24,7 @@ SRC = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 BUILD = os.path.abspath(os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build")))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 import sbxtest  # noqa: E402
+import squid_bump  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 SIZE = int(os.environ.get("BENCH_MB", "64")) << 20
@@ -66,6 +68,7 @@ def main():
                     f"  - cidr: 127.0.0.2/32\n    ports: [{port}]\n")
         ca = os.path.join(d, "sandbox-ca.pem")
         hport = sbxtest.free_port()
+        ready = sbxtest.ReadyPipe()
         r, w = os.pipe()
         os.write(w, b"BENCHKEY bench-PPPPPPPPPPPPPPPPPPPP bench-real-value allowed.test\n")
         os.close(w)
@@ -75,20 +78,31 @@ def main():
                              "--resolver", f"127.0.0.1:{dns.port}",
                              "--http-proxy", f"tcp:127.0.0.1:{hport}",
                              "--secrets-fd", str(r), "--ca-out", ca,
-                             "--upstream-ca", pki["ca"]],
-                            pass_fds=(r,), stdout=log, stderr=log)
+                             "--upstream-ca", pki["ca"], "--ready-fd", str(ready.w)],
+                            pass_fds=(r, ready.w), stdout=log, stderr=log)
         os.close(r)
-        sbxtest.wait_until(lambda: b"ready" in open(log.name, "rb").read(), 10,
-                           what="sandbox-proxy ready")
-        bundle = os.path.join(d, "bundle.pem")
-        with open(bundle, "w") as f:
-            f.write(open(pki["ca"]).read() + open(ca).read())
+        ready.child_started()
+        if not ready.wait(10):
+            raise SystemExit("sandbox-proxy exited before ready:\n"
+                             + open(log.name, errors="replace").read())
+        squid_port = sbxtest.free_port()
+        why = squid_bump.available()
+        if why:
+            raise SystemExit(f"secrets bench: {why}")
+        os.chmod(d, 0o711)  # Squid runs as nobody when we are root
+        squid_dir = os.path.join(d, "squid")
+        os.mkdir(squid_dir)
+        _, squid_ca = squid_bump.start(procs, squid_dir, {"other.test": sbxtest.UPSTREAM_IP},
+                                       pki["ca"], squid_port, port)
         cenv = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
 
-        def once(host):
+        # Each path is proved by the one CA curl trusts for it: the test
+        # CA only when spliced (the upstream's own certificate), the
+        # sandbox CA only when intercepted, Squid's CA only when bumped.
+        def once(host, cafile, proxy_port=hport):
             t = time.monotonic()
-            res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--cacert", bundle,
-                                  "-x", f"http://127.0.0.1:{hport}",
+            res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--cacert", cafile,
+                                  "-x", f"http://127.0.0.1:{proxy_port}",
                                   "-H", "Authorization: Bearer bench-PPPPPPPPPPPPPPPPPPPP",
                                   f"https://{host}:{port}/"], env=cenv, timeout=300,
                                  capture_output=True)
@@ -97,16 +111,20 @@ def main():
                 raise SystemExit(f"curl {host}: {res.stderr.decode()}")
             return SIZE / dt / 1e6
 
-        spliced, intercepted = [], []
+        spliced, intercepted, bumped = [], [], []
         for _ in range(ROUNDS):
-            spliced.append(once("other.test"))
-            intercepted.append(once("allowed.test"))
+            spliced.append(once("other.test", pki["ca"]))
+            intercepted.append(once("allowed.test", ca))
+            bumped.append(once("other.test", squid_ca, squid_port))
         s, i = statistics.median(spliced), statistics.median(intercepted)
+        b = statistics.median(bumped)
         text = (f"secrets bench: {SIZE >> 20} MiB HTTPS download via CONNECT, "
                 f"median of {ROUNDS} interleaved rounds\n"
                 f"  spliced (other.test)       {s:8.1f} MB/s\n"
                 f"  intercepted (allowed.test) {i:8.1f} MB/s  "
-                f"({i / s:.2f}x spliced)\n")
+                f"({i / s:.2f}x spliced, {i / b:.2f}x Squid bump)\n"
+                f"  Squid ssl_bump bump        {b:8.1f} MB/s  "
+                f"({b / s:.2f}x spliced)\n")
         print(text, end="")
         os.makedirs(os.path.join(SRC, "build", "bench"), exist_ok=True)
         with open(os.path.join(SRC, "build", "bench", "secrets.txt"), "w") as f:

@@ -15,14 +15,11 @@ The audit log in the run directory has the matching records; with
 --audit-max-bytes 8192 it is rotated while the guest runs (40 more denied
 lookups), and the rotated set is one intact chain.
 """
-import http.server
 import json
 import os
 import socket
-import ssl
 import subprocess
 import sys
-import threading
 
 import pytest
 
@@ -33,32 +30,6 @@ SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
 import sbxtest  # noqa: E402  (dnsmasq, the test CA: shared test helpers)
-
-
-class Hits:
-    def __init__(self):
-        self.n = 0
-
-
-def https_server(addr, port, cert, key, body, hits):
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.n += 1
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer((addr, port), H)
-    if cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
 
 
 PROBE = r"""
@@ -95,14 +66,15 @@ def net():
     procs = sbxtest.Procs()
     pki = sbxtest.make_pki(os.path.join(e.root, "pki"))
     dns = sbxtest.Dnsmasq(procs, e.root)
-    allowed_hits, denied_hits, loop_hits = Hits(), Hits(), Hits()
+    allowed_hits, denied_hits, loop_hits = (sbxtest.Recorder(), sbxtest.Recorder(),
+                                            sbxtest.Recorder())
     servers = []
     try:
-        servers.append(https_server("127.0.0.2", 443, pki["cert"], pki["key"],
-                                    b"hello-allowed", allowed_hits))
+        servers.append(sbxtest.recording_server("127.0.0.2", 443, allowed_hits,
+                                                pki["cert"], pki["key"], b"hello-allowed"))
         loop_port = sbxtest.free_port("127.0.0.2")
-        servers.append(https_server("127.0.0.2", loop_port, None, None,
-                                    b"loop", loop_hits))
+        servers.append(sbxtest.recording_server("127.0.0.2", loop_port, loop_hits,
+                                                body=b"loop"))
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         udp.bind(("127.0.0.1", 0))
         udp.settimeout(0.5)
@@ -146,7 +118,8 @@ def net():
                     audit += [json.loads(l) for l in f if l.strip()]
         yield {"r": r, "out": out, "checks": checks, "audit": audit,
                "audit_files": files,
-               "hits": (allowed_hits.n, denied_hits.n, loop_hits.n),
+               "hits": tuple(len(h.snapshot()) for h in
+                             (allowed_hits, denied_hits, loop_hits)),
                "udp_got": udp_got, "env": e}
     finally:
         for s in servers:

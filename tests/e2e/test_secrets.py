@@ -7,13 +7,10 @@ against allowed.test with the placeholder it holds; the server's record
 is the oracle for what left the host.
 """
 import base64
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 import uuid
 
 import pytest
@@ -40,40 +37,6 @@ class SecretEnv(Env):
                "POLKEY=" + POLVALUE,
                "PATH=/usr/local/bin:/usr/bin:/bin"]
         return self.prefix + env + [LAUNCH] + list(args)
-
-
-def server(cert, key, repo_dir, seen):
-    class H(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):
-            seen.add({"path": self.path, "host": self.headers.get("Host"),
-                      "auth": self.headers.get_all("Authorization") or [],
-                      "ua": self.headers.get("User-Agent", "")})
-            body = b"hello-secret\n"
-            if self.path.startswith("/repo.git/"):
-                p = os.path.normpath(os.path.join(repo_dir, self.path[len("/repo.git/"):].split("?")[0]))
-                if not p.startswith(repo_dir) or not os.path.isfile(p):
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                body = open(p, "rb").read()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.2", 0), H)
-    if cert:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.load_cert_chain(cert, key)
-        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv
 
 
 PROBE = r"""
@@ -121,8 +84,10 @@ def sec():
     subprocess.run(["git", "-C", repo, "update-server-info"], check=True)
     servers = []
     try:
-        tls = server(pki["cert"], pki["key"], repo, seen)
-        plain = server(None, None, repo, seen_plain)
+        tls = sbxtest.recording_server("127.0.0.2", 0, seen, pki["cert"], pki["key"],
+                                       b"hello-secret\n", repo)
+        plain = sbxtest.recording_server("127.0.0.2", 0, seen_plain,
+                                         body=b"hello-secret\n", files=repo)
         servers += [tls, plain]
         port, pport = tls.server_address[1], plain.server_address[1]
         with open(os.path.join(e.ws, "testca.pem"), "wb") as f:

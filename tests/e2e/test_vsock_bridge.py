@@ -17,10 +17,10 @@ QEMU leaves. Also prints the guest->host throughput.
 import gzip
 import os
 import queue
-import re
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 
@@ -29,6 +29,8 @@ import pytest
 SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build"))
 BRIDGE = os.path.join(BUILD, "bin", "sandbox-vsock")
+sys.path.insert(0, os.path.join(SRC, "tests", "integration"))
+from sbxtest import ReadyPipe  # noqa: E402
 
 SINK_BYTES = 24 * 1024 * 1024
 SOURCE_BYTES = 8 * 1024 * 1024
@@ -206,9 +208,19 @@ def test_vsock_bridge(env):
     ports = []
     for p in (5000, 5001, 5002, 5009):
         ports += ["--port", str(p)]
-    bridge = subprocess.Popen([BRIDGE, "--socket", vhost, "--dir", d, "--listen", ctl,
-                               "--guest-cid", "3", "--verbose"] + ports, stderr=bridge_log)
+    # Readiness on --ready-fd: both sockets listen and the connector runs.
+    ready = ReadyPipe()
     try:
+        bridge = subprocess.Popen([BRIDGE, "--socket", vhost, "--dir", d, "--listen", ctl,
+                                   "--guest-cid", "3", "--verbose",
+                                   "--ready-fd", str(ready.w)] + ports,
+                                  stderr=bridge_log, pass_fds=(ready.w,))
+    finally:
+        ready.child_started()
+    try:
+        if not ready.wait(30):
+            bridge_log.seek(0)
+            raise AssertionError("sandbox-vsock ended before ready:\n" + bridge_log.read())
         run_guest(env, srv, bridge, bridge_log, vhost, ctl)
     finally:
         if bridge.poll() is None:
@@ -217,12 +229,7 @@ def test_vsock_bridge(env):
 
 
 def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
-    for _ in range(100):
-        # both: the bridge binds the vhost-user socket first, --listen next
-        if os.path.exists(vhost) and os.path.exists(ctl):
-            break
-        time.sleep(0.05)
-    assert os.path.exists(vhost), "bridge did not create its socket"
+    assert os.path.exists(vhost) and os.path.exists(ctl), "bridge ready without its sockets"
     assert (os.stat(vhost).st_mode & 0o777) == 0o600
     assert (os.stat(ctl).st_mode & 0o777) == 0o600
 

@@ -5,7 +5,6 @@ there, that the pure parser's refusals end the session with a line saying
 what was wrong, and that however it ends, its connector is gone with it.
 """
 import os
-import re
 import shutil
 import signal
 import socket
@@ -15,6 +14,8 @@ import tempfile
 import time
 
 import pytest
+
+from sbxtest import ReadyPipe
 
 SRC = os.environ.get("SANDBOX_SRC") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -30,20 +31,25 @@ class Bridge:
         self.vu = os.path.join(self.dir, "vhost-user.sock")
         self.log_path = os.path.join(self.dir, "vsock.log")
         self.log = open(self.log_path, "w+")
-        self.p = subprocess.Popen(
-            [BRIDGE, "--socket", self.vu, "--dir", self.dir, "--port", "1080",
-             "--listen", os.path.join(self.dir, "control.sock"), "--verbose"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         # The socket file exists from bind(), before listen(): wait for
-        # the line the bridge prints once both listen and the connector
-        # runs (the launcher waits for the second socket instead).
-        deadline = time.monotonic() + 10
-        m = None
-        while not m:
-            assert time.monotonic() < deadline and self.p.poll() is None, self.text()
-            time.sleep(0.02)
-            m = re.search(r"connector pid (\d+); waiting for QEMU", self.text())
-        self.connector = int(m.group(1))
+        # --ready-fd, which the bridge writes once both sockets listen and
+        # the connector runs (what the launcher waits for too).
+        ready = ReadyPipe()
+        try:
+            self.p = subprocess.Popen(
+                [BRIDGE, "--socket", self.vu, "--dir", self.dir, "--port", "1080",
+                 "--listen", os.path.join(self.dir, "control.sock"), "--verbose",
+                 "--ready-fd", str(ready.w)],
+                stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log,
+                pass_fds=(ready.w,))
+        finally:
+            ready.child_started()
+        assert ready.wait(10), f"sandbox-vsock ended before ready:\n{self.text()}"
+        # Its connector is its one child.
+        with open(f"/proc/{self.p.pid}/task/{self.p.pid}/children") as f:
+            kids = f.read().split()
+        assert len(kids) == 1, (kids, self.text())
+        self.connector = int(kids[0])
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(self.vu)
         self.s.settimeout(5)

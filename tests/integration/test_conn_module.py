@@ -1,21 +1,34 @@
 """The connection module's own edges (docs/design.md, "The proxy's
 connection module"): a connect that fails at once.
 
-Two ways. The kernel's: a TCP connect to the limited broadcast address
-255.255.255.255 is refused by the route lookup with ENETUNREACH before
-anything is sent (no packet leaves the host), and libevent 2.1.12 returns
-the failure from bufferevent_socket_connect(). The newer libevent's: a
+Two ways. The kernel's: a TCP connect to 127.255.255.255, the broadcast
+address of the loopback /8 (the kernel's local table has a broadcast
+route for it on lo), is refused by the route lookup with ENETUNREACH
+before anything is sent, and libevent 2.1.12 returns the failure from
+bufferevent_socket_connect(). It stays on loopback (the network rule) and
+needs no shim. The newer libevent's: a
 preload shim (tests/preload/sync_connect_fail.c) runs the event callback
 from inside the call, before it returns, which 2.1.12 never does."""
 
 import json
+import errno
 import os
+import socket
 import subprocess
 
 import sbxtest
 from sbxtest import curl, http_exchange
 
-BROADCAST = "255.255.255.255"
+BROADCAST = "127.255.255.255"
+
+
+def _kernel_refuses_at_once():
+    """The premise, checked rather than assumed: a non-blocking connect to
+    the loopback broadcast fails inside connect() with ENETUNREACH (not
+    EINPROGRESS), so the proxy meets the synchronous failure path."""
+    with socket.socket() as s:
+        s.setblocking(False)
+        return s.connect_ex((BROADCAST, 9))
 
 
 def _policy(env):
@@ -32,6 +45,11 @@ def _still_serves(env, p):
              f"https://allowed.test:{env.tls.port}/after")
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode().rpartition("\n")[2] == "200"
+
+
+def test_loopback_broadcast_is_refused_by_the_kernel_at_once():
+    assert _kernel_refuses_at_once() == errno.ENETUNREACH, \
+        f"connect({BROADCAST}) did not fail at once; lo lacks its broadcast route?"
 
 
 def test_connect_failing_at_once_is_a_502_then_one_close(env, start_proxy):

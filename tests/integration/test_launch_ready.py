@@ -9,41 +9,16 @@ sandbox-launch, proxy and bridge, with a fake QEMU that exits at once.
     path, not "no such agent" (the command would run without its
     preset)."""
 
-import os
-import shutil
-import tempfile
-
 import pytest
 
 from sbxtest import run
+from sbxtest.launcher import QEMU_EXITS, fake_vm
 
 
 @pytest.fixture
 def R(env, tmp_path, request):
-    class X:
-        pass
-    x = X()
-    x.bin = os.path.join(env.build, "bin", "sandbox-launch")
-    x.ws = tmp_path / "ws"
-    x.ws.mkdir()
-    guest = tmp_path / "guest"
-    guest.mkdir()
-    (guest / "vmlinuz").write_bytes(b"not a kernel")
-    (guest / "initramfs.cpio.gz").write_bytes(b"not an initramfs")
-    x.qemu_ran = tmp_path / "qemu-ran"
-    qemu = tmp_path / "fake-qemu"
-    qemu.write_text("#!/bin/sh\n: > '%s'\nexit 1\n" % x.qemu_ran)
-    qemu.chmod(0o755)
-    runtime = tempfile.mkdtemp(prefix="sbq-", dir="/tmp")
-    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
-    x.env = dict(os.environ, HOME=str(tmp_path),
-                 XDG_CONFIG_HOME=str(tmp_path / "config"),
-                 XDG_STATE_HOME=str(tmp_path / "state"),
-                 XDG_CACHE_HOME=str(tmp_path / "cache"),
-                 XDG_RUNTIME_DIR=runtime,
-                 SANDBOX_GUEST_DIR=str(guest), SANDBOX_QEMU=str(qemu),
-                 SANDBOX_PRESETS=os.path.join(env.src, "policies"))
-    x.env.pop("SANDBOX_AGENTS_DIR", None)
+    x = fake_vm(env, tmp_path, request, QEMU_EXITS)
+    x.qemu_ran = x.marker
 
     def launch(*args, env=None):
         r = run([x.bin, "--workspace", str(x.ws), *args], env=env or x.env,

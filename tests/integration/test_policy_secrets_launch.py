@@ -14,15 +14,14 @@ exactly the secret hosts it intercepts for.
 
 import glob
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from sbxtest import run
+from sbxtest.launcher import QEMU_ENV_WAITS, fake_vm
 
 VALUE = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
 USER = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
@@ -31,39 +30,14 @@ USER = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
 
 @pytest.fixture
 def L(env, tmp_path, request):
-    class X:
-        pass
-    x = X()
-    x.bin = os.path.join(env.build, "bin", "sandbox-launch")
-    root = tmp_path
-    x.root = root
-    x.ws = root / "ws"
-    (x.ws / ".sandbox").mkdir(parents=True)
-    guest = root / "guest"
-    guest.mkdir()
-    (guest / "vmlinuz").write_bytes(b"not a kernel")
-    (guest / "initramfs.cpio.gz").write_bytes(b"not an initramfs")
-    x.qemu_env = root / "qemu-env"
-    qemu = root / "fake-qemu"
     # A VM that never boots: says it started (its environment), waits.
-    qemu.write_text(f"#!/bin/sh\nenv > {x.qemu_env}.tmp\n"
-                    f"mv {x.qemu_env}.tmp {x.qemu_env}\nexec sleep 600\n")
-    qemu.chmod(0o755)
-    x.config = root / "config"
+    x = fake_vm(env, tmp_path, request, QEMU_ENV_WAITS, marker="qemu-env")
+    x.qemu_env = x.marker
+    (x.ws / ".sandbox").mkdir(parents=True)
     (x.config / "sandbox").mkdir(parents=True)
     x.user_policy = x.config / "sandbox" / "policy.yaml"
     x.user_policy.write_text(USER)
-    runtime = tempfile.mkdtemp(prefix="sbs-", dir="/tmp")
-    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
-    x.runtime = runtime
-    x.env = dict(os.environ, HOME=str(root), XDG_CONFIG_HOME=str(x.config),
-                 XDG_STATE_HOME=str(root / "state"),
-                 XDG_CACHE_HOME=str(root / "cache"),
-                 XDG_RUNTIME_DIR=str(runtime),
-                 SANDBOX_GUEST_DIR=str(guest), SANDBOX_QEMU=str(qemu),
-                 SANDBOX_PRESETS=os.path.join(env.src, "policies"),
-                 TESTKEY=VALUE)
-    x.env.pop("SANDBOX_AGENTS_DIR", None)
+    x.env["TESTKEY"] = VALUE
     x.env.pop("OTHERKEY", None)
 
     def write(text):

@@ -12,49 +12,24 @@ oracle, not the launcher's messages."""
 
 import json
 import os
-import shutil
-import tempfile
 
 import pytest
 
 from sbxtest import run
+from sbxtest.launcher import QEMU_ARGV_EXITS, fake_vm
 
 
 @pytest.fixture
 def S(env, tmp_path, request):
-    class X:
-        pass
-    x = X()
-    x.bin = os.path.join(env.build, "bin", "sandbox-launch")
-    x.ws = tmp_path / "ws"
-    x.ws.mkdir()
-    guest = tmp_path / "guest"
-    guest.mkdir()
-    (guest / "vmlinuz").write_bytes(b"not a kernel")
-    (guest / "initramfs.cpio.gz").write_bytes(b"not an initramfs")
-    x.qemu_argv = tmp_path / "qemu-argv"
-    qemu = tmp_path / "fake-qemu"
     # One argument a line; then the "VM" stops at once.
-    qemu.write_text("#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s'\nexit 1\n"
-                    % x.qemu_argv)
-    qemu.chmod(0o755)
+    x = fake_vm(env, tmp_path, request, QEMU_ARGV_EXITS, marker="qemu-argv")
+    x.qemu_argv = x.marker
     x.pol_a = tmp_path / "a.yaml"
     x.pol_a.write_text("version: 1\nallow:\n  - host: a.example.com\n"
                        "    ports: [443]\n")
     x.pol_b = tmp_path / "b.yaml"
     x.pol_b.write_text("version: 1\nallow:\n  - host: b.example.com\n"
                        "    ports: [443]\n")
-    runtime = tempfile.mkdtemp(prefix="sbr-", dir="/tmp")
-    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
-    x.state = tmp_path / "state"
-    x.env = dict(os.environ, HOME=str(tmp_path),
-                 XDG_CONFIG_HOME=str(tmp_path / "config"),
-                 XDG_STATE_HOME=str(x.state),
-                 XDG_CACHE_HOME=str(tmp_path / "cache"),
-                 XDG_RUNTIME_DIR=runtime,
-                 SANDBOX_GUEST_DIR=str(guest), SANDBOX_QEMU=str(qemu),
-                 SANDBOX_PRESETS=os.path.join(env.src, "policies"))
-    x.env.pop("SANDBOX_AGENTS_DIR", None)
 
     def launch(*args):
         if x.qemu_argv.exists():

@@ -20,15 +20,14 @@ prompt, the proxy, the bridge) is the real thing.
 import os
 import pty
 import select
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 
 import pytest
 
 from sbxtest import run
+from sbxtest.launcher import QEMU_WAITS, fake_vm
 
 WIDE = ("version: 1\nallow:\n  - host: new.example.com\n    ports: [443]\n"
         "  - jira.corp.example\n")
@@ -47,37 +46,14 @@ PROBE_DENYING = (
 
 @pytest.fixture
 def L(env, tmp_path, request):
-    class X:
-        pass
-    x = X()
-    x.bin = os.path.join(env.build, "bin", "sandbox-launch")
-    root = tmp_path
-    x.ws = root / "ws"
-    (x.ws / ".sandbox").mkdir(parents=True)
-    guest = root / "guest"
-    guest.mkdir()
-    (guest / "vmlinuz").write_bytes(b"not a kernel")
-    (guest / "initramfs.cpio.gz").write_bytes(b"not an initramfs")
-    qemu = root / "fake-qemu"
     # A VM that never boots: waits until it is killed.
-    qemu.write_text("#!/bin/sh\nexec sleep 600\n")
-    qemu.chmod(0o755)
-    x.config = root / "config"
+    x = fake_vm(env, tmp_path, request, QEMU_WAITS)
+    (x.ws / ".sandbox").mkdir(parents=True)
     (x.config / "sandbox").mkdir(parents=True)
     x.user_policy = x.config / "sandbox" / "policy.yaml"
     x.user_policy.write_text("version: 1\nallow:\n  - host: api.example.com\n"
                              "    ports: [443]\n")
     x.trusted = x.config / "sandbox" / "trusted"
-    # Short: unix socket paths must fit in 108 bytes.
-    runtime = tempfile.mkdtemp(prefix="sbt-", dir="/tmp")
-    request.addfinalizer(lambda: shutil.rmtree(runtime, ignore_errors=True))
-    x.env = dict(os.environ, HOME=str(root), XDG_CONFIG_HOME=str(x.config),
-                 XDG_STATE_HOME=str(root / "state"),
-                 XDG_CACHE_HOME=str(root / "cache"),
-                 XDG_RUNTIME_DIR=str(runtime),
-                 SANDBOX_GUEST_DIR=str(guest), SANDBOX_QEMU=str(qemu),
-                 SANDBOX_PRESETS=os.path.join(env.src, "policies"))
-    x.env.pop("SANDBOX_AGENTS_DIR", None)
 
     def write(text):
         (x.ws / ".sandbox" / "policy.yaml").write_text(text)

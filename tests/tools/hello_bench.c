@@ -13,7 +13,6 @@
  *
  * No TLS handshake is done, so the CPU that remains is the proxies' own
  * and the kernel's: the ratios to direct show what the proxy costs. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <netinet/in.h>
@@ -27,16 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/ssl.h>
 
 #include "../../common/util.h"
-#include "../../parse/wire.h"
-
-enum mode { M_DIRECT, M_CONNECT, M_SNI, M_WIRE };
+#include "lib/bench_common.h"
 enum state { S_CONNECTING, S_PREFACE_W, S_PREFACE_R, S_HELLO_W, S_ECHO_R };
 
 static struct {
-	enum mode mode;
+	enum bench_mode mode;
 	struct sockaddr_in to;
 	const char *target, *sni;
 	int conc;
@@ -56,79 +52,6 @@ struct tun {
 	const char *err;
 };
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int make_hello(void)
-{
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	SSL *ssl = ctx ? SSL_new(ctx) : NULL;
-	BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
-	if (!ssl || !in || !out)
-		return -1;
-	SSL_set_bio(ssl, in, out);
-	SSL_set_tlsext_host_name(ssl, opt.sni);
-	SSL_set_connect_state(ssl);
-	SSL_do_handshake(ssl); /* wants to read: the hello is in out */
-	int n = BIO_read(out, hello, sizeof(hello));
-	SSL_free(ssl);
-	SSL_CTX_free(ctx);
-	if (n <= 0)
-		return -1;
-	hello_len = (size_t)n;
-	return 0;
-}
-
-static int parse_hostport(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (*end || port <= 0 || port > 65535 ||
-	    inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -EINVAL;
-	return 0;
-}
-
-static int build_preface(void)
-{
-	preface_len = 0;
-	if (opt.mode == M_CONNECT) {
-		if (!opt.target)
-			return -EINVAL;
-		return fmt_append((char *)preface, sizeof(preface),
-				  &preface_len,
-				  "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n",
-				  opt.target, opt.target);
-	}
-	if (opt.mode == M_WIRE) {
-		struct sockaddr_in d;
-		if (!opt.target || parse_hostport(opt.target, &d) < 0)
-			return -EINVAL;
-		struct wire_header h = {.version = WIRE_VERSION,
-					.kind = WIRE_TCP,
-					.family = 4,
-					.port = ntohs(d.sin_port)};
-		memcpy(h.addr, &d.sin_addr, 4);
-		int n = wire_header_encode(&h, preface);
-		preface_len = n < 0 ? 0 : (size_t)n;
-		return n;
-	}
-	return 0;
-}
-
 static void arm(struct tun *t, uint32_t ev, int op)
 {
 	struct epoll_event e = {.events = ev, .data.ptr = t};
@@ -138,7 +61,7 @@ static void arm(struct tun *t, uint32_t ev, int op)
 static int tun_open(struct tun *t)
 {
 	memset(t, 0, sizeof(*t));
-	t->t0 = now();
+	t->t0 = bench_now();
 	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (t->fd < 0 ||
 	    (connect(t->fd, (struct sockaddr *)&opt.to, sizeof(opt.to)) < 0 &&
@@ -187,7 +110,7 @@ static int step(struct tun *t)
 			if (t->off < preface_len)
 				break;
 			t->off = 0;
-			t->st = opt.mode == M_CONNECT ? S_PREFACE_R : S_HELLO_W;
+			t->st = opt.mode == BENCH_CONNECT ? S_PREFACE_R : S_HELLO_W;
 			break;
 		case S_PREFACE_R:
 			/* Byte by byte: the reply head ends before the echo. */
@@ -242,71 +165,60 @@ static int step(struct tun *t)
 	}
 }
 
-static int cmp_double(const void *a, const void *b)
+/* The tunnel as bench_rate_run() drives it. */
+static int op_open(void *t)
 {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	return tun_open(t);
 }
+
+static int op_step(void *t)
+{
+	return step(t);
+}
+
+static void op_close(void *t, int done)
+{
+	(void)done;
+	tun_close(t);
+}
+
+static int op_fd(const void *t)
+{
+	return ((const struct tun *)t)->fd;
+}
+
+static double op_t0(const void *t)
+{
+	return ((const struct tun *)t)->t0;
+}
+
+static const char *op_err(const void *t)
+{
+	return ((const struct tun *)t)->err;
+}
+
+static const struct bench_tun_ops tun_ops = {
+	op_open, op_step, op_close, op_fd, op_t0, op_err,
+};
 
 static int run_rate(void)
 {
 	struct tun *ts = calloc((size_t)opt.conc, sizeof(*ts));
-	size_t cap = 1 << 21, nlat = 0;
-	double *lat = malloc(cap * sizeof(double));
-	if (!ts || !lat)
-		return 1;
+	struct bench_rate r;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	long done = 0, errors = 0;
-	const char *first_err = NULL;
-	double start = now(), stop = start + opt.seconds;
-	int active = 0;
-	for (int i = 0; i < opt.conc; i++) {
-		if (tun_open(&ts[i]) < 0) {
-			errors++;
-			first_err = ts[i].err;
-			tun_close(&ts[i]);
-		} else {
-			active++;
-		}
-	}
-	struct epoll_event evs[256];
-	while (active > 0 && now() < stop + 10) {
-		int n = epoll_wait(epfd, evs, 256, 100);
-		for (int i = 0; i < n; i++) {
-			struct tun *t = evs[i].data.ptr;
-			if (t->fd < 0)
-				continue;
-			int r = step(t);
-			if (r == 0)
-				continue;
-			double tn = now();
-			if (r > 0) {
-				done++;
-				if (nlat < cap)
-					lat[nlat++] = tn - t->t0;
-			} else {
-				errors++;
-				if (!first_err)
-					first_err = t->err;
-			}
-			tun_close(t);
-			if (tn < stop && errors < 10000 && tun_open(t) == 0)
-				continue;
-			tun_close(t);
-			active--;
-		}
-	}
-	double elapsed = now() - start;
-	qsort(lat, nlat, sizeof(double), cmp_double);
+	if (!ts || epfd < 0 ||
+	    bench_rate_run(epfd, ts, sizeof(*ts), opt.conc, opt.seconds, 10,
+			   &tun_ops, &r) < 0)
+		return 1;
 	printf("{\"test\":\"hello\",\"ok\":%s,\"tunnels\":%ld,\"errors\":%ld,"
 	       "\"seconds\":%.3f,\"per_sec\":%.1f,\"setup_p50_ms\":%.3f,"
 	       "\"conc\":%d%s%s%s}\n",
-	       done > 0 && errors * 100 <= done ? "true" : "false", done,
-	       errors, elapsed, (double)done / elapsed,
-	       nlat ? lat[nlat / 2] * 1e3 : -1.0, opt.conc,
-	       first_err ? ",\"error\":\"" : "", first_err ? first_err : "",
-	       first_err ? "\"" : "");
-	free(lat);
+	       r.done > 0 && r.errors * 100 <= r.done ? "true" : "false", r.done,
+	       r.errors, r.elapsed, (double)r.done / r.elapsed,
+	       r.nlat ? bench_pct(r.lat, r.nlat, 0.5) * 1e3 : -1.0, opt.conc,
+	       r.first_err ? ",\"error\":\"" : "", r.first_err ? r.first_err : "",
+	       r.first_err ? "\"" : "");
+	free(r.lat);
 	free(ts);
 	return 0;
 }
@@ -383,16 +295,13 @@ int main(int argc, char **argv)
 		else
 			goto usage;
 	}
-	static const char *const modes[] = {"direct", "connect", "sni", "wire"};
-	int m = -1;
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(mode, modes[i]))
-			m = i;
-	if (m < 0 || !to || parse_hostport(to, &opt.to) < 0 || opt.conc < 1 ||
+	if (bench_parse_mode(mode, &opt.mode) < 0 || !to ||
+	    bench_parse_hostport(to, &opt.to) < 0 || opt.conc < 1 ||
 	    opt.conc > 4096 || opt.seconds <= 0)
 		goto usage;
-	opt.mode = (enum mode)m;
-	if (build_preface() < 0 || make_hello() < 0) {
+	if (bench_preface(opt.mode, opt.target, preface, sizeof(preface),
+			  &preface_len) < 0 ||
+	    bench_client_hello(opt.sni, hello, sizeof(hello), &hello_len) < 0) {
 		fprintf(stderr, "hello_bench: bad --target or no ClientHello\n");
 		return 2;
 	}

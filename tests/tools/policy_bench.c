@@ -13,13 +13,7 @@
 
 #include "../../common/util.h"
 #include "../../policy/policy.h"
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "lib/bench_common.h"
 
 /* Deterministic, varied names: "w<hash>-<i>.<tld-ish>.example". */
 static void name_of(unsigned long i, char *out, size_t size)
@@ -51,13 +45,13 @@ static double time_decisions(const struct policy *p, char (*names)[128],
 			     size_t nnames, unsigned long iters,
 			     enum policy_decision *last)
 {
-	double t0 = now();
+	double t0 = bench_now();
 	for (unsigned long i = 0; i < iters; i++) {
 		struct policy_verdict v = policy_decide_name(p, names[i % nnames], 443);
 		sink += v.decision;
 		*last = v.decision;
 	}
-	return (now() - t0) / (double)iters * 1e9;
+	return (bench_now() - t0) / (double)iters * 1e9;
 }
 
 int main(int argc, char **argv)
@@ -79,7 +73,7 @@ int main(int argc, char **argv)
 		}
 		close(fd);
 		path = tmp;
-		double t0 = now();
+		double t0 = bench_now();
 		int r = generate(path, n);
 		if (r < 0) {
 			fprintf(stderr, "policy_bench: writing %s: %s\n", path, strerror(-r));
@@ -87,14 +81,14 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		generated = true;
-		printf("generated %lu deny names in %.2f s (%s)\n", n, now() - t0, path);
+		printf("generated %lu deny names in %.2f s (%s)\n", n, bench_now() - t0, path);
 	}
 
 	struct policy_errors errs = {0};
 	const char *const files[] = {path};
-	double t0 = now();
+	double t0 = bench_now();
 	struct policy *p = policy_load_files(files, 1, NULL, &errs);
-	double load = now() - t0;
+	double load = bench_now() - t0;
 	if (generated)
 		unlink(path);
 	if (!p) {

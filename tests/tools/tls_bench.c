@@ -23,9 +23,6 @@
  * Prints one JSON object on stdout. Every phase has a deadline, so a proxy
  * that stops answering makes a failed result, not a hung benchmark.
  */
-#include <arpa/inet.h>
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -36,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,12 +41,11 @@
 #include <openssl/ssl.h>
 
 #include "../../common/util.h"
-#include "../../parse/wire.h"
-
-enum mode { M_DIRECT, M_CONNECT, M_SNI, M_WIRE };
+#include "lib/bench_common.h"
+#include "lib/proc_tree.h"
 
 static struct {
-	enum mode mode;
+	enum bench_mode mode;
 	struct sockaddr_in to;
 	const char *target; /* host:port for CONNECT, ip:port for wire */
 	const char *sni;
@@ -68,13 +63,6 @@ static struct {
 static SSL_CTX *ctx;
 static uint8_t preface[1024];
 static size_t preface_len;
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* --- one tunnel as a non-blocking state machine ------------------------- */
 
@@ -118,7 +106,7 @@ static int tun_open(struct tun *t, int ping)
 {
 	memset(t, 0, sizeof(*t));
 	t->ping = ping;
-	t->t0 = now();
+	t->t0 = bench_now();
 	t->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (t->fd < 0) {
 		t->err = "socket() failed (fd limit?)";
@@ -208,7 +196,7 @@ static int tun_step(struct tun *t)
 			if (t->off < preface_len)
 				break;
 			t->off = 0;
-			t->state = opt.mode == M_CONNECT ? C_PREFACE_R
+			t->state = opt.mode == BENCH_CONNECT ? C_PREFACE_R
 							 : C_HANDSHAKE;
 			break;
 		case C_PREFACE_R:
@@ -290,92 +278,18 @@ static int tun_step(struct tun *t)
 	}
 }
 
-/* --- helpers ----------------------------------------------------------- */
-
-static void raise_nofile(void)
-{
-	struct rlimit rl = {.rlim_cur = 65536, .rlim_max = 65536};
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 &&
-	    getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static int parse_hostport(const char *s, struct sockaddr_in *sa)
-{
-	char host[64];
-	const char *colon = strrchr(s, ':');
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = 0;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)port);
-	if (*end || port <= 0 || port > 65535 ||
-	    inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		return -EINVAL;
-	return 0;
-}
-
-static int build_preface(void)
-{
-	if (opt.mode == M_CONNECT) {
-		if (!opt.target)
-			return -EINVAL;
-		size_t len = 0;
-		int r = fmt_append((char *)preface, sizeof(preface), &len,
-				   "CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n",
-				   opt.target, opt.target);
-		preface_len = len;
-		return r;
-	}
-	if (opt.mode == M_WIRE) {
-		struct sockaddr_in d;
-		if (!opt.target || parse_hostport(opt.target, &d) < 0)
-			return -EINVAL;
-		struct wire_header h = {.version = WIRE_VERSION,
-					.kind = WIRE_TCP,
-					.family = 4,
-					.port = ntohs(d.sin_port)};
-		memcpy(h.addr, &d.sin_addr, 4);
-		int n = wire_header_encode(&h, preface);
-		preface_len = n < 0 ? 0 : (size_t)n;
-		return n;
-	}
-	preface_len = 0;
-	return 0;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const double *sorted, size_t n, double p)
-{
-	if (!n)
-		return 0;
-	size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-	return sorted[i];
-}
-
 /* Establish one tunnel synchronously (poll through a private epoll). */
 static int tun_establish(struct tun *t, int ping)
 {
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	int r = tun_open(t, ping);
-	double deadline = now() + opt.timeout;
+	double deadline = bench_now() + opt.timeout;
 	while (r == 0) {
 		r = tun_step(t);
 		if (r)
 			break;
 		struct epoll_event e;
-		int left = (int)((deadline - now()) * 1000);
+		int left = (int)((deadline - bench_now()) * 1000);
 		if (left <= 0) {
 			t->err = "timed out establishing the tunnel";
 			r = -1;
@@ -403,75 +317,63 @@ static void fail_json(const char *test, const char *err)
 
 /* --- rate ---------------------------------------------------------------- */
 
+/* The tunnel as bench_rate_run() drives it: each proven by the echo. */
+static int op_open(void *t)
+{
+	return tun_open(t, 1);
+}
+
+static int op_step(void *t)
+{
+	return tun_step(t);
+}
+
+static void op_close(void *t, int done)
+{
+	if (done)
+		SSL_shutdown(((struct tun *)t)->ssl);
+	tun_close(t);
+}
+
+static int op_fd(const void *t)
+{
+	return ((const struct tun *)t)->fd;
+}
+
+static double op_t0(const void *t)
+{
+	return ((const struct tun *)t)->t0;
+}
+
+static const char *op_err(const void *t)
+{
+	return ((const struct tun *)t)->err;
+}
+
+static const struct bench_tun_ops tun_ops = {
+	op_open, op_step, op_close, op_fd, op_t0, op_err,
+};
+
 static int run_rate(void)
 {
 	struct tun *ts = calloc((size_t)opt.conc, sizeof(*ts));
-	size_t cap = 1 << 20, nlat = 0;
-	double *lat = malloc(cap * sizeof(double));
-	if (!ts || !lat)
-		return 1;
+	struct bench_rate r;
 	epfd = epoll_create1(EPOLL_CLOEXEC);
-	long done = 0, errors = 0;
-	const char *first_err = NULL;
-	double start = now(), stop = start + opt.seconds;
-	int active = opt.conc;
-	for (int i = 0; i < opt.conc; i++)
-		if (tun_open(&ts[i], 1) < 0) {
-			errors++;
-			first_err = ts[i].err;
-			tun_close(&ts[i]);
-			active--;
-		}
-	struct epoll_event evs[256];
-	while (active > 0) {
-		double t = now();
-		if (t > stop + opt.timeout)
-			break;
-		int n = epoll_wait(epfd, evs, 256, 100);
-		for (int i = 0; i < n; i++) {
-			struct tun *tn = evs[i].data.ptr;
-			if (tn->fd < 0)
-				continue; /* closed earlier in this batch */
-			int r = tun_step(tn);
-			if (r == 0)
-				continue;
-			t = now();
-			if (r > 0) {
-				done++;
-				if (nlat < cap)
-					lat[nlat++] = t - tn->t0;
-				SSL_shutdown(tn->ssl);
-			} else {
-				errors++;
-				if (!first_err)
-					first_err = tn->err;
-			}
-			tun_close(tn);
-			if (t < stop && errors < 10000) {
-				if (tun_open(tn, 1) < 0) {
-					errors++;
-					if (!first_err)
-						first_err = tn->err;
-					tun_close(tn);
-					active--;
-				}
-			} else {
-				active--;
-			}
-		}
-	}
-	double elapsed = now() - start;
-	for (int i = 0; i < opt.conc; i++)
-		tun_close(&ts[i]);
-	qsort(lat, nlat, sizeof(double), cmp_double);
+	if (!ts || epfd < 0 ||
+	    bench_rate_run(epfd, ts, sizeof(*ts), opt.conc, opt.seconds,
+			   opt.timeout, &tun_ops, &r) < 0)
+		return 1;
 	printf("{\"test\":\"rate\",\"ok\":%s,\"tunnels\":%ld,\"errors\":%ld,"
 	       "\"seconds\":%.3f,\"per_sec\":%.1f,\"setup_p50_ms\":%.3f,"
 	       "\"setup_p99_ms\":%.3f,\"conc\":%d%s%s%s}\n",
-	       done > 0 && errors * 100 <= done ? "true" : "false", done,
-	       errors, elapsed, (double)done / elapsed,
-	       pct(lat, nlat, 0.5) * 1e3, pct(lat, nlat, 0.99) * 1e3, opt.conc,
-	       first_err ? ",\"error\":\"" : "", first_err ? first_err : "",
-	       first_err ? "\"" : "");
+	       r.done > 0 && r.errors * 100 <= r.done ? "true" : "false", r.done,
+	       r.errors, r.elapsed, (double)r.done / r.elapsed,
+	       bench_pct(r.lat, r.nlat, 0.5) * 1e3,
+	       bench_pct(r.lat, r.nlat, 0.99) * 1e3, opt.conc,
+	       r.first_err ? ",\"error\":\"" : "", r.first_err ? r.first_err : "",
+	       r.first_err ? "\"" : "");
+	free(r.lat);
+	free(ts);
 	return 0;
 }
 
@@ -487,7 +389,7 @@ static int run_bulk(void)
 	uint8_t cmd[9] = {'b'};
 	for (int i = 0; i < 8; i++)
 		cmd[1 + i] = (uint8_t)(opt.bytes >> (56 - 8 * i));
-	double t0 = now();
+	double t0 = bench_now();
 	size_t got;
 	uint64_t total = 0;
 	static uint8_t buf[1 << 16];
@@ -497,7 +399,7 @@ static int run_bulk(void)
 	}
 	while (total < opt.bytes && SSL_read_ex(t.ssl, buf, sizeof(buf), &got))
 		total += got;
-	double el = now() - t0;
+	double el = bench_now() - t0;
 	tun_close(&t);
 	printf("{\"test\":\"bulk\",\"ok\":%s,\"bytes\":%llu,\"seconds\":%.3f,"
 	       "\"mib_per_sec\":%.1f%s}\n",
@@ -529,9 +431,9 @@ static int run_latency(void)
 		return 0;
 	}
 	int warm = 200, done = 0;
-	double deadline = now() + opt.timeout;
-	for (int i = 0; i < warm + opt.count && now() < deadline; i++) {
-		double t0 = now();
+	double deadline = bench_now() + opt.timeout;
+	for (int i = 0; i < warm + opt.count && bench_now() < deadline; i++) {
+		double t0 = bench_now();
 		if (!SSL_write_ex(t.ssl, out, sz, &got))
 			break;
 		size_t have = 0;
@@ -541,18 +443,18 @@ static int run_latency(void)
 		if (have < sz)
 			break;
 		if (i >= warm)
-			lat[done++] = now() - t0;
+			lat[done++] = bench_now() - t0;
 	}
 	tun_close(&t);
-	qsort(lat, (size_t)done, sizeof(double), cmp_double);
+	qsort(lat, (size_t)done, sizeof(double), bench_cmp_double);
 	double sum = 0;
 	for (int i = 0; i < done; i++)
 		sum += lat[i];
 	printf("{\"test\":\"latency\",\"ok\":%s,\"count\":%d,\"size\":%zu,"
 	       "\"p50_us\":%.1f,\"p99_us\":%.1f,\"mean_us\":%.1f%s}\n",
 	       done == opt.count ? "true" : "false", done, sz,
-	       pct(lat, (size_t)done, 0.5) * 1e6,
-	       pct(lat, (size_t)done, 0.99) * 1e6,
+	       bench_pct(lat, (size_t)done, 0.5) * 1e6,
+	       bench_pct(lat, (size_t)done, 0.99) * 1e6,
 	       done ? sum / done * 1e6 : 0.0,
 	       done == opt.count ? "" : ",\"error\":\"round trips failed\"");
 	free(lat);
@@ -560,92 +462,6 @@ static int run_latency(void)
 }
 
 /* --- idle ---------------------------------------------------------------- */
-
-/* Proportional set size (KiB) of one process, falling back to VmRSS. */
-static long proc_kib(int pid)
-{
-	char path[64], line[256];
-	long v = -1;
-	fmt_buf(path, sizeof(path), "/proc/%d/smaps_rollup", pid);
-	FILE *f = fopen(path, "r");
-	const char *key = "Pss:";
-	if (!f) {
-		fmt_buf(path, sizeof(path), "/proc/%d/status", pid);
-		f = fopen(path, "r");
-		key = "VmRSS:";
-	}
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, strlen(key))) {
-			v = atol(line + strlen(key));
-			break;
-		}
-	fclose(f);
-	return v;
-}
-
-static int parent_of(int pid)
-{
-	char path[64], buf[512];
-	fmt_buf(path, sizeof(path), "/proc/%d/stat", pid);
-	int fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -1;
-	ssize_t n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	char *p = strrchr(buf, ')'); /* comm may hold spaces */
-	int ppid;
-	if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
-		return -1;
-	return ppid;
-}
-
-static int in_tree(int pid, const int *roots, int nroots)
-{
-	for (int depth = 0; pid > 1 && depth < 16; depth++) {
-		for (int i = 0; i < nroots; i++)
-			if (pid == roots[i])
-				return 1;
-		pid = parent_of(pid);
-	}
-	return 0;
-}
-
-/* Sum over the given processes and all their descendants; -1 if none. */
-static long tree_kib(int *nprocs)
-{
-	int roots[16], nroots = 0;
-	char list[256];
-	if (!opt.pids || fmt_buf(list, sizeof(list), "%s", opt.pids) < 0)
-		return -1;
-	for (char *tok = strtok(list, ","); tok && nroots < 16;
-	     tok = strtok(NULL, ","))
-		roots[nroots++] = atoi(tok);
-	DIR *d = opendir("/proc");
-	long sum = 0;
-	int n = 0;
-	struct dirent *de;
-	while (d && (de = readdir(d))) {
-		if (!isdigit((unsigned char)de->d_name[0]))
-			continue;
-		int pid = atoi(de->d_name);
-		if (!in_tree(pid, roots, nroots))
-			continue;
-		long k = proc_kib(pid);
-		if (k >= 0) {
-			sum += k;
-			n++;
-		}
-	}
-	if (d)
-		closedir(d);
-	*nprocs = n;
-	return n ? sum : -1;
-}
 
 static int run_idle(void)
 {
@@ -658,18 +474,19 @@ static int run_idle(void)
 	struct tun warm;
 	if (tun_establish(&warm, 1) < 0) {
 		fail_json("idle", warm.err);
+		free(ts);
 		return 0;
 	}
 	tun_close(&warm);
 	usleep(300 * 1000);
-	long before = tree_kib(&nproc0);
+	long before = proc_tree_kib(opt.pids, &nproc0);
 
 	epfd = epoll_create1(EPOLL_CLOEXEC);
 	int next = 0, ready = 0, failed = 0, inflight = 0;
 	const char *first_err = NULL;
-	double start = now(), deadline = start + opt.timeout;
+	double start = bench_now(), deadline = start + opt.timeout;
 	struct epoll_event evs[256];
-	while (ready + failed < opt.count && now() < deadline) {
+	while (ready + failed < opt.count && bench_now() < deadline) {
 		while (inflight < inflight_max && next < opt.count &&
 		       failed < 100) {
 			struct tun *t = &ts[next++];
@@ -707,11 +524,11 @@ static int run_idle(void)
 			}
 		}
 	}
-	double est = now() - start;
+	double est = bench_now() - start;
 	if (ready + failed < opt.count && !first_err)
 		first_err = "timed out opening tunnels";
 	usleep(1000 * 1000); /* let the proxy settle its buffers */
-	long after = tree_kib(&nproc1);
+	long after = proc_tree_kib(opt.pids, &nproc1);
 	/* Are the tunnels still there? Probe a sample with one more echo. */
 	int alive = 0, probed = 0;
 	for (int i = 0; i < opt.count && probed < 100; i += 97) {
@@ -743,6 +560,7 @@ static int run_idle(void)
 		       : -1.0,
 	       first_err ? ",\"error\":\"" : "", first_err ? first_err : "",
 	       first_err ? "\"" : "");
+	free(ts);
 	return 0;
 }
 
@@ -798,27 +616,22 @@ int main(int argc, char **argv)
 		else
 			usage();
 	}
-	static const char *const modes[] = {"direct", "connect", "sni",
-					    "wire"};
-	int m = -1;
-	for (int i = 0; i < 4; i++)
-		if (!strcmp(mode, modes[i]))
-			m = i;
-	if (m < 0 || !to || parse_hostport(to, &opt.to) < 0 || !opt.ca ||
+	if (bench_parse_mode(mode, &opt.mode) < 0 || !to ||
+	    bench_parse_hostport(to, &opt.to) < 0 || !opt.ca ||
 	    opt.conc < 1 || opt.count < 1 || opt.timeout <= 0) {
 		fprintf(stderr, "tls_bench: bad --mode, --to, --ca, --conc or "
 				"--count\n");
 		usage();
 	}
-	opt.mode = (enum mode)m;
-	if (build_preface() < 0) {
+	if (bench_preface(opt.mode, opt.target, preface, sizeof(preface),
+			  &preface_len) < 0) {
 		fprintf(stderr, "tls_bench: --mode %s needs --target "
 				"(IP:PORT for wire, HOST:PORT for connect)\n",
 			mode);
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile();
+	bench_raise_nofile();
 
 	ctx = SSL_CTX_new(TLS_client_method());
 	if (!ctx || SSL_CTX_load_verify_locations(ctx, opt.ca, NULL) != 1) {

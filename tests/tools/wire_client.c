@@ -30,6 +30,8 @@
 
 #include "../../common/util.h"
 #include "../../parse/wire.h"
+#include "lib/bench_common.h"
+#include "lib/dns_text.h"
 
 static const char usage_text[] =
 	"usage:\n"
@@ -82,13 +84,6 @@ struct opts {
 	bool hold;
 	double timeout;
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Split "HOST:PORT" or "[V6]:PORT" in place. */
 static int split_host_port(char *s, char **host, char **port)
@@ -220,7 +215,7 @@ static int read_by_deadline(int fd, uint8_t *buf, size_t len, double deadline)
 {
 	size_t got = 0;
 	while (got < len) {
-		int r = wait_fd(fd, POLLIN, deadline - now_s());
+		int r = wait_fd(fd, POLLIN, deadline - bench_now());
 		if (r < 0)
 			return r;
 		ssize_t n = read(fd, buf + got, len - got);
@@ -315,187 +310,26 @@ static int open_stream(const char *proxy, const struct wire_header *h)
 
 /* --- dns mode ------------------------------------------------------------ */
 
-static const struct {
-	const char *name;
-	uint16_t type;
-} dns_types[] = {
-	{"A", 1},    {"NS", 2},     {"CNAME", 5},  {"SOA", 6},
-	{"PTR", 12}, {"MX", 15},    {"TXT", 16},   {"AAAA", 28},
-	{"SRV", 33}, {"SVCB", 64},  {"HTTPS", 65}, {"ANY", 255},
-};
-
-static const char *const rcode_names[] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",
-};
-
-static int type_from_name(const char *s, uint16_t *out)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(dns_types); i++) {
-		if (strcasecmp(s, dns_types[i].name) == 0) {
-			*out = dns_types[i].type;
-			return 0;
-		}
-	}
-	return parse_port(s, out); /* a number 0..65535 */
-}
-
-static const char *type_name(uint16_t t)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(dns_types); i++)
-		if (dns_types[i].type == t)
-			return dns_types[i].name;
-	return NULL;
-}
-
-static int encode_name(const char *name, uint8_t *out, size_t outsz,
-		       size_t *len)
-{
-	size_t at = 0;
-	const char *p = name;
-	while (*p) {
-		const char *dot = strchr(p, '.');
-		size_t l = dot ? (size_t)(dot - p) : strlen(p);
-		if (l == 0 || l > 63 || at + 1 + l + 1 > outsz)
-			return -EINVAL;
-		out[at++] = (uint8_t)l;
-		memcpy(out + at, p, l);
-		at += l;
-		p += l;
-		if (*p == '.')
-			p++;
-	}
-	out[at++] = 0;
-	*len = at;
-	return 0;
-}
-
-/* Decode a possibly compressed name at *off into text; advances *off
- * past the name as it appears at that place. */
-static int decode_name(const uint8_t *msg, size_t len, size_t *off, char *out,
-		       size_t outsz)
-{
-	size_t pos = *off, olen = 0;
-	bool jumped = false;
-	int hops = 0;
-	out[0] = '\0';
-	for (;;) {
-		if (pos >= len)
-			return -EINVAL;
-		uint8_t l = msg[pos];
-		if ((l & 0xc0) == 0xc0) {
-			if (pos + 1 >= len || ++hops > 32)
-				return -EINVAL;
-			if (!jumped)
-				*off = pos + 2;
-			jumped = true;
-			pos = (size_t)(l & 0x3f) << 8 | msg[pos + 1];
-			continue;
-		}
-		if (l & 0xc0)
-			return -EINVAL;
-		if (l == 0) {
-			if (!jumped)
-				*off = pos + 1;
-			return 0;
-		}
-		if (pos + 1 + l > len)
-			return -EINVAL;
-		if (fmt_append(out, outsz, &olen, "%s%.*s", olen ? "." : "",
-			       (int)l, (const char *)msg + pos + 1) < 0)
-			return -EINVAL;
-		pos += 1 + (size_t)l;
-	}
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static int print_response(const uint8_t *msg, size_t len, uint16_t id)
-{
-	if (len < 12 || get16(msg) != id || !(msg[2] & 0x80)) {
-		fprintf(stderr, "wire_client: reply is not a response to our query\n");
-		return -EINVAL;
-	}
-	unsigned rcode = msg[3] & 0x0f;
-	if (rcode < ARRAY_SIZE(rcode_names))
-		printf("rcode %s\n", rcode_names[rcode]);
-	else
-		printf("rcode %u\n", rcode);
-	uint16_t qd = get16(msg + 4), an = get16(msg + 6);
-	size_t off = 12;
-	char name[1024];
-	for (uint16_t i = 0; i < qd; i++) {
-		if (decode_name(msg, len, &off, name, sizeof(name)) < 0 ||
-		    off + 4 > len)
-			goto bad;
-		off += 4;
-	}
-	for (uint16_t i = 0; i < an; i++) {
-		if (decode_name(msg, len, &off, name, sizeof(name)) < 0 ||
-		    off + 10 > len)
-			goto bad;
-		uint16_t type = get16(msg + off);
-		uint16_t rdlen = get16(msg + off + 8);
-		off += 10;
-		if (off + rdlen > len)
-			goto bad;
-		char text[1024];
-		size_t rd = off;
-		if (type == 1 && rdlen == 4) {
-			inet_ntop(AF_INET, msg + off, text, sizeof(text));
-			printf("A %s\n", text);
-		} else if (type == 28 && rdlen == 16) {
-			inet_ntop(AF_INET6, msg + off, text, sizeof(text));
-			printf("AAAA %s\n", text);
-		} else if ((type == 5 || type == 12) &&
-			   decode_name(msg, len, &rd, text, sizeof(text)) == 0) {
-			printf("%s %s\n", type_name(type), text);
-		} else {
-			printf("TYPE%u %u bytes\n", type, rdlen);
-		}
-		off += rdlen;
-	}
-	return 0;
-bad:
-	fprintf(stderr, "wire_client: malformed DNS response (%zu bytes)\n", len);
-	return -EINVAL;
-}
-
 static int do_dns(const struct opts *o)
 {
 	uint16_t qtype = 1;
-	if (o->type && type_from_name(o->type, &qtype) < 0)
+	if (o->type && dns_text_type(o->type, &qtype) < 0)
 		usage_error("unknown DNS type %s", o->type);
-	uint8_t q[2 + 12 + 256 + 4];
-	size_t nlen;
-	if (encode_name(o->name, q + 14, sizeof(q) - 14 - 4, &nlen) < 0)
-		usage_error("bad DNS name %s", o->name);
+	uint8_t q[DNS_TEXT_QUERY_MAX];
+	size_t qlen;
 	uint16_t id = (uint16_t)(getpid() ^ (uint16_t)time(NULL));
-	uint8_t *m = q + 2;
-	memset(m, 0, 12);
-	m[0] = (uint8_t)(id >> 8);
-	m[1] = (uint8_t)id;
-	m[2] = 0x01; /* RD */
-	m[5] = 1;    /* QDCOUNT */
-	size_t at = 12 + nlen;
-	m[at++] = (uint8_t)(qtype >> 8);
-	m[at++] = (uint8_t)qtype;
-	m[at++] = 0;
-	m[at++] = 1; /* class IN */
-	q[0] = (uint8_t)(at >> 8);
-	q[1] = (uint8_t)at;
+	if (dns_text_query(o->name, qtype, id, q, sizeof(q), &qlen) < 0)
+		usage_error("bad DNS name %s", o->name);
 
 	struct wire_header h = {.kind = WIRE_DNS, .family = 0, .port = 0};
 	_cleanup_close_ int fd = open_stream(o->proxy, &h);
 	if (fd < 0)
 		return 1;
-	if (write_all(fd, q, at + 2) < 0) {
+	if (write_all(fd, q, qlen) < 0) {
 		fprintf(stderr, "wire_client: sending query: %s\n", strerror(errno));
 		return 1;
 	}
-	double deadline = now_s() + o->timeout;
+	double deadline = bench_now() + o->timeout;
 	uint8_t lenbuf[2];
 	int r = read_by_deadline(fd, lenbuf, 2, deadline);
 	if (r < 0) {
@@ -503,7 +337,7 @@ static int do_dns(const struct opts *o)
 			r == -ECONNRESET ? "stream closed" : strerror(-r));
 		return 1;
 	}
-	size_t rlen = get16(lenbuf);
+	size_t rlen = (size_t)lenbuf[0] << 8 | lenbuf[1];
 	_cleanup_free_ uint8_t *resp = malloc(rlen ? rlen : 1);
 	if (!resp)
 		return 1;
@@ -513,7 +347,7 @@ static int do_dns(const struct opts *o)
 			r == -ECONNRESET ? "stream closed" : strerror(-r));
 		return 1;
 	}
-	return print_response(resp, rlen, id) < 0 ? 1 : 0;
+	return dns_text_print_response(resp, rlen, id) < 0 ? 1 : 0;
 }
 
 /* --- forward mode -------------------------------------------------------- */
@@ -667,11 +501,11 @@ static int do_header(const struct opts *o)
 	}
 	if (!o->hold)
 		shutdown(fd, SHUT_WR);
-	double deadline = now_s() + o->timeout;
+	double deadline = bench_now() + o->timeout;
 	size_t got = 0;
 	uint8_t buf[4096];
 	for (;;) {
-		int r = wait_fd(fd, POLLIN, deadline - now_s());
+		int r = wait_fd(fd, POLLIN, deadline - bench_now());
 		if (r == -ETIMEDOUT) {
 			printf("timeout\n");
 			return 3;

@@ -3,25 +3,11 @@
  * mode, cidr probes, errors, and the printed forms. */
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../../common/util.h"
 #include "../../policy/policy.h"
+#include "policy_files.h"
 #include "tap.h"
-
-static char dir[64];
-static char presets[128];
-
-static void put(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(text, f);
-	fclose(f);
-}
 
 static char base_path[128];
 
@@ -29,32 +15,12 @@ static char base_path[128];
 static int diff(const char *repo, struct policy_diff *d,
 		struct policy_errors *errs)
 {
-	const char *const files[] = {base_path};
-	return policy_diff_compute(files, 1, presets, ".sandbox/policy.yaml",
-				   repo, strlen(repo), d, errs);
-}
-
-static const struct policy_widening *find(const struct policy_diff *d,
-					  const char *pattern)
-{
-	for (size_t i = 0; i < d->count; i++)
-		if (d->items[i].pattern && !strcmp(d->items[i].pattern, pattern))
-			return &d->items[i];
-	return NULL;
+	return pf_diff(base_path, repo, d, errs);
 }
 
 static void expect_none(const char *repo, const char *what)
 {
-	struct policy_diff d;
-	struct policy_errors errs = {0};
-	int r = diff(repo, &d, &errs);
-	is_int(r, 0, "%s: computed", what);
-	is_int(d.count, 0, "%s: nothing widens", what);
-	for (size_t i = 0; i < d.count; i++)
-		tap_diag("unexpected: %s (%s:%u)", d.items[i].pattern,
-			 d.items[i].file, d.items[i].line);
-	policy_diff_free(&d);
-	policy_errors_free(&errs);
+	pf_expect_none(base_path, repo, what);
 }
 
 static void narrowing(void)
@@ -91,27 +57,27 @@ static void widening(void)
 	is_int(diff(repo, &d, &errs), 0, "widening file: computed");
 	is_int(d.count, 5, "widening file: five items");
 
-	const struct policy_widening *w = find(&d, "new.example.com");
+	const struct policy_widening *w = pf_find(&d, "new.example.com");
 	ok(w && w->kind == WIDEN_ALLOW && w->line == 3 && w->nports == 2 &&
 		   w->ports[0] == 443 && w->ports[1] == 8443 && !w->via_extends,
 	   "new name: allow, line 3, ports 443 and 8443");
-	w = find(&d, "api.example.com");
+	w = pf_find(&d, "api.example.com");
 	ok(w && w->nports == 1 && w->ports[0] == 22,
 	   "base allows 443 already: only port 22 widens");
-	w = find(&d, "jira.corp.example");
+	w = pf_find(&d, "jira.corp.example");
 	ok(w && w->overrides &&
 		   strstr(w->overrides, "deny '**.corp.example'") &&
 		   strstr(w->overrides, "base.yaml:"),
 	   "more specific allow overriding a base deny names it (%s)",
 	   w && w->overrides ? w->overrides : "none");
-	w = find(&d, "**.svc.example");
+	w = pf_find(&d, "**.svc.example");
 	ok(w && w->example && strstr(w->example, ".svc.example"),
 	   "** rule probed under its suffix (%s)", w ? w->example : "none");
-	w = find(&d, "10.1.0.0/16");
+	w = pf_find(&d, "10.1.0.0/16");
 	ok(w && w->cidr && w->ports[0] == 22, "cidr rule widens on port 22");
 	/* base allows **.held.example and denies blocked.held.example
 	 * exactly, which beats any wildcard: nothing new gets through. */
-	ok(find(&d, "*.held.example") == NULL,
+	ok(pf_find(&d, "*.held.example") == NULL,
 	   "*.held.example adds nothing (base allows **., exact deny wins)");
 	policy_diff_free(&d);
 	policy_errors_free(&errs);
@@ -121,7 +87,7 @@ static void widening(void)
 	is_int(diff("version: 1\nallow:\n  - \"*.deep.corp.example\"\n", &d,
 		    &errs),
 	       0, "override under wildcard: computed");
-	w = find(&d, "*.deep.corp.example");
+	w = pf_find(&d, "*.deep.corp.example");
 	ok(w && w->example &&
 		   !strcmp(w->example, "a.deep.corp.example:80") &&
 		   w->overrides && strstr(w->overrides, "**.corp.example"),
@@ -132,9 +98,9 @@ static void widening(void)
 	is_int(diff("version: 1\nallow:\n  - \"**.two.example\"\n  - \"*.one.example\"\n",
 		    &d, &errs),
 	       0, "probe depth: computed");
-	w = find(&d, "**.two.example");
+	w = pf_find(&d, "**.two.example");
 	ok(w && w->nports == 2, "** rule widens on both default ports");
-	ok(find(&d, "*.one.example") != NULL, "*. rule widens");
+	ok(pf_find(&d, "*.one.example") != NULL, "*. rule widens");
 	policy_diff_free(&d);
 	policy_errors_free(&errs);
 	/* cidr: the first address outside what base allows is shown: base allows the
@@ -142,7 +108,7 @@ static void widening(void)
 	is_int(diff("version: 1\nallow:\n  - cidr: 10.8.0.0/16\n    ports: [22]\n",
 		    &d, &errs),
 	       0, "cidr last address: computed");
-	w = find(&d, "10.8.0.0/16");
+	w = pf_find(&d, "10.8.0.0/16");
 	ok(w && w->example && !strcmp(w->example, "10.8.128.0:22"),
 	   "cidr: the first uncovered address shows the widening (%s)",
 	   w ? w->example : "none");
@@ -171,7 +137,7 @@ static void reports_and_extends(void)
 
 	is_int(diff("version: 1\nextends: [wide]\n", &d, &errs), 0,
 	       "extends: computed");
-	const struct policy_widening *w = find(&d, "wide.example");
+	const struct policy_widening *w = pf_find(&d, "wide.example");
 	ok(w && w->via_extends && strstr(w->file, "wide.yaml"),
 	   "an extended preset's allow is reported with its file");
 	policy_diff_free(&d);
@@ -232,7 +198,7 @@ static void errors(void)
 	policy_errors_free(&errs);
 
 	const char *const missing[] = {"/nonexistent/base.yaml"};
-	r = policy_diff_compute(missing, 1, presets, "r", "version: 1\n", 11,
+	r = policy_diff_compute(missing, 1, pf_presets(), "r", "version: 1\n", 11,
 				&d, &errs);
 	ok(r < 0, "missing base file: error (%d)", r);
 	policy_errors_free(&errs);
@@ -260,11 +226,11 @@ static void attacks(void)
 		fmt_append(repo, 1 << 16, &n, "  - %c.attacker.example\n"
 			   "  - a.%c.attacker.example\n", c, c);
 	is_int(diff(repo, &d, &errs), 0, "probe-denying file: computed");
-	const struct policy_widening *w = find(&d, "**.attacker.example");
+	const struct policy_widening *w = pf_find(&d, "**.attacker.example");
 	ok(w && w->example && strstr(w->example, ".attacker.example"),
 	   "**.attacker.example widens despite denies of the probes (%s)",
 	   w ? w->example : "none");
-	w = find(&d, "127.0.0.0/8");
+	w = pf_find(&d, "127.0.0.0/8");
 	ok(w && w->example && strcmp(w->example, "127.0.0.0") &&
 		   strncmp(w->example, "127.255.255.255", 15),
 	   "127.0.0.0/8 widens despite denies of its ends (%s)",
@@ -352,7 +318,7 @@ static void protocols(void)
 		     "    ports: [443]\n    protocols: [tcp]\n",
 		     &d, &errs);
 	is_int(r, 0, "tcp added to an allowed name and port: computed");
-	const struct policy_widening *w = find(&d, "api.example.com");
+	const struct policy_widening *w = pf_find(&d, "api.example.com");
 	ok(w && (w->protocols & POLICY_PROTO_TCP),
 	   "adding tcp where BASE allows only tls and http widens");
 	ok(w && w->nports == 1 && w->ports[0] == 443, "on port 443 only");
@@ -377,7 +343,7 @@ static void protocols(void)
 	r = diff("version: 1\nallow:\n  - host: x.ok.example\n"
 		 "    protocols: [tcp]\ndeny:\n  - \"*.ok.example\"\n",
 		 &d, &errs);
-	w = find(&d, "x.ok.example");
+	w = pf_find(&d, "x.ok.example");
 	ok(r == 0 && w && (w->protocols & POLICY_PROTO_TCP),
 	   "tcp under a BASE **. allow widens despite the repo's own deny");
 	policy_diff_free(&d);
@@ -386,25 +352,19 @@ static void protocols(void)
 
 int main(void)
 {
-	fmt_buf(dir, sizeof(dir), "/tmp/test_policy_diff.XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	fmt_buf(presets, sizeof(presets), "%s/presets", dir);
-	mkdir(presets, 0700);
+	pf_setup("test_policy_diff");
 	char p[256];
-	fmt_buf(p, sizeof(p), "%s/same.yaml", presets);
-	put(p, "version: 1\nallow:\n  - same.example\n");
-	fmt_buf(p, sizeof(p), "%s/wide.yaml", presets);
-	put(p, "version: 1\nallow:\n  - wide.example\n");
-	fmt_buf(base_path, sizeof(base_path), "%s/base.yaml", dir);
-	put(base_path, "version: 1\nextends: [same]\nallow:\n"
-		       "  - host: api.example.com\n    ports: [443]\n"
-		       "  - \"**.ok.example\"\n  - \"**.held.example\"\n"
-		       "  - cidr: 10.8.0.0/17\n    ports: [22]\n"
-		       "deny:\n  - \"**.corp.example\"\n  - bad.ok.example\n"
-		       "  - blocked.held.example\n");
+	pf_write(p, sizeof(p), "presets/same.yaml",
+		 "version: 1\nallow:\n  - same.example\n");
+	pf_write(p, sizeof(p), "presets/wide.yaml",
+		 "version: 1\nallow:\n  - wide.example\n");
+	pf_write(base_path, sizeof(base_path), "base.yaml",
+		 "version: 1\nextends: [same]\nallow:\n"
+		 "  - host: api.example.com\n    ports: [443]\n"
+		 "  - \"**.ok.example\"\n  - \"**.held.example\"\n"
+		 "  - cidr: 10.8.0.0/17\n    ports: [22]\n"
+		 "deny:\n  - \"**.corp.example\"\n  - bad.ok.example\n"
+		 "  - blocked.held.example\n");
 
 	narrowing();
 	widening();
@@ -413,9 +373,6 @@ int main(void)
 	attacks();
 	protocols();
 
-	char cmd[128];
-	fmt_buf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", dir);
+	pf_cleanup();
 	return done_testing();
 }

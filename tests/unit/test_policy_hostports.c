@@ -3,36 +3,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../../common/util.h"
 #include "../../policy/policy.h"
+#include "policy_files.h"
 #include "tap.h"
 
-static char dir[64], presets[128], base_path[128], base_hp_path[128];
+static char base_path[128], base_hp_path[128];
 
-static void put(const char *path, const char *text)
+/* The diff against one base file, errors shown as diagnostics. */
+static int diff(const char *base, const char *repo, struct policy_diff *d)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
-static struct policy *load(const char *text, struct policy_errors *errs)
-{
-	struct policy_builder *b = policy_builder_new(presets);
-	policy_builder_add_buffer(b, "p.yaml", text, strlen(text), errs);
-	return policy_builder_finish(b, errs);
+	return pf_diff(base, repo, d, NULL);
 }
 
 static void loader(void)
 {
 	struct policy_errors e = {0};
-	struct policy *p = load("version: 1\nhost_ports: [5432, 8080, 5432]\n",
+	struct policy *p = pf_load("version: 1\nhost_ports: [5432, 8080, 5432]\n",
 				&e);
 	ok(p != NULL, "host_ports loads");
 	ok(policy_host_port_open(p, 5432) && policy_host_port_open(p, 8080),
@@ -58,7 +46,7 @@ static void loader(void)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct policy_errors be = {0};
-		struct policy *bp = load(bad[i].text, &be);
+		struct policy *bp = pf_load(bad[i].text, &be);
 		ok(!bp && be.count && strstr(be.msgs[0], bad[i].msg),
 		   "refused: %s", bad[i].msg);
 		if (be.count)
@@ -73,7 +61,7 @@ static void decisions(void)
 	struct policy_errors e = {0};
 	/* A host rule for the name, even any-port, opens nothing more, and
 	 * report mode does not turn its refusal into would-deny. */
-	struct policy *p = load("version: 1\nmode: report\nhost_ports: [5432]\n"
+	struct policy *p = pf_load("version: 1\nmode: report\nhost_ports: [5432]\n"
 				"allow:\n  - host: host.sandbox.internal\n"
 				"    ports: any\n  - \"*.sandbox.internal\"\n",
 				&e);
@@ -91,14 +79,14 @@ static void decisions(void)
 	ok(v.decision != DECISION_DENY, "another name follows its rules");
 	policy_free(p);
 
-	p = load("version: 1\nallow:\n  - host.sandbox.internal\n", &e);
+	p = pf_load("version: 1\nallow:\n  - host.sandbox.internal\n", &e);
 	v = policy_decide_name(p, POLICY_HOST_INTERNAL, 443);
 	is_int(v.decision, DECISION_DENY, "without host ports a rule opens nothing");
 	v = policy_decide_name(p, POLICY_HOST_INTERNAL, 0);
 	is_int(v.decision, DECISION_DENY, "and the name is not answered");
 	policy_free(p);
 
-	struct policy_builder *b = policy_builder_new(presets);
+	struct policy_builder *b = policy_builder_new(pf_presets());
 	ok(policy_builder_add_host_port(b, 6379, "--host-port", 0, 0, &e) == 0,
 	   "--host-port adds one");
 	p = policy_builder_finish(b, &e);
@@ -107,18 +95,6 @@ static void decisions(void)
 	is_str(v.rule.file, "--host-port", "its origin is the option");
 	policy_free(p);
 	policy_errors_free(&e);
-}
-
-static int diff(const char *base, const char *repo, struct policy_diff *d)
-{
-	struct policy_errors e = {0};
-	const char *const files[] = {base};
-	int r = policy_diff_compute(files, 1, presets, ".sandbox/policy.yaml",
-				    repo, strlen(repo), d, &e);
-	for (size_t i = 0; i < e.count; i++)
-		tap_diag("%s", e.msgs[i]);
-	policy_errors_free(&e);
-	return r;
 }
 
 static void widening(void)
@@ -169,28 +145,18 @@ static void widening(void)
 
 int main(void)
 {
-	fmt_buf(dir, sizeof(dir), "/tmp/test_policy_hp.XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	fmt_buf(presets, sizeof(presets), "%s/presets", dir);
-	mkdir(presets, 0700);
+	pf_setup("test_policy_hp");
 	char p[256];
-	fmt_buf(p, sizeof(p), "%s/hp.yaml", presets);
-	put(p, "version: 1\nhost_ports: [3000]\n");
-	fmt_buf(base_path, sizeof(base_path), "%s/base.yaml", dir);
-	put(base_path, "version: 1\nallow:\n  - api.example.com\n");
-	fmt_buf(base_hp_path, sizeof(base_hp_path), "%s/base_hp.yaml", dir);
-	put(base_hp_path, "version: 1\nhost_ports: [5432]\n");
+	pf_write(p, sizeof(p), "presets/hp.yaml", "version: 1\nhost_ports: [3000]\n");
+	pf_write(base_path, sizeof(base_path), "base.yaml",
+		 "version: 1\nallow:\n  - api.example.com\n");
+	pf_write(base_hp_path, sizeof(base_hp_path), "base_hp.yaml",
+		 "version: 1\nhost_ports: [5432]\n");
 
 	loader();
 	decisions();
 	widening();
 
-	char cmd[128];
-	fmt_buf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", dir);
+	pf_cleanup();
 	return done_testing();
 }

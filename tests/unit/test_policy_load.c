@@ -8,6 +8,7 @@
 
 #include "../../common/util.h"
 #include "../../policy/policy.h"
+#include "policy_files.h"
 #include "tap.h"
 
 static struct policy_errors errs;
@@ -204,40 +205,31 @@ static void overbroad(void)
 	policy_free(p);
 }
 
-static char tmpdir[64];
-
+/* A preset file, in the presets folder of pf_setup(). */
 static void put(const char *name, const char *text)
 {
-	char path[256];
-	fmt_buf(path, sizeof(path), "%s/%s", tmpdir, name);
-	FILE *f = fopen(path, "w");
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
+	char rel[128], path[256];
+	fmt_buf(rel, sizeof(rel), "presets/%s", name);
+	pf_write(path, sizeof(path), rel, text);
 }
 
 static void extends(void)
 {
-	fmt_buf(tmpdir, sizeof(tmpdir), "/tmp/test_policy.XXXXXX");
-	if (!mkdtemp(tmpdir)) {
-		ok(0, "mkdtemp");
-		return;
-	}
+	pf_setup("test_policy");
 	put("base.yaml", "version: 1\nallow: [base.example]\n");
 	put("mid.yaml", "version: 1\nextends: [base]\nallow: [mid.example]\ndeny: [base.example]\n");
 	put("loop1.yaml", "version: 1\nextends: [loop2]\n");
 	put("loop2.yaml", "version: 1\nextends: loop1\n");
 	put("broken.yaml", "version: 1\nallow: [\"*\"]\n");
 
-	struct policy *p = load_dir("version: 1\nextends: [mid, base]\nallow: [top.example]\n", tmpdir);
+	struct policy *p = load_dir("version: 1\nextends: [mid, base]\nallow: [top.example]\n", pf_presets());
 	ok(p != NULL, "extends chain loads (%s)", err(0));
 	ok(p && policy_decide_name(p, "mid.example", 443).decision == DECISION_ALLOW, "preset rule merged");
 	ok(p && policy_decide_name(p, "top.example", 443).decision == DECISION_ALLOW, "own rule");
 	struct policy_verdict v = policy_decide_name(p, "base.example", 443);
 	ok(v.decision == DECISION_DENY, "deny in a preset beats an allow in another");
 	char want[256], buf[256];
-	fmt_buf(want, sizeof(want), "%s/mid.yaml:4", tmpdir);
+	fmt_buf(want, sizeof(want), "%s/mid.yaml:4", pf_presets());
 	is_str(policy_rule_str(&v.rule, buf, sizeof(buf)), want, "rule names the preset file");
 	is_str(policy_primary_file(p), "t.yaml", "primary file is the non-preset one");
 	struct policy_stats st;
@@ -245,20 +237,20 @@ static void extends(void)
 	is_int(st.files, 3, "base loaded once despite two extends");
 	policy_free(p);
 
-	p = load_dir("version: 1\nextends: [loop1]\n", tmpdir);
+	p = load_dir("version: 1\nextends: [loop1]\n", pf_presets());
 	ok(p == NULL, "extends cycle refused");
-	fmt_buf(want, sizeof(want), "%s/loop2.yaml:2:10: extends cycle: loop1 <- loop2 <- loop1", tmpdir);
+	fmt_buf(want, sizeof(want), "%s/loop2.yaml:2:10: extends cycle: loop1 <- loop2 <- loop1", pf_presets());
 	is_str(err(0), want, "cycle message names the chain");
 
-	p = load_dir("version: 1\nextends: [nosuch, ../etc/passwd]\n", tmpdir);
+	p = load_dir("version: 1\nextends: [nosuch, ../etc/passwd]\n", pf_presets());
 	ok(p == NULL, "unknown preset refused");
-	fmt_buf(want, sizeof(want), "t.yaml:2:11: extends: unknown preset 'nosuch' (%s/nosuch.yaml: No such file or directory)", tmpdir);
+	fmt_buf(want, sizeof(want), "t.yaml:2:11: extends: unknown preset 'nosuch' (%s/nosuch.yaml: No such file or directory)", pf_presets());
 	is_str(err(0), want, "unknown preset message");
 	is_str(err(1), "t.yaml:2:19: bad preset name '../etc/passwd' (lower-case letters, digits, '-' and '_')",
 	       "no paths in preset names");
 
-	p = load_dir("version: 1\nextends: [broken]\n", tmpdir);
-	fmt_buf(want, sizeof(want), "%s/broken.yaml:2:9: allow pattern '*'", tmpdir);
+	p = load_dir("version: 1\nextends: [broken]\n", pf_presets());
+	fmt_buf(want, sizeof(want), "%s/broken.yaml:2:9: allow pattern '*'", pf_presets());
 	ok(p == NULL && strncmp(err(0), want, strlen(want)) == 0, "errors inside a preset name the preset (%s)", err(0));
 
 	p = load("version: 1\nextends: [base]\n");
@@ -269,9 +261,9 @@ static void extends(void)
 	put("b.yaml", "version: 1\nallow: [\"**\"]\n");
 	put("c.yaml", "version: 1\ndeny: [a.example]\nbad: 1\n");
 	char pa[128], pb[128], pc[128];
-	fmt_buf(pa, sizeof(pa), "%s/a.yaml", tmpdir);
-	fmt_buf(pb, sizeof(pb), "%s/b.yaml", tmpdir);
-	fmt_buf(pc, sizeof(pc), "%s/c.yaml", tmpdir);
+	fmt_buf(pa, sizeof(pa), "%s/a.yaml", pf_presets());
+	fmt_buf(pb, sizeof(pb), "%s/b.yaml", pf_presets());
+	fmt_buf(pc, sizeof(pc), "%s/c.yaml", pf_presets());
 	const char *const two[] = {pa, pc};
 	const char *const three[] = {pa, pb, pc};
 	policy_errors_free(&errs);
@@ -287,6 +279,7 @@ static void extends(void)
 	const char *const missing[] = {"/nonexistent/policy.yaml"};
 	p = policy_load_files(missing, 1, NULL, &errs);
 	is_str(err(0), "/nonexistent/policy.yaml: cannot read: No such file or directory", "missing file");
+	pf_cleanup();
 }
 
 /* Every shipped preset and example loads without error. */

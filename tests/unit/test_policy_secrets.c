@@ -3,36 +3,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "../../common/util.h"
 #include "../../policy/policy.h"
+#include "policy_files.h"
 #include "tap.h"
 
-static char dir[64], presets[128], base_path[128], base_sec_path[128];
+static char base_path[128], base_sec_path[128];
 
-static void put(const char *path, const char *text)
+/* The diff against one base file, errors shown as diagnostics. */
+static int diff(const char *base, const char *repo, struct policy_diff *d)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(1);
-	}
-	fputs(text, f);
-	fclose(f);
-}
-
-static struct policy *load(const char *text, struct policy_errors *errs)
-{
-	struct policy_builder *b = policy_builder_new(presets);
-	policy_builder_add_buffer(b, "p.yaml", text, strlen(text), errs);
-	return policy_builder_finish(b, errs);
+	return pf_diff(base, repo, d, NULL);
 }
 
 static void loader(void)
 {
 	struct policy_errors e = {0};
-	struct policy *p = load("version: 1\nsecrets:\n"
+	struct policy *p = pf_load("version: 1\nsecrets:\n"
 				"  - env: TESTKEY\n"
 				"    hosts: [API.Example.com, api.test]\n"
 				"  - env: GH_TOKEN\n    hosts:\n"
@@ -108,7 +96,7 @@ static void loader(void)
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct policy_errors be = {0};
-		struct policy *bp = load(bad[i].text, &be);
+		struct policy *bp = pf_load(bad[i].text, &be);
 		bool found = false;
 		for (size_t j = 0; j < be.count; j++)
 			found |= strstr(be.msgs[j], bad[i].msg) != NULL;
@@ -126,7 +114,7 @@ static void loader(void)
 	for (int i = 0; i <= POLICY_SECRET_HOSTS_MAX; i++)
 		fmt_append(big, sizeof(big), &bl, "      - h%d.example.com\n", i);
 	struct policy_errors be = {0};
-	struct policy *bp = load(big, &be);
+	struct policy *bp = pf_load(big, &be);
 	ok(!bp && be.count && strstr(be.msgs[0], "more than"),
 	   "more than %d hosts refused", POLICY_SECRET_HOSTS_MAX);
 	policy_free(bp);
@@ -136,7 +124,7 @@ static void loader(void)
 	for (int i = 0; i <= POLICY_SECRETS_MAX; i++)
 		fmt_append(big, sizeof(big), &bl,
 			   "  - {env: K%d, hosts: [a.example.com]}\n", i);
-	bp = load(big, &be);
+	bp = pf_load(big, &be);
 	ok(!bp && be.count && strstr(be.msgs[0], "more than"),
 	   "more than %d secrets refused", POLICY_SECRETS_MAX);
 	policy_free(bp);
@@ -147,7 +135,7 @@ static void loader(void)
 static void merged(void)
 {
 	struct policy_errors e = {0};
-	struct policy_builder *b = policy_builder_new(presets);
+	struct policy_builder *b = policy_builder_new(pf_presets());
 	policy_builder_add_file(b, base_sec_path, &e);
 	const char *r = "version: 1\nsecrets:\n  - env: TESTKEY\n"
 			"    hosts: [api.test, other.test]\n";
@@ -162,18 +150,6 @@ static void merged(void)
 	}
 	policy_free(p);
 	policy_errors_free(&e);
-}
-
-static int diff(const char *base, const char *repo, struct policy_diff *d)
-{
-	struct policy_errors e = {0};
-	const char *const files[] = {base};
-	int r = policy_diff_compute(files, 1, presets, ".sandbox/policy.yaml",
-				    repo, strlen(repo), d, &e);
-	for (size_t i = 0; i < e.count; i++)
-		tap_diag("%s", e.msgs[i]);
-	policy_errors_free(&e);
-	return r;
 }
 
 static void widening(void)
@@ -242,29 +218,19 @@ static void widening(void)
 
 int main(void)
 {
-	fmt_buf(dir, sizeof(dir), "/tmp/test_policy_sec.XXXXXX");
-	if (!mkdtemp(dir)) {
-		perror("mkdtemp");
-		return 1;
-	}
-	fmt_buf(presets, sizeof(presets), "%s/presets", dir);
-	mkdir(presets, 0700);
+	pf_setup("test_policy_sec");
 	char p[256];
-	fmt_buf(p, sizeof(p), "%s/sec.yaml", presets);
-	put(p, "version: 1\nsecrets:\n  - env: PKEY\n    hosts: [p.example.com]\n");
-	fmt_buf(base_path, sizeof(base_path), "%s/base.yaml", dir);
-	put(base_path, "version: 1\nallow:\n  - api.example.com\n");
-	fmt_buf(base_sec_path, sizeof(base_sec_path), "%s/base_sec.yaml", dir);
-	put(base_sec_path, "version: 1\nsecrets:\n  - env: TESTKEY\n"
-			   "    hosts: [api.test]\n");
+	pf_write(p, sizeof(p), "presets/sec.yaml",
+		 "version: 1\nsecrets:\n  - env: PKEY\n    hosts: [p.example.com]\n");
+	pf_write(base_path, sizeof(base_path), "base.yaml",
+		 "version: 1\nallow:\n  - api.example.com\n");
+	pf_write(base_sec_path, sizeof(base_sec_path), "base_sec.yaml",
+		 "version: 1\nsecrets:\n  - env: TESTKEY\n    hosts: [api.test]\n");
 
 	loader();
 	merged();
 	widening();
 
-	char cmd[128];
-	fmt_buf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		tap_diag("could not remove %s", dir);
+	pf_cleanup();
 	return done_testing();
 }

@@ -19,12 +19,12 @@ may import from the modules too.
 """
 
 from .names import CERT_NAMES, DNS_RECORDS, UPSTREAM_IP
-from .procs import (HarnessError, Procs, free_port, line_of, run, sha256_file,
+from .procs import (HarnessError, Procs, ReadyPipe, free_port, line_of, run, sha256_file,
                     stop_process, vmrss_kb, wait_until)
 from .pki import make_pki
 from .dns import Dnsmasq, dns_question, udp_dns_query
 from .servers import (BIG_SIZE, BannerServer, OpensslServer, OriginServer,
-                      Recorder, _Handler, big_payload)  # noqa: F401 (re-export)
+                      Recorder, _Handler, big_payload, recording_server)  # noqa: F401 (re-export)
 from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy
 from .http import curl, http_exchange, read_http_response, wait_closed
 from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-export)
@@ -32,12 +32,12 @@ from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-expo
 
 __all__ = [
     "CERT_NAMES", "DNS_RECORDS", "UPSTREAM_IP",
-    "HarnessError", "Procs", "free_port", "line_of", "run", "sha256_file",
+    "HarnessError", "Procs", "ReadyPipe", "free_port", "line_of", "run", "sha256_file",
     "stop_process", "vmrss_kb", "wait_until",
     "make_pki",
     "Dnsmasq", "dns_question", "udp_dns_query",
     "BIG_SIZE", "BannerServer", "OpensslServer", "OriginServer", "Recorder",
-    "big_payload",
+    "big_payload", "recording_server",
     "SANITIZER_MARKERS", "Forwarder", "Proxy", "base_policy",
     "curl", "http_exchange", "read_http_response", "wait_closed",
     "ManualTLS", "add_extension", "client_hello", "split_records",

@@ -1,6 +1,8 @@
 """Processes, ports, polling and small file helpers. Every wait is bounded."""
 
 import hashlib
+import os
+import select
 import signal
 import socket
 import subprocess
@@ -69,6 +71,52 @@ class Procs:
         for p in self.procs:
             stop_process(p, timeout=2)
         self.procs.clear()
+
+
+class ReadyPipe:
+    """The daemons' readiness signal (common/ready_fd.c): a pipe whose
+    write end the child gets as --ready-fd N and writes "ready" to once
+    serving, then closes. Waiting on it is waiting on the event itself; a
+    child that exits or fails first closes the pipe with nothing on it."""
+
+    def __init__(self):
+        self.r, self.w = os.pipe()
+
+    def child_started(self):
+        """Close the parent's copy of the write end, so EOF means the
+        child's copy is gone too (call after the child has inherited it)."""
+        if self.w >= 0:
+            os.close(self.w)
+            self.w = -1
+
+    def wait(self, timeout):
+        """True once "ready" arrived; False if the pipe was closed without
+        it; raises AssertionError after timeout."""
+        if self.r < 0:
+            raise HarnessError("ReadyPipe.wait: already waited")
+        data = b""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self.r], [], [], left)[0]:
+                    raise AssertionError(f"no readiness line within {timeout}s")
+                chunk = os.read(self.r, 64)
+                if not chunk:
+                    return data == b"ready\n"
+                data += chunk
+                if data == b"ready\n":
+                    return True
+                if not b"ready\n".startswith(data):
+                    raise AssertionError(f"unexpected readiness line {data!r}")
+        finally:
+            self.close()
+
+    def close(self):
+        for fd in (self.r, self.w):
+            if fd >= 0:
+                os.close(fd)
+        self.r = self.w = -1
 
 
 def stop_process(p, sig=signal.SIGTERM, timeout=3.0):

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from .procs import HarnessError, free_port, line_of, run, stop_process, wait_until
+from .procs import HarnessError, ReadyPipe, free_port, line_of, run, stop_process, wait_until
 
 
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
@@ -66,6 +66,10 @@ class Proxy:
                       "--listen", listen or f"unix:{self.sock}",
                       "--http-proxy", f"tcp:127.0.0.1:{self.http_port}",
                       *args]
+        # Readiness comes on its own pipe (--ready-fd); stderr stays a log
+        # the tests read for messages and sanitizer reports.
+        self.ready = ReadyPipe()
+        self.argv += ["--ready-fd", str(self.ready.w)]
         penv = dict(os.environ)
         # ASan keeps freed memory in a quarantine (256 MB by default) that
         # would hide whether the proxy's own buffering is bounded.
@@ -73,7 +77,11 @@ class Proxy:
         penv["ASAN_OPTIONS"] = ":".join(filter(None, [
             asan, "quarantine_size_mb=8", "abort_on_error=0"]))
         with open(self.stderr_path, "wb") as err:
-            self.proc = env.procs.start(self.argv, stdout=err, stderr=err, env=penv)
+            try:
+                self.proc = env.procs.start(self.argv, stdout=err, stderr=err, env=penv,
+                                            pass_fds=(self.ready.w,))
+            finally:
+                self.ready.child_started()
         self.pid = self.proc.pid
         if check_ready:
             self.wait_ready()
@@ -86,16 +94,19 @@ class Proxy:
             return ""
 
     def wait_ready(self, timeout=10):
-        def ready():
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    f"sandbox-proxy exited with {self.proc.returncode} before "
-                    f"'ready'; argv: {' '.join(self.argv)}\nstderr:\n{self.stderr()}")
-            return "sandbox-proxy: ready" in self.stderr()
         try:
-            wait_until(ready, timeout, what="sandbox-proxy: ready")
+            ok = self.ready.wait(timeout)
         except AssertionError as e:
-            raise AssertionError(f"{e}\nstderr:\n{self.stderr()}") from None
+            raise AssertionError(f"sandbox-proxy: {e}; argv: {' '.join(self.argv)}"
+                                 f"\nstderr:\n{self.stderr()}") from None
+        if not ok:
+            try:
+                rc = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                rc = "nothing (still running)"
+            raise AssertionError(
+                f"sandbox-proxy closed --ready-fd without 'ready' and exited with "
+                f"{rc}; argv: {' '.join(self.argv)}\nstderr:\n{self.stderr()}")
         text = self.stderr()
         for want in (f"listening on tcp:127.0.0.1:{self.http_port} (http-proxy)",):
             assert want in text, f"proxy stderr lacks {want!r}:\n{text}"
@@ -111,6 +122,7 @@ class Proxy:
         return None
 
     def stop(self, timeout=5):
+        self.ready.close()
         return stop_process(self.proc, timeout=timeout)
 
     # audit ----------------------------------------------------------------

@@ -115,6 +115,50 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         super().finish_request(request, client_address)
 
 
+def recording_server(addr, port, seen, cert=None, key=None, body=b"",
+                     files=None):
+    """A small HTTP(S) server for the e2e tests, started in a thread:
+    each GET is added to seen (a Recorder) as {"path", "host", "auth" (every
+    Authorization header), "ua"}, then answered with body, or under
+    /repo.git/ with the file of that path below files (git's dumb HTTP;
+    404 outside it). TLS with cert and key when given. Stop it with
+    shutdown() and server_close()."""
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_GET(self):
+            seen.add({"path": self.path, "host": self.headers.get("Host"),
+                      "auth": self.headers.get_all("Authorization") or [],
+                      "ua": self.headers.get("User-Agent", "")})
+            data = body
+            if files and self.path.startswith("/repo.git/"):
+                rel = self.path[len("/repo.git/"):].split("?")[0]
+                p = os.path.normpath(os.path.join(files, rel))
+                if not p.startswith(files + os.sep) or not os.path.isfile(p):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with open(p, "rb") as f:
+                    data = f.read()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    srv = http.server.ThreadingHTTPServer((addr, port), H)
+    if cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv
+
+
 class BannerServer:
     """A server that speaks first (like SSH), then echoes lines."""
 
