@@ -225,8 +225,11 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 	const struct secret_table *t = secrets_table(s->ic->sec);
 	size_t out_len = 0, which = 0;
 	uint32_t used = 0;
+	bool sets = false;
+	for (size_t i = 0; t && i < t->n && !sets; i++)
+		sets = t->s[i].header && secret_host_listed(&t->s[i], s->name);
 	if ((!s->out && !(s->out = malloc(ICPT_OUT_MAX))) ||
-	    (!s->out2 && !(s->out2 = malloc(ICPT_OUT_MAX)))) {
+	    (sets && !s->out2 && !(s->out2 = malloc(ICPT_OUT_MAX)))) {
 		end(s, "out of memory");
 		return false;
 	}
@@ -264,9 +267,10 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 	 * the guest sent under those names. */
 	uint32_t set = 0;
 	size_t set_len = 0;
-	enum subst_status hs = secret_set_headers(t, s->name, src, out_len,
-						  s->out2, ICPT_OUT_MAX,
-						  &set_len, &set);
+	enum subst_status hs =
+		sets ? secret_set_headers(t, s->name, src, out_len, s->out2,
+					  ICPT_OUT_MAX, &set_len, &set)
+		     : SUBST_NONE;
 	if (hs == SUBST_DONE) {
 		src = s->out2;
 		out_len = set_len;
@@ -288,7 +292,8 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 	}
 	evbuffer_add(to, src, out_len);
 	explicit_bzero(s->out, sub_len);
-	explicit_bzero(s->out2, hs == SUBST_DONE ? set_len : 0);
+	if (hs == SUBST_DONE)
+		explicit_bzero(s->out2, set_len);
 	return true;
 }
 
