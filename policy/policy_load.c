@@ -508,7 +508,14 @@ static void parse_secret(struct ctx *c, char seen[][128], size_t *nseen)
 			size_t max = is_header ? sizeof(header) : sizeof(format);
 			*(is_header ? &have_header : &have_format) = true;
 			*(is_header ? &hm : &fm) = c->ev.start_mark;
-			if (type(c) != YAML_SCALAR_EVENT || slen(c) >= max ||
+			if (type(c) == YAML_SCALAR_EVENT && slen(c) >= max) {
+				ERR_AT(c, c->ev.start_mark, "%s",
+				       is_header ? "header: longer than 64 characters"
+						 : "format: longer than 256 characters");
+				*(is_header ? &have_header : &have_format) = false;
+				continue;
+			}
+			if (type(c) != YAML_SCALAR_EVENT ||
 			    memchr(sval(c), '\0', slen(c))) {
 				wrong(c, is_header ? "header: a header name"
 						   : "format: a string with {value}");

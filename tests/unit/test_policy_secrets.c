@@ -155,6 +155,12 @@ static void loader(void)
 		 "    header: x-a\n    header: x-b\n", "duplicate key 'header'"},
 		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
 		 "    header: [x-a]\n", "header: a header name"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		 "header: longer than 64"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		 "1 to 64"},
 		{"version: 1\nsecrets: K@a.example.com\n", "a list of secrets"},
 		{"version: 1\nsecrets:\n  - K@a.example.com\n", "a mapping"},
 		{"version: 1\nsecrets: []\nsecrets: []\n", "duplicate key 'secrets'"},
