@@ -80,6 +80,13 @@ int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
 		}
 		r = launcher_secret_from_policy(o, s[i].var, hosts, origin,
 						err, errsz);
+		if (r == 0 && s[i].header &&
+		    launcher_secret_header(s[i].var, s[i].header,
+					   s[i].format) < 0) {
+			fmt_buf(err, errsz, "%s: secret %s: bad header", origin,
+				s[i].var);
+			r = -1;
+		}
 		if (r == 1) {
 			fmt_buf(msg, sizeof(msg),
 				"secret %s (%s): --secret (or the agent) "

@@ -26,6 +26,8 @@ struct lsecret {
 	char *value;      /* owned; wiped when written to the proxy */
 	char ph[LSECRET_LEN_MAX + SECRET_RANDOM_MIN + 1];
 	bool from_policy; /* a policy file's secrets: (policy_secrets.c) */
+	char header[65];  /* policy header: the proxy sets, or "" */
+	char format[257]; /* its value, with one {value} */
 };
 
 static struct lsecret secrets[LSECRET_MAX];
@@ -270,6 +272,22 @@ int launcher_secret_from_policy(struct launch_opts *o, const char *var,
 	return prepare_one(o, label, var, hosts, true, err, errsz);
 }
 
+int launcher_secret_header(const char *var, const char *header,
+			   const char *format)
+{
+	for (size_t i = 0; i < n_secrets; i++) {
+		struct lsecret *s = &secrets[i];
+		if (strcmp(s->var, var) != 0 || !s->from_policy)
+			continue;
+		if (fmt_buf(s->header, sizeof(s->header), "%s", header) < 0 ||
+		    fmt_buf(s->format, sizeof(s->format), "%s",
+			    format ? format : "{value}") < 0)
+			return -1;
+		return 0;
+	}
+	return -1;
+}
+
 int launcher_secrets_proxy_args(struct strv *a, const char *run,
 				const char *upstream_ca, int child_fd, char *err,
 				size_t errsz)
@@ -289,8 +307,10 @@ int launcher_secrets_proxy_args(struct strv *a, const char *run,
 	for (size_t i = 0; i < n_secrets && !r; i++) {
 		struct lsecret *s = &secrets[i];
 		char line[4096];
-		if (fmt_buf(line, sizeof(line), "%s %s %s %s\n", s->var, s->ph,
-			    s->value, s->hosts) < 0 ||
+		if (fmt_buf(line, sizeof(line), "%s %s %s %s%s%s%s%s\n",
+			    s->var, s->ph, s->value, s->hosts,
+			    *s->header ? " " : "", s->header,
+			    *s->header ? " " : "", *s->header ? s->format : "") < 0 ||
 		    write_all(p[1], line, strlen(line)) < 0)
 			r = -1;
 		explicit_bzero(line, sizeof(line));

@@ -40,6 +40,12 @@ int launcher_secrets_prepare(struct launch_opts *o, char *err, size_t errsz);
 int launcher_secret_from_policy(struct launch_opts *o, const char *var,
 				const char *hosts, const char *origin,
 				char *err, size_t errsz);
+/* A policy secret's header: (launcher/policy_secrets.c): the proxy sets
+ * header on every request to var's hosts, its value format (NULL:
+ * "{value}") with the real value in place of {value}; both checked by
+ * the policy loader. Only for a var that came from the policy. 0 or -1. */
+int launcher_secret_header(const char *var, const char *header,
+			   const char *format);
 /* The policy files' secrets (BASE, plus the approved repository copy when
  * repo_copy is not NULL): each merged with the command line's (which
  * wins), skipped with a notice when its variable is not set here.

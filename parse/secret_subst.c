@@ -211,6 +211,73 @@ enum subst_status secret_subst_head(const struct secret_table *t,
 	return all;
 }
 
+/* Is line l[0..n) a field named name (then blanks, then ':')? */
+static bool field_named(const uint8_t *l, size_t n, const char *name)
+{
+	size_t m = strlen(name), i;
+	if (n <= m)
+		return false;
+	for (i = 0; i < m; i++)
+		if (lower(l[i]) != lower((unsigned char)name[i]))
+			return false;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	return i < n && l[i] == ':';
+}
+
+enum subst_status secret_set_headers(const struct secret_table *t,
+				     const char *host, const uint8_t *head,
+				     size_t len, uint8_t *out, size_t outsz,
+				     size_t *out_len, uint32_t *used)
+{
+	uint32_t want = 0;
+	*used = 0;
+	*out_len = 0;
+	for (size_t j = 0; t && host && j < t->n && j < 32; j++)
+		if (t->s[j].header && secret_host_listed(&t->s[j], host))
+			want |= (uint32_t)1 << j;
+	if (!want)
+		return SUBST_NONE;
+	if (len < 4 || memcmp(head + len - 4, "\r\n\r\n", 4) != 0)
+		return SUBST_MALFORMED;
+	struct sink k = {out, outsz, 0, false};
+	size_t pos = 0;
+	bool first = true;
+	/* Every line but the last (empty) one, minus the set headers'. */
+	while (pos < len - 2) {
+		size_t e = pos;
+		while (e + 1 < len && !(head[e] == '\r' && head[e + 1] == '\n'))
+			e++;
+		if (e + 1 >= len)
+			return SUBST_MALFORMED;
+		bool drop = false;
+		for (size_t j = 0; !first && j < t->n && j < 32 && !drop; j++)
+			drop = (want & ((uint32_t)1 << j)) &&
+			       field_named(head + pos, e - pos, t->s[j].header);
+		if (!drop)
+			emit(&k, head + pos, e + 2 - pos);
+		first = false;
+		pos = e + 2;
+	}
+	for (size_t j = 0; j < t->n && j < 32; j++) {
+		if (!(want & ((uint32_t)1 << j)))
+			continue;
+		const struct secret *s = &t->s[j];
+		emit(&k, (const uint8_t *)s->header, strlen(s->header));
+		emit(&k, (const uint8_t *)": ", 2);
+		emit(&k, s->fmt_pre, s->pre_len);
+		emit(&k, s->value, s->value_len);
+		emit(&k, s->fmt_post, s->post_len);
+		emit(&k, (const uint8_t *)"\r\n", 2);
+	}
+	emit(&k, (const uint8_t *)"\r\n", 2);
+	if (k.full)
+		return SUBST_TOO_LARGE;
+	*out_len = k.len;
+	*used = want;
+	return SUBST_DONE;
+}
+
 static const char b64[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -29,6 +29,12 @@ struct secret {
 	size_t value_len;
 	const char *const *hosts; /* lower-case names, no trailing dot */
 	size_t n_hosts;
+	/* A header the proxy sets on every request to the hosts (policy
+	 * `header:`/`format:`), or NULL: the value rendered as
+	 * fmt_pre VALUE fmt_post. */
+	const char *header;
+	const uint8_t *fmt_pre, *fmt_post;
+	size_t pre_len, post_len;
 };
 
 struct secret_table {
@@ -62,6 +68,20 @@ enum subst_status secret_subst_head(const struct secret_table *t,
 				    size_t len, uint8_t *out, size_t outsz,
 				    size_t *out_len, uint32_t *used,
 				    size_t *which);
+
+/* head[0..len) as above, for a connection to host: for each secret
+ * listed for host that has a header, every line of that name (any case,
+ * with or without blanks before the ':') is dropped and one
+ * "Header: PRE VALUE POST" line is added before the blank line that ends
+ * the head, so the upstream sees exactly one, the proxy's. SUBST_NONE: no
+ * secret sets a header for host (out untouched); SUBST_DONE: out[0..
+ * *out_len), *used one bit per secret whose header was set;
+ * SUBST_TOO_LARGE; SUBST_MALFORMED (not CRLF lines ending in an empty
+ * one). */
+enum subst_status secret_set_headers(const struct secret_table *t,
+				     const char *host, const uint8_t *head,
+				     size_t len, uint8_t *out, size_t outsz,
+				     size_t *out_len, uint32_t *used);
 
 /* RFC 4648 base64 with padding. Encode returns the length or 0 when it
  * does not fit; decode returns the length or -1 for bad input. */

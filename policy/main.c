@@ -130,6 +130,12 @@ static void print_secrets(const struct policy *p)
 			fputs(j ? ", " : " ", stdout);
 			term_fputs(s[i].hosts[j].name, stdout, false);
 		}
+		if (s[i].header) {
+			fputs(", header ", stdout);
+			term_fputs(s[i].header, stdout, false);
+			fputs(": ", stdout);
+			term_fputs(s[i].format, stdout, false);
+		}
 		fputs(" (", stdout);
 		term_fputs(s[i].file, stdout, false);
 		printf(":%u)\n", s[i].line);

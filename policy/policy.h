@@ -152,12 +152,28 @@ struct policy_secret {
 	unsigned line, col;
 	struct policy_secret_host hosts[POLICY_SECRET_HOSTS_MAX];
 	size_t nhosts;
+	/* header: the proxy sets on every request to the hosts, its value
+	 * format: with one {value} ("{value}" when only header: is given);
+	 * NULL when none. Where it was set: */
+	const char *header, *format;
+	const char *header_file;
+	unsigned header_line, header_col;
 };
 /* Variables that cannot be secrets: what the launcher itself or the
  * dynamic loader reads (PATH, HOME, SHELL, TERM, TMPDIR, USER, LOGNAME,
  * PWD, LANG and LC_*, LD_*, XDG_*, SANDBOX_*): hiding one would change
  * where the launcher looks or what it runs. */
 bool policy_secret_var_reserved(const char *var, size_t len);
+/* Set var's header and format (NULL: "{value}") as the loader does,
+ * checked strictly: header an HTTP field name that is not framing or
+ * hop-by-hop (Host, Content-Length, Transfer-Encoding, Connection, ...),
+ * format printable ASCII with exactly one {value}; the same variable
+ * given another header or format in another file is an error. var must
+ * have been added already. 0 or -EINVAL with errs. */
+int policy_builder_secret_header(struct policy_builder *b, const char *var,
+				 const char *header, const char *format,
+				 const char *file, unsigned line, unsigned col,
+				 struct policy_errors *errs);
 /* p's secrets, *n of them (owned by p). */
 const struct policy_secret *policy_secrets(const struct policy *p,
 					   size_t *n);

@@ -9,6 +9,7 @@
  * that decided in BASE+REPO, so a repo allow that beats a BASE deny by
  * specificity shows up with the deny it overrides. */
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "../common/termsafe.h"
@@ -308,6 +309,38 @@ static int policy_secrets_widened(const struct policy *base,
 			if (!w->file || !w->pattern || !w->example)
 				px->err = -ENOMEM;
 		}
+	/* A header the proxy would now set with the value (a repository's
+	 * new one, or another one than BASE's): where the value goes inside
+	 * a request is a widening too (a header the server echoes back
+	 * would hand the guest the key). */
+	for (size_t i = 0; i < n && !px->err; i++) {
+		if (!s[i].header)
+			continue;
+		size_t bn;
+		const struct policy_secret *bs = policy_secrets(base, &bn);
+		bool same = false;
+		for (size_t j = 0; j < bn && !same; j++)
+			same = !strcmp(bs[j].var, s[i].var) && bs[j].header &&
+			       !strcasecmp(bs[j].header, s[i].header) &&
+			       !strcmp(bs[j].format, s[i].format);
+		if (same)
+			continue;
+		struct policy_widening *w = new_item(px);
+		if (!w)
+			break;
+		w->kind = WIDEN_SECRET;
+		w->line = s[i].header_line;
+		w->col = s[i].header_col;
+		w->file = strdup(s[i].header_file);
+		w->via_extends = strcmp(s[i].header_file, repo_name) != 0;
+		if (asprintf(&w->pattern, "%s header %s: %s", s[i].var,
+			     s[i].header, s[i].format) < 0)
+			w->pattern = NULL;
+		/* "header": never a secret host (those have two labels). */
+		w->example = strdup("header");
+		if (!w->file || !w->pattern || !w->example)
+			px->err = -ENOMEM;
+	}
 	return px->err;
 }
 
@@ -566,9 +599,15 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 		case WIDEN_SECRET:
 			fputs("+ secret ", f);
 			term_fputs(w->pattern, f, false);
-			fputs(": the value of the host's variable goes on "
-			      "requests to ", f);
-			term_fputs(w->example, f, false);
+			if (!strcmp(w->example, "header")) {
+				fputs(": the proxy sets this header with the "
+				      "variable's value on every request to its "
+				      "hosts", f);
+			} else {
+				fputs(": the value of the host's variable goes "
+				      "on requests to ", f);
+				term_fputs(w->example, f, false);
+			}
 			fputs(" (", f);
 			term_fputs(where, f, false);
 			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");

@@ -457,10 +457,10 @@ static void parse_host_ports(struct ctx *c)
 					     (unsigned)m.column + 1, c->errs);
 }
 
-/* One entry of secrets: {env: VAR, hosts: [a.example, ...]}. header: and
- * format: are refused for now (the proxy replaces the placeholder where
- * the tool puts it; docs/secrets.md). seen: the variables this file
- * named already, *nseen of them. */
+/* One entry of secrets: {env: VAR, hosts: [a.example, ...], header: H,
+ * format: "F {value}"} (header: and format: optional; format: needs
+ * header:). seen: the variables this file named already, *nseen of
+ * them. */
 static void parse_secret(struct ctx *c, char seen[][128], size_t *nseen)
 {
 	yaml_mark_t at = c->ev.start_mark;
@@ -478,28 +478,53 @@ static void parse_secret(struct ctx *c, char seen[][128], size_t *nseen)
 	} hosts[POLICY_SECRET_HOSTS_MAX + 1];
 	size_t nh = 0;
 	bool have_env = false, have_hosts = false;
+	char header[80] = "", format[300] = "";
+	bool have_header = false, have_format = false;
+	yaml_mark_t hm = at, fm = at;
 	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
 		if (type(c) != YAML_SCALAR_EVENT) {
-			wrong(c, "a key (env, hosts)");
+			wrong(c, "a key (env, hosts, header, format)");
 			if (next(c))
 				skip_node(c);
 			continue;
 		}
 		yaml_mark_t km = c->ev.start_mark;
 		bool is_env = is_str(c, "env"), is_hosts = is_str(c, "hosts");
-		if (is_str(c, "header") || is_str(c, "format")) {
-			ERR_AT(c, km, "'%s' in a secret is not supported yet: the placeholder is replaced where the tool puts it (docs/secrets.md)",
-			       sval(c));
-		} else if (!is_env && !is_hosts) {
-			ERR_AT(c, km, "unknown key '%.*s' in a secret (expected env or hosts)",
+		bool is_header = is_str(c, "header"),
+		     is_format = is_str(c, "format");
+		if (!is_env && !is_hosts && !is_header && !is_format) {
+			ERR_AT(c, km, "unknown key '%.*s' in a secret (expected env, hosts, header or format)",
 			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
-		} else if ((is_env && have_env) || (is_hosts && have_hosts)) {
+		} else if ((is_env && have_env) || (is_hosts && have_hosts) ||
+			   (is_header && have_header) ||
+			   (is_format && have_format)) {
 			ERR_AT(c, km, "duplicate key '%s'", sval(c));
-			is_env = is_hosts = false;
+			is_env = is_hosts = is_header = is_format = false;
 		}
 		if (!next(c))
 			return;
-		if (is_env) {
+		if (is_header || is_format) {
+			char *dst = is_header ? header : format;
+			size_t max = is_header ? sizeof(header) : sizeof(format);
+			*(is_header ? &have_header : &have_format) = true;
+			*(is_header ? &hm : &fm) = c->ev.start_mark;
+			if (type(c) == YAML_SCALAR_EVENT && slen(c) >= max) {
+				ERR_AT(c, c->ev.start_mark, "%s",
+				       is_header ? "header: longer than 64 characters"
+						 : "format: longer than 256 characters");
+				*(is_header ? &have_header : &have_format) = false;
+				continue;
+			}
+			if (type(c) != YAML_SCALAR_EVENT ||
+			    memchr(sval(c), '\0', slen(c))) {
+				wrong(c, is_header ? "header: a header name"
+						   : "format: a string with {value}");
+				*(is_header ? &have_header : &have_format) = false;
+				continue;
+			}
+			memcpy(dst, sval(c), slen(c));
+			dst[slen(c)] = '\0';
+		} else if (is_env) {
 			have_env = true;
 			vm = c->ev.start_mark;
 			if (type(c) != YAML_SCALAR_EVENT || slen(c) == 0 ||
@@ -548,11 +573,20 @@ static void parse_secret(struct ctx *c, char seen[][128], size_t *nseen)
 		ERR_AT(c, vm, "duplicate secret '%s' in this file (list its hosts once)", var);
 	else if (varlen && *nseen < POLICY_SECRETS_MAX)
 		memcpy(seen[(*nseen)++], var, varlen + 1);
+	int added = -EINVAL;
 	for (size_t i = 0; !dup && varlen && i < nh && i < POLICY_SECRET_HOSTS_MAX; i++)
-		policy_builder_add_secret(c->b, var, varlen, hosts[i].name,
-					  hosts[i].len, c->name,
-					  LINE(hosts[i].m), COL(hosts[i].m),
-					  c->errs);
+		added = policy_builder_add_secret(c->b, var, varlen,
+						  hosts[i].name, hosts[i].len,
+						  c->name, LINE(hosts[i].m),
+						  COL(hosts[i].m), c->errs);
+	if (have_format && !have_header)
+		ERR_AT(c, fm, "secret %s: format: needs header: (the header the proxy sets)",
+		       var);
+	else if (have_header && added == 0)
+		policy_builder_secret_header(c->b, var, header,
+					     have_format ? format : NULL,
+					     c->name, LINE(hm), COL(hm),
+					     c->errs);
 }
 
 /* secrets: [{env: VAR, hosts: [...]}, ...] (policy_secrets.c). */

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "../common/util.h"
 
@@ -128,6 +129,104 @@ int policy_builder_add_secret(struct policy_builder *b, const char *var,
 	h->line = line;
 	h->col = col;
 	s->nhosts++;
+	return 0;
+}
+
+static bool tchar(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Why header cannot be set by the proxy, or NULL. */
+static const char *header_why(const char *h)
+{
+	static const char *const framing[] = {
+		"host", "content-length", "transfer-encoding", "connection",
+		"keep-alive", "proxy-connection", "te", "trailer", "upgrade",
+		"expect"};
+	size_t n = strlen(h);
+	if (n == 0 || n > 64)
+		return "a header name is 1 to 64 characters";
+	for (size_t i = 0; i < n; i++)
+		if (!tchar(h[i]))
+			return "not an HTTP header name (letters, digits and "
+			       "!#$%&'*+-.^_`|~, no ':' or spaces)";
+	for (size_t i = 0; i < ARRAY_SIZE(framing); i++)
+		if (!strcasecmp(h, framing[i]))
+			return "a framing or hop-by-hop header cannot carry "
+			       "a secret";
+	return NULL;
+}
+
+/* Why format is not a header value with exactly one {value}, or NULL. */
+static const char *format_why(const char *f)
+{
+	size_t n = strlen(f);
+	if (n > 256)
+		return "longer than 256 characters";
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)f[i] < 0x20 || (unsigned char)f[i] > 0x7e)
+			return "only printable ASCII and spaces are allowed";
+	const char *v = strstr(f, "{value}");
+	if (!v)
+		return "it needs {value} where the secret goes";
+	if (strstr(v + 7, "{value}"))
+		return "{value} may appear once";
+	for (const char *p = f; *p; p++)
+		if ((*p == '{' || *p == '}') && !(p >= v && p < v + 7))
+			return "'{' and '}' are allowed only in {value}";
+	if (f[0] == ' ' || f[n - 1] == ' ')
+		return "no leading or trailing space (HTTP drops it)";
+	return NULL;
+}
+
+int policy_builder_secret_header(struct policy_builder *b, const char *var,
+				 const char *header, const char *format,
+				 const char *file, unsigned line, unsigned col,
+				 struct policy_errors *errs)
+{
+	const char *why = header_why(header);
+	if (why) {
+		policy_err(b, errs, file, line, col, "secret %s: header '%.*s': %s",
+			   var, (int)(strlen(header) > 64 ? 64 : strlen(header)),
+			   header, why);
+		return -EINVAL;
+	}
+	if (!format)
+		format = "{value}";
+	why = format_why(format);
+	if (why) {
+		policy_err(b, errs, file, line, col,
+			   "secret %s: format: %s (e.g. \"Bearer {value}\")",
+			   var, why);
+		return -EINVAL;
+	}
+	struct policy_secret *s = NULL;
+	for (size_t i = 0; i < b->n_secrets && !s; i++)
+		if (!strcmp(b->secrets[i].var, var))
+			s = &b->secrets[i];
+	if (!s)
+		return -EINVAL;
+	if (s->header) {
+		if (strcasecmp(s->header, header) != 0 ||
+		    strcmp(s->format, format) != 0) {
+			policy_err(b, errs, file, line, col,
+				   "secret %s: header or format differs from "
+				   "%s:%u (one header per secret)",
+				   var, s->header_file, s->header_line);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	s->header = arena_strndup(&b->arena, header, strlen(header));
+	s->format = arena_strndup(&b->arena, format, strlen(format));
+	s->header_file = arena_strndup(&b->arena, file, strlen(file));
+	if (!s->header || !s->format || !s->header_file)
+		return -ENOMEM;
+	s->header_line = line;
+	s->header_col = col;
 	return 0;
 }
 

@@ -41,6 +41,7 @@ struct session {
 	struct bufferevent *up;   /* owned: TLS client to the upstream */
 	struct http_checker hc;
 	uint8_t *out;     /* owned: rewritten head, ICPT_OUT_MAX */
+	uint8_t *out2;    /* owned: with the secrets' headers set, likewise */
 	uint32_t audited; /* secrets whose use is on record */
 	bool closing;     /* flushing a last answer to the guest */
 };
@@ -137,7 +138,12 @@ static void session_free(struct session *s)
 		bufferevent_free(s->down);
 	if (s->up)
 		bufferevent_free(s->up);
+	if (s->out)
+		explicit_bzero(s->out, ICPT_OUT_MAX);
+	if (s->out2)
+		explicit_bzero(s->out2, ICPT_OUT_MAX);
 	free(s->out);
+	free(s->out2);
 	free(s);
 }
 
@@ -219,17 +225,25 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 	const struct secret_table *t = secrets_table(s->ic->sec);
 	size_t out_len = 0, which = 0;
 	uint32_t used = 0;
-	if (!s->out && !(s->out = malloc(ICPT_OUT_MAX))) {
+	bool sets = false;
+	for (size_t i = 0; t && i < t->n && !sets; i++)
+		sets = t->s[i].header && secret_host_listed(&t->s[i], s->name);
+	if ((!s->out && !(s->out = malloc(ICPT_OUT_MAX))) ||
+	    (sets && !s->out2 && !(s->out2 = malloc(ICPT_OUT_MAX)))) {
 		end(s, "out of memory");
 		return false;
 	}
 	char why[400];
+	const uint8_t *src = buf;
+	size_t sub_len = 0;
 	switch (secret_subst_head(t, s->name, buf, len, s->out, ICPT_OUT_MAX,
 				  &out_len, &used, &which)) {
 	case SUBST_NONE:
-		evbuffer_add(to, buf, len);
-		return true;
+		out_len = len;
+		break;
 	case SUBST_DONE:
+		src = s->out;
+		sub_len = out_len;
 		break;
 	case SUBST_FOREIGN:
 		fmt_buf(why, sizeof(why),
@@ -249,18 +263,37 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 		refuse(s, 431, "request head too large after substitution");
 		return false;
 	}
+	/* The secrets' own headers (policy header:/format:), set whatever
+	 * the guest sent under those names. */
+	uint32_t set = 0;
+	size_t set_len = 0;
+	enum subst_status hs =
+		sets ? secret_set_headers(t, s->name, src, out_len, s->out2,
+					  ICPT_OUT_MAX, &set_len, &set)
+		     : SUBST_NONE;
+	if (hs == SUBST_DONE) {
+		src = s->out2;
+		out_len = set_len;
+	} else if (hs != SUBST_NONE) {
+		refuse(s, 431, "request head too large with the secret's "
+			       "header");
+		return false;
+	}
 	for (size_t i = 0; i < t->n && i < 32; i++) {
-		if (!(used & (1u << i)) || (s->audited & (1u << i)))
+		if (!((used | set) & (1u << i)) || (s->audited & (1u << i)))
 			continue;
 		if (record(s, "allow", t->s[i].var,
-			   "placeholder replaced by the secret's value") < 0) {
+			   (set & (1u << i)) ? "header set with the secret's value"
+					     : "placeholder replaced by the secret's value") < 0) {
 			end(s, "audit log write failed: failing closed");
 			return false;
 		}
 		s->audited |= 1u << i;
 	}
-	evbuffer_add(to, s->out, out_len);
-	explicit_bzero(s->out, out_len);
+	evbuffer_add(to, src, out_len);
+	explicit_bzero(s->out, sub_len);
+	if (hs == SUBST_DONE)
+		explicit_bzero(s->out2, set_len);
 	return true;
 }
 

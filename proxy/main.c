@@ -244,6 +244,7 @@ static int run(struct proxy_config *cfg)
 		if (secrets_load_fd(cfg->secrets_fd, &px.secrets, msg,
 				    sizeof(msg)) < 0)
 			die("--secrets-fd %d: %s", cfg->secrets_fd, msg);
+		secrets_describe(px.secrets, stderr);
 		if (secrets_table(px.secrets)) {
 			px.icpt = intercept_new(px.secrets, cfg->upstream_ca,
 						cfg->ca_out, msg, sizeof(msg));

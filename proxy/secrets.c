@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -51,9 +53,70 @@ static bool host_ok(const char *p)
 	return true;
 }
 
+static bool tchar(int ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* "HEADER FORMAT" after the hosts: the header the proxy sets and its
+ * value with exactly one {value}, split in place into pre and post. The
+ * policy loader checked both already (policy_secrets.c); this is the
+ * same check again, at the trust boundary. */
+static int parse_header(struct secret *e, char *rest, unsigned no,
+			const char *var, char *err, size_t errsz)
+{
+	char *sp = strchr(rest, ' ');
+	if (!sp)
+		goto bad;
+	*sp = '\0';
+	char *fmt = sp + 1;
+	size_t hl = strlen(rest);
+	bool ok = hl > 0 && hl <= 64;
+	for (const char *p = rest; ok && *p; p++)
+		ok = tchar((unsigned char)*p);
+	for (const char *p = fmt; ok && *p; p++)
+		ok = (unsigned char)*p >= 0x20 && (unsigned char)*p < 0x7f;
+	char *v = ok ? strstr(fmt, "{value}") : NULL;
+	if (!v || strlen(fmt) > 256)
+		goto bad;
+	*v = '\0';
+	char *post = v + 7;
+	if (strpbrk(fmt, "{}") || strpbrk(post, "{}") || fmt[0] == ' ' ||
+	    (*post && post[strlen(post) - 1] == ' '))
+		goto bad;
+	e->header = rest;
+	e->fmt_pre = (const uint8_t *)fmt;
+	e->pre_len = strlen(fmt);
+	e->fmt_post = (const uint8_t *)post;
+	e->post_len = strlen(post);
+	return 0;
+bad:
+	fmt_buf(err, errsz,
+		"secrets line %u (%s): want HEADER FORMAT after the hosts (a "
+		"header name, a format with exactly one {value})",
+		no, var);
+	return -EINVAL;
+}
+
+static bool name_ci_eq(const char *a, const char *b)
+{
+	return strcasecmp(a, b) == 0;
+}
+
 static int parse_line(struct secrets *s, char *line, unsigned no, char *err,
 		      size_t errsz)
 {
+	/* Up to four space-separated fields; what follows (a header name
+	 * and a format, which may hold spaces) is kept whole. */
+	char *rest = line;
+	for (int f = 0; f < 4 && rest; f++) {
+		rest = strchr(rest, ' ');
+		if (rest)
+			rest++;
+	}
+	if (rest)
+		rest[-1] = '\0';
 	char *save = NULL;
 	char *var = strtok_r(line, " ", &save);
 	char *ph = strtok_r(NULL, " ", &save);
@@ -111,8 +174,29 @@ static int parse_line(struct secrets *s, char *line, unsigned no, char *err,
 				no, var);
 			return -EINVAL;
 		}
-	*e = (struct secret){var, (const uint8_t *)ph, pl,
-			     (const uint8_t *)val, vl, s->hosts[s->t.n], nh};
+	*e = (struct secret){.var = var,
+			     .ph = (const uint8_t *)ph,
+			     .ph_len = pl,
+			     .value = (const uint8_t *)val,
+			     .value_len = vl,
+			     .hosts = s->hosts[s->t.n],
+			     .n_hosts = nh};
+	if (rest && parse_header(e, rest, no, var, err, errsz) < 0)
+		return -EINVAL;
+	/* Two secrets setting one header on one host: which value? */
+	for (size_t i = 0; e->header && i < s->t.n; i++) {
+		if (!s->s[i].header || !name_ci_eq(s->s[i].header, e->header))
+			continue;
+		for (size_t j = 0; j < nh; j++)
+			if (secret_host_listed(&s->s[i], e->hosts[j])) {
+				fmt_buf(err, errsz,
+					"secrets line %u (%s): %s sets header "
+					"%s on %s already",
+					no, var, s->s[i].var, e->header,
+					e->hosts[j]);
+				return -EINVAL;
+			}
+	}
 	s->t.n++;
 	return 0;
 }
@@ -204,4 +288,19 @@ size_t secrets_hosts(const struct secrets *s, const char **out, size_t max)
 				out[n++] = s->s[i].hosts[j];
 		}
 	return n;
+}
+
+void secrets_describe(const struct secrets *s, FILE *f)
+{
+	for (size_t i = 0; s && i < s->t.n; i++) {
+		const struct secret *e = &s->s[i];
+		fprintf(f, "sandbox-proxy: secret %s for", e->var);
+		for (size_t j = 0; j < e->n_hosts; j++)
+			fprintf(f, "%s%s", j ? "," : " ", e->hosts[j]);
+		if (e->header)
+			fprintf(f, "; sets header %s: %.*s{value}%.*s", e->header,
+				(int)e->pre_len, (const char *)e->fmt_pre,
+				(int)e->post_len, (const char *)e->fmt_post);
+		fputc('\n', f);
+	}
 }

@@ -6,6 +6,7 @@
 #define PROXY_SECRETS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "../parse/secret_subst.h"
 
@@ -18,6 +19,9 @@ struct secrets;
 int secrets_load_fd(int fd, struct secrets **out, char *err, size_t errsz);
 void secrets_free(struct secrets *s);
 
+/* One line per secret on f, for the proxy's log: its variable, hosts
+ * and the header it sets, never the value or the placeholder. */
+void secrets_describe(const struct secrets *s, FILE *f);
 /* The table for secret_subst_head(); NULL s gives NULL. */
 const struct secret_table *secrets_table(const struct secrets *s);
 /* Every host of every secret (for the CA's name constraints). */

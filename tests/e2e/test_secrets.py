@@ -26,6 +26,8 @@ import sbxtest  # noqa: E402
 VALUE = "sk-e2e-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 # A second secret, from the policy file's secrets: (not --secret).
 POLVALUE = "pk-pol-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
+# A third, whose policy entry has header: X-Hdr-Key, format: "key={value}".
+HDRVALUE = "hk-hdr-" + uuid.uuid4().hex + uuid.uuid4().hex[:8]
 
 
 class SecretEnv(Env):
@@ -34,7 +36,7 @@ class SecretEnv(Env):
     def argv(self, args):
         env = ["env", "HOME=" + self.home, "XDG_STATE_HOME=" + self.state,
                "XDG_RUNTIME_DIR=" + self.runtime, "TESTKEY=" + VALUE,
-               "POLKEY=" + POLVALUE,
+               "POLKEY=" + POLVALUE, "HDRKEY=" + HDRVALUE,
                "PATH=/usr/local/bin:/usr/bin:/bin"]
         return self.prefix + env + [LAUNCH] + list(args)
 
@@ -45,6 +47,7 @@ say ph "$TESTKEY"
 say environ "$(cat /proc/[0-9]*/environ 2>/dev/null | base64 -w0)"
 say environ_vars "$(cat /proc/[0-9]*/environ 2>/dev/null | tr '\0' '\n' | grep '^TESTKEY=' | sort -u | tr '\n' ' ')"
 say polph "$POLKEY"
+say hdrkey "$(curl -sS --max-time 60 -H 'x-hdr-key: guest-sent' https://allowed.test:PORT/hdrkey 2>&1)"
 say polkey "$(curl -sS --max-time 60 -H "Authorization: Bearer $POLKEY" https://allowed.test:PORT/polkey 2>&1)"
 say curl "$(curl -sS --max-time 60 -H "Authorization: Bearer $TESTKEY" https://allowed.test:PORT/curl 2>&1)"
 say curl_h2 "$(curl -sS --http2 --max-time 60 -o /dev/null -w '%{http_version}' -H "Authorization: Bearer $TESTKEY" https://allowed.test:PORT/h2 2>&1)"
@@ -100,7 +103,9 @@ def sec():
                     f"  - host: allowed.test\n    ports: [{port}]\n"
                     f"  - host: other.test\n    ports: [{port}, {pport}]\n"
                     f"  - cidr: 127.0.0.2/32\n    ports: [{port}, {pport}]\n"
-                    "secrets:\n  - env: POLKEY\n    hosts: [allowed.test]\n")
+                    "secrets:\n  - env: POLKEY\n    hosts: [allowed.test]\n"
+                    "  - env: HDRKEY\n    hosts: [allowed.test]\n"
+                    "    header: X-Hdr-Key\n    format: \"key={value}\"\n")
         with open(os.path.join(e.ws, "probe.sh"), "w") as f:
             f.write(PROBE.replace("PLAIN", str(pport)).replace("PORT", str(port)))
         for n in ("testca.pem", "policy.yaml", "probe.sh"):
@@ -168,6 +173,23 @@ def test_policy_file_secret(sec):
     assert POLVALUE not in sec["out"]
     for p, data in sec["files"].items():
         assert POLVALUE.encode() not in data, p
+
+
+def test_policy_header_set_by_the_proxy(sec):
+    """header:/format: in the policy file: curl sends its own X-Hdr-Key
+    (no placeholder at all); the server gets exactly one, the proxy's,
+    with the real value; every other request to the host gets it too, and
+    the value is in no file of the run and not in the guest's output."""
+    c = sec["checks"]
+    assert c.get("hdrkey") == "hello-secret", c
+    got = _by_path(sec, "/hdrkey")
+    assert got and got[0]["headers"].get("x-hdr-key", []) == [f"key={HDRVALUE}"], got
+    assert all(x["headers"].get("x-hdr-key", []) == [f"key={HDRVALUE}"] for x in _by_path(sec, "/curl")), \
+        _by_path(sec, "/curl")
+    assert not any(HDRVALUE in repr(x) for x in _by_path(sec, "/other"))
+    assert HDRVALUE not in sec["out"]
+    for p, data in sec["files"].items():
+        assert HDRVALUE.encode() not in data, p
 
 
 def test_server_sees_the_real_key(sec):

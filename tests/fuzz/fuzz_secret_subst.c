@@ -5,7 +5,8 @@
  * of a secret listed for the host, and still parses as a request head
  * with the same length of request line; a head with no placeholder is
  * SUBST_NONE; the check-only call agrees with the rewriting one; base64
- * round-trips. */
+ * round-trips; a secret's header is set exactly once on its hosts and
+ * nowhere else. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +19,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const hosts_a[] = {"api.test"};
 static const char *const hosts_b[] = {"api.test", "git.test"};
 static const struct secret secrets[] = {
-	{"KEY_A", (const uint8_t *)"sk-PHPHPHPHPHPHPHPHPH", 21,
-	 (const uint8_t *)"sk-realvalue-aaaaaaaaaaaaaaaaaaaaa", 34, hosts_a, 1},
-	{"KEY_B", (const uint8_t *)"ghp_QQQQQQQQQQQQQQQQ", 20,
-	 (const uint8_t *)"ghp_real", 8, hosts_b, 2},
+	{.var = "KEY_A", .ph = (const uint8_t *)"sk-PHPHPHPHPHPHPHPHPH",
+	 .ph_len = 21,
+	 .value = (const uint8_t *)"sk-realvalue-aaaaaaaaaaaaaaaaaaaaa",
+	 .value_len = 34, .hosts = hosts_a, .n_hosts = 1},
+	{.var = "KEY_B", .ph = (const uint8_t *)"ghp_QQQQQQQQQQQQQQQQ",
+	 .ph_len = 20, .value = (const uint8_t *)"ghp_real", .value_len = 8,
+	 .hosts = hosts_b, .n_hosts = 2, .header = "Authorization",
+	 .fmt_pre = (const uint8_t *)"token ", .pre_len = 6,
+	 .fmt_post = (const uint8_t *)"", .post_len = 0},
 };
 static const struct secret_table table = {secrets, 2};
 
@@ -65,6 +71,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (hosts[h] && secret_host_listed(&secrets[i], hosts[h]) &&
 			    memmem(out, out_len, secrets[i].ph, secrets[i].ph_len))
 				abort();
+		struct http_request r2;
+		if (out_len <= HTTP_HEAD_MAX &&
+		    http_request_parse(out, out_len, &r2) != HTTP_OK)
+			abort();
+	}
+	/* The header a secret sets: present once, as the proxy wrote it,
+	 * and the result still a request head. */
+	for (size_t h = 0; h < 4; h++) {
+		size_t out_len = 0;
+		uint32_t set = 0;
+		enum subst_status st =
+			secret_set_headers(&table, hosts[h], data, rq.head_len,
+					   out, sizeof(out), &out_len, &set);
+		bool want = hosts[h] && secret_host_listed(&secrets[1], hosts[h]);
+		if ((st == SUBST_DONE) != want || (want && set != 2))
+			abort();
+		if (st != SUBST_DONE)
+			continue;
+		static const char line[] = "\r\nAuthorization: token ghp_real\r\n";
+		const uint8_t *f = memmem(out, out_len, line, sizeof(line) - 1);
+		if (!f || memmem(f + 1, out_len - (size_t)(f + 1 - out), line,
+				 sizeof(line) - 1))
+			abort();
 		struct http_request r2;
 		if (out_len <= HTTP_HEAD_MAX &&
 		    http_request_parse(out, out_len, &r2) != HTTP_OK)

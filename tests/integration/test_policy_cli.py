@@ -162,4 +162,11 @@ def test_secrets_in_check_explain_and_diff(tmp_path):
     r = run("check", "--presets", PRESETS, str(bad))
     assert r.returncode != 0
     assert f"{bad}:4:13: secret host 'github.io': a public suffix" in r.stderr, r.stderr
-    assert f"{bad}:5:5: 'format' in a secret is not supported yet" in r.stderr, r.stderr
+    assert f"{bad}:5:13: secret K: format: needs header:" in r.stderr, r.stderr
+    hdr = tmp_path / "hdr.yaml"
+    hdr.write_text("version: 1\nsecrets:\n  - env: K\n    hosts: [api.example.com]\n"
+                   "    header: Authorization\n    format: \"token {value}\"\n")
+    r = run("check", "--presets", PRESETS, str(hdr))
+    assert r.returncode == 0, r.stderr
+    assert (f"secret K goes to api.example.com, header Authorization: "
+            f"token {{value}} ({hdr}:4)") in r.stdout, r.stdout

@@ -164,3 +164,42 @@ def test_reserved_variable_refused_on_the_command_line(L):
     assert rc == 125, err
     assert "HOME cannot be a secret" in err, err
     assert not L.qemu_env.exists()
+
+
+def test_policy_header_reaches_the_proxy(L):
+    """header:/format: travel on the secrets pipe with the value (the
+    format holds a space); the proxy checks them again and would refuse to
+    start on a line it does not take."""
+    L.user_policy.write_text(USER + "    header: Authorization\n"
+                             "    format: \"token {value}\"\n")
+    hosts, qenv, err = until_qemu(L)
+    assert hosts == ["api.example.com"], (hosts, err)
+    assert VALUE not in qenv and VALUE not in err
+    logs = [c for d in (L.runtime, str(L.root))
+            for c in glob.glob(os.path.join(d, "**", "proxy.log"), recursive=True)]
+    text = "".join(open(c).read() for c in logs)
+    assert ("secret TESTKEY for api.example.com; sets header "
+            "Authorization: token {value}") in text, text
+    assert VALUE not in text
+
+
+def test_repo_header_for_a_secret_is_widening(L):
+    L.write("version: 1\nsecrets:\n  - env: TESTKEY\n"
+            "    hosts: [api.example.com]\n    header: X-Echo\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "widens the network policy (1 change)" in err, err
+    r = run([os.path.join(os.path.dirname(L.bin), "sandbox-policy"), "diff",
+             str(L.user_policy), "--", str(L.ws / ".sandbox" / "policy.yaml")],
+            env=L.env)
+    out = r.stdout.decode()
+    assert r.returncode == 4, out
+    assert "+ secret TESTKEY header X-Echo: {value}: the proxy sets this header" in out, out
+
+
+def test_bad_secret_header_stops_the_launch(L):
+    L.user_policy.write_text(USER + "    header: Content-Length\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "policy.yaml:8:13" in err and "framing or hop-by-hop" in err, err
+    assert not L.qemu_env.exists()

@@ -9,7 +9,7 @@
 #include "policy_files.h"
 #include "tap.h"
 
-static char base_path[128], base_sec_path[128];
+static char base_path[128], base_sec_path[128], base_hdr_path[128];
 
 /* The diff against one base file, errors shown as diagnostics. */
 static int diff(const char *base, const char *repo, struct policy_diff *d)
@@ -39,6 +39,28 @@ static void loader(void)
 		is_int(s[0].hosts[0].line, 4, "host line");
 		is_int(s[0].hosts[0].col, 13, "host column");
 		is_int(s[1].nhosts, 1, "a repeated host is kept once");
+	}
+	policy_free(p);
+	policy_errors_free(&e);
+
+	/* header: and format: */
+	p = pf_load("version: 1\nsecrets:\n  - env: TESTKEY\n"
+		 "    hosts: [api.test]\n    header: Authorization\n"
+		 "    format: \"token {value}\"\n"
+		 "  - env: K2\n    hosts: [api.test]\n    header: X-Api-Key\n"
+		 "  - env: K3\n    hosts: [api.test]\n",
+		 &e);
+	for (size_t i = 0; i < e.count; i++)
+		tap_diag("%s", e.msgs[i]);
+	s = policy_secrets(p, &n);
+	ok(p && n == 3, "secrets with headers load");
+	if (p && n == 3) {
+		is_str(s[0].header, "Authorization", "header kept as written");
+		is_str(s[0].format, "token {value}", "format");
+		is_int(s[0].header_line, 5, "header line");
+		is_str(s[1].format, "{value}", "format defaults to {value}");
+		ok(s[2].header == NULL && s[2].format == NULL,
+		   "no header: none set");
 	}
 	policy_free(p);
 	policy_errors_free(&e);
@@ -85,9 +107,47 @@ static void loader(void)
 		{"version: 1\nsecrets:\n  - env: K\n    hosts: a.example.com\n",
 		 "a list of host names"},
 		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
-		 "    header: x-api-key\n", "'header' in a secret is not supported"},
+		 "    format: Bearer {value}\n", "5:13: secret K: format: needs header:"},
 		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
-		 "    format: Bearer {}\n", "'format' in a secret is not supported"},
+		 "    header: x-api-key\n    format: Bearer {}\n", "needs {value}"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: \"{value} {value}\"\n", "{value} may appear once"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: \"{value}}\"\n", "'{' and '}' are allowed only"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: \"{VALUE}\"\n", "needs {value}"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: \"a\\r\\nX: {value}\"\n", "printable ASCII"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: \"a\\tb {value}\"\n", "printable ASCII"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: \" {value}\"\n", "leading or trailing space"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-api-key\n    format: [a]\n", "format: a string"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: \"x-api-key:\"\n", "not an HTTP header name"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: \"x api key\"\n", "not an HTTP header name"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: \"\"\n", "1 to 64"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: Host\n", "framing or hop-by-hop"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: transfer-ENCODING\n", "framing or hop-by-hop"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: Content-Length\n", "framing or hop-by-hop"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: connection\n", "framing or hop-by-hop"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-a\n    header: x-b\n", "duplicate key 'header'"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: [x-a]\n", "header: a header name"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		 "header: longer than 64"},
+		{"version: 1\nsecrets:\n  - env: K\n    hosts: [a.example.com]\n"
+		 "    header: x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		 "1 to 64"},
 		{"version: 1\nsecrets: K@a.example.com\n", "a list of secrets"},
 		{"version: 1\nsecrets:\n  - K@a.example.com\n", "a mapping"},
 		{"version: 1\nsecrets: []\nsecrets: []\n", "duplicate key 'secrets'"},
@@ -150,6 +210,44 @@ static void merged(void)
 	}
 	policy_free(p);
 	policy_errors_free(&e);
+
+	/* One header per secret across files: the same one again is fine,
+	 * another one an error naming the first file. */
+	static const struct {
+		const char *repo;
+		bool good;
+	} hd[] = {
+		{"version: 1\nsecrets:\n  - env: HKEY\n    hosts: [api.test]\n"
+		 "    header: authorization\n    format: \"token {value}\"\n", true},
+		{"version: 1\nsecrets:\n  - env: HKEY\n    hosts: [api.test]\n", true},
+		{"version: 1\nsecrets:\n  - env: HKEY\n    hosts: [api.test]\n"
+		 "    header: X-Other\n    format: \"token {value}\"\n", false},
+		{"version: 1\nsecrets:\n  - env: HKEY\n    hosts: [api.test]\n"
+		 "    header: Authorization\n    format: \"Bearer {value}\"\n", false},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(hd); i++) {
+		struct policy_errors he = {0};
+		struct policy_builder *hb = policy_builder_new(pf_presets());
+		policy_builder_add_file(hb, base_hdr_path, &he);
+		policy_builder_add_buffer(hb, "repo.yaml", hd[i].repo,
+					  strlen(hd[i].repo), &he);
+		struct policy *hp = policy_builder_finish(hb, &he);
+		if (hd[i].good) {
+			size_t hn = 0;
+			const struct policy_secret *hs = policy_secrets(hp, &hn);
+			ok(hp && hn == 1 && hs[0].header &&
+				   !strcmp(hs[0].format, "token {value}"),
+			   "header %zu: the same or none in another file", i);
+		} else {
+			ok(!hp && he.count &&
+				   strstr(he.msgs[0], "differs from") &&
+				   strstr(he.msgs[0], "base_hdr.yaml:5"),
+			   "header %zu: another header or format refused: %s",
+			   i, he.count ? he.msgs[0] : "");
+		}
+		policy_free(hp);
+		policy_errors_free(&he);
+	}
 }
 
 static void widening(void)
@@ -207,6 +305,35 @@ static void widening(void)
 	   "the same host for another variable widens");
 	policy_diff_free(&d);
 
+	/* A header the proxy would set: a repository adding one to a secret
+	 * BASE has, or changing it, widens; the same one does not. */
+	is_int(diff(base_sec_path, "version: 1\nsecrets:\n  - env: TESTKEY\n"
+				   "    hosts: [api.test]\n    header: X-Echo\n", &d),
+	       0, "diff computed");
+	ok(d.count == 1 && d.items[0].kind == WIDEN_SECRET &&
+		   !strcmp(d.items[0].pattern, "TESTKEY header X-Echo: {value}") &&
+		   d.items[0].line == 5,
+	   "a new header for a secret widens: %s",
+	   d.count ? d.items[0].pattern : "");
+	if (d.count) {
+		char *out = NULL;
+		size_t ol = 0;
+		FILE *f = open_memstream(&out, &ol);
+		policy_diff_print(f, &d, false);
+		fclose(f);
+		ok(out && strstr(out, "+ secret TESTKEY header X-Echo: {value}: "
+				      "the proxy sets this header"),
+		   "diff says what the header does: %s", out ? out : "");
+		free(out);
+	}
+	policy_diff_free(&d);
+	is_int(diff(base_hdr_path, "version: 1\nsecrets:\n  - env: HKEY\n"
+				   "    hosts: [api.test]\n    header: Authorization\n"
+				   "    format: \"token {value}\"\n", &d),
+	       0, "diff computed");
+	is_int(d.count, 0, "the header BASE sets already does not widen");
+	policy_diff_free(&d);
+
 	/* Through a preset it extends. */
 	is_int(diff(base_path, "version: 1\nextends: [sec]\n", &d), 0,
 	       "diff computed");
@@ -226,6 +353,9 @@ int main(void)
 		 "version: 1\nallow:\n  - api.example.com\n");
 	pf_write(base_sec_path, sizeof(base_sec_path), "base_sec.yaml",
 		 "version: 1\nsecrets:\n  - env: TESTKEY\n    hosts: [api.test]\n");
+	pf_write(base_hdr_path, sizeof(base_hdr_path), "base_hdr.yaml",
+		 "version: 1\nsecrets:\n  - env: HKEY\n    hosts: [api.test]\n"
+		 "    header: Authorization\n    format: \"token {value}\"\n");
 
 	loader();
 	merged();

@@ -45,8 +45,9 @@ static void placeholders(void)
 
 static const char *const hosts[] = {"api.test"};
 static const struct secret sec[] = {
-	{"K", (const uint8_t *)"ph-AAAAAAAAAAAAAAAAAA", 21,
-	 (const uint8_t *)"real-value", 10, hosts, 1},
+	{.var = "K", .ph = (const uint8_t *)"ph-AAAAAAAAAAAAAAAAAA",
+	 .ph_len = 21, .value = (const uint8_t *)"real-value",
+	 .value_len = 10, .hosts = hosts, .n_hosts = 1},
 };
 static const struct secret_table tab = {sec, 1};
 
@@ -92,9 +93,65 @@ static void subst(void)
 	is_int(st, SUBST_TOO_LARGE, "output too small");
 }
 
+/* header:/format: (secret_set_headers): the proxy's header replaces
+ * every guest line of that name, in any case and spelling, once. */
+static void set_headers(void)
+{
+	static const struct secret hs[] = {
+		{.var = "K", .ph = (const uint8_t *)"ph-AAAAAAAAAAAAAAAAAA",
+		 .ph_len = 21, .value = (const uint8_t *)"real-value",
+		 .value_len = 10, .hosts = hosts, .n_hosts = 1,
+		 .header = "Authorization",
+		 .fmt_pre = (const uint8_t *)"token ", .pre_len = 6,
+		 .fmt_post = (const uint8_t *)"", .post_len = 0},
+	};
+	static const struct secret_table ht = {hs, 1};
+	uint8_t out[4096];
+	size_t len;
+	uint32_t used;
+	const char *none = "GET / HTTP/1.1\r\nHost: api.test\r\n\r\n";
+	enum subst_status st =
+		secret_set_headers(&ht, "api.test", (const uint8_t *)none,
+				   strlen(none), out, sizeof(out), &len, &used);
+	is_int(st, SUBST_DONE, "header set without a placeholder");
+	out[len] = 0;
+	is_str((char *)out,
+	       "GET / HTTP/1.1\r\nHost: api.test\r\n"
+	       "Authorization: token real-value\r\n\r\n",
+	       "added before the blank line");
+	is_int(used, 1, "used bit");
+	const char *many = "GET / HTTP/1.1\r\nauthorization: Bearer x\r\n"
+			   "Host: api.test\r\nAUTHORIZATION : y\r\n"
+			   "Authorization-Extra: z\r\n"
+			   "X-Note: Authorization: q\r\n\r\n";
+	st = secret_set_headers(&ht, "api.test", (const uint8_t *)many,
+				strlen(many), out, sizeof(out), &len, &used);
+	out[len] = 0;
+	is_str((char *)out,
+	       "GET / HTTP/1.1\r\nHost: api.test\r\n"
+	       "Authorization-Extra: z\r\nX-Note: Authorization: q\r\n"
+	       "Authorization: token real-value\r\n\r\n",
+	       "every guest line of that name dropped, others kept");
+	st = secret_set_headers(&ht, "other.test", (const uint8_t *)none,
+				strlen(none), out, sizeof(out), &len, &used);
+	is_int(st, SUBST_NONE, "another host: nothing set");
+	st = secret_set_headers(&tab, "api.test", (const uint8_t *)none,
+				strlen(none), out, sizeof(out), &len, &used);
+	is_int(st, SUBST_NONE, "a secret without header: nothing set");
+	st = secret_set_headers(&ht, "api.test", (const uint8_t *)none,
+				strlen(none), out, 20, &len, &used);
+	is_int(st, SUBST_TOO_LARGE, "output too small");
+	const char *open_head = "GET / HTTP/1.1\r\nHost: api.test\r\n";
+	st = secret_set_headers(&ht, "api.test", (const uint8_t *)open_head,
+				strlen(open_head), out, sizeof(out), &len,
+				&used);
+	is_int(st, SUBST_MALFORMED, "a head without its blank line");
+}
+
 int main(void)
 {
 	placeholders();
 	subst();
+	set_headers();
 	return done_testing();
 }

@@ -119,7 +119,8 @@ def recording_server(addr, port, seen, cert=None, key=None, body=b"",
                      files=None):
     """A small HTTP(S) server for the e2e tests, started in a thread:
     each GET is added to seen (a Recorder) as {"path", "host", "auth" (every
-    Authorization header), "ua"}, then answered with body, or under
+    Authorization header), "headers" (each header's values by lower-case
+    name), "ua"}, then answered with body, or under
     /repo.git/ with the file of that path below files (git's dumb HTTP;
     404 outside it). TLS with cert and key when given. Stop it with
     shutdown() and server_close()."""
@@ -133,6 +134,8 @@ def recording_server(addr, port, seen, cert=None, key=None, body=b"",
         def do_GET(self):
             seen.add({"path": self.path, "host": self.headers.get("Host"),
                       "auth": self.headers.get_all("Authorization") or [],
+                      "headers": {k.lower(): self.headers.get_all(k)
+                                  for k in set(self.headers.keys())},
                       "ua": self.headers.get("User-Agent", "")})
             data = body
             if files and self.path.startswith("/repo.git/"):
