@@ -56,6 +56,8 @@ DL_BYTES = int(os.environ.get("BENCH_VM_BYTES", str(256 << 20)))
 BOOT_TIMEOUT = int(os.environ.get("BENCH_VM_TIMEOUT", "300"))
 VIRTIOFSD = os.environ.get("BENCH_VIRTIOFSD", "/usr/lib/qemu/virtiofsd")
 MEM = "1024M"
+# The accelerator boot() uses; tests/bench/vsock_dl.py sets the KVM one.
+ACCEL = ["-accel", "tcg", "-cpu", "max"]
 
 
 class BenchError(Exception):
@@ -415,7 +417,7 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
     argv = [
         "qemu-system-x86_64", "-M",
         "microvm,acpi=on,rtc=on,pit=on,pic=on,memory-backend=mem",
-        "-accel", "tcg", "-cpu", "max", "-m", MEM, "-smp", "1",
+        *ACCEL, "-m", MEM, "-smp", "1",
         "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % MEM,
         "-global", "virtio-mmio.force-legacy=false",
         "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
