@@ -56,8 +56,9 @@ DL_BYTES = int(os.environ.get("BENCH_VM_BYTES", str(256 << 20)))
 BOOT_TIMEOUT = int(os.environ.get("BENCH_VM_TIMEOUT", "300"))
 VIRTIOFSD = os.environ.get("BENCH_VIRTIOFSD", "/usr/lib/qemu/virtiofsd")
 MEM = "1024M"
-# The accelerator boot() uses; tests/bench/vsock_dl.py sets the KVM one.
-ACCEL = ["-accel", "tcg", "-cpu", "max"]
+# The accelerator boot() uses, with the launcher's TCG CPU model
+# (launcher/qemu_cmd.c); tests/bench/vsock_dl.py sets the KVM one.
+ACCEL = ["-accel", "tcg", "-cpu", "max,erms=off,fsrm=off"]
 
 
 class BenchError(Exception):
