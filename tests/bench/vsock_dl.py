@@ -69,6 +69,18 @@ for r in $(seq 1 @ROUNDS@); do
   t vsock.curl$r curl --noproxy '*' -sS -o /dev/null -w '%{size_download}' http://bench.test:$PORT/bytes/$BYTES
   t usernet.curl$r curl --noproxy '*' -sS -o /dev/null -w '%{size_download}' http://10.0.2.2:$PORT/bytes/$BYTES
 done
+# Per connection: 20 small downloads each way; the page faults include
+# curl's own, the same on both paths.
+small() {
+  a=$(awk '/^pgfault /{print $2}' /proc/vmstat); s=$(date +%s%N); f=0
+  for i in $(seq 1 20); do
+    timeout 60 curl --noproxy '*' -sS -o /dev/null "$2" || f=$((f + 1))
+  done
+  e=$(date +%s%N); b=$(awk '/^pgfault /{print $2}' /proc/vmstat)
+  echo "SMALL $1 20 $(( (e - s) / 1000 )) $((b - a)) $f"
+}
+small vsock http://bench.test:$PORT/bytes/1024
+small usernet http://10.0.2.2:$PORT/bytes/1024
 echo STAT $(cat /proc/interrupts | grep -i virtio | tr -s ' ' | tr '\n' ';')
 echo BENCH-DONE
 """
@@ -180,6 +192,13 @@ def run(accel):
             P("%-16s guest busy %3.0f%%, %6.0f ctxt/MiB, %5.0f intr/MiB"
                   % (m.group(1), 100.0 * busy / max(1, busy + idle),
                      (v[6] - v[2]) / mib, (v[7] - v[3]) / mib))
+        for m in re.finditer(r"^SMALL (\S+) (\d+) (\d+) (\d+) (\d+)",
+                             out, re.M):
+            n = int(m.group(2))
+            P("small %-8s %d x 1 KiB: %6.0f ms and %5.0f page faults each%s"
+              % (m.group(1), n, int(m.group(3)) / 1000.0 / n,
+                 int(m.group(4)) / n,
+                 ", %s FAILED" % m.group(5) if m.group(5) != "0" else ""))
         for m in re.finditer(r"^(COPY|STAT|STDERR) .*$", out, re.M):
             P(m.group(0))
         for line in open(os.path.join(tmp, "vsock.log"), errors="replace"):
