@@ -23,4 +23,5 @@ bench-vm:
 	SANDBOX_BUILD=$(abspath build) SANDBOX_SRC=$(CURDIR) \
 		timeout 3600 /usr/bin/python3 tests/bench/ws_bench.py
 	SANDBOX_BUILD=$(abspath build) SANDBOX_SRC=$(CURDIR) BENCH_ACCEL=both \
-		timeout 900 /usr/bin/python3 tests/bench/vsock_dl.py
+		BENCH_VM_BYTES=$$((128 << 20)) BENCH_VM_TIMEOUT=900 \
+		timeout 2000 /usr/bin/python3 tests/bench/vsock_dl.py
