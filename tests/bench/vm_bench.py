@@ -425,8 +425,12 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
         "-serial", "stdio",
         "-kernel", os.path.join(GUEST, "vmlinuz"),
         "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"),
-        "-append", "console=ttyS0 quiet panic=-1 tsc_early_khz=2000000 "
-        "lpj=4000000 sandbox.workspace=%s sandbox.debug=script:%s" % (ws9, script),
+        # The TSC options are for TCG only, as the launcher gives them:
+        # under KVM they would misstate the guest's clock.
+        "-append", "console=ttyS0 quiet panic=-1 %ssandbox.workspace=%s "
+        "sandbox.debug=script:%s" % (
+            "tsc_early_khz=2000000 lpj=4000000 " if "tcg" in ACCEL else "",
+            ws9, script),
         "-fsdev", "local,id=usr,path=/usr,security_model=none,readonly=on",
         "-device", "virtio-9p-device,fsdev=usr,mount_tag=hostusr",
         "-fsdev", "local,id=ws,path=%s,security_model=mapped-xattr" % ws9,
