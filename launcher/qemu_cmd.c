@@ -23,7 +23,7 @@
 #include "image.h"
 
 /* The TCG guest's CPU: QEMU's "max" without ERMS and FSRM, so the guest
- * kernel and glibc copy with `rep movsq` or plain moves, not `rep movsb`. */
+ * kernel copies with `rep movsq` or plain moves, not `rep movsb`. */
 #define TCG_CPU "max,erms=off,fsrm=off"
 
 const char *qemu_workspace_problem(const char *p)
@@ -104,7 +104,7 @@ int qemu_cmd_build(const struct qemu_config *c, struct strv *a)
 	strv_add(a, "-cpu");
 	/* TCG runs `rep movsb` one byte per loop (5-12x slower than `rep
 	 * movsq`, tests/bench/tcg_copy.c); with ERMS/FSRM advertised the
-	 * guest kernel and glibc copy with it. */
+	 * guest kernel copies with it. */
 	strv_add(a, c->accel == ACCEL_KVM ? "host" : TCG_CPU);
 	strv_add(a, "-m");
 	strv_addf(a, "%uM", c->memory_mb);

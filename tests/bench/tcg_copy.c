@@ -1,5 +1,5 @@
 /* How fast the guest's CPU copies with each x86 copy idiom: rep movsb
- * (what the kernel and glibc use when the CPU has ERMS/FSRM), rep movsq,
+ * (what the guest kernel uses when the CPU has ERMS/FSRM), rep movsq,
  * and a loop of 8-byte moves. tests/bench/vsock_dl.py builds it static and
  * runs it in the guest, because under QEMU's TCG the three differ by 10x
  * (docs/vsock.md, "Copies under TCG"). Prints one line per idiom. */
