@@ -6,6 +6,9 @@
 # Then tests/bench/ws_bench.py: the launcher's own workspace share as an
 # ordinary user, virtiofs and 9p, 5,000 files against the guest's tmpfs in
 # the same boot, and the 9p host /usr (build/bench/ws.txt, ws.json).
+# Then tests/bench/vsock_dl.py: the download alone, vsock and user-net
+# rounds alternating in one boot, under TCG and, where a probe shows KVM
+# runs a guest, under KVM too (else one line says why not); vsock.txt.
 # `make bench` runs it and bench-launch (mk/launch.mk) too.
 .PHONY: bench-vm
 
@@ -19,3 +22,6 @@ bench-vm:
 		timeout 480 /usr/bin/python3 tests/bench/vm_bench.py
 	SANDBOX_BUILD=$(abspath build) SANDBOX_SRC=$(CURDIR) \
 		timeout 3600 /usr/bin/python3 tests/bench/ws_bench.py
+	SANDBOX_BUILD=$(abspath build) SANDBOX_SRC=$(CURDIR) BENCH_ACCEL=both \
+		BENCH_VM_BYTES=$$((128 << 20)) BENCH_VM_TIMEOUT=900 \
+		timeout 2000 /usr/bin/python3 tests/bench/vsock_dl.py

@@ -56,6 +56,9 @@ DL_BYTES = int(os.environ.get("BENCH_VM_BYTES", str(256 << 20)))
 BOOT_TIMEOUT = int(os.environ.get("BENCH_VM_TIMEOUT", "300"))
 VIRTIOFSD = os.environ.get("BENCH_VIRTIOFSD", "/usr/lib/qemu/virtiofsd")
 MEM = "1024M"
+# The accelerator boot() uses, with the launcher's TCG CPU model
+# (launcher/qemu_cmd.c); tests/bench/vsock_dl.py sets the KVM one.
+ACCEL = ["-accel", "tcg", "-cpu", "max,erms=off,fsrm=off"]
 
 
 class BenchError(Exception):
@@ -415,15 +418,19 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
     argv = [
         "qemu-system-x86_64", "-M",
         "microvm,acpi=on,rtc=on,pit=on,pic=on,memory-backend=mem",
-        "-accel", "tcg", "-cpu", "max", "-m", MEM, "-smp", "1",
+        *ACCEL, "-m", MEM, "-smp", "1",
         "-object", "memory-backend-memfd,id=mem,size=%s,share=on" % MEM,
         "-global", "virtio-mmio.force-legacy=false",
         "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
         "-serial", "stdio",
         "-kernel", os.path.join(GUEST, "vmlinuz"),
         "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"),
-        "-append", "console=ttyS0 quiet panic=-1 tsc_early_khz=2000000 "
-        "lpj=4000000 sandbox.workspace=%s sandbox.debug=script:%s" % (ws9, script),
+        # The TSC options are for TCG only, as the launcher gives them:
+        # under KVM they would misstate the guest's clock.
+        "-append", "console=ttyS0 quiet panic=-1 %ssandbox.workspace=%s "
+        "sandbox.debug=script:%s" % (
+            "tsc_early_khz=2000000 lpj=4000000 " if "tcg" in ACCEL else "",
+            ws9, script),
         "-fsdev", "local,id=usr,path=/usr,security_model=none,readonly=on",
         "-device", "virtio-9p-device,fsdev=usr,mount_tag=hostusr",
         "-fsdev", "local,id=ws,path=%s,security_model=mapped-xattr" % ws9,

@@ -152,6 +152,8 @@ int main(void)
 	struct strv a = {0};
 	is_int(qemu_cmd_build(&qc, &a), 0, "TCG command line");
 	is_str(after(&a, "-accel", 0), "tcg", "tcg");
+	is_str(after(&a, "-cpu", 0), "max,erms=off,fsrm=off",
+	       "TCG CPU without ERMS/FSRM (rep movsb is byte by byte there)");
 	ok(strstr(after(&a, "-append", 0), "tsc_early_khz=2000000 lpj=4000000"),
 	   "TCG keeps the TSC options");
 	ok(strstr(after(&a, "-append", 0),
@@ -175,6 +177,7 @@ int main(void)
 	qc.accel = ACCEL_KVM;
 	is_int(qemu_cmd_build(&qc, &a), 0, "KVM command line");
 	is_str(after(&a, "-accel", 0), "kvm", "kvm");
+	is_str(after(&a, "-cpu", 0), "host", "KVM: the host's CPU");
 	ok(!strstr(after(&a, "-append", 0), "tsc_early_khz"), "no TCG options");
 	strv_free(&a);
 
