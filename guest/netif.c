@@ -27,14 +27,16 @@
 struct rtreq {
 	uint8_t buf[512];
 	size_t len;
-	size_t nest;
+	int overflow;
 };
 
 static void rt_put(struct rtreq *q, const void *p, size_t n)
 {
 	size_t pad = NLMSG_ALIGN(n);
-	if (q->len + pad > sizeof(q->buf)) /* fixed messages: never */
+	if (q->overflow || q->len + pad > sizeof(q->buf)) {
+		q->overflow = 1; /* fixed messages: never; refused below */
 		return;
+	}
 	memset(q->buf + q->len, 0, pad);
 	memcpy(q->buf + q->len, p, n);
 	q->len += pad;
@@ -47,6 +49,7 @@ static void rt_begin(struct rtreq *q, uint16_t type, uint16_t flags,
 			     .nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | flags,
 			     .nlmsg_seq = 1};
 	q->len = 0;
+	q->overflow = 0;
 	rt_put(q, &h, sizeof(h));
 	rt_put(q, hdr, hlen);
 }
@@ -63,6 +66,8 @@ static void rt_attr(struct rtreq *q, uint16_t type, const void *p, size_t n)
 /* Send one request and read its acknowledgement. */
 static int rt_call(int fd, struct rtreq *q)
 {
+	if (q->overflow)
+		return -EOVERFLOW;
 	((struct nlmsghdr *)q->buf)->nlmsg_len = (uint32_t)q->len;
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	if (sendto(fd, q->buf, q->len, 0, (struct sockaddr *)&kernel,
