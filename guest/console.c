@@ -79,8 +79,8 @@ void fatal(const char *fmt, ...)
 	power_off();
 }
 
-/* Run a helper (ip, nft, ldconfig) with the console as stdio; returns its
- * exit status, or a negative errno when it could not run. */
+/* Run a helper (ldconfig, the debug shell) with the console as stdio;
+ * returns its exit status, or a negative errno when it could not run. */
 int run_wait(const char *const argv[])
 {
 	pid_t pid = fork();
