@@ -4,7 +4,6 @@
  * "Published ports"). */
 #include "cmds.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -63,30 +62,6 @@ int cmd_port(int argc, char **argv)
 	} else {
 		fmt_buf(line, sizeof(line), "port list");
 	}
-	char dir[PATH_MAX];
-	struct sandbox_meta m;
-	if (!launch_name_valid(name) ||
-	    sandbox_dir(name, dir, sizeof(dir), false) ||
-	    sandbox_meta_read(dir, &m)) {
-		fprintf(stderr, "sandbox-launch port: no sandbox named %s "
-				"(sandbox-launch list shows them)\n",
-			name);
-		return 2;
-	}
-	if (!sandbox_running(dir) || !m.proxy_control[0]) {
-		fprintf(stderr, "sandbox-launch port: sandbox %s is not "
-				"running (ports are published only while it "
-				"runs)\n",
-			name);
-		return 2;
-	}
-	char reply[4096];
-	int r = proxy_control_send(m.proxy_control, line, reply, sizeof(reply));
-	if (r == 0) {
-		printf("%s\n", reply);
-		return 0;
-	}
-	fprintf(stderr, "sandbox-launch port: %s: %s\n", name,
-		reply[0] ? reply : strerror(-r));
-	return r == -EPROTO ? 1 : 2;
+	return proxy_control_command("port", name, line,
+				     "ports are published only while it runs");
 }
