@@ -22,7 +22,11 @@ static const char port_usage[] =
 	"HOST_IP the port is published on 127.0.0.1 and ::1 only; any other\n"
 	"HOST_IP (0.0.0.0, a LAN address) exposes the guest's server to the\n"
 	"network. Every connection is an audit record (\"event\":\"inbound\"),\n"
-	"every change a \"policy\" record. Changes last as long as that run.\n"
+	"every change a \"policy\" record.\n"
+	"\n"
+	"add and rm are for this run only: the sandbox does not remember them,\n"
+	"and its next run publishes the ports it was made with (-p on its first\n"
+	"run; sandbox-launch reset NAME forgets those). The reply says so too.\n"
 	"\n"
 	"Exit status: 0 done, 1 the proxy refused (the reply says why, e.g. the\n"
 	"host port is in use), 2 usage error or the sandbox is not running.\n"
@@ -62,6 +66,11 @@ int cmd_port(int argc, char **argv)
 	} else {
 		fmt_buf(line, sizeof(line), "port list");
 	}
-	return proxy_control_command("port", name, line,
-				     "ports are published only while it runs");
+	int rc = proxy_control_command("port", name, line,
+				       "ports are published only while it runs");
+	if (rc == 0 && change)
+		printf("for this run only: the next run of %s publishes the "
+		       "ports it was made with\n",
+		       name);
+	return rc;
 }

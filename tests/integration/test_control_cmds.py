@@ -60,6 +60,7 @@ def test_port_add_rm_reach_the_proxy_and_say_this_run_only(R):
     rc, out, err = R.launch("port", R.name, "add", spec)
     assert rc == 0, (out, err)
     assert f"ok published {spec}" in out, out
+    assert "for this run only" in out, out
     # The proxy listens: the oracle is the socket, then its record.
     socket.create_connection(("127.0.0.1", hp), timeout=10).close()
     R.proxy.wait_record(event="policy", reason="port published", rule=spec)
@@ -67,9 +68,10 @@ def test_port_add_rm_reach_the_proxy_and_say_this_run_only(R):
 
     rc, out, err = R.launch("port", R.name, "list")
     assert rc == 0 and f"ok ports=1: {spec}" in out, (out, err)
+    assert "this run only" not in out, out
 
     rc, out, err = R.launch("port", R.name, "rm", spec)
-    assert rc == 0, (out, err)
+    assert rc == 0 and "for this run only" in out, (out, err)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", hp), timeout=5).close()
     assert R.settings.read_text() == "# made by the test\n"
