@@ -44,7 +44,8 @@ struct audit {
 	 * writer wrote a record into, held open so that its inode number
 	 * stays its own. Rotation never deletes it: when that is the only way
 	 * on, the log is capped for the rest of this writer's life. */
-	int run_fd;          /* -1 until the first record is written */
+	bool run_known;      /* set with the first record written */
+	int run_fd;          /* -1: not held (a failed dup) */
 	dev_t run_dev;
 	ino_t run_ino;
 	bool capped;
@@ -272,7 +273,7 @@ static bool deletes_own(const struct audit *a)
 {
 	char victim[PATH_MAX];
 	struct stat st;
-	if (a->run_fd < 0)
+	if (!a->run_known)
 		return false;
 	if (a->keep == 0
 		    ? fmt_buf(victim, sizeof(victim), "%s", a->path) < 0
@@ -363,13 +364,14 @@ static int flush_pending(struct audit *a, struct pending *p, off_t *size,
 		return n < 0 ? (int)n : -EIO;
 	}
 	memcpy(a->last, p->prev, 65);
-	if (a->run_fd < 0 && a->path) {
-		/* Without the pin the inode number could be reused by a new
-		 * file; a failed dup leaves the cap unarmed, never a wrong
-		 * file protected instead of ours. */
+	if (!a->run_known && a->path) {
+		/* The pin keeps the inode number from being reused by a new
+		 * file. Without it (a failed dup) a reuse could only make the
+		 * cap come early: it errs towards keeping records. */
 		a->run_fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 3);
 		a->run_dev = a->dev;
 		a->run_ino = a->ino;
+		a->run_known = true;
 	}
 	if (a->known_size >= 0)
 		a->known_size += (off_t)p->used;
