@@ -85,17 +85,54 @@ void put_json_str(FILE *f, const char *s);
 void put_html(FILE *f, const char *s);
 void put_time(FILE *f, int64_t ms);
 
+/* Labels of a destination row: fields a record carries about where its
+ * connection came from (the guest's claims, never policy), one set of
+ * distinct values per field. A new field is a row in summary.c's
+ * label_fields and a value here. */
+enum { LABEL_SRC, LABEL_COUNT };
+#define LABEL_VALUES_MAX 8
+struct label_set {
+	char *v[LABEL_VALUES_MAX]; /* owned, in order of first sight */
+	size_t n;
+	uint64_t more; /* distinct values beyond LABEL_VALUES_MAX (at most) */
+};
+extern const char *const label_names[LABEL_COUNT];
+
 /* summary's aggregate, shared with the HTML report */
 struct host_stat {
 	char *key; /* owned: sandbox NUL host NUL */
 	const char *host; /* inside key */
 	uint64_t n[3], up, down; /* n: allow, deny, would-deny */
 	int64_t first, last;
+	struct label_set label[LABEL_COUNT];
 };
+/* Published ports (inbound records) per sandbox, host port, guest port
+ * and peer address (without its port): connections and bytes. */
+struct inbound_stat {
+	char *key; /* owned: sandbox NUL peer NUL */
+	const char *peer; /* inside key */
+	int64_t host_port, guest_port;
+	uint64_t conns, up, down; /* up: guest -> host client */
+	int64_t first, last;
+};
+struct inbound_table {
+	struct inbound_stat *s; /* owned */
+	size_t n, cap;
+};
+/* "ip:port" or "[ip]:port" without the port (the port of a client is
+ * ephemeral: rows are per address); anything else as it is. */
+void addr_without_port(const char *s, char *out, size_t n);
+int inbound_stats_add(struct inbound_table *t, const struct rec *r);
+void inbound_stats_sort(struct inbound_table *t);
+void inbound_stats_print(const struct inbound_table *t, bool json);
+void inbound_stats_free(struct inbound_table *t);
 /* Aggregate into an array sorted by host then sandbox (free with
  * free_stats); *bad counts malformed lines. Returns 0 or negative errno. */
 long summary_collect(const struct opts *o, struct host_stat **out,
 		     size_t *n, long *bad);
+/* The same, and the inbound records into in when it is not NULL. */
+long summary_collect_all(const struct opts *o, struct host_stat **out,
+			 size_t *n, struct inbound_table *in, long *bad);
 void free_stats(struct host_stat *s, size_t n);
 int by_host(const void *a, const void *b);
 /* One human line per record, strings escaped (denied, follow). */

@@ -9,7 +9,10 @@ static const char summary_usage[] =
 	"usage: sandbox-audit summary [FILTERS] [--json] FILE...\n"
 	"  Per sandbox and host: decisions (each DNS query and connection\n"
 	"  counts once; close records add only bytes), bytes up and down,\n"
-	"  first and last seen.\n"
+	"  first and last seen, and where the guest says its connections came\n"
+	"  from (FROM: src=ADDRESS, up to 8 per row, the guest's claim).\n"
+	"  Then the published ports: per host port, guest port and peer\n"
+	"  address, connections and bytes (inbound records).\n"
 	"FILTERS (every view):\n"
 	"  --sandbox NAME    only this sandbox\n"
 	"  --host PATTERN    name, *.suffix or **.suffix (policy semantics;\n"
@@ -109,16 +112,61 @@ static int decision_index(const char *d)
 	return -1;
 }
 
+/* The label fields (review.h): the record's value, shown without its
+ * port, since a client's port changes with every connection. */
+const char *const label_names[LABEL_COUNT] = {
+	[LABEL_SRC] = "src",
+};
+
+static const char *label_of(const struct rec *r, int i)
+{
+	switch (i) {
+	case LABEL_SRC:
+		return r->src;
+	}
+	return NULL;
+}
+
+static int label_add(struct label_set *l, const char *value)
+{
+	char v[256];
+	addr_without_port(value, v, sizeof(v));
+	for (size_t i = 0; i < l->n; i++)
+		if (!strcmp(l->v[i], v))
+			return 0;
+	if (l->n == LABEL_VALUES_MAX) {
+		l->more++; /* may count one value twice: "at most" */
+		return 0;
+	}
+	if (!(l->v[l->n] = strdup(v)))
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
+struct collect {
+	struct table hosts;
+	struct inbound_table *in; /* NULL: not wanted */
+};
+
 static int add(void *ctx, const struct rec *r, const char *line, size_t len,
 	       const char *path, unsigned long lineno)
 {
 	(void)line, (void)len, (void)path, (void)lineno;
-	struct table *t = ctx;
+	struct collect *c = ctx;
+	struct table *t = &c->hosts;
+	if (r->event && c->in && !strcmp(r->event, "inbound"))
+		return inbound_stats_add(c->in, r);
 	if (!r->host || !r->event)
 		return 0;
 	struct host_stat *h = lookup(t, r->sandbox ? r->sandbox : "", r->host);
 	if (!h)
 		return -ENOMEM;
+	for (int i = 0; i < LABEL_COUNT; i++) {
+		const char *v = label_of(r, i);
+		if (v && label_add(&h->label[i], v) < 0)
+			return -ENOMEM;
+	}
 	bool close = strcmp(r->event, "close") == 0;
 	int d = decision_index(r->decision);
 	if (!rec_is_followup(r) && d >= 0)
@@ -146,8 +194,18 @@ int by_host(const void *a, const void *b)
 long summary_collect(const struct opts *o, struct host_stat **out,
 		     size_t *n, long *bad)
 {
-	struct table t = {0};
-	long e = for_each_record(o, add, &t);
+	return summary_collect_all(o, out, n, NULL, bad);
+}
+
+long summary_collect_all(const struct opts *o, struct host_stat **out,
+			 size_t *n, struct inbound_table *in, long *bad)
+{
+	struct collect c = {.in = in};
+	struct table t;
+	long e = for_each_record(o, add, &c);
+	t = c.hosts;
+	if (in)
+		inbound_stats_sort(in);
 	size_t k = 0;
 	for (size_t i = 0; i < t.cap; i++)
 		if (t.slots[i].key)
@@ -162,9 +220,45 @@ long summary_collect(const struct opts *o, struct host_stat **out,
 
 void free_stats(struct host_stat *s, size_t n)
 {
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		free(s[i].key);
+		for (int l = 0; l < LABEL_COUNT; l++)
+			for (size_t k = 0; k < s[i].label[l].n; k++)
+				free(s[i].label[l].v[k]);
+	}
 	free(s);
+}
+
+/* The labels of a row: JSON ,"src":["a","b"] (and "src_more":N); text
+ * " src=a,b(+N)". Absent when the row has none. */
+static void print_labels(const struct host_stat *h, bool json)
+{
+	for (int l = 0; l < LABEL_COUNT; l++) {
+		const struct label_set *s = &h->label[l];
+		if (!s->n)
+			continue;
+		if (json) {
+			printf(",\"%s\":[", label_names[l]);
+			for (size_t k = 0; k < s->n; k++) {
+				if (k)
+					fputc(',', stdout);
+				put_json_str(stdout, s->v[k]);
+			}
+			fputc(']', stdout);
+			if (s->more)
+				printf(",\"%s_more\":%llu", label_names[l],
+				       (unsigned long long)s->more);
+			continue;
+		}
+		printf(" %s=", label_names[l]);
+		for (size_t k = 0; k < s->n; k++) {
+			char v[512];
+			text_str(s->v[k], v, sizeof(v));
+			printf("%s%s", k ? "," : "", v);
+		}
+		if (s->more)
+			printf("(+%llu)", (unsigned long long)s->more);
+	}
 }
 
 int cmd_summary(int argc, char **argv)
@@ -182,14 +276,16 @@ int cmd_summary(int argc, char **argv)
 	struct host_stat *s;
 	size_t n;
 	long bad;
-	if (summary_collect(&o, &s, &n, &bad) < 0) {
+	struct inbound_table in = {0};
+	if (summary_collect_all(&o, &s, &n, &in, &bad) < 0) {
+		inbound_stats_free(&in);
 		opts_free(&o);
 		return 2;
 	}
 	if (!o.json)
-		printf("%-16s %-40s %8s %8s %10s %12s %12s %-24s %-24s\n",
+		printf("%-16s %-40s %8s %8s %10s %12s %12s %-24s %-24s %s\n",
 		       "SANDBOX", "HOST", "ALLOW", "DENY", "WOULD-DENY",
-		       "BYTES-UP", "BYTES-DOWN", "FIRST", "LAST");
+		       "BYTES-UP", "BYTES-DOWN", "FIRST", "LAST", "FROM");
 	for (size_t i = 0; i < n; i++) {
 		const struct host_stat *h = &s[i];
 		if (o.json) {
@@ -207,7 +303,9 @@ int cmd_summary(int argc, char **argv)
 			put_time(stdout, h->first);
 			printf("\",\"last\":\"");
 			put_time(stdout, h->last);
-			printf("\"}\n");
+			fputc('"', stdout);
+			print_labels(h, true);
+			printf("}\n");
 		} else {
 			/* Names are escaped JSON-style so that a hostile
 			 * name cannot drive the terminal. */
@@ -223,10 +321,13 @@ int cmd_summary(int argc, char **argv)
 			put_time(stdout, h->first);
 			fputc(' ', stdout);
 			put_time(stdout, h->last);
+			print_labels(h, false);
 			fputc('\n', stdout);
 		}
 	}
+	inbound_stats_print(&in, o.json);
 	free_stats(s, n);
+	inbound_stats_free(&in);
 	opts_free(&o);
 	return bad ? 1 : 0;
 }

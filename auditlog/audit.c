@@ -40,6 +40,16 @@ struct audit {
 	dev_t dev;           /* identity of the file fd is open on */
 	ino_t ino;
 	char last[65];       /* hash of the file's last record */
+	/* The cap (docs/audit-log.md, "Rotation"): the first file this
+	 * writer wrote a record into, held open so that its inode number
+	 * stays its own. Rotation never deletes it: when that is the only way
+	 * on, the log is capped for the rest of this writer's life. */
+	bool run_known;      /* set with the first record written */
+	int run_fd;          /* -1: not held (a failed dup) */
+	dev_t run_dev;
+	ino_t run_ino;
+	bool capped;
+	bool closing;        /* audit_close: the last record may pass the cap */
 };
 
 static int open_log(const char *path)
@@ -76,6 +86,7 @@ struct audit *audit_open(const char *path, const char *sandbox, int *err)
 		return NULL;
 	}
 	a->known_size = -1;
+	a->run_fd = -1;
 	memcpy(a->last, AUDIT_GENESIS, 65);
 	if (sandbox && !(a->sandbox = strdup(sandbox))) {
 		free(a);
@@ -118,9 +129,12 @@ void audit_close(struct audit *a)
 	audit_record_init(&r);
 	r.event = "log";
 	r.reason = "closed";
+	a->closing = true;
 	audit_write(a, &r);
 	if (a->own_fd)
 		close(a->fd);
+	if (a->run_fd >= 0)
+		close(a->run_fd);
 	free(a->sandbox);
 	free(a->path);
 	free(a);
@@ -251,9 +265,30 @@ static int sync_chain(struct audit *a, off_t *size)
 	return 0;
 }
 
+/* Would this rotation delete a file holding this writer's own records? The
+ * file it deletes is FILE.<keep> (FILE itself when keep is 0); files move
+ * up one index per rotation, so the first file of the run is the oldest of
+ * the run's files, and it is the one to watch. */
+static bool deletes_own(const struct audit *a)
+{
+	char victim[PATH_MAX];
+	struct stat st;
+	if (!a->run_known)
+		return false;
+	if (a->keep == 0
+		    ? fmt_buf(victim, sizeof(victim), "%s", a->path) < 0
+		    : fmt_buf(victim, sizeof(victim), "%s.%u", a->path,
+			      a->keep) < 0)
+		return true; /* cannot tell: keep the records */
+	return stat(victim, &st) == 0 && st.st_dev == a->run_dev &&
+	       st.st_ino == a->run_ino;
+}
+
 static int rotate(struct audit *a, off_t *size)
 {
 	char from[PATH_MAX], to[PATH_MAX];
+	if (deletes_own(a))
+		return AUDIT_E_CAP;
 	if (a->keep == 0) {
 		if (unlink(a->path) < 0 && errno != ENOENT)
 			return -errno;
@@ -329,6 +364,15 @@ static int flush_pending(struct audit *a, struct pending *p, off_t *size,
 		return n < 0 ? (int)n : -EIO;
 	}
 	memcpy(a->last, p->prev, 65);
+	if (!a->run_known && a->path) {
+		/* The pin keeps the inode number from being reused by a new
+		 * file. Without it (a failed dup) a reuse could only make the
+		 * cap come early: it errs towards keeping records. */
+		a->run_fd = fcntl(a->fd, F_DUPFD_CLOEXEC, 3);
+		a->run_dev = a->dev;
+		a->run_ino = a->ino;
+		a->run_known = true;
+	}
 	if (a->known_size >= 0)
 		a->known_size += (off_t)p->used;
 	*size += (off_t)p->used;
@@ -352,9 +396,19 @@ static int add_line(struct audit *a, struct pending *p, off_t *size,
 		return e;
 	size_t len = b->len + AUDIT_CHAIN_EXTRA;
 	uint64_t at = (uint64_t)*size + p->used;
-	if (a->path && a->max_bytes && at > 0 && at + len > a->max_bytes) {
-		if ((e = flush_pending(a, p, size, done)) < 0 ||
-		    (e = rotate(a, size)) < 0)
+	if (a->path && a->max_bytes && at > 0 && at + len > a->max_bytes &&
+	    !a->capped) {
+		if ((e = flush_pending(a, p, size, done)) < 0)
+			return e;
+		e = rotate(a, size);
+		if (e == AUDIT_E_CAP) {
+			/* The rest of this batch was decided already: it goes
+			 * past the cap (at most one batch), then the cap's own
+			 * record; the caller stops new work. */
+			a->capped = true;
+			e = 0;
+		}
+		if (e < 0)
 			return e;
 		/* rotate() found a non-empty new file: chain onto it. */
 		if (a->known_size < 0 && (e = sync_chain(a, size)) < 0)
@@ -376,6 +430,32 @@ static int add_line(struct audit *a, struct pending *p, off_t *size,
 	return 0;
 }
 
+/* The log's own word on why it ends here (docs/audit-log.md, "Rotation"). */
+static int add_cap_record(struct audit *a, struct pending *p, off_t *size,
+			  size_t *done)
+{
+	char reason[300], body[AUDIT_BODY_MAX + 2];
+	fmt_buf(reason, sizeof(reason),
+		"%s: this run's records fill all %u file(s) of %llu bytes; "
+		"rotating would delete its own first records, so new work is "
+		"refused for the rest of the run (raise --audit-max-bytes or "
+		"--audit-keep)",
+		AUDIT_CAP_REASON, a->keep + 1,
+		(unsigned long long)a->max_bytes);
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "log";
+	r.decision = "deny";
+	r.reason = reason;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ssize_t len = audit_render_body(a->sandbox, &r, &ts, body, sizeof(body));
+	if (len < 0)
+		return (int)len;
+	struct audit_body cb = {body, (size_t)len};
+	return add_line(a, p, size, &cb, done);
+}
+
 int audit_write_bodies(struct audit *a, const struct audit_body *b, size_t n,
 		       char *buf, size_t cap, size_t *done)
 {
@@ -385,6 +465,9 @@ int audit_write_bodies(struct audit *a, const struct audit_body *b, size_t n,
 	struct pending p = {.buf = buf, .cap = cap};
 	off_t size = 0;
 	int e = 0;
+	if (a->capped && !a->closing)
+		return AUDIT_E_CAP;
+	bool was_capped = a->capped;
 	if (a->path) {
 		e = lock_current(a, &size);
 		if (e < 0)
@@ -394,10 +477,16 @@ int audit_write_bodies(struct audit *a, const struct audit_body *b, size_t n,
 	memcpy(p.prev, a->last, 65);
 	for (size_t i = 0; e == 0 && i < n; i++)
 		e = add_line(a, &p, &size, &b[i], done);
+	if (e == 0 && a->capped && !was_capped && !a->closing)
+		e = add_cap_record(a, &p, &size, done);
 	if (e == 0)
 		e = flush_pending(a, &p, &size, done);
+	if (*done > n)
+		*done = n; /* the cap's record is not one of the n */
 	if (a->path)
 		lock_fd(a->fd, F_UNLCK);
+	if (e == 0 && a->capped && !was_capped)
+		e = AUDIT_E_CAP;
 	return e;
 }
 

@@ -6,6 +6,7 @@
 #ifndef PROXY_AUDIT_H
 #define PROXY_AUDIT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,7 +30,16 @@ void audit_close(struct audit *a);
 
 /* Rotate when appending a record would make the file bigger than
  * max_bytes (0: never): FILE becomes FILE.1, FILE.1 FILE.2, ... and
- * FILE.<keep> is deleted. The new FILE continues the hash chain. */
+ * FILE.<keep> is deleted. The new FILE continues the hash chain.
+ * Rotation never deletes the first file this writer wrote a record into
+ * (its run's start): when it would, the log is capped. The batch being
+ * written goes past max_bytes, then a "log" record whose reason starts
+ * with AUDIT_CAP_REASON, and the write returns AUDIT_E_CAP (all bodies
+ * written); every later write returns AUDIT_E_CAP at once, except the
+ * closing record of audit_close(). So old files of earlier runs are
+ * deleted first, and a flood cannot push a run's own records out. */
+#define AUDIT_E_CAP (-EDQUOT)
+#define AUDIT_CAP_REASON "audit log cap reached"
 void audit_set_rotation(struct audit *a, uint64_t max_bytes, unsigned keep);
 
 /* Absent fields: NULL strings, negative numbers. */

@@ -3,7 +3,6 @@
  * changes"). The proxy checks and audits every change. */
 #include "cmds.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -78,35 +77,6 @@ int cmd_policy(int argc, char **argv)
 			return 2;
 		}
 	}
-	char dir[PATH_MAX];
-	struct sandbox_meta m;
-	if (!launch_name_valid(name) || sandbox_dir(name, dir, sizeof(dir), false) ||
-	    sandbox_meta_read(dir, &m)) {
-		fprintf(stderr, "sandbox-launch policy: no sandbox named %s "
-				"(sandbox-launch list shows them)\n",
-			name);
-		return 2;
-	}
-	if (!sandbox_running(dir)) {
-		fprintf(stderr, "sandbox-launch policy: sandbox %s is not "
-				"running (runtime rules live only while it runs)\n",
-			name);
-		return 2;
-	}
-	if (!m.proxy_control[0]) {
-		fprintf(stderr, "sandbox-launch policy: sandbox %s has no "
-				"control socket recorded (started by an older "
-				"sandbox-launch?)\n",
-			name);
-		return 2;
-	}
-	char reply[4096];
-	int r = proxy_control_send(m.proxy_control, line, reply, sizeof(reply));
-	if (r == 0) {
-		printf("%s\n", reply);
-		return 0;
-	}
-	fprintf(stderr, "sandbox-launch policy: %s: %s\n", name,
-		reply[0] ? reply : strerror(-r));
-	return r == -EPROTO ? 1 : 2;
+	return proxy_control_command("policy", name, line,
+				     "runtime rules live only while it runs");
 }

@@ -4,7 +4,6 @@
  * "Published ports"). */
 #include "cmds.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +22,11 @@ static const char port_usage[] =
 	"HOST_IP the port is published on 127.0.0.1 and ::1 only; any other\n"
 	"HOST_IP (0.0.0.0, a LAN address) exposes the guest's server to the\n"
 	"network. Every connection is an audit record (\"event\":\"inbound\"),\n"
-	"every change a \"policy\" record. Changes last as long as that run.\n"
+	"every change a \"policy\" record.\n"
+	"\n"
+	"add and rm are for this run only: the sandbox does not remember them,\n"
+	"and its next run publishes the ports it was made with (-p on its first\n"
+	"run; sandbox-launch reset NAME forgets those). The reply says so too.\n"
 	"\n"
 	"Exit status: 0 done, 1 the proxy refused (the reply says why, e.g. the\n"
 	"host port is in use), 2 usage error or the sandbox is not running.\n"
@@ -63,30 +66,11 @@ int cmd_port(int argc, char **argv)
 	} else {
 		fmt_buf(line, sizeof(line), "port list");
 	}
-	char dir[PATH_MAX];
-	struct sandbox_meta m;
-	if (!launch_name_valid(name) ||
-	    sandbox_dir(name, dir, sizeof(dir), false) ||
-	    sandbox_meta_read(dir, &m)) {
-		fprintf(stderr, "sandbox-launch port: no sandbox named %s "
-				"(sandbox-launch list shows them)\n",
-			name);
-		return 2;
-	}
-	if (!sandbox_running(dir) || !m.proxy_control[0]) {
-		fprintf(stderr, "sandbox-launch port: sandbox %s is not "
-				"running (ports are published only while it "
-				"runs)\n",
-			name);
-		return 2;
-	}
-	char reply[4096];
-	int r = proxy_control_send(m.proxy_control, line, reply, sizeof(reply));
-	if (r == 0) {
-		printf("%s\n", reply);
-		return 0;
-	}
-	fprintf(stderr, "sandbox-launch port: %s: %s\n", name,
-		reply[0] ? reply : strerror(-r));
-	return r == -EPROTO ? 1 : 2;
+	int rc = proxy_control_command("port", name, line,
+				       "ports are published only while it runs");
+	if (rc == 0 && change)
+		printf("for this run only: the next run of %s publishes the "
+		       "ports it was made with\n",
+		       name);
+	return rc;
 }

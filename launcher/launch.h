@@ -220,12 +220,6 @@ int child_spawn(struct child *c, char *const argv[], const char *log_path);
  * a non-blocking signalfd for them (every wait of the supervisor reads
  * it), or -errno. SIGPIPE is ignored. */
 int signals_to_fd(void);
-/* Run argv to its end with its output (stdout and stderr, up to outsz - 1
- * bytes) in out: its exit status (128 when killed by a signal), -EINTR
- * when a terminal signal came on sigfd first (*sig; the child is
- * stopped), or -errno when it could not start. */
-int child_run_output(char *const argv[], const char *name, int sigfd,
-		     int *sig, char *out, size_t outsz);
 /* The same, and the child inherits fds[i] (at most 8) as descriptor 3+i
  * (a --ready-fd pipe's write end; the caller closes its own copies). */
 int child_spawn_fds(struct child *c, char *const argv[], const char *log_path,

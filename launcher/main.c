@@ -204,34 +204,6 @@ static void check_repo_policy(void)
 		     repo.copy_path);
 }
 
-/* `sandbox-proxy --check`: the policy errors, file:line:col, before
- * anything starts. */
-static void check_policy(void)
-{
-	struct strv a = {0};
-	strv_add(&a, prog.proxy_bin);
-	strv_add(&a, "--check");
-	policy_args(&a);
-	char buf[8192];
-	int sig, r = child_run_output(a.v, "sandbox-proxy --check", sigfd, &sig,
-				      buf, sizeof(buf));
-	strv_free(&a);
-	if (r == -EINTR) {
-		teardown();
-		exit(128 + sig);
-	}
-	if (r < 0)
-		fail("cannot run %s: %s", prog.proxy_bin, strerror(-r));
-	if (r == 0)
-		return;
-	tty_restore();
-	/* The messages quote policy files, the repository's among them. */
-	term_fputs(buf, stderr, true);
-	fail("the policy has errors (above): fix them, then check with "
-	     "sandbox-policy check");
-}
-
-
 static void env_unset(const char *name, void *arg)
 {
 	(void)arg;
@@ -610,11 +582,11 @@ int main(int argc, char **argv)
 		if (registry_upper(&reg, aerr, sizeof(aerr)))
 			fail("sandbox %s: %s", opts.name, aerr);
 	}
-	/* The policy files' secrets: hidden before any child runs. */
+	/* The policy, checked (every error shown, nothing started yet), and
+	 * its files' secrets hidden before any child runs. */
 	if (launcher_policy_secrets(&opts, NULL, true, launcher_notice, aerr,
 				    sizeof(aerr)) < 0)
 		fail("%s", aerr);
-	check_policy();
 	bool tty = isatty(0) && isatty(1);
 	struct strv env = {0};
 

@@ -1,13 +1,16 @@
 /* `secrets:` in policy files, as the launcher takes them (secrets.h):
  * the policy is loaded here with the policy library, exactly as the proxy
  * will load it, so that each secret's variable becomes a placeholder
- * before the guest's environment is made. The command line wins over a
+ * before the guest's environment is made. The same load is the launch's
+ * policy check: its errors, every one, stop the launch before anything
+ * starts (there is no separate `sandbox-proxy --check` run). The command line wins over a
  * policy for the same variable (and over the agent's defaults, which
  * agent_secrets adds only where --secret did not). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/termsafe.h"
 #include "../common/util.h"
 #include "../policy/policy.h"
 #include "launch.h"
@@ -26,6 +29,10 @@ static struct policy *load(const struct launch_opts *o, const char *repo_copy,
 		policy_builder_add_file(b, o->policies[i], errs);
 	if (repo_copy)
 		policy_builder_add_file(b, repo_copy, errs);
+	for (size_t i = 0; i < o->n_rules; i++)
+		policy_builder_add_rule(b, o->rules[i].allow, o->rules[i].spec,
+					o->rules[i].allow ? "--allow" : "--deny",
+					errs);
 	return policy_builder_finish(b, errs);
 }
 
@@ -45,17 +52,29 @@ static void notice_once(void (*notice)(const char *msg), const char *var,
 }
 
 int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
-			    bool quiet_errors,
+			    bool show_errors,
 			    void (*notice)(const char *msg), char *err,
 			    size_t errsz)
 {
 	struct policy_errors errs = {0};
 	struct policy *p = load(o, repo_copy, &errs);
-	if (!p) {
+	if (!p && show_errors) {
+		/* Every error, file:line:col or the option, one a line; the
+		 * messages quote policy files (a repository's among them). */
+		for (size_t i = 0; i < errs.count; i++) {
+			term_fputs(errs.msgs[i], stderr, false);
+			fputc('\n', stderr);
+		}
+		fmt_buf(err, errsz, "the policy has errors (%s): fix them, "
+				    "then check with sandbox-policy check",
+			errs.count ? "above" : "out of memory");
+	} else if (!p) {
 		fmt_buf(err, errsz, "the policy has errors: %s",
 			errs.count ? errs.msgs[0] : "out of memory");
+	}
+	if (!p) {
 		policy_errors_free(&errs);
-		return quiet_errors ? 0 : -1;
+		return -1;
 	}
 	policy_errors_free(&errs);
 	size_t n;

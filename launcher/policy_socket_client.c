@@ -2,6 +2,7 @@
 #include "policy_socket_client.h"
 
 #include <poll.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -9,6 +10,8 @@
 
 #include "../common/clock.h"
 #include "../common/util.h"
+#include "launch.h"
+#include "sandboxes.h"
 
 #define REPLY_TIMEOUT_MS 10000
 
@@ -63,4 +66,41 @@ int proxy_control_send(const char *sock, const char *line, char *reply,
 	if (!strncmp(buf, "ok", 2) && (buf[2] == ' ' || buf[2] == '\0'))
 		return 0;
 	return -EPROTO;
+}
+
+int proxy_control_command(const char *cmd, const char *name,
+			  const char *line, const char *not_running)
+{
+	char dir[PATH_MAX];
+	struct sandbox_meta m;
+	if (!launch_name_valid(name) ||
+	    sandbox_dir(name, dir, sizeof(dir), false) ||
+	    sandbox_meta_read(dir, &m)) {
+		fprintf(stderr, "sandbox-launch %s: no sandbox named %s "
+				"(sandbox-launch list shows them)\n",
+			cmd, name);
+		return 2;
+	}
+	if (!sandbox_running(dir)) {
+		fprintf(stderr, "sandbox-launch %s: sandbox %s is not running "
+				"(%s)\n",
+			cmd, name, not_running);
+		return 2;
+	}
+	if (!m.proxy_control[0]) {
+		fprintf(stderr, "sandbox-launch %s: sandbox %s has no control "
+				"socket recorded (started by an older "
+				"sandbox-launch?)\n",
+			cmd, name);
+		return 2;
+	}
+	char reply[4096];
+	int r = proxy_control_send(m.proxy_control, line, reply, sizeof(reply));
+	if (r == 0) {
+		printf("%s\n", reply);
+		return 0;
+	}
+	fprintf(stderr, "sandbox-launch %s: %s: %s\n", cmd, name,
+		reply[0] ? reply : strerror(-r));
+	return r == -EPROTO ? 1 : 2;
 }

@@ -13,4 +13,14 @@
 int proxy_control_send(const char *sock, const char *line, char *reply,
 		       size_t replysz);
 
+/* The tail every control subcommand shares (sandbox-launch policy, port):
+ * look up the named sandbox NAME, check that it runs and has a control
+ * socket, send line, print the reply on stdout. Errors go to stderr as
+ * "sandbox-launch CMD: ..."; not_running is the caller's reason why a
+ * stopped sandbox cannot be addressed (e.g. "runtime rules live only while
+ * it runs"). Returns the exit status: 0 done, 1 the proxy refused (the
+ * reply says why), 2 no such sandbox, not running or unreachable. */
+int proxy_control_command(const char *cmd, const char *name,
+			  const char *line, const char *not_running);
+
 #endif

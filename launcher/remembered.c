@@ -141,6 +141,16 @@ static bool same_policies(const struct strv *a, const struct strv *b)
 /* The recorded files' strings live as long as the run (o points at them). */
 static struct strv kept;
 
+/* The bytes of each recorded file as hashed, in record order: the run
+ * gets these, never the file read again (pin_policies), so a rewrite
+ * after the check (the file is in the workspace, the guest writes it)
+ * cannot reach the proxy. Owned; live as long as the run. */
+static struct {
+	char *bytes;
+	size_t len;
+} pinned[SANDBOX_MAX_LIST];
+static size_t n_pinned;
+
 static int apply_policies(struct remembered_ctx *c, const struct strv *rec,
 			  char *err, size_t errsz)
 {
@@ -151,12 +161,17 @@ static int apply_policies(struct remembered_ctx *c, const struct strv *rec,
 		if (strncmp(v, "sha256:", 7) || path == v || path[-1] != ' ' ||
 		    path[0] != '/')
 			return out_of_range("policy", err, errsz);
-		int e = file_sha256(path, sha);
+		if (n_pinned == ARRAY_SIZE(pinned))
+			return out_of_range("policy", err, errsz);
+		_cleanup_free_ char *text = NULL;
+		size_t len;
+		int e = read_file(path, POLICY_MAX_BYTES, &text, &len);
 		if (e) {
 			fmt_buf(err, errsz, "its --policy %s: %s", path,
 				strerror(-e));
 			return e;
 		}
+		trust_sha256_hex(text, len, sha);
 		if (strncmp(v + 7, sha, 64)) {
 			fmt_buf(err, errsz,
 				"its --policy %s has changed since it was "
@@ -165,6 +180,8 @@ static int apply_policies(struct remembered_ctx *c, const struct strv *rec,
 				path, v + 7, sha, path);
 			return -ESTALE;
 		}
+		pinned[n_pinned].bytes = steal_ptr(&text);
+		pinned[n_pinned++].len = len;
 	}
 	const char **p = realloc(o->policies,
 				 (o->n_policies + rec->n) * sizeof(*p));
@@ -618,6 +635,35 @@ int remembered_json(const struct remembered *r, char *buf, size_t size,
 	return e ? e : fmt_append(buf, size, len, "}");
 }
 
+/* Write the pinned bytes into the sandbox's own directory (0700, not
+ * shared with the guest) and give the run those copies instead of the
+ * recorded paths from index first of o->policies on. */
+static int pin_policies(const char *dir, struct launch_opts *o, size_t first,
+			char *err, size_t errsz)
+{
+	for (size_t i = 0; i < n_pinned && first + i < o->n_policies; i++) {
+		char copy[PATH_MAX];
+		if (fmt_buf(copy, sizeof(copy), "%s/policy.%zu.yaml", dir, i))
+			return -ENAMETOOLONG;
+		_cleanup_close_ int fd =
+			open(copy, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+					   O_CLOEXEC,
+			     0600);
+		int e = fd < 0 ? -errno
+			       : write_all(fd, pinned[i].bytes, pinned[i].len);
+		if (e) {
+			fmt_buf(err, errsz, "its --policy %s: copy to %s: %s",
+				o->policies[first + i], copy, strerror(-e));
+			return e;
+		}
+		strv_add(&kept, copy);
+		if (kept.failed)
+			return -ENOMEM;
+		o->policies[first + i] = kept.v[kept.n - 1];
+	}
+	return 0;
+}
+
 int remembered_for_run(struct run_registry *rg, struct remembered_ctx *c,
 		       char *err, size_t errsz)
 {
@@ -636,5 +682,6 @@ int remembered_for_run(struct run_registry *rg, struct remembered_ctx *c,
 			sizeof(rg->meta.policies[0]), "%s",
 			c->o->policies[i]);
 	}
-	return e;
+	/* meta.json names the files as recorded; the run reads the copies. */
+	return e ? e : pin_policies(rg->dir, c->o, before, err, errsz);
 }

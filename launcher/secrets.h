@@ -49,10 +49,12 @@ int launcher_secret_header(const char *var, const char *header,
 /* The policy files' secrets (BASE, plus the approved repository copy when
  * repo_copy is not NULL): each merged with the command line's (which
  * wins), skipped with a notice when its variable is not set here.
- * quiet_errors: a policy with errors is left to `sandbox-proxy --check`
- * (0); otherwise it is an error. Returns 0 or -1 with err. */
+ * The policy is the --policy files, repo_copy and the --allow/--deny
+ * rules, as the proxy gets them. A policy with errors is -1: with
+ * show_errors every error is written to stderr (escaped) and err says
+ * "(above)", else err quotes the first. Returns 0 or -1 with err. */
 int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
-			    bool quiet_errors,
+			    bool show_errors,
 			    void (*notice)(const char *msg), char *err,
 			    size_t errsz);
 /* Joining a running sandbox: the policy's secret variables are not passed

@@ -274,27 +274,3 @@ void log_print_tail(const char *path, size_t bytes)
 	if (text[len - 1] != '\n')
 		fputc('\n', stderr);
 }
-
-int child_run_output(char *const argv[], const char *name, int sigfd,
-		     int *sig, char *out, size_t outsz)
-{
-	char tmpl[] = "/tmp/sandbox-check-XXXXXX";
-	_cleanup_close_ int fd = mkstemp(tmpl);
-	if (fd < 0)
-		return -errno;
-	unlink(tmpl);
-	char log[64];
-	fmt_buf(log, sizeof(log), "/proc/self/fd/%d", fd);
-	struct child c = {.name = name};
-	int r = child_spawn(&c, argv, log);
-	if (r)
-		return r;
-	if (child_wait(&c, -1, sigfd, UINT64_MAX, sig) == CHILD_WAIT_SIGNAL) {
-		children_stop((struct child *const[]){&c}, 1, 0, -1);
-		return -EINTR;
-	}
-	ssize_t n = outsz ? pread(fd, out, outsz - 1, 0) : 0;
-	if (outsz)
-		out[n > 0 ? n : 0] = '\0';
-	return WIFEXITED(c.status) ? WEXITSTATUS(c.status) : 128;
-}

@@ -86,7 +86,18 @@ int proxy_audit_sync(struct proxy *px, const struct audit_record *r)
 /* The writer thread found the log unwritable (audit_queue.h). */
 static void on_audit_fail(void *arg, int err)
 {
-	(void)arg;
+	const struct proxy *px = arg;
+	if (err == AUDIT_E_CAP) {
+		fprintf(stderr,
+			"sandbox-proxy: %s: this run's records fill all %u "
+			"audit file(s) of %u bytes, and rotating would delete "
+			"its own first records; refusing new connections, DNS "
+			"and policy changes for the rest of this run (raise "
+			"--audit-max-bytes or --audit-keep)\n",
+			AUDIT_CAP_REASON, px->cfg->audit_keep + 1,
+			px->cfg->audit_max_bytes);
+		return;
+	}
 	fprintf(stderr,
 		"sandbox-proxy: audit log write failed (%s); refusing "
 		"new connections, DNS and policy changes until it "

@@ -54,6 +54,12 @@ def S(env, tmp_path, request):
         return [line.split(" ", 1)[1] for line in open(rec).read().split("\n")
                 if line.startswith("--policy ")]
     x.proxy_policies = proxy_policies
+
+    def proxy_given(name):
+        """The bytes of those files: a remembered file is given as a
+        copy of the bytes that were checked (launcher/remembered.c)."""
+        return [open(p).read() for p in proxy_policies(name)]
+    x.proxy_given = proxy_given
     return x
 
 
@@ -74,14 +80,14 @@ def test_a_second_run_reuses_memory_cpus_and_policy(S):
     assert booted_as_far_as_qemu(rc, err), err
     assert S.qemu_opt("-m") == "512M", "memory not reused"
     assert S.qemu_opt("-smp") == "2", "cpus not reused"
-    assert S.proxy_policies("keep") == [str(S.pol_a)], \
+    assert S.proxy_given("keep") == [S.pol_a.read_text()], \
         "the policy file was not given to the proxy again"
 
     # run NAME (the recorded command): the same.
     rc, err = S.launch("run", "keep")
     assert booted_as_far_as_qemu(rc, err), err
     assert S.qemu_opt("-m") == "512M" and S.qemu_opt("-smp") == "2"
-    assert S.proxy_policies("keep") == [str(S.pol_a)]
+    assert S.proxy_given("keep") == [S.pol_a.read_text()]
 
     # The same values given again are no conflict.
     rc, err = S.launch("--name", "keep", "--memory", "512",
@@ -165,4 +171,42 @@ def test_a_remembered_policy_file_rewritten_since_is_not_reused(S):
     assert booted_as_far_as_qemu(rc, err), err
     rc, err = S.launch("--name", "pin", "--", "true")
     assert booted_as_far_as_qemu(rc, err), err
-    assert S.proxy_policies("pin") == [str(pol)]
+    # The proxy got the bytes that were checked (a copy), not the path.
+    [given] = S.proxy_policies("pin")
+    assert open(given).read() == pol.read_text()
+    assert S.meta("pin")["policies"] == [str(pol)]
+
+
+def test_a_remembered_policy_rewritten_after_the_check_is_not_enforced(S, tmp_path):
+    """The window between the launcher's hash check and the proxy's read:
+    the proxy must enforce the bytes that were hashed. The fake QEMU
+    stands in for the guest and rewrites the workspace file while the run
+    is up (after the check, with the proxy running and able to reload);
+    what the proxy was given must still be the checked bytes, in a file
+    the guest cannot reach."""
+    pol = S.ws / "narrow.yaml"
+    narrow = "version: 1\ndeny:\n  - a.example.com\n"
+    pol.write_text(narrow)
+    rc, err = S.launch("--name", "tw", "--workspace", str(S.ws),
+                       "--policy", str(pol), "--", "true")
+    assert booted_as_far_as_qemu(rc, err), err
+    evil = ("version: 1\nallow:\n  - host: evil.example.com\n"
+            "    ports: any\n")
+    qemu = tmp_path / "rewriting-qemu"
+    qemu.write_text("#!/bin/sh\nprintf '%%s\\n' \"$@\" > '%s'\n"
+                    "printf '%%s' '%s' > '%s'\nexit 1\n"
+                    % (S.qemu_argv, evil, pol))
+    qemu.chmod(0o755)
+    S.env["SANDBOX_QEMU"] = str(qemu)
+    rc, err = S.launch("--name", "tw", "--", "true")
+    assert booted_as_far_as_qemu(rc, err), err
+    assert pol.read_text() == evil, "the stand-in guest did not rewrite it"
+    [given] = S.proxy_policies("tw")
+    assert given != str(pol) and not given.startswith(str(S.ws)), given
+    assert open(given).read() == narrow, "the proxy reads the rewritten file"
+    st = os.stat(given)
+    assert st.st_mode & 0o077 == 0, oct(st.st_mode)
+    # The next run sees the rewrite and stops, as before.
+    S.env["SANDBOX_QEMU"] = str(tmp_path / "fake-qemu")
+    rc, err = S.launch("--name", "tw", "--", "true")
+    assert rc == 125 and "has changed since it was recorded" in err, err

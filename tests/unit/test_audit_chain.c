@@ -142,12 +142,16 @@ static void rotation(void)
 	char p[256], q[256], prev[65];
 	int err;
 	in_dir("rot.jsonl", p, sizeof(p));
-	struct audit *a = audit_open(p, "sb", &err);
-	audit_set_rotation(a, 8192, 3);
 	static char reason[300];
 	memset(reason, 'r', sizeof(reason) - 1);
-	write_n(a, 100, reason);
-	audit_close(a);
+	/* Ten runs of ten records: earlier runs' files are deleted; no run
+	 * reaches its own start (that is the cap, cap() below). */
+	for (int run = 0; run < 10; run++) {
+		struct audit *a = audit_open(p, "sb", &err);
+		audit_set_rotation(a, 8192, 3);
+		write_n(a, 10, reason);
+		audit_close(a);
+	}
 	size_t files = 0, max_size = 0;
 	long total = 0;
 	memcpy(prev, "", 1);
@@ -181,10 +185,73 @@ static void rotation(void)
 	is_int(files, 4, "rotation kept FILE and 3 rotated files");
 	ok(max_size <= 8192, "no file above --audit-max-bytes (%zu)", max_size);
 	ok(chained, "the chain runs across the rotated files");
-	ok(total > 20 && total < 101, "the newest files hold %ld records", total);
+	ok(total > 20 && total < 111, "the newest files hold %ld records", total);
 	fmt_buf(q, sizeof(q), "%s.4", p);
 	struct stat st;
 	ok(stat(q, &st) < 0, "FILE.4 was deleted (keep 3)");
+}
+
+
+/* One writer whose own records would be rotated away: the log is capped
+ * (audit.h, AUDIT_E_CAP): its first record stays, the cap says why in the
+ * log, later writes are refused, the closing record still goes in. */
+static void cap(void)
+{
+	char p[256], q[256];
+	int err;
+	in_dir("cap.jsonl", p, sizeof(p));
+	struct audit *a = audit_open(p, "sb", &err);
+	audit_set_rotation(a, 8192, 2);
+	static char reason[300];
+	memset(reason, 'c', sizeof(reason) - 1);
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "policy";
+	r.reason = "first of the run";
+	is_int(audit_write(a, &r), 0, "the run's first record");
+	int e = 0, n = 0;
+	while (n < 1000 && e == 0) {
+		audit_record_init(&r);
+		r.event = "dns";
+		r.host = "flood.example";
+		r.reason = reason;
+		e = audit_write(a, &r);
+		n++;
+	}
+	is_int(e, AUDIT_E_CAP, "a flood ends at the cap (%d records)", n);
+	ok(n > 20 && n < 100, "after three files' worth of records");
+	is_int(audit_write(a, &r), AUDIT_E_CAP, "later writes are refused");
+	audit_close(a);
+	char prev[65];
+	memcpy(prev, AUDIT_GENESIS, 65);
+	fmt_buf(q, sizeof(q), "%s.2", p);
+	char *d = NULL;
+	read_file(q, 1 << 20, &d, NULL);
+	ok(d && strstr(d, "first of the run") && strstr(d, AUDIT_GENESIS),
+	   "the oldest kept file starts with the run's first record");
+	free(d);
+	long total = 0;
+	bool chained = true;
+	for (int i = 2; i >= 0; i--) {
+		if (i)
+			fmt_buf(q, sizeof(q), "%s.%d", p, i);
+		else
+			fmt_buf(q, sizeof(q), "%s", p);
+		long k = walk(q, prev, NULL);
+		chained &= k >= 0;
+		total += k;
+	}
+	ok(chained, "the chain runs from genesis through the capped set");
+	is_int(total, n + 1 + 2, "every record, the cap's and the closing one");
+	d = NULL;
+	read_file(p, 1 << 20, &d, NULL);
+	const char *c = d ? strstr(d, AUDIT_CAP_REASON) : NULL;
+	ok(c && strstr(c, "--audit-max-bytes") && strstr(c, "\"closed\""),
+	   "the cap's record names the option, the closing record follows");
+	free(d);
+	fmt_buf(q, sizeof(q), "%s.3", p);
+	struct stat st;
+	ok(stat(q, &st) < 0, "no file beyond keep");
 }
 
 static void parser(void)
@@ -294,6 +361,7 @@ int main(void)
 	render();
 	reopen();
 	rotation();
+	cap();
 	parser();
 	times();
 	host_filter();
