@@ -124,10 +124,12 @@ static enum conn_next retry_step(struct conn *c)
 	size_t off = 0;
 	char why[300];
 
-	if (n >= 1 && buf[0] == 21)
+	if (n == 0)
+		goto more;
+	if (buf[0] == 21)
 		return conn_end(c, "client sent an alert after the "
 				   "HelloRetryRequest");
-	if (n >= 1 && buf[0] == 20) { /* RFC 8446 D.4: one CCS may come first */
+	if (buf[0] == 20) { /* RFC 8446 D.4: one CCS may come first */
 		if (n < CCS_LEN)
 			goto more;
 		if (buf[1] != 3 || buf[3] != 0 || buf[4] != 1 || buf[5] != 1)
