@@ -439,3 +439,26 @@ def test_server_alert_stops_the_client(env, hproxy, origin):
         origin.mode = "tls"
     assert b"other.test" not in rec["rx"]
     assert len(_hellos(rec["rx"])) == 1
+
+
+# --- the rest of the first flight ---------------------------------------------------
+
+def test_two_hellos_in_one_record_refused(env, hproxy, origin):
+    """A second ClientHello packed into the first's record never reaches
+    the server: the peek refuses the record (the retry check would never
+    see it, since a server may take both messages from one record)."""
+    origin.mode = "tls"
+    before = len(origin.conns)
+    fw, s = _open(hproxy, origin)
+    with fw:
+        _, out1, _ = _client("allowed.test")
+        _, out2, _ = _client("other.test")
+        h1, h2 = out1.read(), out2.read()
+        both = h1[5:] + h2[5:]
+        s.sendall(b"\x16\x03\x01" + len(both).to_bytes(2, "big") + both)
+        assert wait_closed(s, 15) is not None, "stream stayed open"
+        s.close()
+    hproxy.wait_record(event="connect", decision="deny",
+                       reason="data after the ClientHello in its record")
+    # The origin was never connected, or saw nothing.
+    assert all(b"other.test" not in c["rx"] for c in origin.conns[before:])
