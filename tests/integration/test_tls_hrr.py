@@ -23,6 +23,7 @@ import sbxtest
 from sbxtest import wait_closed
 
 CCS = b"\x14\x03\x03\x00\x01\x01"
+GREETING = b"220 origin ready\r\n"
 
 
 def _hellos(rx):
@@ -89,6 +90,9 @@ class HrrOrigin:
         s.settimeout(30)
         try:
             if mode == "tls":
+                self._serve_tls(s, rec)
+            elif mode == "greet":  # a banner first, then TLS (late peek)
+                s.sendall(GREETING)
                 self._serve_tls(s, rec)
             elif mode == "hrr2":
                 sent = 0
@@ -462,3 +466,39 @@ def test_two_hellos_in_one_record_refused(env, hproxy, origin):
                        reason="data after the ClientHello in its record")
     # The origin was never connected, or saw nothing.
     assert all(b"other.test" not in c["rx"] for c in origin.conns[before:])
+
+
+def test_retry_after_a_server_greeting_checked(env, start_proxy, origin):
+    """On a rule with tcp, a server may greet first; a ClientHello the
+    client sends then is checked (late peek), and so is its retry."""
+    ports = f"[{origin.port}]"
+    p = start_proxy(
+        "version: 1\nallow:\n"
+        f"  - host: allowed.test\n    ports: {ports}\n"
+        "    protocols: [tls, tcp]\n"
+        f"  - cidr: 127.0.0.2/32\n    ports: {ports}\n"
+        "    protocols: [tls, tcp]\n")
+    origin.mode = "greet"
+    before = len(origin.conns)
+    try:
+        fw, s = _open(p, origin)
+        with fw:
+            s.settimeout(10)
+            got = b""
+            while len(got) < len(GREETING):
+                d = s.recv(len(GREETING) - len(got))
+                assert d, "no greeting"
+                got += d
+            assert got == GREETING
+            obj, out, inc = _client("allowed.test")
+            s.sendall(out.read())
+            rec = origin.new_conn(before)
+            _, flight = _until_retry(s, obj, inc, out)
+            ccs, retry = _split_retry(flight)
+            s.sendall(ccs + _ext_rewrite(retry, "other.test"))
+            _refused(p, origin, rec, s, "names 'other.test'")
+            s.close()
+    finally:
+        origin.mode = "tls"
+    assert b"other.test" not in rec["rx"]
+    assert len(_hellos(rec["rx"])) == 1
