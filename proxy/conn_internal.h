@@ -302,8 +302,9 @@ enum conn_next tls_watch_client(struct conn *c);
  * (the watch may have ended); false means the watch held or relayed
  * them itself. */
 enum conn_next tls_watch_upstream(struct conn *c, bool *pass);
-/* The timer fired while c->tlsw is set: the retry's deadline. */
-enum conn_next tls_watch_timer(struct conn *c, uint64_t now);
+/* The timer fired while c->tlsw is set: in RETRY, the retry's deadline
+ * (refused); otherwise CONN_NEXT_WAIT, the idle timer as usual. */
+enum conn_next tls_watch_timer(struct conn *c);
 void tls_watch_free(struct conn *c);
 
 /* ---- the decision (conn_decide.c) ---- */

@@ -33,7 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../common/clock.h"
 #include "../common/util.h"
 #include "../parse/tls_hello.h"
 #include "../parse/tls_server_hello.h"
@@ -53,7 +52,6 @@ struct tls_watch {
 	size_t client_pass; /* client bytes checked and free to go on */
 	bool first_has_sni;
 	char first_sni[256];
-	uint64_t retry_deadline_ms; /* RETRY: the handshake timeout */
 };
 
 /* The retry may be framed as freely as the first hello (proto_tls's
@@ -264,16 +262,18 @@ enum conn_next tls_watch_upstream(struct conn *c, bool *pass)
 				   "HelloRetryRequest in its record");
 	forward(c, c->upstream, c->client, sh.consumed);
 	w->phase = TW_RETRY;
-	uint64_t budget = (uint64_t)c->px->cfg->handshake_timeout * 1000;
-	w->retry_deadline_ms = mono_ms() + budget;
-	conn_set_timer(c, budget);
+	/* Replaces the idle timer: its next firing is the retry's deadline
+	 * (the idle timer is re-armed only when it fires). */
+	conn_set_timer(c, (uint64_t)c->px->cfg->handshake_timeout * 1000);
 	kick(c->client); /* a retry sent before the HelloRetryRequest came */
 	return CONN_NEXT_WAIT;
 }
 
-enum conn_next tls_watch_timer(struct conn *c, uint64_t now)
+enum conn_next tls_watch_timer(struct conn *c)
 {
-	if (c->tlsw->phase != TW_RETRY || now < c->tlsw->retry_deadline_ms)
+	/* No clock comparison: libevent's timer may fire a millisecond
+	 * before mono_ms() reaches a deadline computed from it. */
+	if (c->tlsw->phase != TW_RETRY)
 		return CONN_NEXT_WAIT;
 	return conn_refuse(c, DENY_MALFORMED,
 			   "handshake timeout: second ClientHello incomplete "
