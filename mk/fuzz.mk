@@ -19,7 +19,7 @@ fuzz-bins: $(addprefix $(BUILD)/fuzz/fuzz_,$(FUZZ_NAMES))
 
 # Harnesses of parse/ link libparse.a and libcommon.a alone, with no
 # libevent, OpenSSL, c-ares or libyaml: the linker proves those parsers pure.
-FUZZ_PARSE_ONLY := boot_timing cmd_channel dns_msg http_req inbound secret_subst tls_hello vhost_user vring wire
+FUZZ_PARSE_ONLY := boot_timing cmd_channel dns_msg http_req inbound secret_subst tls_hello tls_server_hello vhost_user vring wire
 fuzz_libs = $(if $(filter $(1),$(FUZZ_PARSE_ONLY)),$(BUILD)/libparse.a $(BUILD)/libcommon.a,$(LINK_LIBS) $(PKG_LIBS))
 # (A variable: a % written in the prerequisites would be taken for the stem.)
 fuzz_deps = $(filter %.a,$(call fuzz_libs,$(1)))

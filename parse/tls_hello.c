@@ -279,5 +279,6 @@ enum tls_hello_status tls_hello_parse(const uint8_t *buf, size_t len,
 			return TLS_HELLO_INCOMPLETE;
 		off += rec_len;
 	}
+	out->consumed = off;
 	return parse_client_hello(msg + HS_HDR, need - HS_HDR, out);
 }

@@ -27,6 +27,7 @@ struct tls_hello {
 	size_t sni_len;
 	bool has_ech;      /* encrypted_client_hello (0xfe0d) or ESNI (0xffce) */
 	uint16_t version;  /* legacy_version of the ClientHello */
+	size_t consumed;   /* OK: bytes through the record that ends the hello */
 	const char *why;   /* static string when status is MALFORMED/TOO_LARGE */
 };
 

@@ -286,6 +286,9 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CS_RELAY:
 	case CS_DNS: {
+		if (c->tlsw &&
+		    (next = tls_watch_timer(c)) != CONN_NEXT_WAIT)
+			break;
 		uint64_t idle = (uint64_t)c->px->cfg->idle_timeout * 1000;
 		uint64_t quiet = now - c->last_active_ms;
 		if (quiet >= idle && (c->state == CS_RELAY ||

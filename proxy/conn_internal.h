@@ -1,6 +1,6 @@
 /* The connection module's private header: only its own files include it
  * (conn_lifecycle.c, conn_dispatch.c, conn_refuse.c, conn_target.c,
- * first_flight.c, conn_decide.c, upstream_connect.c, relay.c,
+ * first_flight.c, tls_watch.c, conn_decide.c, upstream_connect.c, relay.c,
  * http_proxy.c, dns_stream.c; `make check-includes` enforces that).
  *
  * One client connection and its state machine.
@@ -47,6 +47,7 @@ struct bufferevent;
 struct event;
 struct proto;
 struct dns_stream;
+struct tls_watch;
 struct peek_info;
 
 enum conn_state {
@@ -156,6 +157,9 @@ struct conn {
 	 * bytes, whenever they come, are still peeked and checked before any
 	 * is forwarded (relay.c, first_flight_late). */
 	bool late_peek;
+	/* owned: a TLS stream's server flight is followed until it is past
+	 * its plaintext part (tls_watch.c); NULL otherwise */
+	struct tls_watch *tlsw;
 
 	/* Relay. */
 	bool up_eof, down_eof;   /* client / upstream sent EOF */
@@ -280,6 +284,28 @@ enum conn_next conn_upstream_first(struct conn *c, short what, int err);
  * FF_REFUSED: conn_refuse() was called, return CONN_NEXT_DENY. */
 enum ff_result { FF_PASS, FF_MORE, FF_REFUSED };
 enum ff_result first_flight_late(struct conn *c);
+/* The ClientHello a client sends after a HelloRetryRequest (buf, len: its
+ * records): the first hello's checks, and it must name the same server,
+ * first_sni (NULL: the first had no SNI). false: conn_refuse() was
+ * called, return CONN_NEXT_DENY. */
+bool first_flight_retry(struct conn *c, const uint8_t *buf, size_t len,
+			const char *first_sni);
+
+/* ---- the TLS handshake watch (tls_watch.c) ---- */
+
+/* A TLS stream's relay starts (its first ClientHello checked and at the
+ * start of the client's input): follow the server's first flight. */
+enum conn_next tls_watch_start(struct conn *c);
+/* c->tlsw set, client bytes came: forward what may go, hold the rest. */
+enum conn_next tls_watch_client(struct conn *c);
+/* c->tlsw set, server bytes came: *pass true means relay them as usual
+ * (the watch may have ended); false means the watch held or relayed
+ * them itself. */
+enum conn_next tls_watch_upstream(struct conn *c, bool *pass);
+/* The timer fired while c->tlsw is set: in RETRY, the retry's deadline
+ * (refused); otherwise CONN_NEXT_WAIT, the idle timer as usual. */
+enum conn_next tls_watch_timer(struct conn *c);
+void tls_watch_free(struct conn *c);
 
 /* ---- the decision (conn_decide.c) ---- */
 

@@ -148,6 +148,7 @@ void conn_close(struct conn *c, const char *reason)
 	}
 	free(c->hc_out);
 	c->hc_out = NULL;
+	tls_watch_free(c);
 	free(c->aux);
 	c->aux = NULL;
 	policy_ref_put(c->pol);

@@ -309,3 +309,33 @@ enum ff_result first_flight_late(struct conn *c)
 		return FF_PASS;
 	return first_flight_checks(c, &pi, false) ? FF_PASS : FF_REFUSED;
 }
+
+/* RFC 8446 4.1.2: the retry repeats the first hello but for the key
+ * share, the cookie, early data and padding. Its server_name must be the
+ * first's byte for byte: the server may route on either hello. */
+bool first_flight_retry(struct conn *c, const uint8_t *buf, size_t len,
+			const char *first_sni)
+{
+	struct peek_info pi;
+	char why[400];
+	if (proto_tls.peek(buf, len, &pi) != PEEK_OK) {
+		fmt_buf(why, sizeof(why), "second ClientHello: %s",
+			pi.why ? pi.why : "malformed");
+		conn_refuse(c, DENY_MALFORMED, why);
+		return false;
+	}
+	bool same = first_sni ? pi.has_name && strcmp(pi.name, first_sni) == 0
+			      : !pi.has_name;
+	if (!same) {
+		fmt_buf(why, sizeof(why),
+			"second ClientHello (after a HelloRetryRequest) %s%.100s%s "
+			"but the first %s%.100s%s",
+			pi.has_name ? "names '" : "has no SNI",
+			pi.has_name ? pi.name : "", pi.has_name ? "'" : "",
+			first_sni ? "named '" : "had no SNI",
+			first_sni ? first_sni : "", first_sni ? "'" : "");
+		conn_refuse(c, DENY_POLICY, why);
+		return false;
+	}
+	return first_flight_checks(c, &pi, false);
+}

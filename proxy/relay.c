@@ -59,6 +59,11 @@ enum conn_next relay_start(struct conn *c)
 	bufferevent_enable(c->client, EV_WRITE);
 	if (!c->up_eof)
 		bufferevent_enable(c->client, EV_READ);
+	if (c->proto == &proto_tls && !c->late_peek) {
+		enum conn_next next = tls_watch_start(c);
+		if (next != CONN_NEXT_WAIT)
+			return next;
+	}
 	bool eof = c->up_eof;
 	/* What the upstream sent while the client's first bytes were being
 	 * checked (WAIT_FIRST) is relayed on the next loop turn: its socket
@@ -174,7 +179,14 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 			bufferevent_setwatermark(c->client, EV_READ, 0,
 						 RELAY_CLIENT_READ_MAX);
 		}
+		if (c->proto == &proto_tls) {
+			enum conn_next next = tls_watch_start(c);
+			if (next != CONN_NEXT_WAIT)
+				return next;
+		}
 	}
+	if (c->tlsw) /* a TLS handshake still in plaintext */
+		return tls_watch_client(c);
 	for (;;) {
 		size_t len = evbuffer_get_length(in);
 		if (len == 0)
@@ -265,6 +277,12 @@ enum conn_next relay_upstream_read(struct conn *c)
 	struct evbuffer *in = bufferevent_get_input(c->upstream);
 	struct evbuffer *out = bufferevent_get_output(c->client);
 	c->last_active_ms = mono_ms();
+	if (c->tlsw) {
+		bool pass;
+		enum conn_next next = tls_watch_upstream(c, &pass);
+		if (!pass)
+			return next;
+	}
 	size_t len = evbuffer_get_length(in);
 	if (http_checker_waiting(&c->hc) && len > 0) {
 		/* The answer to an Upgrade decides whether the client's held

@@ -22,7 +22,8 @@ Environment knobs (defaults in brackets):
   BENCH_ONLY             comma list of systems to run (default: all found)
   BENCH_PARTS [tls,hello] which workloads: the TLS one and/or the no-crypto
                          one (hello_bench: connect, preface, a ClientHello
-                         echoed by a plain TCP sink, close)
+                         answered with a fixed ServerHello by a plain TCP
+                         sink, close)
   BENCH_HELLO_CONC [32]  concurrent clients in the no-crypto run
   BENCH_BASE_PROXY       another sandbox-proxy binary (say, the last
                          release) measured beside this one as
@@ -637,7 +638,7 @@ def main():
             "ratios: (Nx) vs direct; memory (Nx ours) vs sandbox-proxy. The client, the\n"
             "backend and the proxy share the CPUs, and the TLS handshake CPU is spent in\n"
             "client and backend, so tunnels/s ratios are compressed towards 1.\n"
-            "no-crypto: %d clients, each connect, preface, a ClientHello echoed by a\n"
+            "no-crypto: %d clients, each connect, preface, a ClientHello answered by a\n"
             "plain TCP sink, close (hello_bench): what the proxy itself costs.\n" % (
                 started.strftime("%Y-%m-%d %H:%M UTC"), platform.node(),
                 os.cpu_count(), ROUNDS, CONC, SECONDS, BYTES >> 20, RTT, IDLE,

@@ -11,6 +11,9 @@ resolver and servers on loopback only (127.0.0.0/8).
   no cidr rule covers that port: refused, the host service sees nothing.
 - a direct-IP connection (an address the proxy never handed out) and UDP
   both fail.
+- allowed.test on a port whose server takes only P-384: curl's X25519 key
+  share gets a HelloRetryRequest, and its second ClientHello passes the
+  proxy's retry check (docs/design.md, decision path step 3).
 The audit log in the run directory has the matching records; with
 --audit-max-bytes 8192 it is rotated while the guest runs (40 more denied
 lookups), and the rotated set is one intact chain.
@@ -38,6 +41,7 @@ set -- $(getent hosts allowed.test); say dns_allowed "$1"
 getent hosts denied.test >/dev/null; say dns_denied "$?"
 say curl_allowed "$(curl -sS --max-time 30 --cacert ca.pem https://allowed.test/ 2>&1)"
 curl -sS --max-time 30 --cacert ca.pem https://denied.test/ >/dev/null 2>&1; say curl_denied "$?"
+say curl_hrr "$(curl -sS --max-time 30 --cacert ca.pem https://allowed.test:HRRPORT/ 2>&1)"
 say loop_page "$(curl -sS --max-time 30 http://loop.test:LOOPPORT/ 2>&1 | head -c 300 | tr '\n' ' ')"
 curl -fsS --max-time 30 http://loop.test:LOOPPORT/ >/dev/null 2>&1; say curl_loop "$?"
 curl -sS --max-time 30 -k https://198.18.250.250/ >/dev/null 2>&1; say curl_ip "$?"
@@ -73,6 +77,12 @@ def net():
         servers.append(sbxtest.recording_server("127.0.0.2", 443, allowed_hits,
                                                 pki["cert"], pki["key"], b"hello-allowed"))
         loop_port = sbxtest.free_port("127.0.0.2")
+        # P-384 only: the guest's curl offers an X25519 key share, so
+        # this server answers with a HelloRetryRequest (RFC 8446 4.1.4).
+        hrr_port = sbxtest.free_port("127.0.0.2")
+        servers.append(sbxtest.recording_server("127.0.0.2", hrr_port, sbxtest.Recorder(),
+                                                pki["cert"], pki["key"], b"hello-retry",
+                                                groups="secp384r1"))
         servers.append(sbxtest.recording_server("127.0.0.2", loop_port, loop_hits,
                                                 body=b"loop"))
         udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -85,10 +95,13 @@ def net():
         with open(policy, "w") as f:
             f.write("version: 1\nallow:\n"
                     "  - host: loop.test\n    ports: [%d]\n"
+                    "  - host: allowed.test\n    ports: [%d]\n"
+                    "  - cidr: 127.0.0.2/32\n    ports: [%d]\n"
                     "  - cidr: 127.0.0.2/32\n    ports: [443]\n"
-                    "deny:\n  - denied.test\n" % loop_port)
+                    "deny:\n  - denied.test\n" % (loop_port, hrr_port, hrr_port))
         with open(os.path.join(e.ws, "probe.sh"), "w") as f:
             f.write(PROBE.replace("LOOPPORT", str(loop_port))
+                    .replace("HRRPORT", str(hrr_port))
                     .replace("UDPPORT", str(udp_port)))
         for n in ("ca.pem", "policy.yaml", "probe.sh"):
             e.own(os.path.join(e.ws, n))
@@ -143,6 +156,12 @@ def test_dns_as_designed(net):
 def test_allowed_https_reaches_host_site(net):
     assert net["checks"].get("curl_allowed") == "hello-allowed", net["checks"]
     assert net["hits"][0] == 1
+
+
+def test_https_through_a_hello_retry(net):
+    """A server that asks for another key share: the guest's curl sends a
+    second ClientHello, which the proxy checks and lets through."""
+    assert net["checks"].get("curl_hrr") == "hello-retry", net["out"]
 
 
 def test_denied_and_unruled_loopback_refused(net):

@@ -1,14 +1,16 @@
 /* hello_bench: the no-crypto tunnel benchmark of tests/bench/.
  *
  *   hello_bench sink
- *       a plain TCP echo server on a free loopback port; prints
- *       "hello_sink ready port N" and echoes every byte back
+ *       a plain TCP server on a free loopback port; prints
+ *       "hello_sink ready port N" and answers each connection's first
+ *       bytes with a fixed TLS 1.3 ServerHello record (what a TLS server
+ *       sends first: sandbox-proxy follows the server's flight up to it)
  *   hello_bench rate --mode MODE --to IP:PORT [--target T] [--conc C]
  *                    [--seconds S] [--sni NAME]
  *       C clients for S seconds, each in a loop: TCP connect, the proxy's
  *       preface (MODE as in tls_bench: direct, connect, sni, wire), a TLS
  *       ClientHello for NAME (made once by OpenSSL, so every proxy's SNI
- *       check sees a real one), read the sink's echo of it, close.
+ *       check sees a real one), read the sink's ServerHello, close.
  *       Prints one JSON object like tls_bench rate.
  *
  * No TLS handshake is done, so the CPU that remains is the proxies' own
@@ -41,6 +43,33 @@ static struct {
 
 static uint8_t preface[512], hello[2048];
 static size_t preface_len, hello_len;
+
+/* The sink's answer: a TLS 1.3 ServerHello (RFC 8446 4.1.3) with
+ * supported_versions and an X25519 key_share; no handshake follows. */
+static uint8_t server_hello[128];
+static size_t server_hello_len;
+
+static void make_server_hello(void)
+{
+	static const uint8_t ext[] = {
+		0x00, 0x2b, 0x00, 0x02, 0x03, 0x04, /* supported_versions */
+		0x00, 0x33, 0x00, 0x24, 0x00, 0x1d, 0x00, 0x20, /* key_share */
+	};
+	uint8_t *b = server_hello;
+	size_t n = 9; /* record and handshake headers, filled in below */
+	b[n++] = 3, b[n++] = 3;
+	memset(b + n, 0x5a, 32), n += 32; /* random (not the HRR one) */
+	b[n++] = 32, memset(b + n, 0, 32), n += 32; /* session id echo */
+	b[n++] = 0x13, b[n++] = 0x01, b[n++] = 0; /* suite, compression */
+	b[n++] = 0, b[n++] = (uint8_t)(sizeof(ext) + 32);
+	memcpy(b + n, ext, sizeof(ext)), n += sizeof(ext);
+	memset(b + n, 0x42, 32), n += 32; /* the X25519 share */
+	b[0] = 0x16, b[1] = 3, b[2] = 3;
+	b[3] = (uint8_t)((n - 5) >> 8), b[4] = (uint8_t)(n - 5);
+	b[5] = 2, b[6] = 0;
+	b[7] = (uint8_t)((n - 9) >> 8), b[8] = (uint8_t)(n - 9);
+	server_hello_len = n;
+}
 static int epfd;
 
 struct tun {
@@ -149,15 +178,16 @@ static int step(struct tun *t)
 			break;
 		case S_ECHO_R: {
 			uint8_t buf[2048];
-			n = read(t->fd, buf, hello_len - t->off);
+			n = read(t->fd, buf, server_hello_len - t->off);
 			if (n < 0 && errno == EAGAIN)
 				return arm(t, EPOLLIN, EPOLL_CTL_MOD), 0;
-			if (n <= 0 || memcmp(buf, hello + t->off, (size_t)n)) {
-				t->err = "the echo did not come back";
+			if (n <= 0 ||
+			    memcmp(buf, server_hello + t->off, (size_t)n)) {
+				t->err = "the ServerHello did not come back";
 				return -1;
 			}
 			t->off += (size_t)n;
-			if (t->off == hello_len)
+			if (t->off == server_hello_len)
 				return 1;
 			break;
 		}
@@ -223,7 +253,11 @@ static int run_rate(void)
 	return 0;
 }
 
-/* The echo backend: every connection's bytes come straight back. */
+/* The backend: every connection's first bytes get the ServerHello;
+ * later bytes (none, from hello_bench rate) are read and dropped. A
+ * connection is answered once (one flag per descriptor). */
+static uint8_t answered[1 << 20];
+
 static int run_sink(void)
 {
 	int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -248,6 +282,11 @@ static int run_sink(void)
 				while ((c = accept4(l, NULL, NULL,
 						    SOCK_NONBLOCK |
 							    SOCK_CLOEXEC)) >= 0) {
+					if ((size_t)c >= sizeof(answered)) {
+						close(c);
+						continue;
+					}
+					answered[c] = 0;
 					struct epoll_event ce = {
 						.events = EPOLLIN, .data.fd = c};
 					epoll_ctl(epfd, EPOLL_CTL_ADD, c, &ce);
@@ -258,9 +297,16 @@ static int run_sink(void)
 			ssize_t r = read(fd, buf, sizeof(buf));
 			if (r < 0 && errno == EAGAIN)
 				continue;
-			/* Small echoes fit the socket buffer: one write. */
-			if (r <= 0 || write(fd, buf, (size_t)r) != r)
+			if (r <= 0) {
 				close(fd);
+				continue;
+			}
+			/* A small answer fits the socket buffer: one write. */
+			if (!answered[fd] &&
+			    write(fd, server_hello, server_hello_len) !=
+				    (ssize_t)server_hello_len)
+				close(fd);
+			answered[fd] = 1;
 		}
 	}
 }
@@ -269,6 +315,7 @@ int main(int argc, char **argv)
 {
 	struct rlimit rl;
 	signal(SIGPIPE, SIG_IGN); /* a peer that closed is an error, not death */
+	make_server_hello();
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);

@@ -87,6 +87,8 @@ static void captured(void)
 		is_int(h.version, cases[i].version, "%s legacy_version",
 		       cases[i].file);
 		ok(!h.has_ech, "%s has no ECH", cases[i].file);
+		is_int(h.consumed, len, "%s: consumed is every record",
+		       cases[i].file);
 		if (cases[i].sni) {
 			ok(h.has_sni, "%s has SNI", cases[i].file);
 			is_str(h.sni, cases[i].sni, "%s SNI", cases[i].file);
@@ -126,6 +128,7 @@ static void captured(void)
 	struct tls_hello h;
 	is_int(tls_hello_parse(buf, len + 6, &h), TLS_HELLO_OK,
 	       "bytes after the hello's last record are ignored");
+	is_int(h.consumed, len, "... and not consumed");
 	is_int(tls_hello_parse(buf, len + 2, &h), TLS_HELLO_OK,
 	       "a partial record after the hello is ignored");
 }

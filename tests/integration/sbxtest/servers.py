@@ -116,13 +116,14 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 def recording_server(addr, port, seen, cert=None, key=None, body=b"",
-                     files=None):
+                     files=None, groups=None):
     """A small HTTP(S) server for the e2e tests, started in a thread:
     each GET is added to seen (a Recorder) as {"path", "host", "auth" (every
     Authorization header), "headers" (each header's values by lower-case
     name), "ua"}, then answered with body, or under
     /repo.git/ with the file of that path below files (git's dumb HTTP;
-    404 outside it). TLS with cert and key when given. Stop it with
+    404 outside it). TLS with cert and key when given, offering only the
+    key-exchange groups named by groups (an OpenSSL list) when given. Stop it with
     shutdown() and server_close()."""
 
     class H(http.server.BaseHTTPRequestHandler):
@@ -157,6 +158,8 @@ def recording_server(addr, port, seen, cert=None, key=None, body=b"",
     if cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(cert, key)
+        if groups:
+            ctx.set_ecdh_curve(groups)
         srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     return srv
