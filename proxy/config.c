@@ -39,6 +39,11 @@ const char config_usage[] =
 	"  --upstream-ca FILE     also trust FILE (PEM) for intercepted upstreams\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
+	"  --record-rate N        audit records a second the whole proxy\n"
+	"                         writes for new work (10000); past it new\n"
+	"                         connections and DNS wait for the next\n"
+	"                         second. Bounds how fast a guest grows the\n"
+	"                         log; rotation bounds its size on disk\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
 	"  --idle-timeout S       (300) --drain-timeout S   (10)\n"
 	"  --check                load the policy, print ok or the errors\n"
@@ -75,6 +80,7 @@ enum {
 	OPT_SECRETS_FD,
 	OPT_CA_OUT,
 	OPT_UPSTREAM_CA,
+	OPT_RECORD_RATE,
 };
 
 static const struct option options[] = {
@@ -107,6 +113,7 @@ static const struct option options[] = {
 	{"secrets-fd", required_argument, NULL, OPT_SECRETS_FD},
 	{"ca-out", required_argument, NULL, OPT_CA_OUT},
 	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
+	{"record-rate", required_argument, NULL, OPT_RECORD_RATE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -226,6 +233,7 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 	cfg->sandbox = "default";
 	cfg->audit_keep = 10;
 	cfg->max_conns = 4096;
+	cfg->record_rate = PROXY_RECORD_RATE_DEFAULT;
 	cfg->secrets_fd = -1;
 	cfg->handshake_timeout = 10;
 	cfg->connect_timeout = 10;
@@ -382,6 +390,9 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			break;
 		case OPT_MAX_CONNS:
 			u = &cfg->max_conns, umax = 1000000;
+			break;
+		case OPT_RECORD_RATE:
+			u = &cfg->record_rate, umax = 10000000;
 			break;
 		case OPT_HS_TIMEOUT:
 			u = &cfg->handshake_timeout;

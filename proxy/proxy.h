@@ -94,10 +94,10 @@ struct proxy {
 	 * works again, records the gap and resumes. */
 	struct audit_queue *audit_q; /* owned */
 	struct event *tick;    /* owned: 1 s; aggregates, recovery */
-	/* Records written in the current second, against
-	 * PROXY_RECORD_BUDGET (new work waits when it is spent). */
-	uint64_t budget_window_ms;
-	unsigned budget_used;
+	/* Records written in the current second, against cfg->record_rate
+	 * (new work waits when it is spent): (second << 32) | count, one
+	 * atomic word (record.c). */
+	_Atomic uint64_t budget;
 	struct event *drain_timer;
 	struct event *sig_hup, *sig_term, *sig_int;
 };
@@ -133,10 +133,9 @@ int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
  * stream is closing). Returns 0 or the first write error. */
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force);
 /* Records a second the proxy writes for new work (DNS messages, new
- * connections) before that work waits for the next second: with the
- * per-stream budget (audit_agg.h), the bound on how fast a guest can grow
- * the log (docs/audit-log.md). */
-#define PROXY_RECORD_BUDGET 2000
+ * connections) before that work waits for the next second, --record-rate
+ * (config.h): with the per-stream budget (audit_agg.h), the bound on how
+ * fast a guest can grow the log (docs/audit-log.md). */
 bool proxy_budget_ok(struct proxy *px);
 /* Milliseconds until the current budget second ends (at least 1): when a
  * listener paused for the budget may accept again. */

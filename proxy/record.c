@@ -21,7 +21,7 @@
  * DNS streams whose interval ended (audit_agg.h).
  *
  * Bound: besides each DNS stream's budget, the proxy as a whole writes at
- * most PROXY_RECORD_BUDGET records a second before new work waits: DNS
+ * most --record-rate records a second before new work waits: DNS
  * streams stop reading until the tick, listeners stop accepting until the
  * budget's second ends (their own timer; the tick is the fallback). */
 #include <event2/event.h>
@@ -39,32 +39,41 @@
 
 #define TICK_MS 1000
 
-static void budget_window(struct proxy *px, uint64_t now)
+/* The budget is one atomic word, (second << 32) | records written in it,
+ * so that any thread may charge it and the proxy as a whole, not each
+ * thread, is held to cfg->record_rate. Seconds are those of the monotonic
+ * clock, so a window ends at a whole second. */
+static unsigned budget_used(struct proxy *px, uint64_t sec)
 {
-	if (now - px->budget_window_ms >= 1000) {
-		px->budget_window_ms = now;
-		px->budget_used = 0;
-	}
+	uint64_t v = atomic_load_explicit(&px->budget, memory_order_relaxed);
+	return (v >> 32) == (sec & 0xffffffffu) ? (unsigned)v : 0;
 }
 
 bool proxy_budget_ok(struct proxy *px)
 {
-	budget_window(px, mono_ms());
-	return px->budget_used < PROXY_RECORD_BUDGET;
+	return budget_used(px, mono_ms() / 1000) < px->cfg->record_rate;
 }
 
 unsigned proxy_budget_wait_ms(struct proxy *px)
 {
-	uint64_t now = mono_ms();
-	budget_window(px, now);
-	uint64_t end = px->budget_window_ms + 1000;
-	return end > now ? (unsigned)(end - now) : 1;
+	(void)px;
+	unsigned ms = 1000 - (unsigned)(mono_ms() % 1000);
+	return ms ? ms : 1;
 }
 
 static void budget_charge(struct proxy *px)
 {
-	budget_window(px, mono_ms());
-	px->budget_used++;
+	uint64_t sec = (mono_ms() / 1000) & 0xffffffffu;
+	uint64_t v = atomic_load_explicit(&px->budget, memory_order_relaxed);
+	uint64_t n;
+	do {
+		if ((v >> 32) != sec)
+			n = sec << 32 | 1;
+		else
+			n = (uint32_t)v < UINT32_MAX ? v + 1 : v;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&px->budget, &v, n, memory_order_relaxed,
+		memory_order_relaxed));
 }
 
 int proxy_audit(struct proxy *px, const struct audit_record *r)

@@ -263,8 +263,9 @@ def test_queries_waiting_for_the_budget_are_answered_after_eof(env, start_proxy)
 
 def test_many_streams_share_one_record_budget(env, start_proxy):
     # 20 streams x 200 distinct names: each stream within its own budget,
-    # 4,000 records together, twice what the proxy writes in a second
-    p = start_proxy()
+    # 4,000 records together, twice what --record-rate 2000 lets the proxy
+    # write in a second
+    p = start_proxy(args=["--record-rate", "2000"])
     streams = [DnsStream(p) for _ in range(20)]
     t0 = time.monotonic()
     for k, st in enumerate(streams):
