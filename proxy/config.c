@@ -44,6 +44,11 @@ const char config_usage[] =
 	"                         connections and DNS wait for the next\n"
 	"                         second. Bounds how fast a guest grows the\n"
 	"                         log; rotation bounds its size on disk\n"
+	"  --workers N            event loops, one thread each (default: the\n"
+	"                         online CPUs, at most 64); connections\n"
+	"                         spread over them, policy, DNS cache and\n"
+	"                         synthetic addresses are shared. 1 with\n"
+	"                         --secrets-fd (interception runs on one)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
 	"  --idle-timeout S       (300) --drain-timeout S   (10)\n"
 	"  --check                load the policy, print ok or the errors\n"
@@ -81,6 +86,7 @@ enum {
 	OPT_CA_OUT,
 	OPT_UPSTREAM_CA,
 	OPT_RECORD_RATE,
+	OPT_WORKERS,
 };
 
 static const struct option options[] = {
@@ -114,6 +120,7 @@ static const struct option options[] = {
 	{"ca-out", required_argument, NULL, OPT_CA_OUT},
 	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
 	{"record-rate", required_argument, NULL, OPT_RECORD_RATE},
+	{"workers", required_argument, NULL, OPT_WORKERS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -393,6 +400,9 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			break;
 		case OPT_RECORD_RATE:
 			u = &cfg->record_rate, umax = 10000000;
+			break;
+		case OPT_WORKERS:
+			u = &cfg->workers, umax = PROXY_MAX_WORKERS;
 			break;
 		case OPT_HS_TIMEOUT:
 			u = &cfg->handshake_timeout;

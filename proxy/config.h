@@ -14,6 +14,11 @@
  * (docs/design.md, "The record budget"). */
 #define PROXY_RECORD_RATE_DEFAULT 10000
 
+/* At most this many event loops (--workers, worker.h), whatever the CPU
+ * count says: each costs a thread, a c-ares channel and a socket per TCP
+ * listener, and past the core count more loops only contend. */
+#define PROXY_MAX_WORKERS 64
+
 enum listen_type { LISTEN_UNIX, LISTEN_TCP };
 
 struct listen_spec {
@@ -71,6 +76,8 @@ struct proxy_config {
 	/* --record-rate: records a second for new work, proxy-wide
 	 * (proxy.h, proxy_budget_ok; docs/audit-log.md "The bound"). */
 	unsigned record_rate;
+	/* --workers: event loops (worker.h); 0: the online CPUs. */
+	unsigned workers;
 	unsigned handshake_timeout, connect_timeout, idle_timeout,
 		drain_timeout; /* seconds */
 	bool check, verbose, help, version;

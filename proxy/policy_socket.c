@@ -86,9 +86,9 @@ int control_swap_policy(struct proxy *px, struct policy *p)
 	}
 	ref->policy = p;
 	atomic_init(&ref->refs, 1);
-	struct policy_ref *old = px->policy;
-	px->policy = ref;
-	policy_ref_put(old);
+	/* Every worker takes its next connection's reference under the
+	 * same lock (shared.c). */
+	proxy_policy_set(px, ref);
 	/* A DNS stream decides with the policy it was accepted under and
 	 * the guest keeps one open for all UDP queries; an idle one is
 	 * closed (the guest reopens it) so the change reaches DNS too. */

@@ -14,7 +14,7 @@
  * changes (control.c, main.c) all reach the log through proxy_audit(), so
  * a failed write stops all of them at once.
  *
- * Recovery: a once-a-second tick tries to write a "log" record that says
+ * Recovery: a once-a-second tick (worker 0's) tries to write a "log" record that says
  * how long the log could not be written and how many records were lost;
  * when it succeeds, the proxy resumes: new connections are accepted again
  * and paused DNS streams read on. The same tick writes the aggregates of
@@ -36,6 +36,7 @@
 #include "conn.h"
 #include "listener.h"
 #include "proxy.h"
+#include "worker.h"
 
 #define TICK_MS 1000
 
@@ -200,32 +201,38 @@ static void try_recover(struct proxy *px)
 		(unsigned long long)(ms % 1000));
 }
 
+/* Each worker has its own tick for its own connections and listener
+ * slots; worker 0's also retries a log that could not be written (the
+ * others resume on their next tick once it recovered). */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct proxy *px = arg;
+	struct worker *w = arg;
+	struct proxy *px = w->px;
 	(void)fd;
 	(void)what;
 	if (!proxy_may_act(px)) {
+		if (w->idx != 0)
+			return;
 		try_recover(px);
 		if (!proxy_may_act(px))
 			return;
 	}
-	conn_tick(px);
-	listeners_resume(px);
+	conn_tick(w);
+	listeners_resume(w);
 }
 
-int proxy_record_start(struct proxy *px)
+int proxy_record_start(struct worker *w)
 {
 	struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
-	px->tick = event_new(px->base, -1, EV_PERSIST, on_tick, px);
-	if (!px->tick || event_add(px->tick, &tv) < 0)
+	w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+	if (!w->tick || event_add(w->tick, &tv) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
-void proxy_record_stop(struct proxy *px)
+void proxy_record_stop(struct worker *w)
 {
-	if (px->tick)
-		event_free(px->tick);
-	px->tick = NULL;
+	if (w->tick)
+		event_free(w->tick);
+	w->tick = NULL;
 }

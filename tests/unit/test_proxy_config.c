@@ -76,6 +76,18 @@ int main(void)
 	       "record-rate 500");
 	is_int(cfg.record_rate, 500, "record-rate parsed");
 	config_free(&cfg);
+	is_int(parse(&cfg, err, sizeof(err), NULL), 0, "no options");
+	is_int(cfg.workers, 0, "workers default: decided by main (CPUs)");
+	config_free(&cfg);
+	is_int(parse(&cfg, err, sizeof(err), "--workers", "3", NULL), 0,
+	       "--workers 3");
+	is_int(cfg.workers, 3, "workers parsed");
+	config_free(&cfg);
+	is_int(parse(&cfg, err, sizeof(err), "--workers", "0", NULL), -EINVAL,
+	       "--workers 0 refused");
+	ok(strstr(err, "--workers") != NULL, "error names option: %s", err);
+	is_int(parse(&cfg, err, sizeof(err), "--workers", "65", NULL), -EINVAL,
+	       "--workers above PROXY_MAX_WORKERS refused");
 	is_int(parse(&cfg, err, sizeof(err), "--idle-timeout", "5s", NULL),
 	       -EINVAL, "unit suffix refused");
 	is_int(parse(&cfg, err, sizeof(err), "--listen", "127.0.0.1:80",

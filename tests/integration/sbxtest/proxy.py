@@ -66,6 +66,11 @@ class Proxy:
                       "--listen", listen or f"unix:{self.sock}",
                       "--http-proxy", f"tcp:127.0.0.1:{self.http_port}",
                       *args]
+        # SBX_PROXY_WORKERS=N runs the suite with --workers N (the
+        # default is the proxy's: one per CPU); a test's own wins.
+        workers = os.environ.get("SBX_PROXY_WORKERS")
+        if workers and "--workers" not in args:
+            self.argv += ["--workers", workers]
         penv = dict(os.environ)
         # ASan keeps freed memory in a quarantine (256 MB by default) that
         # would hide whether the proxy's own buffering is bounded.
