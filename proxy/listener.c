@@ -32,9 +32,9 @@ struct lslot {
 
 /* TCP: a socket per worker, bound to the same address and port with
  * SO_REUSEPORT (the kernel spreads new connections). Unix: one socket,
- * every worker's evconnlistener on it (the loser of an accept race gets
- * EAGAIN). The list is built before the workers start and read-only
- * until they ended. */
+ * accepted on worker 0 only, which hands each stream to the workers in
+ * turn (worker_handoff). The list is built before the workers start and
+ * read-only until they ended. */
 struct listener {
 	struct listener *next;
 	struct proxy *px;
@@ -52,8 +52,12 @@ static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 	(void)sa;
 	(void)salen;
 	s->backoff_ms = 0;
-	conn_accept(s->w, fd,
-		    s->l->http_proxy ? ORIGIN_HTTP_PROXY : ORIGIN_TRANSPARENT);
+	enum conn_origin o =
+		s->l->http_proxy ? ORIGIN_HTTP_PROXY : ORIGIN_TRANSPARENT;
+	if (s->l->unix_fd >= 0)
+		worker_handoff(px, fd, o); /* only worker 0 accepts here */
+	else
+		conn_accept(s->w, fd, o);
 	/* New connections wait in the backlog until the budget's second
 	 * ends, not until the next tick (which could idle the listener for
 	 * most of a second more). */
@@ -306,7 +310,10 @@ int listener_open(struct proxy *px, const struct listen_spec *ls, char *err,
 		fmt_buf(shown, sizeof(shown), "unix:%s", ls->path);
 	}
 	uint16_t port = ls->port;
-	for (unsigned i = 0; i < n; i++) {
+	/* A unix socket is accepted on worker 0 only, which hands each
+	 * stream on (worker_handoff). */
+	unsigned n_slots = l->unix_fd >= 0 ? 1 : n;
+	for (unsigned i = 0; i < n_slots; i++) {
 		int fd = l->unix_fd;
 		if (fd < 0) {
 			fd = open_tcp(px, ls, &port, i == 0, n > 1, err, errsz,

@@ -105,6 +105,7 @@ struct proxy {
 
 	atomic_bool draining; /* SIGTERM seen: no new connections */
 	bool stopping;        /* worker 0: workers_stop() was called */
+	unsigned handoff_next; /* worker 0: worker_handoff()'s turn */
 	/* The audit log's writer thread (record.c, auditlog/audit_queue.h).
 	 * While the log cannot be written, every decision path refuses
 	 * (fail closed); worker 0's tick retries once a second and, when a

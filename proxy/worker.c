@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../common/util.h"
+#include "conn.h"
 #include "resolver.h"
 
 unsigned workers_default(void)
@@ -26,6 +27,45 @@ unsigned workers_default(void)
 	if (n > PROXY_MAX_WORKERS)
 		n = PROXY_MAX_WORKERS;
 	return (unsigned)n;
+}
+
+/* On the receiving worker's loop: take what worker 0 handed over. */
+static void handoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	int fds[WORKER_HANDOFF_MAX];
+	unsigned char origin[WORKER_HANDOFF_MAX];
+	(void)fd;
+	(void)what;
+	pthread_mutex_lock(&w->handoff_lock);
+	unsigned n = w->n_handoff;
+	memcpy(fds, w->handoff_fd, n * sizeof(fds[0]));
+	memcpy(origin, w->handoff_origin, n);
+	w->n_handoff = 0;
+	pthread_mutex_unlock(&w->handoff_lock);
+	for (unsigned i = 0; i < n; i++)
+		conn_accept(w, fds[i], (enum conn_origin)origin[i]);
+}
+
+void worker_handoff(struct proxy *px, int fd, int origin)
+{
+	struct worker *w = &px->workers[px->handoff_next++ % px->n_workers];
+	if (w->idx != 0 && !px->stopping) {
+		pthread_mutex_lock(&w->handoff_lock);
+		bool room = w->n_handoff < WORKER_HANDOFF_MAX;
+		if (room) {
+			w->handoff_fd[w->n_handoff] = fd;
+			w->handoff_origin[w->n_handoff] = (unsigned char)origin;
+			w->n_handoff++;
+		}
+		pthread_mutex_unlock(&w->handoff_lock);
+		if (room) {
+			/* Thread-safe with libevent's locks on. */
+			event_active(w->handoff_ev, EV_READ, 0);
+			return;
+		}
+	}
+	conn_accept(&px->workers[0], fd, (enum conn_origin)origin);
 }
 
 int workers_init(struct proxy *px, unsigned n, char *err, size_t errsz)
@@ -41,6 +81,7 @@ int workers_init(struct proxy *px, unsigned n, char *err, size_t errsz)
 		w->px = px;
 		w->idx = i;
 		LIST_INIT(&w->conns);
+		pthread_mutex_init(&w->handoff_lock, NULL);
 		w->base = event_base_new();
 		if (!w->base) {
 			fmt_buf(err, errsz, "cannot create event loop %u", i);
@@ -55,7 +96,8 @@ int workers_init(struct proxy *px, unsigned n, char *err, size_t errsz)
 				strerror(-e));
 			return e ? e : -EINVAL;
 		}
-		if (proxy_record_start(w) < 0) {
+		w->handoff_ev = event_new(w->base, -1, 0, handoff_cb, w);
+		if (!w->handoff_ev || proxy_record_start(w) < 0) {
 			fmt_buf(err, errsz, "cannot start the tick");
 			return -ENOMEM;
 		}
@@ -107,6 +149,12 @@ void workers_free(struct proxy *px)
 	for (unsigned i = 0; i < px->n_workers; i++) {
 		struct worker *w = &px->workers[i];
 		proxy_record_stop(w);
+		/* Handed over after the loops ended: never accepted. */
+		for (unsigned j = 0; j < w->n_handoff; j++)
+			close(w->handoff_fd[j]);
+		if (w->handoff_ev)
+			event_free(w->handoff_ev);
+		pthread_mutex_destroy(&w->handoff_lock);
 		resolver_free(w->resolver);
 		if (w->base)
 			event_base_free(w->base);

@@ -25,6 +25,10 @@ struct event_base;
 struct resolver;
 struct conn;
 
+/* Streams waiting in one worker's hand-off queue at most; past that
+ * worker 0 keeps the stream itself. */
+#define WORKER_HANDOFF_MAX 64
+
 struct worker {
 	struct proxy *px;
 	unsigned idx;
@@ -37,6 +41,14 @@ struct worker {
 	 * n_conns counts the live (px->n_conns counts all loops'). */
 	LIST_HEAD(, conn) conns;
 	size_t n_conns;
+	/* Streams accepted on worker 0's unix listeners and handed here
+	 * (worker_handoff): descriptor and origin, under handoff_lock;
+	 * handoff_ev (owned, on base) takes them. */
+	pthread_mutex_t handoff_lock;
+	struct event *handoff_ev;
+	int handoff_fd[WORKER_HANDOFF_MAX];
+	unsigned char handoff_origin[WORKER_HANDOFF_MAX];
+	unsigned n_handoff;
 };
 
 /* Create workers 1..n-1 (worker 0 is made by main.c with px->base) and
@@ -62,6 +74,13 @@ void worker_call_all(struct proxy *px,
 /* From any worker: run fn(-1, EV_TIMEOUT, px) on worker 0's loop soon
  * (not waiting). 0 or -1 (no memory). */
 int worker_post0(struct proxy *px, event_callback_fn fn);
+
+/* From worker 0 (a unix listener's accept): give the accepted stream fd
+ * to the next worker in turn, whose loop calls conn_accept() with it. A
+ * unix socket cannot be bound once per worker, and one evconnlistener
+ * per worker on the shared socket lets whichever loop wakes first take
+ * a whole burst; handing each stream on spreads them. */
+void worker_handoff(struct proxy *px, int fd, int origin);
 
 /* --workers default: the online CPUs, capped at PROXY_MAX_WORKERS. */
 unsigned workers_default(void);

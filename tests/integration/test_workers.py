@@ -174,3 +174,13 @@ def test_cut_closes_tunnels_on_every_worker(env, start_proxy):
     finally:
         for s in holders:
             s.close()
+
+
+def test_unix_listener_hands_streams_to_every_worker(env, start_proxy):
+    # The guest's streams arrive on a unix socket (the bridge's
+    # connector): worker 0 accepts them and hands each to the next worker.
+    p = start_proxy(args=["--workers", str(WORKERS), "--verbose"])
+    addrs = {p.synth("allowed.test") for _ in range(2 * WORKERS)}
+    assert len(addrs) == 1, addrs
+    ws = set(worker_of(p).values())
+    assert ws == set(range(WORKERS)), f"streams served by workers {ws}"
