@@ -330,8 +330,15 @@ def keepalive_get(s, port, path):
 def test_unwritable_log_stops_everything_then_resumes(env, tiny_fs, start_proxy):
     log = os.path.join(tiny_fs, "audit.jsonl")
     ctl_sock = os.path.join(env.workdir, f"ctl-{uuid.uuid4().hex[:8]}.sock")
+    # One event loop: the absence checked below is bounded by events
+    # that came after the query in the same loop (see there); with
+    # several workers the DNS stream's loop is not the one that refuses
+    # the other connections, and answers queued on it just before the
+    # failure can still leave after it was noticed (docs/audit-log.md:
+    # the batch that fails and what is queued behind it).
     p = start_proxy(wild_policy(env), args=["--audit", log,
-                                            "--control", f"unix:{ctl_sock}"])
+                                            "--control", f"unix:{ctl_sock}",
+                                            "--workers", "1"])
 
     def ctl(line):
         r = sbxtest.run([os.path.join(env.build, "tools", "control_send"),
