@@ -120,8 +120,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 				"policy\n");
 		return;
 	}
-	/* Single-threaded: between two callbacks this is the atomic swap.
-	 * Live connections hold their own reference to the old policy. */
+	/* Swapped under the policy lock (shared.c); live connections on
+	 * every worker hold their own reference to the old policy. */
 	if (control_swap_policy(px, p) < 0) {
 		proxy_audit_policy(px, "deny",
 			     "reload failed, previous policy kept: out of memory");

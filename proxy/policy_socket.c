@@ -1,6 +1,7 @@
-/* The runtime control socket (control.h). Single-threaded like the rest of
- * the proxy: a command runs to completion inside one callback, so a swap
- * is never seen half-done. */
+/* The runtime control socket (control.h). It lives on worker 0 (worker.h):
+ * a command runs to completion inside one callback; the swap itself is
+ * made under the policy lock every worker takes its references under
+ * (shared.c), so no worker sees it half-done. */
 #include "policy_socket.h"
 
 #include <event2/buffer.h>

@@ -51,8 +51,8 @@ struct worker {
 	unsigned n_handoff;
 };
 
-/* Create workers 1..n-1 (worker 0 is made by main.c with px->base) and
- * their resolvers. Returns 0 or a negative errno with err set. */
+/* Create the n workers (bases, resolvers, ticks; px->base becomes worker
+ * 0's). Returns 0 or a negative errno with err set. */
 int workers_init(struct proxy *px, unsigned n, char *err, size_t errsz);
 /* Start the threads of workers 1..n-1; their loops run until
  * workers_stop(). */
