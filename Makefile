@@ -31,7 +31,7 @@ else
 BUILD ?= build
 endif
 
-PKGS := libevent libevent_openssl openssl libcares yaml-0.1
+PKGS := libevent libevent_openssl libevent_pthreads openssl libcares yaml-0.1
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 

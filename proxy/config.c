@@ -41,6 +41,16 @@ const char config_usage[] =
 	"  --upstream-ca FILE     also trust FILE (PEM) for intercepted upstreams\n"
 	"  --synthetic-pool CIDR  synthetic address pool (198.18.0.0/15)\n"
 	"  --max-conns N          concurrent connections (4096)\n"
+	"  --record-rate N        audit records a second the whole proxy\n"
+	"                         writes for new work (10000); past it new\n"
+	"                         connections and DNS wait for the next\n"
+	"                         second. Bounds how fast a guest grows the\n"
+	"                         log; rotation bounds its size on disk\n"
+	"  --workers N            event loops, one thread each (default: the\n"
+	"                         online CPUs, at most 64); connections\n"
+	"                         spread over them, policy, DNS cache and\n"
+	"                         synthetic addresses are shared. 1 with\n"
+	"                         --secrets-fd (interception runs on one)\n"
 	"  --handshake-timeout S  (10)  --connect-timeout S (10)\n"
 	"  --idle-timeout S       (300) --drain-timeout S   (10)\n"
 	"  --check                load the policy, print ok or the errors\n"
@@ -77,6 +87,8 @@ enum {
 	OPT_SECRETS_FD,
 	OPT_CA_OUT,
 	OPT_UPSTREAM_CA,
+	OPT_RECORD_RATE,
+	OPT_WORKERS,
 };
 
 static const struct option options[] = {
@@ -109,6 +121,8 @@ static const struct option options[] = {
 	{"secrets-fd", required_argument, NULL, OPT_SECRETS_FD},
 	{"ca-out", required_argument, NULL, OPT_CA_OUT},
 	{"upstream-ca", required_argument, NULL, OPT_UPSTREAM_CA},
+	{"record-rate", required_argument, NULL, OPT_RECORD_RATE},
+	{"workers", required_argument, NULL, OPT_WORKERS},
 	{NULL, 0, NULL, 0},
 };
 
@@ -228,6 +242,7 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 	cfg->sandbox = "default";
 	cfg->audit_keep = 10;
 	cfg->max_conns = 4096;
+	cfg->record_rate = PROXY_RECORD_RATE_DEFAULT;
 	cfg->secrets_fd = -1;
 	cfg->handshake_timeout = 10;
 	cfg->connect_timeout = 10;
@@ -384,6 +399,12 @@ int config_parse(int argc, char **argv, struct proxy_config *cfg, char *err,
 			break;
 		case OPT_MAX_CONNS:
 			u = &cfg->max_conns, umax = 1000000;
+			break;
+		case OPT_RECORD_RATE:
+			u = &cfg->record_rate, umax = 10000000;
+			break;
+		case OPT_WORKERS:
+			u = &cfg->workers, umax = PROXY_MAX_WORKERS;
 			break;
 		case OPT_HS_TIMEOUT:
 			u = &cfg->handshake_timeout;

@@ -307,5 +307,5 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 struct event *conn_timer_new(struct conn *c)
 {
-	return evtimer_new(c->px->base, timer_cb, c);
+	return evtimer_new(c->w->base, timer_cb, c);
 }

@@ -42,6 +42,8 @@
 #include "http_check.h"
 #include "proxy.h"
 #include "resolver.h"
+#include "shared.h"
+#include "worker.h"
 
 struct bufferevent;
 struct event;
@@ -93,7 +95,8 @@ enum deny_kind {
 
 struct conn {
 	struct proxy *px;
-	LIST_ENTRY(conn) link; /* px->conns, until the deferred free */
+	struct worker *w; /* the event loop it lives on; never changes */
+	LIST_ENTRY(conn) link; /* w->conns, until the deferred free */
 	uint64_t id;
 	enum conn_state state;
 	enum conn_origin origin;

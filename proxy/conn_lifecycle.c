@@ -153,12 +153,13 @@ void conn_close(struct conn *c, const char *reason)
 	c->aux = NULL;
 	policy_ref_put(c->pol);
 	c->pol = NULL;
-	px->n_conns--;
+	px->n_conns--; /* atomic */
+	c->w->n_conns--;
 	/* The free waits for the next loop turn: whoever called this may
 	 * still look at c (its state says CLOSED). */
 	evtimer_del(c->timer);
 	event_active(c->timer, EV_TIMEOUT, 0);
-	proxy_conn_gone(px);
+	proxy_conn_gone(c->w);
 }
 
 enum conn_next conn_end(struct conn *c, const char *reason)
@@ -174,16 +175,21 @@ void conn_free(struct conn *c)
 	free(c);
 }
 
-void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
+void conn_accept(struct worker *w, int fd, enum conn_origin origin)
 {
+	struct proxy *px = w->px;
 	const char *refuse = NULL;
+	/* Counted first: N workers accepting at once cannot pass
+	 * --max-conns together. */
+	size_t was = atomic_fetch_add(&px->n_conns, 1);
 	if (!proxy_may_act(px))
 		refuse = "audit log unwritable: refusing connections";
 	else if (px->draining)
 		refuse = "shutting down";
-	else if (px->n_conns >= px->cfg->max_conns)
+	else if (was >= px->cfg->max_conns)
 		refuse = "too many connections (--max-conns)";
 	if (refuse) {
+		px->n_conns--;
 		close(fd);
 		/* While the log cannot be written this only counts the
 		 * refusal for the gap record. */
@@ -196,10 +202,12 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 	}
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
+		px->n_conns--;
 		close(fd);
 		return;
 	}
 	c->px = px;
+	c->w = w;
 	c->id = ++px->next_conn_id;
 	c->origin = origin;
 	c->start_ms = c->phase_start_ms = c->last_active_ms = mono_ms();
@@ -209,7 +217,7 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 	 * unix socket. */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->client = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = conn_timer_new(c);
 	c->aux = calloc(1, sizeof(*c->aux));
 	if (!c->client || !c->timer || !c->aux) {
@@ -221,11 +229,14 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 			event_free(c->timer);
 		free(c->aux);
 		free(c);
+		px->n_conns--;
 		return;
 	}
-	c->pol = policy_ref_get(px->policy);
-	LIST_INSERT_HEAD(&px->conns, c, link);
-	px->n_conns++;
+	c->pol = proxy_policy_get(px);
+	LIST_INSERT_HEAD(&w->conns, c, link);
+	w->n_conns++;
+	proxy_log(px, "conn %llu on worker %u", (unsigned long long)c->id,
+		  w->idx);
 
 	c->state = origin == ORIGIN_TRANSPARENT ? CS_READ_HEADER
 						: CS_PROXY_HEAD;
@@ -237,18 +248,18 @@ void conn_accept(struct proxy *px, int fd, enum conn_origin origin)
 	conn_set_timer(c, (uint64_t)px->cfg->handshake_timeout * 1000);
 }
 
-size_t conn_count(const struct proxy *px)
+size_t conn_count(struct proxy *px)
 {
-	return px->n_conns;
+	return atomic_load(&px->n_conns);
 }
 
 /* Closing does not unlink (the deferred free does), so these loops are
  * safe against the connections they close. */
-size_t conn_close_all(struct proxy *px, const char *reason)
+static size_t close_all(struct worker *w, const char *reason)
 {
 	size_t n = 0;
 	struct conn *c;
-	LIST_FOREACH(c, &px->conns, link) {
+	LIST_FOREACH(c, &w->conns, link) {
 		if (c->state == CS_CLOSED)
 			continue;
 		conn_close(c, reason);
@@ -257,23 +268,48 @@ size_t conn_close_all(struct proxy *px, const char *reason)
 	return n;
 }
 
-size_t conn_close_idle_dns(struct proxy *px, const char *reason)
+/* One walk run on every worker's own loop (worker_call_all). */
+struct walk {
+	const char *reason;
+	_Atomic size_t n;
+};
+
+static void close_all_on(struct worker *w, void *arg)
 {
-	size_t n = 0;
-	struct conn *c;
-	LIST_FOREACH(c, &px->conns, link) {
-		if (c->state == CS_DNS && dns_stream_idle(c)) {
-			conn_close(c, reason);
-			n++;
-		}
-	}
-	return n;
+	struct walk *k = arg;
+	k->n += close_all(w, k->reason);
 }
 
-void conn_tick(struct proxy *px)
+size_t conn_close_all(struct proxy *px, const char *reason)
+{
+	struct walk k = {.reason = reason};
+	worker_call_all(px, close_all_on, &k);
+	return k.n;
+}
+
+static void close_idle_dns_on(struct worker *w, void *arg)
+{
+	struct walk *k = arg;
+	struct conn *c;
+	LIST_FOREACH(c, &w->conns, link) {
+		if (c->state == CS_DNS && dns_stream_idle(c)) {
+			conn_close(c, k->reason);
+			k->n++;
+		}
+	}
+}
+
+size_t conn_close_idle_dns(struct proxy *px, const char *reason)
+{
+	struct walk k = {.reason = reason};
+	worker_call_all(px, close_idle_dns_on, &k);
+	return k.n;
+}
+
+void conn_tick(struct worker *w)
 {
 	struct conn *c;
-	LIST_FOREACH(c, &px->conns, link) {
+	LIST_FOREACH(c, &w->conns, link) {
 		if (c->dns && c->state != CS_CLOSED)
 			conn_run(c, dns_stream_tick(c));
 	}
@@ -281,7 +317,10 @@ void conn_tick(struct proxy *px)
 
 void conn_shutdown(struct proxy *px, const char *reason)
 {
-	conn_close_all(px, reason);
-	while (!LIST_EMPTY(&px->conns))
-		conn_free(LIST_FIRST(&px->conns));
+	for (unsigned i = 0; i < px->n_workers; i++) {
+		struct worker *w = &px->workers[i];
+		close_all(w, reason);
+		while (!LIST_EMPTY(&w->conns))
+			conn_free(LIST_FIRST(&w->conns));
+	}
 }

@@ -87,10 +87,8 @@ enum conn_next conn_read_header(struct conn *c)
 	memcpy(dst.b, h.addr, h.family == 4 ? 4 : 16);
 	c->port = h.port;
 	if (synth_contains(c->px->synth, &dst)) {
-		const char *name = synth_lookup(c->px->synth, &dst);
-		if (name) {
-			fmt_buf(c->name, sizeof(c->name), "%s", name);
-		} else {
+		if (!proxy_synth_name(c->px, &dst, c->name,
+				      sizeof(c->name))) {
 			/* Denied with the decision (conn_decide_target); the
 			 * refusal speaks the client's protocol when its first
 			 * bytes are there (or come within the grace). */

@@ -160,7 +160,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 		rcode = DNS_RCODE_SERVFAIL;
 	} else if (j->q.qtype == DNS_TYPE_A && st == RESOLVE_OK) {
 		struct ip_addr sa;
-		if (synth_assign(c->px->synth, j->q.qname, &sa) == 0) {
+		if (proxy_synth_assign(c->px, j->q.qname, &sa) == 0) {
 			memcpy(a[0], sa.b, 4);
 			na = 1;
 		} else {
@@ -240,7 +240,7 @@ static void handle_query(struct conn *c, const uint8_t *msg, size_t len)
 	j->v = v;
 	LIST_INSERT_HEAD(&s->jobs, j, link);
 	s->inflight++;
-	j->rq = resolver_lookup(c->px->resolver, name, on_resolved, j);
+	j->rq = resolver_lookup(c->w->resolver, name, on_resolved, j);
 	if (!j->rq) {
 		answer(c, &q, true, DNS_RCODE_SERVFAIL, NULL, 0);
 		job_free(j);

@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 #include <event2/listener.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -11,107 +12,158 @@
 #include "../common/unix_listen.h"
 #include "../common/util.h"
 #include "conn.h"
+#include "worker.h"
 
 #define BACKOFF_MIN_MS 50
 #define BACKOFF_MAX_MS 2000
 
-struct listener {
-	struct listener *next;
-	struct proxy *px;
-	struct evconnlistener *lev; /* owned; closes the fd */
+/* One listener's share on one worker: its own evconnlistener (on the
+ * worker's base), back-off and budget pause. Only that worker touches it
+ * while the loops run. */
+struct lslot {
+	struct listener *l;
+	struct worker *w;
+	struct evconnlistener *lev; /* owned; TCP: closes its own fd */
 	struct event *backoff;      /* owned */
 	struct event *budget_timer; /* owned: the budget's second ended */
 	unsigned backoff_ms;
 	bool budget_paused; /* the record budget was spent: see record.c */
+};
+
+/* TCP: a socket per worker, bound to the same address and port with
+ * SO_REUSEPORT (the kernel spreads new connections). Unix: one socket,
+ * accepted on worker 0 only, which hands each stream to the workers in
+ * turn (worker_handoff). The list is built before the workers start and
+ * read-only until they ended. */
+struct listener {
+	struct listener *next;
+	struct proxy *px;
 	bool http_proxy;
-	char unix_path[108]; /* unlinked on close; "" for TCP */
+	int unix_fd;         /* owned: the shared unix socket, -1 for TCP */
+	char unix_path[108]; /* unlinked on drain/close; "" for TCP */
+	struct lslot slot[]; /* px->n_workers */
 };
 
 static void accept_cb(struct evconnlistener *lev, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
-	struct listener *l = arg;
-	(void)lev;
+	struct lslot *s = arg;
+	struct proxy *px = s->l->px;
 	(void)sa;
 	(void)salen;
-	l->backoff_ms = 0;
-	conn_accept(l->px, fd,
-		    l->http_proxy ? ORIGIN_HTTP_PROXY : ORIGIN_TRANSPARENT);
+	s->backoff_ms = 0;
+	enum conn_origin o =
+		s->l->http_proxy ? ORIGIN_HTTP_PROXY : ORIGIN_TRANSPARENT;
+	if (s->l->unix_fd >= 0)
+		worker_handoff(px, fd, o); /* only worker 0 accepts here */
+	else
+		conn_accept(s->w, fd, o);
 	/* New connections wait in the backlog until the budget's second
 	 * ends, not until the next tick (which could idle the listener for
 	 * most of a second more). */
-	if (!proxy_budget_ok(l->px)) {
+	if (!proxy_budget_ok(px)) {
 		evconnlistener_disable(lev);
-		l->budget_paused = true;
-		unsigned ms = proxy_budget_wait_ms(l->px);
+		s->budget_paused = true;
+		unsigned ms = proxy_budget_wait_ms(px);
 		struct timeval tv = {(time_t)(ms / 1000),
 				     (suseconds_t)(ms % 1000) * 1000};
-		evtimer_add(l->budget_timer, &tv);
+		evtimer_add(s->budget_timer, &tv);
 	}
 }
 
 static void budget_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct listener *l = arg;
+	struct lslot *s = arg;
 	(void)fd;
 	(void)what;
-	listeners_resume(l->px);
+	listeners_resume(s->w);
 }
 
-void listeners_resume(struct proxy *px)
+void listeners_resume(struct worker *w)
 {
+	struct proxy *px = w->px;
 	if (px->draining || !proxy_budget_ok(px))
 		return;
 	for (struct listener *l = px->listeners; l; l = l->next) {
-		if (l->budget_paused) {
-			l->budget_paused = false;
-			evconnlistener_enable(l->lev);
+		struct lslot *s = &l->slot[w->idx];
+		if (s->lev && s->budget_paused) {
+			s->budget_paused = false;
+			evconnlistener_enable(s->lev);
 		}
 	}
 }
 
-void listeners_fd_freed(struct proxy *px)
+/* A paused listener resumes only when a connection's worth of descriptors
+ * is free (the client's, a resolver socket, the upstream's): accepting
+ * with one free would take a client it cannot serve. With several
+ * workers one may still race another to them; this makes that rare. */
+#define FD_HEADROOM 3
+
+static bool fds_free(void)
 {
+	int fd[FD_HEADROOM];
+	unsigned n = 0;
+	while (n < FD_HEADROOM &&
+	       (fd[n] = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0)) >= 0)
+		n++;
+	for (unsigned i = 0; i < n; i++)
+		close(fd[i]);
+	return n == FD_HEADROOM;
+}
+
+void listeners_fd_freed(struct worker *w)
+{
+	struct proxy *px = w->px;
 	if (px->draining)
 		return;
 	for (struct listener *l = px->listeners; l; l = l->next) {
-		if (!evtimer_pending(l->backoff, NULL))
+		struct lslot *s = &l->slot[w->idx];
+		if (!s->lev || !evtimer_pending(s->backoff, NULL) ||
+		    !fds_free())
 			continue;
 		/* A descriptor just closed: the next accept may work. The
 		 * back-off stays as it is, so a failing retry waits longer. */
-		evtimer_del(l->backoff);
-		if (!l->budget_paused)
-			evconnlistener_enable(l->lev);
+		evtimer_del(s->backoff);
+		if (!s->budget_paused)
+			evconnlistener_enable(s->lev);
 	}
 }
 
 static void backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct listener *l = arg;
+	struct lslot *s = arg;
 	(void)fd;
 	(void)what;
-	if (!l->px->draining && !l->budget_paused)
-		evconnlistener_enable(l->lev);
+	if (s->l->px->draining || s->budget_paused)
+		return;
+	if (!fds_free()) {
+		struct timeval tv = {0, (suseconds_t)s->backoff_ms * 1000};
+		tv.tv_sec = tv.tv_usec / 1000000;
+		tv.tv_usec %= 1000000;
+		evtimer_add(s->backoff, &tv);
+		return;
+	}
+	evconnlistener_enable(s->lev);
 }
 
 /* EMFILE and friends: stop accepting for a while rather than spin on a
  * listener the kernel keeps reporting readable. */
 static void accept_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct listener *l = arg;
+	struct lslot *s = arg;
 	int err = EVUTIL_SOCKET_ERROR();
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
 		return;
 	evconnlistener_disable(lev);
-	l->backoff_ms = l->backoff_ms ? l->backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (l->backoff_ms > BACKOFF_MAX_MS)
-		l->backoff_ms = BACKOFF_MAX_MS;
+	s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (s->backoff_ms > BACKOFF_MAX_MS)
+		s->backoff_ms = BACKOFF_MAX_MS;
 	fprintf(stderr, "sandbox-proxy: accept: %s; pausing %u ms\n",
-		strerror(err), l->backoff_ms);
-	struct timeval tv = {0, (suseconds_t)l->backoff_ms * 1000};
+		strerror(err), s->backoff_ms);
+	struct timeval tv = {0, (suseconds_t)s->backoff_ms * 1000};
 	tv.tv_sec = tv.tv_usec / 1000000;
 	tv.tv_usec %= 1000000;
-	evtimer_add(l->backoff, &tv);
+	evtimer_add(s->backoff, &tv);
 }
 
 static int open_unix(const struct listen_spec *ls, char *err, size_t errsz)
@@ -124,16 +176,23 @@ static int open_unix(const struct listen_spec *ls, char *err, size_t errsz)
 	return fd;
 }
 
+/* port: ls->port for the first socket (first: its address is recorded
+ * for the self-connection check), the port it got for the others (so
+ * "tcp:HOST:0" gives every worker the same port). reuseport with
+ * more than one worker: only sockets of the same user can join the
+ * group (Linux), so no other user can take the proxy's connections. */
 static int open_tcp(struct proxy *px, const struct listen_spec *ls,
-		    char *err, size_t errsz, char *shown, size_t shownsz)
+		    uint16_t *port, bool first, bool reuseport, char *err,
+		    size_t errsz,
+		    char *shown, size_t shownsz)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC,
 				 .ai_socktype = SOCK_STREAM,
 				 .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *res = NULL;
-	char port[8];
-	fmt_buf(port, sizeof(port), "%u", ls->port);
-	int gr = getaddrinfo(ls->host, port, &hints, &res);
+	char portstr[8];
+	fmt_buf(portstr, sizeof(portstr), "%u", *port);
+	int gr = getaddrinfo(ls->host, portstr, &hints, &res);
 	if (gr != 0) {
 		fmt_buf(err, errsz, "%s: %s", ls->spec, gai_strerror(gr));
 		return -EINVAL;
@@ -145,6 +204,8 @@ static int open_tcp(struct proxy *px, const struct listen_spec *ls,
 	int one = 1;
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+				     sizeof(one)) < 0) ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||
 	    listen(fd, 1024) < 0) {
 		int e = errno;
@@ -161,12 +222,13 @@ static int open_tcp(struct proxy *px, const struct listen_spec *ls,
 		return -errno;
 	}
 	struct self_addr self = {0};
-	if (ip_from_sockaddr(&ss, &self.addr, &self.port) == 0 &&
+	if (ip_from_sockaddr(&ss, &self.addr, &self.port) == 0 && first &&
 	    px->n_self < PROXY_MAX_SELF) {
 		static const uint8_t zero[16];
 		self.wildcard = memcmp(self.addr.b, zero, 16) == 0;
 		px->self[px->n_self++] = self;
 	}
+	*port = self.port;
 	char txt[IP_STR_MAX];
 	ip_format(&self.addr, txt);
 	fmt_buf(shown, shownsz,
@@ -175,48 +237,99 @@ static int open_tcp(struct proxy *px, const struct listen_spec *ls,
 	return take_fd(&fd);
 }
 
+static void slot_free(struct lslot *s)
+{
+	if (s->lev)
+		evconnlistener_free(s->lev);
+	if (s->backoff)
+		event_free(s->backoff);
+	if (s->budget_timer)
+		event_free(s->budget_timer);
+	s->lev = NULL;
+	s->backoff = s->budget_timer = NULL;
+}
+
+static void listener_free(struct listener *l)
+{
+	for (unsigned i = 0; i < l->px->n_workers; i++)
+		slot_free(&l->slot[i]);
+	if (l->unix_fd >= 0)
+		close(l->unix_fd);
+	if (l->unix_path[0])
+		unlink(l->unix_path);
+	free(l);
+}
+
+/* The worker's share of l on fd (TCP: the slot owns fd; unix: l does). */
+static int slot_open(struct listener *l, unsigned i, int fd)
+{
+	struct lslot *s = &l->slot[i];
+	struct worker *w = &l->px->workers[i];
+	s->l = l;
+	s->w = w;
+	s->lev = evconnlistener_new(
+		w->base, accept_cb, s,
+		(l->unix_fd < 0 ? LEV_OPT_CLOSE_ON_FREE : 0) |
+			LEV_OPT_CLOSE_ON_EXEC,
+		-1, fd);
+	if (!s->lev) {
+		if (l->unix_fd < 0)
+			close(fd);
+		return -ENOMEM;
+	}
+	s->backoff = evtimer_new(w->base, backoff_cb, s);
+	s->budget_timer = evtimer_new(w->base, budget_timer_cb, s);
+	if (!s->backoff || !s->budget_timer)
+		return -ENOMEM;
+	evconnlistener_set_error_cb(s->lev, accept_error_cb);
+	return 0;
+}
+
 int listener_open(struct proxy *px, const struct listen_spec *ls, char *err,
 		  size_t errsz)
 {
 	char shown[160];
-	int fd;
-	if (ls->type == LISTEN_UNIX) {
-		fd = open_unix(ls, err, errsz);
-		fmt_buf(shown, sizeof(shown), "unix:%s", ls->path);
-	} else {
-		fd = open_tcp(px, ls, err, errsz, shown, sizeof(shown));
-	}
-	if (fd < 0)
-		return fd;
-	struct listener *l = calloc(1, sizeof(*l));
+	unsigned n = px->n_workers;
+	struct listener *l =
+		calloc(1, sizeof(*l) + n * sizeof(struct lslot));
 	if (!l) {
-		close(fd);
 		fmt_buf(err, errsz, "out of memory");
 		return -ENOMEM;
 	}
 	l->px = px;
 	l->http_proxy = ls->http_proxy;
-	if (ls->type == LISTEN_UNIX)
+	l->unix_fd = -1;
+	if (ls->type == LISTEN_UNIX) {
+		int fd = open_unix(ls, err, errsz);
+		if (fd < 0) {
+			free(l);
+			return fd;
+		}
+		l->unix_fd = fd;
 		memcpy(l->unix_path, ls->path, strlen(ls->path) + 1);
-	l->lev = evconnlistener_new(px->base, accept_cb, l,
-				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-				    -1, fd);
-	l->backoff = evtimer_new(px->base, backoff_cb, l);
-	l->budget_timer = evtimer_new(px->base, budget_timer_cb, l);
-	if (!l->lev || !l->backoff || !l->budget_timer) {
-		if (l->lev)
-			evconnlistener_free(l->lev);
-		else
-			close(fd);
-		if (l->backoff)
-			event_free(l->backoff);
-		if (l->budget_timer)
-			event_free(l->budget_timer);
-		free(l);
-		fmt_buf(err, errsz, "%s: cannot create listener", ls->spec);
-		return -ENOMEM;
+		fmt_buf(shown, sizeof(shown), "unix:%s", ls->path);
 	}
-	evconnlistener_set_error_cb(l->lev, accept_error_cb);
+	uint16_t port = ls->port;
+	/* A unix socket is accepted on worker 0 only, which hands each
+	 * stream on (worker_handoff). */
+	unsigned n_slots = l->unix_fd >= 0 ? 1 : n;
+	for (unsigned i = 0; i < n_slots; i++) {
+		int fd = l->unix_fd;
+		if (fd < 0) {
+			fd = open_tcp(px, ls, &port, i == 0, n > 1, err, errsz,
+				      shown, sizeof(shown));
+			if (fd < 0) {
+				listener_free(l);
+				return fd;
+			}
+		}
+		if (slot_open(l, i, fd) < 0) {
+			listener_free(l);
+			fmt_buf(err, errsz, "%s: cannot create listener",
+				ls->spec);
+			return -ENOMEM;
+		}
+	}
 	l->next = px->listeners;
 	px->listeners = l;
 	fprintf(stderr, "sandbox-proxy: listening on %s (%s)\n", shown,
@@ -224,16 +337,33 @@ int listener_open(struct proxy *px, const struct listen_spec *ls, char *err,
 	return 0;
 }
 
+static void drain_on(struct worker *w, void *arg)
+{
+	(void)arg;
+	for (struct listener *l = w->px->listeners; l; l = l->next)
+		slot_free(&l->slot[w->idx]);
+}
+
+void listeners_drain(struct proxy *px)
+{
+	worker_call_all(px, drain_on, NULL);
+	/* Every worker let go of the unix sockets: close them now, so new
+	 * connections are refused rather than left in a backlog. */
+	for (struct listener *l = px->listeners; l; l = l->next) {
+		if (l->unix_fd >= 0)
+			close(l->unix_fd);
+		l->unix_fd = -1;
+		if (l->unix_path[0])
+			unlink(l->unix_path);
+		l->unix_path[0] = '\0';
+	}
+}
+
 void listeners_close(struct proxy *px)
 {
 	while (px->listeners) {
 		struct listener *l = px->listeners;
 		px->listeners = l->next;
-		evconnlistener_free(l->lev);
-		event_free(l->backoff);
-		event_free(l->budget_timer);
-		if (l->unix_path[0])
-			unlink(l->unix_path);
-		free(l);
+		listener_free(l);
 	}
 }

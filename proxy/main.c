@@ -6,6 +6,7 @@
  * and swaps it in (connections keep the policy they were decided under);
  * SIGTERM/SIGINT stop accepting and drain for up to --drain-timeout. */
 #include <event2/event.h>
+#include <event2/thread.h>
 #include <ifaddrs.h>
 #include <limits.h>
 #include <signal.h>
@@ -28,6 +29,7 @@
 #include "synth.h"
 #include "intercept.h"
 #include "secrets.h"
+#include "worker.h"
 
 #define VERSION "0.1.0"
 /* Names whose answers are kept (see dns_cache.h); under 1 MiB when full. */
@@ -118,8 +120,8 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 				"policy\n");
 		return;
 	}
-	/* Single-threaded: between two callbacks this is the atomic swap.
-	 * Live connections hold their own reference to the old policy. */
+	/* Swapped under the policy lock (shared.c); live connections on
+	 * every worker hold their own reference to the old policy. */
 	if (control_swap_policy(px, p) < 0) {
 		proxy_audit_policy(px, "deny",
 			     "reload failed, previous policy kept: out of memory");
@@ -128,37 +130,15 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	fprintf(stderr, "sandbox-proxy: policy reloaded\n");
 }
 
-static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
-{
-	struct proxy *px = arg;
-	(void)fd;
-	(void)what;
-	conn_close_all(px, "proxy shutting down (drain timeout)");
-	event_base_loopexit(px->base, NULL);
-}
-
 static void on_sigterm(evutil_socket_t sig, short what, void *arg)
 {
 	struct proxy *px = arg;
 	(void)what;
 	if (px->draining)
 		return;
-	px->draining = true;
 	fprintf(stderr, "sandbox-proxy: %s: draining %zu connection(s)\n",
-		strsignal(sig), px->n_conns);
-	listeners_close(px);
-	/* DNS streams idle by nature: nothing to wait for. */
-	conn_close_idle_dns(px, "proxy shutting down");
-	if (px->n_conns == 0) {
-		event_base_loopexit(px->base, NULL);
-		return;
-	}
-	struct timeval tv = {(time_t)px->cfg->drain_timeout, 0};
-	px->drain_timer = evtimer_new(px->base, on_drain_timeout, px);
-	if (px->drain_timer)
-		evtimer_add(px->drain_timer, &tv);
-	else
-		on_drain_timeout(-1, 0, px);
+		strsignal(sig), conn_count(px));
+	proxy_drain(px);
 }
 
 static void collect_local_addrs(struct proxy *px)
@@ -223,14 +203,8 @@ static int run(struct proxy_config *cfg)
 	if ((err = proxy_audit_open(&px)) < 0)
 		die("--audit %s: cannot start the writer: %s", cfg->audit_path,
 		    strerror(-err));
-	px.base = event_base_new();
-	if (!px.base)
-		die("cannot create the event loop");
-	px.resolver = resolver_new(px.base, cfg->resolver, &err);
-	if (!px.resolver)
-		die("--resolver %s: %s",
-		    cfg->resolver ? cfg->resolver : "(system)",
-		    strerror(-err));
+	pthread_mutex_init(&px.policy_lock, NULL);
+	pthread_mutex_init(&px.shared_lock, NULL);
 	px.dns_cache = dns_cache_new(DNS_CACHE_MAX);
 	if (!px.dns_cache)
 		die("cannot create the DNS cache");
@@ -251,6 +225,25 @@ static int run(struct proxy_config *cfg)
 			if (!px.icpt)
 				die("%s", msg);
 		}
+	}
+	unsigned n_workers = cfg->workers ? cfg->workers : workers_default();
+	if (px.icpt && n_workers > 1) {
+		/* The interception sessions and their certificate cache live
+		 * on one loop (intercept.c). */
+		if (cfg->workers > 1)
+			fprintf(stderr, "sandbox-proxy: --workers %u: one "
+					"worker with TLS interception\n",
+				cfg->workers);
+		n_workers = 1;
+	}
+	/* Before any base exists: event_base_once() and loopexit from
+	 * another thread (worker.c) need libevent's locks. */
+	if (n_workers > 1 && evthread_use_pthreads() < 0)
+		die("cannot enable libevent's threads");
+	{
+		char msg[400];
+		if (workers_init(&px, n_workers, msg, sizeof(msg)) < 0)
+			die("%s", msg);
 	}
 
 	signal(SIGPIPE, SIG_IGN);
@@ -290,18 +283,24 @@ static int run(struct proxy_config *cfg)
 		fprintf(stderr, "sandbox-proxy: control socket unix:%s\n",
 			cfg->control_path);
 	}
-	if (proxy_audit_policy(&px, "allow", "loaded") < 0 ||
-	    proxy_record_start(&px) < 0) {
+	if (proxy_audit_policy(&px, "allow", "loaded") < 0) {
 		listeners_close(&px);
 		die("--audit %s: cannot write the audit log", cfg->audit_path);
 	}
-	fprintf(stderr, "sandbox-proxy: ready\n");
+	if ((err = workers_start(&px)) < 0) {
+		listeners_close(&px);
+		die("cannot start the workers: %s", strerror(-err));
+	}
+	fprintf(stderr, "sandbox-proxy: ready (%u worker%s)\n", px.n_workers,
+		px.n_workers == 1 ? "" : "s");
 	fflush(stderr);
 	/* The launcher waits on this pipe; if it is gone, nobody waits. */
 	if (ready_fd_send(ready_fd) < 0 && cfg->verbose)
 		fprintf(stderr, "sandbox-proxy: --ready-fd: nobody listens\n");
 
 	event_base_dispatch(px.base);
+	workers_stop(&px); /* if worker 0's loop ended another way */
+	workers_join(&px);
 
 	listeners_close(&px);
 	inbound_close_all(&px);
@@ -310,19 +309,19 @@ static int run(struct proxy_config *cfg)
 	conn_shutdown(&px, "proxy shutting down");
 	if (px.drain_timer)
 		event_free(px.drain_timer);
-	proxy_record_stop(&px);
 	event_free(px.sig_hup);
 	event_free(px.sig_term);
 	event_free(px.sig_int);
 	intercept_free(px.icpt);
 	secrets_free(px.secrets);
-	resolver_free(px.resolver);
 	dns_cache_free(px.dns_cache);
 	synth_free(px.synth);
 	policy_ref_put(px.policy);
 	proxy_audit_close(&px);
 	audit_close(px.audit);
-	event_base_free(px.base);
+	workers_free(&px);
+	pthread_mutex_destroy(&px.policy_lock);
+	pthread_mutex_destroy(&px.shared_lock);
 	fprintf(stderr, "sandbox-proxy: exiting\n");
 	return 0;
 }

@@ -1,6 +1,7 @@
-/* The runtime control socket (control.h). Single-threaded like the rest of
- * the proxy: a command runs to completion inside one callback, so a swap
- * is never seen half-done. */
+/* The runtime control socket (control.h). It lives on worker 0 (worker.h):
+ * a command runs to completion inside one callback; the swap itself is
+ * made under the policy lock every worker takes its references under
+ * (shared.c), so no worker sees it half-done. */
 #include "policy_socket.h"
 
 #include <event2/buffer.h>
@@ -86,9 +87,9 @@ int control_swap_policy(struct proxy *px, struct policy *p)
 	}
 	ref->policy = p;
 	atomic_init(&ref->refs, 1);
-	struct policy_ref *old = px->policy;
-	px->policy = ref;
-	policy_ref_put(old);
+	/* Every worker takes its next connection's reference under the
+	 * same lock (shared.c). */
+	proxy_policy_set(px, ref);
 	/* A DNS stream decides with the policy it was accepted under and
 	 * the guest keeps one open for all UDP queries; an idle one is
 	 * closed (the guest reopens it) so the change reaches DNS too. */

@@ -1,5 +1,5 @@
 /* Small services of the proxy context: shared policy references, the
- * self-connection check, drain bookkeeping. The fail-closed audit path is
+ * self-connection check, the drain across workers. The fail-closed audit path is
  * record.c. */
 #include "proxy.h"
 
@@ -12,7 +12,9 @@
 #include "../common/util.h"
 #include "../auditlog/audit.h"
 #include "ipclass.h"
+#include "conn.h"
 #include "listener.h"
+#include "worker.h"
 
 struct policy_ref *policy_ref_get(struct policy_ref *r)
 {
@@ -69,11 +71,58 @@ bool proxy_is_self(const struct proxy *px, const struct ip_addr *a,
 	return false;
 }
 
-void proxy_conn_gone(struct proxy *px)
+/* Only worker 0 ends the loops (worker.c: it may be waiting for the
+ * others in worker_call_all, so no other worker may end them under it). */
+static void drain_check_cb(evutil_socket_t fd, short what, void *arg)
 {
-	listeners_fd_freed(px);
-	if (px->draining && px->n_conns == 0)
-		event_base_loopexit(px->base, NULL);
+	(void)fd;
+	(void)what;
+	proxy_drain_check(arg);
+}
+
+void proxy_conn_gone(struct worker *w)
+{
+	struct proxy *px = w->px;
+	listeners_fd_freed(w);
+	if (!px->draining || px->n_conns != 0)
+		return;
+	if (w->idx == 0)
+		proxy_drain_check(px);
+	else
+		worker_post0(px, drain_check_cb);
+}
+
+void proxy_drain_check(struct proxy *px)
+{
+	if (!px->stopping && px->n_conns == 0)
+		workers_stop(px);
+}
+
+static void on_drain_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct proxy *px = arg;
+	(void)fd;
+	(void)what;
+	conn_close_all(px, "proxy shutting down (drain timeout)");
+	workers_stop(px);
+}
+
+void proxy_drain(struct proxy *px)
+{
+	px->draining = true;
+	listeners_drain(px);
+	/* DNS streams idle by nature: nothing to wait for. */
+	conn_close_idle_dns(px, "proxy shutting down");
+	if (px->n_conns == 0) {
+		proxy_drain_check(px);
+		return;
+	}
+	struct timeval tv = {(time_t)px->cfg->drain_timeout, 0};
+	px->drain_timer = evtimer_new(px->base, on_drain_timeout, px);
+	if (px->drain_timer)
+		evtimer_add(px->drain_timer, &tv);
+	else
+		on_drain_timeout(-1, 0, px);
 }
 
 int proxy_audit_policy(struct proxy *px, const char *decision,

@@ -1,13 +1,14 @@
-/* The one context of a running sandbox-proxy. Everything mutable lives
- * here (or in a connection hanging off it); there are no other globals.
- * One libevent loop drives listeners, connections, the resolver and
- * signals, so "atomic" swaps are plain pointer assignments made between
- * callbacks. The only other thread is the audit writer
- * (auditlog/audit_queue.c), which shares nothing with this struct but its
- * queue. */
+/* The shared context of a running sandbox-proxy. Everything mutable lives
+ * here, in a worker (worker.h: one per event loop) or in a connection
+ * hanging off one; there are no other globals. What more than one thread
+ * touches is said at each member: immutable once the workers start,
+ * atomic, or behind one of the mutexes below (docs/design.md, "Threads in
+ * sandbox-proxy"). The audit writer thread (auditlog/audit_queue.c)
+ * shares nothing with this struct but its queue. */
 #ifndef PROXY_PROXY_H
 #define PROXY_PROXY_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,6 +34,7 @@ struct control;
 struct inbound;
 struct secrets;
 struct intercept;
+struct worker;
 
 /* A loaded policy shared by reference: a connection keeps the policy it was
  * decided under (and the rule strings its verdict points into) even after a
@@ -59,48 +61,68 @@ struct self_addr {
 #define PROXY_MAX_SELF 32
 
 struct proxy {
-	struct event_base *base;
+	struct event_base *base; /* worker 0's: control, inbound, signals */
 	const struct proxy_config *cfg;
 	const char *presets_dir;
 
-	struct policy_ref *policy; /* current; one reference held here */
+	/* current; one reference held here. Swapped (worker 0) and read
+	 * with a reference taken (any worker) under policy_lock, so no
+	 * connection takes a reference to a policy being freed:
+	 * proxy_policy_get(). */
+	struct policy_ref *policy;
+	pthread_mutex_t policy_lock;
 	struct audit *audit;       /* owned */
-	struct resolver *resolver; /* owned */
+	/* owned, shared by every worker behind shared_lock (dns_stream.c,
+	 * conn_target.c, upstream_connect.c): a name keeps one synthetic
+	 * address whichever worker answered the query and whichever
+	 * accepts the connection. */
 	struct dns_cache *dns_cache; /* owned: answers for allowed names */
 	struct synth_pool *synth;  /* owned */
+	pthread_mutex_t shared_lock;
+	/* Worker 0 only: */
 	struct control *control;  /* owned, NULL without --control */
 	struct inbound *inbound;  /* owned: published ports (inbound.h) */
 	/* Secrets and TLS interception for their hosts (docs/secrets.md);
-	 * both NULL without --secrets-fd. */
+	 * both NULL without --secrets-fd. With them the proxy runs one
+	 * worker (the sessions live on px->base). */
 	struct secrets *secrets;   /* owned */
 	struct intercept *icpt;    /* owned */
 
+	/* The event loops (worker.h); workers[0] runs on the main thread. */
+	struct worker *workers; /* owned array */
+	unsigned n_workers;
+
+	/* Built before the workers start, read-only after: */
 	struct listener *listeners; /* owned list */
 	struct self_addr self[PROXY_MAX_SELF];
 	size_t n_self;
 	struct ip_addr local_addrs[PROXY_MAX_SELF]; /* getifaddrs() at start */
 	size_t n_local;
 
-	/* owned by the connection module (conn.h): live connections and
-	 * closed ones awaiting their deferred free; n_conns counts the live */
-	LIST_HEAD(, conn) conns;
-	size_t n_conns;
-	uint64_t next_conn_id;
+	/* Live connections of all workers, against --max-conns. */
+	_Atomic size_t n_conns;
+	_Atomic uint64_t next_conn_id;
 
-	bool draining;     /* SIGTERM seen: no new connections */
+	atomic_bool draining; /* SIGTERM seen: no new connections */
+	bool stopping;        /* worker 0: workers_stop() was called */
+	unsigned handoff_next; /* worker 0: worker_handoff()'s turn */
 	/* The audit log's writer thread (record.c, auditlog/audit_queue.h).
 	 * While the log cannot be written, every decision path refuses
-	 * (fail closed); the tick retries once a second and, when a write
-	 * works again, records the gap and resumes. */
+	 * (fail closed); worker 0's tick retries once a second and, when a
+	 * write works again, records the gap and resumes. */
 	struct audit_queue *audit_q; /* owned */
-	struct event *tick;    /* owned: 1 s; aggregates, recovery */
-	/* Records written in the current second, against
-	 * PROXY_RECORD_BUDGET (new work waits when it is spent). */
-	uint64_t budget_window_ms;
-	unsigned budget_used;
-	struct event *drain_timer;
-	struct event *sig_hup, *sig_term, *sig_int;
+	/* Records written in the current second, against cfg->record_rate
+	 * (new work waits when it is spent): (second << 32) | count, one
+	 * atomic word (record.c). */
+	_Atomic uint64_t budget;
+	struct event *drain_timer; /* worker 0 */
+	struct event *sig_hup, *sig_term, *sig_int; /* worker 0 */
 };
+
+/* A new reference to the current policy (under policy_lock). */
+struct policy_ref *proxy_policy_get(struct proxy *px);
+/* Swap in ref (taking over its reference) and drop the old one. */
+void proxy_policy_set(struct proxy *px, struct policy_ref *ref);
 
 /* The one decide-and-record path (record.c). Every decision that lets
  * bytes depending on a guest-chosen name leave the host (a DNS answer or
@@ -133,17 +155,16 @@ int proxy_audit_stream(struct proxy *px, struct audit_agg *g,
  * stream is closing). Returns 0 or the first write error. */
 int proxy_audit_flush(struct proxy *px, struct audit_agg *g, bool force);
 /* Records a second the proxy writes for new work (DNS messages, new
- * connections) before that work waits for the next second: with the
- * per-stream budget (audit_agg.h), the bound on how fast a guest can grow
- * the log (docs/audit-log.md). */
-#define PROXY_RECORD_BUDGET 2000
+ * connections) before that work waits for the next second, --record-rate
+ * (config.h): with the per-stream budget (audit_agg.h), the bound on how
+ * fast a guest can grow the log (docs/audit-log.md). */
 bool proxy_budget_ok(struct proxy *px);
 /* Milliseconds until the current budget second ends (at least 1): when a
  * listener paused for the budget may accept again. */
 unsigned proxy_budget_wait_ms(struct proxy *px);
-/* Start and stop the 1 s tick (main.c). */
-int proxy_record_start(struct proxy *px);
-void proxy_record_stop(struct proxy *px);
+/* Start and stop a worker's 1 s tick (worker.c). */
+int proxy_record_start(struct worker *w);
+void proxy_record_stop(struct worker *w);
 
 /* A "policy" event: the policy was loaded, reloaded, changed or cut.
  * Returns proxy_audit_sync()'s result. */
@@ -158,7 +179,13 @@ void proxy_log(struct proxy *px, const char *fmt, ...)
 bool proxy_is_self(const struct proxy *px, const struct ip_addr *a,
 		   uint16_t port);
 
-/* Called when a connection ends (drain bookkeeping). */
-void proxy_conn_gone(struct proxy *px);
+/* Called on w's loop when one of its connections ends (drain
+ * bookkeeping, EMFILE back-off). */
+void proxy_conn_gone(struct worker *w);
+/* SIGTERM (worker 0): stop accepting on every worker, close idle DNS
+ * streams, and end the loops once no connection is left. */
+void proxy_drain(struct proxy *px);
+/* Worker 0: the drain is over if no connection is left. */
+void proxy_drain_check(struct proxy *px);
 
 #endif

@@ -14,14 +14,14 @@
  * changes (control.c, main.c) all reach the log through proxy_audit(), so
  * a failed write stops all of them at once.
  *
- * Recovery: a once-a-second tick tries to write a "log" record that says
+ * Recovery: a once-a-second tick (worker 0's) tries to write a "log" record that says
  * how long the log could not be written and how many records were lost;
  * when it succeeds, the proxy resumes: new connections are accepted again
  * and paused DNS streams read on. The same tick writes the aggregates of
  * DNS streams whose interval ended (audit_agg.h).
  *
  * Bound: besides each DNS stream's budget, the proxy as a whole writes at
- * most PROXY_RECORD_BUDGET records a second before new work waits: DNS
+ * most --record-rate records a second before new work waits: DNS
  * streams stop reading until the tick, listeners stop accepting until the
  * budget's second ends (their own timer; the tick is the fallback). */
 #include <event2/event.h>
@@ -36,35 +36,45 @@
 #include "conn.h"
 #include "listener.h"
 #include "proxy.h"
+#include "worker.h"
 
 #define TICK_MS 1000
 
-static void budget_window(struct proxy *px, uint64_t now)
+/* The budget is one atomic word, (second << 32) | records written in it,
+ * so that any thread may charge it and the proxy as a whole, not each
+ * thread, is held to cfg->record_rate. Seconds are those of the monotonic
+ * clock, so a window ends at a whole second. */
+static unsigned budget_used(struct proxy *px, uint64_t sec)
 {
-	if (now - px->budget_window_ms >= 1000) {
-		px->budget_window_ms = now;
-		px->budget_used = 0;
-	}
+	uint64_t v = atomic_load_explicit(&px->budget, memory_order_relaxed);
+	return (v >> 32) == (sec & 0xffffffffu) ? (unsigned)v : 0;
 }
 
 bool proxy_budget_ok(struct proxy *px)
 {
-	budget_window(px, mono_ms());
-	return px->budget_used < PROXY_RECORD_BUDGET;
+	return budget_used(px, mono_ms() / 1000) < px->cfg->record_rate;
 }
 
 unsigned proxy_budget_wait_ms(struct proxy *px)
 {
-	uint64_t now = mono_ms();
-	budget_window(px, now);
-	uint64_t end = px->budget_window_ms + 1000;
-	return end > now ? (unsigned)(end - now) : 1;
+	(void)px;
+	unsigned ms = 1000 - (unsigned)(mono_ms() % 1000);
+	return ms ? ms : 1;
 }
 
 static void budget_charge(struct proxy *px)
 {
-	budget_window(px, mono_ms());
-	px->budget_used++;
+	uint64_t sec = (mono_ms() / 1000) & 0xffffffffu;
+	uint64_t v = atomic_load_explicit(&px->budget, memory_order_relaxed);
+	uint64_t n;
+	do {
+		if ((v >> 32) != sec)
+			n = sec << 32 | 1;
+		else
+			n = (uint32_t)v < UINT32_MAX ? v + 1 : v;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&px->budget, &v, n, memory_order_relaxed,
+		memory_order_relaxed));
 }
 
 int proxy_audit(struct proxy *px, const struct audit_record *r)
@@ -202,32 +212,38 @@ static void try_recover(struct proxy *px)
 		(unsigned long long)(ms % 1000));
 }
 
+/* Each worker has its own tick for its own connections and listener
+ * slots; worker 0's also retries a log that could not be written (the
+ * others resume on their next tick once it recovered). */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-	struct proxy *px = arg;
+	struct worker *w = arg;
+	struct proxy *px = w->px;
 	(void)fd;
 	(void)what;
 	if (!proxy_may_act(px)) {
+		if (w->idx != 0)
+			return;
 		try_recover(px);
 		if (!proxy_may_act(px))
 			return;
 	}
-	conn_tick(px);
-	listeners_resume(px);
+	conn_tick(w);
+	listeners_resume(w);
 }
 
-int proxy_record_start(struct proxy *px)
+int proxy_record_start(struct worker *w)
 {
 	struct timeval tv = {TICK_MS / 1000, (TICK_MS % 1000) * 1000};
-	px->tick = event_new(px->base, -1, EV_PERSIST, on_tick, px);
-	if (!px->tick || event_add(px->tick, &tv) < 0)
+	w->tick = event_new(w->base, -1, EV_PERSIST, on_tick, w);
+	if (!w->tick || event_add(w->tick, &tv) < 0)
 		return -ENOMEM;
 	return 0;
 }
 
-void proxy_record_stop(struct proxy *px)
+void proxy_record_stop(struct worker *w)
 {
-	if (px->tick)
-		event_free(px->tick);
-	px->tick = NULL;
+	if (w->tick)
+		event_free(w->tick);
+	w->tick = NULL;
 }

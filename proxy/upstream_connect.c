@@ -111,8 +111,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 	c->rq = NULL;
 	/* Raw answers are kept; classification runs again on every use. */
 	if (st == RESOLVE_OK)
-		dns_cache_put(c->px->dns_cache, c->name, addrs, n, ttl,
-			      mono_ms());
+		proxy_cache_put(c->px, c->name, addrs, n, ttl, mono_ms());
 	conn_run(c, resolved(c, st, addrs, n));
 }
 
@@ -122,7 +121,7 @@ static void on_resolved(void *arg, enum resolve_status st,
 enum conn_next conn_resolve(struct conn *c)
 {
 	struct ip_addr cached[RESOLVE_MAX_ADDRS];
-	size_t n = dns_cache_get(c->px->dns_cache, c->name, mono_ms(),
+	size_t n = proxy_cache_get(c->px, c->name, mono_ms(),
 				 cached, RESOLVE_MAX_ADDRS);
 	if (conn_audit_resolve(c, n ? "cached answer" : NULL) < 0)
 		return conn_end(c, "audit log write failed: failing closed");
@@ -132,7 +131,7 @@ enum conn_next conn_resolve(struct conn *c)
 		return resolved(c, RESOLVE_OK, cached, n);
 	}
 	conn_set_timer(c, (uint64_t)c->px->cfg->connect_timeout * 1000 + 5000);
-	c->rq = resolver_lookup(c->px->resolver, c->name, on_resolved, c);
+	c->rq = resolver_lookup(c->w->resolver, c->name, on_resolved, c);
 	if (!c->rq)
 		return conn_refuse(c, DENY_UPSTREAM, "cannot start resolution");
 	return CONN_NEXT_WAIT;
@@ -170,7 +169,7 @@ enum conn_next conn_connect_next(struct conn *c)
 		enum conn_next next;
 		if (conn_intercept(c, a, &next))
 			return next;
-		c->upstream = bufferevent_socket_new(c->px->base, -1,
+		c->upstream = bufferevent_socket_new(c->w->base, -1,
 						     BEV_OPT_CLOSE_ON_FREE);
 		if (!c->upstream)
 			break;
@@ -192,7 +191,7 @@ enum conn_next conn_connect_next(struct conn *c)
 	}
 	/* Cached addresses that all failed: ask again next time. */
 	if (x->from_cache && x->connect_err[0])
-		dns_cache_drop(c->px->dns_cache, c->name);
+		proxy_cache_drop(c->px, c->name);
 	if (x->n_addrs == 1 && x->unusable[0] && !x->connect_err[0])
 		return conn_refuse(c, DENY_POLICY, x->unusable);
 	fmt_buf(why, sizeof(why), "cannot connect to %s:%u (%s)", c->name,

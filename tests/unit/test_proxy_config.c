@@ -31,6 +31,7 @@ int main(void)
 	is_str(cfg.audit_path, "-", "audit defaults to stderr");
 	is_str(cfg.sandbox, "default", "sandbox name default");
 	is_int(cfg.max_conns, 4096, "max-conns default");
+	is_int(cfg.record_rate, PROXY_RECORD_RATE_DEFAULT, "record-rate default");
 	is_int(cfg.handshake_timeout, 10, "handshake default");
 	is_int(cfg.idle_timeout, 300, "idle default");
 	is_int(cfg.synth_prefix, 15, "pool 198.18.0.0/15");
@@ -68,6 +69,25 @@ int main(void)
 	is_int(parse(&cfg, err, sizeof(err), "--max-conns", "0", NULL),
 	       -EINVAL, "max-conns 0 refused");
 	ok(strstr(err, "--max-conns") != NULL, "error names option: %s", err);
+	is_int(parse(&cfg, err, sizeof(err), "--record-rate", "0", NULL),
+	       -EINVAL, "record-rate 0 refused (it would stop all new work)");
+	ok(strstr(err, "--record-rate") != NULL, "error names option: %s", err);
+	is_int(parse(&cfg, err, sizeof(err), "--record-rate", "500", NULL), 0,
+	       "record-rate 500");
+	is_int(cfg.record_rate, 500, "record-rate parsed");
+	config_free(&cfg);
+	is_int(parse(&cfg, err, sizeof(err), NULL), 0, "no options");
+	is_int(cfg.workers, 0, "workers default: decided by main (CPUs)");
+	config_free(&cfg);
+	is_int(parse(&cfg, err, sizeof(err), "--workers", "3", NULL), 0,
+	       "--workers 3");
+	is_int(cfg.workers, 3, "workers parsed");
+	config_free(&cfg);
+	is_int(parse(&cfg, err, sizeof(err), "--workers", "0", NULL), -EINVAL,
+	       "--workers 0 refused");
+	ok(strstr(err, "--workers") != NULL, "error names option: %s", err);
+	is_int(parse(&cfg, err, sizeof(err), "--workers", "65", NULL), -EINVAL,
+	       "--workers above PROXY_MAX_WORKERS refused");
 	is_int(parse(&cfg, err, sizeof(err), "--idle-timeout", "5s", NULL),
 	       -EINVAL, "unit suffix refused");
 	is_int(parse(&cfg, err, sizeof(err), "--listen", "127.0.0.1:80",

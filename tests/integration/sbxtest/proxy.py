@@ -70,6 +70,11 @@ class Proxy:
         # the tests read for messages and sanitizer reports.
         self.ready = ReadyPipe()
         self.argv += ["--ready-fd", str(self.ready.w)]
+        # SBX_PROXY_WORKERS=N runs the suite with --workers N (the
+        # default is the proxy's: one per CPU); a test's own wins.
+        workers = os.environ.get("SBX_PROXY_WORKERS")
+        if workers and "--workers" not in args:
+            self.argv += ["--workers", workers]
         penv = dict(os.environ)
         # ASan keeps freed memory in a quarantine (256 MB by default) that
         # would hide whether the proxy's own buffering is bounded.
