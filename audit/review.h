@@ -91,6 +91,10 @@ struct host_stat {
 	const char *host; /* inside key */
 	uint64_t n[3], up, down; /* n: allow, deny, would-deny */
 	int64_t first, last;
+	/* The Docker containers the records name ("container", the guest's
+	 * claim), distinct, comma-separated; more: some did not fit. */
+	char containers[128];
+	bool containers_more;
 };
 /* Aggregate into an array sorted by host then sandbox (free with
  * free_stats); *bad counts malformed lines. Returns 0 or negative errno. */

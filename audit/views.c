@@ -9,7 +9,8 @@ static const char summary_usage[] =
 	"usage: sandbox-audit summary [FILTERS] [--json] FILE...\n"
 	"  Per sandbox and host: decisions (each DNS query and connection\n"
 	"  counts once; close records add only bytes), bytes up and down,\n"
-	"  first and last seen.\n"
+	"  first and last seen, and the Docker containers (by name, as the\n"
+	"  guest says) that made those connections.\n"
 	"FILTERS (every view):\n"
 	"  --sandbox NAME    only this sandbox\n"
 	"  --host PATTERN    name, *.suffix or **.suffix (policy semantics;\n"
@@ -109,6 +110,28 @@ static int decision_index(const char *d)
 	return -1;
 }
 
+/* Remember one more container name for a row, once. Names are read back
+ * from the log as untrusted text: they are only compared and escaped on
+ * output. */
+static void add_container(struct host_stat *h, const char *name)
+{
+	size_t n = strlen(name), have = strlen(h->containers);
+	for (const char *p = h->containers; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+		if (l == n && memcmp(p, name, n) == 0)
+			return;
+		p += l + (e ? 1 : 0);
+	}
+	if (!n || strchr(name, ',') || have + !!have + n >= sizeof(h->containers)) {
+		h->containers_more = n > 0;
+		return;
+	}
+	if (have)
+		h->containers[have++] = ',';
+	memcpy(h->containers + have, name, n + 1);
+}
+
 static int add(void *ctx, const struct rec *r, const char *line, size_t len,
 	       const char *path, unsigned long lineno)
 {
@@ -127,6 +150,8 @@ static int add(void *ctx, const struct rec *r, const char *line, size_t len,
 		h->up += r->bytes_up > 0 ? (uint64_t)r->bytes_up : 0;
 		h->down += r->bytes_down > 0 ? (uint64_t)r->bytes_down : 0;
 	}
+	if (r->container)
+		add_container(h, r->container);
 	if (r->time_ms != INT64_MIN) {
 		if (r->time_ms < h->first)
 			h->first = r->time_ms;
@@ -187,9 +212,9 @@ int cmd_summary(int argc, char **argv)
 		return 2;
 	}
 	if (!o.json)
-		printf("%-16s %-40s %8s %8s %10s %12s %12s %-24s %-24s\n",
+		printf("%-16s %-40s %8s %8s %10s %12s %12s %-24s %-24s %s\n",
 		       "SANDBOX", "HOST", "ALLOW", "DENY", "WOULD-DENY",
-		       "BYTES-UP", "BYTES-DOWN", "FIRST", "LAST");
+		       "BYTES-UP", "BYTES-DOWN", "FIRST", "LAST", "CONTAINERS");
 	for (size_t i = 0; i < n; i++) {
 		const struct host_stat *h = &s[i];
 		if (o.json) {
@@ -207,7 +232,14 @@ int cmd_summary(int argc, char **argv)
 			put_time(stdout, h->first);
 			printf("\",\"last\":\"");
 			put_time(stdout, h->last);
-			printf("\"}\n");
+			putchar('"');
+			if (h->containers[0]) {
+				printf(",\"containers\":");
+				put_json_str(stdout, h->containers);
+				if (h->containers_more)
+					printf(",\"containers_more\":true");
+			}
+			printf("}\n");
 		} else {
 			/* Names are escaped JSON-style so that a hostile
 			 * name cannot drive the terminal. */
@@ -223,7 +255,10 @@ int cmd_summary(int argc, char **argv)
 			put_time(stdout, h->first);
 			fputc(' ', stdout);
 			put_time(stdout, h->last);
-			fputc('\n', stdout);
+			char ctr[sizeof(h->containers) * 4];
+			text_str(h->containers, ctr, sizeof(ctr));
+			printf(" %s%s\n", h->containers[0] ? ctr : "-",
+			       h->containers_more ? ",..." : "");
 		}
 	}
 	free_stats(s, n);
