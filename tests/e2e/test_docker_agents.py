@@ -12,7 +12,8 @@ the e2e target runs; it needs root and the Debian mirror and npm registry):
   proxy (the server on 127.0.0.2 sees it), is refused denied.test and a
   bare IP (the server sees nothing), and its DNS to 8.8.8.8 is answered by
   the proxy; the audit log has the allowed and denied records, naming the
-  container.
+  container;
+- the same from a RUN step of a BuildKit build (DOCKER_BUILDKIT=1).
 
 Loopback only. Slow under TCG (minutes); `-s` prints a TIMINGS line.
 """
@@ -54,6 +55,16 @@ t=$(now)
 docker run --rm --name sbx-agents-probe -e MODE=bridge sbx-agents-bb /bin/busybox sh -c \
   'for a in $(/bin/busybox --list); do /bin/busybox ln -s busybox /bin/$a 2>/dev/null; done; sh /probe.sh'
 say run_s $(($(now) - t))
+# A RUN step under BuildKit (Debian's docker 20.10 has it built in).
+bctx=$(mktemp -d)
+printf '%s\n' 'FROM sbx-agents-bb' \
+  'RUN ["/bin/busybox", "sh", "-c", "for a in $(/bin/busybox --list); do /bin/busybox ln -s busybox /bin/$a 2>/dev/null; done; MODE=bkit sh /probe.sh"]' \
+  >"$bctx/Dockerfile"
+t=$(now)
+DOCKER_BUILDKIT=1 docker build --no-cache --progress=plain -t sbx-agents-run "$bctx" >/tmp/bk.log 2>&1
+say bkit_build "$?"; say bkit_s $(($(now) - t))
+sed -n 's/^.*\(CHECK bkit_\)/\1/p' /tmp/bk.log
+say bkit_tail "$(tail -n 3 /tmp/bk.log | tr '\n' ' ' | head -c 300)"
 """
 
 
@@ -152,10 +163,25 @@ def test_audit_has_both_and_names_the_container(ag):
                and x.get("decision") == "deny" for x in a), a
 
 
+def test_buildkit_run_step_is_captured(ag):
+    """BuildKit runs RUN steps itself (not as dockerd containers): they are
+    still captured, allowed through the proxy and refused the rest."""
+    c = ag["checks"]
+    assert c.get("bkit_build") == "0", c
+    assert c.get("bkit_done") == "1", c
+    assert c.get("bkit_allowed") == "hello-allowed-bkit", c
+    assert "/allowed-bkit" in ag["paths"], ag["paths"]
+    assert c.get("bkit_denied_addr") == "", c
+    assert "hello" not in c.get("bkit_denied", "hello"), c
+    assert "hello" not in c.get("bkit_direct_ip", "hello"), c
+    assert c.get("bkit_dns8", "").startswith("198.18."), c
+    assert not any(p.startswith("/denied") for p in ag["paths"]), ag["paths"]
+
+
 def test_timings_reported(ag):
     """Not an assertion on time: the figures docs/docker.md quotes."""
     c = ag["checks"]
     m = re.findall(r"docker: (\S+) answers on \S+ after (\d+) ms", ag["console"])
-    print("TIMINGS agents daemons=%s build_s=%s run_s=%s" % (
-        m, c.get("build_s"), c.get("run_s")))
+    print("TIMINGS agents daemons=%s build_s=%s run_s=%s bkit_s=%s" % (
+        m, c.get("build_s"), c.get("run_s"), c.get("bkit_s")))
     assert m, ag["console"][-2000:]
