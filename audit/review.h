@@ -88,8 +88,8 @@ void put_time(FILE *f, int64_t ms);
 /* Labels of a destination row: fields a record carries about where its
  * connection came from (the guest's claims, never policy), one set of
  * distinct values per field. A new field is a row in summary.c's
- * label_fields and a value here. */
-enum { LABEL_SRC, LABEL_COUNT };
+ * label_names and a case in views.c's label_of. */
+enum { LABEL_SRC, LABEL_CONTAINER, LABEL_COUNT };
 #define LABEL_VALUES_MAX 8
 struct label_set {
 	char *v[LABEL_VALUES_MAX]; /* owned, in order of first sight */

@@ -10,7 +10,8 @@ static const char summary_usage[] =
 	"  Per sandbox and host: decisions (each DNS query and connection\n"
 	"  counts once; close records add only bytes), bytes up and down,\n"
 	"  first and last seen, and where the guest says its connections came\n"
-	"  from (FROM: src=ADDRESS, up to 8 per row, the guest's claim).\n"
+	"  from (FROM: src=ADDRESS and, for Docker containers,\n"
+	"  container=NAME, up to 8 each per row, the guest's claim).\n"
 	"  Then the published ports: per host port, guest port and peer\n"
 	"  address, connections and bytes (inbound records).\n"
 	"FILTERS (every view):\n"
@@ -116,6 +117,7 @@ static int decision_index(const char *d)
  * port, since a client's port changes with every connection. */
 const char *const label_names[LABEL_COUNT] = {
 	[LABEL_SRC] = "src",
+	[LABEL_CONTAINER] = "container",
 };
 
 static const char *label_of(const struct rec *r, int i)
@@ -123,14 +125,19 @@ static const char *label_of(const struct rec *r, int i)
 	switch (i) {
 	case LABEL_SRC:
 		return r->src;
+	case LABEL_CONTAINER:
+		return r->container;
 	}
 	return NULL;
 }
 
-static int label_add(struct label_set *l, const char *value)
+static int label_add(struct label_set *l, int field, const char *value)
 {
 	char v[256];
-	addr_without_port(value, v, sizeof(v));
+	if (field == LABEL_SRC)
+		addr_without_port(value, v, sizeof(v));
+	else
+		fmt_buf(v, sizeof(v), "%s", value);
 	for (size_t i = 0; i < l->n; i++)
 		if (!strcmp(l->v[i], v))
 			return 0;
@@ -164,7 +171,7 @@ static int add(void *ctx, const struct rec *r, const char *line, size_t len,
 		return -ENOMEM;
 	for (int i = 0; i < LABEL_COUNT; i++) {
 		const char *v = label_of(r, i);
-		if (v && label_add(&h->label[i], v) < 0)
+		if (v && label_add(&h->label[i], i, v) < 0)
 			return -ENOMEM;
 	}
 	bool close = strcmp(r->event, "close") == 0;

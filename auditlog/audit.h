@@ -76,6 +76,10 @@ struct audit_record {
 	/* connect/close: where the guest says the connection came from,
 	 * "ip:port" (wire.h's source extension; a label, never policy). */
 	const char *src;
+	/* connect/close: the Docker container the guest says had that
+	 * source (wire.h's container extension; a label, never policy):
+	 * its name and its id or the id's prefix. NULL: absent. */
+	const char *container, *container_id;
 };
 
 /* Initialise all fields to "absent". */

@@ -187,6 +187,8 @@ static void render(struct out *o, const char *sandbox,
 	field_str(o, "peer", r->peer, budget);
 	field_int(o, "host_port", r->host_port);
 	field_str(o, "src", r->src, budget);
+	field_str(o, "container", r->container, budget);
+	field_str(o, "container_id", r->container_id, budget);
 	put(o, "}\n", 2);
 }
 

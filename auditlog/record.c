@@ -208,7 +208,8 @@ static enum field lookup(struct rec *r, const char *k, size_t n,
 	if (n == sizeof(#name) - 1 && memcmp(k, #name, n) == 0)                \
 		return *ip = &r->name, F_INT;
 	S(time) S(sandbox) S(event) S(proto) S(host) S(sni) S(qtype) S(addr) S(peer)
-	S(decision) S(rule) S(reason) S(prev) S(hash) S(first) S(last) S(src)
+	S(decision) S(rule) S(reason) S(prev) S(hash) S(first) S(last)
+	S(src) S(container) S(container_id)
 	I(conn) I(port) I(host_port) I(bytes_up) I(bytes_down) I(duration_ms) I(count)
 #undef S
 #undef I

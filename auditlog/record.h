@@ -12,7 +12,9 @@
 struct rec {
 	/* NUL-terminated, unescaped, in the scratch buffer; NULL: absent */
 	const char *time, *sandbox, *event, *proto, *host, *sni, *qtype,
-		*addr, *peer, *decision, *rule, *reason, *prev, *hash, *src;
+		*addr, *peer, *decision, *rule, *reason, *prev, *hash;
+	/* The guest's claims (connect/close): source, Docker container. */
+	const char *src, *container, *container_id;
 	int64_t conn, port, host_port, bytes_up, bytes_down, duration_ms; /* -1 absent */
 	/* An aggregate stands for count identical decisions between first
 	 * and last (docs/audit-log.md); count -1, first/last NULL: absent. */

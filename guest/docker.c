@@ -319,6 +319,10 @@ int docker_start(const struct boot_config *cfg, const char **what)
 	for (size_t i = 0; i < ARRAY_SIZE(daemons); i++)
 		if ((r = start_one(&daemons[i], what)))
 			return r;
+	/* Records name containers (docker_watch.c); without the watcher
+	 * they still carry the source address. */
+	if ((r = docker_watch_start()))
+		log_msg("docker: container names watcher: %s", strerror(-r));
 	return 0;
 }
 

@@ -41,9 +41,17 @@ static void serve_one(int c)
 		h.src_family = 4;
 		h.src_port = ntohs(src.sin_port);
 		memcpy(h.src_addr, &src.sin_addr, 4);
+		/* and which container has that address, when Docker runs
+		 * (docker_watch.c): "container" in the records. */
+		docker_container_of(&src.sin_addr, h.ctr_id, sizeof(h.ctr_id),
+				    h.ctr_name, sizeof(h.ctr_name));
 	}
 	uint8_t hdr[WIRE_HEADER_MAX];
 	int hlen = wire_header_encode(&h, hdr);
+	if (hlen < 0 && (h.ctr_id[0] || h.ctr_name[0])) {
+		h.ctr_id[0] = h.ctr_name[0] = '\0'; /* a label is not worth a refusal */
+		hlen = wire_header_encode(&h, hdr);
+	}
 	if (hlen < 0)
 		_exit(1);
 	int v = vsock_connect(VSOCK_PORT_TRANSPARENT);

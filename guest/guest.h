@@ -99,6 +99,13 @@ int docker_modules(const struct boot_config *cfg, const char **what);
 int docker_disk_find(const struct boot_config *cfg, const char **what);
 int docker_storage(const struct boot_config *cfg, const char **what);
 int docker_start(const struct boot_config *cfg, const char **what);
+/* docker_watch.c: the watcher that maps container addresses to names
+ * (started by docker_start), and the forwarder's lookup: 1 and the
+ * container's short id and name when src is a known container address. */
+struct in_addr;
+int docker_watch_start(void);
+int docker_container_of(const struct in_addr *src, char *id, size_t idsz,
+			char *name, size_t namesz);
 /* cmdline.c's hook for sandbox.docker and sandbox.docker_mirror. */
 int docker_param(struct boot_config *cfg, const char *key, const char *v,
 		 const char **why);

@@ -4,8 +4,10 @@
 #   make image IMAGE=test   -> the tiny image the e2e tests boot
 #
 # Rebuilt only when images/NAME/* or images/build.sh change. The agents
-# image needs root (debootstrap, chroot) and several minutes; it is not part
-# of `make test`.
+# image needs root (debootstrap, chroot), the Debian mirror and the npm
+# registry, and several minutes; `make e2e` (so `make test`) builds it once
+# for tests/e2e/test_docker_agents.py and reuses it while images/agents/*
+# are unchanged.
 IMAGE ?= agents
 IMAGES_DIR := build/images
 
@@ -16,5 +18,5 @@ image: $(IMAGES_DIR)/$(IMAGE).img
 $(IMAGES_DIR)/%.img: images/%/image.conf $$(wildcard images/%/*) images/build.sh
 	sh images/build.sh $* $(IMAGES_DIR)
 
-# The e2e tests boot the test image.
-e2e: $(IMAGES_DIR)/test.img
+# The e2e tests boot the test image, and Docker's the agents image.
+e2e: $(IMAGES_DIR)/test.img $(IMAGES_DIR)/agents.img

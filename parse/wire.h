@@ -33,6 +33,18 @@
  * can only mislabel its own traffic. Headers without the flag (the
  * original 28 bytes) stay valid.
  *
+ * With WIRE_FLAG_CTR (only together with WIRE_FLAG_SRC), the container
+ * extension follows at 48: which Docker container the guest says had the
+ * source address (guest/docker_watch.c):
+ *   48     1    idlen    0..WIRE_CTR_FIELD_MAX
+ *   49     1    namelen  0..WIRE_CTR_FIELD_MAX (not both 0)
+ *   50     idlen        id: lowercase hex digits (Docker's id or its prefix)
+ *   50+idlen namelen    name: [A-Za-z0-9][A-Za-z0-9_.-]* (Docker's own
+ *                       name rule, so nothing in it needs escaping)
+ *   50+idlen+namelen    payload begins
+ * Also the guest's claim: recorded ("container", "container_id"), never
+ * used for a decision.
+ *
  * Kinds:
  *   WIRE_TCP      a guest TCP connection; bytes follow as they were sent.
  *   WIRE_DNS      a stream of DNS messages, each prefixed with a 2-byte
@@ -49,8 +61,11 @@
 #define WIRE_VERSION 1
 #define WIRE_HEADER_LEN 28 /* without the source extension */
 #define WIRE_SRC_LEN 20
-#define WIRE_HEADER_MAX (WIRE_HEADER_LEN + WIRE_SRC_LEN)
+#define WIRE_CTR_FIELD_MAX 64
+#define WIRE_CTR_MAX (2 + 2 * WIRE_CTR_FIELD_MAX)
+#define WIRE_HEADER_MAX (WIRE_HEADER_LEN + WIRE_SRC_LEN + WIRE_CTR_MAX)
 #define WIRE_FLAG_SRC 0x01
+#define WIRE_FLAG_CTR 0x02
 
 enum wire_kind {
 	WIRE_TCP = 1,
@@ -68,7 +83,10 @@ struct wire_header {
 	uint8_t src_family; /* 0, 4 or 6 */
 	uint16_t src_port;  /* host order */
 	uint8_t src_addr[16];
-	size_t len; /* parse: bytes the header took, WIRE_HEADER_LEN or MAX */
+	/* Container extension (needs the source): both "" when absent. */
+	char ctr_id[WIRE_CTR_FIELD_MAX + 1];
+	char ctr_name[WIRE_CTR_FIELD_MAX + 1];
+	size_t len; /* parse: bytes the header took (28 up to WIRE_HEADER_MAX) */
 };
 
 enum wire_status {
@@ -81,6 +99,8 @@ enum wire_status {
 	WIRE_BAD_RESERVED, /* flags or reserved bytes not zero, or addr padding set */
 	WIRE_BAD_PORT,     /* port 0 with an address, or a port without one */
 	WIRE_BAD_SRC,      /* source extension on a non-TCP stream, bad family */
+	WIRE_BAD_CTR,      /* container extension without a source, empty,
+			    * too long, or a character outside its set */
 };
 
 /* Pure parser: reads at most WIRE_HEADER_MAX bytes of buf; out->len says
@@ -89,11 +109,18 @@ enum wire_status wire_header_parse(const uint8_t *buf, size_t len,
 				   struct wire_header *out);
 
 /* Encode into out[WIRE_HEADER_MAX], with the source extension when
- * h->src_family is not 0. Returns the length written or -EINVAL for a bad
+ * h->src_family is not 0, and the container extension when ctr_id or
+ * ctr_name is not empty. Returns the length written or -EINVAL for a bad
  * header. */
 int wire_header_encode(const struct wire_header *h,
 		       uint8_t out[WIRE_HEADER_MAX]);
 
 const char *wire_status_str(enum wire_status s);
+
+/* The container extension's character rules, for writers that want to
+ * check a value before they send it: 1 if s (n bytes) is a valid id or
+ * name (n may be 0: absent). */
+int wire_ctr_id_ok(const char *s, size_t n);
+int wire_ctr_name_ok(const char *s, size_t n);
 
 #endif

@@ -148,6 +148,9 @@ struct conn {
 	 * of its sockets (which container) made the connection. Recorded
 	 * as "src", never used for a decision. Empty: not given. */
 	char src_str[IP_STR_MAX + 8];
+	/* The wire header's container extension (name, id): the guest's
+	 * claim too, recorded as "container", "container_id". "": absent. */
+	char ctr_name[65], ctr_id[65];
 	struct conn_aux *aux; /* owned; NULL while relaying (see conn_aux) */
 
 	uint64_t bytes_up, bytes_down;

@@ -78,6 +78,8 @@ static void audit_record_for(const struct conn *c, const char *event,
 	r->sni = c->sni[0] ? c->sni : NULL;
 	r->addr = c->addr_str[0] ? c->addr_str : NULL;
 	r->src = c->src_str[0] ? c->src_str : NULL;
+	r->container = c->ctr_name[0] ? c->ctr_name : NULL;
+	r->container_id = c->ctr_id[0] ? c->ctr_id : NULL;
 }
 
 int conn_audit_connect(struct conn *c, const char *reason)

@@ -55,6 +55,9 @@ static void set_src(struct conn *c, const struct wire_header *h)
 	fmt_buf(c->src_str, sizeof(c->src_str),
 		h->src_family == 4 ? "%s:%u" : "[%s]:%u", ip,
 		(unsigned)h->src_port);
+	/* Checked by the parser: Docker's name alphabet, hex ids. */
+	fmt_buf(c->ctr_name, sizeof(c->ctr_name), "%s", h->ctr_name);
+	fmt_buf(c->ctr_id, sizeof(c->ctr_id), "%s", h->ctr_id);
 }
 
 enum conn_next conn_read_header(struct conn *c)

@@ -17,11 +17,24 @@ Boot 1 (named sandbox `dockertest`, so Docker's data is on its disk):
   is);
 - the audit log has the allowed and the denied connection and the DNS
   query, and the bridge container's connection carries its address as
-  "src" (the wire header's source extension);
+  "src" (the wire header's source extension) and its name and short id
+  as "container" and "container_id" (the container extension, filled by
+  the guest's watcher of dockerd's networks); the --network host
+  container's carry no name (it has no address of its own);
 - `docker pull` from a denied registry name (denied.test: no address) and
   from an allowed name on a port the policy does not allow (allowed.test
   on 443: the proxy's TLS alert) both fail, and the user sees why; no
-  real registry is ever contacted.
+  real registry is ever contacted;
+- `docker build` with a RUN step (the legacy builder: the step is a
+  container on the default bridge): the step fetches allowed.test (the
+  server sees it) and is refused denied.test and a bare IP (the server sees
+  nothing); its records carry its address and a container name;
+- the sandbox has a secret for other.test (--secret REGKEY@other.test), so
+  the proxy intercepts TLS to it with the per-sandbox CA: `docker pull
+  other.test:PORT/sbx/probe` from a tiny registry on 127.0.0.2 verifies the
+  proxy's certificate (dockerd reads the guest's system bundle, which holds
+  the CA) and reaches the registry, whose own record is the oracle; the
+  pull then fails on the registry's "manifest unknown", never on x509.
 Boot 2 (same name): the image built in boot 1 is still there.
 
 Slow under TCG (several minutes per boot); the probe prints how long the
@@ -32,13 +45,15 @@ import json
 import os
 import re
 import shutil
+import ssl
 import sys
 import threading
+import uuid
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_launch_basic import Env, leftovers, require  # noqa: E402
+from test_launch_basic import LAUNCH, Env, leftovers, require  # noqa: E402
 
 SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
@@ -81,14 +96,86 @@ cp probe-in-container.sh "$ctx/probe.sh"
 printf 'FROM scratch\nCOPY busybox /bin/busybox\nCOPY probe.sh /probe.sh\n' >"$ctx/Dockerfile"
 t=$(now); docker build -q -t sbx-bb "$ctx" >/dev/null 2>&1; say build "$?"; say build_s $(($(now) - t))
 t=$(now)
-docker run --rm --privileged -e MODE=bridge sbx-bb /bin/busybox sh -c \
+docker run --rm --privileged --name sbx-probe-bridge -e MODE=bridge sbx-bb /bin/busybox sh -c \
   'for a in $(/bin/busybox --list); do /bin/busybox ln -s busybox /bin/$a 2>/dev/null; done; sh /probe.sh'
 say run_bridge_s $(($(now) - t))
 t=$(now)
-docker run --rm --network host -e MODE=host sbx-bb /bin/busybox sh -c \
+docker run --rm --network host --name sbx-probe-host -e MODE=host sbx-bb /bin/busybox sh -c \
   'for a in $(/bin/busybox --list); do /bin/busybox ln -s busybox /bin/$a 2>/dev/null; done; sh /probe.sh'
 say run_host_s $(($(now) - t))
+# A RUN step is a container too (legacy builder; BuildKit is not tried).
+bctx=$(mktemp -d)
+printf '%s\n' 'FROM sbx-bb' \
+  'RUN ["/bin/busybox", "sh", "-c", "for a in $(/bin/busybox --list); do /bin/busybox ln -s busybox /bin/$a 2>/dev/null; done; MODE=build sh /probe.sh"]' \
+  >"$bctx/Dockerfile"
+t=$(now)
+DOCKER_BUILDKIT=0 docker build --no-cache -t sbx-run "$bctx" >/tmp/build-run.log 2>&1
+say build_run "$?"; say build_run_s $(($(now) - t))
+sed -n 's/^.*\(CHECK build_\)/\1/p' /tmp/build-run.log
+say build_run_tail "$(tail -n 3 /tmp/build-run.log | tr '\n' ' ' | head -c 300)"
+# The daemon trusts the per-sandbox CA (an intercepted registry).
+say pull_ca "$(pull other.test:RPORT/sbx/probe)"
 """
+
+
+REGVALUE = "reg-" + uuid.uuid4().hex
+
+
+class DockerEnv(Env):
+    """The launcher with REGKEY (other.test's secret) in its environment."""
+
+    def argv(self, args):
+        env = ["env", "HOME=" + self.home, "XDG_STATE_HOME=" + self.state,
+               "XDG_RUNTIME_DIR=" + self.runtime, "REGKEY=" + REGVALUE,
+               "PATH=/usr/local/bin:/usr/bin:/bin"]
+        return self.prefix + env + [LAUNCH] + list(args)
+
+
+class Registry:
+    """HTTPS on 127.0.0.2 (test CA): answers /v2/ like a registry, and
+    "manifest unknown" for everything else; records each request."""
+
+    def __init__(self, cert, key):
+        self.seen = []
+        seen = self.seen
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _answer(self, body_too):
+                seen.append({"path": self.path, "host": self.headers.get("Host")})
+                if self.path == "/v2/":
+                    code, body = 200, b"{}"
+                else:
+                    code, body = 404, (b'{"errors":[{"code":"MANIFEST_UNKNOWN",'
+                                       b'"message":"manifest unknown"}]}')
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Docker-Distribution-API-Version", "registry/2.0")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if body_too:
+                    self.wfile.write(body)
+
+            def do_GET(self):
+                self._answer(True)
+
+            def do_HEAD(self):
+                self._answer(False)
+
+            def log_message(self, *a):
+                pass
+
+        self.port = sbxtest.free_port("127.0.0.2")
+        self.srv = http.server.ThreadingHTTPServer(("127.0.0.2", self.port), H)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        self.srv.socket = ctx.wrap_socket(self.srv.socket, server_side=True)
+        threading.Thread(target=self.srv.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.srv.shutdown()
+        self.srv.server_close()
 
 
 class Server:
@@ -130,26 +217,35 @@ def dk():
     if dockerd_missing():
         pytest.fail("Debian's docker.io and containerd are not installed "
                     "on this host: run make test-deps")
-    e = Env()
+    e = DockerEnv()
     procs = sbxtest.Procs()
     dns = sbxtest.Dnsmasq(procs, e.root)
     srv = Server()
+    pki = sbxtest.make_pki(os.path.join(e.root, "pki"))
+    reg = Registry(pki["cert"], pki["key"])
     try:
+        upstream_ca = os.path.join(e.root, "upstream-ca.pem")
+        with open(upstream_ca, "wb") as f:
+            f.write(open(pki["ca"], "rb").read())
+        e.own(upstream_ca)
         policy = os.path.join(e.ws, "policy.yaml")
         with open(policy, "w") as f:
             f.write("version: 1\nallow:\n"
                     "  - host: allowed.test\n    ports: [%d]\n"
-                    "  - cidr: 127.0.0.2/32\n    ports: [%d]\n"
-                    "deny:\n  - denied.test\n" % (srv.port, srv.port))
+                    "  - host: other.test\n    ports: [%d]\n"
+                    "  - cidr: 127.0.0.2/32\n    ports: [%d, %d]\n"
+                    "deny:\n  - denied.test\n"
+                    % (srv.port, reg.port, srv.port, reg.port))
         with open(os.path.join(e.ws, "probe.sh"), "w") as f:
-            f.write(PROBE)
+            f.write(PROBE.replace("RPORT", str(reg.port)))
         with open(os.path.join(e.ws, "probe-in-container.sh"), "w") as f:
             f.write(CONTAINER_PROBE.replace("PORT", str(srv.port)))
         for n in ("policy.yaml", "probe.sh", "probe-in-container.sh"):
             e.own(os.path.join(e.ws, n))
         common = ["--docker", "--policy", "policy.yaml",
                   "--resolver", "127.0.0.1:%d" % dns.port,
-                  "--name", "dockertest", "--boot-timeout", "900"]
+                  "--name", "dockertest", "--boot-timeout", "900",
+                  "--secret", "REGKEY@other.test", "--upstream-ca", upstream_ca]
         r1 = e.run(common + ["--", "sh", "probe.sh"], stdin=open(os.devnull),
                    timeout=TIMEOUT)
         out1 = r1.stdout.decode(errors="replace")
@@ -166,9 +262,10 @@ def dk():
         yield {"r1": r1, "out1": out1,
                "checks": dict(re.findall(r"^CHECK (\w+)=(.*?)\r?$", out1, re.M)),
                "audit": audit, "console": console, "r2": r2,
-               "paths": list(srv.paths), "env": e}
+               "paths": list(srv.paths), "reg": list(reg.seen), "env": e}
     finally:
         srv.close()
+        reg.close()
         procs.kill_all()
         e.run(["rm", "dockertest"], stdin=open(os.devnull))
         e.cleanup()
@@ -242,6 +339,25 @@ def test_audit_names_the_containers_address(dk):
     assert conns and all(x.get("src") for x in conns), conns
 
 
+def test_audit_names_the_container(dk):
+    """The bridge container's connections carry its name and short id
+    (the guest's watcher, guest/docker_watch.c); the --network host
+    container's carry none (no address of its own to map)."""
+    a = dk["audit"]
+    ip = dk["checks"].get("bridge_myip", "")
+    mine = [x for x in a if x.get("event") in ("connect", "close")
+            and (x.get("src") or "").startswith(ip + ":")]
+    assert mine, a
+    named = [x for x in mine if x.get("container") == "sbx-probe-bridge"]
+    assert any(x.get("event") == "connect" and x.get("host") == "allowed.test"
+               and x.get("decision") == "allow" for x in named), mine
+    assert all(re.fullmatch(r"[0-9a-f]{12}", x.get("container_id", ""))
+               for x in named), named
+    # The refused bare-IP connection is named too.
+    assert any(x.get("decision") == "deny" for x in named), mine
+    assert not any(x.get("container") == "sbx-probe-host" for x in a), a
+
+
 def test_pull_from_denied_registry_fails_visibly(dk):
     c = dk["checks"]
     rc, _, msg = c.get("pull_denied", "").partition(" ")
@@ -263,10 +379,51 @@ def test_named_sandbox_keeps_images(dk):
     assert "sbx-bb" in r2.stdout.decode(errors="replace").split()
 
 
+def test_build_run_step_is_captured(dk):
+    """A RUN step of `docker build` (a container of the legacy builder):
+    allowed.test reaches the server through the proxy, denied.test and a
+    bare IP do not; the records name its address and a container."""
+    c = dk["checks"]
+    assert c.get("build_run") == "0", c
+    assert c.get("build_done") == "1", c
+    assert c.get("build_allowed") == "hello-allowed-build", c
+    assert "/allowed-build" in dk["paths"], dk["paths"]
+    assert c.get("build_denied_addr") == "", c
+    assert "hello" not in c.get("build_denied", "hello"), c
+    assert "hello" not in c.get("build_direct_ip", "hello"), c
+    assert not any(p.startswith("/denied") for p in dk["paths"]), dk["paths"]
+    assert c.get("build_dns8", "").startswith("198.18."), c
+    ip = c.get("build_myip", "")
+    assert re.fullmatch(r"172\.\d+\.\d+\.\d+", ip), c
+    step = [x for x in dk["audit"] if x.get("event") == "connect"
+            and (x.get("src") or "").startswith(ip + ":")]
+    assert any(x.get("host") == "allowed.test" and x.get("decision") == "allow"
+               for x in step), step
+    assert any(x.get("decision") == "deny" for x in step), step
+    assert all(x.get("container") for x in step), step
+
+
+def test_dockerd_trusts_the_sandbox_ca(dk):
+    """An intercepted registry (other.test has a secret): dockerd verifies
+    the proxy's certificate, made by the per-sandbox CA, and the registry
+    sees the pull; the failure is the registry's own answer."""
+    c = dk["checks"]
+    rc, _, msg = c.get("pull_ca", "").partition(" ")
+    assert rc not in ("", "0"), c
+    assert "x509" not in msg and "certificate" not in msg, msg
+    assert "manifest unknown" in msg or "not found" in msg, msg
+    paths = [x["path"] for x in dk["reg"]]
+    assert "/v2/" in paths, dk["reg"]
+    assert any(p.startswith("/v2/sbx/probe/manifests/") for p in paths), dk["reg"]
+    assert any(x.get("event") == "connect" and x.get("host") == "other.test"
+               and x.get("decision") == "allow" for x in dk["audit"]), dk["audit"]
+
+
 def test_timings_reported(dk):
     """Not an assertion on time: the figures docs/docker.md quotes."""
     c = dk["checks"]
     m = re.findall(r"docker: (\S+) answers on \S+ after (\d+) ms", dk["console"])
-    print("TIMINGS daemons=%s build_s=%s run_bridge_s=%s run_host_s=%s" % (
-        m, c.get("build_s"), c.get("run_bridge_s"), c.get("run_host_s")))
+    print("TIMINGS daemons=%s build_s=%s run_bridge_s=%s run_host_s=%s "
+          "build_run_s=%s" % (m, c.get("build_s"), c.get("run_bridge_s"),
+                              c.get("run_host_s"), c.get("build_run_s")))
     assert m, dk["console"][-2000:]

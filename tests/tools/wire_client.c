@@ -59,7 +59,9 @@ static const char usage_text[] =
 	"ADDR is unix:PATH, tcp:HOST:PORT or tcp:[V6]:PORT. --dest is an IPv4\n"
 	"address or [IPv6] with a port. Default --timeout is 5 s (dns, header).\n"
 	"--src IP:PORT (forward, raw) adds the header's source extension, as\n"
-	"the guest's forwarder does for the connection it accepted.\n";
+	"the guest's forwarder does for the connection it accepted;\n"
+	"--container NAME and --container-id HEX (with --src) add the\n"
+	"container extension, as the forwarder does for a Docker container.\n";
 
 static void usage_error(const char *fmt, const char *arg)
 	__attribute__((noreturn, format(printf, 1, 0)));
@@ -78,6 +80,7 @@ struct opts {
 	const char *listen;
 	const char *dest;
 	const char *src;
+	const char *ctr_name, *ctr_id;
 	const char *hex;
 	const char *name;
 	const char *type;
@@ -558,6 +561,10 @@ int main(int argc, char **argv)
 			slot = &o.dest;
 		} else if (!strcmp(a, "--src")) {
 			slot = &o.src;
+		} else if (!strcmp(a, "--container")) {
+			slot = &o.ctr_name;
+		} else if (!strcmp(a, "--container-id")) {
+			slot = &o.ctr_id;
 		} else if (!strcmp(a, "--hex")) {
 			slot = &o.hex;
 		} else if (!strcmp(a, "--timeout")) {
@@ -601,6 +608,10 @@ int main(int argc, char **argv)
 		h.src_port = s.port;
 		memcpy(h.src_addr, s.addr, sizeof(h.src_addr));
 	}
+	if ((o.ctr_name && fmt_buf(h.ctr_name, sizeof(h.ctr_name), "%s",
+				   o.ctr_name)) ||
+	    (o.ctr_id && fmt_buf(h.ctr_id, sizeof(h.ctr_id), "%s", o.ctr_id)))
+		usage_error("%s", "--container or --container-id too long");
 	if (!strcmp(o.mode, "dns")) {
 		if (npos < 1)
 			usage_error("%s", "dns mode needs a NAME");
