@@ -42,7 +42,7 @@ def test_check_reports_every_error_with_position(tmp_path):
     lines = r.stderr.splitlines()
     assert lines[0] == f"{p}:3:5: allow pattern '*': refusing to allow every host name; list the names needed"
     assert lines[1].startswith(f"{p}:4:5: allow pattern '127.1': neither a host name nor an IP address")
-    assert lines[2] == f"{p}:6:5: unknown key 'prots' in a rule (expected host, cidr, ports, protocols or mode)"
+    assert lines[2] == f"{p}:6:5: unknown key 'prots' in a rule (expected host, cidr, ports, protocols, mode or inspect)"
     assert lines[3] == "sandbox-policy: 3 errors; the policy was not loaded"
 
 
