@@ -178,6 +178,8 @@ static void render(struct out *o, const char *sandbox,
 	if (r->intercepted)
 		put(o, ",\"intercepted\":true", 19);
 	field_str(o, "secret", r->secret, budget);
+	field_str(o, "method", r->method, budget);
+	field_str(o, "path", r->path, budget);
 	field_int(o, "bytes_up", r->bytes_up);
 	field_int(o, "bytes_down", r->bytes_down);
 	field_int(o, "duration_ms", r->duration_ms);

@@ -111,7 +111,8 @@ def _start(env, start_proxy, servers, upstream_ca=True, secrets=SECRETS):
         args += ["--upstream-ca", env.pki["ca"]]
     procs = env.procs
     orig = procs.start
-    procs.start = lambda argv, **kw: orig(argv, pass_fds=(r,), **kw)
+    procs.start = lambda argv, **kw: orig(
+        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
     try:
         p = start_proxy(_policy(tls, plain), args=args)
     finally:
@@ -440,7 +441,8 @@ def test_websocket_upgrade_passes_after_rewrite(env, start_proxy, servers):
     os.close(w)
     procs = env.procs
     orig = procs.start
-    procs.start = lambda argv, **kw: orig(argv, pass_fds=(r,), **kw)
+    procs.start = lambda argv, **kw: orig(
+        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
     try:
         p = start_proxy(pol, args=["--secrets-fd", str(r), "--ca-out", p.ca + ".2",
                                    "--upstream-ca", env.pki["ca"]])
