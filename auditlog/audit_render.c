@@ -178,8 +178,6 @@ static void render(struct out *o, const char *sandbox,
 	if (r->intercepted)
 		put(o, ",\"intercepted\":true", 19);
 	field_str(o, "secret", r->secret, budget);
-	field_str(o, "method", r->method, budget);
-	field_str(o, "path", r->path, budget);
 	field_int(o, "bytes_up", r->bytes_up);
 	field_int(o, "bytes_down", r->bytes_down);
 	field_int(o, "duration_ms", r->duration_ms);
@@ -189,6 +187,8 @@ static void render(struct out *o, const char *sandbox,
 	field_str(o, "peer", r->peer, budget);
 	field_int(o, "host_port", r->host_port);
 	field_str(o, "src", r->src, budget);
+	field_str(o, "method", r->method, budget);
+	field_str(o, "path", r->path, budget);
 	put(o, "}\n", 2);
 }
 
