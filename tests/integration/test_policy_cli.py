@@ -170,3 +170,22 @@ def test_secrets_in_check_explain_and_diff(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (f"secret K goes to api.example.com, header Authorization: "
             f"token {{value}} ({hdr}:4)") in r.stdout, r.stdout
+
+
+def test_inspected_host_in_check_explain_and_diff(tmp_path):
+    p = tmp_path / "user.yaml"
+    p.write_text("version: 1\nallow:\n  - host: API.example.com\n"
+                 "    inspect: true\n  - www.example.com\n")
+    r = run("check", "--presets", PRESETS, str(p))
+    assert r.returncode == 0, r.stderr
+    assert f"inspect api.example.com ({p}:4)" in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "api.example.com:443")
+    assert "  inspected: TLS to it is intercepted" in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "www.example.com:443")
+    assert "inspected:" not in r.stdout, r.stdout
+    repo = tmp_path / "repo.yaml"
+    repo.write_text("version: 1\nallow:\n  - host: www.example.com\n"
+                    "    inspect: true\n")
+    r = run("diff", "--presets", PRESETS, str(p), "--", str(repo))
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    assert "+ inspect www.example.com: the sandbox CA may sign" in r.stdout, r.stdout
