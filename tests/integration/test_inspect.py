@@ -166,3 +166,29 @@ def test_placeholder_to_inspected_host_refused(env, start_proxy, servers):
     assert not p.find(event="request", path=path)
     log = open(p.audit_path, "rb").read()
     assert ts.VALUE.encode() not in log
+
+
+def test_absolute_form_and_pipelined_heads_recorded_without_query(env, start_proxy, servers):
+    """Two pipelined heads in one write, the second in absolute form with
+    a query: each is recorded, neither query (a fragment is refused
+    by the checker with a 400)."""
+    tls, _ = servers
+    p = _start(env, start_proxy, servers)
+    synth = p.synth("allowed.test")
+    a, b = "/pa-" + uuid.uuid4().hex, "/pb-" + uuid.uuid4().hex
+    tok = "t" + uuid.uuid4().hex
+    ctx = ssl.create_default_context(cafile=p.ca)
+    with p.forwarder(f"{synth}:{tls.port}") as fw, \
+            ctx.wrap_socket(fw.connect(), server_hostname="allowed.test") as s:
+        s.sendall((f"GET {a}?k={tok} HTTP/1.1\r\nHost: allowed.test:{tls.port}\r\n\r\n"
+                   f"POST https://allowed.test:{tls.port}{b}?k={tok} HTTP/1.1\r\n"
+                   f"Host: allowed.test:{tls.port}\r\nContent-Length: 0\r\n\r\n")
+                  .encode())
+        for _ in range(2):
+            st, _, body = sbxtest.read_http_response(s)
+            assert st == 200, (st, body)
+    p.wait_record(event="request", path=b)
+    got = [(q["method"], q["path"]) for q in p.find(event="request")
+           if q["path"] in (a, b)]
+    assert got == [("GET", a), ("POST", b)], got
+    assert tok.encode() not in open(p.audit_path, "rb").read()
