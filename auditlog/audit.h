@@ -65,6 +65,10 @@ struct audit_record {
 	 * record is about (never its value). false/NULL: absent. */
 	bool intercepted;
 	const char *secret;
+	/* request records of an inspected host: the request's method and
+	 * its path without the query string (never header values). */
+	const char *method;
+	const char *path;
 	int64_t bytes_up;     /* guest -> internet; -1: absent */
 	int64_t bytes_down;   /* internet -> guest; -1: absent */
 	int64_t duration_ms;  /* -1: absent */

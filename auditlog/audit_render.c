@@ -189,6 +189,8 @@ static void render(struct out *o, const char *sandbox,
 	field_str(o, "src", r->src, budget);
 	field_str(o, "container", r->container, budget);
 	field_str(o, "container_id", r->container_id, budget);
+	field_str(o, "method", r->method, budget);
+	field_str(o, "path", r->path, budget);
 	put(o, "}\n", 2);
 }
 

@@ -218,8 +218,11 @@ static enum field lookup(struct rec *r, const char *k, size_t n,
 
 bool rec_is_followup(const struct rec *r)
 {
+	/* request: one per request head on an inspected connection, under
+	 * the connection's own decision. */
 	return r->event && (strcmp(r->event, "close") == 0 ||
-			    strcmp(r->event, "resolve") == 0);
+			    strcmp(r->event, "resolve") == 0 ||
+			    strcmp(r->event, "request") == 0);
 }
 
 enum rec_status rec_parse(const char *line, size_t len, struct rec *out,

@@ -32,6 +32,14 @@ struct lsecret {
 
 static struct lsecret secrets[LSECRET_MAX];
 static size_t n_secrets;
+/* The policy inspects a host (inspect: true): the proxy makes the CA and
+ * the guest trusts it, with or without a secret. */
+static bool inspecting;
+
+void launcher_secrets_set_inspecting(bool on)
+{
+	inspecting = on;
+}
 
 static bool is_var(const char *s, size_t n)
 {
@@ -292,8 +300,19 @@ int launcher_secrets_proxy_args(struct strv *a, const char *run,
 				const char *upstream_ca, int child_fd, char *err,
 				size_t errsz)
 {
-	if (!n_secrets)
+	if (!n_secrets) {
+		/* Inspection alone: the CA and the upstreams' trust, no
+		 * pipe. */
+		if (inspecting) {
+			strv_add(a, "--ca-out");
+			strv_addf(a, "%s/sandbox-ca.pem", run);
+			if (upstream_ca) {
+				strv_add(a, "--upstream-ca");
+				strv_add(a, upstream_ca);
+			}
+		}
 		return -1;
+	}
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0) {
 		fmt_buf(err, errsz, "pipe: %s", strerror(errno));
@@ -342,7 +361,7 @@ int launcher_secrets_proxy_args(struct strv *a, const char *run,
 int launcher_secrets_guest_env(struct strv *env, const char *run, char *err,
 			       size_t errsz)
 {
-	if (!n_secrets)
+	if (!n_secrets && !inspecting)
 		return 0;
 	char path[4096];
 	fmt_buf(path, sizeof(path), "%s/sandbox-ca.pem", run);

@@ -67,10 +67,15 @@ void launcher_policy_secrets_hide(const struct launch_opts *o,
 const char *launcher_secret_placeholder(const char *name);
 bool launcher_secrets_any(void);
 
+/* The policy inspects a host (policy `inspect: true`): the proxy gets
+ * --ca-out/--upstream-ca and the guest the CA even without a secret. */
+void launcher_secrets_set_inspecting(bool on);
+
 /* Add --secrets-fd CHILD_FD/--ca-out/--upstream-ca to the proxy's argv a;
  * the secrets are written to a pipe now. Returns the pipe's read end
  * (close-on-exec: spawn the proxy with it moved to child_fd, then close
- * it), -1 with no secrets, or -2 on error (err). */
+ * it), -1 with no secrets (--ca-out/--upstream-ca alone when the policy
+ * inspects a host), or -2 on error (err). */
 int launcher_secrets_proxy_args(struct strv *a, const char *run,
 				const char *upstream_ca, int child_fd, char *err,
 				size_t errsz);

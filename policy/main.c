@@ -142,6 +142,20 @@ static void print_secrets(const struct policy *p)
 	}
 }
 
+/* check: one line per inspected host (docs/secrets.md). */
+static void print_inspected(const struct policy *p)
+{
+	size_t n;
+	const struct policy_inspect *h = policy_inspected(p, &n);
+	for (size_t i = 0; i < n; i++) {
+		fputs("inspect ", stdout);
+		term_fputs(h[i].name, stdout, false);
+		fputs(" (", stdout);
+		term_fputs(h[i].file, stdout, false);
+		printf(":%u)\n", h[i].line);
+	}
+}
+
 /* explain: the secrets whose value goes to name. */
 static void explain_secrets(const struct policy *p, const char *name)
 {
@@ -211,6 +225,10 @@ static int explain_one(const struct policy *p, const char *q)
 	}
 	if (!qu.is_addr)
 		explain_secrets(p, qu.name);
+	if (!qu.is_addr && policy_is_inspected(p, qu.name))
+		fputs("  inspected: TLS to it is intercepted and each "
+		      "request recorded (method, host, path)\n",
+		      stdout);
 	if (!qu.is_addr && v.decision != DECISION_DENY)
 		printf("  note: if the name resolves to a private or loopback address, a cidr: rule must allow that address too\n");
 	if (qu.is_addr && v.decision == DECISION_DENY && !v.rule.file)
@@ -416,6 +434,7 @@ int main(int argc, char **argv)
 		       st.deny_rules, st.cidr_rules, tcp, hosts,
 		       policy_mode(p) == POLICY_REPORT ? " (report mode)" : "");
 		print_secrets(p);
+		print_inspected(p);
 	} else {
 		for (int i = qstart; i < argc; i++) {
 			int r = explain_one(p, argv[i]);

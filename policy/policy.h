@@ -184,6 +184,30 @@ int policy_builder_add_secret(struct policy_builder *b, const char *var,
 			      const char *file, unsigned line, unsigned col,
 			      struct policy_errors *errs);
 
+/* Inspection (policy_inspect.c, docs/secrets.md "Inspected hosts"):
+ * `inspect: true` on an allow rule whose host: is one exact name makes
+ * the proxy intercept that host's TLS with the sandbox CA and record
+ * every request, secret or not. The same checks as a secret host: an
+ * exact name with two labels or more, never a public suffix (the CA's
+ * name constraints then permit its subtree). */
+#define POLICY_INSPECT_MAX 64
+struct policy_inspect {
+	const char *name; /* normalised, exact */
+	const char *file; /* where it was listed */
+	unsigned line, col;
+};
+/* Add host as inspected (kept once), as the loader does; errors at
+ * file:line:col in errs. 0, -EINVAL or -E2BIG. */
+int policy_builder_add_inspect(struct policy_builder *b, const char *host,
+			       size_t hostlen, const char *file,
+			       unsigned line, unsigned col,
+			       struct policy_errors *errs);
+/* p's inspected hosts, *n of them (owned by p). */
+const struct policy_inspect *policy_inspected(const struct policy *p,
+					      size_t *n);
+/* Is name (normalised) inspected by p? */
+bool policy_is_inspected(const struct policy *p, const char *name);
+
 struct policy_verdict policy_decide_name(const struct policy *p,
 					 const char *name, uint16_t port);
 
@@ -246,6 +270,8 @@ enum policy_widen_kind {
 	WIDEN_UNDECIDED,   /* too intricate to decide in bounded time: ask */
 	WIDEN_HOST_PORT,   /* host_ports: opens a host loopback port */
 	WIDEN_SECRET,      /* secrets: a secret's value goes to a new host */
+	WIDEN_INSPECT,     /* inspect: true: a new host the sandbox CA may
+			    * sign and the proxy decrypts */
 };
 
 struct policy_widening {

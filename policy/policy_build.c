@@ -485,6 +485,8 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 	p->n_host_ports = b->n_host_ports;
 	memcpy(p->secrets, b->secrets, sizeof(p->secrets));
 	p->n_secrets = b->n_secrets;
+	memcpy(p->inspect, b->inspect, sizeof(p->inspect));
+	p->n_inspect = b->n_inspect;
 	for (size_t i = 0; i < p->nrules; i++) {
 		struct rule *r = &p->rules[i];
 		if (r->report < 0)

@@ -344,6 +344,33 @@ static int policy_secrets_widened(const struct policy *base,
 	return px->err;
 }
 
+/* A host BASE+REPO inspects that BASE does not: the sandbox CA may then
+ * sign it and the proxy decrypts its traffic (docs/secrets.md). */
+static int policy_inspect_widened(const struct policy *base,
+				  const struct policy *comb,
+				  const char *repo_name, struct diff_ctx *px)
+{
+	size_t n;
+	const struct policy_inspect *h = policy_inspected(comb, &n);
+	for (size_t i = 0; i < n && !px->err; i++) {
+		if (policy_is_inspected(base, h[i].name))
+			continue;
+		struct policy_widening *w = new_item(px);
+		if (!w)
+			break;
+		w->kind = WIDEN_INSPECT;
+		w->line = h[i].line;
+		w->col = h[i].col;
+		w->file = strdup(h[i].file);
+		w->via_extends = strcmp(h[i].file, repo_name) != 0;
+		w->pattern = strdup(h[i].name);
+		w->example = strdup(h[i].name);
+		if (!w->file || !w->pattern || !w->example)
+			px->err = -ENOMEM;
+	}
+	return px->err;
+}
+
 int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 			   const char *preset_dir, const char *repo_name,
 			   const char *repo_data, size_t repo_len,
@@ -430,6 +457,8 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 	if (!px->err)
 		px->err = policy_secrets_widened(base, comb, repo_name, px);
 	if (!px->err)
+		px->err = policy_inspect_widened(base, comb, repo_name, px);
+	if (!px->err)
 		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
 					  stop, stop_arg);
 	if (px->err == -ERANGE) {
@@ -465,7 +494,7 @@ char *policy_widening_key(const struct policy_widening *w)
 {
 	static const char *const kinds[] = {"allow", "report-rule",
 					    "report-mode", "undecided",
-					    "host-port", "secret"};
+					    "host-port", "secret", "inspect"};
 	char *buf = NULL, *out = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -500,7 +529,7 @@ static void json_str(FILE *f, const char *s)
 
 static const char *const kind_names[] = {"allow", "report-rule",
 					 "report-mode", "undecided",
-					 "host-port", "secret"};
+					 "host-port", "secret", "inspect"};
 
 static void print_json(FILE *f, const struct policy_widening *w)
 {
@@ -609,6 +638,14 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 				term_fputs(w->example, f, false);
 			}
 			fputs(" (", f);
+			term_fputs(where, f, false);
+			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
+			continue;
+		case WIDEN_INSPECT:
+			fputs("+ inspect ", f);
+			term_fputs(w->pattern, f, false);
+			fputs(": the sandbox CA may sign this name and the proxy "
+			      "decrypts and records every request to it (", f);
 			term_fputs(where, f, false);
 			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
 			continue;

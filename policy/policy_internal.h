@@ -80,6 +80,8 @@ struct policy {
 	size_t n_host_ports;
 	struct policy_secret secrets[POLICY_SECRETS_MAX];
 	size_t n_secrets;
+	struct policy_inspect inspect[POLICY_INSPECT_MAX];
+	size_t n_inspect;
 };
 
 /* policy_hostports.c: the decision for POLICY_HOST_INTERNAL (true, and
@@ -135,6 +137,8 @@ struct policy_builder {
 	size_t n_host_ports;
 	struct policy_secret secrets[POLICY_SECRETS_MAX];
 	size_t n_secrets;
+	struct policy_inspect inspect[POLICY_INSPECT_MAX];
+	size_t n_inspect;
 };
 
 /* Append "name:line:col: msg" to errs (line/col 1-based; 0 line omits both). */

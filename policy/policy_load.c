@@ -133,6 +133,22 @@ static int parse_mode(struct ctx *c)
 	return -1;
 }
 
+/* inspect: true or false. Returns 1, 0, or -1 after recording an
+ * error. */
+static int parse_inspect(struct ctx *c)
+{
+	if (type(c) == YAML_SCALAR_EVENT && is_str(c, "true"))
+		return 1;
+	if (type(c) == YAML_SCALAR_EVENT && is_str(c, "false"))
+		return 0;
+	if (type(c) == YAML_SCALAR_EVENT)
+		ERR_AT(c, c->ev.start_mark, "inspect must be true or false, not '%.*s'",
+		       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
+	else
+		wrong(c, "inspect: true or false");
+	return -1;
+}
+
 #define MAX_PORTS 256
 
 /* ports: [80, 443] or ports: any. Returns the count (0 for any), or -1
@@ -225,13 +241,13 @@ static void parse_rule_map(struct ctx *c, bool allow)
 	size_t tlen = 0;
 	bool is_cidr = false, bad = false, seen_ports = false, any = false;
 	yaml_mark_t tmark = at;
-	int mode = -1, nports = 0, protocols = 0;
-	yaml_mark_t pmark = at;
+	int mode = -1, nports = 0, protocols = 0, inspect = 0;
+	yaml_mark_t pmark = at, imark = at;
 	uint16_t ports[MAX_PORTS];
 	unsigned seen = 0;
 	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
 		if (type(c) != YAML_SCALAR_EVENT) {
-			wrong(c, "a key (host, cidr, ports, protocols or mode)");
+			wrong(c, "a key (host, cidr, ports, protocols, mode or inspect)");
 			if (next(c))
 				skip_node(c);
 			bad = true;
@@ -249,8 +265,10 @@ static void parse_rule_map(struct ctx *c, bool allow)
 			bit = 8;
 		else if (is_str(c, "protocols"))
 			bit = 16;
+		else if (is_str(c, "inspect"))
+			bit = 32;
 		else {
-			ERR_AT(c, km, "unknown key '%.*s' in a rule (expected host, cidr, ports, protocols or mode)",
+			ERR_AT(c, km, "unknown key '%.*s' in a rule (expected host, cidr, ports, protocols, mode or inspect)",
 			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
 			bit = 0;
 		}
@@ -291,6 +309,10 @@ static void parse_rule_map(struct ctx *c, bool allow)
 			pmark = km;
 			protocols = parse_protocols(c);
 			bad |= protocols < 0;
+		} else if (bit == 32) {
+			imark = km;
+			inspect = parse_inspect(c);
+			bad |= inspect < 0;
 		} else {
 			mode = parse_mode(c);
 			bad |= mode < 0;
@@ -311,6 +333,16 @@ static void parse_rule_map(struct ctx *c, bool allow)
 		ERR_AT(c, pmark, "protocols: only applies to allow rules (a deny rule refuses every protocol)");
 		bad = true;
 	}
+	if (!c->broken && inspect > 0 && (!allow || is_cidr)) {
+		/* Inspection is interception by name with the sandbox CA:
+		 * nothing to intercept on a deny rule or an address. */
+		ERR_AT(c, imark, "inspect: true only applies to an allow rule with host: (one exact name)");
+		bad = true;
+	}
+	if (!bad && target && !c->broken && inspect > 0 &&
+	    policy_builder_add_inspect(c->b, target, tlen, c->name,
+				       LINE(imark), COL(imark), c->errs) < 0)
+		bad = true;
 	if (!bad && target && !c->broken) {
 		const uint16_t *p = any ? policy_any_port : seen_ports ? ports : NULL;
 		(void)tmark;

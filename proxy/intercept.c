@@ -18,6 +18,7 @@
 
 #include "../auditlog/audit.h"
 #include "../common/util.h"
+#include "../parse/http_req.h"
 #include "http_check.h"
 #include "intercept_ca.h"
 #include "proxy.h"
@@ -43,6 +44,7 @@ struct session {
 	uint8_t *out;     /* owned: rewritten head, ICPT_OUT_MAX */
 	uint8_t *out2;    /* owned: with the secrets' headers set, likewise */
 	uint32_t audited; /* secrets whose use is on record */
+	bool inspect;     /* an inspected host: one request record a head */
 	bool closing;     /* flushing a last answer to the guest */
 };
 
@@ -51,6 +53,8 @@ struct intercept {
 	SSL_CTX *srv;               /* owned: guest-facing */
 	SSL_CTX *cli;               /* owned: upstream-facing, verifying */
 	const struct secrets *sec;  /* not owned: the proxy's table */
+	char **inspect;             /* owned: inspected hosts, normalised */
+	size_t n_inspect;
 	LIST_HEAD(, session) sessions;
 };
 
@@ -77,19 +81,47 @@ static int alpn_select(SSL *ssl, const unsigned char **out,
 	return SSL_TLSEXT_ERR_NOACK;
 }
 
+static bool inspected(const struct intercept *ic, const char *name)
+{
+	for (size_t i = 0; ic && i < ic->n_inspect; i++)
+		if (!strcmp(ic->inspect[i], name))
+			return true;
+	return false;
+}
+
 struct intercept *intercept_new(const struct secrets *sec,
+				const char *const *inspect, size_t n_inspect,
 				const char *upstream_ca, const char *ca_out,
 				char *err, size_t errsz)
 {
-	const char *hosts[SECRET_MAX * SECRET_HOSTS_MAX];
-	size_t n = secrets_hosts(sec, hosts, SECRET_MAX * SECRET_HOSTS_MAX);
+	enum { HOSTS_MAX = SECRET_MAX * SECRET_HOSTS_MAX + ICPT_INSPECT_MAX };
+	const char *hosts[HOSTS_MAX];
+	size_t n = secrets_hosts(sec, hosts, HOSTS_MAX);
 	struct intercept *ic = calloc(1, sizeof(*ic));
-	if (!ic) {
-		fmt_buf(err, errsz, "out of memory");
+	if (!ic || n_inspect > ICPT_INSPECT_MAX ||
+	    !(ic->inspect = calloc(n_inspect + 1, sizeof(char *)))) {
+		free(ic);
+		fmt_buf(err, errsz, n_inspect > ICPT_INSPECT_MAX
+					    ? "too many inspected hosts"
+					    : "out of memory");
 		return NULL;
 	}
 	LIST_INIT(&ic->sessions);
 	ic->sec = sec;
+	/* The CA's name constraints: the secrets' hosts and the inspected
+	 * ones, each once. */
+	for (size_t i = 0; i < n_inspect; i++) {
+		if (!(ic->inspect[i] = strdup(inspect[i]))) {
+			fmt_buf(err, errsz, "out of memory");
+			goto fail;
+		}
+		ic->n_inspect++;
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = !strcmp(hosts[k], inspect[i]);
+		if (!dup && n < HOSTS_MAX)
+			hosts[n++] = ic->inspect[i];
+	}
 	ic->ca = icpt_ca_new(hosts, n, err, errsz);
 	if (!ic->ca)
 		goto fail;
@@ -156,12 +188,16 @@ void intercept_free(struct intercept *ic)
 	SSL_CTX_free(ic->srv);
 	SSL_CTX_free(ic->cli);
 	icpt_ca_free(ic->ca);
+	for (size_t i = 0; ic->inspect && i < ic->n_inspect; i++)
+		free(ic->inspect[i]);
+	free(ic->inspect);
 	free(ic);
 }
 
 bool intercept_wanted(const struct intercept *ic, const char *name)
 {
-	return ic && secret_table_has_host(secrets_table(ic->sec), name);
+	return ic && (secret_table_has_host(secrets_table(ic->sec), name) ||
+		      inspected(ic, name));
 }
 
 static int record(struct session *s, const char *decision,
@@ -179,6 +215,43 @@ static int record(struct session *s, const char *decision,
 	r.reason = reason;
 	r.intercepted = true;
 	r.secret = secret;
+	return proxy_audit(s->px, &r);
+}
+
+/* An inspected host's request: what a reviewer needs to see where the
+ * guest went (method, host, path), never what it sent: the query string
+ * is cut (query values carry tokens) and no header value is written. */
+static int record_request(struct session *s, const uint8_t *head,
+			  size_t len)
+{
+	struct http_request rq;
+	if (http_request_parse(head, len, &rq) != HTTP_OK)
+		return -EINVAL; /* the checker passed it: cannot happen */
+	char method[32], path[1024];
+	const struct http_span *t =
+		rq.form == HTTP_FORM_ABSOLUTE ? &rq.path : &rq.target;
+	size_t tl = t->len, ml = rq.method.len;
+	const char *tp = (const char *)head + t->off;
+	for (size_t i = 0; i < tl; i++)
+		if (tp[i] == '?' || tp[i] == '#') {
+			tl = i;
+			break;
+		}
+	fmt_buf(method, sizeof(method), "%.*s", (int)(ml < 31 ? ml : 31),
+		(const char *)head + rq.method.off);
+	fmt_buf(path, sizeof(path), "%.*s", (int)(tl < 1023 ? tl : 1023),
+		tl ? tp : "/");
+	struct audit_record r;
+	audit_record_init(&r);
+	r.event = "request";
+	r.conn = s->conn;
+	r.proto = "https";
+	r.host = s->name;
+	r.port = s->port;
+	r.decision = "allow";
+	r.intercepted = true;
+	r.method = method;
+	r.path = path;
 	return proxy_audit(s->px, &r);
 }
 
@@ -236,8 +309,9 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 	char why[400];
 	const uint8_t *src = buf;
 	size_t sub_len = 0;
-	switch (secret_subst_head(t, s->name, buf, len, s->out, ICPT_OUT_MAX,
-				  &out_len, &used, &which)) {
+	switch (t ? secret_subst_head(t, s->name, buf, len, s->out,
+				      ICPT_OUT_MAX, &out_len, &used, &which)
+		  : SUBST_NONE) {
 	case SUBST_NONE:
 		out_len = len;
 		break;
@@ -279,7 +353,7 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 			       "header");
 		return false;
 	}
-	for (size_t i = 0; i < t->n && i < 32; i++) {
+	for (size_t i = 0; t && i < t->n && i < 32; i++) {
 		if (!((used | set) & (1u << i)) || (s->audited & (1u << i)))
 			continue;
 		if (record(s, "allow", t->s[i].var,
@@ -289,6 +363,14 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 			return false;
 		}
 		s->audited |= 1u << i;
+	}
+	/* On record before it leaves: no record, no request. */
+	if (s->inspect && record_request(s, buf, len) < 0) {
+		explicit_bzero(s->out, sub_len);
+		if (hs == SUBST_DONE)
+			explicit_bzero(s->out2, set_len);
+		end(s, "audit log write failed: failing closed");
+		return false;
 	}
 	evbuffer_add(to, src, out_len);
 	explicit_bzero(s->out, sub_len);
@@ -480,6 +562,7 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 	s->px = px;
 	s->conn = conn_id;
 	fmt_buf(s->name, sizeof(s->name), "%s", name);
+	s->inspect = inspected(ic, name);
 	s->port = port;
 	ip_format(addr, s->addr);
 	http_checker_init(&s->hc, HC_HOST);
@@ -525,8 +608,10 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 	bufferevent_enable(s->down, EV_READ | EV_WRITE);
 	bufferevent_enable(s->up, EV_READ | EV_WRITE);
 	if (record(s, "allow", NULL,
-		   "TLS terminated for a secret host; re-encrypted to the "
-		   "verified upstream") < 0) {
+		   s->inspect ? "TLS terminated for an inspected host; "
+				"re-encrypted to the verified upstream"
+			      : "TLS terminated for a secret host; "
+				"re-encrypted to the verified upstream") < 0) {
 		e = -EIO;
 		goto fail;
 	}

@@ -28,11 +28,18 @@ struct proxy;
 struct secrets;
 struct intercept;
 
-/* Make the engine: the CA for the secrets' hosts (certificate written to
- * ca_out when not NULL) and the TLS contexts. upstream_ca: an extra PEM
- * bundle trusted for upstream servers (NULL: the host trust store only).
- * Returns NULL with err. */
+/* Inspected hosts (policy `inspect: true`) at most. */
+#define ICPT_INSPECT_MAX 64
+
+/* Make the engine: the CA for the secrets' hosts and the inspected hosts
+ * (certificate written to ca_out when not NULL) and the TLS contexts.
+ * sec may be NULL (inspection only). inspect: normalised exact names,
+ * intercepted without a secret, each request head recorded (a `request`
+ * record: method, host, path without its query). upstream_ca: an extra
+ * PEM bundle trusted for upstream servers (NULL: the host trust store
+ * only). Returns NULL with err. */
 struct intercept *intercept_new(const struct secrets *sec,
+				const char *const *inspect, size_t n_inspect,
 				const char *upstream_ca, const char *ca_out,
 				char *err, size_t errsz);
 /* Closes every session still open. */

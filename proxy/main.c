@@ -219,12 +219,27 @@ static int run(struct proxy_config *cfg)
 				    sizeof(msg)) < 0)
 			die("--secrets-fd %d: %s", cfg->secrets_fd, msg);
 		secrets_describe(px.secrets, stderr);
-		if (secrets_table(px.secrets)) {
-			px.icpt = intercept_new(px.secrets, cfg->upstream_ca,
-						cfg->ca_out, msg, sizeof(msg));
-			if (!px.icpt)
-				die("%s", msg);
+	}
+	/* Interception exists when a secret or an inspected host needs it.
+	 * The inspected hosts are the starting policy's: the CA's name
+	 * constraints are fixed now, so a reload cannot widen them. */
+	size_t n_insp = 0;
+	const struct policy_inspect *insp = policy_inspected(p, &n_insp);
+	if (secrets_table(px.secrets) || n_insp) {
+		char msg[400];
+		const char *names[ICPT_INSPECT_MAX];
+		if (n_insp > ICPT_INSPECT_MAX)
+			die("more than %d inspected hosts", ICPT_INSPECT_MAX);
+		for (size_t i = 0; i < n_insp; i++) {
+			names[i] = insp[i].name;
+			fprintf(stderr, "sandbox-proxy: inspect %s (%s:%u)\n",
+				insp[i].name, insp[i].file, insp[i].line);
 		}
+		px.icpt = intercept_new(px.secrets, names, n_insp,
+					cfg->upstream_ca, cfg->ca_out, msg,
+					sizeof(msg));
+		if (!px.icpt)
+			die("%s", msg);
 	}
 	unsigned n_workers = cfg->workers ? cfg->workers : workers_default();
 	if (px.icpt && n_workers > 1) {

@@ -42,7 +42,7 @@ def test_check_reports_every_error_with_position(tmp_path):
     lines = r.stderr.splitlines()
     assert lines[0] == f"{p}:3:5: allow pattern '*': refusing to allow every host name; list the names needed"
     assert lines[1].startswith(f"{p}:4:5: allow pattern '127.1': neither a host name nor an IP address")
-    assert lines[2] == f"{p}:6:5: unknown key 'prots' in a rule (expected host, cidr, ports, protocols or mode)"
+    assert lines[2] == f"{p}:6:5: unknown key 'prots' in a rule (expected host, cidr, ports, protocols, mode or inspect)"
     assert lines[3] == "sandbox-policy: 3 errors; the policy was not loaded"
 
 
@@ -170,3 +170,22 @@ def test_secrets_in_check_explain_and_diff(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (f"secret K goes to api.example.com, header Authorization: "
             f"token {{value}} ({hdr}:4)") in r.stdout, r.stdout
+
+
+def test_inspected_host_in_check_explain_and_diff(tmp_path):
+    p = tmp_path / "user.yaml"
+    p.write_text("version: 1\nallow:\n  - host: API.example.com\n"
+                 "    inspect: true\n  - www.example.com\n")
+    r = run("check", "--presets", PRESETS, str(p))
+    assert r.returncode == 0, r.stderr
+    assert f"inspect api.example.com ({p}:4)" in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "api.example.com:443")
+    assert "  inspected: TLS to it is intercepted" in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "www.example.com:443")
+    assert "inspected:" not in r.stdout, r.stdout
+    repo = tmp_path / "repo.yaml"
+    repo.write_text("version: 1\nallow:\n  - host: www.example.com\n"
+                    "    inspect: true\n")
+    r = run("diff", "--presets", PRESETS, str(p), "--", str(repo))
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    assert "+ inspect www.example.com: the sandbox CA may sign" in r.stdout, r.stdout

@@ -93,7 +93,7 @@ static void normalize(void)
 static void errors(void)
 {
 	bad("version: 1\nallow:\n  - host: a.example\n    hots: 1\n",
-	    "t.yaml:4:5: unknown key 'hots' in a rule (expected host, cidr, ports, protocols or mode)",
+	    "t.yaml:4:5: unknown key 'hots' in a rule (expected host, cidr, ports, protocols, mode or inspect)",
 	    "unknown rule key");
 	bad("version: 1\nalow: [a.example]\n",
 	    "t.yaml:2:1: unknown key 'alow' (expected version, mode, extends, allow, deny, host_ports or secrets)",
@@ -165,7 +165,7 @@ static void errors(void)
 	       "2nd: IP literal");
 	is_str(err(2), "t.yaml:7:5: allow pattern '127.1': neither a host name nor an IP address (numeric forms like 127.1 or 2130706433 are refused; use a dotted quad in cidr:)",
 	       "3rd: 127.1");
-	is_str(err(3), "t.yaml:9:5: unknown key 'bogus' in a rule (expected host, cidr, ports, protocols or mode)",
+	is_str(err(3), "t.yaml:9:5: unknown key 'bogus' in a rule (expected host, cidr, ports, protocols, mode or inspect)",
 	       "4th: unknown key");
 	ok(strstr(err(4), "t.yaml:12:5: deny pattern '2130706433': neither") == err(4), "5th: %s", err(4));
 	ok(strstr(err(5), "t.yaml:13:5: deny pattern '0x7f.0.0.1': neither") == err(5), "6th: %s", err(5));

@@ -1,0 +1,50 @@
+"""inspect: true as the launcher takes it (docs/secrets.md "Inspected
+hosts"): the real sandbox-launch up to the point where the guest would
+boot, with a fake QEMU (the fixtures of test_policy_secrets_launch). The
+proxy's CA is the oracle: its name constraints are exactly the hosts it
+may intercept.
+
+  - a user policy that inspects a host makes the CA without any secret;
+  - with a secret too, the CA covers both;
+  - a repository policy that inspects a host is a widening: refused
+    without approval (`+ inspect HOST`), honoured with --trust."""
+
+import os
+
+from sbxtest import run
+from test_policy_secrets_launch import L, launch, until_qemu  # noqa: F401
+
+INSPECT = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
+           "  - host: inspect.example.com\n    ports: [443]\n"
+           "    inspect: true\n")
+
+
+def test_inspect_alone_makes_the_ca(L):
+    del L.env["TESTKEY"]
+    L.user_policy.write_text(INSPECT)
+    hosts, _, err = until_qemu(L)
+    assert hosts == ["inspect.example.com"], (hosts, err)
+
+
+def test_inspect_and_secret_share_the_ca(L):
+    L.user_policy.write_text(INSPECT + "secrets:\n  - env: TESTKEY\n"
+                             "    hosts: [api.example.com]\n")
+    hosts, _, err = until_qemu(L)
+    assert hosts == ["api.example.com", "inspect.example.com"], (hosts, err)
+
+
+def test_repo_inspect_is_widening(L):
+    L.write("version: 1\nallow:\n  - host: api.example.com\n"
+            "    ports: [443]\n    inspect: true\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "widens the network policy (1 change)" in err, err
+    r = run([os.path.join(os.path.dirname(L.bin), "sandbox-policy"), "diff",
+             str(L.user_policy), "--", str(L.ws / ".sandbox" / "policy.yaml")],
+            env=L.env)
+    out = r.stdout.decode()
+    assert r.returncode == 4, out
+    assert "+ inspect api.example.com" in out, out
+    del L.env["TESTKEY"]
+    hosts, _, err = until_qemu(L, "--trust")
+    assert hosts == ["api.example.com"], (hosts, err)

@@ -1,0 +1,130 @@
+/* inspect: true on an allow rule (policy_inspect.c): the loader's checks
+ * and the widening a repository's inspected host is. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/util.h"
+#include "../../policy/policy.h"
+#include "policy_files.h"
+#include "tap.h"
+
+static char base_path[128], base_insp_path[128];
+
+static void loader(void)
+{
+	struct policy_errors e = {0};
+	struct policy *p = pf_load("version: 1\nallow:\n"
+				   "  - host: API.Example.com\n"
+				   "    inspect: true\n"
+				   "  - host: quiet.example.com\n"
+				   "    inspect: false\n"
+				   "  - host: api.example.com\n"
+				   "    ports: [8443]\n    inspect: true\n",
+				   &e);
+	ok(p != NULL, "inspect: true loads");
+	for (size_t i = 0; i < e.count; i++)
+		tap_diag("%s", e.msgs[i]);
+	size_t n = 0;
+	const struct policy_inspect *h = policy_inspected(p, &n);
+	is_int(n, 1, "one inspected host, a repeat kept once");
+	if (n == 1) {
+		is_str(h[0].name, "api.example.com", "normalised");
+		is_int(h[0].line, 4, "line of inspect:");
+		is_int(h[0].col, 5, "column of inspect:");
+	}
+	ok(policy_is_inspected(p, "api.example.com"), "is inspected");
+	ok(!policy_is_inspected(p, "quiet.example.com"),
+	   "inspect: false inspects nothing");
+	struct policy_verdict v = policy_decide_name(p, "api.example.com", 443);
+	ok(v.decision == DECISION_ALLOW, "the rule still allows its host");
+	policy_free(p);
+	policy_errors_free(&e);
+
+	/* Each one must fail closed, naming the place and the reason. */
+	static const struct {
+		const char *yaml, *want;
+	} bad[] = {
+		{"version: 1\nallow:\n  - host: '*.example.com'\n    inspect: true\n",
+		 "one exact name"},
+		{"version: 1\nallow:\n  - host: '**.example.com'\n    inspect: true\n",
+		 "one exact name"},
+		{"version: 1\nallow:\n  - host: co.uk\n    inspect: true\n",
+		 "public suffix"},
+		{"version: 1\nallow:\n  - host: localhost\n    inspect: true\n",
+		 "two labels"},
+		{"version: 1\nallow:\n  - cidr: 10.0.0.0/8\n    inspect: true\n",
+		 "allow rule with host:"},
+		{"version: 1\ndeny:\n  - host: api.example.com\n    inspect: true\n",
+		 "allow rule with host:"},
+		{"version: 1\nallow:\n  - host: api.example.com\n    inspect: yes\n",
+		 "inspect must be true or false"},
+		{"version: 1\nallow:\n  - host: api.example.com\n    inspect: [true]\n",
+		 "inspect"},
+		{"version: 1\nallow:\n  - host: api.example.com\n    inspect: all\n",
+		 "inspect must be true or false"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		struct policy_errors be = {0};
+		struct policy *bp = pf_load(bad[i].yaml, &be);
+		ok(!bp && be.count && strstr(be.msgs[0], bad[i].want) &&
+			   strstr(be.msgs[0], ":4:"),
+		   "refused %zu: %s", i, be.count ? be.msgs[0] : "(none)");
+		policy_free(bp);
+		policy_errors_free(&be);
+	}
+}
+
+static void widening(void)
+{
+	struct policy_diff d;
+	/* BASE allows the host; the repository inspects it. */
+	is_int(pf_diff(base_path, "version: 1\nallow:\n"
+				  "  - host: api.example.com\n"
+				  "    inspect: true\n",
+		       &d, NULL),
+	       0, "diff computed");
+	is_int(d.count, 1, "a repository's inspected host widens");
+	if (d.count) {
+		const struct policy_widening *w = &d.items[0];
+		is_int(w->kind, WIDEN_INSPECT, "as inspect");
+		is_str(w->pattern, "api.example.com", "naming the host");
+		is_int(w->line, 4, "and the line");
+		char *k = policy_widening_key(w);
+		ok(k && strstr(k, "inspect api.example.com"),
+		   "approval key names it: %s", k ? k : "(null)");
+		free(k);
+		char *out = NULL;
+		size_t ol = 0;
+		FILE *f = open_memstream(&out, &ol);
+		policy_diff_print(f, &d, false);
+		fclose(f);
+		ok(out && strstr(out, "+ inspect api.example.com"),
+		   "diff shows it: %s", out ? out : "");
+		free(out);
+	}
+	policy_diff_free(&d);
+
+	/* A host BASE inspects already: nothing. */
+	is_int(pf_diff(base_insp_path, "version: 1\nallow:\n"
+				       "  - host: api.example.com\n"
+				       "    inspect: true\n",
+		       &d, NULL),
+	       0, "diff computed");
+	is_int(d.count, 0, "a host BASE inspects does not widen");
+	policy_diff_free(&d);
+}
+
+int main(void)
+{
+	pf_setup("test_policy_insp");
+	pf_write(base_path, sizeof(base_path), "base.yaml",
+		 "version: 1\nallow:\n  - api.example.com\n");
+	pf_write(base_insp_path, sizeof(base_insp_path), "base_insp.yaml",
+		 "version: 1\nallow:\n  - host: api.example.com\n"
+		 "    inspect: true\n");
+	loader();
+	widening();
+	pf_cleanup();
+	return done_testing();
+}
