@@ -147,7 +147,7 @@ $(BUILD)/tools/%: $(OBJ)/tests/tools/%.o $(TOOL_LIB_OBJS) $(LINK_LIBS)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(TOOL_LIB_OBJS) $(LINK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
 # --- top-level targets ------------------------------------------------------
-.PHONY: all deps test-deps test unit integration e2e check-banned check-includes clean tests-build format
+.PHONY: all deps test-deps test unit integration e2e e2e-deps check-banned check-includes clean tests-build format
 
 all: $(BINS)
 
@@ -160,14 +160,19 @@ test-deps:
 	sh mk/deps.sh test
 
 # The whole suite, as CI runs it. Each stage is its own make invocation so
-# that `make unit` etc. can be run alone.
+# that `make unit` etc. can be run alone. Builds (the sanitizer build, the
+# fuzzers, and what the e2e tests boot: the release build, the guest, the
+# man pages, the test and agents images) run TEST_JOBS at a time; the tests
+# themselves run one stage at a time, so no stage's load skews another's.
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 test: test-deps
 	$(MAKE) check-banned
 	$(MAKE) check-includes
-	$(MAKE) SAN=1 tests-build
+	$(MAKE) -j$(TEST_JOBS) SAN=1 tests-build
 	$(MAKE) SAN=1 unit
-	$(MAKE) fuzz-replay
+	$(MAKE) -j$(TEST_JOBS) fuzz-replay
 	$(MAKE) SAN=1 integration
+	$(MAKE) -j$(TEST_JOBS) e2e-deps
 	$(MAKE) e2e
 
 unit: tests-build
@@ -178,9 +183,12 @@ integration: tests-build
 	SANDBOX_BUILD=$(abspath $(BUILD)) SANDBOX_SRC=$(CURDIR) \
 		$(PYTEST) tests/integration
 
-e2e: tests-build
+# e2e-deps: everything the e2e tests need built (the mk/*.mk files add the
+# guest, the man pages and the images), without running them.
+e2e-deps: tests-build
+e2e: e2e-deps
 	SANDBOX_BUILD=$(abspath $(BUILD)) SANDBOX_SRC=$(CURDIR) \
-		$(PYTEST) tests/e2e
+		$(PYTEST) --durations=12 tests/e2e
 
 # No sprintf, strcpy, strcat, gets anywhere in our C.
 check-banned:

@@ -44,4 +44,4 @@ $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio.gz
 	@test -f $@
 
 # The end-to-end tests boot this image.
-e2e: guest
+e2e-deps: guest

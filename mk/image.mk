@@ -19,4 +19,4 @@ $(IMAGES_DIR)/%.img: images/%/image.conf $$(wildcard images/%/*) images/build.sh
 	sh images/build.sh $* $(IMAGES_DIR)
 
 # The e2e tests boot the test image, and Docker's the agents image.
-e2e: $(IMAGES_DIR)/test.img $(IMAGES_DIR)/agents.img
+e2e-deps: $(IMAGES_DIR)/test.img $(IMAGES_DIR)/agents.img

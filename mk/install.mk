@@ -66,4 +66,4 @@ uninstall:
 
 # tests/e2e/test_install.py installs as an ordinary user, who cannot write
 # the build tree: everything install needs is built first.
-e2e: man
+e2e-deps: man
