@@ -65,6 +65,10 @@ ONLY = [s for s in os.environ.get("BENCH_ONLY", "").split(",") if s]
 PARTS = [s for s in os.environ.get("BENCH_PARTS", "tls,hello").split(",") if s]
 HELLO_CONC = int(os.environ.get("BENCH_HELLO_CONC", "32"))
 BASE_PROXY = os.environ.get("BENCH_BASE_PROXY")
+# Extra sandbox-proxy options for this build's runs (not the base's), e.g.
+# BENCH_PROXY_ARGS="--record-rate 100000" to see the proxy without the
+# default record budget.
+PROXY_ARGS = os.environ.get("BENCH_PROXY_ARGS", "").split()
 NAME = "bench.test"
 IS_ROOT = os.geteuid() == 0
 
@@ -178,7 +182,8 @@ def start_ours(t, sink_port, dns_port, tag, exe=None):
                    "--http-proxy", "tcp:127.0.0.1:%d" % port,
                    "--listen", "tcp:127.0.0.1:%d" % wire_port,
                    # the same connection limit haproxy and tinyproxy get
-                   "--max-conns", str(IDLE + 50)])
+                   "--max-conns", str(IDLE + 50)]
+                  + (PROXY_ARGS if exe is None else []))
     os.chmod(t.dir, 0o777)  # the audit log is created by nobody
     p = t.start(tag, argv)
     return p, port, {"wire_port": wire_port}
