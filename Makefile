@@ -119,8 +119,10 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/test/%,$(UNIT_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
-# What every unit test links: the TAP producer and the policy-file helpers.
-UNIT_COMMON := $(OBJ)/tests/unit/tap.o $(OBJ)/tests/unit/policy_files.o
+# What every unit test links: the TAP producer, the policy-file helpers and
+# the fuzz-corpus loader.
+UNIT_COMMON := $(OBJ)/tests/unit/tap.o $(OBJ)/tests/unit/policy_files.o \
+	       $(OBJ)/tests/unit/corpus.o
 
 $(BUILD)/test/%: $(OBJ)/tests/unit/%.o $(UNIT_COMMON) $(LINK_LIBS)
 	@mkdir -p $(dir $@)

@@ -3,7 +3,8 @@
 #   make audit-examples   start dnsmasq, two origins and sandbox-proxy on
 #                         loopback, make allowed, denied and refused
 #                         connections and DNS queries, and write the records
-#                         between the markers in docs/audit-log.md
+#                         between the markers in docs/audit-log.md (a run on
+#                         an unchanged tree leaves the file as it is)
 #   make check-audit-doc  every "reason" the docs show is one the code writes
 #                         (pure text, no build; part of `make test`)
 .PHONY: audit-examples check-audit-doc

@@ -23,7 +23,9 @@ void listeners_resume(struct worker *w);
 
 /* One of w's connections ended and freed descriptors: w's listeners
  * paused by EMFILE accept again now instead of waiting out their
- * back-off. */
+ * back-off. Other workers' paused listeners are not woken: their back-off
+ * timers look for free descriptors, the process's, and find these
+ * (docs/design.md, "Descriptors"). */
 void listeners_fd_freed(struct worker *w);
 
 /* Worker 0, on drain: every worker stops accepting (worker_call_all),

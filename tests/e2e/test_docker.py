@@ -41,7 +41,6 @@ Slow under TCG (several minutes per boot); the probe prints how long the
 daemon start, the build and each run took.
 """
 import http.server
-import json
 import os
 import re
 import shutil
@@ -224,44 +223,29 @@ def dk():
     pki = sbxtest.make_pki(os.path.join(e.root, "pki"))
     reg = Registry(pki["cert"], pki["key"])
     try:
-        upstream_ca = os.path.join(e.root, "upstream-ca.pem")
-        with open(upstream_ca, "wb") as f:
-            f.write(open(pki["ca"], "rb").read())
-        e.own(upstream_ca)
-        policy = os.path.join(e.ws, "policy.yaml")
-        with open(policy, "w") as f:
-            f.write("version: 1\nallow:\n"
-                    "  - host: allowed.test\n    ports: [%d]\n"
-                    "  - host: other.test\n    ports: [%d]\n"
-                    "  - cidr: 127.0.0.2/32\n    ports: [%d, %d]\n"
-                    "deny:\n  - denied.test\n"
-                    % (srv.port, reg.port, srv.port, reg.port))
-        with open(os.path.join(e.ws, "probe.sh"), "w") as f:
-            f.write(PROBE.replace("RPORT", str(reg.port)))
-        with open(os.path.join(e.ws, "probe-in-container.sh"), "w") as f:
-            f.write(CONTAINER_PROBE.replace("PORT", str(srv.port)))
-        for n in ("policy.yaml", "probe.sh", "probe-in-container.sh"):
-            e.own(os.path.join(e.ws, n))
+        upstream_ca = sbxtest.copy_ca(e, pki, os.path.join(e.root, "upstream-ca.pem"))
+        sbxtest.ws_file(e, "policy.yaml",
+                        "version: 1\nallow:\n"
+                        "  - host: allowed.test\n    ports: [%d]\n"
+                        "  - host: other.test\n    ports: [%d]\n"
+                        "  - cidr: 127.0.0.2/32\n    ports: [%d, %d]\n"
+                        "deny:\n  - denied.test\n"
+                        % (srv.port, reg.port, srv.port, reg.port))
+        sbxtest.ws_file(e, "probe.sh", PROBE.replace("RPORT", str(reg.port)))
+        sbxtest.ws_file(e, "probe-in-container.sh",
+                        CONTAINER_PROBE.replace("PORT", str(srv.port)))
         common = ["--docker", "--policy", "policy.yaml",
                   "--resolver", "127.0.0.1:%d" % dns.port,
                   "--name", "dockertest", "--boot-timeout", "900",
                   "--secret", "REGKEY@other.test", "--upstream-ca", upstream_ca]
         r1 = e.run(common + ["--", "sh", "probe.sh"], stdin=open(os.devnull),
                    timeout=TIMEOUT)
-        out1 = r1.stdout.decode(errors="replace")
-        runs = e.runs()
-        audit, console = [], ""
-        if runs:
-            with open(os.path.join(runs[-1], "audit.jsonl")) as f:
-                audit = [json.loads(l) for l in f if l.strip()]
-            with open(os.path.join(runs[-1], "console.log"), errors="replace") as f:
-                console = f.read()
+        run1 = sbxtest.finished(e, r1)
         r2 = e.run(common + ["--", "docker", "image", "ls", "--format",
                              "{{.Repository}}"],
                    stdin=open(os.devnull), timeout=TIMEOUT)
-        yield {"r1": r1, "out1": out1,
-               "checks": dict(re.findall(r"^CHECK (\w+)=(.*?)\r?$", out1, re.M)),
-               "audit": audit, "console": console, "r2": r2,
+        yield {"r1": r1, "out1": run1["out"], "checks": run1["checks"],
+               "audit": run1["audit"], "console": run1["console"], "r2": r2,
                "paths": list(srv.paths), "reg": list(reg.seen), "env": e}
     finally:
         srv.close()

@@ -17,7 +17,6 @@ the e2e target runs; it needs root and the Debian mirror and npm registry):
 
 Loopback only. Slow under TCG (minutes); `-s` prints a TIMINGS line.
 """
-import json
 import os
 import re
 import shutil
@@ -88,36 +87,26 @@ def ag():
     dns = sbxtest.Dnsmasq(procs, e.root)
     srv = Server()
     try:
-        with open(os.path.join(e.ws, "policy.yaml"), "w") as f:
-            f.write("version: 1\nallow:\n"
-                    "  - host: allowed.test\n    ports: [%d]\n"
-                    "  - cidr: 127.0.0.2/32\n    ports: [%d]\n"
-                    "deny:\n  - denied.test\n" % (srv.port, srv.port))
-        with open(os.path.join(e.ws, "probe.sh"), "w") as f:
-            f.write(PROBE)
-        with open(os.path.join(e.ws, "probe-in-container.sh"), "w") as f:
-            f.write(CONTAINER_PROBE.replace("PORT", str(srv.port)))
+        sbxtest.ws_file(e, "policy.yaml",
+                        "version: 1\nallow:\n"
+                        "  - host: allowed.test\n    ports: [%d]\n"
+                        "  - cidr: 127.0.0.2/32\n    ports: [%d]\n"
+                        "deny:\n  - denied.test\n" % (srv.port, srv.port))
+        sbxtest.ws_file(e, "probe.sh", PROBE)
+        sbxtest.ws_file(e, "probe-in-container.sh",
+                        CONTAINER_PROBE.replace("PORT", str(srv.port)))
         shutil.copy("/usr/bin/busybox", os.path.join(e.ws, "busybox"))
-        for n in ("policy.yaml", "probe.sh", "probe-in-container.sh", "busybox"):
-            e.own(os.path.join(e.ws, n))
+        e.own(os.path.join(e.ws, "busybox"))
         r = run_with_images(e, ["--docker", "--image", "agents",
                                 "--policy", "policy.yaml",
                                 "--resolver", "127.0.0.1:%d" % dns.port,
                                 "--boot-timeout", "900", "--",
                                 "sh", "probe.sh"],
                             stdin=open(os.devnull), timeout=TIMEOUT)
-        out = r.stdout.decode(errors="replace")
-        runs = e.runs()
-        audit, console = [], ""
-        if runs:
-            with open(os.path.join(runs[-1], "audit.jsonl")) as f:
-                audit = [json.loads(l) for l in f if l.strip()]
-            with open(os.path.join(runs[-1], "console.log"), errors="replace") as f:
-                console = f.read()
-        yield {"r": r, "out": out,
-               "checks": dict(re.findall(r"^CHECK (\w+)=(.*?)\r?$", out, re.M)),
-               "audit": audit, "console": console, "paths": list(srv.paths),
-               "env": e}
+        run = sbxtest.finished(e, r)
+        yield {"r": r, "out": run["out"], "checks": run["checks"],
+               "audit": run["audit"], "console": run["console"],
+               "paths": list(srv.paths), "env": e}
     finally:
         srv.close()
         procs.kill_all()

@@ -18,7 +18,6 @@ The audit log in the run directory has the matching records; with
 --audit-max-bytes 8192 it is rotated while the guest runs (40 more denied
 lookups), and the rotated set is one intact chain.
 """
-import json
 import os
 import socket
 import subprocess
@@ -89,48 +88,30 @@ def net():
         udp.bind(("127.0.0.1", 0))
         udp.settimeout(0.5)
         udp_port = udp.getsockname()[1]
-        with open(os.path.join(e.ws, "ca.pem"), "wb") as f:
-            f.write(open(pki["ca"], "rb").read())
-        policy = os.path.join(e.ws, "policy.yaml")
-        with open(policy, "w") as f:
-            f.write("version: 1\nallow:\n"
-                    "  - host: loop.test\n    ports: [%d]\n"
-                    "  - host: allowed.test\n    ports: [%d]\n"
-                    "  - cidr: 127.0.0.2/32\n    ports: [%d]\n"
-                    "  - cidr: 127.0.0.2/32\n    ports: [443]\n"
-                    "deny:\n  - denied.test\n" % (loop_port, hrr_port, hrr_port))
-        with open(os.path.join(e.ws, "probe.sh"), "w") as f:
-            f.write(PROBE.replace("LOOPPORT", str(loop_port))
-                    .replace("HRRPORT", str(hrr_port))
-                    .replace("UDPPORT", str(udp_port)))
-        for n in ("ca.pem", "policy.yaml", "probe.sh"):
-            e.own(os.path.join(e.ws, n))
+        sbxtest.copy_ca(e, pki, os.path.join(e.ws, "ca.pem"))
+        sbxtest.ws_file(e, "policy.yaml",
+                        "version: 1\nallow:\n"
+                        "  - host: loop.test\n    ports: [%d]\n"
+                        "  - host: allowed.test\n    ports: [%d]\n"
+                        "  - cidr: 127.0.0.2/32\n    ports: [%d]\n"
+                        "  - cidr: 127.0.0.2/32\n    ports: [443]\n"
+                        "deny:\n  - denied.test\n" % (loop_port, hrr_port, hrr_port))
+        sbxtest.ws_file(e, "probe.sh", PROBE.replace("LOOPPORT", str(loop_port))
+                        .replace("HRRPORT", str(hrr_port))
+                        .replace("UDPPORT", str(udp_port)))
         r = e.run(["--policy", "policy.yaml", "--allow", "allowed.test",
                    "--resolver", "127.0.0.1:%d" % dns.port, "--name", "nettest",
                    "--audit-max-bytes", "8192", "--audit-keep", "100",
                    "--", "sh", "probe.sh"], stdin=open(os.devnull))
-        out = r.stdout.decode(errors="replace")
-        checks = dict(l[6:].split("=", 1) for l in out.splitlines()
-                      if l.startswith("CHECK ") and "=" in l)
+        run = sbxtest.finished(e, r)
         try:
             udp.recv(100)
             udp_got = True
         except OSError:
             udp_got = False
-        runs = e.runs()
-        audit, files = [], []
-        if runs:
-            # the rotated set, oldest first: audit.jsonl.N ... .1, audit.jsonl
-            base = os.path.join(runs[-1], "audit.jsonl")
-            n = 1
-            while os.path.exists(f"{base}.{n}"):
-                n += 1
-            files = [f"{base}.{k}" for k in range(n - 1, 0, -1)] + [base]
-            for path in files:
-                with open(path) as f:
-                    audit += [json.loads(l) for l in f if l.strip()]
-        yield {"r": r, "out": out, "checks": checks, "audit": audit,
-               "audit_files": files,
+        # audit: the rotated set, oldest first (audit.jsonl.N ... .1, audit.jsonl)
+        yield {"r": r, "out": run["out"], "checks": run["checks"],
+               "audit": run["audit"], "audit_files": run["audit_files"],
                "hits": tuple(len(h.snapshot()) for h in
                              (allowed_hits, denied_hits, loop_hits)),
                "udp_got": udp_got, "env": e}

@@ -78,3 +78,73 @@ def test_emfile_pauses_accept_then_serves_the_backlog(env, start_proxy):
     paths = [r["path"] for r in env.http.requests.snapshot()]
     assert f"/emfile-{tag}" in paths, paths
     assert p.alive()
+
+
+def _peers(socks):
+    """{client socket: the inode of its accepted end} (ss -x: an end
+    still in the backlog shows peer 0)."""
+    inos = {os.fstat(s.fileno()).st_ino: s for s in socks}
+    out = subprocess.run(["ss", "-xn"], capture_output=True, text=True,
+                         timeout=10, check=True).stdout
+    peers = {}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) >= 4 and f[-3].isdigit() and int(f[-3]) in inos:
+            peers[inos[int(f[-3])]] = int(f[-1])
+    return peers
+
+
+def test_emfile_pause_lifted_by_another_workers_closes(env, start_proxy):
+    """The unix listener is accepted on worker 0 only, which hands the
+    streams to the workers in turn (the i-th to worker i % 2). Worker 0
+    pauses on EMFILE; only worker 1's streams end. No close on worker 0
+    wakes its listener: its back-off timer, which looks for free
+    descriptors whichever loop freed them (docs/design.md, "Descriptors"),
+    resumes it, and the stream waiting in the backlog is answered."""
+    p = start_proxy(args=["--workers", "2", "--handshake-timeout", "120"])
+    fds = f"/proc/{p.pid}/fd"
+    room = 12
+    lim = len(os.listdir(fds)) + room
+    subprocess.run(["prlimit", f"--pid={p.pid}", f"--nofile={lim}:{lim}"],
+                   check=True, timeout=10)
+    held = []
+    try:
+        for _ in range(room + 8):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(p.sock)
+            held.append(s)
+        sbxtest.wait_until(lambda: "Too many open files; pausing" in p.stderr(),
+                           10, what="the listener to pause on EMFILE")
+        # Every accept before the failing one is done: which streams the
+        # proxy holds, in the order they were accepted (the backlog's).
+        mine = {os.readlink(f"{fds}/{x}") for x in os.listdir(fds)}
+        peers = _peers(held)
+        accepted = [s for s in held if f"socket:[{peers.get(s)}]" in mine]
+        assert accepted == held[:len(accepted)], "accepted out of order"
+        worker1 = accepted[1::2]
+        assert len(worker1) >= 4, (len(accepted), p.stderr()[-2000:])
+        assert p.alive()
+        waiting = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        waiting.settimeout(30)
+        waiting.connect(p.sock)
+        held.append(waiting)
+        q = sbxtest.dns_question("denied.test", 1)
+        waiting.sendall(b"SBXW\x01\x02\x00\x00" + bytes(20) +
+                        len(q).to_bytes(2, "big") + q)
+        # The streams still in the backlog go first once accepting
+        # resumes; they are closed too, so each ends at once.
+        for s in worker1 + held[len(accepted):-1]:
+            s.close()
+        # Answered (NXDOMAIN, from the policy: no upstream needed) while
+        # every stream worker 0 holds is still open.
+        n = int.from_bytes(waiting.recv(2), "big")
+        answer = b""
+        while len(answer) < n:
+            d = waiting.recv(n - len(answer))
+            assert d, "the waiting stream was closed unanswered"
+            answer += d
+        assert answer[:2] == b"\x42\x42" and answer[3] & 0x0f == 3, answer
+        assert p.alive()
+    finally:
+        for s in held:
+            s.close()

@@ -9,14 +9,21 @@ may intercept.
   - a repository policy that inspects a host is a widening: refused
     without approval (`+ inspect HOST`), honoured with --trust."""
 
-import os
+import pytest
 
-from sbxtest import run
-from test_policy_secrets_launch import L, launch, until_qemu  # noqa: F401
+from sbxtest.launcher import launch, policy_diff, policy_vm, until_qemu
+from test_policy_secrets_launch import USER, VALUE
 
 INSPECT = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
            "  - host: inspect.example.com\n    ports: [443]\n"
            "    inspect: true\n")
+
+
+@pytest.fixture
+def L(env, tmp_path, request):
+    x = policy_vm(env, tmp_path, request, USER, {"TESTKEY": VALUE})
+    x.env.pop("OTHERKEY", None)
+    return x
 
 
 def test_inspect_alone_makes_the_ca(L):
@@ -39,9 +46,7 @@ def test_repo_inspect_is_widening(L):
     rc, err = launch(L)
     assert rc == 125, err
     assert "widens the network policy (1 change)" in err, err
-    r = run([os.path.join(os.path.dirname(L.bin), "sandbox-policy"), "diff",
-             str(L.user_policy), "--", str(L.ws / ".sandbox" / "policy.yaml")],
-            env=L.env)
+    r = policy_diff(L)
     out = r.stdout.decode()
     assert r.returncode == 4, out
     assert "+ inspect api.example.com" in out, out

@@ -14,14 +14,10 @@ exactly the secret hosts it intercepts for.
 
 import glob
 import os
-import signal
-import subprocess
-import time
 
 import pytest
 
-from sbxtest import run
-from sbxtest.launcher import QEMU_ENV_WAITS, fake_vm
+from sbxtest.launcher import launch, policy_diff, policy_vm, until_qemu
 
 VALUE = "sk-test-0123456789abcdefghijklmnopqrstuvwxyz"
 USER = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
@@ -30,62 +26,9 @@ USER = ("version: 1\nallow:\n  - host: api.example.com\n    ports: [443]\n"
 
 @pytest.fixture
 def L(env, tmp_path, request):
-    # A VM that never boots: says it started (its environment), waits.
-    x = fake_vm(env, tmp_path, request, QEMU_ENV_WAITS, marker="qemu-env")
-    x.qemu_env = x.marker
-    (x.ws / ".sandbox").mkdir(parents=True)
-    (x.config / "sandbox").mkdir(parents=True)
-    x.user_policy = x.config / "sandbox" / "policy.yaml"
-    x.user_policy.write_text(USER)
-    x.env["TESTKEY"] = VALUE
+    x = policy_vm(env, tmp_path, request, USER, {"TESTKEY": VALUE})
     x.env.pop("OTHERKEY", None)
-
-    def write(text):
-        (x.ws / ".sandbox" / "policy.yaml").write_text(text)
-    x.write = write
-
-    def argv(*opts):
-        return [x.bin, "--workspace", str(x.ws), "--boot-timeout", "300",
-                *opts, "--", "true"]
-    x.argv = argv
     return x
-
-
-def launch(L, *opts):
-    r = run(L.argv(*opts), timeout=60, env=L.env)
-    return r.returncode, r.stderr.decode(errors="replace")
-
-
-def ca_hosts(pem):
-    """The permitted DNS names of the sandbox CA's name constraints."""
-    r = subprocess.run(["openssl", "x509", "-noout", "-ext",
-                        "nameConstraints"], input=pem, capture_output=True,
-                       timeout=30, check=True)
-    out = r.stdout.decode()
-    return sorted(w[len("DNS:"):] for w in out.split() if w.startswith("DNS:"))
-
-
-def until_qemu(L, *opts):
-    """Launch, wait until QEMU (the fake) runs; return what the proxy got:
-    (the CA's hosts or None without secrets, QEMU's environment, stderr)."""
-    p = subprocess.Popen(L.argv(*opts), env=L.env, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while not L.qemu_env.exists() and p.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert L.qemu_env.exists(), "QEMU never started"
-        qenv = L.qemu_env.read_text()
-        cas = [c for d in (L.runtime, str(L.root))
-               for c in glob.glob(os.path.join(d, "**", "sandbox-ca.pem"),
-                                  recursive=True)]
-        hosts = ca_hosts(open(cas[0], "rb").read()) if cas else None
-    finally:
-        os.killpg(p.pid, signal.SIGTERM)
-        _, err = p.communicate(timeout=60)
-    return hosts, qenv, err.decode(errors="replace")
 
 
 def test_user_policy_secret_reaches_the_proxy_not_the_children(L):
@@ -115,9 +58,7 @@ def test_repo_new_secret_is_widening(L):
     rc, err = launch(L)
     assert rc == 125, err
     assert "widens the network policy (1 change)" in err, err
-    r = run([os.path.join(os.path.dirname(L.bin), "sandbox-policy"), "diff",
-             str(L.user_policy), "--", str(L.ws / ".sandbox" / "policy.yaml")],
-            env=L.env)
+    r = policy_diff(L)
     out = r.stdout.decode()
     assert r.returncode == 4, out
     assert "+ secret OTHERKEY@api.example.com" in out, out
@@ -189,9 +130,7 @@ def test_repo_header_for_a_secret_is_widening(L):
     rc, err = launch(L)
     assert rc == 125, err
     assert "widens the network policy (1 change)" in err, err
-    r = run([os.path.join(os.path.dirname(L.bin), "sandbox-policy"), "diff",
-             str(L.user_policy), "--", str(L.ws / ".sandbox" / "policy.yaml")],
-            env=L.env)
+    r = policy_diff(L)
     out = r.stdout.decode()
     assert r.returncode == 4, out
     assert "+ secret TESTKEY header X-Echo: {value}: the proxy sets this header" in out, out

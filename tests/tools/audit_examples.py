@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Write the examples of docs/audit-log.md from a real run.
 
-Starts dnsmasq, a TLS and an HTTP origin and two sandbox-proxy processes
-(one in mode: report), all on loopback (127.0.0.1 and 127.0.0.2); makes
+Starts dnsmasq, a TLS and an HTTP origin and three sandbox-proxy processes
+(one in mode: report, one inspecting a host), all on loopback (127.0.0.1 and 127.0.0.2); makes
 allowed, denied and refused connections and DNS queries through them; and
 replaces what stands between the markers
 
@@ -10,11 +10,16 @@ replaces what stands between the markers
     <!-- audit-examples:end -->
 
 in the document with the records the proxies wrote, one per example. Only
-what differs from run to run is normalised: times (to one fixed base, same
-order kept, one millisecond apart), ports (the origins' random
-ports become 443 and 80), the policy file's temporary path, the sandbox
-name and the upstream address. Every other field, reason strings included,
-is what the proxy wrote.
+what differs from run to run is normalised, so that a run on an unchanged
+tree leaves the document byte-identical: times (one fixed base, one
+millisecond apart in the examples' order; an aggregate's `first`, `last`
+and `time` three in a row), ports (the origins' random ports become 443,
+80 and 22), the policy file's temporary path, the sandbox name and the
+upstream address. The fields that vary with timing and with the per-run
+certificates (VOLATILE: `duration_ms`, byte counts, a flood's `count`)
+keep the document's current value when the rest of the record is
+unchanged, and take the new run's otherwise. Every other field, reason
+strings included, is what the proxy wrote.
 
 usage: audit_examples.py DOC
   SANDBOX_BUILD: the build directory (bin/sandbox-proxy, tools/wire_client)
@@ -43,6 +48,8 @@ BEGIN = "<!-- audit-examples:begin -->"
 END = "<!-- audit-examples:end -->"
 TIME_BASE = "2026-11-26T22:10:"
 HASH_FIELDS = ("prev", "hash")
+TIME_FIELDS = ("first", "last", "time")
+VOLATILE = ("duration_ms", "bytes_up", "bytes_down", "count")
 
 
 class Env:
@@ -69,11 +76,33 @@ def connect_tunnel(p, target):
         return status
 
 
-def tls_get(fw, sni, ca):
+def inspect_policy_text(env):
+    t = env.tls.port
+    return (f"version: 1\nmode: enforce\nallow:\n"
+            f"  - host: allowed.test\n    ports: [{t}]\n    inspect: true\n"
+            f"  - cidr: 127.0.0.2/32\n    ports: [{t}]\n")
+
+
+def upstream_first(fw, origin):
+    """A connection through the forwarder, once the proxy has connected
+    it to the origin. The proxy resolves and connects while it waits for
+    the client's first bytes; a client that spoke at once could have them
+    read first, and the records say what was known at that moment (a
+    `resolve` with the SNI, a refusal without `rule` and `addr`): a
+    different example from run to run."""
+    n = len(origin.accepted.snapshot())
+    s = fw.connect()
+    sbxtest.wait_until(lambda: len(origin.accepted.snapshot()) > n, 10,
+                       what="the proxy's connection to the origin")
+    return s
+
+
+def tls_get(fw, sni, ca, path="/", origin=None):
     ctx = ssl.create_default_context(cafile=ca)
-    with fw.connect() as raw:
+    with (upstream_first(fw, origin) if origin else fw.connect()) as raw:
         with ctx.wrap_socket(raw, server_hostname=sni) as s:
-            s.sendall(f"GET / HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {sni}\r\n"
+                      "Connection: close\r\n\r\n".encode())
             return sbxtest.read_http_response(s)[0]
 
 
@@ -99,6 +128,9 @@ def run(env):
     ex = {}
     p = sbxtest.Proxy(env, "myrepo-1", [policy_text(env)])
     r = sbxtest.Proxy(env, "myrepo-1-report", [policy_text(env, "report")])
+    ca = os.path.join(env.workdir, "sandbox-ca.pem")
+    i = sbxtest.Proxy(env, "myrepo-1-inspect", [inspect_policy_text(env)],
+                      args=["--ca-out", ca, "--upstream-ca", env.pki["ca"]])
     try:
         ex["policy-loaded"] = p.wait_record(event="policy")
 
@@ -115,7 +147,7 @@ def run(env):
         # address), then the same name with another SNI
         synth = p.synth("allowed.test")
         with p.forwarder(f"{synth}:{env.tls.port}") as fw:
-            assert tls_get(fw, "allowed.test", env.pki["ca"]) == 200
+            assert tls_get(fw, "allowed.test", env.pki["ca"], origin=env.tls) == 200
             c = p.wait_record(event="connect", proto="tls", decision="allow")
             ex["resolve"] = p.wait_record(event="resolve", conn=c["conn"])
             ex["connect-tls-allow"] = c
@@ -130,7 +162,7 @@ def run(env):
             # quote and invalid UTF-8 in the name (same length)
             hello = sbxtest.client_hello("xxxxxxxx.test")
             hello = hello.replace(b"xxxxxxxx.test", b'x\x1b[2J\xff"}.test')
-            with fw.connect() as s:
+            with upstream_first(fw, env.tls) as s:
                 s.sendall(hello)
                 sbxtest.wait_closed(s, 10)
             ex["connect-hostile-sni"] = p.wait_record(
@@ -150,6 +182,14 @@ def run(env):
         assert cur.returncode == 0, cur.stderr
         ex["connect-would-deny"] = r.wait_record(event="connect", host="would.test")
 
+        # an inspected host: the proxy terminates TLS with the sandbox CA
+        # and records each request head, without its query string
+        synth = i.synth("allowed.test")
+        with i.forwarder(f"{synth}:{env.tls.port}") as fw:
+            assert tls_get(fw, "allowed.test", ca,
+                           "/repo.git/info/refs?service=git-upload-pack") == 200
+        ex["request"] = i.wait_record(event="request")
+
         # a reload that fails keeps the old policy
         with open(p.policy, "w") as f:
             f.write("version: 1\nalow:\n  - host: x.test\n")
@@ -158,8 +198,10 @@ def run(env):
     finally:
         p.stop()
         r.stop()
+        i.stop()
     ex["log-closed"] = [x for x in p.audit() if x.get("event") == "log"][-1]
-    return ex, {p.policy: "policy.yaml", r.policy: "policy.yaml"}
+    return ex, {p.policy: "policy.yaml", r.policy: "policy.yaml",
+                i.policy: "policy.yaml"}
 
 
 EXAMPLES = [
@@ -189,18 +231,22 @@ EXAMPLES = [
                                 "port:"),
     ("connect-would-deny", "Connect, plain HTTP, let through in `mode: report` "
                            "although no rule allows it:"),
+    ("request", "A request head on a connection to an inspected host (`inspect: "
+                "true`), written before it is forwarded: the method and the path, "
+                "never the query string or a header value:"),
     ("policy-reload-failed", "A reload that failed (the old policy stays in force):"),
     ("log-closed", "The last record of a clean exit:"),
 ]
 
 
 def normalise(rec, env, paths, clock):
+    """The record as the document shows it; clock(field) gives a time."""
     out = {}
     for k, v in rec.items():
         if k in HASH_FIELDS:
             continue
-        if k in ("time", "first", "last"):
-            v = clock(v)
+        if k in TIME_FIELDS:
+            v = clock(k)
         elif k == "port":
             v = {env.tls.port: 443, env.http.port: 80, env.banner.port: 22}.get(v, v)
         elif k == "rule" and isinstance(v, str):
@@ -220,20 +266,54 @@ def normalise(rec, env, paths, clock):
     return out
 
 
-def render(ex, env, paths):
-    times = sorted({v for r in ex.values() for k, v in r.items()
-                    if k in ("time", "first", "last")})
-    index = {t: i for i, t in enumerate(times)}
+def captions():
+    return {key: textwrap.fill(caption, 76) for key, caption in EXAMPLES}
 
-    def clock(t):
-        i = index[t]
-        return f"{TIME_BASE}{37 + i // 1000:02d}.{i % 1000:03d}Z"
+
+def shown(block):
+    """{example key: record} as the document's block shows them now (an
+    example whose caption changed is not found, and is written anew)."""
+    old, lines = {}, block.split("\n")
+    for key, cap in captions().items():
+        cap = cap.split("\n")
+        for n in range(len(lines) - len(cap) - 2):
+            if lines[n:n + len(cap)] == cap and lines[n + len(cap) + 1] == "```json":
+                try:
+                    old[key] = json.loads(lines[n + len(cap) + 2])
+                except ValueError:
+                    pass
+                break
+    return old
+
+
+def steady(rec, before):
+    """rec with the VOLATILE values of before when nothing else differs."""
+    if before is None or rec.keys() != before.keys():
+        return rec
+    if any(rec[k] != before[k] for k in rec if k not in VOLATILE):
+        return rec
+    return {k: before[k] if k in VOLATILE else v for k, v in rec.items()}
+
+
+def render(ex, env, paths, old):
+    slot = [0]
+
+    def clocked(rec):
+        """The times of one record: consecutive milliseconds, in the order
+        first, last, time (the order an aggregate's are written in)."""
+        mine = {f: slot[0] + n for n, f in
+                enumerate(f for f in TIME_FIELDS if f in rec)}
+        slot[0] += len(mine)
+        return lambda f: (f"{TIME_BASE}{37 + mine[f] // 1000:02d}."
+                          f"{mine[f] % 1000:03d}Z")
+    caps = captions()
     parts = [BEGIN,
              "<!-- generated by `make audit-examples` (tests/tools/audit_examples.py)"
              " from a run on loopback; edit the script, not this text -->", ""]
-    for key, caption in EXAMPLES:
-        rec = normalise(ex[key], env, paths, clock)
-        parts += [textwrap.fill(caption, 76), "", "```json",
+    for key, _ in EXAMPLES:
+        rec = normalise(ex[key], env, paths, clocked(ex[key]))
+        rec = steady(rec, old.get(key))
+        parts += [caps[key], "", "```json",
                   json.dumps(rec, ensure_ascii=True, separators=(",", ":")), "```", ""]
     parts.append(END)
     return "\n".join(parts)
@@ -274,7 +354,8 @@ def main(argv):
         env.banner = sbxtest.BannerServer(sbxtest.UPSTREAM_IP)
         servers = [env.tls, env.http]
         ex, paths = run(env)
-        block = render(ex, env, paths)
+        start, end = text.index(BEGIN), text.index(END) + len(END)
+        block = render(ex, env, paths, shown(text[start:end]))
     finally:
         env.procs.kill_all()
         for s in servers:
@@ -283,12 +364,12 @@ def main(argv):
         if getattr(env, "banner", None):
             env.banner.close()
         shutil.rmtree(env.workdir, ignore_errors=True)
-    start, end = text.index(BEGIN), text.index(END) + len(END)
     new = text[:start] + block + text[end:]
     with open(doc + ".tmp", "w") as f:
         f.write(new)
     os.rename(doc + ".tmp", doc)
-    print(f"{doc}: {len(EXAMPLES)} examples written")
+    print(f"{doc}: {len(EXAMPLES)} examples written"
+          + ("" if new != text else " (unchanged)"))
     return 0
 
 

@@ -4,24 +4,10 @@
 
 #include "../../common/util.h"
 #include "../../parse/dns_msg.h"
+#include "corpus.h"
 #include "tap.h"
 
 static struct dns_query q;
-
-static size_t load(const char *name, uint8_t *buf, size_t size)
-{
-	char path[256], *data = NULL;
-	size_t len = 0;
-	if (fmt_buf(path, sizeof(path), "tests/fuzz/corpus/dns_msg/%s", name) < 0 ||
-	    read_file(path, size, &data, &len) < 0) {
-		ok(false, "read %s (run from the repository root)", path);
-		free(data);
-		return 0;
-	}
-	memcpy(buf, data, len);
-	free(data);
-	return len;
-}
 
 static void captured(void)
 {
@@ -32,7 +18,7 @@ static void captured(void)
 	for (int i = 0; i < 6; i++) {
 		char file[32];
 		fmt_buf(file, sizeof(file), "glibc_%d", i);
-		size_t len = load(file, buf, sizeof(buf));
+		size_t len = corpus_load("dns_msg", file, buf, sizeof(buf));
 		is_int(dns_query_parse(buf, len, &q), DNS_OK, "%s parses", file);
 		is_str(q.qname, names[i / 2], "%s name (lower-cased)", file);
 		is_int(q.qname_len, strlen(names[i / 2]), "%s qname_len", file);

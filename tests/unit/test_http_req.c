@@ -4,6 +4,7 @@
 
 #include "../../common/util.h"
 #include "../../parse/http_req.h"
+#include "corpus.h"
 #include "tap.h"
 
 static struct http_request r;
@@ -16,22 +17,6 @@ static enum http_status P(const char *s)
 static bool span_is(const char *buf, struct http_span s, const char *want)
 {
 	return s.len == strlen(want) && memcmp(buf + s.off, want, s.len) == 0;
-}
-
-static size_t load(const char *name, char *buf, size_t size)
-{
-	char path[256], *data = NULL;
-	size_t len = 0;
-	if (fmt_buf(path, sizeof(path), "tests/fuzz/corpus/http_req/%s", name) < 0 ||
-	    read_file(path, size - 1, &data, &len) < 0) {
-		ok(false, "read %s (run from the repository root)", path);
-		free(data);
-		return 0;
-	}
-	memcpy(buf, data, len);
-	buf[len] = '\0';
-	free(data);
-	return len;
 }
 
 static void captured(void)
@@ -53,7 +38,8 @@ static void captured(void)
 	};
 	static char buf[8192];
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		size_t len = load(cases[i].file, buf, sizeof(buf));
+		size_t len = corpus_load_str("http_req", cases[i].file, buf,
+					     sizeof(buf));
 		const uint8_t *b = (const uint8_t *)buf;
 		is_int(http_request_parse(b, len, &r), HTTP_OK, "%s parses",
 		       cases[i].file);
@@ -83,13 +69,13 @@ static void captured(void)
 			is_int(used, len - head, "... exactly at the end");
 		}
 	}
-	load("curl_proxy_connect", buf, sizeof(buf));
+	corpus_load_str("http_req", "curl_proxy_connect", buf, sizeof(buf));
 	P(buf);
 	ok(r.is_connect && r.target_port == 8443, "CONNECT example.test:8443");
-	load("curl_http10", buf, sizeof(buf));
+	corpus_load_str("http_req", "curl_http10", buf, sizeof(buf));
 	P(buf);
 	ok(r.http10 && r.close, "HTTP/1.0 without keep-alive closes");
-	load("curl_post", buf, sizeof(buf));
+	corpus_load_str("http_req", "curl_post", buf, sizeof(buf));
 	P(buf);
 	is_int(r.content_length, 11, "curl POST Content-Length");
 }

@@ -4,25 +4,8 @@
 
 #include "../../common/util.h"
 #include "../../parse/tls_hello.h"
+#include "corpus.h"
 #include "tap.h"
-
-#define CORPUS "tests/fuzz/corpus/tls_hello/"
-
-static size_t load(const char *name, uint8_t *buf, size_t size)
-{
-	char *data = NULL;
-	size_t len = 0;
-	char path[256];
-	if (fmt_buf(path, sizeof(path), "%s%s", CORPUS, name) < 0 ||
-	    read_file(path, size, &data, &len) < 0 || len > size) {
-		ok(false, "read %s (run from the repository root)", path);
-		free(data);
-		return 0;
-	}
-	memcpy(buf, data, len);
-	free(data);
-	return len;
-}
 
 /* Split the handshake payload of the records in `in` into records of at
  * most `size` bytes each. */
@@ -80,7 +63,8 @@ static void captured(void)
 	};
 	static uint8_t buf[65536], frag[65536 * 4];
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		size_t len = load(cases[i].file, buf, sizeof(buf));
+		size_t len =
+		    corpus_load("tls_hello", cases[i].file, buf, sizeof(buf));
 		struct tls_hello h;
 		is_int(tls_hello_parse(buf, len, &h), TLS_HELLO_OK, "%s parses",
 		       cases[i].file);
@@ -105,7 +89,8 @@ static void captured(void)
 
 	/* The big TLS 1.3 hello (1 KiB ffdhe8192 key share) cut into records
 	 * of every size from 1 to 40 bytes, and a few larger. */
-	size_t len = load("openssl_ffdhe8192", buf, sizeof(buf));
+	size_t len =
+	    corpus_load("tls_hello", "openssl_ffdhe8192", buf, sizeof(buf));
 	ok(len > 1100, "ffdhe8192 hello carries a big key share (%zu)", len);
 	bool all = true;
 	for (size_t sz = 1; sz <= 1200; sz = sz < 40 ? sz + 1 : sz * 2) {

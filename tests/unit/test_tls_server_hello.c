@@ -5,25 +5,8 @@
 
 #include "../../common/util.h"
 #include "../../parse/tls_server_hello.h"
+#include "corpus.h"
 #include "tap.h"
-
-#define CORPUS "tests/fuzz/corpus/tls_server_hello/"
-
-static size_t load(const char *name, uint8_t *buf, size_t size)
-{
-	char *data = NULL;
-	size_t len = 0;
-	char path[256];
-	if (fmt_buf(path, sizeof(path), "%s%s", CORPUS, name) < 0 ||
-	    read_file(path, size, &data, &len) < 0 || len > size) {
-		ok(false, "read %s (run from the repository root)", path);
-		free(data);
-		return 0;
-	}
-	memcpy(buf, data, len);
-	free(data);
-	return len;
-}
 
 static bool prefixes_more(const uint8_t *b, size_t upto)
 {
@@ -58,7 +41,8 @@ static void captured(void)
 	};
 	static uint8_t buf[65536];
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		size_t len = load(cases[i].file, buf, sizeof(buf));
+		size_t len = corpus_load("tls_server_hello", cases[i].file, buf,
+					 sizeof(buf));
 		struct tls_server_hello h;
 		is_int(tls_server_hello_parse(buf, len, &h), cases[i].st,
 		       "%s: status", cases[i].file);
@@ -72,7 +56,8 @@ static void captured(void)
 
 	/* The HRR's first record alone, then with its CCS: consumed stops at
 	 * the end of the HRR's record, so what follows is the next parse's. */
-	size_t len = load("openssl_hrr_ccs", buf, sizeof(buf));
+	size_t len = corpus_load("tls_server_hello", "openssl_hrr_ccs", buf,
+				 sizeof(buf));
 	size_t rec = 5 + ((size_t)buf[3] << 8 | buf[4]);
 	struct tls_server_hello h;
 	tls_server_hello_parse(buf, len, &h);
@@ -84,7 +69,8 @@ static void captured(void)
 	/* TLS 1.2 with the ServerHello and the Certificate in one record (the
 	 * two records OpenSSL sends, merged): the ServerHello is complete
 	 * before its record is. */
-	len = load("openssl_tls12", buf, sizeof(buf));
+	len =
+	    corpus_load("tls_server_hello", "openssl_tls12", buf, sizeof(buf));
 	size_t r1 = (size_t)buf[3] << 8 | buf[4];
 	size_t r2 = (size_t)buf[5 + r1 + 3] << 8 | buf[5 + r1 + 4];
 	static uint8_t one[65536];
@@ -119,7 +105,8 @@ static void refused(void)
 	};
 	static uint8_t buf[4096];
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
-		size_t len = load(cases[i].file, buf, sizeof(buf));
+		size_t len = corpus_load("tls_server_hello", cases[i].file, buf,
+					 sizeof(buf));
 		struct tls_server_hello h;
 		is_int(tls_server_hello_parse(buf, len, &h), cases[i].st,
 		       "%s: status", cases[i].file);
@@ -153,7 +140,8 @@ static void refused(void)
 
 	/* A CCS inside a fragmented ServerHello (RFC 8446 5.1). */
 	static uint8_t frag[4096];
-	size_t len = load("hrr_split", buf, sizeof(buf));
+	size_t len =
+	    corpus_load("tls_server_hello", "hrr_split", buf, sizeof(buf));
 	size_t r1 = 5 + ((size_t)buf[3] << 8 | buf[4]);
 	memcpy(frag, buf, r1);
 	memcpy(frag + r1, "\x14\x03\x03\x00\x01\x01", 6);
@@ -173,7 +161,8 @@ static void refused(void)
 static void fragmented(void)
 {
 	static uint8_t buf[4096], frag[65536];
-	size_t len = load("hrr_only", buf, sizeof(buf));
+	size_t len =
+	    corpus_load("tls_server_hello", "hrr_only", buf, sizeof(buf));
 	size_t mlen = len - 5;
 	bool all = true;
 	for (size_t sz = 1; sz <= 40; sz++) {

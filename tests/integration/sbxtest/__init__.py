@@ -12,6 +12,8 @@ Modules, each with one job:
   proxy    one sandbox-proxy, its policy, its audit log, wire_client
   http     HTTP over raw sockets, curl, waiting for a peer to close
   tls      hand-made TLS first flights
+  launcher sandbox-launch with a fake VM, the secrets/inspect launch helpers
+  runs     an e2e run's workspace files, CHECK lines, audit log, console
 
 Every name is re-exported here, so `import sbxtest` and
 `from sbxtest import X` work as they did when this was one file; new code
@@ -29,6 +31,7 @@ from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy
 from .http import curl, http_exchange, read_http_response, wait_closed
 from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-export)
                   client_hello, split_records)
+from .runs import checks, copy_ca, finished, run_audit, run_console, ws_file
 
 __all__ = [
     "CERT_NAMES", "DNS_RECORDS", "UPSTREAM_IP",
@@ -41,4 +44,5 @@ __all__ = [
     "SANITIZER_MARKERS", "Forwarder", "Proxy", "base_policy",
     "curl", "http_exchange", "read_http_response", "wait_closed",
     "ManualTLS", "add_extension", "client_hello", "split_records",
+    "checks", "copy_ca", "finished", "run_audit", "run_console", "ws_file",
 ]
