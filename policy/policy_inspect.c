@@ -9,39 +9,15 @@
 #include <errno.h>
 #include <string.h>
 
-static const char *inspect_host_check(struct policy_builder *b,
-				      const char *host, size_t len, char *out,
-				      size_t outsz)
-{
-	enum rule_kind kind;
-	const char *why = policy_parse_host(host, len, false, &b->psl, &kind,
-					    out, outsz);
-	if (why)
-		return why;
-	if (kind != RULE_EXACT)
-		return "inspect: true needs host: to be one exact name, no "
-		       "wildcard (the sandbox CA may sign names under it "
-		       "already)";
-	if (strchr(out, '_'))
-		return "'_' is not allowed in an inspected host";
-	if (!strchr(out, '.'))
-		return "an inspected host needs at least two labels";
-	if (!b->psl)
-		b->psl = psl_load(NULL);
-	if (b->psl && psl_is_public_suffix(b->psl, out))
-		return "a public suffix cannot be inspected (the sandbox CA "
-		       "could then sign every name under it)";
-	return NULL;
-}
-
 int policy_builder_add_inspect(struct policy_builder *b, const char *host,
 			       size_t hostlen, const char *file,
 			       unsigned line, unsigned col,
 			       struct policy_errors *errs)
 {
-	char name[256];
-	const char *why =
-		inspect_host_check(b, host, hostlen, name, sizeof(name));
+	char name[256], buf[200];
+	const char *why = policy_ca_host_check(b, host, hostlen,
+					       "an inspected host", name,
+					       sizeof(name), buf, sizeof(buf));
 	if (why) {
 		policy_err(b, errs, file, line, col,
 			   "inspected host '%.*s': %s",

@@ -104,6 +104,18 @@ const char *policy_parse_host(const char *s, size_t len, bool allow,
 			      struct psl **psl, enum rule_kind *kind,
 			      char *out, size_t outsz);
 
+/* "A name the sandbox CA may sign" (policy_ca_name.c): NULL when name
+ * (normalised) may be a permitted subtree of its name constraints, else
+ * why (written to why, worded with role: "a secret host", "an inspected
+ * host", ...). policy_ca_host_check parses host first (one exact name,
+ * normalised into out, outsz >= 256). */
+struct policy_builder;
+const char *policy_ca_name_why(struct policy_builder *b, const char *name,
+			       const char *role, char *why, size_t whysz);
+const char *policy_ca_host_check(struct policy_builder *b, const char *host,
+				 size_t len, const char *role, char *out,
+				 size_t outsz, char *why, size_t whysz);
+
 /* Parse "a.b.c.d/len" or "v6/len" (a bare address means /32 or /128); builds
  * the cidr lookup key (18 bytes) in key. Returns NULL or a static message. */
 #define CIDR_KEY_LEN 18

@@ -46,13 +46,15 @@ static void loader(void)
 		const char *yaml, *want;
 	} bad[] = {
 		{"version: 1\nallow:\n  - host: '*.example.com'\n    inspect: true\n",
-		 "one exact name"},
+		 "an inspected host is one exact name, no wildcard"},
 		{"version: 1\nallow:\n  - host: '**.example.com'\n    inspect: true\n",
 		 "one exact name"},
 		{"version: 1\nallow:\n  - host: co.uk\n    inspect: true\n",
-		 "public suffix"},
+		 "a public suffix cannot be an inspected host"},
 		{"version: 1\nallow:\n  - host: localhost\n    inspect: true\n",
-		 "two labels"},
+		 "an inspected host needs at least two labels"},
+		{"version: 1\nallow:\n  - host: a_b.example.com\n    inspect: true\n",
+		 "'_' is not allowed in an inspected host"},
 		{"version: 1\nallow:\n  - cidr: 10.0.0.0/8\n    inspect: true\n",
 		 "allow rule with host:"},
 		{"version: 1\ndeny:\n  - host: api.example.com\n    inspect: true\n",
