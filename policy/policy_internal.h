@@ -82,6 +82,9 @@ struct policy {
 	size_t n_secrets;
 	struct policy_inspect inspect[POLICY_INSPECT_MAX];
 	size_t n_inspect;
+	struct policy_inspect inspect_all; /* .name "all" when set */
+	const char **ca_names; /* arena: inspect: all's CA names */
+	size_t n_ca_names;
 };
 
 /* policy_hostports.c: the decision for POLICY_HOST_INTERNAL (true, and
@@ -151,7 +154,15 @@ struct policy_builder {
 	size_t n_secrets;
 	struct policy_inspect inspect[POLICY_INSPECT_MAX];
 	size_t n_inspect;
+	struct policy_inspect inspect_all; /* .name "all" when set */
+	const char **ca_names; /* arena: inspect: all's CA names */
+	size_t n_ca_names;
 };
+
+/* inspect: all's CA names from the builder's allow rules, into
+ * b->ca_names (policy_inspect.c); an error at each refused rule. */
+void policy_inspect_all_finish(struct policy_builder *b,
+			       struct policy_errors *errs);
 
 /* Append "name:line:col: msg" to errs (line/col 1-based; 0 line omits both). */
 void policy_err(struct policy_builder *b, struct policy_errors *errs,
