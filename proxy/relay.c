@@ -19,6 +19,7 @@
 #include "../common/clock.h"
 #include "../common/util.h"
 #include "conn_internal.h"
+#include "intercept.h"
 #include "proto.h"
 
 #define RELAY_HWM (256 * 1024)
@@ -221,6 +222,16 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 		if (c->hc.requests > heads && act.result != HC_REJECT &&
 		    !conn_head_secrets_ok(c, buf, act.consumed))
 			return CONN_NEXT_DENY;
+		/* An inspected host's request in clear is on record before it
+		 * leaves, as on an intercepted connection: no record, no
+		 * request. */
+		if (c->hc.requests > heads && act.result != HC_REJECT &&
+		    intercept_records(c->px->icpt, c->name) &&
+		    intercept_record_request(c->px, c->id, c->name, c->port,
+					     "http", false, buf,
+					     act.consumed) < 0)
+			return conn_end(c, "audit log write failed: failing "
+					   "closed");
 		switch (act.result) {
 		case HC_NEED_MORE:
 			return CONN_NEXT_WAIT;
