@@ -180,7 +180,11 @@ static X509 *mint(struct icpt_ca *ca, const char *name)
 	char san[300];
 	if (fmt_buf(san, sizeof(san), "DNS:%s", name) < 0)
 		return NULL;
-	X509 *x = shell(name, ca->leaf_key, 90);
+	/* X.509 caps a CN at 64 characters and clients read the SAN, so a
+	 * longer name (a deep one under inspect: all's wildcard) gets a
+	 * fixed CN instead of no certificate. */
+	X509 *x = shell(strlen(name) <= 64 ? name : "sandbox interception leaf",
+			ca->leaf_key, 90);
 	if (!x ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
 	    add_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") <
