@@ -181,6 +181,18 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 						 RELAY_CLIENT_READ_MAX);
 		}
 		if (c->proto == &proto_tls) {
+			/* A server that greets first made this a tcp rule's
+			 * stream, spliced: TLS now would pass unread where
+			 * interception wants it (inspect: all), so refuse. */
+			char why[400];
+			if (intercept_wants(c->px->icpt,
+					    conn_by_name(c) ? c->name : NULL,
+					    why, sizeof(why)) != ICPT_SPLICE)
+				return conn_refuse(c, DENY_POLICY,
+						   "TLS after the server spoke "
+						   "first cannot be "
+						   "intercepted; refused, not "
+						   "spliced");
 			enum conn_next next = tls_watch_start(c);
 			if (next != CONN_NEXT_WAIT)
 				return next;

@@ -33,13 +33,17 @@ def servers(env):
         s.server_close()
 
 
-def _policy(tls, plain):
+def _policy(tls, plain, banner):
     ports = f"[{tls.port}, {plain.port}]"
     return (f"version: 1\nmode: enforce\ninspect: all\nallow:\n"
             f"  - host: allowed.test\n    ports: {ports}\n"
+            # A server that speaks first needs a rule with tcp.
+            f"  - host: other.test\n    ports: [{banner}]\n"
+            f"    protocols: [tls, http, tcp]\n"
             f"  - host: other.test\n    ports: {ports}\n"
             f"  - host: '*.allowed.test'\n    ports: {ports}\n"
-            f"  - cidr: 127.0.0.2/32\n    ports: {ports}\n")
+            f"  - cidr: 127.0.0.2/32\n    ports: [{tls.port}, {plain.port}, {banner}]\n"
+            f"    protocols: [tls, http, tcp]\n")
 
 
 @pytest.fixture
@@ -56,7 +60,7 @@ def proxy_all(env, start_proxy, servers):
     procs.start = lambda argv, **kw: orig(
         argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
     try:
-        p = start_proxy(_policy(tls, plain),
+        p = start_proxy(_policy(tls, plain, env.banner.port),
                         args=["--secrets-fd", str(r), "--ca-out", ca,
                               "--upstream-ca", env.pki["ca"]])
     finally:
@@ -210,3 +214,30 @@ def test_plain_http_recorded(proxy_all, servers):
     rec = p.wait_record(event="request", path=path)
     assert rec.get("proto") == "http" and not rec.get("intercepted"), rec
     assert rec.get("host") == "other.test" and rec.get("method") == "GET", rec
+
+
+def test_tls_after_a_server_greeting_refused(env, proxy_all):
+    """A server that speaks first turns the stream into a tcp rule's,
+    spliced; a ClientHello after the greeting would then pass unread (an
+    accomplice server could do that on purpose): refused instead."""
+    p = proxy_all
+    with p.forwarder(f"{p.synth('other.test')}:{env.banner.port}") as fw:
+        s = fw.connect()
+        s.settimeout(10)
+        # The banner through the proxy is the event: the server spoke.
+        assert s.recv(4096).startswith(sbxtest.BannerServer.BANNER[:8])
+        s.sendall(sbxtest.client_hello("other.test"))
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        s.close()
+    assert b"echo:" not in got, got
+    rec = p.wait_record(decision="deny",
+                        reason=lambda r: r and "server spoke first" in r)
+    assert rec.get("host") == "other.test", rec
