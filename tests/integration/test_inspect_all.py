@@ -40,6 +40,8 @@ def _policy(tls, plain, banner):
             # A server that speaks first needs a rule with tcp.
             f"  - host: other.test\n    ports: [{banner}]\n"
             f"    protocols: [tls, http, tcp]\n"
+            f"  - host: allowed.test\n    ports: [{banner}]\n"
+            f"    protocols: [tcp]\n"
             f"  - host: other.test\n    ports: {ports}\n"
             f"  - host: '*.allowed.test'\n    ports: {ports}\n"
             f"  - cidr: 127.0.0.2/32\n    ports: [{tls.port}, {plain.port}, {banner}]\n"
@@ -241,3 +243,27 @@ def test_tls_after_a_server_greeting_refused(env, proxy_all):
     rec = p.wait_record(decision="deny",
                         reason=lambda r: r and "server spoke first" in r)
     assert rec.get("host") == "other.test", rec
+
+
+def test_opaque_stream_to_a_secret_host_refused(env, proxy_all):
+    """allowed.test holds TESTKEY: a tcp rule's stream to it (the server
+    greets first) is neither TLS nor HTTP and is refused, as it was when
+    the hook was at connect (the session closed what was not TLS)."""
+    p = proxy_all
+    with p.forwarder(f"{p.synth('allowed.test')}:{env.banner.port}") as fw:
+        s = fw.connect()
+        s.settimeout(10)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        s.close()
+    assert sbxtest.BannerServer.BANNER not in got, got
+    rec = p.wait_record(decision="deny",
+                        reason=lambda r: r and "neither TLS nor HTTP" in r)
+    assert rec.get("host") == "allowed.test", rec
