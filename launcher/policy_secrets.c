@@ -79,7 +79,7 @@ int launcher_policy_secrets(struct launch_opts *o, const char *repo_copy,
 	policy_errors_free(&errs);
 	size_t n;
 	(void)policy_inspected(p, &n);
-	launcher_secrets_set_inspecting(n > 0);
+	launcher_secrets_set_inspecting(n > 0 || policy_inspects_all(p, NULL));
 	const struct policy_secret *s = policy_secrets(p, &n);
 	int r = 0;
 	for (size_t i = 0; i < n && !r; i++) {

@@ -32,8 +32,8 @@ struct lsecret {
 
 static struct lsecret secrets[LSECRET_MAX];
 static size_t n_secrets;
-/* The policy inspects a host (inspect: true): the proxy makes the CA and
- * the guest trusts it, with or without a secret. */
+/* The policy inspects a host (inspect: true) or all (inspect: all): the
+ * proxy makes the CA and the guest trusts it, with or without a secret. */
 static bool inspecting;
 
 void launcher_secrets_set_inspecting(bool on)

@@ -67,7 +67,7 @@ void launcher_policy_secrets_hide(const struct launch_opts *o,
 const char *launcher_secret_placeholder(const char *name);
 bool launcher_secrets_any(void);
 
-/* The policy inspects a host (policy `inspect: true`): the proxy gets
+/* The policy inspects a host (`inspect: true`) or all (`inspect: all`): the proxy gets
  * --ca-out/--upstream-ca and the guest the CA even without a secret. */
 void launcher_secrets_set_inspecting(bool on);
 

@@ -154,6 +154,18 @@ static void print_inspected(const struct policy *p)
 		term_fputs(h[i].file, stdout, false);
 		printf(":%u)\n", h[i].line);
 	}
+	const struct policy_inspect *at;
+	if (policy_inspects_all(p, &at)) {
+		const char *const *names = policy_ca_names(p, &n);
+		printf("inspect all: %zu names for the sandbox CA (", n);
+		term_fputs(at->file, stdout, false);
+		printf(":%u):", at->line);
+		for (size_t i = 0; i < n; i++) {
+			fputc(' ', stdout);
+			term_fputs(names[i], stdout, false);
+		}
+		fputc('\n', stdout);
+	}
 }
 
 /* explain: the secrets whose value goes to name. */
@@ -228,6 +240,13 @@ static int explain_one(const struct policy *p, const char *q)
 	if (!qu.is_addr && policy_is_inspected(p, qu.name))
 		fputs("  inspected: TLS to it is intercepted and each "
 		      "request recorded (method, host, path)\n",
+		      stdout);
+	else if (v.decision != DECISION_DENY && policy_inspects_all(p, NULL))
+		fputs(qu.is_addr
+			      ? "  inspect all: TLS to an address is refused (the "
+				"sandbox CA signs no address)\n"
+			      : "  inspect all: TLS to it is intercepted and each "
+				"request recorded (method, host, path)\n",
 		      stdout);
 	if (!qu.is_addr && v.decision != DECISION_DENY)
 		printf("  note: if the name resolves to a private or loopback address, a cidr: rule must allow that address too\n");

@@ -208,6 +208,24 @@ const struct policy_inspect *policy_inspected(const struct policy *p,
 /* Is name (normalised) inspected by p? */
 bool policy_is_inspected(const struct policy *p, const char *name);
 
+/* `inspect: all` (top level of a policy file; docs/secrets.md "Inspect
+ * all"): every allowed TLS connection by name is intercepted as an
+ * inspected host's is. The sandbox CA's name constraints are then the
+ * policy's allowed host names at build: each exact name, and for a
+ * wildcard rule its suffix (the subtree), each checked as a name the CA
+ * may sign; an unsafe one, more than POLICY_CA_NAMES_MAX, or report
+ * mode is refused at file:line:col. */
+#define POLICY_CA_NAMES_MAX 256
+/* Does p inspect all? *at (when not NULL) is where it was said. */
+bool policy_inspects_all(const struct policy *p,
+			 const struct policy_inspect **at);
+/* The CA's names under inspect: all (normalised, each once; *n = 0
+ * without it). Owned by p. */
+const char *const *policy_ca_names(const struct policy *p, size_t *n);
+/* Record `inspect: all` at file:line:col, as the loader does. */
+int policy_builder_inspect_all(struct policy_builder *b, const char *file,
+			       unsigned line, unsigned col);
+
 struct policy_verdict policy_decide_name(const struct policy *p,
 					 const char *name, uint16_t port);
 

@@ -465,6 +465,8 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 				   w->pattern, pct,
 				   families[f] == AF_INET ? "IPv4" : "IPv6");
 	}
+	if (b->nerrors == 0)
+		policy_inspect_all_finish(b, errs);
 	if (b->nerrors > 0) {
 		policy_builder_free(b);
 		return NULL;
@@ -487,6 +489,9 @@ struct policy *policy_builder_finish(struct policy_builder *b,
 	p->n_secrets = b->n_secrets;
 	memcpy(p->inspect, b->inspect, sizeof(p->inspect));
 	p->n_inspect = b->n_inspect;
+	p->inspect_all = b->inspect_all;
+	p->ca_names = b->ca_names;
+	p->n_ca_names = b->n_ca_names;
 	for (size_t i = 0; i < p->nrules; i++) {
 		struct rule *r = &p->rules[i];
 		if (r->report < 0)

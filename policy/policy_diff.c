@@ -368,6 +368,25 @@ static int policy_inspect_widened(const struct policy *base,
 		if (!w->file || !w->pattern || !w->example)
 			px->err = -ENOMEM;
 	}
+	/* inspect: all: the CA may sign every allowed name and the proxy
+	 * decrypts every TLS connection ("all" is never a host: two labels
+	 * at least). */
+	const struct policy_inspect *at;
+	if (!px->err && policy_inspects_all(comb, &at) &&
+	    !policy_inspects_all(base, NULL)) {
+		struct policy_widening *w = new_item(px);
+		if (w) {
+			w->kind = WIDEN_INSPECT;
+			w->line = at->line;
+			w->col = at->col;
+			w->file = strdup(at->file);
+			w->via_extends = strcmp(at->file, repo_name) != 0;
+			w->pattern = strdup("all");
+			w->example = strdup("all");
+			if (!w->file || !w->pattern || !w->example)
+				px->err = -ENOMEM;
+		}
+	}
 	return px->err;
 }
 
@@ -644,8 +663,15 @@ void policy_diff_print(FILE *f, const struct policy_diff *d, bool json)
 		case WIDEN_INSPECT:
 			fputs("+ inspect ", f);
 			term_fputs(w->pattern, f, false);
-			fputs(": the sandbox CA may sign this name and the proxy "
-			      "decrypts and records every request to it (", f);
+			fputs(strcmp(w->pattern, "all") == 0
+				      ? ": the sandbox CA may sign every allowed "
+					"name and the proxy decrypts and records "
+					"every TLS request (pinned-certificate "
+					"clients fail) ("
+				      : ": the sandbox CA may sign this name and "
+					"the proxy decrypts and records every "
+					"request to it (",
+			      f);
 			term_fputs(where, f, false);
 			fprintf(f, "%s)\n", w->via_extends ? ", via extends" : "");
 			continue;

@@ -82,6 +82,9 @@ struct policy {
 	size_t n_secrets;
 	struct policy_inspect inspect[POLICY_INSPECT_MAX];
 	size_t n_inspect;
+	struct policy_inspect inspect_all; /* .name "all" when set */
+	const char **ca_names; /* arena: inspect: all's CA names */
+	size_t n_ca_names;
 };
 
 /* policy_hostports.c: the decision for POLICY_HOST_INTERNAL (true, and
@@ -103,6 +106,18 @@ void psl_free(struct psl *p);
 const char *policy_parse_host(const char *s, size_t len, bool allow,
 			      struct psl **psl, enum rule_kind *kind,
 			      char *out, size_t outsz);
+
+/* "A name the sandbox CA may sign" (policy_ca_name.c): NULL when name
+ * (normalised) may be a permitted subtree of its name constraints, else
+ * why (written to why, worded with role: "a secret host", "an inspected
+ * host", ...). policy_ca_host_check parses host first (one exact name,
+ * normalised into out, outsz >= 256). */
+struct policy_builder;
+const char *policy_ca_name_why(struct policy_builder *b, const char *name,
+			       const char *role, char *why, size_t whysz);
+const char *policy_ca_host_check(struct policy_builder *b, const char *host,
+				 size_t len, const char *role, char *out,
+				 size_t outsz, char *why, size_t whysz);
 
 /* Parse "a.b.c.d/len" or "v6/len" (a bare address means /32 or /128); builds
  * the cidr lookup key (18 bytes) in key. Returns NULL or a static message. */
@@ -139,7 +154,15 @@ struct policy_builder {
 	size_t n_secrets;
 	struct policy_inspect inspect[POLICY_INSPECT_MAX];
 	size_t n_inspect;
+	struct policy_inspect inspect_all; /* .name "all" when set */
+	const char **ca_names; /* arena: inspect: all's CA names */
+	size_t n_ca_names;
 };
+
+/* inspect: all's CA names from the builder's allow rules, into
+ * b->ca_names (policy_inspect.c); an error at each refused rule. */
+void policy_inspect_all_finish(struct policy_builder *b,
+			       struct policy_errors *errs);
 
 /* Append "name:line:col: msg" to errs (line/col 1-based; 0 line omits both). */
 void policy_err(struct policy_builder *b, struct policy_errors *errs,

@@ -149,6 +149,24 @@ static int parse_inspect(struct ctx *c)
 	return -1;
 }
 
+/* inspect: all at the top level (policy_inspect.c): the only value;
+ * inspect: true on one host goes on its allow rule. */
+static void parse_inspect_all(struct ctx *c)
+{
+	yaml_mark_t m = c->ev.start_mark;
+	if (type(c) == YAML_SCALAR_EVENT && is_str(c, "all")) {
+		if (policy_builder_inspect_all(c->b, c->name, LINE(m),
+					       COL(m)) < 0)
+			ERR_AT(c, m, "out of memory");
+		return;
+	}
+	if (type(c) == YAML_SCALAR_EVENT)
+		ERR_AT(c, m, "inspect: at the top level takes only 'all', not '%.*s' (inspect: true on one host goes on its allow rule)",
+		       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
+	else
+		wrong(c, "inspect: all");
+}
+
 #define MAX_PORTS 256
 
 /* ports: [80, 443] or ports: any. Returns the count (0 for any), or -1
@@ -640,10 +658,10 @@ static void parse_top(struct ctx *c, struct loading *stack)
 {
 	yaml_mark_t at = c->ev.start_mark;
 	unsigned seen = 0;
-	static const char *const keys[] = {"version", "mode", "extends", "allow", "deny", "host_ports", "secrets"};
+	static const char *const keys[] = {"version", "mode", "extends", "allow", "deny", "host_ports", "secrets", "inspect"};
 	while (next(c) && type(c) != YAML_MAPPING_END_EVENT) {
 		if (type(c) != YAML_SCALAR_EVENT) {
-			wrong(c, "a key (version, mode, extends, allow, deny, host_ports or secrets)");
+			wrong(c, "a key (version, mode, extends, allow, deny, host_ports, secrets or inspect)");
 			if (next(c))
 				skip_node(c);
 			continue;
@@ -654,7 +672,7 @@ static void parse_top(struct ctx *c, struct loading *stack)
 			if (is_str(c, keys[i]))
 				k = (int)i;
 		if (k < 0)
-			ERR_AT(c, km, "unknown key '%.*s' (expected version, mode, extends, allow, deny, host_ports or secrets)",
+			ERR_AT(c, km, "unknown key '%.*s' (expected version, mode, extends, allow, deny, host_ports, secrets or inspect)",
 			       (int)(slen(c) > 100 ? 100 : slen(c)), sval(c));
 		else if (seen & (1u << k))
 			ERR_AT(c, km, "duplicate key '%s'", keys[k]);
@@ -684,6 +702,9 @@ static void parse_top(struct ctx *c, struct loading *stack)
 			break;
 		case 6:
 			parse_secrets(c);
+			break;
+		case 7:
+			parse_inspect_all(c);
 			break;
 		default:
 			parse_rules(c, k == 3);

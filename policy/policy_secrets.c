@@ -40,31 +40,6 @@ bool policy_secret_var_reserved(const char *var, size_t len)
 	return false;
 }
 
-/* The host as the launcher and the proxy take it: letters, digits, '-'
- * and '.' (policy_parse_host also lets '_' through, for rules). */
-static const char *host_check(struct policy_builder *b, const char *host,
-			      size_t len, char *out, size_t outsz)
-{
-	enum rule_kind kind;
-	const char *why = policy_parse_host(host, len, false, &b->psl, &kind,
-					    out, outsz);
-	if (why)
-		return why;
-	if (kind != RULE_EXACT)
-		return "a secret host is one exact name, no wildcard (the "
-		       "sandbox CA may sign names under it already)";
-	if (strchr(out, '_'))
-		return "'_' is not allowed in a secret host";
-	if (!strchr(out, '.'))
-		return "a secret host needs at least two labels";
-	if (!b->psl)
-		b->psl = psl_load(NULL);
-	if (b->psl && psl_is_public_suffix(b->psl, out))
-		return "a public suffix cannot be a secret host (the sandbox "
-		       "CA could then sign every name under it)";
-	return NULL;
-}
-
 int policy_builder_add_secret(struct policy_builder *b, const char *var,
 			      size_t varlen, const char *host, size_t hostlen,
 			      const char *file, unsigned line, unsigned col,
@@ -84,8 +59,10 @@ int policy_builder_add_secret(struct policy_builder *b, const char *var,
 			   (int)varlen, var);
 		return -EINVAL;
 	}
-	char name[256];
-	const char *why = host_check(b, host, hostlen, name, sizeof(name));
+	char name[256], buf[200];
+	const char *why = policy_ca_host_check(b, host, hostlen,
+					       "a secret host", name,
+					       sizeof(name), buf, sizeof(buf));
 	if (why) {
 		policy_err(b, errs, file, line, col, "secret host '%.*s': %s",
 			   (int)(hostlen > 100 ? 100 : hostlen), host, why);

@@ -36,12 +36,15 @@ static enum conn_next step(struct conn *c, enum conn_next next)
 		return http_proxy_established(c);
 	case CONN_NEXT_WAIT_FIRST:
 		return conn_wait_first(c);
-	case CONN_NEXT_RELAY:
+	case CONN_NEXT_RELAY: {
 		/* Every path gets here with the decision recorded, the first
 		 * flight checked (still in the client's input) and the
-		 * upstream connected: the place for a branch that does
-		 * something else than splice (interception, say). */
-		return relay_start(c);
+		 * upstream connected: the one branch to TLS interception
+		 * (secrets, inspect: true, inspect: all), which swaps the
+		 * upstream for its session, or splicing. */
+		enum conn_next n = conn_intercept(c);
+		return n == CONN_NEXT_RELAY ? relay_start(c) : n;
+	}
 	case CONN_NEXT_DNS:
 		return dns_stream_start(c);
 	case CONN_NEXT_DENY:

@@ -238,12 +238,10 @@ int conn_audit_resolve(struct conn *c, const char *reason);
 
 /* ---- secrets (intercept_conn.c, docs/secrets.md) ---- */
 
-/* Where c would connect to the checked address a: false to connect as
- * usual; true when c was handed to TLS interception (its upstream is the
- * intercept module's socketpair) or refused, with what happens next in
- * *next. */
-bool conn_intercept(struct conn *c, const struct ip_addr *a,
-		    enum conn_next *next);
+/* The RELAY step's branch (conn_dispatch.c): CONN_NEXT_RELAY to relay,
+ * spliced or, when interception took c, to the intercept module's
+ * socketpair that replaced c->upstream; else c was refused. */
+enum conn_next conn_intercept(struct conn *c);
 /* A request head seen in clear (plain HTTP, the explicit proxy) carries
  * no secret's placeholder; false when it does: c was refused (conn_refuse),
  * return CONN_NEXT_DENY. */

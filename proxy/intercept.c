@@ -55,6 +55,9 @@ struct intercept {
 	const struct secrets *sec;  /* not owned: the proxy's table */
 	char **inspect;             /* owned: inspected hosts, normalised */
 	size_t n_inspect;
+	char **all;                 /* owned: inspect: all's CA names */
+	size_t n_all;
+	bool inspect_all;
 	LIST_HEAD(, session) sessions;
 };
 
@@ -94,17 +97,58 @@ struct intercept *intercept_new(const struct secrets *sec,
 				const char *upstream_ca, const char *ca_out,
 				char *err, size_t errsz)
 {
-	enum { HOSTS_MAX = SECRET_MAX * SECRET_HOSTS_MAX + ICPT_INSPECT_MAX };
+	return intercept_new_all(sec, inspect, n_inspect, NULL, 0,
+				 upstream_ca, ca_out, err, errsz);
+}
+
+/* Is name the CA name n or under it (what a DNS name constraint
+ * permits)? */
+static bool under(const char *name, const char *n)
+{
+	size_t a = strlen(name), b = strlen(n);
+	return a == b ? !strcmp(name, n)
+		      : a > b && name[a - b - 1] == '.' &&
+				!strcmp(name + a - b, n);
+}
+
+struct intercept *intercept_new_all(const struct secrets *sec,
+				    const char *const *inspect,
+				    size_t n_inspect,
+				    const char *const *all_names,
+				    size_t n_all, const char *upstream_ca,
+				    const char *ca_out, char *err,
+				    size_t errsz)
+{
+	enum { HOSTS_MAX = SECRET_MAX * SECRET_HOSTS_MAX + ICPT_INSPECT_MAX +
+			   ICPT_ALL_MAX };
 	const char *hosts[HOSTS_MAX];
 	size_t n = secrets_hosts(sec, hosts, HOSTS_MAX);
 	struct intercept *ic = calloc(1, sizeof(*ic));
-	if (!ic || n_inspect > ICPT_INSPECT_MAX ||
-	    !(ic->inspect = calloc(n_inspect + 1, sizeof(char *)))) {
+	if (!ic || n_inspect > ICPT_INSPECT_MAX || n_all > ICPT_ALL_MAX ||
+	    !(ic->inspect = calloc(n_inspect + 1, sizeof(char *))) ||
+	    !(ic->all = calloc(n_all + 1, sizeof(char *)))) {
+		if (ic)
+			free(ic->inspect);
 		free(ic);
 		fmt_buf(err, errsz, n_inspect > ICPT_INSPECT_MAX
 					    ? "too many inspected hosts"
+				    : n_all > ICPT_ALL_MAX
+					    ? "inspect: all: too many names"
 					    : "out of memory");
 		return NULL;
+	}
+	ic->inspect_all = all_names != NULL;
+	for (size_t i = 0; i < n_all; i++) {
+		if (!(ic->all[i] = strdup(all_names[i]))) {
+			fmt_buf(err, errsz, "out of memory");
+			goto fail;
+		}
+		ic->n_all++;
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = !strcmp(hosts[k], all_names[i]);
+		if (!dup && n < HOSTS_MAX)
+			hosts[n++] = ic->all[i];
 	}
 	LIST_INIT(&ic->sessions);
 	ic->sec = sec;
@@ -191,13 +235,71 @@ void intercept_free(struct intercept *ic)
 	for (size_t i = 0; ic->inspect && i < ic->n_inspect; i++)
 		free(ic->inspect[i]);
 	free(ic->inspect);
+	for (size_t i = 0; ic->all && i < ic->n_all; i++)
+		free(ic->all[i]);
+	free(ic->all);
 	free(ic);
 }
 
 bool intercept_wanted(const struct intercept *ic, const char *name)
 {
 	return ic && (secret_table_has_host(secrets_table(ic->sec), name) ||
+		      inspected(ic, name) ||
+		      (ic->inspect_all &&
+		       strcmp(name, POLICY_HOST_INTERNAL) != 0));
+}
+
+bool intercept_named(const struct intercept *ic, const char *name)
+{
+	return ic && (secret_table_has_host(secrets_table(ic->sec), name) ||
 		      inspected(ic, name));
+}
+
+bool intercept_records(const struct intercept *ic, const char *name)
+{
+	return ic && (inspected(ic, name) ||
+		      (ic->inspect_all &&
+		       strcmp(name, POLICY_HOST_INTERNAL) != 0));
+}
+
+enum icpt_want intercept_wants(const struct intercept *ic, const char *name,
+			       char *why, size_t whysz)
+{
+	if (!ic)
+		return ICPT_SPLICE;
+	if (!name) {
+		if (!ic->inspect_all)
+			return ICPT_SPLICE;
+		fmt_buf(why, whysz,
+			"inspect: all: TLS to an address cannot be "
+			"inspected (the sandbox CA signs no address) and is "
+			"not spliced; connect by name");
+		return ICPT_REFUSE;
+	}
+	if (!intercept_wanted(ic, name))
+		return ICPT_SPLICE;
+	if (secret_table_has_host(secrets_table(ic->sec), name) ||
+	    inspected(ic, name))
+		return ICPT_TAKE;
+	/* inspect: all: only a name the CA was made for, and one a leaf
+	 * can carry. '_' is no host name: a DNS SAN with one is refused by
+	 * some clients, accepted by others. */
+	if (strchr(name, '_')) {
+		fmt_buf(why, whysz,
+			"inspect: all: '%s' has '_', which the sandbox CA does "
+			"not sign; refused, not spliced",
+			name);
+		return ICPT_REFUSE;
+	}
+	for (size_t i = 0; i < ic->n_all; i++)
+		if (under(name, ic->all[i]))
+			return ICPT_TAKE;
+	fmt_buf(why, whysz,
+		"inspect: all: '%s' is not under the names the sandbox CA "
+		"was made for at start (allowed later? restart the "
+		"sandbox); refused, not spliced",
+		name);
+	return ICPT_REFUSE;
 }
 
 static int record(struct session *s, const char *decision,
@@ -221,8 +323,10 @@ static int record(struct session *s, const char *decision,
 /* An inspected host's request: what a reviewer needs to see where the
  * guest went (method, host, path), never what it sent: the query string
  * is cut (query values carry tokens) and no header value is written. */
-static int record_request(struct session *s, const uint8_t *head,
-			  size_t len)
+int intercept_record_request(struct proxy *px, uint64_t conn_id,
+			     const char *name, uint16_t port,
+			     const char *proto, bool intercepted,
+			     const uint8_t *head, size_t len)
 {
 	struct http_request rq;
 	if (http_request_parse(head, len, &rq) != HTTP_OK)
@@ -244,15 +348,15 @@ static int record_request(struct session *s, const uint8_t *head,
 	struct audit_record r;
 	audit_record_init(&r);
 	r.event = "request";
-	r.conn = s->conn;
-	r.proto = "https";
-	r.host = s->name;
-	r.port = s->port;
+	r.conn = conn_id;
+	r.proto = proto;
+	r.host = name;
+	r.port = port;
 	r.decision = "allow";
-	r.intercepted = true;
+	r.intercepted = intercepted;
 	r.method = method;
 	r.path = path;
-	return proxy_audit(s->px, &r);
+	return proxy_audit(px, &r);
 }
 
 /* The guest gets status and a one-line reason, then the session ends. */
@@ -365,7 +469,9 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 		s->audited |= 1u << i;
 	}
 	/* On record before it leaves: no record, no request. */
-	if (s->inspect && record_request(s, buf, len) < 0) {
+	if (s->inspect &&
+	    intercept_record_request(s->px, s->conn, s->name, s->port,
+				     "https", true, buf, len) < 0) {
 		explicit_bzero(s->out, sub_len);
 		if (hs == SUBST_DONE)
 			explicit_bzero(s->out2, set_len);
@@ -538,15 +644,20 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 }
 
 int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
-		    uint16_t port, const struct ip_addr *addr)
+		    uint16_t port, const char *addr, int upstream_fd)
 {
 	struct intercept *ic = px->icpt;
 	int sp[2];
-	if (!ic)
+	if (!ic) {
+		close(upstream_fd);
 		return -EINVAL;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0,
-		       sp) < 0)
-		return -errno;
+		       sp) < 0) {
+		int e = -errno;
+		close(upstream_fd);
+		return e;
+	}
 	struct session *s = calloc(1, sizeof(*s));
 	SSL *down = SSL_new(ic->srv), *up = SSL_new(ic->cli);
 	if (!s || !down || !up) {
@@ -555,6 +666,7 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 		SSL_free(up);
 		close(sp[0]);
 		close(sp[1]);
+		close(upstream_fd);
 		return -ENOMEM;
 	}
 	LIST_INSERT_HEAD(&ic->sessions, s, link);
@@ -562,9 +674,9 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 	s->px = px;
 	s->conn = conn_id;
 	fmt_buf(s->name, sizeof(s->name), "%s", name);
-	s->inspect = inspected(ic, name);
+	s->inspect = intercept_records(ic, name);
 	s->port = port;
-	ip_format(addr, s->addr);
+	fmt_buf(s->addr, sizeof(s->addr), "%s", addr);
 	http_checker_init(&s->hc, HC_HOST);
 	s->hc.need_host = true;
 	int e = -EINVAL;
@@ -574,12 +686,13 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 		SSL_free(down);
 		SSL_free(up);
 		close(sp[1]);
+		close(upstream_fd);
 		goto fail;
 	}
 	s->down = bufferevent_openssl_socket_new(px->base, sp[1], down,
 						 BUFFEREVENT_SSL_ACCEPTING,
 						 BEV_OPT_CLOSE_ON_FREE);
-	s->up = bufferevent_openssl_socket_new(px->base, -1, up,
+	s->up = bufferevent_openssl_socket_new(px->base, upstream_fd, up,
 					       BUFFEREVENT_SSL_CONNECTING,
 					       BEV_OPT_CLOSE_ON_FREE);
 	if (!s->down || !s->up) {
@@ -587,8 +700,10 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 			SSL_free(down);
 			close(sp[1]);
 		}
-		if (!s->up)
+		if (!s->up) {
 			SSL_free(up);
+			close(upstream_fd);
+		}
 		e = -ENOMEM;
 		goto fail;
 	}
@@ -598,20 +713,16 @@ int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
 	bufferevent_setcb(s->up, up_read, up_written, up_event, s);
 	bufferevent_setwatermark(s->down, EV_WRITE, ICPT_LWM, 0);
 	bufferevent_setwatermark(s->up, EV_WRITE, ICPT_LWM, 0);
-	struct sockaddr_storage ss;
-	size_t sl = ip_to_sockaddr(addr, port, &ss);
-	if (bufferevent_socket_connect(s->up, (struct sockaddr *)&ss,
-				       (int)sl) < 0) {
-		e = -ECONNREFUSED;
-		goto fail;
-	}
 	bufferevent_enable(s->down, EV_READ | EV_WRITE);
 	bufferevent_enable(s->up, EV_READ | EV_WRITE);
 	if (record(s, "allow", NULL,
-		   s->inspect ? "TLS terminated for an inspected host; "
-				"re-encrypted to the verified upstream"
-			      : "TLS terminated for a secret host; "
-				"re-encrypted to the verified upstream") < 0) {
+		   !s->inspect ? "TLS terminated for a secret host; "
+				 "re-encrypted to the verified upstream"
+		   : inspected(ic, name) || !ic->inspect_all
+			   ? "TLS terminated for an inspected host; "
+			     "re-encrypted to the verified upstream"
+			   : "TLS terminated (inspect: all); re-encrypted to "
+			     "the verified upstream") < 0) {
 		e = -EIO;
 		goto fail;
 	}

@@ -1,13 +1,16 @@
 /* TLS interception for secret hosts (docs/secrets.md).
  *
  * Only a connection the policy already allowed, to a name that is one of
- * a secret's hosts, is intercepted; every other connection is spliced by
- * the relay and never decrypted. The hook is one call at the point where
- * the connection would open its upstream socket: instead, the connection
- * gets one end of a socketpair as its "upstream" and relays to it exactly
- * as to a server (so every check of the splice path still runs on the
- * guest's bytes: SNI, first-flight, watermarks, idle time), and this
- * module holds the other end: it terminates the guest's TLS with a leaf
+ * a secret's hosts or inspected (inspect: true, or every allowed name
+ * under inspect: all), is intercepted; every other connection is spliced
+ * by the relay and never decrypted. The hook is one call at the
+ * dispatcher's RELAY step (intercept_conn.c), when the upstream is
+ * connected and the first flight checked: the session takes the
+ * connected upstream socket, and the connection gets one end of a
+ * socketpair as its "upstream" and relays to it exactly as to a server
+ * (so every check of the splice path still runs on the guest's bytes:
+ * SNI, first-flight, watermarks, idle time), and this module holds the
+ * other end: it terminates the guest's TLS with a leaf
  * of the per-sandbox CA, walks the request heads with the same HTTP
  * checker as plain HTTP, replaces placeholders in them (refusing any for
  * a host not on the secret's list), and re-encrypts to the address the
@@ -30,6 +33,8 @@ struct intercept;
 
 /* Inspected hosts (policy `inspect: true`) at most. */
 #define ICPT_INSPECT_MAX 64
+/* inspect: all's names at most (POLICY_CA_NAMES_MAX). */
+#define ICPT_ALL_MAX 256
 
 /* Make the engine: the CA for the secrets' hosts and the inspected hosts
  * (certificate written to ca_out when not NULL) and the TLS contexts.
@@ -42,16 +47,54 @@ struct intercept *intercept_new(const struct secrets *sec,
 				const char *const *inspect, size_t n_inspect,
 				const char *upstream_ca, const char *ca_out,
 				char *err, size_t errsz);
+/* The same under inspect: all: every allowed TLS connection by name is
+ * intercepted and its requests recorded; all_names: the policy's allowed
+ * names at start (exact names and wildcard suffixes, policy_ca_names()),
+ * which join the CA's name constraints, so a name allowed later (a
+ * reload) cannot be signed and its TLS is refused, never spliced. */
+struct intercept *intercept_new_all(const struct secrets *sec,
+				    const char *const *inspect,
+				    size_t n_inspect,
+				    const char *const *all_names,
+				    size_t n_all, const char *upstream_ca,
+				    const char *ca_out, char *err,
+				    size_t errsz);
 /* Closes every session still open. */
 void intercept_free(struct intercept *ic);
 
-/* Is name (normalised) a host interception applies to? */
+/* What to do with an allowed TLS connection to name (normalised; NULL
+ * for a connection by address). */
+enum icpt_want {
+	ICPT_SPLICE,  /* not ours: the relay splices it */
+	ICPT_TAKE,    /* intercept it */
+	ICPT_REFUSE,  /* inspect: all, and the CA cannot sign it: why */
+};
+enum icpt_want intercept_wants(const struct intercept *ic, const char *name,
+			       char *why, size_t whysz);
+/* Is name (normalised) a host interception applies to by name (a
+ * secret's or an inspected host, or any under inspect: all)? */
 bool intercept_wanted(const struct intercept *ic, const char *name);
+/* Is name a secret's host or an inspected (inspect: true) one? */
+bool intercept_named(const struct intercept *ic, const char *name);
+/* Are name's requests recorded (an inspected host, or inspect: all)? */
+bool intercept_records(const struct intercept *ic, const char *name);
 
 /* Start a session for connection conn_id to name:port at addr (already
- * allowed, resolved and classified). Returns the connection's end of the
- * socketpair (non-blocking, close-on-exec) or a negative errno. */
+ * allowed, resolved, classified and connected: upstream_fd, which the
+ * session owns from this call on, even on failure). Returns the
+ * connection's end of the socketpair (non-blocking, close-on-exec) or a
+ * negative errno. */
 int intercept_start(struct proxy *px, uint64_t conn_id, const char *name,
-		    uint16_t port, const struct ip_addr *addr);
+		    uint16_t port, const char *addr, int upstream_fd);
+
+/* A `request` record for one checked request head (method, host, port,
+ * path without its query; never a header value). proto: "https" on an
+ * intercepted connection, "http" in clear. 0, or negative when the head
+ * is not a request or the record could not be written (then it must not
+ * be forwarded). */
+int intercept_record_request(struct proxy *px, uint64_t conn_id,
+			     const char *name, uint16_t port,
+			     const char *proto, bool intercepted,
+			     const uint8_t *head, size_t len);
 
 #endif

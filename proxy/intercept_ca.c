@@ -19,7 +19,8 @@
 #include "../common/util.h"
 
 #define CA_LEAVES_MAX 64
-#define CA_CONSTRAINTS_MAX 8192
+/* Secret, inspected and inspect: all's names, ~270 bytes each at most. */
+#define CA_CONSTRAINTS_MAX (512 * 272)
 
 struct leaf {
 	char name[256];
@@ -88,19 +89,23 @@ static X509 *shell(const char *cn, EVP_PKEY *pub, long days)
 struct icpt_ca *icpt_ca_new(const char *const *hosts, size_t n, char *err,
 			    size_t errsz)
 {
-	char nc[CA_CONSTRAINTS_MAX];
+	_cleanup_free_ char *nc = NULL;
 	size_t len = 0;
 	if (n == 0) {
 		fmt_buf(err, errsz, "no secret hosts: no CA is needed");
 		return NULL;
 	}
-	int bad = fmt_append(nc, sizeof(nc), &len, "critical");
+	if (!(nc = malloc(CA_CONSTRAINTS_MAX))) {
+		fmt_buf(err, errsz, "out of memory");
+		return NULL;
+	}
+	int bad = fmt_append(nc, CA_CONSTRAINTS_MAX, &len, "critical");
 	for (size_t i = 0; i < n; i++)
-		bad |= fmt_append(nc, sizeof(nc), &len, ",permitted;DNS:%s",
+		bad |= fmt_append(nc, CA_CONSTRAINTS_MAX, &len, ",permitted;DNS:%s",
 				  hosts[i]);
 	/* No address may be vouched for: a certificate for an IP literal
 	 * would bypass the DNS constraints. */
-	bad |= fmt_append(nc, sizeof(nc), &len,
+	bad |= fmt_append(nc, CA_CONSTRAINTS_MAX, &len,
 			  ",excluded;IP:0.0.0.0/0.0.0.0,excluded;IP:::/::");
 	if (bad) {
 		fmt_buf(err, errsz, "too many secret hosts for the CA");
@@ -175,7 +180,11 @@ static X509 *mint(struct icpt_ca *ca, const char *name)
 	char san[300];
 	if (fmt_buf(san, sizeof(san), "DNS:%s", name) < 0)
 		return NULL;
-	X509 *x = shell(name, ca->leaf_key, 90);
+	/* X.509 caps a CN at 64 characters and clients read the SAN, so a
+	 * longer name (a deep one under inspect: all's wildcard) gets a
+	 * fixed CN instead of no certificate. */
+	X509 *x = shell(strlen(name) <= 64 ? name : "sandbox interception leaf",
+			ca->leaf_key, 90);
 	if (!x ||
 	    X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
 	    add_ext(x, ca->cert, NID_basic_constraints, "critical,CA:FALSE") <

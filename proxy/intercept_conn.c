@@ -1,7 +1,9 @@
-/* The two narrow hooks between a connection and the secrets module
- * (docs/secrets.md): hand an allowed connection to a secret host to
- * interception instead of connecting it, and refuse placeholders in any
- * request head the relay sees in clear. */
+/* The two narrow hooks between a connection and interception
+ * (docs/secrets.md): hand an allowed, connected TLS connection that a
+ * secret, inspect: true or inspect: all wants to an interception session
+ * instead of splicing it, and check every request head the relay sees in
+ * clear (placeholders refused; an inspected host's head recorded). */
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <unistd.h>
@@ -12,43 +14,63 @@
 #include "proto.h"
 #include "secrets.h"
 
-bool conn_intercept(struct conn *c, const struct ip_addr *a,
-		    enum conn_next *next)
+/* The dispatcher's RELAY step calls this first: every path gets here with
+ * the decision recorded, the upstream connected to an address the proxy
+ * resolved and checked, and the first flight checked (so c->proto says
+ * what the stream is, for a CONNECT tunnel too). One branch for secrets,
+ * inspect: true and inspect: all. CONN_NEXT_RELAY: relay (to the server,
+ * or to the interception session that now holds the server's socket). */
+enum conn_next conn_intercept(struct conn *c)
 {
 	struct proxy *px = c->px;
-	if (!px->icpt || !conn_by_name(c))
-		return false;
-	/* An absolute-form request through the explicit proxy is plain
-	 * HTTP: it stays on the relay, whose head check refuses
-	 * placeholders. Only TLS (or a stream not seen yet: a CONNECT
-	 * tunnel, a silent client) is taken. */
-	if (c->origin == ORIGIN_HTTP_PROXY && !c->is_connect)
-		return false;
-	if (!c->is_connect && c->proto && c->proto != &proto_tls)
-		return false;
-	if (!intercept_wanted(px->icpt, c->name))
-		return false;
-	int fd = intercept_start(px, c->id, c->name, c->port, a);
+	char why[400];
+	if (!px->icpt)
+		return CONN_NEXT_RELAY;
+	const char *name = conn_by_name(c) ? c->name : NULL;
+	if (c->proto != &proto_tls) {
+		/* Plain HTTP stays on the relay, whose head check refuses
+		 * placeholders. Anything else to a host interception is for
+		 * (a secret's host must not get an opaque stream) is closed,
+		 * as a session that does not get TLS would be. */
+		if (c->proto == &proto_http || !name ||
+		    !intercept_named(px->icpt, name))
+			return CONN_NEXT_RELAY;
+		fmt_buf(why, sizeof(why),
+			"%s is intercepted, and this stream is neither TLS nor "
+			"HTTP", c->name);
+		return conn_refuse(c, DENY_POLICY, why);
+	}
+	switch (intercept_wants(px->icpt, name, why, sizeof(why))) {
+	case ICPT_SPLICE:
+		return CONN_NEXT_RELAY;
+	case ICPT_REFUSE:
+		return conn_refuse(c, DENY_POLICY, why);
+	case ICPT_TAKE:
+		break;
+	}
+	/* TLS: the client speaks first, so the server has said nothing the
+	 * session would miss. */
+	if (evbuffer_get_length(bufferevent_get_input(c->upstream)) > 0)
+		return conn_refuse(c, DENY_POLICY,
+				   "the server spoke before the TLS client");
+	int up = dup(bufferevent_getfd(c->upstream));
+	if (up < 0)
+		return conn_refuse(c, DENY_UPSTREAM,
+				   "cannot start TLS interception");
+	bufferevent_free(c->upstream);
+	c->upstream = NULL;
+	int fd = intercept_start(px, c->id, c->name, c->port, c->addr_str, up);
 	if (fd >= 0) {
-		c->upstream = bufferevent_socket_new(px->base, fd,
+		c->upstream = bufferevent_socket_new(c->w->base, fd,
 						     BEV_OPT_CLOSE_ON_FREE);
 		if (!c->upstream)
 			close(fd);
 	}
-	if (!c->upstream) {
-		*next = conn_refuse(c, DENY_UPSTREAM,
-				    "cannot start TLS interception");
-		return true;
-	}
+	if (!c->upstream)
+		return conn_refuse(c, DENY_UPSTREAM,
+				   "cannot start TLS interception");
 	conn_setup_upstream(c, c->upstream);
-	c->state = CS_CONNECT;
-	conn_set_timer(c, (uint64_t)px->cfg->connect_timeout * 1000);
-	/* The socketpair is connected already; the connection learns it
-	 * the way it learns of any connect, from its event callback. */
-	bufferevent_trigger_event(c->upstream, BEV_EVENT_CONNECTED,
-				  BEV_TRIG_DEFER_CALLBACKS);
-	*next = CONN_NEXT_WAIT;
-	return true;
+	return CONN_NEXT_RELAY;
 }
 
 bool conn_head_secrets_ok(struct conn *c, const uint8_t *head, size_t len)

@@ -223,11 +223,15 @@ static int run(struct proxy_config *cfg)
 	/* Interception exists when a secret or an inspected host needs it.
 	 * The inspected hosts are the starting policy's: the CA's name
 	 * constraints are fixed now, so a reload cannot widen them. */
-	size_t n_insp = 0;
+	size_t n_insp = 0, n_all = 0;
 	const struct policy_inspect *insp = policy_inspected(p, &n_insp);
-	if (secrets_table(px.secrets) || n_insp) {
+	const struct policy_inspect *all_at = NULL;
+	bool all = policy_inspects_all(p, &all_at);
+	const char *const *all_names = policy_ca_names(p, &n_all);
+	if (secrets_table(px.secrets) || n_insp || all) {
 		char msg[400];
 		const char *names[ICPT_INSPECT_MAX];
+		static const char *const none[1];
 		if (n_insp > ICPT_INSPECT_MAX)
 			die("more than %d inspected hosts", ICPT_INSPECT_MAX);
 		for (size_t i = 0; i < n_insp; i++) {
@@ -235,9 +239,16 @@ static int run(struct proxy_config *cfg)
 			fprintf(stderr, "sandbox-proxy: inspect %s (%s:%u)\n",
 				insp[i].name, insp[i].file, insp[i].line);
 		}
-		px.icpt = intercept_new(px.secrets, names, n_insp,
-					cfg->upstream_ca, cfg->ca_out, msg,
-					sizeof(msg));
+		if (all)
+			fprintf(stderr, "sandbox-proxy: inspect all: %zu "
+					"names (%s:%u)\n",
+				n_all, all_at->file, all_at->line);
+		px.icpt = intercept_new_all(px.secrets, names, n_insp,
+					    all ? (all_names ? all_names
+							     : none)
+						: NULL,
+					    n_all, cfg->upstream_ca,
+					    cfg->ca_out, msg, sizeof(msg));
 		if (!px.icpt)
 			die("%s", msg);
 	}

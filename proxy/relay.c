@@ -19,6 +19,7 @@
 #include "../common/clock.h"
 #include "../common/util.h"
 #include "conn_internal.h"
+#include "intercept.h"
 #include "proto.h"
 
 #define RELAY_HWM (256 * 1024)
@@ -180,6 +181,18 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 						 RELAY_CLIENT_READ_MAX);
 		}
 		if (c->proto == &proto_tls) {
+			/* A server that greets first made this a tcp rule's
+			 * stream, spliced: TLS now would pass unread where
+			 * interception wants it (inspect: all), so refuse. */
+			char why[400];
+			if (intercept_wants(c->px->icpt,
+					    conn_by_name(c) ? c->name : NULL,
+					    why, sizeof(why)) != ICPT_SPLICE)
+				return conn_refuse(c, DENY_POLICY,
+						   "TLS after the server spoke "
+						   "first cannot be "
+						   "intercepted; refused, not "
+						   "spliced");
 			enum conn_next next = tls_watch_start(c);
 			if (next != CONN_NEXT_WAIT)
 				return next;
@@ -221,6 +234,16 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 		if (c->hc.requests > heads && act.result != HC_REJECT &&
 		    !conn_head_secrets_ok(c, buf, act.consumed))
 			return CONN_NEXT_DENY;
+		/* An inspected host's request in clear is on record before it
+		 * leaves, as on an intercepted connection: no record, no
+		 * request. */
+		if (c->hc.requests > heads && act.result != HC_REJECT &&
+		    intercept_records(c->px->icpt, c->name) &&
+		    intercept_record_request(c->px, c->id, c->name, c->port,
+					     "http", false, buf,
+					     act.consumed) < 0)
+			return conn_end(c, "audit log write failed: failing "
+					   "closed");
 		switch (act.result) {
 		case HC_NEED_MORE:
 			return CONN_NEXT_WAIT;

@@ -166,9 +166,6 @@ enum conn_next conn_connect_next(struct conn *c)
 		struct sockaddr_storage ss;
 		size_t sl = ip_to_sockaddr(a, c->port, &ss);
 		ip_format(a, c->addr_str);
-		enum conn_next next;
-		if (conn_intercept(c, a, &next))
-			return next;
 		c->upstream = bufferevent_socket_new(c->w->base, -1,
 						     BEV_OPT_CLOSE_ON_FREE);
 		if (!c->upstream)

@@ -4,7 +4,9 @@ sandbox-proxy's explicit proxy (CONNECT), once to a host that is spliced
 (other.test), once to a secret host that is intercepted (allowed.test:
 TLS terminated, heads rewritten, re-encrypted), and once through Squid
 with `ssl_bump bump` (squid_bump.py: the same termination and
-re-encryption, the same upstream and payload), rounds interleaved, in one
+re-encryption, the same upstream and payload), and once through a second
+sandbox-proxy whose policy says `inspect: all` to other.test (no secret:
+intercepted only because of inspect: all), rounds interleaved, in one
 run on loopback. Prints the median throughput of each and the ratios, and
 writes build/bench/secrets.txt.
 
@@ -66,25 +68,34 @@ def main():
             f.write(f"version: 1\nallow:\n  - host: allowed.test\n    ports: [{port}]\n"
                     f"  - host: other.test\n    ports: [{port}]\n"
                     f"  - cidr: 127.0.0.2/32\n    ports: [{port}]\n")
-        ca = os.path.join(d, "sandbox-ca.pem")
-        hport = sbxtest.free_port()
-        ready = sbxtest.ReadyPipe()
-        r, w = os.pipe()
-        os.write(w, b"BENCHKEY bench-PPPPPPPPPPPPPPPPPPPP bench-real-value allowed.test\n")
-        os.close(w)
-        log = open(os.path.join(d, "proxy.log"), "wb")
-        proxy = procs.start([os.path.join(BUILD, "bin", "sandbox-proxy"), "--policy", pol,
-                             "--audit", os.path.join(d, "audit.jsonl"),
-                             "--resolver", f"127.0.0.1:{dns.port}",
-                             "--http-proxy", f"tcp:127.0.0.1:{hport}",
-                             "--secrets-fd", str(r), "--ca-out", ca,
-                             "--upstream-ca", pki["ca"], "--ready-fd", str(ready.w)],
-                            pass_fds=(r, ready.w), stdout=log, stderr=log)
-        os.close(r)
-        ready.child_started()
-        if not ready.wait(10):
-            raise SystemExit("sandbox-proxy exited before ready:\n"
-                             + open(log.name, errors="replace").read())
+        pol_all = os.path.join(d, "policy-all.yaml")
+        with open(pol_all, "w") as f:
+            f.write(open(pol).read() + "inspect: all\n")
+
+        def start_proxy(name, policy):
+            ca = os.path.join(d, f"{name}-ca.pem")
+            hport = sbxtest.free_port()
+            ready = sbxtest.ReadyPipe()
+            r, w = os.pipe()
+            os.write(w, b"BENCHKEY bench-PPPPPPPPPPPPPPPPPPPP bench-real-value allowed.test\n")
+            os.close(w)
+            log = open(os.path.join(d, f"{name}.log"), "wb")
+            proxy = procs.start([os.path.join(BUILD, "bin", "sandbox-proxy"), "--policy", policy,
+                                 "--audit", os.path.join(d, f"{name}-audit.jsonl"),
+                                 "--resolver", f"127.0.0.1:{dns.port}",
+                                 "--http-proxy", f"tcp:127.0.0.1:{hport}",
+                                 "--secrets-fd", str(r), "--ca-out", ca,
+                                 "--upstream-ca", pki["ca"], "--ready-fd", str(ready.w)],
+                                pass_fds=(r, ready.w), stdout=log, stderr=log)
+            os.close(r)
+            ready.child_started()
+            if not ready.wait(10):
+                raise SystemExit("sandbox-proxy exited before ready:\n"
+                                 + open(log.name, errors="replace").read())
+            return proxy, hport, ca
+
+        proxy, hport, ca = start_proxy("proxy", pol)
+        proxy_all, hport_all, ca_all = start_proxy("proxy-all", pol_all)
         squid_port = sbxtest.free_port()
         why = squid_bump.available()
         if why:
@@ -99,11 +110,16 @@ def main():
         # Each path is proved by the one CA curl trusts for it: the test
         # CA only when spliced (the upstream's own certificate), the
         # sandbox CA only when intercepted, Squid's CA only when bumped.
+        # --fail: a refusal (a 403 is small and fast) must not count as a
+        # download. The placeholder goes to allowed.test only: under
+        # inspect: all it would be refused anywhere else.
         def once(host, cafile, proxy_port=hport):
+            auth = (["-H", "Authorization: Bearer bench-PPPPPPPPPPPPPPPPPPPP"]
+                    if host == "allowed.test" else [])
             t = time.monotonic()
-            res = subprocess.run(["curl", "-sS", "-o", "/dev/null", "--cacert", cafile,
-                                  "-x", f"http://127.0.0.1:{proxy_port}",
-                                  "-H", "Authorization: Bearer bench-PPPPPPPPPPPPPPPPPPPP",
+            res = subprocess.run(["curl", "-sS", "--fail", "-o", "/dev/null",
+                                  "--cacert", cafile,
+                                  "-x", f"http://127.0.0.1:{proxy_port}", *auth,
                                   f"https://{host}:{port}/"], env=cenv, timeout=300,
                                  capture_output=True)
             dt = time.monotonic() - t
@@ -111,25 +127,30 @@ def main():
                 raise SystemExit(f"curl {host}: {res.stderr.decode()}")
             return SIZE / dt / 1e6
 
-        spliced, intercepted, bumped = [], [], []
+        spliced, intercepted, bumped, inspect_all = [], [], [], []
         for _ in range(ROUNDS):
             spliced.append(once("other.test", pki["ca"]))
             intercepted.append(once("allowed.test", ca))
             bumped.append(once("other.test", squid_ca, squid_port))
+            inspect_all.append(once("other.test", ca_all, hport_all))
         s, i = statistics.median(spliced), statistics.median(intercepted)
         b = statistics.median(bumped)
+        a = statistics.median(inspect_all)
         text = (f"secrets bench: {SIZE >> 20} MiB HTTPS download via CONNECT, "
                 f"median of {ROUNDS} interleaved rounds\n"
                 f"  spliced (other.test)       {s:8.1f} MB/s\n"
                 f"  intercepted (allowed.test) {i:8.1f} MB/s  "
                 f"({i / s:.2f}x spliced, {i / b:.2f}x Squid bump)\n"
                 f"  Squid ssl_bump bump        {b:8.1f} MB/s  "
-                f"({b / s:.2f}x spliced)\n")
+                f"({b / s:.2f}x spliced)\n"
+                f"  inspect: all (other.test)  {a:8.1f} MB/s  "
+                f"({a / s:.2f}x spliced, {a / i:.2f}x intercepted)\n")
         print(text, end="")
         os.makedirs(os.path.join(SRC, "build", "bench"), exist_ok=True)
         with open(os.path.join(SRC, "build", "bench", "secrets.txt"), "w") as f:
             f.write(text)
         sbxtest.stop_process(proxy)
+        sbxtest.stop_process(proxy_all)
     finally:
         procs.kill_all()
         subprocess.run(["rm", "-rf", d])

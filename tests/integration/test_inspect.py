@@ -192,3 +192,26 @@ def test_absolute_form_and_pipelined_heads_recorded_without_query(env, start_pro
            if q["path"] in (a, b)]
     assert got == [("GET", a), ("POST", b)], got
     assert tok.encode() not in open(p.audit_path, "rb").read()
+
+
+def test_plain_http_to_inspected_host_recorded(env, start_proxy, servers):
+    """Plain HTTP to an inspected host gets its `request` record too (in
+    clear: proto http, not intercepted); a host not inspected gets none."""
+    _, plain = servers
+    p = _start(env, start_proxy, servers)
+    path = "/plain-insp-" + uuid.uuid4().hex
+    for host in ("allowed.test", "other.test"):
+        with p.forwarder(f"{p.synth(host)}:{plain.port}") as fw:
+            r = sbxtest.run(["curl", "--silent", "--max-time", "10", "-w",
+                             "%{http_code}", "--connect-to",
+                             f"{host}:{plain.port}:127.0.0.1:{fw.port}",
+                             f"http://{host}:{plain.port}{path}/{host}?k=v"],
+                            timeout=20)
+        assert r.stdout.decode().endswith("200"), (host, r.stdout, r.stderr)
+    rec = p.wait_record(event="request", path=f"{path}/allowed.test")
+    assert rec.get("proto") == "http" and not rec.get("intercepted"), rec
+    assert rec.get("port") == plain.port and rec.get("method") == "GET", rec
+    # other.test's request went out after allowed.test's: on record by now
+    # if it were recorded at all.
+    assert len([q for q in plain.seen.snapshot() if q["path"].startswith(path)]) == 2
+    assert not p.find(event="request", host="other.test")

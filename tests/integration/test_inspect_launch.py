@@ -53,3 +53,23 @@ def test_repo_inspect_is_widening(L):
     del L.env["TESTKEY"]
     hosts, _, err = until_qemu(L, "--trust")
     assert hosts == ["api.example.com"], (hosts, err)
+
+
+def test_inspect_all_alone_makes_the_ca_of_the_allowed_names(L):
+    del L.env["TESTKEY"]
+    L.user_policy.write_text("version: 1\ninspect: all\nallow:\n"
+                             "  - host: api.example.com\n    ports: [443]\n"
+                             "  - host: '*.cdn.example.org'\n    ports: [443]\n")
+    hosts, _, err = until_qemu(L)
+    assert sorted(hosts) == ["api.example.com", "cdn.example.org"], (hosts, err)
+
+
+def test_repo_inspect_all_is_widening(L):
+    L.write("version: 1\ninspect: all\nallow:\n  - host: api.example.com\n"
+            "    ports: [443]\n")
+    rc, err = launch(L)
+    assert rc == 125, err
+    assert "widens the network policy (1 change)" in err, err
+    del L.env["TESTKEY"]
+    hosts, _, err = until_qemu(L, "--trust")
+    assert "api.example.com" in hosts, (hosts, err)

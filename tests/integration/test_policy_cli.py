@@ -189,3 +189,25 @@ def test_inspected_host_in_check_explain_and_diff(tmp_path):
     r = run("diff", "--presets", PRESETS, str(p), "--", str(repo))
     assert r.returncode == 4, (r.stdout, r.stderr)
     assert "+ inspect www.example.com: the sandbox CA may sign" in r.stdout, r.stdout
+
+
+def test_inspect_all_in_check_explain_and_diff(tmp_path):
+    p = tmp_path / "all.yaml"
+    p.write_text("version: 1\ninspect: all\nallow:\n  - API.example.com\n"
+                 "  - '*.cdn.example.org'\n")
+    r = run("check", "--presets", PRESETS, str(p))
+    assert r.returncode == 0, r.stderr
+    assert (f"inspect all: 2 names for the sandbox CA ({p}:2): "
+            "api.example.com cdn.example.org") in r.stdout, r.stdout
+    r = run("explain", "--presets", PRESETS, str(p), "--", "x.cdn.example.org:443")
+    assert "  inspect all: TLS to it is intercepted" in r.stdout, r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\ninspect: all\nallow:\n  - localhost\n")
+    r = run("check", "--presets", PRESETS, str(bad))
+    assert r.returncode != 0
+    assert f"{bad}:4:5: allow 'localhost': a name the sandbox CA signs" in r.stderr, r.stderr
+    base = tmp_path / "base.yaml"
+    base.write_text("version: 1\nallow:\n  - api.example.com\n")
+    r = run("diff", "--presets", PRESETS, str(base), "--", str(p))
+    assert r.returncode == 4, (r.stdout, r.stderr)
+    assert "+ inspect all: the sandbox CA may sign every allowed name" in r.stdout, r.stdout

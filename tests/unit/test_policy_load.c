@@ -96,7 +96,7 @@ static void errors(void)
 	    "t.yaml:4:5: unknown key 'hots' in a rule (expected host, cidr, ports, protocols, mode or inspect)",
 	    "unknown rule key");
 	bad("version: 1\nalow: [a.example]\n",
-	    "t.yaml:2:1: unknown key 'alow' (expected version, mode, extends, allow, deny, host_ports or secrets)",
+	    "t.yaml:2:1: unknown key 'alow' (expected version, mode, extends, allow, deny, host_ports, secrets or inspect)",
 	    "unknown top-level key");
 	bad("version: 2\n", "t.yaml:1:10: unsupported version (this program reads version: 1)",
 	    "version 2");

@@ -1,0 +1,269 @@
+"""`inspect: all` (docs/secrets.md "Inspect all"), proxy alone on loopback.
+
+Every allowed TLS connection by name is intercepted with the sandbox CA,
+its request heads checked as plain HTTP (Host must be the SNI's host; a
+secret's placeholder to a host not on its list is refused as an
+exfiltration attempt) and recorded. The proxy holds TESTKEY for
+allowed.test only; other.test is allowed and on no secret's list. The
+recording HTTPS server of test_secrets is the oracle for what left the
+host. Without inspect: all, other.test is spliced and gets the worthless
+placeholder: test_secrets.test_other_hosts_spliced_never_get_the_value."""
+
+import base64
+import os
+import socket
+import ssl
+import subprocess
+import uuid
+
+import pytest
+
+import sbxtest
+import test_secrets as ts
+
+SECRETS = f"TESTKEY {ts.PH} {ts.VALUE} allowed.test\n"
+
+
+@pytest.fixture(scope="module")
+def servers(env):
+    tls, plain = ts.RecordingTLS(env.pki), ts.RecordingTLS(env.pki, tls=False)
+    yield tls, plain
+    for s in (tls, plain):
+        s.shutdown()
+        s.server_close()
+
+
+def _policy(tls, plain, banner):
+    ports = f"[{tls.port}, {plain.port}]"
+    return (f"version: 1\nmode: enforce\ninspect: all\nallow:\n"
+            f"  - host: allowed.test\n    ports: {ports}\n"
+            # A server that speaks first needs a rule with tcp.
+            f"  - host: other.test\n    ports: [{banner}]\n"
+            f"    protocols: [tls, http, tcp]\n"
+            f"  - host: allowed.test\n    ports: [{banner}]\n"
+            f"    protocols: [tcp]\n"
+            f"  - host: other.test\n    ports: {ports}\n"
+            f"  - host: '*.allowed.test'\n    ports: {ports}\n"
+            f"  - cidr: 127.0.0.2/32\n    ports: [{tls.port}, {plain.port}, {banner}]\n"
+            f"    protocols: [tls, http, tcp]\n")
+
+
+@pytest.fixture
+def proxy_all(env, start_proxy, servers):
+    tls, plain = servers
+    r, w = os.pipe()
+    os.write(w, SECRETS.encode())
+    os.close(w)
+    d = os.path.join(env.workdir, "ca-" + uuid.uuid4().hex[:8])
+    os.makedirs(d)
+    ca = os.path.join(d, "sandbox-ca.pem")
+    procs = env.procs
+    orig = procs.start
+    procs.start = lambda argv, **kw: orig(
+        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
+    try:
+        p = start_proxy(_policy(tls, plain, env.banner.port),
+                        args=["--secrets-fd", str(r), "--ca-out", ca,
+                              "--upstream-ca", env.pki["ca"]])
+    finally:
+        del procs.start
+        os.close(r)
+    p.ca = ca
+    return p
+
+
+def _get(p, fw, host, port, path, *args):
+    return sbxtest.run(["curl", "--silent", "--show-error", "--max-time", "10",
+                        "-w", "%{http_code}", "--cacert", p.ca, "--connect-to",
+                        f"{host}:{port}:127.0.0.1:{fw.port}", *args,
+                        f"https://{host}:{port}{path}"], timeout=20)
+
+
+def _reached(srv, path):
+    return [q for q in srv.seen.snapshot() if q["path"].startswith(path)]
+
+
+def test_placeholder_to_a_non_secret_host_over_tls_refused(proxy_all, servers):
+    """The acceptance case: other.test is on no secret's list; under
+    inspect: all its TLS is read, so the placeholder never leaves."""
+    tls, _ = servers
+    p = proxy_all
+    path = "/exfil-" + uuid.uuid4().hex
+    with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw:
+        r = _get(p, fw, "other.test", tls.port, path,
+                 "-H", f"Authorization: Bearer {ts.PH}")
+        assert r.stdout.decode().endswith("403"), (r.stdout, r.stderr)
+        # Basic credentials are decoded: the placeholder inside is seen.
+        r = _get(p, fw, "other.test", tls.port, path + "b", "-u",
+                 f"x:{ts.PH}")
+        assert r.stdout.decode().endswith("403"), (r.stdout, r.stderr)
+    assert _reached(tls, path) == []
+    rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
+                        host="other.test")
+    assert "exfiltration" in rec.get("reason", ""), rec
+    assert rec.get("intercepted") is True, rec
+    assert not p.find(event="request", path=path)
+    assert ts.VALUE.encode() not in open(p.audit_path, "rb").read()
+
+
+def test_every_tls_connection_intercepted_and_recorded(proxy_all, servers):
+    tls, _ = servers
+    p = proxy_all
+    path = "/all-" + uuid.uuid4().hex
+    tok = "t" + uuid.uuid4().hex
+    for host in ("other.test", "www.allowed.test"):
+        with p.forwarder(f"{p.synth(host)}:{tls.port}") as fw:
+            # Trusting only the sandbox CA works: the proxy terminated TLS.
+            r = _get(p, fw, host, tls.port, f"{path}/{host}?q={tok}")
+        assert r.stdout.decode().endswith("200"), (host, r.stdout, r.stderr)
+        p.wait_record(event="request", host=host, path=f"{path}/{host}")
+    assert len(_reached(tls, path)) == 2
+    recs = p.find(event="request", path=lambda s: s and s.startswith(path))
+    assert all(q.get("intercepted") is True and q.get("proto") == "https"
+               for q in recs), recs
+    rec = p.wait_record(event="intercept", host="other.test", decision="allow")
+    assert "inspect: all" in rec.get("reason", ""), rec
+    assert tok.encode() not in open(p.audit_path, "rb").read()
+    # The secret's own host still gets the value.
+    with p.forwarder(f"{p.synth('allowed.test')}:{tls.port}") as fw:
+        r = _get(p, fw, "allowed.test", tls.port, path + "/key",
+                 "-H", f"Authorization: Bearer {ts.PH}")
+    assert r.stdout.decode().endswith("200"), (r.stdout, r.stderr)
+    assert ts._hdr(_reached(tls, path + "/key")[0], "Authorization") == \
+        [f"Bearer {ts.VALUE}"]
+
+
+def test_ca_constrained_to_the_allowed_names(proxy_all):
+    txt = subprocess.run(["openssl", "x509", "-noout", "-text", "-in",
+                          proxy_all.ca],
+                         capture_output=True, text=True, check=True).stdout
+    assert "Name Constraints: critical" in txt, txt
+    permitted = txt.split("Permitted:")[1].split("Excluded:")[0]
+    names = sorted(x.strip() for x in permitted.split() if x.startswith("DNS:"))
+    assert names == ["DNS:allowed.test", "DNS:other.test"], txt
+    assert "IP:0.0.0.0/0.0.0.0" in txt and "IP:0:0:0:0:0:0:0:0/0" in txt, txt
+
+
+def test_sni_of_one_name_host_of_another_refused(proxy_all, servers):
+    tls, _ = servers
+    p = proxy_all
+    path = "/switch-" + uuid.uuid4().hex
+    ctx = ssl.create_default_context(cafile=p.ca)
+    with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
+            ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
+        s.sendall(f"GET {path} HTTP/1.1\r\nHost: allowed.test:{tls.port}\r\n"
+                  f"Authorization: Bearer {ts.PH}\r\n\r\n".encode())
+        st, _, body = sbxtest.read_http_response(s)
+    assert st == 403, (st, body)
+    assert _reached(tls, path) == []
+
+
+def test_pipelined_second_head_with_placeholder_refused(proxy_all, servers):
+    tls, _ = servers
+    p = proxy_all
+    a, b = "/pa-" + uuid.uuid4().hex, "/pb-" + uuid.uuid4().hex
+    ctx = ssl.create_default_context(cafile=p.ca)
+    with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
+            ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
+        s.sendall((f"GET {a} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n\r\n"
+                   f"GET {b} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n"
+                   f"Cookie: k={ts.PH}\r\n\r\n").encode())
+        st, _, body = sbxtest.read_http_response(s)
+    # The refusal is written at once and ends the session: the guest
+    # gets the 403 in place of the first answer (fail closed; the first
+    # request, clean, may have reached the server).
+    assert st == 403 and b"exfiltration" in body, (st, body)
+    p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
+                  host="other.test")
+    assert _reached(tls, b) == []
+
+
+def test_tls_by_address_refused_not_spliced(proxy_all, servers):
+    """A cidr: rule allows 127.0.0.2, but the CA signs no address: TLS
+    by address under inspect: all is refused, never spliced (a splice
+    would carry any placeholder out unread)."""
+    tls, _ = servers
+    p = proxy_all
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    path = "/byaddr-" + uuid.uuid4().hex
+    with p.forwarder(f"{sbxtest.UPSTREAM_IP}:{tls.port}") as fw:
+        with pytest.raises((ssl.SSLError, OSError)):
+            with ctx.wrap_socket(fw.connect(), server_hostname=None) as s:
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                if not s.recv(100):
+                    raise OSError("closed")
+    rec = p.wait_record(decision="deny",
+                        reason=lambda s: s and "inspect: all" in s)
+    assert "address" in rec["reason"], rec
+    assert _reached(tls, path) == []
+
+
+def test_plain_http_recorded(proxy_all, servers):
+    """Plain HTTP to an inspected host (here: every host) is on record
+    too, in clear: proto http, not intercepted."""
+    _, plain = servers
+    p = proxy_all
+    path = "/plain-" + uuid.uuid4().hex
+    with p.forwarder(f"{p.synth('other.test')}:{plain.port}") as fw:
+        r = sbxtest.run(["curl", "--silent", "--max-time", "10", "-w",
+                         "%{http_code}", "--connect-to",
+                         f"other.test:{plain.port}:127.0.0.1:{fw.port}",
+                         f"http://other.test:{plain.port}{path}?k=v"],
+                        timeout=20)
+    assert r.stdout.decode().endswith("200"), (r.stdout, r.stderr)
+    rec = p.wait_record(event="request", path=path)
+    assert rec.get("proto") == "http" and not rec.get("intercepted"), rec
+    assert rec.get("host") == "other.test" and rec.get("method") == "GET", rec
+
+
+def test_tls_after_a_server_greeting_refused(env, proxy_all):
+    """A server that speaks first turns the stream into a tcp rule's,
+    spliced; a ClientHello after the greeting would then pass unread (an
+    accomplice server could do that on purpose): refused instead."""
+    p = proxy_all
+    with p.forwarder(f"{p.synth('other.test')}:{env.banner.port}") as fw:
+        s = fw.connect()
+        s.settimeout(10)
+        # The banner through the proxy is the event: the server spoke.
+        assert s.recv(4096).startswith(sbxtest.BannerServer.BANNER[:8])
+        s.sendall(sbxtest.client_hello("other.test"))
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        s.close()
+    assert b"echo:" not in got, got
+    rec = p.wait_record(decision="deny",
+                        reason=lambda r: r and "server spoke first" in r)
+    assert rec.get("host") == "other.test", rec
+
+
+def test_opaque_stream_to_a_secret_host_refused(env, proxy_all):
+    """allowed.test holds TESTKEY: a tcp rule's stream to it (the server
+    greets first) is neither TLS nor HTTP and is refused, as it was when
+    the hook was at connect (the session closed what was not TLS)."""
+    p = proxy_all
+    with p.forwarder(f"{p.synth('allowed.test')}:{env.banner.port}") as fw:
+        s = fw.connect()
+        s.settimeout(10)
+        got = b""
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                got += d
+        except OSError:
+            pass
+        s.close()
+    assert sbxtest.BannerServer.BANNER not in got, got
+    rec = p.wait_record(decision="deny",
+                        reason=lambda r: r and "neither TLS nor HTTP" in r)
+    assert rec.get("host") == "allowed.test", rec
