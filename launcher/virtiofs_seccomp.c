@@ -16,6 +16,14 @@
  * kernel takes ENOSYS as "no syncfs here" and stops asking; what the
  * guest writes reaches the host file at once anyway (no writeback), and
  * fsync/fdatasync of a file still reach the host's disk.
+ * And FUSE_FLUSH gets ENOSYS, for the same reason of cost: the guest
+ * kernel sends a FLUSH, and waits for it, on every close() of a workspace
+ * file, read or written, and QEMU 7.2's virtiofsd answers it with
+ * close(dup(fd)), its only dup() (on a local filesystem a no-op: it drops
+ * POSIX locks, and virtiofsd holds none without -o posix_lock). dup()
+ * refused with ENOSYS makes that close(-1), refused with ENOSYS too, so
+ * the reply is ENOSYS, and the guest kernel stops sending FLUSH. dup2(),
+ * dup3(), fcntl(F_DUPFD) and close() of a real descriptor are untouched.
  * Owners need no rule: only the user's ids are mapped where virtiofsd
  * runs, so the kernel refuses any other (EINVAL).
  */
@@ -82,6 +90,13 @@ int virtiofs_seccomp_install(void)
 #endif
 		IF_NR(__NR_syncfs, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		/* FUSE_FLUSH's close(dup(fd)), above. */
+		IF_NR(__NR_dup, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		IF_NR(__NR_close, 4), LD_ARG(0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		ALLOW,
 		/* openat2's how is in memory, out of a filter's reach. */
 		IF_NR(__NR_openat2, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),

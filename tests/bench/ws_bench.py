@@ -9,6 +9,12 @@ workspace. The virtiofs guest also times the read-only host /usr (9p):
 `python3 -c pass` and a gcc of hello world, cold then warm.
 Prints a table of milliseconds and workspace/tmpfs ratios; writes
 build/bench/ws.txt and ws.json.
+
+Knobs: BENCH_WS_ROUNDS (default 1): tmpfs and workspace passes alternate
+that many times in each boot; the table then shows the medians, and each
+ratio's median and spread (lowest-highest) over the rounds, a ratio being
+taken within one round. BENCH_WS_FS (default "virtiofs,9p"): which
+transports boot. BENCH_WS_USR=0 skips the host /usr probe.
 """
 import io
 import json
@@ -16,6 +22,7 @@ import os
 import pwd
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -29,6 +36,9 @@ GUEST = os.path.join(SRC, "build", "guest")
 OUT = os.path.join(SRC, "build", "bench")
 USER = "sbxtest"
 TIMEOUT = int(os.environ.get("BENCH_WS_TIMEOUT", "1800"))
+ROUNDS = max(1, int(os.environ.get("BENCH_WS_ROUNDS", "1")))
+FSES = [x for x in os.environ.get("BENCH_WS_FS", "virtiofs,9p").split(",") if x]
+USR = os.environ.get("BENCH_WS_USR", "1") != "0"
 
 USR_PROBE = r"""
 ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -62,7 +72,9 @@ def main():
         prefix, owner = ["runuser", "-u", USER, "--"], (pw.pw_uid, pw.pw_gid)
     results = {}
     try:
-        for fs in ("virtiofs", "9p"):
+        for fs in FSES:
+            if fs not in ("virtiofs", "9p"):
+                raise SystemExit("ws_bench: BENCH_WS_FS: virtiofs and/or 9p")
             d = os.path.join(root, fs)
             ws, home, state, rt = (os.path.join(d, x) for x in
                                    ("ws", "home", "state", "run"))
@@ -80,7 +92,8 @@ def main():
                    "XDG_RUNTIME_DIR=" + rt, "PATH=/usr/local/bin:/usr/bin:/bin",
                    "SANDBOX_GUEST_DIR=" + GUEST,
                    "SANDBOX_WORKSPACE_FS=" + ("9p" if fs == "9p" else "auto")]
-            cmd = "sh ws_files.sh files.tar" + ("; sh usr.sh" if fs == "virtiofs" else "")
+            cmd = "sh ws_files.sh files.tar %d" % ROUNDS + (
+                "; sh usr.sh" if fs == "virtiofs" and USR else "")
             r = subprocess.run(prefix + env + [LAUNCH, "--boot-timeout", "900", "--timings",
                                          "--", "sh", "-c", cmd],
                                cwd=ws, capture_output=True, timeout=TIMEOUT)
@@ -96,21 +109,30 @@ def main():
                 results.setdefault("timings", {})[fs] = \
                     err[err.index("sandbox-launch: timings"):]
             for place, op, ms in re.findall(r"^WS (\w+) (\w+) (\d+)", out, re.M):
-                results.setdefault(fs, {}).setdefault(place, {})[op] = int(ms)
+                results.setdefault(fs, {}).setdefault(place, {}).setdefault(
+                    op, []).append(int(ms))
             for p, what, ms in re.findall(r"^USR (\w+) (\w+) (\d+)", out, re.M):
                 results.setdefault("usr", {})["%s %s" % (what, p)] = int(ms)
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    lines = ["workspace, 5,000 files (ms; ratio = workspace / guest tmpfs, same boot)",
-             "%-8s %10s %10s %7s %10s %10s %7s" % (
-                 "op", "virtiofs", "tmpfs", "ratio", "9p", "tmpfs", "ratio")]
+    os.makedirs(OUT, exist_ok=True)
+    with open(os.path.join(OUT, "ws.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    lines = ["workspace, 5,000 files (ms, median of %d round(s); ratio = "
+             "workspace / guest tmpfs within a round: median [lowest-highest])"
+             % ROUNDS,
+             "%-8s" % "op" + "".join("%10s %10s %17s" % (fs, "tmpfs", "ratio")
+                                     for fs in FSES)]
     for op in ("untar", "find", "cat", "rm"):
-        v, p = results["virtiofs"], results["9p"]
-        lines.append("%-8s %10d %10d %6.1fx %10d %10d %6.1fx" % (
-            op, v["workspace"][op], v["tmpfs"][op],
-            v["workspace"][op] / max(1, v["tmpfs"][op]),
-            p["workspace"][op], p["tmpfs"][op],
-            p["workspace"][op] / max(1, p["tmpfs"][op])))
+        row = "%-8s" % op
+        for fs in FSES:
+            w, t = results[fs]["workspace"][op], results[fs]["tmpfs"][op]
+            rs = sorted(a / max(1, b) for a, b in zip(w, t))
+            row += "%10d %10d %6.1fx" % (statistics.median(w),
+                                         statistics.median(t),
+                                         statistics.median(rs))
+            row += (" [%.1f-%.1f]" % (rs[0], rs[-1])) if len(rs) > 1 else " " * 10
+        lines.append(row)
     lines.append("host /usr over 9p (ms): " + ", ".join(
         "%s %d" % kv for kv in sorted(results.get("usr", {}).items())))
     for fs, t in sorted(results.get("timings", {}).items()):
@@ -118,11 +140,8 @@ def main():
         lines.append(t.rstrip())
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
-    os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "ws.txt"), "w") as f:
         f.write(text)
-    with open(os.path.join(OUT, "ws.json"), "w") as f:
-        json.dump(results, f, indent=1)
 
 
 if __name__ == "__main__":

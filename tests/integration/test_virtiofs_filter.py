@@ -6,7 +6,9 @@ folder; the oracle is what the calls return and what is on disk after.
 Refused: setuid/setgid modes (chmod and create), FIFOs, xattr writes.
 syncfs gets ENOSYS (the guest kernel then stops sending FUSE_SYNCFS, so a
 guest's sync(1) does not flush the host's whole filesystem); fsync and
-fdatasync of a file still work, as do plain files and modes.
+fdatasync of a file still work, as do plain files and modes. virtiofsd's
+FUSE_FLUSH, close(dup(fd)), gets ENOSYS (the guest kernel then stops
+sending a FLUSH on every close); dup2, F_DUPFD and close still work.
 """
 import os
 import stat
@@ -28,9 +30,10 @@ def run(d):
 def test_filter(tmp_path):
     got = run(tmp_path)
     for call in ("create", "write", "fsync", "fdatasync", "chmod_plain",
-                 "unlink"):
+                 "dup2", "close", "dupfd", "close_dupfd", "unlink"):
         assert got[call] == "ok", (call, got)
     assert got["syncfs"] == "ENOSYS", got
+    assert got["flush"] == "ENOSYS", got
     for call in ("chmod_suid", "chmodat_sgid", "create_suid", "mknod_fifo",
                  "setxattr"):
         assert got[call] == "EPERM", (call, got)

@@ -46,6 +46,17 @@ int main(int argc, char **argv)
 	    openat(dfd, "suid", O_WRONLY | O_CREAT | O_CLOEXEC, 04755));
 	say("mknod_fifo", mknodat(dfd, "fifo", S_IFIFO | 0644, 0));
 	say("setxattr", fsetxattr(fd, "user.x", "1", 1, 0));
+	/* virtiofsd's FUSE_FLUSH: close(dup(fd)) must fail with ENOSYS;
+	 * other ways to copy a descriptor, and closing one, still work. */
+	errno = 0;
+	int flush = close(dup(fd));
+	say("flush", flush);
+	int d2 = dup2(fd, 100);
+	say("dup2", d2);
+	say("close", d2 < 0 ? -1 : close(d2));
+	int d3 = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	say("dupfd", d3);
+	say("close_dupfd", d3 < 0 ? -1 : close(d3));
 	say("unlink", unlinkat(dfd, "plain", 0));
 	return 0;
 }
