@@ -55,8 +55,11 @@ enum conn_next relay_start(struct conn *c)
 	bufferevent_set_max_single_write(c->upstream, RELAY_IO_MAX);
 	bufferevent_setwatermark(c->client, EV_WRITE, RELAY_HWM / 2, 0);
 	bufferevent_setwatermark(c->upstream, EV_WRITE, RELAY_HWM / 2, 0);
-	bufferevent_enable(c->upstream, EV_READ | EV_WRITE);
-	bufferevent_enable(c->client, EV_WRITE);
+	/* EV_WRITE stays enabled on both from their creation (nothing
+	 * disables it), so queued output is flushed; enabling it again would
+	 * add a write event for an empty buffer (epoll_ctl, a wake-up and an
+	 * epoll_ctl to take it off again). */
+	bufferevent_enable(c->upstream, EV_READ);
 	if (!c->up_eof)
 		bufferevent_enable(c->client, EV_READ);
 	if (c->proto == &proto_tls && !c->late_peek) {
