@@ -8,8 +8,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,11 +212,10 @@ void conn_accept(struct worker *w, int fd, enum conn_origin origin)
 	c->origin = origin;
 	c->start_ms = c->phase_start_ms = c->last_active_ms = mono_ms();
 	/* fd is non-blocking and close-on-exec already: evconnlistener
-	 * accepts with accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). The upstream side has it too: a relay must not hold a small
-	 * segment back waiting for an ACK (Nagle). Fails harmlessly on a
-	 * unix socket. */
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	 * accepts with accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). A TCP one has
+	 * TCP_NODELAY from its listening socket (listener.c); the upstream
+	 * side sets it too: a relay must not hold a small segment back
+	 * waiting for an ACK (Nagle). */
 	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = conn_timer_new(c);
 	c->aux = calloc(1, sizeof(*c->aux));
