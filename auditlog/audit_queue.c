@@ -4,10 +4,12 @@
  * slot before head passes it) and advances head when they are written. */
 #include "audit_queue.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <time.h>
 
 #include "../common/clock.h"
 #include "../common/util.h"
@@ -28,7 +30,9 @@ struct audit_queue {
 	pthread_cond_t written; /* head moved: room, or a ticket done */
 	uint64_t head, tail;    /* tickets: head..tail-1 are queued */
 	bool stop;
-	bool idle; /* the writer waits on work: a put must wake it */
+	bool idle;        /* the writer waits on work: a put must wake it */
+	bool gathering;   /* the writer waits for a batch to fill */
+	unsigned waiters; /* in audit_queue_wait: no gathering for them */
 	atomic_bool failed;
 	/* The last failure: tickets fail_lo..fail_hi-1 were lost. */
 	uint64_t fail_lo, fail_hi;
@@ -62,6 +66,31 @@ static bool fail_locked(struct audit_queue *q, size_t done)
 	return first;
 }
 
+/* Under the lock, with something queued: let more records join the batch
+ * for up to AUDIT_GATHER_US, unless the batch is full, someone waits for
+ * a record to be in the file, or the queue stops. A burst then costs one
+ * wake-up and one write per few records instead of per record; a lone
+ * record waits that long, which is in the crash-loss bound
+ * (audit_queue.h). */
+static void gather_locked(struct audit_queue *q)
+{
+	struct timespec until;
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += AUDIT_GATHER_US * 1000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	q->gathering = true;
+	while (!q->stop && !q->waiters &&
+	       q->tail - q->head < AUDIT_BATCH_MAX &&
+	       !atomic_load(&q->failed))
+		if (pthread_cond_timedwait(&q->work, &q->mu, &until) ==
+		    ETIMEDOUT)
+			break;
+	q->gathering = false;
+}
+
 static void *writer(void *arg)
 {
 	struct audit_queue *q = arg;
@@ -75,6 +104,7 @@ static void *writer(void *arg)
 		}
 		if (q->head == q->tail)
 			break;
+		gather_locked(q);
 		size_t n = q->tail - q->head;
 		if (n > AUDIT_BATCH_MAX)
 			n = AUDIT_BATCH_MAX;
@@ -122,7 +152,12 @@ struct audit_queue *audit_queue_start(struct audit *a,
 		goto fail;
 	}
 	pthread_mutex_init(&q->mu, NULL);
-	pthread_cond_init(&q->work, NULL);
+	/* The gathering deadline is on the monotonic clock. */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q->work, &ca);
+	pthread_condattr_destroy(&ca);
 	pthread_cond_init(&q->written, NULL);
 	/* Signals go to the event loop's thread (libevent's handlers), never
 	 * to the writer in the middle of a batch. */
@@ -196,11 +231,17 @@ static int put(struct audit_queue *q, const struct audit_record *r,
 	if (seq)
 		*seq = q->tail;
 	q->tail++;
-	/* A busy writer comes back for what gathered while it wrote: no
-	 * wake-up (a futex call) per record under load. */
-	if (q->idle)
-		pthread_cond_signal(&q->work);
+	/* A busy or gathering writer comes back for what queued meanwhile:
+	 * no wake-up (a futex call) per record under load. One put wakes an
+	 * idle writer (it clears idle), or a gathering one when the batch is
+	 * full; after the unlock, so the writer does not wake into a held
+	 * mutex. */
+	bool wake = q->idle ||
+		    (q->gathering && q->tail - q->head >= AUDIT_BATCH_MAX);
+	q->idle = false;
 	pthread_mutex_unlock(&q->mu);
+	if (wake)
+		pthread_cond_signal(&q->work);
 	return 0;
 }
 
@@ -213,8 +254,12 @@ int audit_queue_put(struct audit_queue *q, const struct audit_record *r,
 int audit_queue_wait(struct audit_queue *q, uint64_t seq)
 {
 	pthread_mutex_lock(&q->mu);
+	q->waiters++;
+	if (q->gathering)
+		pthread_cond_signal(&q->work);
 	while (q->head <= seq)
 		pthread_cond_wait(&q->written, &q->mu);
+	q->waiters--;
 	bool lost = seq >= q->fail_lo && seq < q->fail_hi;
 	pthread_mutex_unlock(&q->mu);
 	return lost ? -EIO : 0;

@@ -4,13 +4,15 @@
  * queue before it takes effect; one writer thread takes everything queued
  * (at most AUDIT_BATCH_MAX records), chains it in queue order and appends
  * it with one write(2) under one file lock (audit_write_bodies), while the
- * next batch gathers. Nothing waits on purpose: a quiet proxy's records
- * go out at once, a busy one's share a write.
+ * next batch gathers. Woken by a record, the writer lets others join for
+ * up to AUDIT_GATHER_US before it writes (not when the batch is full or
+ * someone waits in audit_queue_wait), so a burst costs a wake-up and a
+ * write per batch rather than per record.
  *
  * Bounds: at most AUDIT_QUEUE_MAX records wait; a put on a full queue
  * blocks until the writer has made room, so a SIGKILL or a crash loses at
- * most AUDIT_QUEUE_MAX records, those decided last (docs/audit-log.md,
- * "Durability").
+ * most AUDIT_QUEUE_MAX records, those decided in the last AUDIT_GATHER_US
+ * plus one write's time (docs/audit-log.md, "Durability").
  *
  * Failure: a batch that cannot be written switches the queue to failed;
  * that batch and everything queued behind it are lost (counted), every
@@ -28,6 +30,7 @@
 
 #define AUDIT_QUEUE_MAX 512
 #define AUDIT_BATCH_MAX 256
+#define AUDIT_GATHER_US 1000
 
 struct audit_queue;
 

@@ -23,7 +23,7 @@ enum conn_origin {
 	ORIGIN_HTTP_PROXY,  /* an explicit HTTP proxy (CONNECT, absolute GET) */
 };
 
-/* Accept a new client on fd (takes ownership of fd). Refused at once (and
+/* Accept a new client on fd, a non-blocking socket (takes ownership). Refused at once (and
  * counted) while the audit log cannot be written, while draining, or at
  * --max-conns. */
 void conn_accept(struct worker *w, int fd, enum conn_origin origin);

@@ -46,6 +46,7 @@
 #include "worker.h"
 
 struct bufferevent;
+struct evbuffer;
 struct event;
 struct proto;
 struct dns_stream;
@@ -339,6 +340,11 @@ enum conn_next relay_upstream_read(struct conn *c);
 enum conn_next relay_client_written(struct conn *c);
 enum conn_next relay_upstream_written(struct conn *c);
 enum conn_next relay_eof(struct conn *c, bool from_client);
+/* Move n bytes of in to the bufferevent to, or send p's n bytes to it:
+ * straight to its socket when nothing is queued there (no loop turn
+ * before they leave), what the socket does not take queued as usual. */
+void conn_move(struct evbuffer *in, struct bufferevent *to, size_t n);
+void conn_send(struct bufferevent *to, const void *p, size_t n);
 
 /* ---- explicit proxy front (http_proxy.c) ---- */
 

@@ -8,8 +8,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -213,12 +211,11 @@ void conn_accept(struct worker *w, int fd, enum conn_origin origin)
 	c->id = ++px->next_conn_id;
 	c->origin = origin;
 	c->start_ms = c->phase_start_ms = c->last_active_ms = mono_ms();
-	evutil_make_socket_nonblocking(fd);
-	/* The upstream side has it too: a relay must not hold a small
-	 * segment back waiting for an ACK (Nagle). Fails harmlessly on a
-	 * unix socket. */
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* fd is non-blocking and close-on-exec already: evconnlistener
+	 * accepts with accept4(SOCK_NONBLOCK | SOCK_CLOEXEC). A TCP one has
+	 * TCP_NODELAY from its listening socket (listener.c); the upstream
+	 * side sets it too: a relay must not hold a small segment back
+	 * waiting for an ACK (Nagle). */
 	c->client = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	c->timer = conn_timer_new(c);
 	c->aux = calloc(1, sizeof(*c->aux));
@@ -246,7 +243,11 @@ void conn_accept(struct worker *w, int fd, enum conn_origin origin)
 		c->proto = &proto_http; /* refusals are HTTP responses */
 	conn_setup_client(c);
 	bufferevent_setwatermark(c->client, EV_READ, 0, PEEK_BUFFER_MAX);
-	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	/* EV_WRITE is enabled from bufferevent_socket_new() on, so output
+	 * is flushed when there is some; enabling it again here would add
+	 * the write event now, for an empty buffer (an epoll_ctl, a wake-up
+	 * and another epoll_ctl per connection). */
+	bufferevent_enable(c->client, EV_READ);
 	conn_set_timer(c, (uint64_t)px->cfg->handshake_timeout * 1000);
 }
 

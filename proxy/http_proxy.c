@@ -78,7 +78,7 @@ enum conn_next http_proxy_established(struct conn *c)
 {
 	if (!c->is_connect)
 		return CONN_NEXT_RELAY;
-	bufferevent_write(c->client, established, sizeof(established) - 1);
+	conn_send(c->client, established, sizeof(established) - 1);
 	/* From here on a refusal speaks the tunnelled protocol. */
 	c->proto = NULL;
 	return CONN_NEXT_PEEK;

@@ -4,6 +4,8 @@
 #include <event2/listener.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -202,8 +204,13 @@ static int open_tcp(struct proxy *px, const struct listen_spec *ls,
 						SOCK_CLOEXEC,
 					0);
 	int one = 1;
+	/* TCP_NODELAY on the listening socket: Linux copies it to every
+	 * socket accepted from it, so conn_accept() needs no setsockopt per
+	 * connection (the relay must not hold a small segment back for an
+	 * ACK). */
 	if (fd < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) < 0 ||
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
 				     sizeof(one)) < 0) ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) < 0 ||

@@ -56,8 +56,11 @@ enum conn_next relay_start(struct conn *c)
 	bufferevent_set_max_single_write(c->upstream, RELAY_IO_MAX);
 	bufferevent_setwatermark(c->client, EV_WRITE, RELAY_HWM / 2, 0);
 	bufferevent_setwatermark(c->upstream, EV_WRITE, RELAY_HWM / 2, 0);
-	bufferevent_enable(c->upstream, EV_READ | EV_WRITE);
-	bufferevent_enable(c->client, EV_WRITE);
+	/* EV_WRITE stays enabled on both from their creation (nothing
+	 * disables it), so queued output is flushed; enabling it again would
+	 * add a write event for an empty buffer (epoll_ctl, a wake-up and an
+	 * epoll_ctl to take it off again). */
+	bufferevent_enable(c->upstream, EV_READ);
 	if (!c->up_eof)
 		bufferevent_enable(c->client, EV_READ);
 	if (c->proto == &proto_tls && !c->late_peek) {
@@ -83,13 +86,12 @@ enum conn_next relay_start(struct conn *c)
 	return CONN_NEXT_WAIT;
 }
 
-/* Move n bytes from in to the bufferevent to. When nothing is queued for
- * it, they go straight to its socket: queueing them would cost a turn of
- * the event loop (epoll_ctl, epoll_wait, writev, epoll_ctl) before they
- * leave, which is most of the latency a relay adds. What the socket does
- * not take is queued as before (back-pressure, ordering and half-close
- * all still go through the output buffer). */
-static void move_bytes(struct evbuffer *in, struct bufferevent *to, size_t n)
+/* Queueing bytes for an idle socket would cost a turn of the event loop
+ * (epoll_ctl, epoll_wait, writev, epoll_ctl) before they leave, which is
+ * most of the latency a relay adds and a third of a short tunnel's system
+ * calls. What the socket does not take is queued as before (back-pressure,
+ * ordering and half-close all still go through the output buffer). */
+void conn_move(struct evbuffer *in, struct bufferevent *to, size_t n)
 {
 	struct evbuffer *out = bufferevent_get_output(to);
 	if (evbuffer_get_length(out) == 0) {
@@ -100,6 +102,20 @@ static void move_bytes(struct evbuffer *in, struct bufferevent *to, size_t n)
 	}
 	if (n)
 		evbuffer_remove_buffer(in, out, n);
+}
+
+void conn_send(struct bufferevent *to, const void *p, size_t n)
+{
+	if (evbuffer_get_length(bufferevent_get_output(to)) == 0) {
+		ssize_t w = send(bufferevent_getfd(to), p, n, MSG_NOSIGNAL);
+		if (w > 0) {
+			p = (const char *)p + w;
+			n -= (size_t)w;
+		}
+	}
+	/* A failed send leaves the error for the bufferevent's own write. */
+	if (n)
+		bufferevent_write(to, p, n);
 }
 
 /* A bufferevent read of `just` bytes that filled libevent's 4 KiB cap
@@ -205,7 +221,7 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 		if (len == 0)
 			return CONN_NEXT_WAIT;
 		if (c->hc.mode == HC_OFF) {
-			move_bytes(in, c->upstream, len);
+			conn_move(in, c->upstream, len);
 			ssize_t more = read_more(c, c->client, c->upstream, len);
 			if (more < 0)
 				return CONN_NEXT_CLOSE;
@@ -248,7 +264,7 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 		case HC_NEED_MORE:
 			return CONN_NEXT_WAIT;
 		case HC_FORWARD:
-			move_bytes(in, c->upstream, act.consumed);
+			conn_move(in, c->upstream, act.consumed);
 			c->bytes_up += act.consumed;
 			break;
 		case HC_REWRITE:
@@ -318,7 +334,7 @@ enum conn_next relay_upstream_read(struct conn *c)
 			bufferevent_trigger(c->client, EV_READ,
 					    BEV_TRIG_DEFER_CALLBACKS);
 	}
-	move_bytes(in, c->client, len);
+	conn_move(in, c->client, len);
 	ssize_t more = read_more(c, c->upstream, c->client, len);
 	if (more < 0)
 		return CONN_NEXT_CLOSE;
@@ -382,14 +398,19 @@ enum conn_next relay_eof(struct conn *c, bool from_client)
 					  c->upstream)) > 0)
 			return CONN_NEXT_WAIT; /* relay_upstream_written
 						  finishes it */
-		shutdown(bufferevent_getfd(c->upstream), SHUT_WR);
+		/* The last EOF closes the connection, and close() sends the
+		 * FIN (both sides have read to their EOF, so no RST): the
+		 * shutdown would be a system call for nothing. */
+		if (!c->down_shut)
+			shutdown(bufferevent_getfd(c->upstream), SHUT_WR);
 		c->up_shut = true;
 	} else {
 		c->down_eof = true;
 		if (c->down_shut || evbuffer_get_length(bufferevent_get_output(
 					    c->client)) > 0)
 			return CONN_NEXT_WAIT;
-		shutdown(bufferevent_getfd(c->client), SHUT_WR);
+		if (!c->up_shut)
+			shutdown(bufferevent_getfd(c->client), SHUT_WR);
 		c->down_shut = true;
 	}
 	return maybe_done(c);

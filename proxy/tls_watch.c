@@ -94,8 +94,7 @@ enum conn_next tls_watch_start(struct conn *c)
 static void forward(struct conn *c, struct bufferevent *from,
 		    struct bufferevent *to, size_t n)
 {
-	evbuffer_remove_buffer(bufferevent_get_input(from),
-			       bufferevent_get_output(to), n);
+	conn_move(bufferevent_get_input(from), to, n);
 	if (from == c->client)
 		c->bytes_up += n;
 	else

@@ -36,9 +36,11 @@ static bool host_port_exception(const struct conn *c, const struct ip_addr *a)
 static const char *unusable(struct conn *c, const struct ip_addr *a,
 			    char *why, size_t whysz)
 {
+	/* Formatted only for a refusal: an allowed address is the common
+	 * case, twice per connection. */
 	char txt[IP_STR_MAX];
-	ip_format(a, txt);
 	if (proxy_is_self(c->px, a, c->port)) {
+		ip_format(a, txt);
 		fmt_buf(why, whysz, "%s:%u is the proxy's own listener", txt,
 			c->port);
 		return why;
@@ -50,6 +52,7 @@ static const char *unusable(struct conn *c, const struct ip_addr *a,
 	if (host_port_exception(c, a))
 		return NULL;
 	if (cl.cls == IPC_METADATA) {
+		ip_format(a, txt);
 		fmt_buf(why, whysz,
 			"resolves to the metadata address %s, which is never "
 			"reachable",
@@ -61,6 +64,7 @@ static const char *unusable(struct conn *c, const struct ip_addr *a,
 	struct policy_verdict v = policy_decide_addr(c->pol->policy, a, c->port);
 	if (v.decision == DECISION_ALLOW)
 		return NULL;
+	ip_format(a, txt);
 	fmt_buf(why, whysz,
 		"resolves only to %s %s; add a cidr: rule to allow it",
 		ipclass_name(cl.cls), txt);

@@ -28,6 +28,9 @@ Environment knobs (defaults in brackets):
   BENCH_BASE_PROXY       another sandbox-proxy binary (say, the last
                          release) measured beside this one as
                          "sandbox-proxy@base", for before/after ratios
+  BENCH_PROXY_ARGS       extra options for this build's proxy
+  BENCH_BASE_PROXY_ARGS  extra options for the base's (which may not know
+                         this build's options)
 """
 import datetime
 import json
@@ -69,6 +72,9 @@ BASE_PROXY = os.environ.get("BENCH_BASE_PROXY")
 # BENCH_PROXY_ARGS="--record-rate 100000" to see the proxy without the
 # default record budget.
 PROXY_ARGS = os.environ.get("BENCH_PROXY_ARGS", "").split()
+# The same for the base (BENCH_BASE_PROXY), given apart because an older
+# build may not have this one's options.
+BASE_PROXY_ARGS = os.environ.get("BENCH_BASE_PROXY_ARGS", "").split()
 NAME = "bench.test"
 IS_ROOT = os.geteuid() == 0
 
@@ -183,7 +189,7 @@ def start_ours(t, sink_port, dns_port, tag, exe=None):
                    "--listen", "tcp:127.0.0.1:%d" % wire_port,
                    # the same connection limit haproxy and tinyproxy get
                    "--max-conns", str(IDLE + 50)]
-                  + (PROXY_ARGS if exe is None else []))
+                  + (PROXY_ARGS if exe is None else BASE_PROXY_ARGS))
     os.chmod(t.dir, 0o777)  # the audit log is created by nobody
     p = t.start(tag, argv)
     return p, port, {"wire_port": wire_port}

@@ -218,6 +218,18 @@ static void truncation(void)
 	   nl ? (long)(nl - s + 1) : -1L);
 	ok(s && strstr(s, "x...\"") && strstr(s, "\\u0001...\""),
 	   "long strings are cut with a ... marker, not mid-escape");
+	/* A plain ASCII run is copied whole up to the cut: the value ends
+	 * exactly at one of the budgets (1024, 512, 256), "..." included. */
+	const char *h = s ? strstr(s, "\"host\":\"") : NULL;
+	size_t xs = 0;
+	if (h) {
+		h += 8;
+		while (h[xs] == 'x')
+			xs++;
+	}
+	ok(h && !strncmp(h + xs, "...\"", 4) &&
+		   (xs + 3 == 1024 || xs + 3 == 512 || xs + 3 == 256),
+	   "an ASCII string is cut at its budget exactly (%zu + 3)", xs);
 	ok(s && strstr(s, "\"decision\":\"deny\",") &&
 		   strstr(s, "\"port\":443,") && strstr(s, "\"bytes_up\":1,\"prev\":"),
 	   "short fields survive intact");
