@@ -11,7 +11,9 @@
 #
 # OUTDIR/alternatives (optional) lists the host's alternatives to mirror.
 #
-# Outputs: OUTDIR/vmlinuz, OUTDIR/initramfs.cpio.gz, OUTDIR/kernel-version.
+# Outputs: OUTDIR/vmlinuz (Debian's bzImage), OUTDIR/vmlinux (the same
+# kernel unpacked: what the launcher boots, guest/kernel-elf.sh),
+# OUTDIR/initramfs.cpio.gz, OUTDIR/kernel-version.
 set -eu
 
 out=$1
@@ -108,5 +110,7 @@ fi
 	cpio --quiet -o -H newc -R 0:0 --reproducible) | gzip -n -6 >"$out/initramfs.cpio.gz.tmp"
 mv "$out/initramfs.cpio.gz.tmp" "$out/initramfs.cpio.gz"
 cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
+# What the launcher boots: the same kernel unpacked (guest/kernel-elf.sh).
+sh "$here/kernel-elf.sh" "$out/vmlinuz" "$out/vmlinux"
 echo "$kver" >"$out/kernel-version"
 echo "guest: kernel $kver ($pkg $pkgver), $(wc -l <"$stage/lib/modules/load-order") modules (+$(wc -l <"$stage/lib/modules/load-order-docker") for Docker), initramfs $(du -k "$out/initramfs.cpio.gz" | cut -f1) KiB"

@@ -75,8 +75,17 @@ int locate_programs(struct launch_programs *o, const char *image,
 		fmt_buf(err, errsz, "%s is too long", data_dir_env(DATA_GUEST));
 		return -ENAMETOOLONG;
 	}
-	if ((r = path_in(o->kernel, o->guest_dir, "vmlinuz", err, errsz)) ||
-	    (r = path_in(o->initrd, o->guest_dir, "initramfs.cpio.gz", err,
+	/* The unpacked ELF kernel when the guest dir has it (make guest
+	 * writes it: guest/kernel-elf.sh): under TCG the bzImage spends
+	 * seconds decompressing itself before its first message. A guest
+	 * dir with only the bzImage (made by hand, or an older install)
+	 * still boots. */
+	if ((r = path_in(o->kernel, o->guest_dir, "vmlinux", err, errsz)))
+		return r;
+	if (access(o->kernel, R_OK) &&
+	    (r = path_in(o->kernel, o->guest_dir, "vmlinuz", err, errsz)))
+		return r;
+	if ((r = path_in(o->initrd, o->guest_dir, "initramfs.cpio.gz", err,
 			 errsz)))
 		return r;
 	if (access(o->kernel, R_OK) || access(o->initrd, R_OK)) {

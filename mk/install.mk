@@ -5,7 +5,7 @@
 #
 #   $(PREFIX)/bin/sandbox-{launch,proxy,policy,audit,vsock}
 #   $(PREFIX)/share/sandbox/policies/   presets, agents/, examples/
-#   $(PREFIX)/share/sandbox/guest/      vmlinuz, initramfs.cpio.gz, kernel-version
+#   $(PREFIX)/share/sandbox/guest/      vmlinux, initramfs.cpio.gz, kernel-version
 #   $(PREFIX)/share/sandbox/images/     NAME.img + NAME.json, when make image ran
 #                                       (not the e2e tests' test.img)
 #   $(PREFIX)/share/man/man1/*.1
@@ -20,7 +20,7 @@ INST_MAN := $(DESTDIR)$(PREFIX)/share/man/man1
 
 MAN_BUILD := $(BUILD)/man
 MAN_PAGES := $(addprefix $(MAN_BUILD)/,$(addsuffix .1,$(PROGRAMS)))
-GUEST_FILES := build/guest/vmlinuz build/guest/initramfs.cpio.gz build/guest/kernel-version
+GUEST_FILES := build/guest/vmlinux build/guest/initramfs.cpio.gz build/guest/kernel-version
 
 # name: one-line summary, and the subcommands whose --help joins the page.
 man_summary_sandbox-launch := run a command or a coding agent in a microVM sandbox
