@@ -2,7 +2,12 @@
 `make guest` writes beside Debian's bzImage (guest/kernel-elf.sh; under
 TCG the bzImage spends seconds decompressing itself), and the bzImage
 when a guest dir has only that. The fake QEMU writes its command line."""
+import lzma
 import os
+import struct
+import subprocess
+
+import pytest
 
 from sbxtest import run
 from sbxtest.launcher import QEMU_ARGV_EXITS, fake_vm
@@ -43,3 +48,77 @@ def test_no_kernel_names_the_guest_dir(env, tmp_path, request):
     assert not x.marker.exists()
     assert "guest kernel or initramfs not found in %s" % (tmp_path / "guest") \
         in err, err
+
+
+# guest/kernel-elf.sh on bzImages made here: a boot protocol header whose
+# payload is an xz stream of a small ELF (with or without the PVH note)
+# followed by the unpacked size, as the kernel's build lays it out.
+NOTE = """
+.section .note.Xen, "a"
+.balign 4
+.long 4, 4, {type}
+.asciz "Xen"
+.long 0x1000000
+.text
+.globl _start
+_start: hlt
+"""
+
+
+def small_elf(tmp_path, note_type):
+    src = tmp_path / ("k%x.s" % note_type)
+    src.write_text(NOTE.format(type=note_type))
+    out = tmp_path / ("k%x" % note_type)
+    subprocess.run(["gcc", "-nostdlib", "-static", "-o", str(out), str(src)],
+                   check=True, timeout=60)
+    return out.read_bytes()
+
+
+def bzimage(payload, unpacked_size, cut=0):
+    setup_sects = 1
+    head = bytearray(512 * (setup_sects + 1))
+    head[0x1f1] = setup_sects
+    head[0x202:0x206] = b"HdrS"
+    struct.pack_into("<H", head, 0x206, 0x020f)
+    body = payload + struct.pack("<I", unpacked_size)
+    struct.pack_into("<II", head, 0x248, 0, len(body))
+    img = bytes(head) + body
+    return img[:len(img) - cut] if cut else img
+
+
+def unpack(env, tmp_path, img):
+    src = tmp_path / "bzImage"
+    src.write_bytes(img)
+    out = tmp_path / "vmlinux"
+    r = run(["sh", os.path.join(env.src, "guest", "kernel-elf.sh"), str(src),
+             str(out)])
+    return r.returncode, r.stderr.decode(errors="replace"), out
+
+
+def test_kernel_elf_unpacks_a_pvh_kernel(env, tmp_path):
+    elf = small_elf(tmp_path, 0x12)
+    rc, err, out = unpack(env, tmp_path, bzimage(lzma.compress(
+        elf, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32), len(elf)))
+    assert rc == 0, err
+    assert out.read_bytes() == elf
+
+
+@pytest.mark.parametrize("case, why", [
+    ("no-pvh", "no PVH entry note"),
+    ("size", "where the image says"),
+    ("cut", "runs past the file"),
+    ("format", "payload format"),
+    ("header", "no bzImage boot header"),
+])
+def test_kernel_elf_refuses_with_the_reason(env, tmp_path, case, why):
+    elf = small_elf(tmp_path, 0x12 if case != "no-pvh" else 0x11)
+    xz = lzma.compress(elf, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32)
+    img = {"no-pvh": lambda: bzimage(xz, len(elf)),
+           "size": lambda: bzimage(xz, len(elf) + 1),
+           "cut": lambda: bzimage(xz, len(elf), cut=100),
+           "format": lambda: bzimage(b"\0" * 64, len(elf)),
+           "header": lambda: b"\0" * 4096}[case]()
+    rc, err, out = unpack(env, tmp_path, img)
+    assert rc != 0
+    assert why in err, err
+    assert not out.exists() and not (tmp_path / "vmlinux.tmp").exists()
