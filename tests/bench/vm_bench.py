@@ -423,7 +423,7 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
         "-global", "virtio-mmio.force-legacy=false",
         "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
         "-serial", "stdio",
-        "-kernel", os.path.join(GUEST, "vmlinuz"),
+        "-kernel", os.path.join(GUEST, "vmlinux"),
         "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"),
         # The TSC options are for TCG only, as the launcher gives them:
         # under KVM they would misstate the guest's clock.
@@ -475,7 +475,7 @@ def fmt_ms(us):
 def main():
     if os.geteuid() != 0:
         raise BenchError("needs root (virtiofsd in QEMU 7.2 only runs as root)")
-    for f in ("vmlinuz", "initramfs.cpio.gz", "kernel-version"):
+    for f in ("vmlinux", "initramfs.cpio.gz", "kernel-version"):
         if not os.path.isfile(os.path.join(GUEST, f)):
             raise BenchError("guest image missing (%s): run make guest" % f)
     for b in ("sandbox-proxy", "sandbox-vsock"):

@@ -112,7 +112,7 @@ def kvm_problem():
             ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host",
              "-M", "microvm", "-m", "256", "-nodefaults", "-no-user-config",
              "-display", "none", "-no-reboot", "-serial", "stdio",
-             "-kernel", os.path.join(vb.GUEST, "vmlinuz"),
+             "-kernel", os.path.join(vb.GUEST, "vmlinux"),
              "-append", "console=ttyS0 panic=-1"],
             capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:

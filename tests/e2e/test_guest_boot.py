@@ -44,7 +44,7 @@ def qemu_argv(workspace, extra_append, vsock_sock=None):
         "-object", "memory-backend-memfd,id=mem,size=512M,share=on",
         "-global", "virtio-mmio.force-legacy=false",
         "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
-        "-kernel", os.path.join(GUEST, "vmlinuz"),
+        "-kernel", os.path.join(GUEST, "vmlinux"),
         "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"),
         "-append", "console=ttyS0 quiet tsc_early_khz=2000000 lpj=4000000 "
         "sandbox.workspace=%s %s" % (workspace, extra_append),
@@ -68,7 +68,7 @@ def unprivileged():
 
 
 def require_image():
-    for f in ("vmlinuz", "initramfs.cpio.gz", "kernel-version"):
+    for f in ("vmlinux", "initramfs.cpio.gz", "kernel-version"):
         if not os.path.isfile(os.path.join(GUEST, f)):
             pytest.fail("guest image missing (%s): run `make guest`" % f)
 

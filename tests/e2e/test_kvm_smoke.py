@@ -28,7 +28,7 @@ def kvm_problem(e):
         e.prefix + ["sh", "-c", "test -r /dev/kvm && test -w /dev/kvm"])
     if probe.returncode != 0:
         return "/dev/kvm is not read-write for uid %d" % e.uid
-    kernel = os.path.join(base.GUEST, "vmlinuz")
+    kernel = os.path.join(base.GUEST, "vmlinux")
     try:
         r = subprocess.run(
             e.prefix + ["qemu-system-x86_64", "-accel", "kvm", "-cpu", "host",

@@ -1,7 +1,7 @@
 """End-to-end test of sandbox-vsock with a real Linux guest under QEMU (TCG).
 
 The guest is the project's kernel + initramfs (build/guest from `make guest`,
-or SANDBOX_GUEST_DIR holding vmlinuz and initramfs.cpio.gz). This test
+or SANDBOX_GUEST_DIR holding vmlinux and initramfs.cpio.gz). This test
 appends a second cpio archive (the kernel unpacks concatenated archives in
 order) with its own /init script, busybox and the static helper built from
 tests/e2e/vsock/vsock_guest.c; the kernel modules come from the image.
@@ -52,7 +52,7 @@ def pattern(off, n):
 
 def guest_dir():
     for d in (os.environ.get("SANDBOX_GUEST_DIR"), os.path.join(SRC, "build", "guest")):
-        if d and os.path.isfile(os.path.join(d, "vmlinuz")) and \
+        if d and os.path.isfile(os.path.join(d, "vmlinux")) and \
                 os.path.isfile(os.path.join(d, "initramfs.cpio.gz")):
             return d
     return None
@@ -240,7 +240,7 @@ def run_guest(env, srv, bridge, bridge_log, vhost, ctl):
            "-chardev", "socket,id=vs,path=" + vhost,
            "-device", "vhost-user-vsock-device,chardev=vs",
            "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
-           "-kernel", os.path.join(env["guest"], "vmlinuz"), "-initrd", env["initrd"],
+           "-kernel", os.path.join(env["guest"], "vmlinux"), "-initrd", env["initrd"],
            "-append", "console=ttyS0 tsc_early_khz=2000000 lpj=4000000 rdinit=/init panic=-1",
            "-no-reboot"]
     vm = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
