@@ -344,49 +344,43 @@ static int policy_secrets_widened(const struct policy *base,
 	return px->err;
 }
 
+/* One `+ inspect` widening for h: an inspected host, or inspect: all
+ * (its entry is named "all", never a host: those have two labels). */
+static void inspect_widening(struct diff_ctx *px,
+			     const struct policy_inspect *h,
+			     const char *repo_name)
+{
+	struct policy_widening *w = new_item(px);
+	if (!w)
+		return;
+	w->kind = WIDEN_INSPECT;
+	w->line = h->line;
+	w->col = h->col;
+	w->file = strdup(h->file);
+	w->via_extends = strcmp(h->file, repo_name) != 0;
+	w->pattern = strdup(h->name);
+	w->example = strdup(h->name);
+	if (!w->file || !w->pattern || !w->example)
+		px->err = -ENOMEM;
+}
+
 /* A host BASE+REPO inspects that BASE does not: the sandbox CA may then
- * sign it and the proxy decrypts its traffic (docs/secrets.md). */
+ * sign it and the proxy decrypts its traffic (docs/secrets.md). And
+ * inspect: all, which BASE does not say: the CA may sign every allowed
+ * name and the proxy decrypts every TLS connection. */
 static int policy_inspect_widened(const struct policy *base,
 				  const struct policy *comb,
 				  const char *repo_name, struct diff_ctx *px)
 {
 	size_t n;
 	const struct policy_inspect *h = policy_inspected(comb, &n);
-	for (size_t i = 0; i < n && !px->err; i++) {
-		if (policy_is_inspected(base, h[i].name))
-			continue;
-		struct policy_widening *w = new_item(px);
-		if (!w)
-			break;
-		w->kind = WIDEN_INSPECT;
-		w->line = h[i].line;
-		w->col = h[i].col;
-		w->file = strdup(h[i].file);
-		w->via_extends = strcmp(h[i].file, repo_name) != 0;
-		w->pattern = strdup(h[i].name);
-		w->example = strdup(h[i].name);
-		if (!w->file || !w->pattern || !w->example)
-			px->err = -ENOMEM;
-	}
-	/* inspect: all: the CA may sign every allowed name and the proxy
-	 * decrypts every TLS connection ("all" is never a host: two labels
-	 * at least). */
+	for (size_t i = 0; i < n && !px->err; i++)
+		if (!policy_is_inspected(base, h[i].name))
+			inspect_widening(px, &h[i], repo_name);
 	const struct policy_inspect *at;
 	if (!px->err && policy_inspects_all(comb, &at) &&
-	    !policy_inspects_all(base, NULL)) {
-		struct policy_widening *w = new_item(px);
-		if (w) {
-			w->kind = WIDEN_INSPECT;
-			w->line = at->line;
-			w->col = at->col;
-			w->file = strdup(at->file);
-			w->via_extends = strcmp(at->file, repo_name) != 0;
-			w->pattern = strdup("all");
-			w->example = strdup("all");
-			if (!w->file || !w->pattern || !w->example)
-				px->err = -ENOMEM;
-		}
-	}
+	    !policy_inspects_all(base, NULL))
+		inspect_widening(px, at, repo_name);
 	return px->err;
 }
 
