@@ -92,15 +92,6 @@ static bool inspected(const struct intercept *ic, const char *name)
 	return false;
 }
 
-struct intercept *intercept_new(const struct secrets *sec,
-				const char *const *inspect, size_t n_inspect,
-				const char *upstream_ca, const char *ca_out,
-				char *err, size_t errsz)
-{
-	return intercept_new_all(sec, inspect, n_inspect, NULL, 0,
-				 upstream_ca, ca_out, err, errsz);
-}
-
 /* Is name the CA name n or under it (what a DNS name constraint
  * permits)? */
 static bool under(const char *name, const char *n)
@@ -111,13 +102,11 @@ static bool under(const char *name, const char *n)
 				!strcmp(name + a - b, n);
 }
 
-struct intercept *intercept_new_all(const struct secrets *sec,
-				    const char *const *inspect,
-				    size_t n_inspect,
-				    const char *const *all_names,
-				    size_t n_all, const char *upstream_ca,
-				    const char *ca_out, char *err,
-				    size_t errsz)
+struct intercept *intercept_new(const struct secrets *sec,
+				const char *const *inspect, size_t n_inspect,
+				bool all, const char *const *all_names,
+				size_t n_all, const char *upstream_ca,
+				const char *ca_out, char *err, size_t errsz)
 {
 	enum { HOSTS_MAX = SECRET_MAX * SECRET_HOSTS_MAX + ICPT_INSPECT_MAX +
 			   ICPT_ALL_MAX };
@@ -137,7 +126,7 @@ struct intercept *intercept_new_all(const struct secrets *sec,
 					    : "out of memory");
 		return NULL;
 	}
-	ic->inspect_all = all_names != NULL;
+	ic->inspect_all = all;
 	for (size_t i = 0; i < n_all; i++) {
 		if (!(ic->all[i] = strdup(all_names[i]))) {
 			fmt_buf(err, errsz, "out of memory");
@@ -241,12 +230,11 @@ void intercept_free(struct intercept *ic)
 	free(ic);
 }
 
-bool intercept_wanted(const struct intercept *ic, const char *name)
+/* Does inspect: all cover name? Every name but the user's own machine
+ * (host.sandbox.internal, host_ports:), which is never decrypted. */
+static bool all_covers(const struct intercept *ic, const char *name)
 {
-	return ic && (secret_table_has_host(secrets_table(ic->sec), name) ||
-		      inspected(ic, name) ||
-		      (ic->inspect_all &&
-		       strcmp(name, POLICY_HOST_INTERNAL) != 0));
+	return ic->inspect_all && strcmp(name, POLICY_HOST_INTERNAL) != 0;
 }
 
 bool intercept_named(const struct intercept *ic, const char *name)
@@ -257,9 +245,7 @@ bool intercept_named(const struct intercept *ic, const char *name)
 
 bool intercept_records(const struct intercept *ic, const char *name)
 {
-	return ic && (inspected(ic, name) ||
-		      (ic->inspect_all &&
-		       strcmp(name, POLICY_HOST_INTERNAL) != 0));
+	return ic && (inspected(ic, name) || all_covers(ic, name));
 }
 
 enum icpt_want intercept_wants(const struct intercept *ic, const char *name,
@@ -276,11 +262,10 @@ enum icpt_want intercept_wants(const struct intercept *ic, const char *name,
 			"not spliced; connect by name");
 		return ICPT_REFUSE;
 	}
-	if (!intercept_wanted(ic, name))
-		return ICPT_SPLICE;
-	if (secret_table_has_host(secrets_table(ic->sec), name) ||
-	    inspected(ic, name))
+	if (intercept_named(ic, name))
 		return ICPT_TAKE;
+	if (!all_covers(ic, name))
+		return ICPT_SPLICE;
 	/* inspect: all: only a name the CA was made for, and one a leaf
 	 * can carry. '_' is no host name: a DNS SAN with one is refused by
 	 * some clients, accepted by others. */

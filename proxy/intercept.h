@@ -36,29 +36,23 @@ struct intercept;
 /* inspect: all's names at most (POLICY_CA_NAMES_MAX). */
 #define ICPT_ALL_MAX 256
 
-/* Make the engine: the CA for the secrets' hosts and the inspected hosts
- * (certificate written to ca_out when not NULL) and the TLS contexts.
- * sec may be NULL (inspection only). inspect: normalised exact names,
- * intercepted without a secret, each request head recorded (a `request`
- * record: method, host, path without its query). upstream_ca: an extra
- * PEM bundle trusted for upstream servers (NULL: the host trust store
- * only). Returns NULL with err. */
+/* Make the engine: the CA for the secrets' hosts, the inspected hosts
+ * and, under inspect: all, the allowed names (certificate written to
+ * ca_out when not NULL) and the TLS contexts. sec may be NULL (inspection
+ * only). inspect: normalised exact names, intercepted without a secret,
+ * each request head recorded (a `request` record: method, host, path
+ * without its query). all: inspect: all, every allowed TLS connection by
+ * name intercepted and its requests recorded; all_names: the policy's
+ * allowed names at start (exact names and wildcard suffixes,
+ * policy_ca_names()), which join the CA's name constraints, so a name
+ * allowed later (a reload) cannot be signed and its TLS is refused, never
+ * spliced. upstream_ca: an extra PEM bundle trusted for upstream servers
+ * (NULL: the host trust store only). Returns NULL with err. */
 struct intercept *intercept_new(const struct secrets *sec,
 				const char *const *inspect, size_t n_inspect,
-				const char *upstream_ca, const char *ca_out,
-				char *err, size_t errsz);
-/* The same under inspect: all: every allowed TLS connection by name is
- * intercepted and its requests recorded; all_names: the policy's allowed
- * names at start (exact names and wildcard suffixes, policy_ca_names()),
- * which join the CA's name constraints, so a name allowed later (a
- * reload) cannot be signed and its TLS is refused, never spliced. */
-struct intercept *intercept_new_all(const struct secrets *sec,
-				    const char *const *inspect,
-				    size_t n_inspect,
-				    const char *const *all_names,
-				    size_t n_all, const char *upstream_ca,
-				    const char *ca_out, char *err,
-				    size_t errsz);
+				bool all, const char *const *all_names,
+				size_t n_all, const char *upstream_ca,
+				const char *ca_out, char *err, size_t errsz);
 /* Closes every session still open. */
 void intercept_free(struct intercept *ic);
 
@@ -71,9 +65,6 @@ enum icpt_want {
 };
 enum icpt_want intercept_wants(const struct intercept *ic, const char *name,
 			       char *why, size_t whysz);
-/* Is name (normalised) a host interception applies to by name (a
- * secret's or an inspected host, or any under inspect: all)? */
-bool intercept_wanted(const struct intercept *ic, const char *name);
 /* Is name a secret's host or an inspected (inspect: true) one? */
 bool intercept_named(const struct intercept *ic, const char *name);
 /* Are name's requests recorded (an inspected host, or inspect: all)? */

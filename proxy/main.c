@@ -231,7 +231,6 @@ static int run(struct proxy_config *cfg)
 	if (secrets_table(px.secrets) || n_insp || all) {
 		char msg[400];
 		const char *names[ICPT_INSPECT_MAX];
-		static const char *const none[1];
 		if (n_insp > ICPT_INSPECT_MAX)
 			die("more than %d inspected hosts", ICPT_INSPECT_MAX);
 		for (size_t i = 0; i < n_insp; i++) {
@@ -243,12 +242,9 @@ static int run(struct proxy_config *cfg)
 			fprintf(stderr, "sandbox-proxy: inspect all: %zu "
 					"names (%s:%u)\n",
 				n_all, all_at->file, all_at->line);
-		px.icpt = intercept_new_all(px.secrets, names, n_insp,
-					    all ? (all_names ? all_names
-							     : none)
-						: NULL,
-					    n_all, cfg->upstream_ca,
-					    cfg->ca_out, msg, sizeof(msg));
+		px.icpt = intercept_new(px.secrets, names, n_insp, all,
+					all_names, n_all, cfg->upstream_ca,
+					cfg->ca_out, msg, sizeof(msg));
 		if (!px.icpt)
 			die("%s", msg);
 	}

@@ -10,7 +10,8 @@ int main(void)
 	char err[300], why[400];
 	const char *insp[] = {"insp.example.com"};
 	struct intercept *one =
-		intercept_new(NULL, insp, 1, NULL, NULL, err, sizeof(err));
+		intercept_new(NULL, insp, 1, false, NULL, 0, NULL, NULL, err,
+			      sizeof(err));
 	ok(one != NULL, "inspect: true only: %s", one ? "made" : err);
 	is_int(intercept_wants(one, "insp.example.com", why, sizeof(why)),
 	       ICPT_TAKE, "the inspected host is taken");
@@ -23,9 +24,8 @@ int main(void)
 	intercept_free(one);
 
 	const char *names[] = {"example.com", "cdn.example.net"};
-	struct intercept *all = intercept_new_all(NULL, NULL, 0, names, 2,
-						  NULL, NULL, err,
-						  sizeof(err));
+	struct intercept *all = intercept_new(NULL, NULL, 0, true, names, 2,
+					      NULL, NULL, err, sizeof(err));
 	ok(all != NULL, "inspect: all: %s", all ? "made" : err);
 	static const struct {
 		const char *name;
