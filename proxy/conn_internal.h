@@ -243,10 +243,13 @@ int conn_audit_resolve(struct conn *c, const char *reason);
  * spliced or, when interception took c, to the intercept module's
  * socketpair that replaced c->upstream; else c was refused. */
 enum conn_next conn_intercept(struct conn *c);
-/* A request head seen in clear (plain HTTP, the explicit proxy) carries
- * no secret's placeholder; false when it does: c was refused (conn_refuse),
- * return CONN_NEXT_DENY. */
-bool conn_head_secrets_ok(struct conn *c, const uint8_t *head, size_t len);
+/* A request head seen in clear (plain HTTP, the explicit proxy):
+ * CONN_NEXT_RELAY when it may go on (no secret's placeholder in it, and
+ * for an inspected host its `request` record queued: no record, no
+ * request); else what c's step returns (refused, or closed on an audit
+ * failure). */
+enum conn_next conn_head_in_clear(struct conn *c, const uint8_t *head,
+				  size_t len);
 
 /* ---- refusals (conn_refuse.c) ---- */
 

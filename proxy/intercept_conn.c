@@ -73,21 +73,28 @@ enum conn_next conn_intercept(struct conn *c)
 	return CONN_NEXT_RELAY;
 }
 
-bool conn_head_secrets_ok(struct conn *c, const uint8_t *head, size_t len)
+enum conn_next conn_head_in_clear(struct conn *c, const uint8_t *head,
+				  size_t len)
 {
 	const struct secret_table *t = secrets_table(c->px->secrets);
 	size_t out_len, which;
 	uint32_t used;
-	if (!t || secret_subst_head(t, NULL, head, len, NULL, 0, &out_len,
-				    &used, &which) != SUBST_FOREIGN)
-		return true;
-	char why[400];
-	fmt_buf(why, sizeof(why),
-		"the placeholder of secret %s was sent in clear to %s: "
-		"exfiltration attempt refused (secrets go only over TLS to "
-		"their hosts)",
-		t->s[which].var, c->name);
-	c->proto = &proto_http;
-	(void)conn_refuse(c, DENY_POLICY, why);
-	return false;
+	if (t && secret_subst_head(t, NULL, head, len, NULL, 0, &out_len,
+				   &used, &which) == SUBST_FOREIGN) {
+		char why[400];
+		fmt_buf(why, sizeof(why),
+			"the placeholder of secret %s was sent in clear to "
+			"%s: exfiltration attempt refused (secrets go only "
+			"over TLS to their hosts)",
+			t->s[which].var, c->name);
+		c->proto = &proto_http;
+		return conn_refuse(c, DENY_POLICY, why);
+	}
+	/* An inspected host's request in clear is on record before it
+	 * leaves, as on an intercepted connection. */
+	if (intercept_records(c->px->icpt, c->name) &&
+	    intercept_record_request(c->px, c->id, c->name, c->port, "http",
+				     false, head, len) < 0)
+		return conn_end(c, "audit log write failed: failing closed");
+	return CONN_NEXT_RELAY;
 }

@@ -247,19 +247,12 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 		    act.result != HC_REJECT && !proxy_may_act(c->px))
 			return conn_end(c, "audit log unwritable: request not "
 					   "forwarded");
-		if (c->hc.requests > heads && act.result != HC_REJECT &&
-		    !conn_head_secrets_ok(c, buf, act.consumed))
-			return CONN_NEXT_DENY;
-		/* An inspected host's request in clear is on record before it
-		 * leaves, as on an intercepted connection: no record, no
-		 * request. */
-		if (c->hc.requests > heads && act.result != HC_REJECT &&
-		    intercept_records(c->px->icpt, c->name) &&
-		    intercept_record_request(c->px, c->id, c->name, c->port,
-					     "http", false, buf,
-					     act.consumed) < 0)
-			return conn_end(c, "audit log write failed: failing "
-					   "closed");
+		if (c->hc.requests > heads && act.result != HC_REJECT) {
+			enum conn_next next =
+				conn_head_in_clear(c, buf, act.consumed);
+			if (next != CONN_NEXT_RELAY)
+				return next;
+		}
 		switch (act.result) {
 		case HC_NEED_MORE:
 			return CONN_NEXT_WAIT;
