@@ -53,8 +53,15 @@ enum conn_next conn_intercept(struct conn *c)
 	if (evbuffer_get_length(bufferevent_get_input(c->upstream)) > 0)
 		return conn_refuse(c, DENY_POLICY,
 				   "the server spoke before the TLS client");
-	int up = dup(bufferevent_getfd(c->upstream));
-	if (up < 0)
+	/* The session takes the connected socket itself: detached from the
+	 * bufferevent (its events deleted, so it is not closed on free), not
+	 * dup()ed. With epoll's change list (worker.c) a dup is safe only
+	 * while libevent happens to apply the deferred delete before its
+	 * finalizer closes the original number; a registration left behind
+	 * would report the session's socket under a number a later
+	 * connection may reuse. */
+	int up = bufferevent_getfd(c->upstream);
+	if (bufferevent_setfd(c->upstream, -1) < 0)
 		return conn_refuse(c, DENY_UPSTREAM,
 				   "cannot start TLS interception");
 	bufferevent_free(c->upstream);

@@ -267,3 +267,48 @@ def test_opaque_stream_to_a_secret_host_refused(env, proxy_all):
     rec = p.wait_record(decision="deny",
                         reason=lambda r: r and "neither TLS nor HTTP" in r)
     assert rec.get("host") == "allowed.test", rec
+
+
+def _stale_epoll_entries(pid):
+    """Registrations in the proxy's epoll sets whose descriptor number no
+    longer names the file registered (fdinfo's tfd and ino): what a
+    socket dup()ed while registered leaves when the change list defers
+    the delete past the close of its number."""
+    stale = []
+    fds = f"/proc/{pid}/fd"
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) != "anon_inode:[eventpoll]":
+                continue
+            info = open(f"/proc/{pid}/fdinfo/{fd}").read()
+        except OSError:
+            continue
+        for line in info.splitlines():
+            f = line.split()
+            if not f or f[0] != "tfd:" or "ino:" not in f:
+                continue
+            tfd, ino = f[1], int(f[f.index("ino:") + 1], 16)
+            try:
+                same = os.stat(os.path.join(fds, tfd)).st_ino == ino
+            except OSError:
+                same = False
+            if not same:
+                stale.append((fd, tfd, ino))
+    return stale
+
+
+def test_intercepted_upstream_leaves_no_stale_epoll_entry(proxy_all, servers):
+    """The session takes the connection's upstream socket: while it is
+    open, every epoll registration of the proxy still names its file
+    (a guard: the dup() this replaced passed too, because libevent 2.1
+    applies the change list's delete before it closes the original)."""
+    tls, _ = servers
+    p = proxy_all
+    ctx = ssl.create_default_context(cafile=p.ca)
+    with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw:
+        with ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
+            s.sendall(f"GET /held HTTP/1.1\r\nHost: other.test:{tls.port}"
+                      f"\r\n\r\n".encode())
+            assert s.recv(12).startswith(b"HTTP/1.1 200"), "no answer"
+            p.wait_record(event="request", host="other.test", path="/held")
+            assert _stale_epoll_entries(p.pid) == []
