@@ -105,8 +105,8 @@ def test_host_switch_inside_inspected_connection_refused(env, start_proxy, serve
         st, _, body = sbxtest.read_http_response(s)
     assert st == 403, (st, body)
     assert not [q for q in tls.seen.snapshot() if q["path"] == path]
-    assert not p.find(event="request", path=path)
     p.wait_record(event="intercept", decision="deny", host="allowed.test")
+    assert not p.find(event="request", path=path)
 
 
 def test_not_inspected_host_spliced(env, start_proxy, servers):
@@ -123,6 +123,8 @@ def test_not_inspected_host_spliced(env, start_proxy, servers):
                          f"https://other.test:{tls.port}/spliced-insp")
     assert r.returncode == 0, r.stderr.decode()
     assert [q for q in tls.seen.snapshot() if q["path"] == "/spliced-insp"]
+    # both connections' close records: written after anything else of theirs
+    p.wait_count(2, event="close", host="other.test")
     assert not p.find(event="request", host="other.test")
     assert not p.find(event="intercept", host="other.test")
 

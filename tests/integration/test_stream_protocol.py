@@ -617,8 +617,7 @@ def test_tls_only_rule_refuses_http(proto_proxy, servers):
     assert status == 403, (status, body)
     srv.quiet(conns)
     assert srv.received()[before:] == b""
-    recs = p.find(event="connect", decision="deny", host="www.allowed.test",
-                  conn=lambda c: c is not None and c > mark)
-    assert len(recs) == 2, recs
+    recs = p.wait_count(2, event="connect", decision="deny", host="www.allowed.test",
+                        conn=lambda c: c is not None and c > mark)
     for d in recs:
         assert "stream is http and the rule allows only tls" in d["reason"], d

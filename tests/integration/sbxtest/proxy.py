@@ -182,6 +182,22 @@ class Proxy:
                 f"no audit record matching {match} within {timeout}s; last records:\n"
                 f"{recs}") from None
 
+    def wait_count(self, n, timeout=5, **match):
+        """Exactly n records matching, once the writer has caught up.
+        Records are queued where they are made and written by one thread
+        (docs/audit-log.md), so a client can see its answer before the
+        record is in the file: a count taken right after a client returns
+        must wait for the writer, never read the file once."""
+        try:
+            recs = wait_until(lambda: (lambda r: r if len(r) >= n else None)(
+                self.find(**match)), timeout, what=f"{n} audit records {match}")
+        except AssertionError:
+            raise AssertionError(
+                f"{len(self.find(**match))} audit records matching {match} "
+                f"within {timeout}s, expected {n}") from None
+        assert len(recs) == n, f"{len(recs)} audit records matching {match}, expected {n}"
+        return recs
+
     def rule(self, needle, idx=0):
         """"file:line" of the rule line containing needle in policy idx."""
         path = self.policy_paths[idx]
