@@ -77,10 +77,10 @@ def connect_tunnel(p, target):
 
 
 def inspect_policy_text(env):
-    t = env.tls.port
+    t, h = env.tls.port, env.http.port
     return (f"version: 1\nmode: enforce\nallow:\n"
-            f"  - host: allowed.test\n    ports: [{t}]\n    inspect: true\n"
-            f"  - cidr: 127.0.0.2/32\n    ports: [{t}]\n")
+            f"  - host: allowed.test\n    ports: [{t}, {h}]\n    inspect: true\n"
+            f"  - cidr: 127.0.0.2/32\n    ports: [{t}, {h}]\n")
 
 
 def upstream_first(fw, origin):
@@ -189,6 +189,12 @@ def run(env):
             assert tls_get(fw, "allowed.test", ca,
                            "/repo.git/info/refs?service=git-upload-pack") == 200
         ex["request"] = i.wait_record(event="request")
+        # the same host in plain HTTP: read in clear, recorded alike
+        with i.forwarder(f"{synth}:{env.http.port}") as fw, fw.connect() as s:
+            s.sendall(b"GET /index.html?lang=en HTTP/1.1\r\nHost: allowed.test\r\n"
+                      b"Connection: close\r\n\r\n")
+            assert sbxtest.read_http_response(s)[0] == 200
+        ex["request-http"] = i.wait_record(event="request", proto="http")
 
         # a reload that fails keeps the old policy
         with open(p.policy, "w") as f:
@@ -234,6 +240,8 @@ EXAMPLES = [
     ("request", "A request head on a connection to an inspected host (`inspect: "
                 "true`), written before it is forwarded: the method and the path, "
                 "never the query string or a header value:"),
+    ("request-http", "The same for plain HTTP to that host (`intercepted` is "
+                     "absent: nothing was decrypted):"),
     ("policy-reload-failed", "A reload that failed (the old policy stays in force):"),
     ("log-closed", "The last record of a clean exit:"),
 ]
