@@ -18,7 +18,7 @@
 
 enum data_kind {
 	DATA_PRESETS, /* policies/: presets and agents/ */
-	DATA_GUEST,   /* vmlinux (or vmlinuz), initramfs.cpio.gz, kernel-version */
+	DATA_GUEST,   /* vmlinux (or vmlinuz), initramfs.cpio, kernel-version */
 	DATA_IMAGES,  /* NAME.img and NAME.json from make image */
 };
 

@@ -1,7 +1,7 @@
 # The guest: sandbox-init (static) and the kernel + initramfs built from
 # Debian packages by guest/build-image.sh.
 #
-#   make guest   -> build/guest/vmlinuz, vmlinux, initramfs.cpio.gz, kernel-version
+#   make guest   -> build/guest/vmlinuz, vmlinux, initramfs.cpio, kernel-version
 #
 # Rebuilt only when an input changes: the guest sources, the build script,
 # the kernel package version linux-image-amd64 points at (recorded in
@@ -16,7 +16,7 @@ GUEST_CFLAGS := -std=gnu11 -O2 -g0 -D_GNU_SOURCE $(WARN) -static \
 
 .PHONY: guest guest-init FORCE_KPKG
 
-guest: $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/vmlinux $(GUEST_DIR)/initramfs.cpio.gz \
+guest: $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/vmlinux $(GUEST_DIR)/initramfs.cpio \
 	$(GUEST_DIR)/kernel-version
 
 guest-init: $(GUEST_DIR)/sandbox-init
@@ -37,12 +37,12 @@ $(GUEST_DIR)/alternatives: FORCE_KPKG
 	@sh guest/alternatives.sh >$@.new && \
 		{ cmp -s $@.new $@ && rm -f $@.new || mv $@.new $@; }
 
-$(GUEST_DIR)/initramfs.cpio.gz: $(GUEST_DIR)/sandbox-init $(GUEST_DIR)/kernel-pkg \
+$(GUEST_DIR)/initramfs.cpio: $(GUEST_DIR)/sandbox-init $(GUEST_DIR)/kernel-pkg \
 		$(GUEST_DIR)/alternatives guest/build-image.sh guest/alternatives.sh \
 		guest/kernel-elf.sh
 	sh guest/build-image.sh $(GUEST_DIR) $(GUEST_DIR)/sandbox-init
 
-$(GUEST_DIR)/vmlinuz $(GUEST_DIR)/vmlinux $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio.gz
+$(GUEST_DIR)/vmlinuz $(GUEST_DIR)/vmlinux $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio
 	@test -f $@
 
 # The end-to-end tests boot this image.

@@ -5,7 +5,7 @@
 #
 #   $(PREFIX)/bin/sandbox-{launch,proxy,policy,audit,vsock}
 #   $(PREFIX)/share/sandbox/policies/   presets, agents/, examples/
-#   $(PREFIX)/share/sandbox/guest/      vmlinux, initramfs.cpio.gz, kernel-version
+#   $(PREFIX)/share/sandbox/guest/      vmlinux, initramfs.cpio, kernel-version
 #   $(PREFIX)/share/sandbox/images/     NAME.img + NAME.json, when make image ran
 #                                       (not the e2e tests' test.img)
 #   $(PREFIX)/share/man/man1/*.1
@@ -20,7 +20,7 @@ INST_MAN := $(DESTDIR)$(PREFIX)/share/man/man1
 
 MAN_BUILD := $(BUILD)/man
 MAN_PAGES := $(addprefix $(MAN_BUILD)/,$(addsuffix .1,$(PROGRAMS)))
-GUEST_FILES := build/guest/vmlinux build/guest/initramfs.cpio.gz build/guest/kernel-version
+GUEST_FILES := build/guest/vmlinux build/guest/initramfs.cpio build/guest/kernel-version
 
 # name: one-line summary, and the subcommands whose --help joins the page.
 man_summary_sandbox-launch := run a command or a coding agent in a microVM sandbox
@@ -46,6 +46,7 @@ install: $(BINS) $(MAN_PAGES)
 	install -m 0755 $(BINS) $(INST_BIN)/
 	install -m 0644 $(MAN_PAGES) $(INST_MAN)/
 	install -m 0644 $(GUEST_FILES) $(INST_DATA)/guest/
+	rm -f $(INST_DATA)/guest/initramfs.cpio.gz # an older install's
 	cp -R policies/. $(INST_DATA)/policies/
 	@imgs=$$(ls build/images/*.img 2>/dev/null | grep -v '/test\.img$$' || true); \
 	if [ -n "$$imgs" ]; then \

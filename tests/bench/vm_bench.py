@@ -424,10 +424,10 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
         "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
         "-serial", "stdio",
         "-kernel", os.path.join(GUEST, "vmlinux"),
-        "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"),
+        "-initrd", os.path.join(GUEST, "initramfs.cpio"),
         # The TSC options are for TCG only, as the launcher gives them:
         # under KVM they would misstate the guest's clock.
-        "-append", "console=ttyS0 quiet panic=-1 %ssandbox.workspace=%s "
+        "-append", "console=ttyS0 quiet panic=-1 cryptomgr.notests %ssandbox.workspace=%s "
         "sandbox.debug=script:%s" % (
             "tsc_early_khz=2000000 lpj=4000000 " if "tcg" in ACCEL else "",
             ws9, script),
@@ -475,7 +475,7 @@ def fmt_ms(us):
 def main():
     if os.geteuid() != 0:
         raise BenchError("needs root (virtiofsd in QEMU 7.2 only runs as root)")
-    for f in ("vmlinux", "initramfs.cpio.gz", "kernel-version"):
+    for f in ("vmlinux", "initramfs.cpio", "kernel-version"):
         if not os.path.isfile(os.path.join(GUEST, f)):
             raise BenchError("guest image missing (%s): run make guest" % f)
     for b in ("sandbox-proxy", "sandbox-vsock"):

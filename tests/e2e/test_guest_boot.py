@@ -45,7 +45,7 @@ def qemu_argv(workspace, extra_append, vsock_sock=None):
         "-global", "virtio-mmio.force-legacy=false",
         "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
         "-kernel", os.path.join(GUEST, "vmlinux"),
-        "-initrd", os.path.join(GUEST, "initramfs.cpio.gz"),
+        "-initrd", os.path.join(GUEST, "initramfs.cpio"),
         "-append", "console=ttyS0 quiet tsc_early_khz=2000000 lpj=4000000 "
         "sandbox.workspace=%s %s" % (workspace, extra_append),
         "-fsdev", "local,id=usr,path=/usr,security_model=none,readonly=on",
@@ -68,7 +68,7 @@ def unprivileged():
 
 
 def require_image():
-    for f in ("vmlinux", "initramfs.cpio.gz", "kernel-version"):
+    for f in ("vmlinux", "initramfs.cpio", "kernel-version"):
         if not os.path.isfile(os.path.join(GUEST, f)):
             pytest.fail("guest image missing (%s): run `make guest`" % f)
 

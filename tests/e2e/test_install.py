@@ -45,7 +45,7 @@ def test_install_runs_as_an_ordinary_user(installed):
         assert os.path.isfile(os.path.join(
             prefix, "share", "man", "man1", "sandbox-%s.1" % prog))
     data = os.path.join(prefix, "share", "sandbox")
-    for f in ("guest/vmlinux", "guest/initramfs.cpio.gz",
+    for f in ("guest/vmlinux", "guest/initramfs.cpio",
               "policies/github.yaml", "policies/agents/claude.yaml"):
         assert os.path.isfile(os.path.join(data, f)), f
     assert not os.path.exists(os.path.join(data, "images", "test.img"))

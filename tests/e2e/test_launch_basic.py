@@ -40,7 +40,7 @@ TIMEOUT = 240
 def require():
     if not os.access(LAUNCH, os.X_OK):
         pytest.fail("%s missing: run `make`" % LAUNCH)
-    for f in ("vmlinux", "initramfs.cpio.gz"):
+    for f in ("vmlinux", "initramfs.cpio"):
         if not os.path.isfile(os.path.join(GUEST, f)):
             pytest.fail("guest image missing (%s): run `make guest`" % f)
 

@@ -1,7 +1,7 @@
 """End-to-end test of sandbox-vsock with a real Linux guest under QEMU (TCG).
 
 The guest is the project's kernel + initramfs (build/guest from `make guest`,
-or SANDBOX_GUEST_DIR holding vmlinux and initramfs.cpio.gz). This test
+or SANDBOX_GUEST_DIR holding vmlinux and initramfs.cpio). This test
 appends a second cpio archive (the kernel unpacks concatenated archives in
 order) with its own /init script, busybox and the static helper built from
 tests/e2e/vsock/vsock_guest.c; the kernel modules come from the image.
@@ -53,7 +53,7 @@ def pattern(off, n):
 def guest_dir():
     for d in (os.environ.get("SANDBOX_GUEST_DIR"), os.path.join(SRC, "build", "guest")):
         if d and os.path.isfile(os.path.join(d, "vmlinux")) and \
-                os.path.isfile(os.path.join(d, "initramfs.cpio.gz")):
+                os.path.isfile(os.path.join(d, "initramfs.cpio")):
             return d
     return None
 
@@ -193,7 +193,7 @@ def env(tmp_path):
     d = str(tmp_path)
     initrd = os.path.join(d, "initrd")
     with open(initrd, "wb") as f:
-        with open(os.path.join(gd, "initramfs.cpio.gz"), "rb") as b:
+        with open(os.path.join(gd, "initramfs.cpio"), "rb") as b:
             f.write(b.read())
         f.write(build_overlay(d))
     return {"dir": d, "guest": gd, "qemu": qemu, "initrd": initrd}

@@ -1,7 +1,9 @@
-"""Which kernel the launcher boots: the unpacked ELF `vmlinux` that
-`make guest` writes beside Debian's bzImage (guest/kernel-elf.sh; under
-TCG the bzImage spends seconds decompressing itself), and the bzImage
-when a guest dir has only that. The fake QEMU writes its command line."""
+"""Which kernel and initramfs the launcher boots: the unpacked ELF
+`vmlinux` that `make guest` writes beside Debian's bzImage
+(guest/kernel-elf.sh; under TCG the bzImage spends seconds decompressing
+itself), and the bzImage when a guest dir has only that; the uncompressed
+`initramfs.cpio`, and the `initramfs.cpio.gz` an older build or install
+has. The fake QEMU writes its command line."""
 import lzma
 import os
 import struct
@@ -13,10 +15,10 @@ from sbxtest import run
 from sbxtest.launcher import QEMU_ARGV_EXITS, fake_vm
 
 
-def kernel_arg(env, tmp_path, request, files):
+def kernel_arg(env, tmp_path, request, files, opt="-kernel"):
     x = fake_vm(env, tmp_path, request, QEMU_ARGV_EXITS, marker="qemu-argv")
     guest = tmp_path / "guest"
-    for f in ("vmlinux", "vmlinuz"):
+    for f in ("vmlinux", "vmlinuz", "initramfs.cpio", "initramfs.cpio.gz"):
         if f not in files and (guest / f).exists():
             (guest / f).unlink()
         elif f in files:
@@ -25,22 +27,37 @@ def kernel_arg(env, tmp_path, request, files):
             timeout=60)
     assert x.marker.exists(), r.stderr.decode(errors="replace")
     argv = x.marker.read_text().splitlines()
-    return argv[argv.index("-kernel") + 1], guest, r
+    return argv[argv.index(opt) + 1], guest, r
 
 
 def test_boots_the_unpacked_kernel_when_there(env, tmp_path, request):
-    k, guest, _ = kernel_arg(env, tmp_path, request, ("vmlinux", "vmlinuz"))
+    k, guest, _ = kernel_arg(env, tmp_path, request, ("vmlinux", "vmlinuz", "initramfs.cpio"))
     assert k == str(guest / "vmlinux")
 
 
 def test_boots_the_bzimage_when_alone(env, tmp_path, request):
-    k, guest, _ = kernel_arg(env, tmp_path, request, ("vmlinuz",))
+    k, guest, _ = kernel_arg(env, tmp_path, request, ("vmlinuz", "initramfs.cpio"))
     assert k == str(guest / "vmlinuz")
 
 
-def test_no_kernel_names_the_guest_dir(env, tmp_path, request):
+def test_boots_the_uncompressed_initramfs_when_there(env, tmp_path, request):
+    i, guest, _ = kernel_arg(env, tmp_path, request,
+                             ("vmlinux", "initramfs.cpio", "initramfs.cpio.gz"),
+                             opt="-initrd")
+    assert i == str(guest / "initramfs.cpio")
+
+
+def test_boots_an_older_gzipped_initramfs_when_alone(env, tmp_path, request):
+    i, guest, _ = kernel_arg(env, tmp_path, request,
+                             ("vmlinux", "initramfs.cpio.gz"), opt="-initrd")
+    assert i == str(guest / "initramfs.cpio.gz")
+
+
+@pytest.mark.parametrize("missing", ["vmlinuz", "initramfs.cpio"])
+def test_no_kernel_or_initramfs_names_the_guest_dir(env, tmp_path, request,
+                                                   missing):
     x = fake_vm(env, tmp_path, request, QEMU_ARGV_EXITS, marker="qemu-argv")
-    os.unlink(tmp_path / "guest" / "vmlinuz")
+    os.unlink(tmp_path / "guest" / missing)
     r = run([x.bin, "--workspace", str(x.ws), "--", "true"], env=x.env,
             timeout=60)
     err = r.stderr.decode(errors="replace")

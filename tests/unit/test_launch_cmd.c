@@ -144,7 +144,7 @@ int main(void)
 
 	struct qemu_config qc = {
 		.qemu = "qemu-system-x86_64", .kernel = "/g/vmlinuz",
-		.initrd = "/g/initramfs.cpio.gz", .workspace = "/home/u/a,b",
+		.initrd = "/g/initramfs.cpio", .workspace = "/home/u/a,b",
 		.vhost_sock = "/run/s/vhost.sock", .console_log = "/r/console.log",
 		.hostname = "box", .accel = ACCEL_TCG, .memory_mb = 512, .cpus = 1,
 		.uid = 1001, .gid = 1002,
@@ -156,6 +156,8 @@ int main(void)
 	       "TCG CPU without ERMS/FSRM (rep movsb is byte by byte there)");
 	ok(strstr(after(&a, "-append", 0), "tsc_early_khz=2000000 lpj=4000000"),
 	   "TCG keeps the TSC options");
+	ok(strstr(after(&a, "-append", 0), " cryptomgr.notests ") != NULL,
+	   "no crypto self-tests at boot");
 	ok(strstr(after(&a, "-append", 0),
 		  "sandbox.workspace=/home/u/a,b sandbox.uid=1001 sandbox.gid=1002 "
 		  "sandbox.hostname=box"),

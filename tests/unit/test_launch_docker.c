@@ -66,7 +66,7 @@ int main(void)
 
 	struct qemu_config qc = {
 		.qemu = "qemu-system-x86_64", .kernel = "/g/vmlinuz",
-		.initrd = "/g/initramfs.cpio.gz", .workspace = "/home/u/a",
+		.initrd = "/g/initramfs.cpio", .workspace = "/home/u/a",
 		.vhost_sock = "/run/s/vhost.sock", .console_log = "/r/console.log",
 		.hostname = "box", .accel = ACCEL_TCG, .memory_mb = 512, .cpus = 1,
 		.uid = 1001, .gid = 1002, .docker = true,

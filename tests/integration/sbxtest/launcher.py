@@ -43,7 +43,7 @@ def fake_vm(env, root, request, qemu=QEMU_EXITS, marker="qemu-ran"):
     guest = root / "guest"
     guest.mkdir()
     (guest / "vmlinuz").write_bytes(b"not a kernel")
-    (guest / "initramfs.cpio.gz").write_bytes(b"not an initramfs")
+    (guest / "initramfs.cpio").write_bytes(b"not an initramfs")
     x.marker = root / marker
     script = root / "fake-qemu"
     script.write_text("#!/bin/sh\n" + qemu.replace("{marker}", str(x.marker)))
