@@ -65,6 +65,34 @@ struct policy *pf_load(const char *text, struct policy_errors *errs)
 	return policy_builder_finish(b, errs);
 }
 
+struct policy *pf_load_ok(const char *text, const char *what)
+{
+	struct policy_errors e = {0};
+	struct policy *p = pf_load(text, &e);
+	ok(p != NULL, "%s loads", what);
+	for (size_t i = 0; i < e.count; i++)
+		tap_diag("%s", e.msgs[i]);
+	policy_errors_free(&e);
+	return p;
+}
+
+void pf_expect_refused(const char *text, const char *want, const char *at)
+{
+	struct policy_errors e = {0};
+	struct policy *p = pf_load(text, &e);
+	bool found = false;
+	for (size_t i = 0; i < e.count && !found; i++)
+		found = strstr(e.msgs[i], want) &&
+			(!at || strstr(e.msgs[i], at));
+	ok(!p && found, "refused: %s%s%s", want, at ? " at " : "",
+	   at ? at : "");
+	if (!found)
+		for (size_t i = 0; i < e.count; i++)
+			tap_diag("%s", e.msgs[i]);
+	policy_free(p);
+	policy_errors_free(&e);
+}
+
 int pf_diff(const char *base, const char *repo, struct policy_diff *d,
 	    struct policy_errors *errs)
 {

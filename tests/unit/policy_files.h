@@ -24,6 +24,14 @@ const char *pf_write(char *out, size_t outsz, const char *name,
 /* One policy from text (as the file "p.yaml"), presets from pf_presets(). */
 struct policy *pf_load(const char *text, struct policy_errors *errs);
 
+/* pf_load, asserting that it loaded (WHAT names it); its messages
+ * (none expected) are printed as diagnostics. */
+struct policy *pf_load_ok(const char *text, const char *what);
+/* Assert that text is refused with a message containing WANT and, when AT
+ * is not NULL, AT (a ":line:" place) in the same message; every message
+ * is printed when none matches. */
+void pf_expect_refused(const char *text, const char *want, const char *at);
+
 /* The widening diff of repo text (as ".sandbox/policy.yaml") against the
  * one file base; returns policy_diff_compute()'s code. errs may be NULL:
  * then the errors are printed as diagnostics and freed. */

@@ -19,10 +19,8 @@ static int diff(const char *base, const char *repo, struct policy_diff *d)
 
 static void loader(void)
 {
-	struct policy_errors e = {0};
-	struct policy *p = pf_load("version: 1\nhost_ports: [5432, 8080, 5432]\n",
-				&e);
-	ok(p != NULL, "host_ports loads");
+	struct policy *p = pf_load_ok(
+		"version: 1\nhost_ports: [5432, 8080, 5432]\n", "host_ports");
 	ok(policy_host_port_open(p, 5432) && policy_host_port_open(p, 8080),
 	   "listed ports are open");
 	ok(!policy_host_port_open(p, 22) && !policy_host_port_open(p, 0),
@@ -32,7 +30,6 @@ static void loader(void)
 	policy_host_ports(p, buf, 8, &n);
 	is_int(n, 2, "a repeated port is kept once");
 	policy_free(p);
-	policy_errors_free(&e);
 
 	static const struct {
 		const char *text, *msg;
@@ -44,16 +41,8 @@ static void loader(void)
 		{"version: 1\nhost_ports: [1]\nhost_ports: [2]\n", "duplicate"},
 		{"version: 1\nhost_port: [1]\n", "unknown key"},
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct policy_errors be = {0};
-		struct policy *bp = pf_load(bad[i].text, &be);
-		ok(!bp && be.count && strstr(be.msgs[0], bad[i].msg),
-		   "refused: %s", bad[i].msg);
-		if (be.count)
-			tap_diag("%s", be.msgs[0]);
-		policy_free(bp);
-		policy_errors_free(&be);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		pf_expect_refused(bad[i].text, bad[i].msg, NULL);
 }
 
 static void decisions(void)
@@ -61,11 +50,11 @@ static void decisions(void)
 	struct policy_errors e = {0};
 	/* A host rule for the name, even any-port, opens nothing more, and
 	 * report mode does not turn its refusal into would-deny. */
-	struct policy *p = pf_load("version: 1\nmode: report\nhost_ports: [5432]\n"
-				"allow:\n  - host: host.sandbox.internal\n"
-				"    ports: any\n  - \"*.sandbox.internal\"\n",
-				&e);
-	ok(p != NULL, "loads");
+	struct policy *p = pf_load_ok(
+		"version: 1\nmode: report\nhost_ports: [5432]\n"
+		"allow:\n  - host: host.sandbox.internal\n"
+		"    ports: any\n  - \"*.sandbox.internal\"\n",
+		"report mode with host_ports");
 	struct policy_verdict v = policy_decide_name(p, POLICY_HOST_INTERNAL,
 						     5432);
 	is_int(v.decision, DECISION_ALLOW, "listed port allowed");
@@ -79,7 +68,8 @@ static void decisions(void)
 	ok(v.decision != DECISION_DENY, "another name follows its rules");
 	policy_free(p);
 
-	p = pf_load("version: 1\nallow:\n  - host.sandbox.internal\n", &e);
+	p = pf_load_ok("version: 1\nallow:\n  - host.sandbox.internal\n",
+		       "a rule for the name, no host_ports");
 	v = policy_decide_name(p, POLICY_HOST_INTERNAL, 443);
 	is_int(v.decision, DECISION_DENY, "without host ports a rule opens nothing");
 	v = policy_decide_name(p, POLICY_HOST_INTERNAL, 0);

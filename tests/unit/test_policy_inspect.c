@@ -13,18 +13,14 @@ static char base_path[128], base_insp_path[128], base_all_path[128];
 
 static void loader(void)
 {
-	struct policy_errors e = {0};
-	struct policy *p = pf_load("version: 1\nallow:\n"
-				   "  - host: API.Example.com\n"
-				   "    inspect: true\n"
-				   "  - host: quiet.example.com\n"
-				   "    inspect: false\n"
-				   "  - host: api.example.com\n"
-				   "    ports: [8443]\n    inspect: true\n",
-				   &e);
-	ok(p != NULL, "inspect: true loads");
-	for (size_t i = 0; i < e.count; i++)
-		tap_diag("%s", e.msgs[i]);
+	struct policy *p = pf_load_ok("version: 1\nallow:\n"
+				      "  - host: API.Example.com\n"
+				      "    inspect: true\n"
+				      "  - host: quiet.example.com\n"
+				      "    inspect: false\n"
+				      "  - host: api.example.com\n"
+				      "    ports: [8443]\n    inspect: true\n",
+				      "inspect: true");
 	size_t n = 0;
 	const struct policy_inspect *h = policy_inspected(p, &n);
 	is_int(n, 1, "one inspected host, a repeat kept once");
@@ -39,7 +35,6 @@ static void loader(void)
 	struct policy_verdict v = policy_decide_name(p, "api.example.com", 443);
 	ok(v.decision == DECISION_ALLOW, "the rule still allows its host");
 	policy_free(p);
-	policy_errors_free(&e);
 
 	/* Each one must fail closed, naming the place and the reason. */
 	static const struct {
@@ -66,15 +61,8 @@ static void loader(void)
 		{"version: 1\nallow:\n  - host: api.example.com\n    inspect: all\n",
 		 "inspect must be true or false"},
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct policy_errors be = {0};
-		struct policy *bp = pf_load(bad[i].yaml, &be);
-		ok(!bp && be.count && strstr(be.msgs[0], bad[i].want) &&
-			   strstr(be.msgs[0], ":4:"),
-		   "refused %zu: %s", i, be.count ? be.msgs[0] : "(none)");
-		policy_free(bp);
-		policy_errors_free(&be);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		pf_expect_refused(bad[i].yaml, bad[i].want, ":4:");
 }
 
 static void widening(void)
@@ -121,18 +109,14 @@ static void widening(void)
 /* inspect: all at the top level: the CA's names are the allowed names. */
 static void all(void)
 {
-	struct policy_errors e = {0};
-	struct policy *p = pf_load("version: 1\ninspect: all\nallow:\n"
-				   "  - API.example.com\n"
-				   "  - '*.pkg.example.org'\n"
-				   "  - '**.cdn.example.net'\n"
-				   "  - api.example.com\n"
-				   "  - cidr: 10.1.0.0/16\n"
-				   "deny:\n  - co.uk\n",
-				   &e);
-	ok(p != NULL, "inspect: all loads");
-	for (size_t i = 0; i < e.count; i++)
-		tap_diag("%s", e.msgs[i]);
+	struct policy *p = pf_load_ok("version: 1\ninspect: all\nallow:\n"
+				      "  - API.example.com\n"
+				      "  - '*.pkg.example.org'\n"
+				      "  - '**.cdn.example.net'\n"
+				      "  - api.example.com\n"
+				      "  - cidr: 10.1.0.0/16\n"
+				      "deny:\n  - co.uk\n",
+				      "inspect: all");
 	const struct policy_inspect *at = NULL;
 	ok(policy_inspects_all(p, &at) && at && at->line == 2 &&
 		   at->col == 10,
@@ -146,13 +130,12 @@ static void all(void)
 		is_str(names[2], "cdn.example.net", "**. suffix");
 	}
 	policy_free(p);
-	policy_errors_free(&e);
-	p = pf_load("version: 1\nallow:\n  - api.example.com\n", &e);
+	p = pf_load_ok("version: 1\nallow:\n  - api.example.com\n",
+		       "without inspect: all");
 	ok(p && !policy_inspects_all(p, NULL) &&
 		   !policy_ca_names(p, &n) && n == 0,
 	   "without it: no CA names");
 	policy_free(p);
-	policy_errors_free(&e);
 
 	static const struct {
 		const char *yaml, *want;
@@ -175,14 +158,8 @@ static void all(void)
 		{"version: 1\ninspect: all\ninspect: all\n",
 		 "3:1: duplicate key 'inspect'"},
 	};
-	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
-		struct policy_errors be = {0};
-		struct policy *bp = pf_load(bad[i].yaml, &be);
-		ok(!bp && be.count && strstr(be.msgs[0], bad[i].want),
-		   "all: refused %zu: %s", i, be.count ? be.msgs[0] : "(none)");
-		policy_free(bp);
-		policy_errors_free(&be);
-	}
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		pf_expect_refused(bad[i].yaml, bad[i].want, NULL);
 
 	/* Too many names for the constraints: refused at inspect: all. */
 	char *big = malloc(64 * 1024);
@@ -192,12 +169,7 @@ static void all(void)
 	for (int i = 0; i <= POLICY_CA_NAMES_MAX; i++)
 		len += (size_t)snprintf(big + len, 64 * 1024 - len,
 					"  - h%d.example.com\n", i);
-	struct policy_errors be = {0};
-	struct policy *bp = pf_load(big, &be);
-	ok(!bp && be.count && strstr(be.msgs[0], "2:10: inspect: all: more than"),
-	   "too many names refused: %s", be.count ? be.msgs[0] : "(none)");
-	policy_free(bp);
-	policy_errors_free(&be);
+	pf_expect_refused(big, "2:10: inspect: all: more than", NULL);
 	free(big);
 
 	/* A repository adding inspect: all widens, once. */
