@@ -39,7 +39,7 @@ $(GUEST_DIR)/alternatives: FORCE_KPKG
 
 $(GUEST_DIR)/initramfs.cpio: $(GUEST_DIR)/sandbox-init $(GUEST_DIR)/kernel-pkg \
 		$(GUEST_DIR)/alternatives guest/build-image.sh guest/alternatives.sh \
-		guest/kernel-elf.sh
+		guest/kernel-elf.sh guest/module-unsign.sh
 	sh guest/build-image.sh $(GUEST_DIR) $(GUEST_DIR)/sandbox-init
 
 $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/vmlinux $(GUEST_DIR)/kernel-version: $(GUEST_DIR)/initramfs.cpio

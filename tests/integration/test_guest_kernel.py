@@ -139,3 +139,45 @@ def test_kernel_elf_refuses_with_the_reason(env, tmp_path, case, why):
     assert rc != 0
     assert why in err, err
     assert not out.exists() and not (tmp_path / "vmlinux.tmp").exists()
+
+
+# guest/module-unsign.sh on modules laid out as the kernel's sign-file
+# appends a signature: module, PKCS#7 blob, struct module_signature
+# (signer and key id lengths 0, the blob's length big-endian), magic.
+MODULE = b"\x7fELF" + bytes(range(256)) * 2
+
+
+def signed(module=MODULE, sig=b"S" * 300, signer_len=0, sig_len=None):
+    trailer = bytes([0, 0, 2, signer_len, 0, 0, 0, 0]) + struct.pack(
+        ">I", len(sig) if sig_len is None else sig_len)
+    return module + sig + trailer + b"~Module signature appended~\n"
+
+
+def unsign(env, tmp_path, data):
+    f = tmp_path / "m.ko"
+    f.write_bytes(data)
+    r = run(["sh", os.path.join(env.src, "guest", "module-unsign.sh"), str(f)])
+    return r.returncode, r.stderr.decode(errors="replace"), f.read_bytes()
+
+
+def test_module_unsign_keeps_the_module_whole(env, tmp_path):
+    rc, err, out = unsign(env, tmp_path, signed())
+    assert rc == 0, err
+    assert out == MODULE
+
+
+def test_module_unsign_leaves_an_unsigned_module(env, tmp_path):
+    rc, err, out = unsign(env, tmp_path, MODULE)
+    assert (rc, out) == (0, MODULE), err
+
+
+@pytest.mark.parametrize("data, why", [
+    (signed(signer_len=4), "not PKCS#7"),
+    (signed(sig_len=10_000), "does not fit"),
+    (signed(sig_len=0), "does not fit"),
+    (signed(module=b"MZ" + MODULE[2:]), "not an ELF module"),
+])
+def test_module_unsign_refuses_with_the_reason(env, tmp_path, data, why):
+    rc, err, out = unsign(env, tmp_path, data)
+    assert rc != 0 and why in err, err
+    assert out == data, "a refused file was changed"
