@@ -289,6 +289,11 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		break;
 	case CS_RELAY:
 	case CS_DNS: {
+		if (c->refused_later) { /* relay_refuse_request's bound */
+			next = conn_end(c, "answers before a refused request "
+					   "cut at --drain-timeout");
+			break;
+		}
 		if (c->tlsw &&
 		    (next = tls_watch_timer(c)) != CONN_NEXT_WAIT)
 			break;

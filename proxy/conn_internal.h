@@ -19,7 +19,10 @@
  *   PROXY_HEAD -> RESOLVE -> CONNECT -> RELAY          (absolute-form GET)
  * Any state -> FLUSH (a deny/error response is being written, or, for a
  * refused client that has not spoken yet, briefly waited for so that the
- * refusal can speak its protocol) -> CLOSED.
+ * refusal can speak its protocol) -> CLOSED. A later request on a relayed
+ * HTTP connection is refused without a response: RELAY goes on with the
+ * client unread until the upstream's answers are out, then FLUSH waits
+ * for the client's end.
  *
  * How the files work together: every libevent or resolver callback hands
  * what happened to one dispatcher, conn_run() (conn_dispatch.c). A step
@@ -66,7 +69,10 @@ enum conn_state {
 	CS_RESOLVE,     /* c-ares lookup of an allowed name in flight */
 	CS_CONNECT,     /* non-blocking connect to a checked address */
 	CS_RELAY,       /* splicing both directions (relay.c) */
-	CS_FLUSH,       /* writing a final response to the client, then close */
+	CS_FLUSH,       /* writing a final response to the client, then close;
+			   or, after a later request was refused in RELAY and
+			   the earlier answers relayed, waiting for the
+			   client's end (relay_refuse_request) */
 	CS_CLOSED,      /* closed and recorded; freed by a deferred event */
 };
 
@@ -175,6 +181,11 @@ struct conn {
 	struct http_checker hc; /* per-request checks of client->server HTTP */
 	uint8_t *hc_out;        /* owned: rewritten heads (explicit proxy) */
 	const char *eof_first;  /* which side closed first, for the record */
+	/* A later request was refused (relay_refuse_request): nothing more
+	 * is read from the client, the upstream got SHUT_WR, its answers are
+	 * relayed until it closes (then FLUSH's linger) or --drain-timeout;
+	 * c->aux->reason is the refusal's, the close record's reason. */
+	bool refused_later;
 
 	struct dns_stream *dns; /* owned, CS_DNS */
 	bool flushed; /* FLUSH: response written, SHUT_WR done */
@@ -261,6 +272,10 @@ enum conn_next conn_refuse(struct conn *c, enum deny_kind kind,
  * drop the upstream, send the protocol's refusal (403 page, TLS alert,
  * nothing), then close once it is out. */
 enum conn_next refuse_start(struct conn *c);
+/* A later request refused, its upstream's answers relayed and the
+ * upstream gone: FLUSH with nothing more to write (half-close, read the
+ * client to its EOF, close). */
+enum conn_next refuse_linger(struct conn *c);
 /* FLUSH: client bytes arrived, the output drained, the client's EOF. */
 enum conn_next refuse_client_read(struct conn *c);
 enum conn_next refuse_client_written(struct conn *c);
@@ -343,6 +358,14 @@ enum conn_next relay_upstream_read(struct conn *c);
 enum conn_next relay_client_written(struct conn *c);
 enum conn_next relay_upstream_written(struct conn *c);
 enum conn_next relay_eof(struct conn *c, bool from_client);
+/* A request refused during the relay (the checker, or a placeholder in
+ * clear); why names its number. Only the first on the connection
+ * (nothing forwarded before it) is answered, with kind's status
+ * (conn_refuse); a later one would have its status read as an earlier
+ * request's answer, so the connection is ended instead once the earlier
+ * answers are out. Returns what the calling step returns. */
+enum conn_next relay_refuse_request(struct conn *c, enum deny_kind kind,
+				    const char *why);
 /* Move n bytes of in to the bufferevent to, or send p's n bytes to it:
  * straight to its socket when nothing is queued there (no loop turn
  * before they leave), what the socket does not take queued as usual. */

@@ -121,7 +121,9 @@ void conn_close(struct conn *c, const char *reason)
 	if (c->decided || c->connect_audited)
 		r.decision = policy_decision_str(c->decided ? c->decision
 							    : DECISION_DENY);
-	r.reason = reason;
+	/* A later request refused (relay_refuse_request): the close record
+	 * is the refusal's, whatever ended the wait for earlier answers. */
+	r.reason = c->refused_later && c->aux ? c->aux->reason : reason;
 	r.bytes_up = (int64_t)c->bytes_up;
 	r.bytes_down = (int64_t)c->bytes_down;
 	r.duration_ms = (int64_t)(mono_ms() - c->start_ms);

@@ -130,6 +130,20 @@ enum conn_next refuse_start(struct conn *c)
 	return respond(c);
 }
 
+enum conn_next refuse_linger(struct conn *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	if (c->upstream) {
+		bufferevent_free(c->upstream);
+		c->upstream = NULL;
+	}
+	c->state = CS_FLUSH;
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_enable(c->client, EV_READ | EV_WRITE);
+	conn_set_timer(c, FLUSH_TIMEOUT_MS);
+	return refuse_client_written(c);
+}
+
 enum conn_next refuse_client_read(struct conn *c)
 {
 	if (c->aux->deny_waiting)

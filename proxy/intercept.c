@@ -29,6 +29,9 @@
 #define ICPT_LWM (256 * 1024)
 /* A rewritten head: the head plus every value in place of a placeholder. */
 #define ICPT_OUT_MAX (HTTP_HEAD_MAX + SECRET_MAX * SECRET_LEN_MAX * 2)
+/* After a later request was refused and the answers are out: how long
+ * the guest's own end is waited for (as a refusal's flush, conn_refuse.c). */
+#define ICPT_LINGER_MS 3000
 
 struct session {
 	LIST_ENTRY(session) link;
@@ -46,6 +49,20 @@ struct session {
 	uint32_t audited; /* secrets whose use is on record */
 	bool inspect;     /* an inspected host: one request record a head */
 	bool closing;     /* flushing a last answer to the guest */
+	/* Bytes went up: a refusal can no longer be answered with a status
+	 * (the guest would read it as an earlier request's answer). */
+	bool forwarded;
+	/* A later request was refused (refuse_later): nothing more is read
+	 * from the guest, the upstream has been told the requests ended
+	 * (up_shut), and its answers are relayed until it closes or
+	 * --drain-timeout; then the guest gets the end of the stream
+	 * (lingering: its bytes are read and dropped until its end). */
+	bool draining, up_shut, lingering;
+	struct event *deadline; /* owned: draining's bound */
+	/* owned: waits for room for a close_notify (half_close) on shut_bev,
+	 * the side whose output is all written */
+	struct event *shut_ev;
+	struct bufferevent *shut_bev;
 };
 
 struct intercept {
@@ -199,6 +216,10 @@ fail:
 static void session_free(struct session *s)
 {
 	LIST_REMOVE(s, link);
+	if (s->deadline)
+		event_free(s->deadline);
+	if (s->shut_ev)
+		event_free(s->shut_ev);
 	if (s->down)
 		bufferevent_free(s->down);
 	if (s->up)
@@ -345,7 +366,7 @@ int intercept_record_request(struct proxy *px, uint64_t conn_id,
 }
 
 /* The guest gets status and a one-line reason, then the session ends. */
-static void refuse(struct session *s, int status, const char *why)
+static void answer(struct session *s, int status, const char *why)
 {
 	char msg[600];
 	char head[200];
@@ -377,6 +398,145 @@ static void end(struct session *s, const char *why)
 		proxy_log(s->px, "conn %llu: intercept: %s",
 			  (unsigned long long)s->conn, why);
 	session_free(s);
+}
+
+/* close_notify, then FIN, on a side whose output is all written: the
+ * peer sees the end of what it gets and may still send (TCP half-close;
+ * TLS 1.3 allows it, and a TLS 1.2 server has answered what it read
+ * before the alert). false: the socket has no room for the alert yet
+ * (OpenSSL keeps the rest; the next SSL_shutdown() sends it and reads
+ * nothing). */
+static bool half_close(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	ERR_clear_error();
+	int r = SSL_shutdown(ssl);
+	bool again = r < 0 && SSL_get_error(ssl, r) == SSL_ERROR_WANT_WRITE;
+	ERR_clear_error();
+	if (!again)
+		shutdown(bufferevent_getfd(bev), SHUT_WR);
+	return !again;
+}
+
+static void shut_retry(evutil_socket_t fd, short what, void *arg);
+
+static void shut_cancel(struct session *s)
+{
+	if (s->shut_ev)
+		event_free(s->shut_ev);
+	s->shut_ev = NULL;
+	s->shut_bev = NULL;
+}
+
+/* Half-close bev now, or as soon as its socket has room. */
+static void shut_side(struct session *s, struct bufferevent *bev)
+{
+	if (half_close(bev)) {
+		if (s->shut_bev == bev)
+			shut_cancel(s);
+		return;
+	}
+	if (s->shut_bev != bev) {
+		shut_cancel(s);
+		s->shut_ev = event_new(s->px->base, bufferevent_getfd(bev),
+				       EV_WRITE, shut_retry, s);
+		s->shut_bev = s->shut_ev ? bev : NULL;
+	}
+	if (!s->shut_ev || event_add(s->shut_ev, NULL) < 0)
+		shutdown(bufferevent_getfd(bev), SHUT_WR); /* no room kept */
+}
+
+static void shut_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)fd;
+	(void)what;
+	shut_side(s, s->shut_bev);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	(void)fd;
+	(void)what;
+	end(s, s->lingering ? NULL
+			    : "answers before a refused request cut at "
+			      "--drain-timeout");
+}
+
+/* The earlier answers are out and the upstream is gone: the guest gets
+ * the end of the stream, and what it still sends is read and dropped
+ * until its own end, so that closing with its bytes unread cannot reset
+ * the connection under an answer it has not read yet. */
+static void linger(struct session *s)
+{
+	struct timeval tv = {.tv_sec = ICPT_LINGER_MS / 1000,
+			     .tv_usec = (ICPT_LINGER_MS % 1000) * 1000};
+	s->lingering = true;
+	evtimer_add(s->deadline, &tv);
+	shut_side(s, s->down);
+	bufferevent_enable(s->down, EV_READ);
+}
+
+/* The upstream has every byte forwarded before the refused request: tell
+ * it the requests ended. */
+static void up_sent_all(struct session *s)
+{
+	if (s->draining && !s->up_shut && s->up &&
+	    evbuffer_get_length(bufferevent_get_output(s->up)) == 0) {
+		s->up_shut = true;
+		shut_side(s, s->up);
+	}
+}
+
+/* A later request refused. A status now would be read as the answer to
+ * an earlier request, whose real answer may still be on its way: the
+ * refused head and everything after it are dropped and nothing more is
+ * read from the guest, the upstream is told the requests ended, and the
+ * guest gets every earlier answer whole, then the end of the stream (an
+ * HTTP client retries an idempotent request on a new connection, where
+ * it is first and gets the status). --drain-timeout bounds it: a server
+ * that never closes or a guest that never reads cannot keep the session.
+ * false: s is gone. */
+static bool refuse_later(struct session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->down);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_disable(s->down, EV_READ);
+	s->draining = true;
+	struct timeval tv = {.tv_sec = (time_t)s->px->cfg->drain_timeout};
+	s->deadline = evtimer_new(s->px->base, deadline_cb, s);
+	if (!s->deadline || evtimer_add(s->deadline, &tv) < 0) {
+		end(s, "out of memory");
+		return false;
+	}
+	/* up_written then fires once the output is empty. */
+	bufferevent_setwatermark(s->up, EV_WRITE, 0, 0);
+	up_sent_all(s);
+	return true;
+}
+
+/* Refuse request n. Only the first on the connection (nothing went up
+ * before it) is answered with status and why; a later one ends the
+ * connection instead (refuse_later). The deny record, when rec (a failed
+ * write fails closed), says which. false: s is gone. */
+static bool refuse(struct session *s, unsigned n, int status,
+		   const char *secret, const char *why, bool rec)
+{
+	char reason[600];
+	fmt_buf(reason, sizeof(reason), "request %u: %s%s", n, why,
+		s->forwarded ? "; the connection was ended instead of "
+			       "answered (earlier requests' answers relayed "
+			       "first)"
+			     : "");
+	if (rec && record(s, "deny", secret, reason) < 0) {
+		end(s, "audit log write failed");
+		return false;
+	}
+	if (s->forwarded)
+		return refuse_later(s);
+	answer(s, status, reason);
+	return true;
 }
 
 /* A head on its way up: replace placeholders, or refuse the request.
@@ -414,16 +574,13 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 			"is not one of its hosts: exfiltration attempt "
 			"refused",
 			t->s[which].var, s->name);
-		if (record(s, "deny", t->s[which].var, why) < 0) {
-			end(s, "audit log write failed");
-			return false;
-		}
-		refuse(s, 403, why);
+		refuse(s, s->hc.requests, 403, t->s[which].var, why, true);
 		return false;
 	case SUBST_TOO_LARGE:
 	case SUBST_MALFORMED:
 	default:
-		refuse(s, 431, "request head too large after substitution");
+		refuse(s, s->hc.requests, 431, NULL,
+		       "request head too large after substitution", false);
 		return false;
 	}
 	/* The secrets' own headers (policy header:/format:), set whatever
@@ -438,8 +595,9 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 		src = s->out2;
 		out_len = set_len;
 	} else if (hs != SUBST_NONE) {
-		refuse(s, 431, "request head too large with the secret's "
-			       "header");
+		refuse(s, s->hc.requests, 431, NULL,
+		       "request head too large with the secret's header",
+		       false);
 		return false;
 	}
 	for (size_t i = 0; t && i < t->n && i < 32; i++) {
@@ -464,6 +622,7 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 		return false;
 	}
 	evbuffer_add(to, src, out_len);
+	s->forwarded = true;
 	explicit_bzero(s->out, sub_len);
 	if (hs == SUBST_DONE)
 		explicit_bzero(s->out2, set_len);
@@ -501,17 +660,14 @@ static bool forward_up(struct session *s)
 					return false;
 			} else {
 				evbuffer_add(to, buf, act.consumed);
+				s->forwarded = true;
 			}
 			evbuffer_drain(in, act.consumed);
 			break;
-		case HC_REJECT: {
-			char why[400];
-			fmt_buf(why, sizeof(why), "request %u: %s",
-				s->hc.requests + 1, act.why);
-			(void)record(s, "deny", NULL, why);
-			refuse(s, act.status, why);
+		case HC_REJECT:
+			refuse(s, s->hc.requests + 1, act.status, NULL, act.why,
+			       true);
 			return false;
-		}
 		}
 		if (evbuffer_get_length(to) >= ICPT_HWM) {
 			bufferevent_disable(s->down, EV_READ);
@@ -522,8 +678,12 @@ static bool forward_up(struct session *s)
 
 static void down_read(struct bufferevent *bev, void *arg)
 {
-	(void)bev;
 	struct session *s = arg;
+	if (s->draining) { /* never forwarded: see refuse_later */
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	if (!s->closing && s->up)
 		forward_up(s);
 }
@@ -541,7 +701,8 @@ static void up_read(struct bufferevent *bev, void *arg)
 	evbuffer_add_buffer(bufferevent_get_output(s->down), in);
 	if (evbuffer_get_length(bufferevent_get_output(s->down)) >= ICPT_HWM)
 		bufferevent_disable(bev, EV_READ);
-	if (!http_checker_waiting(&s->hc) && !s->closing && s->up)
+	if (!http_checker_waiting(&s->hc) && !s->closing && !s->draining &&
+	    s->up)
 		forward_up(s);
 }
 
@@ -550,7 +711,12 @@ static void down_written(struct bufferevent *bev, void *arg)
 {
 	struct session *s = arg;
 	if (s->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		if (s->lingering ||
+		    evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+			return;
+		if (s->draining)
+			linger(s);
+		else
 			end(s, NULL);
 		return;
 	}
@@ -562,7 +728,9 @@ static void up_written(struct bufferevent *bev, void *arg)
 {
 	(void)bev;
 	struct session *s = arg;
-	if (!s->closing)
+	if (s->draining)
+		up_sent_all(s);
+	else if (!s->closing)
 		bufferevent_enable(s->down, EV_READ);
 }
 
@@ -617,13 +785,19 @@ static void up_event(struct bufferevent *bev, short what, void *arg)
 				return;
 			}
 		}
+		if (s->shut_bev == s->up)
+			shut_cancel(s);
 		bufferevent_free(s->up);
 		s->up = NULL;
 		/* What the upstream sent still reaches the guest. */
 		s->closing = true;
 		bufferevent_disable(s->down, EV_READ);
 		bufferevent_setwatermark(s->down, EV_WRITE, 0, 0);
-		if (evbuffer_get_length(bufferevent_get_output(s->down)) == 0)
+		if (evbuffer_get_length(bufferevent_get_output(s->down)) > 0)
+			return;
+		if (s->draining)
+			linger(s);
+		else
 			end(s, NULL);
 	}
 }

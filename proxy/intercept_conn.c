@@ -90,12 +90,11 @@ enum conn_next conn_head_in_clear(struct conn *c, const uint8_t *head,
 				   &used, &which) == SUBST_FOREIGN) {
 		char why[400];
 		fmt_buf(why, sizeof(why),
-			"the placeholder of secret %s was sent in clear to "
-			"%s: exfiltration attempt refused (secrets go only "
-			"over TLS to their hosts)",
-			t->s[which].var, c->name);
-		c->proto = &proto_http;
-		return conn_refuse(c, DENY_POLICY, why);
+			"request %u: the placeholder of secret %s was sent in "
+			"clear to %s: exfiltration attempt refused (secrets go "
+			"only over TLS to their hosts)",
+			c->hc.requests, t->s[which].var, c->name);
+		return relay_refuse_request(c, DENY_POLICY, why);
 	}
 	/* An inspected host's request in clear is on record before it
 	 * leaves, as on an intercepted connection. */

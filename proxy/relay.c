@@ -7,7 +7,8 @@
  * the receiving side's write callback once it has drained below half.
  * Half-close: EOF from one side becomes shutdown(SHUT_WR) on the other once
  * everything before it was written; the connection closes when both
- * directions are done. */
+ * directions are done. A request refused after others were forwarded is
+ * a half-close the proxy makes itself (relay_refuse_request). */
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
@@ -168,6 +169,55 @@ static ssize_t read_more(struct conn *c, struct bufferevent *from,
 	return (ssize_t)got;
 }
 
+/* Refused later: the upstream has every byte forwarded before the
+ * refused request; tell it the requests ended. */
+static void shut_upstream(struct conn *c)
+{
+	if (c->up_shut || !c->upstream ||
+	    evbuffer_get_length(bufferevent_get_output(c->upstream)) > 0)
+		return;
+	shutdown(bufferevent_getfd(c->upstream), SHUT_WR);
+	c->up_shut = true;
+}
+
+enum conn_next relay_refuse_request(struct conn *c, enum deny_kind kind,
+				    const char *why)
+{
+	c->proto = &proto_http; /* a status is an HTTP response */
+	if (c->bytes_up == 0)
+		return conn_refuse(c, kind, why);
+	/* A status now would be read as the answer to an earlier request,
+	 * whose real answer may still be on its way. The refused head and
+	 * everything after it never leave and nothing more is read from the
+	 * client; the upstream gets the end of the requests it did get, and
+	 * its answers are relayed until it closes (relay_eof: then FLUSH's
+	 * linger) or --drain-timeout (as long as a stopping proxy gives its
+	 * connections to finish) has passed since the refusal: a server that
+	 * never closes or a client that never reads cannot keep the
+	 * connection. An HTTP client retries an idempotent request on a new
+	 * connection, where it is first and gets the status. */
+	struct conn_aux *a = conn_aux(c);
+	if (!a)
+		return conn_end(c, why);
+	fmt_buf(a->reason, sizeof(a->reason),
+		"%s; the connection was ended instead of answered (earlier "
+		"requests' answers relayed first)",
+		why);
+	c->decision = DECISION_DENY; /* the close record is the refusal's */
+	c->refused_later = true;
+	struct evbuffer *in = bufferevent_get_input(c->client);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	bufferevent_disable(c->client, EV_READ);
+	proxy_log(c->px, "conn %llu: %s", (unsigned long long)c->id,
+		  a->reason);
+	conn_set_timer(c, (uint64_t)c->px->cfg->drain_timeout * 1000);
+	bufferevent_setwatermark(c->upstream, EV_WRITE, 0, 0);
+	shut_upstream(c);
+	if (c->down_shut) /* the upstream closed, all relayed, already */
+		return refuse_linger(c);
+	return CONN_NEXT_WAIT;
+}
+
 static enum conn_next maybe_done(struct conn *c)
 {
 	if (c->up_shut && c->down_shut)
@@ -274,14 +324,14 @@ static enum conn_next forward_checked(struct conn *c, struct evbuffer *in,
 			else
 				fmt_buf(why, sizeof(why), "request %u: %s",
 					c->hc.requests + 1, act.why);
-			c->proto = &proto_http;
 			if (act.status == 403)
 				conn_hint(c, "open a new connection for "
 						  "each host");
-			return conn_refuse(c,
-					   act.status == 403 ? DENY_POLICY
-							     : DENY_MALFORMED,
-					   why);
+			return relay_refuse_request(
+				c,
+				act.status == 403 ? DENY_POLICY
+						  : DENY_MALFORMED,
+				why);
 		}
 		}
 	}
@@ -291,6 +341,10 @@ enum conn_next relay_client_read(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->client);
 	struct evbuffer *out = bufferevent_get_output(c->upstream);
+	if (c->refused_later) { /* never forwarded: relay_refuse_request */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return CONN_NEXT_WAIT;
+	}
 	c->last_active_ms = mono_ms();
 	enum conn_next next = forward_checked(c, in, out);
 	if (next != CONN_NEXT_WAIT)
@@ -343,6 +397,10 @@ enum conn_next relay_upstream_written(struct conn *c)
 {
 	size_t left = evbuffer_get_length(bufferevent_get_output(c->upstream));
 	c->last_active_ms = mono_ms();
+	if (c->refused_later) {
+		shut_upstream(c);
+		return CONN_NEXT_WAIT;
+	}
 	if (c->up_paused && left < RELAY_HWM / 2) {
 		c->up_paused = false;
 		if (!c->up_eof) {
@@ -386,6 +444,8 @@ enum conn_next relay_eof(struct conn *c, bool from_client)
 					   : "closed by upstream";
 	if (from_client) {
 		c->up_eof = true;
+		if (c->refused_later) /* its bytes are not read: FLUSH's */
+			return CONN_NEXT_WAIT;
 		/* A partial request head left at EOF is never forwarded. */
 		if (c->up_shut || evbuffer_get_length(bufferevent_get_output(
 					  c->upstream)) > 0)
@@ -402,6 +462,8 @@ enum conn_next relay_eof(struct conn *c, bool from_client)
 		if (c->down_shut || evbuffer_get_length(bufferevent_get_output(
 					    c->client)) > 0)
 			return CONN_NEXT_WAIT;
+		if (c->refused_later)
+			return refuse_linger(c);
 		if (!c->up_shut)
 			shutdown(bufferevent_getfd(c->client), SHUT_WR);
 		c->down_shut = true;

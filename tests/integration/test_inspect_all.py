@@ -158,23 +158,70 @@ def test_sni_of_one_name_host_of_another_refused(proxy_all, servers):
     assert _reached(tls, path) == []
 
 
-def test_pipelined_second_head_with_placeholder_refused(proxy_all, servers):
+def _head(path, port, extra=""):
+    return (f"GET {path} HTTP/1.1\r\nHost: other.test:{port}\r\n{extra}"
+            f"\r\n").encode()
+
+
+def _ended_instead(p, n):
+    """The deny record of a refused later request: its number, and that
+    the connection was ended instead of answered."""
+    rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
+                        host="other.test",
+                        reason=lambda r: bool(r) and f"request {n}:" in r
+                        and "ended instead of answered" in r)
+    assert "exfiltration" in rec["reason"], rec
+    return rec
+
+
+def test_pipelined_second_head_with_placeholder_ends_the_connection(proxy_all, servers):
+    """A (clean), B (the placeholder, to a host not on its list) and C
+    (clean) in one write: the guest reads A's whole answer, then the end
+    of the stream; a 403 there would be read as A's answer. Neither B nor
+    anything after it leaves."""
     tls, _ = servers
     p = proxy_all
-    a, b = "/pa-" + uuid.uuid4().hex, "/pb-" + uuid.uuid4().hex
+    a, b, c = ("/p" + x + "-" + uuid.uuid4().hex for x in "abc")
     ctx = ssl.create_default_context(cafile=p.ca)
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
-        s.sendall((f"GET {a} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n\r\n"
-                   f"GET {b} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n"
-                   f"Cookie: k={ts.PH}\r\n\r\n").encode())
-        st, _, body = sbxtest.read_http_response(s)
-    # The refusal is written at once and ends the session: the guest
-    # gets the 403 in place of the first answer (fail closed; the first
-    # request, clean, may have reached the server).
+        s.sendall(_head(a, tls.port) +
+                  _head(b, tls.port, f"Cookie: k={ts.PH}\r\n") +
+                  _head(c, tls.port))
+        got = sbxtest.read_to_end(s)
+    answers, rest = sbxtest.split_responses(got)
+    assert answers == [(200, f"ok {a}\n".encode())] and rest == b"", got
+    _ended_instead(p, 2)
+    # The server closed (the session ends the guest's stream only after
+    # the upstream is gone): what reached it is all it will get.
+    assert len(_reached(tls, a)) == 1
+    assert _reached(tls, b) == [] and _reached(tls, c) == []
+
+
+def test_keepalive_second_request_with_placeholder_ends_the_connection(proxy_all, servers):
+    """A sent and answered, then B with the placeholder on the same
+    connection: the end of the stream, no 403. B alone on a new
+    connection is its first request: the 403 with the reason."""
+    tls, _ = servers
+    p = proxy_all
+    a, b = "/ka-" + uuid.uuid4().hex, "/kb-" + uuid.uuid4().hex
+    ctx = ssl.create_default_context(cafile=p.ca)
+    bad = _head(b, tls.port, f"Cookie: k={ts.PH}\r\n")
+    with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw:
+        with ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
+            s.sendall(_head(a, tls.port))
+            st, _, body = sbxtest.read_http_response(s)
+            assert (st, body) == (200, f"ok {a}\n".encode()), (st, body)
+            s.sendall(bad)
+            assert sbxtest.read_to_end(s) == b""
+        _ended_instead(p, 2)
+        with ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
+            s.sendall(bad)
+            st, _, body = sbxtest.read_http_response(s)
     assert st == 403 and b"exfiltration" in body, (st, body)
-    p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
-                  host="other.test")
+    rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
+                        reason=lambda r: bool(r) and "request 1:" in r)
+    assert "ended instead" not in rec["reason"], rec
     assert _reached(tls, b) == []
 
 

@@ -226,6 +226,199 @@ def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
     p.wait_count(2, decision="deny", reason=lambda s: s and "exfiltration" in s)
 
 
+def _plain_head(path, port, extra=""):
+    return (f"GET {path} HTTP/1.1\r\nHost: allowed.test:{port}\r\n{extra}"
+            f"\r\n").encode()
+
+
+def _plain_ended_instead(p, n):
+    """A later request refused in clear: the connection's close record is
+    the deny, naming the request and that it was not answered."""
+    rec = p.wait_record(event="close", decision="deny", host="allowed.test",
+                        reason=lambda r: bool(r) and f"request {n}:" in r
+                        and "ended instead of answered" in r)
+    assert "exfiltration" in rec["reason"] and "TESTKEY" in rec["reason"], rec
+    return rec
+
+
+def test_pipelined_placeholder_in_plain_http_ends_the_connection(env, start_proxy, servers):
+    """A (clean), B (the placeholder, in clear) and C (clean) in one
+    write: the client reads A's whole answer, then EOF, never a 403 it
+    would read as A's answer; neither B nor C reaches the server."""
+    _, plain = servers
+    p = _start(env, start_proxy, servers)
+    a, b, c = ("/p" + x + "-" + uuid.uuid4().hex for x in "abc")
+    with p.forwarder(f"{p.synth('allowed.test')}:{plain.port}") as fw, \
+            fw.connect() as s:
+        s.sendall(_plain_head(a, plain.port) +
+                  _plain_head(b, plain.port, f"Authorization: Bearer {PH}\r\n") +
+                  _plain_head(c, plain.port))
+        got = sbxtest.read_to_end(s)
+    answers, rest = sbxtest.split_responses(got)
+    assert answers == [(200, f"ok {a}\n".encode())] and rest == b"", got
+    # The close record comes after the server closed its side: B would
+    # have reached it before.
+    _plain_ended_instead(p, 2)
+    assert [q["path"] for q in plain.seen.snapshot()
+            if q["path"] in (a, b, c)] == [a]
+
+
+def test_keepalive_placeholder_in_plain_http_ends_the_connection(env, start_proxy, servers):
+    """A answered, then B with the placeholder on the same connection:
+    EOF, no 403. B alone on a new connection is first: its 403."""
+    _, plain = servers
+    p = _start(env, start_proxy, servers)
+    a, b = "/ka-" + uuid.uuid4().hex, "/kb-" + uuid.uuid4().hex
+    bad = _plain_head(b, plain.port, f"Cookie: k={PH}\r\n")
+    with p.forwarder(f"{p.synth('allowed.test')}:{plain.port}") as fw:
+        with fw.connect() as s:
+            s.sendall(_plain_head(a, plain.port))
+            st, _, body = sbxtest.read_http_response(s)
+            assert (st, body) == (200, f"ok {a}\n".encode()), (st, body)
+            s.sendall(bad)
+            assert sbxtest.read_to_end(s) == b""
+        _plain_ended_instead(p, 2)
+        with fw.connect() as s:
+            s.sendall(bad)
+            st, _, body = sbxtest.read_http_response(s)
+    assert st == 403 and b"exfiltration" in body, (st, body)
+    rec = p.wait_record(event="close", decision="deny",
+                        reason=lambda r: bool(r) and "request 1:" in r)
+    assert "ended instead" not in rec["reason"], rec
+    assert [q["path"] for q in plain.seen.snapshot()
+            if q["path"] in (a, b)] == [a]
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_curl_retries_a_later_refused_request_on_a_new_connection(env, start_proxy, servers, scheme):
+    """What a real client makes of the end of the stream: curl reuses the
+    connection for B, sees it end before any answer, and sends B again on
+    a new connection, where it is first and gets the 403 with its reason.
+    In clear to the secret's own host, and inside TLS to git.test (an
+    intercepted host not on TESTKEY's list)."""
+    tls, plain = servers
+    srv, host = (plain, "allowed.test") if scheme == "http" else (tls, "git.test")
+    p = _start(env, start_proxy, servers)
+    a, b = "/ca-" + uuid.uuid4().hex, "/cb-" + uuid.uuid4().hex
+    with p.forwarder(f"{p.synth(host)}:{srv.port}") as fw:
+        common = ["--cacert", p.ca, "--connect-to",
+                  f"{host}:{srv.port}:127.0.0.1:{fw.port}", "-w", "|%{http_code}\n"]
+        r = sbxtest.run(["curl", "--silent", "--max-time", "10", *common,
+                         f"{scheme}://{host}:{srv.port}{a}", "--next", *common,
+                         "-H", f"Cookie: k={PH}", f"{scheme}://{host}:{srv.port}{b}"],
+                        timeout=20)
+    out = r.stdout.decode()
+    assert out.startswith(f"ok {a}\n|200\n") and out.endswith("|403\n"), out
+    assert "exfiltration" in out, out
+    # B came twice, on two connections: later on the first (ended), first
+    # on the second (answered); it never reached the server.
+    p.wait_record(decision="deny", reason=lambda r: bool(r) and "request 2:" in r
+                  and "ended instead of answered" in r)
+    p.wait_record(decision="deny", reason=lambda r: bool(r) and "request 1:" in r
+                  and "exfiltration" in r)
+    assert [q for q in srv.seen.snapshot() if q["path"] == b] == []
+    assert len([q for q in srv.seen.snapshot() if q["path"] == a]) == 1
+
+
+class _HoldServer:
+    """Answers the first request of each connection, then reads to the
+    client's end (recording anything more: nothing may come) and holds
+    its socket open until released: a server that never closes."""
+
+    def __init__(self, pki, tls):
+        self.ctx = None
+        if tls:
+            self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.ctx.load_cert_chain(pki["cert"], pki["key"])
+        self.sock = socket.create_server((sbxtest.UPSTREAM_IP, 0))
+        self.port = self.sock.getsockname()[1]
+        self.release = threading.Event()
+        self.saw_end = threading.Event()
+        self.paths, self.extra = [], b""
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            c, _ = self.sock.accept()
+            c.settimeout(30)
+            if self.ctx:
+                c = self.ctx.wrap_socket(c, server_side=True)
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                buf += c.recv(65536)
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            path = head.split(b" ")[1].decode()
+            self.paths.append(path)
+            out = f"ok {path}\n".encode()
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" %
+                      len(out) + out)
+            self.extra = rest
+            while True:
+                try:
+                    d = c.recv(65536)
+                except ssl.SSLError:
+                    d = b""  # the end without close_notify
+                if not d:
+                    break
+                self.extra += d
+            self.saw_end.set()
+            self.release.wait(60)
+            c.close()
+        except OSError:
+            pass
+
+    def close(self):
+        self.release.set()
+        self.sock.close()
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_later_refusal_bounded_when_the_server_never_closes(env, start_proxy, scheme):
+    """The end of the requests reaches the server, which answered A and
+    never closes: the connection still ends, at --drain-timeout (1 s
+    here), with A's answer whole and nothing of B at the server."""
+    hold = _HoldServer(env.pki, tls=scheme == "https")
+    host = "allowed.test" if scheme == "http" else "git.test"
+    r, w = os.pipe()
+    os.write(w, SECRETS.encode())
+    os.close(w)
+    ca = os.path.join(env.workdir, "ca-" + uuid.uuid4().hex[:8] + ".pem")
+    procs = env.procs
+    orig = procs.start
+    procs.start = lambda argv, **kw: orig(
+        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
+    try:
+        p = start_proxy(f"version: 1\nmode: enforce\nallow:\n"
+                        f"  - host: {host}\n    ports: [{hold.port}]\n"
+                        f"  - cidr: 127.0.0.2/32\n    ports: [{hold.port}]\n",
+                        args=["--secrets-fd", str(r), "--ca-out", ca,
+                              "--upstream-ca", env.pki["ca"],
+                              "--drain-timeout", "1"])
+    finally:
+        del procs.start
+        os.close(r)
+    a, b = "/ha-" + uuid.uuid4().hex, "/hb-" + uuid.uuid4().hex
+    try:
+        with p.forwarder(f"{p.synth(host)}:{hold.port}") as fw, fw.connect() as s:
+            if scheme == "https":
+                s = ssl.create_default_context(cafile=ca).wrap_socket(
+                    s, server_hostname=host)
+            s.sendall(f"GET {a} HTTP/1.1\r\nHost: {host}:{hold.port}\r\n\r\n"
+                      f"GET {b} HTTP/1.1\r\nHost: {host}:{hold.port}\r\n"
+                      f"Cookie: k={PH}\r\n\r\n".encode())
+            got = sbxtest.read_to_end(s, timeout=30)
+            # The stream ended while the server still held its side.
+            assert not hold.release.is_set()
+        answers, rest = sbxtest.split_responses(got)
+        assert answers == [(200, f"ok {a}\n".encode())] and rest == b"", got
+        assert hold.saw_end.wait(10), "the server never saw the end of the requests"
+        assert hold.paths == [a] and hold.extra == b"", (hold.paths, hold.extra)
+        p.wait_record(decision="deny", reason=lambda x: bool(x) and "request 2:" in x
+                      and "ended instead of answered" in x)
+    finally:
+        hold.close()
+
+
 def test_placeholder_in_plain_http_via_explicit_proxy_refused(env, start_proxy, servers):
     _, plain = servers
     p = _start(env, start_proxy, servers)

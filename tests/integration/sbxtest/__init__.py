@@ -28,7 +28,8 @@ from .dns import Dnsmasq, dns_question, udp_dns_query
 from .servers import (BIG_SIZE, BannerServer, OpensslServer, OriginServer,
                       Recorder, _Handler, big_payload, recording_server)  # noqa: F401 (re-export)
 from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy
-from .http import curl, http_exchange, read_http_response, wait_closed
+from .http import (curl, http_exchange, read_http_response, read_to_end,
+                   split_responses, wait_closed)
 from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-export)
                   client_hello, split_records)
 from .runs import checks, copy_ca, finished, run_audit, run_console, ws_file
@@ -42,7 +43,8 @@ __all__ = [
     "BIG_SIZE", "BannerServer", "OpensslServer", "OriginServer", "Recorder",
     "big_payload", "recording_server",
     "SANITIZER_MARKERS", "Forwarder", "Proxy", "base_policy",
-    "curl", "http_exchange", "read_http_response", "wait_closed",
+    "curl", "http_exchange", "read_http_response", "read_to_end",
+    "split_responses", "wait_closed",
     "ManualTLS", "add_extension", "client_hello", "split_records",
     "checks", "copy_ca", "finished", "run_audit", "run_console", "ws_file",
 ]

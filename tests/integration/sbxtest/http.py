@@ -54,6 +54,41 @@ def http_exchange(port, request, timeout=10):
         return read_http_response(s, timeout)
 
 
+def read_to_end(sock, timeout=10):
+    """Every byte until the peer's end of stream: EOF, a TLS close_notify
+    or a TLS stream cut without one (ssl.SSLEOFError), or a reset. A
+    timeout is an error: the peer never ended the stream."""
+    import ssl
+    sock.settimeout(timeout)
+    got = b""
+    while True:
+        try:
+            d = sock.recv(65536)
+        except (ssl.SSLEOFError, ConnectionResetError):
+            return got
+        if not d:
+            return got
+        got += d
+
+
+def split_responses(data):
+    """HTTP/1.1 responses with Content-Length, one after another in data:
+    [(status, body)], and whatever follows the last whole one (bytes that
+    are not a whole response)."""
+    out = []
+    while b"\r\n\r\n" in data:
+        head, rest = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in
+                (l.partition(":") for l in lines[1:])}
+        n = int(hdrs.get("content-length", "-1"))
+        if n < 0 or len(rest) < n:
+            break
+        out.append((int(lines[0].split()[1]), rest[:n]))
+        data = rest[n:]
+    return out, data
+
+
 def wait_closed(sock, timeout):
     """Seconds until the peer closes sock (EOF or reset), None if it did
     not within timeout. Data received meanwhile is discarded."""
