@@ -73,7 +73,7 @@ def test_header_set_without_placeholder(env, start_proxy, servers):
     rec = p.wait_record(event="intercept", secret="TESTKEY", decision="allow")
     assert rec.get("intercepted") is True, rec
     assert "header set" in rec.get("reason", ""), rec
-    ts._no_value_anywhere(p)
+    ts._no_value_anywhere(p, "allowed.test")
 
 
 def test_guest_header_replaced_in_any_case_and_repeat(env, start_proxy, servers):
@@ -188,7 +188,7 @@ def test_header_only_on_its_hosts(env, start_proxy, servers):
     assert req["sni"] in (None, "git.test")
     assert ts._hdr(req, "Authorization") == ["Bearer mine"], req
     assert VALUE not in repr(tls.seen.snapshot()[-1])
-    ts._no_value_anywhere(p)
+    ts._no_value_anywhere(p, "git.test")
 
 
 @pytest.mark.parametrize("line,needle", [
