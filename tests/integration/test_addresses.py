@@ -43,4 +43,9 @@ def test_cidr_rule_alone_never_allows_a_name(env, start_proxy):
     assert r.returncode != 0 and "403" in r.stderr.decode(), r.stderr.decode()
     d = p.wait_record(event="connect", host="loop.test", decision="deny")
     assert d.get("rule") == "default", d
+    # An absence: first the connection's close record (queued after
+    # anything it did, a lookup included), then every query that reached
+    # dnsmasq is in its log.
+    p.wait_record(event="close", conn=d["conn"])
+    env.dns.sync()
     assert "loop.test" not in env.dns.queried(), "a denied name was resolved"

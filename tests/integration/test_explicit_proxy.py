@@ -66,6 +66,10 @@ def test_connect_denied_by_rule_gets_403_naming_rule(env, proxy):
     assert d.get("rule") == rule, d
     assert d.get("port") == env.tls.port, d
     assert not d.get("addr"), f"a denied connection has an address: {d}"
+    # An absence: both refused connections' close records (queued after
+    # anything they did), then every query that reached dnsmasq is logged.
+    proxy.wait_count(2, event="close", host="denied.test")
+    env.dns.sync()
     assert "denied.test" not in env.dns.queried(), "a denied name was resolved upstream"
 
 
@@ -180,7 +184,11 @@ def test_audit_record_format(env, proxy):
     curl(env, "-x", proxy.http_proxy_url(), f"https://allowed.test:{env.tls.port}/")
     http_exchange(proxy.http_port, connect_request(f"denied.test:{env.tls.port}"))
     proxy.dns("allowed.test")
-    proxy.wait_record(event="close")
+    # every connection's close record, written after the rest of its
+    # records: then every record the three made is checked below
+    for host in ("allowed.test", "denied.test"):
+        proxy.wait_record(event="close", host=host)
+    proxy.wait_record(event="close", proto="dns")
     recs = proxy.audit()
     assert len(recs) >= 3
     for r in recs:
