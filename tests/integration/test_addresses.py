@@ -8,17 +8,21 @@ from sbxtest import curl
 
 
 def _refused_as_loopback(env, p, name):
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     r = curl(env, "-x", p.http_proxy_url(), f"https://{name}:{env.tls.port}/")
     assert r.returncode != 0, f"{name} (loopback) was reachable without a cidr: rule"
     # Refused by an answer, not by curl giving up (exit 28): the proxy said
     # 403 to the CONNECT.
     assert r.returncode != 28 and b"403" in r.stderr, \
         f"not a 403 refusal: curl exit {r.returncode}: {r.stderr!r}"
-    assert len(env.tls.snis.snapshot()) == before, "the connection reached the server"
     d = p.wait_record(host=name, decision="deny", port=env.tls.port)
     assert "loopback" in (d.get("reason") or "").lower(), d
     assert not d.get("addr"), f"denied, yet an address was connected: {d}"
+    # the origin's view, once the connection is closed and served to its end
+    p.wait_record(event="close", conn=d["conn"])
+    env.tls.quiet(mark)
+    assert len(env.tls.accepted.snapshot()) == mark, "the connection reached the server"
+    assert len(env.tls.snis.snapshot()) == before, "the connection reached the server"
     return d
 
 

@@ -103,15 +103,17 @@ def test_tls_via_synthetic_address(env, proxy):
 
 def test_tls_sni_mismatch_denied(env, proxy):
     synth = proxy.synth("allowed.test")
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     with proxy.forwarder(f"{synth}:{env.tls.port}") as fw:
         # other.test is itself allowed; it is still not the name this
         # address stands for.
         r = curl(env, "--connect-to", f"other.test:{env.tls.port}:127.0.0.1:{fw.port}",
                  f"https://other.test:{env.tls.port}/")
     assert r.returncode != 0, "a TLS connection with someone else's SNI went through"
-    assert len(env.tls.snis.snapshot()) == before, "the ClientHello reached the server"
     d = proxy.wait_record(decision="deny", sni="other.test")
+    proxy.wait_record(event="close", port=env.tls.port)  # upstream closed
+    env.tls.quiet(mark)
+    assert len(env.tls.snis.snapshot()) == before, "the ClientHello reached the server"
     assert d.get("host") == "allowed.test", d
     assert "sni" in (d.get("reason") or "").lower(), d
 
@@ -128,14 +130,16 @@ def test_unknown_synthetic_address_denied(env, proxy):
 
 def test_ip_literal_destination_denied_without_cidr_rule(env, start_proxy):
     p = start_proxy(sbxtest.base_policy(env, cidr=False))
-    before = len(env.tls.requests.snapshot())
+    before, mark = len(env.tls.requests.snapshot()), env.tls.mark()
     with p.forwarder(f"{sbxtest.UPSTREAM_IP}:{env.tls.port}") as fw:
         r = curl(env, "--connect-to", f"allowed.test:{env.tls.port}:127.0.0.1:{fw.port}",
                  f"https://allowed.test:{env.tls.port}/")
     assert r.returncode != 0, "an IP literal without a cidr: rule went through"
-    assert len(env.tls.requests.snapshot()) == before
     d = p.wait_record(event="connect", decision="deny", port=env.tls.port)
     assert not d.get("addr"), d
+    p.wait_record(event="close", conn=d["conn"])  # upstream closed, if any
+    env.tls.quiet(mark)
+    assert len(env.tls.requests.snapshot()) == before
 
 
 def _banner_exchange(proxy, dest, timeout=10):
@@ -226,19 +230,25 @@ def _one_request(proxy, env, raw):
 
 def test_http_duplicate_host_400(env, proxy):
     path = f"/dup-{uuid.uuid4().hex}"
+    mark = env.http.mark()
     st, _, _ = _one_request(proxy, env, (
         f"GET {path} HTTP/1.1\r\nHost: allowed.test\r\nHost: other.test\r\n\r\n").encode())
     assert st == 400
-    assert not [q for q in env.http.requests.snapshot() if q["path"] == path]
     proxy.wait_record(decision="deny", port=env.http.port)
+    proxy.wait_record(event="close", port=env.http.port)  # upstream closed
+    env.http.quiet(mark)
+    assert not [q for q in env.http.requests.snapshot() if q["path"] == path]
 
 
 def test_http_cl_te_conflict_400(env, proxy):
     path = f"/clte-{uuid.uuid4().hex}"
+    mark = env.http.mark()
     st, _, _ = _one_request(proxy, env, (
         f"POST {path} HTTP/1.1\r\nHost: allowed.test:{env.http.port}\r\n"
         "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"
         "0\r\n\r\n").encode())
     assert st == 400
-    assert not [q for q in env.http.requests.snapshot() if q["path"] == path]
     proxy.wait_record(decision="deny", port=env.http.port)
+    proxy.wait_record(event="close", port=env.http.port)  # upstream closed
+    env.http.quiet(mark)
+    assert not [q for q in env.http.requests.snapshot() if q["path"] == path]

@@ -73,12 +73,16 @@ def test_source_grants_nothing(env, start_proxy):
     server never sees the request."""
     p = start_proxy(sbxtest.base_policy(env, cidr=False))
     path = f"/liar-{uuid.uuid4().hex}"
+    mark = env.http.mark()
     r = _raw(p, f"{sbxtest.UPSTREAM_IP}:{env.http.port}", "127.0.0.1:1",
              _get(env, path))
     assert b" 200 " not in r.stdout.split(b"\r\n", 1)[0], r.stdout[:200]
-    assert _upstream_paths(env, path) == [], "a source label opened the way"
     d = p.wait_record(event="connect", decision="deny", port=env.http.port)
     assert d.get("src") == "127.0.0.1:1", d
+    # the origin's view, once the connection is closed and served to its end
+    p.wait_record(event="close", conn=d["conn"])
+    env.http.quiet(mark)
+    assert _upstream_paths(env, path) == [], "a source label opened the way"
 
 
 # The 28-byte TCP header for 127.0.0.1:80 with the source flag, then the
@@ -146,12 +150,15 @@ def test_container_grants_nothing(env, start_proxy):
     """A container label (any name) does not widen the policy either."""
     p = start_proxy(sbxtest.base_policy(env, cidr=False))
     path = f"/ctrliar-{uuid.uuid4().hex}"
+    mark = env.http.mark()
     r = _raw(p, f"{sbxtest.UPSTREAM_IP}:{env.http.port}", "172.17.0.9:1",
              _get(env, path), ctr="host", ctr_id="00")
     assert b" 200 " not in r.stdout.split(b"\r\n", 1)[0], r.stdout[:200]
-    assert _upstream_paths(env, path) == [], "a container label opened the way"
     d = p.wait_record(event="connect", decision="deny", port=env.http.port)
     assert d.get("container") == "host", d
+    p.wait_record(event="close", conn=d["conn"])
+    env.http.quiet(mark)
+    assert _upstream_paths(env, path) == [], "a container label opened the way"
 
 
 # The container extension after the source (wire.h): id length, name

@@ -76,7 +76,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     """HTTP/1.1 origin (keep-alive) that records every request; with a TLS
     context it records the SNI of every handshake too. Every accepted
-    connection is recorded first (accepted), before any byte is read."""
+    connection is recorded first (accepted, in accept order), before any
+    byte is read; each is served in a thread of its own, so what it
+    recorded is complete only once that thread ended: quiet()."""
 
     daemon_threads = True
     allow_reuse_address = True
@@ -89,6 +91,10 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.accepted = Recorder()
         self._big = None
         self._big_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._ended = []  # per accepted connection: its thread ended
+        self._index = {}  # id(request) -> its index in accepted
+        self._probes = {}  # quiet()'s probe address -> its index, once accepted
         super().__init__((host, 0), _Handler)
         self.port = self.server_address[1]
         if ctx is not None:
@@ -102,8 +108,66 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
                 self._big = big_payload()
             return self._big
 
+    def process_request(self, request, client_address):
+        # serve_forever's thread: in accept order
+        with self._lock:
+            if client_address in self._probes:
+                self._probes[client_address] = len(self._ended)
+                self.shutdown_request(request)
+                return
+            self._index[id(request)] = len(self._ended)
+            self._ended.append(False)
+            self.accepted.add(client_address)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        with self._lock:
+            i = self._index.pop(id(request))
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._lock:
+                self._ended[i] = True
+
+    def mark(self):
+        """How many connections were accepted so far (for quiet())."""
+        with self._lock:
+            return len(self._ended)
+
+    def quiet(self, since, timeout=10):
+        """Wait until every connection accepted since mark() `since` has
+        been served to its end, including any still in the listen queue:
+        a probe connection made now is accepted after them (the queue is
+        in order; the probe is not recorded). Then accepted, snis and
+        requests hold everything that reached the server, and a test may
+        check an absence without a fixed sleep. Call it once the proxy
+        has closed the upstream side (the connection's close record)."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            me = probe.getsockname()
+            with self._lock:
+                self._probes[me] = None
+            probe.settimeout(timeout)
+            probe.connect(self.server_address)
+
+            def accepted_at():
+                with self._lock:
+                    k = self._probes[me]
+                return k + 1 if k is not None else 0
+            k = wait_until(accepted_at, timeout,
+                           what="the probe connection to be accepted") - 1
+        finally:
+            probe.close()
+        with self._lock:
+            self._probes.pop(me, None)
+
+        def ended():
+            with self._lock:
+                return all(self._ended[since:k])
+        wait_until(ended, timeout, what="the connections to the origin to end")
+
     def finish_request(self, request, client_address):
-        self.accepted.add(client_address)
         # The TLS handshake happens in the handler thread, with a timeout,
         # so that a client that stalls cannot block anyone else.
         request.settimeout(15)
