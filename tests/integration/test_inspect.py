@@ -100,16 +100,19 @@ def test_host_switch_inside_inspected_connection_refused(env, start_proxy, serve
     synth = p.synth("allowed.test")
     path = "/switch-" + uuid.uuid4().hex
     ctx = ssl.create_default_context(cafile=p.ca)
+    mark = tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="allowed.test") as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n\r\n"
                   .encode())
         st, _, body = sbxtest.read_http_response(s)
     assert st == 403, (st, body)
-    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     p.wait_record(event="intercept", decision="deny", host="allowed.test")
-    # the connection's close record: written after anything else of its
+    # the connection's close record: written after anything else of its,
+    # once both sides are closed; then the server has served it to its end
     p.wait_record(event="close", host="allowed.test")
+    tls.quiet(mark)
+    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     assert not p.find(event="request", path=path)
 
 
@@ -158,6 +161,7 @@ def test_placeholder_to_inspected_host_refused(env, start_proxy, servers):
     p.ca = ca
     path = "/leak-" + uuid.uuid4().hex
     synth = p.synth("allowed.test")
+    mark = tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw:
         res = sbxtest.run(["curl", "--silent", "--max-time", "10", "-w",
                            "%{http_code}", "--cacert", ca, "--connect-to",
@@ -166,11 +170,13 @@ def test_placeholder_to_inspected_host_refused(env, start_proxy, servers):
                            f"https://allowed.test:{tls.port}{path}"],
                           timeout=20)
     assert res.stdout.decode().endswith("403"), (res.stdout, res.stderr)
-    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY")
     assert "exfiltration" in rec.get("reason", ""), rec
-    # the connection's close record: written after anything else of its
+    # the connection's close record: written after anything else of its,
+    # once both sides are closed; then the server has served it to its end
     p.wait_record(event="close", host="allowed.test")
+    tls.quiet(mark)
+    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     assert not p.find(event="request", path=path)
     log = open(p.audit_path, "rb").read()
     assert ts.VALUE.encode() not in log

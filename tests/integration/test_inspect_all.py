@@ -89,6 +89,7 @@ def test_placeholder_to_a_non_secret_host_over_tls_refused(proxy_all, servers):
     tls, _ = servers
     p = proxy_all
     path = "/exfil-" + uuid.uuid4().hex
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw:
         r = _get(p, fw, "other.test", tls.port, path,
                  "-H", f"Authorization: Bearer {ts.PH}")
@@ -97,13 +98,15 @@ def test_placeholder_to_a_non_secret_host_over_tls_refused(proxy_all, servers):
         r = _get(p, fw, "other.test", tls.port, path + "b", "-u",
                  f"x:{ts.PH}")
         assert r.stdout.decode().endswith("403"), (r.stdout, r.stderr)
-    assert _reached(tls, path) == []
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
                         host="other.test")
     assert "exfiltration" in rec.get("reason", ""), rec
     assert rec.get("intercepted") is True, rec
-    # both connections' close records: written after anything else of theirs
+    # both connections' close records: written after anything else of
+    # theirs, once both sides are closed; then the server's view is complete
     p.wait_count(2, event="close", host="other.test")
+    tls.quiet(mark)
+    assert _reached(tls, path) == []
     assert not p.find(event="request", path=lambda s: s and s.startswith(path))
     assert ts.VALUE.encode() not in open(p.audit_path, "rb").read()
 
@@ -154,12 +157,15 @@ def test_sni_of_one_name_host_of_another_refused(proxy_all, servers):
     p = proxy_all
     path = "/switch-" + uuid.uuid4().hex
     ctx = ssl.create_default_context(cafile=p.ca)
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: allowed.test:{tls.port}\r\n"
                   f"Authorization: Bearer {ts.PH}\r\n\r\n".encode())
         st, _, body = sbxtest.read_http_response(s)
     assert st == 403, (st, body)
+    p.wait_record(event="close", host="other.test")  # both sides closed
+    tls.quiet(mark)
     assert _reached(tls, path) == []
 
 
@@ -168,6 +174,7 @@ def test_pipelined_second_head_with_placeholder_refused(proxy_all, servers):
     p = proxy_all
     a, b = "/pa-" + uuid.uuid4().hex, "/pb-" + uuid.uuid4().hex
     ctx = ssl.create_default_context(cafile=p.ca)
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
         s.sendall((f"GET {a} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n\r\n"
@@ -180,6 +187,8 @@ def test_pipelined_second_head_with_placeholder_refused(proxy_all, servers):
     assert st == 403 and b"exfiltration" in body, (st, body)
     p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
                   host="other.test")
+    p.wait_record(event="close", host="other.test")  # both sides closed
+    tls.quiet(mark)
     assert _reached(tls, b) == []
 
 
@@ -193,6 +202,7 @@ def test_tls_by_address_refused_not_spliced(proxy_all, servers):
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     path = "/byaddr-" + uuid.uuid4().hex
+    mark = tls.mark()
     with p.forwarder(f"{sbxtest.UPSTREAM_IP}:{tls.port}") as fw:
         with pytest.raises((ssl.SSLError, OSError)):
             with ctx.wrap_socket(fw.connect(), server_hostname=None) as s:
@@ -202,6 +212,8 @@ def test_tls_by_address_refused_not_spliced(proxy_all, servers):
     rec = p.wait_record(decision="deny",
                         reason=lambda s: s and "inspect: all" in s)
     assert "address" in rec["reason"], rec
+    p.wait_record(event="close", port=tls.port)  # both sides closed
+    tls.quiet(mark)
     assert _reached(tls, path) == []
 
 

@@ -163,14 +163,16 @@ def test_http2_prior_knowledge_refused(env, start_proxy, servers):
     tls, _ = servers
     p = _proxy(env, start_proxy, servers)
     synth = p.synth("allowed.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw, _tls(p, fw) as s:
         s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00" * 9)
         st, _, body = sbxtest.read_http_response(s)
     assert st == 400, (st, body)
-    assert tls.seen.snapshot()[before:] == []
     rec = p.wait_record(event="intercept", decision="deny")
     assert "HTTP/2" in rec.get("reason", ""), rec
+    p.wait_record(event="close", host="allowed.test")  # both sides closed
+    tls.quiet(mark)
+    assert tls.seen.snapshot()[before:] == []
 
 
 def test_header_only_on_its_hosts(env, start_proxy, servers):

@@ -11,7 +11,6 @@ import base64
 import http.server
 import os
 import socket
-import socketserver
 import ssl
 import subprocess
 import threading
@@ -51,11 +50,13 @@ class _Rec(http.server.BaseHTTPRequestHandler):
     do_POST = do_GET
 
 
-class RecordingTLS(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
+class RecordingTLS(sbxtest.QuietServer, http.server.HTTPServer):
+    """Records every request (path, headers, body, SNI) before answering
+    it; quiet() before checking that something did not reach it."""
 
     def __init__(self, pki, tls=True):
         self.seen = sbxtest.Recorder()
+        self.quiet_setup()
         self.ctx = None
         if tls:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -205,15 +206,16 @@ def test_placeholder_for_another_intercepted_host_refused(env, start_proxy, serv
     tls, _ = servers
     p = _start(env, start_proxy, servers)
     synth = p.synth("git.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw:
         r = _curl(p, fw.port, "git.test", tls.port, "-w", "%{http_code}",
                   "-H", f"X-Leak: {PH}")
     assert r.stdout.decode().endswith("403"), (r.stdout, r.stderr)
-    assert tls.seen.snapshot()[before:] == []
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY")
     assert "exfiltration" in rec.get("reason", ""), rec
-    _no_value_anywhere(p, "git.test")
+    _no_value_anywhere(p, "git.test")  # after the connection's close record
+    tls.quiet(mark)
+    assert tls.seen.snapshot()[before:] == []
 
 
 def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
@@ -221,11 +223,15 @@ def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
     p = _start(env, start_proxy, servers)
     for host in ("allowed.test", "other.test"):
         synth = p.synth(host)
-        before = len(plain.seen.snapshot())
+        before, mark = len(plain.seen.snapshot()), plain.mark()
         with p.forwarder(f"{synth}:{plain.port}") as fw:
             r = _curl(p, fw.port, host, plain.port, "-w", "%{http_code}",
                       "-H", f"Authorization: Bearer {PH}", scheme="http")
         assert r.stdout.decode().endswith("403"), (host, r.stdout, r.stderr)
+        # the server's view, once the connection is closed on both sides
+        # (its close record) and served to its end
+        p.wait_record(event="close", host=host, port=plain.port)
+        plain.quiet(mark)
         assert plain.seen.snapshot()[before:] == [], host
     p.wait_count(2, decision="deny", reason=lambda s: s and "exfiltration" in s)
 
@@ -233,11 +239,13 @@ def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
 def test_placeholder_in_plain_http_via_explicit_proxy_refused(env, start_proxy, servers):
     _, plain = servers
     p = _start(env, start_proxy, servers)
-    before = len(plain.seen.snapshot())
+    before, mark = len(plain.seen.snapshot()), plain.mark()
     r = sbxtest.run(["curl", "--silent", "--max-time", "10", "-w", "%{http_code}",
                      "-x", p.http_proxy_url(), "-H", f"Cookie: k={PH}",
                      f"http://other.test:{plain.port}/x"], timeout=20)
     assert r.stdout.decode().endswith("403"), r.stdout
+    p.wait_record(event="close", host="other.test")  # both sides closed
+    plain.quiet(mark)
     assert plain.seen.snapshot()[before:] == []
 
 
@@ -279,7 +287,7 @@ def test_host_switch_inside_intercepted_connection_refused(env, start_proxy, ser
     tls, _ = servers
     p = _start(env, start_proxy, servers)
     synth = p.synth("allowed.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     ctx = ssl.create_default_context(cafile=p.ca)
     with p.forwarder(f"{synth}:{tls.port}") as fw, fw.connect() as raw:
         with ctx.wrap_socket(raw, server_hostname="allowed.test") as s:
@@ -287,6 +295,8 @@ def test_host_switch_inside_intercepted_connection_refused(env, start_proxy, ser
                       f"Authorization: Bearer {PH}\r\n\r\n".encode())
             st, _, _ = sbxtest.read_http_response(s)
     assert st == 403
+    p.wait_record(event="close", host="allowed.test")  # both sides closed
+    tls.quiet(mark)
     assert tls.seen.snapshot()[before:] == []
 
 
@@ -296,14 +306,16 @@ def test_upstream_verified(env, start_proxy, servers):
     tls, _ = servers
     p = _start(env, start_proxy, servers, upstream_ca=False)
     synth = p.synth("allowed.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw:
         r = _curl(p, fw.port, "allowed.test", tls.port, "-H", f"Authorization: Bearer {PH}")
     assert r.returncode != 0
-    assert tls.seen.snapshot()[before:] == []
     rec = p.wait_record(event="intercept", decision="deny",
                         reason=lambda s: s and "verif" in s)
     assert rec.get("host") == "allowed.test", rec
+    p.wait_record(event="close", host="allowed.test")  # both sides closed
+    tls.quiet(mark)
+    assert tls.seen.snapshot()[before:] == []
 
 
 def test_alpn_only_http11(env, start_proxy, servers):

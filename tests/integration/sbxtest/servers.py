@@ -73,14 +73,93 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_GET
 
 
-class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+class QuietServer(socketserver.ThreadingMixIn):
+    """A threading socketserver that knows when each connection it
+    accepted has been served to its end: mark() and quiet(since). What a
+    handler thread records is complete only once that thread ended, so a
+    test that checks what did NOT reach the server calls quiet() first.
+    Call quiet_setup() before the server starts serving; on_accept(addr)
+    runs in accept order, before the connection's thread starts."""
+
+    daemon_threads = True
+
+    def quiet_setup(self):
+        self._q_lock = threading.Lock()
+        self._q_ended = []  # per accepted connection: its thread ended
+        self._q_index = {}  # id(request) -> its index in _q_ended
+        self._q_probes = {}  # quiet()'s probe address -> its index, once accepted
+
+    def on_accept(self, client_address):
+        pass
+
+    def process_request(self, request, client_address):
+        # serve_forever's thread: in accept order
+        with self._q_lock:
+            if client_address in self._q_probes:
+                self._q_probes[client_address] = len(self._q_ended)
+                self.shutdown_request(request)
+                return
+            self._q_index[id(request)] = len(self._q_ended)
+            self._q_ended.append(False)
+            self.on_accept(client_address)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        with self._q_lock:
+            i = self._q_index.pop(id(request))
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._q_lock:
+                self._q_ended[i] = True
+
+    def mark(self):
+        """How many connections were accepted so far (for quiet())."""
+        with self._q_lock:
+            return len(self._q_ended)
+
+    def quiet(self, since, timeout=10):
+        """Wait until every connection accepted since mark() `since` has
+        been served to its end, including any still in the listen queue:
+        a probe connection made now is accepted after them (the queue is
+        in order; the probe is not recorded). Then what the server records
+        (an OriginServer's accepted, snis and requests) holds everything
+        that reached it, and a test may check an absence without a fixed
+        sleep. Call it once the proxy has closed the upstream side (the
+        connection's close record)."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            me = probe.getsockname()
+            with self._q_lock:
+                self._q_probes[me] = None
+            probe.settimeout(timeout)
+            probe.connect(self.server_address)
+
+            def accepted_at():
+                with self._q_lock:
+                    k = self._q_probes[me]
+                return k + 1 if k is not None else 0
+            k = wait_until(accepted_at, timeout,
+                           what="the probe connection to be accepted") - 1
+        finally:
+            probe.close()
+        with self._q_lock:
+            self._q_probes.pop(me, None)
+
+        def ended():
+            with self._q_lock:
+                return all(self._q_ended[since:k])
+        wait_until(ended, timeout, what="the connections to the server to end")
+
+
+class OriginServer(QuietServer, http.server.HTTPServer):
     """HTTP/1.1 origin (keep-alive) that records every request; with a TLS
     context it records the SNI of every handshake too. Every accepted
     connection is recorded first (accepted, in accept order), before any
-    byte is read; each is served in a thread of its own, so what it
-    recorded is complete only once that thread ended: quiet()."""
+    byte is read; what a connection recorded is complete once quiet()
+    returns."""
 
-    daemon_threads = True
     allow_reuse_address = True
 
     def __init__(self, host, ctx=None):
@@ -91,10 +170,7 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.accepted = Recorder()
         self._big = None
         self._big_lock = threading.Lock()
-        self._lock = threading.Lock()
-        self._ended = []  # per accepted connection: its thread ended
-        self._index = {}  # id(request) -> its index in accepted
-        self._probes = {}  # quiet()'s probe address -> its index, once accepted
+        self.quiet_setup()
         super().__init__((host, 0), _Handler)
         self.port = self.server_address[1]
         if ctx is not None:
@@ -102,70 +178,14 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
                          daemon=True).start()
 
+    def on_accept(self, client_address):
+        self.accepted.add(client_address)
+
     def big(self):
         with self._big_lock:
             if self._big is None:
                 self._big = big_payload()
             return self._big
-
-    def process_request(self, request, client_address):
-        # serve_forever's thread: in accept order
-        with self._lock:
-            if client_address in self._probes:
-                self._probes[client_address] = len(self._ended)
-                self.shutdown_request(request)
-                return
-            self._index[id(request)] = len(self._ended)
-            self._ended.append(False)
-            self.accepted.add(client_address)
-        super().process_request(request, client_address)
-
-    def process_request_thread(self, request, client_address):
-        with self._lock:
-            i = self._index.pop(id(request))
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._lock:
-                self._ended[i] = True
-
-    def mark(self):
-        """How many connections were accepted so far (for quiet())."""
-        with self._lock:
-            return len(self._ended)
-
-    def quiet(self, since, timeout=10):
-        """Wait until every connection accepted since mark() `since` has
-        been served to its end, including any still in the listen queue:
-        a probe connection made now is accepted after them (the queue is
-        in order; the probe is not recorded). Then accepted, snis and
-        requests hold everything that reached the server, and a test may
-        check an absence without a fixed sleep. Call it once the proxy
-        has closed the upstream side (the connection's close record)."""
-        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            probe.bind(("127.0.0.1", 0))
-            me = probe.getsockname()
-            with self._lock:
-                self._probes[me] = None
-            probe.settimeout(timeout)
-            probe.connect(self.server_address)
-
-            def accepted_at():
-                with self._lock:
-                    k = self._probes[me]
-                return k + 1 if k is not None else 0
-            k = wait_until(accepted_at, timeout,
-                           what="the probe connection to be accepted") - 1
-        finally:
-            probe.close()
-        with self._lock:
-            self._probes.pop(me, None)
-
-        def ended():
-            with self._lock:
-                return all(self._ended[since:k])
-        wait_until(ended, timeout, what="the connections to the origin to end")
 
     def finish_request(self, request, client_address):
         # The TLS handshake happens in the handler thread, with a timeout,
