@@ -186,10 +186,12 @@ def test_opaque_tcp_decided_by_name_and_port(env, start_proxy):
     before = len(env.banner2.accepted.snapshot())
     got = _banner_exchange(p, f"{synth}:{env.banner2.port}", timeout=5)
     assert got == b"", f"unlisted port reached the server: {got!r}"
-    assert len(env.banner2.accepted.snapshot()) == before
     d = p.wait_record(event="connect", host="git.test", decision="deny",
                       port=env.banner2.port)
     assert d.get("rule") == "default", d
+    p.wait_record(event="close", conn=d["conn"])
+    env.banner2.sync()  # every connection made to it so far is recorded
+    assert len(env.banner2.accepted.snapshot()) == before
 
 
 # --- plain HTTP on the transparent path -----------------------------------------

@@ -250,7 +250,9 @@ def recording_server(addr, port, seen, cert=None, key=None, body=b"",
 
 
 class BannerServer:
-    """A server that speaks first (like SSH), then echoes lines."""
+    """A server that speaks first (like SSH), then echoes lines. accepted
+    is recorded in accept order; sync() before checking that nothing
+    reached it."""
 
     BANNER = b"SSH-2.0-sbx-integration\r\n"
 
@@ -261,6 +263,9 @@ class BannerServer:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.accepted = Recorder()
+        self._probes = Recorder()
+        self._probe_lock = threading.Lock()
+        self._probe_addrs = set()
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self):
@@ -269,6 +274,12 @@ class BannerServer:
                 c, addr = self.sock.accept()
             except OSError:
                 return
+            with self._probe_lock:
+                probe = addr in self._probe_addrs
+            if probe:
+                self._probes.add(addr)
+                c.close()
+                continue
             self.accepted.add(addr)
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
@@ -285,6 +296,24 @@ class BannerServer:
             pass
         finally:
             c.close()
+
+    def sync(self, timeout=10):
+        """Wait until every connection made to it before this call is in
+        accepted: a probe connection (not recorded) made now is accepted
+        after them, the listen queue being in order. Call it once the
+        proxy is done with the connection (its close record)."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            me = probe.getsockname()
+            with self._probe_lock:
+                self._probe_addrs.add(me)
+            probe.settimeout(timeout)
+            probe.connect(self.sock.getsockname())
+            wait_until(lambda: me in self._probes.snapshot(), timeout,
+                       what="the probe connection to be accepted")
+        finally:
+            probe.close()
 
     def close(self):
         self.sock.close()
