@@ -8,17 +8,21 @@ from sbxtest import curl
 
 
 def _refused_as_loopback(env, p, name):
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     r = curl(env, "-x", p.http_proxy_url(), f"https://{name}:{env.tls.port}/")
     assert r.returncode != 0, f"{name} (loopback) was reachable without a cidr: rule"
     # Refused by an answer, not by curl giving up (exit 28): the proxy said
     # 403 to the CONNECT.
     assert r.returncode != 28 and b"403" in r.stderr, \
         f"not a 403 refusal: curl exit {r.returncode}: {r.stderr!r}"
-    assert len(env.tls.snis.snapshot()) == before, "the connection reached the server"
     d = p.wait_record(host=name, decision="deny", port=env.tls.port)
     assert "loopback" in (d.get("reason") or "").lower(), d
     assert not d.get("addr"), f"denied, yet an address was connected: {d}"
+    # the origin's view, once the connection is closed and served to its end
+    p.wait_record(event="close", conn=d["conn"])
+    env.tls.quiet(mark)
+    assert len(env.tls.accepted.snapshot()) == mark, "the connection reached the server"
+    assert len(env.tls.snis.snapshot()) == before, "the connection reached the server"
     return d
 
 
@@ -43,4 +47,9 @@ def test_cidr_rule_alone_never_allows_a_name(env, start_proxy):
     assert r.returncode != 0 and "403" in r.stderr.decode(), r.stderr.decode()
     d = p.wait_record(event="connect", host="loop.test", decision="deny")
     assert d.get("rule") == "default", d
+    # An absence: first the connection's close record (queued after
+    # anything it did, a lookup included), then every query that reached
+    # dnsmasq is in its log.
+    p.wait_record(event="close", conn=d["conn"])
+    env.dns.sync()
     assert "loop.test" not in env.dns.queried(), "a denied name was resolved"

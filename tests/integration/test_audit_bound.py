@@ -152,7 +152,7 @@ def test_every_upstream_connection_is_on_record_before_its_first_packet(env, sta
     # proxy keeps them 1 s), which a loaded machine can outlast between
     # the two tunnels below.
     from test_dns_cache import _dnsmasq
-    port, _ = _dnsmasq(env, ttl=300)
+    port, _, _ = _dnsmasq(env, ttl=300)
     p = start_proxy(args=["--resolver", f"127.0.0.1:{port}"])
     url = f"https://allowed.test:{env.tls.port}/"
     for _ in range(2):  # the second uses the proxy's cached answer
@@ -266,6 +266,10 @@ def test_queries_waiting_for_the_budget_are_answered_after_eof(env, start_proxy)
     st.s.shutdown(socket.SHUT_WR)
     sbxtest.wait_until(lambda: st.closed, 20, what="the proxy to close the stream")
     assert st.count() == n, f"{st.count()} of {n} answers before the close"
+    # The stream's close record comes after all of its dns records (the
+    # writer appends in queue order); the close the client saw does not
+    # mean the writer has caught up.
+    p.wait_record(event="close", proto="dns")
     hosts = {r["host"] for r in p.find(event="dns") if r.get("host")}
     assert {f"e{i}.nowhere.test" for i in range(n)} <= hosts
 
@@ -284,6 +288,9 @@ def test_many_streams_share_one_record_budget(env, start_proxy):
     took = time.monotonic() - t0
     for st in streams:
         st.close()
+    # Every stream's close record comes after all of its dns records: the
+    # answers were sent once the records were queued, not written.
+    p.wait_count(len(streams), timeout=10, event="close", proto="dns")
     hosts = {r["host"] for r in p.find(event="dns") if r.get("host")}
     want = {f"s{k}-{i}.nowhere.test" for k in range(20) for i in range(200)}
     assert want <= hosts, f"{len(want - hosts)} names went unrecorded"
@@ -425,8 +432,16 @@ def test_unwritable_log_stops_everything_then_resumes(env, tiny_fs, start_proxy)
                        what="the proxy to resume")
     sbxtest.wait_until(lambda: 9 in st.ids(), 10,
                        what="the answer on the stream kept open")
-    assert gap_name in env.dns.queried()
-    recs = [json.loads(l) for l in open(log, "rb") if l.endswith(b"}\n")]
+    sbxtest.wait_until(lambda: gap_name in env.dns.queried(), 5,
+                       what=f"{gap_name} in dnsmasq's log")
+
+    def log_records():
+        return [json.loads(l) for l in open(log, "rb") if l.endswith(b"}\n")]
+    # gap_name's record was queued before its answer went out, and is
+    # written a moment later
+    sbxtest.wait_until(lambda: any(r.get("host") == gap_name for r in log_records()),
+                       5, what=f"{gap_name}'s record")
+    recs = log_records()
     gap = [i for i, r in enumerate(recs) if r.get("event") == "log" and
            "could not be written" in r.get("reason", "")]
     assert len(gap) == 1 and recs[gap[0]]["duration_ms"] > 0, gap

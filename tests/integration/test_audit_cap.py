@@ -62,14 +62,17 @@ def test_a_flood_cannot_push_the_runs_first_record_out(env, start_proxy):
     assert "--audit-max-bytes" in err and "--audit-keep" in err, err
     assert p.alive()
 
-    # Fail closed: a new name is neither answered nor sent upstream.
-    answered = st.count()
+    # Fail closed: a new name is neither answered nor sent upstream. Only
+    # the answer to the name sent after the cap counts: answers to flood
+    # queries decided before it (the batch that reached the cap and those
+    # queued behind it, docs/audit-log.md) may still be on their way, or
+    # not yet read by the stream's reader thread.
     gap_name = f"after-{tag}.allowed.test"
     st.send(query(gap_name, 60000))
     with pytest.raises(AssertionError):
         p.dns("allowed.test", timeout=2)  # a new stream: no answer
     env.dns.sync()
-    assert st.count() == answered, "a DNS answer went out after the cap"
+    assert 60000 not in st.ids(), "a DNS answer went out after the cap"
     assert gap_name not in env.dns.queried()
 
     recs = records(p.audit_path)

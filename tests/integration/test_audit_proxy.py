@@ -114,7 +114,10 @@ def test_full_disk_fails_closed(env, tiny_fs, start_proxy):
     log = os.path.join(tiny_fs, "audit.jsonl")
     p = start_proxy(args=["--audit", log])  # the last --audit wins
     p.dns("allowed.test")
-    assert b'"host":"allowed.test"' in open(log, "rb").read()
+    # the answer comes once the record is queued; the writer thread
+    # appends it a moment later
+    sbxtest.wait_until(lambda: b'"host":"allowed.test"' in open(log, "rb").read(),
+                       5, what="the query's record in the log")
     # fill the file system to the last byte
     fd = os.open(os.path.join(tiny_fs, "filler"), os.O_WRONLY | os.O_CREAT)
     for chunk in (4096, 1):

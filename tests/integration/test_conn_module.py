@@ -40,11 +40,16 @@ def _closes(p, conn):
     return [r for r in p.audit() if r.get("event") == "close" and r.get("conn") == conn]
 
 
-def _still_serves(env, p):
+def _still_serves(env, p, after):
+    """A later connection is served; returns once its close record is
+    written, which comes after any record queued while connection `after`
+    was being torn down (the writer appends in queue order)."""
     r = curl(env, "-x", p.http_proxy_url(), "-w", "\n%{http_code}",
              f"https://allowed.test:{env.tls.port}/after")
     assert r.returncode == 0, r.stderr.decode()
     assert r.stdout.decode().rpartition("\n")[2] == "200"
+    p.wait_record(event="close", host="allowed.test", decision="allow",
+                  conn=lambda c: c is not None and c > after)
 
 
 def test_loopback_broadcast_is_refused_by_the_kernel_at_once():
@@ -67,7 +72,7 @@ def test_connect_failing_at_once_is_a_502_then_one_close(env, start_proxy):
     assert close.get("bytes_up", 0) == 0, close
     # The proxy goes on (no state left behind), then the close record is
     # still the only one for that connection.
-    _still_serves(env, p)
+    _still_serves(env, p, c["conn"])
     assert len(_closes(p, c["conn"])) == 1, json.dumps(_closes(p, c["conn"]))
     assert p.alive()
 
@@ -88,7 +93,7 @@ def test_transparent_connect_failing_at_once_answers_the_request(env, start_prox
     c = p.wait_record(event="connect", host=BROADCAST, port=env.http.port)
     assert c.get("decision") == "allow" and "unreachable" in c.get("reason", "").lower(), c
     p.wait_record(event="close", conn=c["conn"])
-    _still_serves(env, p)
+    _still_serves(env, p, c["conn"])
     assert len(_closes(p, c["conn"])) == 1
 
 
@@ -124,5 +129,9 @@ def test_connect_failure_reported_inside_the_call(env, start_proxy, monkeypatch)
             st, _, _ = sbxtest.read_http_response(s)
     assert st == 502, st
     assert p.dns("allowed.test")[0] == "NOERROR"
+    # the two later DNS streams' close records (synth's and this one's):
+    # written after anything queued while the first connection ended
+    p.wait_count(2, event="close", proto="dns",
+                 conn=lambda x: x is not None and x > c["conn"])
     assert len(_closes(p, c["conn"])) == 1
     assert p.alive()

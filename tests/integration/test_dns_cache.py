@@ -6,12 +6,15 @@ import os
 import signal
 import socket
 import time
+import uuid
 
 import sbxtest
 
 
 def _dnsmasq(env, ttl):
-    """A dnsmasq of our own whose answers carry a known TTL."""
+    """A dnsmasq of our own whose answers carry a known TTL: (port, the
+    count of lookups of allowed.test since it started, sync: what
+    Dnsmasq.sync() is for the shared one)."""
     d = os.path.join(env.workdir, f"dnsmasq-ttl{ttl}-{time.monotonic_ns()}")
     os.makedirs(d)
     log = os.path.join(d, "q.log")
@@ -36,9 +39,16 @@ def _dnsmasq(env, ttl):
         except FileNotFoundError:
             return 0
         return text.count("query[A] allowed.test from ")
+    def sync():
+        name = f"sync-{uuid.uuid4().hex[:12]}.test"
+        sbxtest.wait_until(
+            lambda: sbxtest.udp_dns_query(port, name, timeout=1) is not None,
+            10, what=f"dnsmasq to answer {name}")
+        sbxtest.wait_until(lambda: f"query[A] {name} from " in open(log).read(),
+                           10, what=f"dnsmasq to log {name}")
     # The readiness probe above was one query.
     base = queried()
-    return port, lambda: queried() - base
+    return port, lambda: queried() - base, sync
 
 
 def _connect(p, env, host="allowed.test"):
@@ -65,7 +75,7 @@ def _closes(p, n):
 
 
 def test_cached_answer_used_within_ttl(env, start_proxy):
-    port, queried = _dnsmasq(env, ttl=300)
+    port, queried, sync = _dnsmasq(env, ttl=300)
     p = start_proxy(args=["--resolver", f"127.0.0.1:{port}"])
     for _ in range(3):
         assert " 200 " in _connect(p, env)
@@ -78,7 +88,7 @@ def test_cached_answer_used_within_ttl(env, start_proxy):
 def test_cached_answer_expires_with_its_ttl(env, start_proxy):
     # dnsmasq's own --local-ttl=1 shortens the answer's TTL (the proxy's
     # floor is 1 s too), so the test needs no TTL override in the product.
-    port, queried = _dnsmasq(env, ttl=1)
+    port, queried, _ = _dnsmasq(env, ttl=1)
     p = start_proxy(args=["--resolver", f"127.0.0.1:{port}"])
     t0 = time.monotonic()
     assert " 200 " in _connect(p, env)
@@ -104,7 +114,7 @@ def test_cached_answer_expires_with_its_ttl(env, start_proxy):
 
 
 def test_cached_answer_never_outlives_a_deny(env, start_proxy):
-    port, queried = _dnsmasq(env, ttl=300)
+    port, queried, sync = _dnsmasq(env, ttl=300)
     p = start_proxy(args=["--resolver", f"127.0.0.1:{port}"])
     assert " 200 " in _connect(p, env)
     assert queried() == 1
@@ -132,4 +142,8 @@ def test_cached_answer_never_outlives_a_deny(env, start_proxy):
     assert d.get("decision") == "deny", d
     assert d.get("rule") == p.rule("- host: allowed.test"), d
     assert not d.get("addr"), "a denied connection has no address: %r" % d
+    # An absence: the refused connection's close record (queued after
+    # anything it did), then every query that reached dnsmasq is logged.
+    p.wait_record(event="close", conn=d["conn"])
+    sync()
     assert queried() == 1, "a denied name is neither resolved nor connected"

@@ -66,6 +66,10 @@ def test_connect_denied_by_rule_gets_403_naming_rule(env, proxy):
     assert d.get("rule") == rule, d
     assert d.get("port") == env.tls.port, d
     assert not d.get("addr"), f"a denied connection has an address: {d}"
+    # An absence: both refused connections' close records (queued after
+    # anything they did), then every query that reached dnsmasq is logged.
+    proxy.wait_count(2, event="close", host="denied.test")
+    env.dns.sync()
     assert "denied.test" not in env.dns.queried(), "a denied name was resolved upstream"
 
 
@@ -82,29 +86,34 @@ def test_connect_default_deny_says_no_rule_allows(env, proxy):
 
 
 def test_connect_sni_mismatch_denied(env, proxy):
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     r = run(["openssl", "s_client", "-proxy", f"127.0.0.1:{proxy.http_port}",
              "-connect", f"allowed.test:{env.tls.port}", "-servername", "other.test",
              "-CAfile", env.pki["ca"], "-verify_return_error", "-brief"],
             timeout=15)
     assert r.returncode != 0, f"TLS went through with a mismatched SNI: {r.stdout!r}"
-    assert "other.test" not in env.tls.snis.snapshot()[before:], \
-        "the ClientHello with the mismatched SNI reached the server"
     d = proxy.wait_record(decision="deny", sni="other.test")
     assert d.get("host") == "allowed.test", d
     assert "sni" in (d.get("reason") or "").lower(), d
+    # the origin's view, once the connection is closed and served to its end
+    proxy.wait_record(event="close", conn=d["conn"])
+    env.tls.quiet(mark)
+    assert "other.test" not in env.tls.snis.snapshot()[before:], \
+        "the ClientHello with the mismatched SNI reached the server"
 
 
 def test_connect_without_sni_denied(env, proxy):
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     r = run(["openssl", "s_client", "-proxy", f"127.0.0.1:{proxy.http_port}",
              "-connect", f"allowed.test:{env.tls.port}", "-noservername",
              "-CAfile", env.pki["ca"], "-brief"], timeout=15)
     assert r.returncode != 0, "TLS without SNI went through"
-    assert len(env.tls.snis.snapshot()) == before
     d = proxy.wait_record(decision="deny", host="allowed.test",
                           port=env.tls.port)
     assert "sni" in (d.get("reason") or "").lower(), d
+    proxy.wait_record(event="close", conn=d["conn"])
+    env.tls.quiet(mark)
+    assert len(env.tls.snis.snapshot()) == before
 
 
 def test_plain_http_absolute_form_allowed(env, proxy):
@@ -129,13 +138,16 @@ def test_plain_http_absolute_form_allowed(env, proxy):
 def test_plain_http_absolute_form_denied(env, proxy):
     path = f"/deny-{uuid.uuid4().hex}"
     url = f"http://denied.test:{env.http.port}{path}"
+    mark = env.http.mark()
     r = curl(env, "-x", proxy.http_proxy_url(), "-w", "\n%{http_code}", url)
     body, _, code = r.stdout.decode().rpartition("\n")
     assert code == "403", r.stdout.decode()
     assert "denied.test" in body and proxy.policy in body, body
-    assert not [q for q in env.http.requests.snapshot() if q["path"] == path]
     d = proxy.wait_record(host="denied.test", decision="deny", port=env.http.port)
     assert d.get("rule") == proxy.rule("host: denied.test"), d
+    proxy.wait_record(event="close", conn=d["conn"])
+    env.http.quiet(mark)
+    assert not [q for q in env.http.requests.snapshot() if q["path"] == path]
 
 
 def test_https_absolute_form_rejected_400(env, proxy):
@@ -180,7 +192,11 @@ def test_audit_record_format(env, proxy):
     curl(env, "-x", proxy.http_proxy_url(), f"https://allowed.test:{env.tls.port}/")
     http_exchange(proxy.http_port, connect_request(f"denied.test:{env.tls.port}"))
     proxy.dns("allowed.test")
-    proxy.wait_record(event="close")
+    # every connection's close record, written after the rest of its
+    # records: then every record the three made is checked below
+    for host in ("allowed.test", "denied.test"):
+        proxy.wait_record(event="close", host=host)
+    proxy.wait_record(event="close", proto="dns")
     recs = proxy.audit()
     assert len(recs) >= 3
     for r in recs:

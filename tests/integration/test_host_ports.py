@@ -56,7 +56,8 @@ def test_listed_port_reached_other_refused(env, start_proxy, servers):
     assert b"path=/no" not in r.stdout
     # The refusal says the way out, not "edit that rule".
     assert f"open it with --host-port {other.port}".encode() in r.stdout, r.stdout
-    p.wait_record(event="connect", host=NAME, port=other.port, decision="deny")
+    p.wait_count(2, event="close", host=NAME, port=other.port)
+    other.quiet(0)  # every connection it got was served to its end
     assert other.accepted.snapshot() == [] and other.requests.snapshot() == []
 
 
@@ -67,6 +68,8 @@ def test_policy_file_host_ports(env, start_proxy, servers):
     assert status == 200 and b"path=/file" in body
     rec = p.wait_record(event="connect", host=NAME, decision="allow")
     assert rec["rule"].startswith(p.policy + ":")
+    p.wait_record(event="close", conn=rec["conn"])
+    other.quiet(0)
     assert other.accepted.snapshot() == []
 
 
@@ -105,6 +108,11 @@ def test_no_other_way_to_the_host_loopback(env, start_proxy, servers):
         assert b"path=/other-name" not in r.stdout
         rec = p.wait_record(event="connect", host="loop.test", decision="deny")
         assert "loopback" in rec["reason"], rec
+        # the six refused connections' close records, then the servers have
+        # served whatever reached them to its end
+        p.wait_count(6, event="close", decision="deny")
+        for srv in (ok_srv, loop_srv, other):
+            srv.quiet(0)
         assert ok_srv.requests.snapshot() == []
         assert loop_srv.accepted.snapshot() == []
         assert other.accepted.snapshot() == []
@@ -119,8 +127,10 @@ def test_without_host_ports_the_name_does_not_exist(env, start_proxy, servers):
     assert p.dns(NAME)[0] == "NXDOMAIN"
     r = curl(env, "-x", p.http_proxy_url(), f"http://{NAME}:{ok_srv.port}/")
     assert b"sandbox-proxy blocked a request to " + NAME.encode() in r.stdout
+    d = p.wait_record(event="connect", host=NAME, decision="deny")
+    p.wait_record(event="close", conn=d["conn"])
+    ok_srv.quiet(0)
     assert ok_srv.accepted.snapshot() == []
-    p.wait_record(event="connect", host=NAME, decision="deny")
 
 
 def test_bad_host_port_option(env, start_proxy):

@@ -75,7 +75,9 @@ def test_inspected_host_intercepted_and_each_request_recorded(env, start_proxy, 
                for q in reqs), reqs
     rec = p.wait_record(event="intercept", host="allowed.test", decision="allow")
     assert "inspected" in rec.get("reason", ""), rec
-    # Neither the query nor a header value is on record.
+    # Neither the query nor a header value is on record: read once the
+    # connection's close record, written after the rest of its records, is.
+    p.wait_record(event="close", host="allowed.test")
     log = open(p.audit_path, "rb").read()
     assert tok.encode() not in log and hdr.encode() not in log
 
@@ -98,14 +100,19 @@ def test_host_switch_inside_inspected_connection_refused(env, start_proxy, serve
     synth = p.synth("allowed.test")
     path = "/switch-" + uuid.uuid4().hex
     ctx = ssl.create_default_context(cafile=p.ca)
+    mark = tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="allowed.test") as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: other.test:{tls.port}\r\n\r\n"
                   .encode())
         st, _, body = sbxtest.read_http_response(s)
     assert st == 403, (st, body)
-    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     p.wait_record(event="intercept", decision="deny", host="allowed.test")
+    # the connection's close record: written after anything else of its,
+    # once both sides are closed; then the server has served it to its end
+    p.wait_record(event="close", host="allowed.test")
+    tls.quiet(mark)
+    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     assert not p.find(event="request", path=path)
 
 
@@ -154,6 +161,7 @@ def test_placeholder_to_inspected_host_refused(env, start_proxy, servers):
     p.ca = ca
     path = "/leak-" + uuid.uuid4().hex
     synth = p.synth("allowed.test")
+    mark = tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw:
         res = sbxtest.run(["curl", "--silent", "--max-time", "10", "-w",
                            "%{http_code}", "--cacert", ca, "--connect-to",
@@ -162,9 +170,13 @@ def test_placeholder_to_inspected_host_refused(env, start_proxy, servers):
                            f"https://allowed.test:{tls.port}{path}"],
                           timeout=20)
     assert res.stdout.decode().endswith("403"), (res.stdout, res.stderr)
-    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY")
     assert "exfiltration" in rec.get("reason", ""), rec
+    # the connection's close record: written after anything else of its,
+    # once both sides are closed; then the server has served it to its end
+    p.wait_record(event="close", host="allowed.test")
+    tls.quiet(mark)
+    assert not [q for q in tls.seen.snapshot() if q["path"] == path]
     assert not p.find(event="request", path=path)
     log = open(p.audit_path, "rb").read()
     assert ts.VALUE.encode() not in log
@@ -190,6 +202,9 @@ def test_absolute_form_and_pipelined_heads_recorded_without_query(env, start_pro
             st, _, body = sbxtest.read_http_response(s)
             assert st == 200, (st, body)
     p.wait_record(event="request", path=b)
+    # the connection's close record: written after anything else of its,
+    # so no further record of it can come after the reads below
+    p.wait_record(event="close", host="allowed.test")
     got = [(q["method"], q["path"]) for q in p.find(event="request")
            if q["path"] in (a, b)]
     assert got == [("GET", a), ("POST", b)], got
@@ -213,7 +228,8 @@ def test_plain_http_to_inspected_host_recorded(env, start_proxy, servers):
     rec = p.wait_record(event="request", path=f"{path}/allowed.test")
     assert rec.get("proto") == "http" and not rec.get("intercepted"), rec
     assert rec.get("port") == plain.port and rec.get("method") == "GET", rec
-    # other.test's request went out after allowed.test's: on record by now
-    # if it were recorded at all.
     assert len([q for q in plain.seen.snapshot() if q["path"].startswith(path)]) == 2
+    # other.test's connection is not allowed.test's (another worker, maybe):
+    # wait for its own close record, written after anything else of its.
+    p.wait_record(event="close", host="other.test")
     assert not p.find(event="request", host="other.test")

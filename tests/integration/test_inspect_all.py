@@ -89,6 +89,7 @@ def test_placeholder_to_a_non_secret_host_over_tls_refused(proxy_all, servers):
     tls, _ = servers
     p = proxy_all
     path = "/exfil-" + uuid.uuid4().hex
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw:
         r = _get(p, fw, "other.test", tls.port, path,
                  "-H", f"Authorization: Bearer {ts.PH}")
@@ -97,12 +98,16 @@ def test_placeholder_to_a_non_secret_host_over_tls_refused(proxy_all, servers):
         r = _get(p, fw, "other.test", tls.port, path + "b", "-u",
                  f"x:{ts.PH}")
         assert r.stdout.decode().endswith("403"), (r.stdout, r.stderr)
-    assert _reached(tls, path) == []
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
                         host="other.test")
     assert "exfiltration" in rec.get("reason", ""), rec
     assert rec.get("intercepted") is True, rec
-    assert not p.find(event="request", path=path)
+    # both connections' close records: written after anything else of
+    # theirs, once both sides are closed; then the server's view is complete
+    p.wait_count(2, event="close", host="other.test")
+    tls.quiet(mark)
+    assert _reached(tls, path) == []
+    assert not p.find(event="request", path=lambda s: s and s.startswith(path))
     assert ts.VALUE.encode() not in open(p.audit_path, "rb").read()
 
 
@@ -123,6 +128,9 @@ def test_every_tls_connection_intercepted_and_recorded(proxy_all, servers):
                for q in recs), recs
     rec = p.wait_record(event="intercept", host="other.test", decision="allow")
     assert "inspect: all" in rec.get("reason", ""), rec
+    # both connections' close records: written after anything else of theirs
+    for host in ("other.test", "www.allowed.test"):
+        p.wait_record(event="close", host=host)
     assert tok.encode() not in open(p.audit_path, "rb").read()
     # The secret's own host still gets the value.
     with p.forwarder(f"{p.synth('allowed.test')}:{tls.port}") as fw:
@@ -149,12 +157,15 @@ def test_sni_of_one_name_host_of_another_refused(proxy_all, servers):
     p = proxy_all
     path = "/switch-" + uuid.uuid4().hex
     ctx = ssl.create_default_context(cafile=p.ca)
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: allowed.test:{tls.port}\r\n"
                   f"Authorization: Bearer {ts.PH}\r\n\r\n".encode())
         st, _, body = sbxtest.read_http_response(s)
     assert st == 403, (st, body)
+    p.wait_record(event="close", host="other.test")  # both sides closed
+    tls.quiet(mark)
     assert _reached(tls, path) == []
 
 
@@ -183,6 +194,7 @@ def test_pipelined_second_head_with_placeholder_ends_the_connection(proxy_all, s
     p = proxy_all
     a, b, c = ("/p" + x + "-" + uuid.uuid4().hex for x in "abc")
     ctx = ssl.create_default_context(cafile=p.ca)
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw, \
             ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
         s.sendall(_head(a, tls.port) +
@@ -194,6 +206,7 @@ def test_pipelined_second_head_with_placeholder_ends_the_connection(proxy_all, s
     _ended_instead(p, 2)
     # The server closed (the session ends the guest's stream only after
     # the upstream is gone): what reached it is all it will get.
+    tls.quiet(mark)
     assert len(_reached(tls, a)) == 1
     assert _reached(tls, b) == [] and _reached(tls, c) == []
 
@@ -207,6 +220,7 @@ def test_keepalive_second_request_with_placeholder_ends_the_connection(proxy_all
     a, b = "/ka-" + uuid.uuid4().hex, "/kb-" + uuid.uuid4().hex
     ctx = ssl.create_default_context(cafile=p.ca)
     bad = _head(b, tls.port, f"Cookie: k={ts.PH}\r\n")
+    mark = tls.mark()
     with p.forwarder(f"{p.synth('other.test')}:{tls.port}") as fw:
         with ctx.wrap_socket(fw.connect(), server_hostname="other.test") as s:
             s.sendall(_head(a, tls.port))
@@ -222,6 +236,7 @@ def test_keepalive_second_request_with_placeholder_ends_the_connection(proxy_all
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY",
                         reason=lambda r: bool(r) and "request 1:" in r)
     assert "ended instead" not in rec["reason"], rec
+    tls.quiet(mark)  # every connection the origin accepted, served to its end
     assert _reached(tls, b) == []
 
 
@@ -235,6 +250,7 @@ def test_tls_by_address_refused_not_spliced(proxy_all, servers):
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     path = "/byaddr-" + uuid.uuid4().hex
+    mark = tls.mark()
     with p.forwarder(f"{sbxtest.UPSTREAM_IP}:{tls.port}") as fw:
         with pytest.raises((ssl.SSLError, OSError)):
             with ctx.wrap_socket(fw.connect(), server_hostname=None) as s:
@@ -244,6 +260,8 @@ def test_tls_by_address_refused_not_spliced(proxy_all, servers):
     rec = p.wait_record(decision="deny",
                         reason=lambda s: s and "inspect: all" in s)
     assert "address" in rec["reason"], rec
+    p.wait_record(event="close", port=tls.port)  # both sides closed
+    tls.quiet(mark)
     assert _reached(tls, path) == []
 
 

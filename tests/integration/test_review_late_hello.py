@@ -48,10 +48,14 @@ def test_connect_late_clienthello_with_other_sni_denied(env, proxy):
     s.sendall(client_hello("other.test"))
     assert wait_closed(s, 10) is not None, "tunnel stayed open"
     s.close()
-    assert "other.test" not in env.tls.snis.snapshot()[before:], \
-        "a late ClientHello with another SNI reached the server"
     d = proxy.wait_record(decision="deny", sni="other.test")
     assert d.get("host") == "allowed.test", d
+    # the origin's view is complete once the connection is closed on both
+    # sides (its close record) and the origin has served it to its end
+    proxy.wait_record(event="close", conn=d["conn"])
+    env.tls.quiet(accepted)
+    assert "other.test" not in env.tls.snis.snapshot()[before:], \
+        "a late ClientHello with another SNI reached the server"
 
 
 def test_connect_late_clienthello_with_same_sni_allowed(env, proxy):
@@ -78,9 +82,11 @@ def test_transparent_late_clienthello_with_other_sni_denied(env, proxy):
         s.sendall(client_hello("other.test"))
         assert wait_closed(s, 10) is not None, "connection stayed open"
         s.close()
+    d = proxy.wait_record(decision="deny", sni="other.test")
+    proxy.wait_record(event="close", conn=d["conn"])
+    env.tls.quiet(accepted)
     assert "other.test" not in env.tls.snis.snapshot()[before:], \
         "a late ClientHello with another SNI reached the server"
-    proxy.wait_record(decision="deny", sni="other.test")
 
 
 def test_transparent_late_http_with_other_host_denied(env, proxy):
@@ -95,7 +101,10 @@ def test_transparent_late_http_with_other_host_denied(env, proxy):
         s.close()
     assert status == 403, (status, body)
     assert b"other.test" in body, body
-    # The upstream's own view: the request never reached it.
+    # The upstream's own view: the request never reached it (complete once
+    # the proxy closed the connection and the origin served it to its end).
+    proxy.wait_record(event="close", port=env.http.port)
+    env.http.quiet(accepted)
     assert not [r for r in env.http.requests.snapshot() if r["path"] == "/late"], \
         "a late request with another Host reached the origin"
 

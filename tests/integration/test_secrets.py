@@ -11,7 +11,6 @@ import base64
 import http.server
 import os
 import socket
-import socketserver
 import ssl
 import subprocess
 import threading
@@ -51,11 +50,13 @@ class _Rec(http.server.BaseHTTPRequestHandler):
     do_POST = do_GET
 
 
-class RecordingTLS(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
+class RecordingTLS(sbxtest.QuietServer, http.server.HTTPServer):
+    """Records every request (path, headers, body, SNI) before answering
+    it; quiet() before checking that something did not reach it."""
 
     def __init__(self, pki, tls=True):
         self.seen = sbxtest.Recorder()
+        self.quiet_setup()
         self.ctx = None
         if tls:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -131,7 +132,11 @@ def _curl(p, fw_port, name, port, *args, scheme="https"):
                        timeout=20, env=cenv)
 
 
-def _no_value_anywhere(p, servers_seen=""):
+def _no_value_anywhere(p, host):
+    """No secret value in the audit log, any file of the proxy, its command
+    line or environment. The log is read once the close record of a
+    connection to host is in it: written after anything else of its."""
+    p.wait_record(event="close", host=host)
     data = open(p.audit_path, "rb").read()
     assert VALUE.encode() not in data and OTHER_VALUE.encode() not in data
     for root, _, files in os.walk(p.dir):
@@ -162,7 +167,7 @@ def test_bearer_replaced_on_secret_host(env, start_proxy, servers):
     assert PH not in repr(req)
     rec = p.wait_record(event="intercept", secret="TESTKEY", decision="allow")
     assert rec.get("intercepted") is True and rec.get("host") == "allowed.test", rec
-    _no_value_anywhere(p)
+    _no_value_anywhere(p, "allowed.test")
 
 
 def test_every_request_of_a_kept_alive_connection(env, start_proxy, servers):
@@ -201,15 +206,16 @@ def test_placeholder_for_another_intercepted_host_refused(env, start_proxy, serv
     tls, _ = servers
     p = _start(env, start_proxy, servers)
     synth = p.synth("git.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw:
         r = _curl(p, fw.port, "git.test", tls.port, "-w", "%{http_code}",
                   "-H", f"X-Leak: {PH}")
     assert r.stdout.decode().endswith("403"), (r.stdout, r.stderr)
-    assert tls.seen.snapshot()[before:] == []
     rec = p.wait_record(event="intercept", decision="deny", secret="TESTKEY")
     assert "exfiltration" in rec.get("reason", ""), rec
-    _no_value_anywhere(p)
+    _no_value_anywhere(p, "git.test")  # after the connection's close record
+    tls.quiet(mark)
+    assert tls.seen.snapshot()[before:] == []
 
 
 def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
@@ -217,11 +223,15 @@ def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
     p = _start(env, start_proxy, servers)
     for host in ("allowed.test", "other.test"):
         synth = p.synth(host)
-        before = len(plain.seen.snapshot())
+        before, mark = len(plain.seen.snapshot()), plain.mark()
         with p.forwarder(f"{synth}:{plain.port}") as fw:
             r = _curl(p, fw.port, host, plain.port, "-w", "%{http_code}",
                       "-H", f"Authorization: Bearer {PH}", scheme="http")
         assert r.stdout.decode().endswith("403"), (host, r.stdout, r.stderr)
+        # the server's view, once the connection is closed on both sides
+        # (its close record) and served to its end
+        p.wait_record(event="close", host=host, port=plain.port)
+        plain.quiet(mark)
         assert plain.seen.snapshot()[before:] == [], host
     p.wait_count(2, decision="deny", reason=lambda s: s and "exfiltration" in s)
 
@@ -422,11 +432,13 @@ def test_later_refusal_bounded_when_the_server_never_closes(env, start_proxy, sc
 def test_placeholder_in_plain_http_via_explicit_proxy_refused(env, start_proxy, servers):
     _, plain = servers
     p = _start(env, start_proxy, servers)
-    before = len(plain.seen.snapshot())
+    before, mark = len(plain.seen.snapshot()), plain.mark()
     r = sbxtest.run(["curl", "--silent", "--max-time", "10", "-w", "%{http_code}",
                      "-x", p.http_proxy_url(), "-H", f"Cookie: k={PH}",
                      f"http://other.test:{plain.port}/x"], timeout=20)
     assert r.stdout.decode().endswith("403"), r.stdout
+    p.wait_record(event="close", host="other.test")  # both sides closed
+    plain.quiet(mark)
     assert plain.seen.snapshot()[before:] == []
 
 
@@ -468,7 +480,7 @@ def test_host_switch_inside_intercepted_connection_refused(env, start_proxy, ser
     tls, _ = servers
     p = _start(env, start_proxy, servers)
     synth = p.synth("allowed.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     ctx = ssl.create_default_context(cafile=p.ca)
     with p.forwarder(f"{synth}:{tls.port}") as fw, fw.connect() as raw:
         with ctx.wrap_socket(raw, server_hostname="allowed.test") as s:
@@ -476,6 +488,8 @@ def test_host_switch_inside_intercepted_connection_refused(env, start_proxy, ser
                       f"Authorization: Bearer {PH}\r\n\r\n".encode())
             st, _, _ = sbxtest.read_http_response(s)
     assert st == 403
+    p.wait_record(event="close", host="allowed.test")  # both sides closed
+    tls.quiet(mark)
     assert tls.seen.snapshot()[before:] == []
 
 
@@ -485,14 +499,16 @@ def test_upstream_verified(env, start_proxy, servers):
     tls, _ = servers
     p = _start(env, start_proxy, servers, upstream_ca=False)
     synth = p.synth("allowed.test")
-    before = len(tls.seen.snapshot())
+    before, mark = len(tls.seen.snapshot()), tls.mark()
     with p.forwarder(f"{synth}:{tls.port}") as fw:
         r = _curl(p, fw.port, "allowed.test", tls.port, "-H", f"Authorization: Bearer {PH}")
     assert r.returncode != 0
-    assert tls.seen.snapshot()[before:] == []
     rec = p.wait_record(event="intercept", decision="deny",
                         reason=lambda s: s and "verif" in s)
     assert rec.get("host") == "allowed.test", rec
+    p.wait_record(event="close", host="allowed.test")  # both sides closed
+    tls.quiet(mark)
+    assert tls.seen.snapshot()[before:] == []
 
 
 def test_alpn_only_http11(env, start_proxy, servers):

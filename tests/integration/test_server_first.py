@@ -171,9 +171,12 @@ def test_client_first_after_early_connect_still_peeked(env, start_proxy):
         s.sendall(client_hello("other.test"))
         assert wait_closed(s, 10) is not None, "connection stayed open"
         s.close()
-        assert "other.test" not in env.tls.snis.snapshot()[before:]
         d = p.wait_record(event="connect", decision="deny", sni="other.test")
         assert d.get("proto") == "tls" and d.get("host") == "allowed.test", d
+        # the origin's view, once the connection is closed and served to its end
+        p.wait_record(event="close", conn=d["conn"])
+        env.tls.quiet(accepted)
+        assert "other.test" not in env.tls.snis.snapshot()[before:]
 
         accepted = len(env.tls.accepted.snapshot())
         s = fw.connect()
@@ -198,13 +201,14 @@ def test_denied_port_refused_at_once(env, start_proxy):
         got = _recv_until_closed(s)
         s.close()
     assert got == b"", got
-    assert len(env.banner2.accepted.snapshot()) == before, \
-        "a denied port reached the server"
     d = p.wait_record(event="connect", host="git.test", decision="deny",
                       port=env.banner2.port)
     assert d.get("rule") == "default", d
     assert not d.get("addr"), d
     p.wait_record(event="close", conn=d["conn"])
+    env.banner2.sync()  # every connection made to it so far is recorded
+    assert len(env.banner2.accepted.snapshot()) == before, \
+        "a denied port reached the server"
 
 
 def test_denied_port_http_client_still_gets_403(env, start_proxy):
@@ -212,7 +216,7 @@ def test_denied_port_http_client_still_gets_403(env, start_proxy):
     stream opens still gets a readable 403, not a bare close."""
     p = start_proxy(_policy(env))
     synth = p.synth("git.test")  # allowed on the banner port only
-    before = len(env.http.requests.snapshot())
+    before, mark = len(env.http.requests.snapshot()), env.http.mark()
     with p.forwarder(f"{synth}:{env.http.port}") as fw:
         s = fw.connect()
         s.sendall(f"GET / HTTP/1.1\r\nHost: git.test:{env.http.port}\r\n"
@@ -221,7 +225,9 @@ def test_denied_port_http_client_still_gets_403(env, start_proxy):
         s.close()
     assert status == 403, (status, body)
     assert b"git.test" in body and b"to change:" in body, body
-    assert len(env.http.requests.snapshot()) == before
     d = p.wait_record(event="connect", host="git.test", decision="deny",
                       port=env.http.port)
     assert d.get("rule") == "default", d
+    p.wait_record(event="close", conn=d["conn"])
+    env.http.quiet(mark)
+    assert len(env.http.requests.snapshot()) == before

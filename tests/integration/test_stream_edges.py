@@ -42,13 +42,15 @@ def test_ech_extension_denied(env, proxy):
     # encrypted_client_hello (0xfe0d), outer type 0 with a dummy config id
     # and payload: its mere presence must be refused.
     hello = add_extension(tls.hello, 0xFE0D, b"\x00\x00\x01\x00\x01\x07\x00\x00\x00\x04abcd")
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     with proxy.forwarder(f"{synth}:{env.tls.port}") as fw, fw.connect() as s:
         s.sendall(hello)
         t = wait_closed(s, 5)
     assert t is not None, "a ClientHello with ECH was not refused"
-    assert len(env.tls.snis.snapshot()) == before, "the ECH ClientHello reached the server"
     d = proxy.wait_record(decision="deny", host="allowed.test", port=env.tls.port)
+    proxy.wait_record(event="close", port=env.tls.port)  # upstream closed
+    env.tls.quiet(mark)
+    assert len(env.tls.snis.snapshot()) == before, "the ECH ClientHello reached the server"
     assert "ech" in (d.get("reason") or "").lower(), d
 
 
@@ -122,10 +124,12 @@ def test_duplicate_sni_extension_denied(env, proxy):
     entry = b"\x00" + len(name).to_bytes(2, "big") + name
     sni = (len(entry)).to_bytes(2, "big") + entry
     hello = add_extension(tls.hello, 0x0000, sni)  # a second server_name
-    before = len(env.tls.snis.snapshot())
+    before, mark = len(env.tls.snis.snapshot()), env.tls.mark()
     with proxy.forwarder(f"{synth}:{env.tls.port}") as fw, fw.connect() as s:
         s.sendall(hello)
         t = wait_closed(s, 5)
     assert t is not None, "a ClientHello with two server_name extensions was not refused"
-    assert len(env.tls.snis.snapshot()) == before
     proxy.wait_record(decision="deny", host="allowed.test", port=env.tls.port)
+    proxy.wait_record(event="close", port=env.tls.port)  # upstream closed
+    env.tls.quiet(mark)
+    assert len(env.tls.snis.snapshot()) == before

@@ -462,9 +462,14 @@ def test_two_hellos_in_one_record_refused(env, hproxy, origin):
         s.sendall(b"\x16\x03\x01" + len(both).to_bytes(2, "big") + both)
         assert wait_closed(s, 15) is not None, "stream stayed open"
         s.close()
-    hproxy.wait_record(event="connect", decision="deny",
-                       reason="data after the ClientHello in its record")
-    # The origin was never connected, or saw nothing.
+    d = hproxy.wait_record(event="connect", decision="deny",
+                           reason="data after the ClientHello in its record")
+    # The origin was never connected, or saw nothing: rx is complete once
+    # the proxy closed its side (the close record) and the origin's
+    # connection ended.
+    hproxy.wait_record(event="close", conn=d["conn"])
+    assert all(c["done"].wait(15) for c in origin.conns[before:]), \
+        "the origin's connection stayed open"
     assert all(b"other.test" not in c["rx"] for c in origin.conns[before:])
 
 

@@ -61,6 +61,8 @@ def test_header_without_source_still_valid_and_unlabelled(env, proxy):
     c = proxy.wait_record(event="connect", host="allowed.test", decision="allow",
                           port=env.http.port,
                           src=lambda s: s is None)
+    # the close record, the connection's last: then all of them are read
+    proxy.wait_record(event="close", conn=c.get("conn"))
     recs = [x for x in proxy.audit() if x.get("conn") == c.get("conn")]
     assert recs and all("src" not in x for x in recs), recs
 
@@ -71,12 +73,16 @@ def test_source_grants_nothing(env, start_proxy):
     server never sees the request."""
     p = start_proxy(sbxtest.base_policy(env, cidr=False))
     path = f"/liar-{uuid.uuid4().hex}"
+    mark = env.http.mark()
     r = _raw(p, f"{sbxtest.UPSTREAM_IP}:{env.http.port}", "127.0.0.1:1",
              _get(env, path))
     assert b" 200 " not in r.stdout.split(b"\r\n", 1)[0], r.stdout[:200]
-    assert _upstream_paths(env, path) == [], "a source label opened the way"
     d = p.wait_record(event="connect", decision="deny", port=env.http.port)
     assert d.get("src") == "127.0.0.1:1", d
+    # the origin's view, once the connection is closed and served to its end
+    p.wait_record(event="close", conn=d["conn"])
+    env.http.quiet(mark)
+    assert _upstream_paths(env, path) == [], "a source label opened the way"
 
 
 # The 28-byte TCP header for 127.0.0.1:80 with the source flag, then the
@@ -98,6 +104,10 @@ def test_malformed_source_extension_closed(env, proxy, case, hexbytes):
     assert r.returncode == 0 and out.strip() == "closed after 0 bytes", \
         f"{case}: {out}{r.stderr.decode()}"
     assert proxy.alive(), f"{case}: the proxy died"
+    # The stream's close record, written after anything else of its: an
+    # allow it led to would be on record by then.
+    proxy.wait_record(event="close", reason=lambda r: r and (
+        "bad wire header" in r or "before a complete header" in r))
     bad = [x for x in proxy.audit() if x.get("event") == "connect"
            and x.get("decision") == "allow"]
     assert not bad, f"{case}: a malformed header led to an allowed connection: {bad}"
@@ -140,12 +150,15 @@ def test_container_grants_nothing(env, start_proxy):
     """A container label (any name) does not widen the policy either."""
     p = start_proxy(sbxtest.base_policy(env, cidr=False))
     path = f"/ctrliar-{uuid.uuid4().hex}"
+    mark = env.http.mark()
     r = _raw(p, f"{sbxtest.UPSTREAM_IP}:{env.http.port}", "172.17.0.9:1",
              _get(env, path), ctr="host", ctr_id="00")
     assert b" 200 " not in r.stdout.split(b"\r\n", 1)[0], r.stdout[:200]
-    assert _upstream_paths(env, path) == [], "a container label opened the way"
     d = p.wait_record(event="connect", decision="deny", port=env.http.port)
     assert d.get("container") == "host", d
+    p.wait_record(event="close", conn=d["conn"])
+    env.http.quiet(mark)
+    assert _upstream_paths(env, path) == [], "a container label opened the way"
 
 
 # The container extension after the source (wire.h): id length, name
@@ -170,9 +183,10 @@ def test_malformed_container_extension_closed(env, proxy, case, hexbytes):
     assert r.returncode == 0 and out.strip() == "closed after 0 bytes", \
         f"{case}: {out}{r.stderr.decode()}"
     assert proxy.alive(), f"{case}: the proxy died"
+    # The stream's close record says why, and is written after anything
+    # else of its: a connection it led to would be on record by then.
+    proxy.wait_record(event="close", reason=lambda r: r and (
+        "bad container extension" in r or "before a complete header" in r))
     recs = proxy.audit()
     bad = [x for x in recs if x.get("event") == "connect" or "container" in x]
     assert not bad, f"{case}: a malformed header led to a connection: {bad}"
-    assert any("bad container extension" in x.get("reason", "") or
-               "before a complete header" in x.get("reason", "")
-               for x in recs), recs

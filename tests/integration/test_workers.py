@@ -93,19 +93,24 @@ def test_control_change_applies_on_every_worker(env, start_proxy):
         # New connections to the explicit proxy (a socket per worker)
         # until two different workers decided one.
         ws = set()
-        for _ in range(60):
+        for n in range(1, 61):
             assert get() == expect_code
             ws = {worker_of(p).get(r["conn"]) for r in
                   p.find(event="connect", host=name, decision=decision)}
             if len(ws) >= 2:
                 break
         assert len(ws) >= 2 and None not in ws, f"{decision} seen on workers {ws}"
+        return n  # connections made
 
     def reached():  # the origin is shared with other tests: count
         return len([s for s in env.tls.snis.snapshot() if s == name])
 
-    start = reached()
-    on_two_workers("deny", "403 000")
+    start, mark = reached(), env.tls.mark()
+    n_denied = on_two_workers("deny", "403 000")
+    # the origin's view, once every refused connection is closed (its close
+    # record) and served to its end
+    p.wait_count(n_denied, event="close", host=name, decision="deny")
+    env.tls.quiet(mark)
     assert reached() == start, "a denied name reached the origin"
 
     spec = f"{name}:{env.tls.port}"
@@ -123,11 +128,14 @@ def test_control_change_applies_on_every_worker(env, start_proxy):
     p.wait_record(event="policy",
                   reason=lambda x: x and x.startswith(f"runtime remove {spec}"))
     n_denied = len(p.find(event="connect", host=name, decision="deny"))
+    mark = env.tls.mark()
     for _ in range(8):
         assert get() == "403 000", "a removed rule still allowed on some worker"
+    p.wait_count(n_denied + 8, event="connect", host=name, decision="deny")
+    p.wait_count(n_denied + 8, event="close", host=name, decision="deny")
+    env.tls.quiet(mark)
     after_remove = reached()
     assert after_remove == after, "the origin saw a connection after the remove"
-    p.wait_count(n_denied + 8, event="connect", host=name, decision="deny")
 
 
 def test_cut_closes_tunnels_on_every_worker(env, start_proxy):

@@ -26,7 +26,7 @@ from .procs import (HarnessError, Procs, ReadyPipe, free_port, line_of, run, sha
 from .pki import make_pki
 from .dns import Dnsmasq, dns_question, udp_dns_query
 from .servers import (BIG_SIZE, BannerServer, OpensslServer, OriginServer,
-                      Recorder, _Handler, big_payload, recording_server)  # noqa: F401 (re-export)
+                      QuietServer, Recorder, _Handler, big_payload, recording_server)  # noqa: F401 (re-export)
 from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy
 from .http import (curl, http_exchange, read_http_response, read_to_end,
                    split_responses, wait_closed)

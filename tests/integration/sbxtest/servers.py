@@ -73,12 +73,93 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_GET
 
 
-class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """HTTP/1.1 origin (keep-alive) that records every request; with a TLS
-    context it records the SNI of every handshake too. Every accepted
-    connection is recorded first (accepted), before any byte is read."""
+class QuietServer(socketserver.ThreadingMixIn):
+    """A threading socketserver that knows when each connection it
+    accepted has been served to its end: mark() and quiet(since). What a
+    handler thread records is complete only once that thread ended, so a
+    test that checks what did NOT reach the server calls quiet() first.
+    Call quiet_setup() before the server starts serving; on_accept(addr)
+    runs in accept order, before the connection's thread starts."""
 
     daemon_threads = True
+
+    def quiet_setup(self):
+        self._q_lock = threading.Lock()
+        self._q_ended = []  # per accepted connection: its thread ended
+        self._q_index = {}  # id(request) -> its index in _q_ended
+        self._q_probes = {}  # quiet()'s probe address -> its index, once accepted
+
+    def on_accept(self, client_address):
+        pass
+
+    def process_request(self, request, client_address):
+        # serve_forever's thread: in accept order
+        with self._q_lock:
+            if client_address in self._q_probes:
+                self._q_probes[client_address] = len(self._q_ended)
+                self.shutdown_request(request)
+                return
+            self._q_index[id(request)] = len(self._q_ended)
+            self._q_ended.append(False)
+            self.on_accept(client_address)
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        with self._q_lock:
+            i = self._q_index.pop(id(request))
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._q_lock:
+                self._q_ended[i] = True
+
+    def mark(self):
+        """How many connections were accepted so far (for quiet())."""
+        with self._q_lock:
+            return len(self._q_ended)
+
+    def quiet(self, since, timeout=10):
+        """Wait until every connection accepted since mark() `since` has
+        been served to its end, including any still in the listen queue:
+        a probe connection made now is accepted after them (the queue is
+        in order; the probe is not recorded). Then what the server records
+        (an OriginServer's accepted, snis and requests) holds everything
+        that reached it, and a test may check an absence without a fixed
+        sleep. Call it once the proxy has closed the upstream side (the
+        connection's close record)."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            me = probe.getsockname()
+            with self._q_lock:
+                self._q_probes[me] = None
+            probe.settimeout(timeout)
+            probe.connect(self.server_address)
+
+            def accepted_at():
+                with self._q_lock:
+                    k = self._q_probes[me]
+                return k + 1 if k is not None else 0
+            k = wait_until(accepted_at, timeout,
+                           what="the probe connection to be accepted") - 1
+        finally:
+            probe.close()
+        with self._q_lock:
+            self._q_probes.pop(me, None)
+
+        def ended():
+            with self._q_lock:
+                return all(self._q_ended[since:k])
+        wait_until(ended, timeout, what="the connections to the server to end")
+
+
+class OriginServer(QuietServer, http.server.HTTPServer):
+    """HTTP/1.1 origin (keep-alive) that records every request; with a TLS
+    context it records the SNI of every handshake too. Every accepted
+    connection is recorded first (accepted, in accept order), before any
+    byte is read; what a connection recorded is complete once quiet()
+    returns."""
+
     allow_reuse_address = True
 
     def __init__(self, host, ctx=None):
@@ -89,12 +170,16 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         self.accepted = Recorder()
         self._big = None
         self._big_lock = threading.Lock()
+        self.quiet_setup()
         super().__init__((host, 0), _Handler)
         self.port = self.server_address[1]
         if ctx is not None:
             ctx.sni_callback = lambda sslobj, name, c: self.snis.add(name)
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1},
                          daemon=True).start()
+
+    def on_accept(self, client_address):
+        self.accepted.add(client_address)
 
     def big(self):
         with self._big_lock:
@@ -103,7 +188,6 @@ class OriginServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
             return self._big
 
     def finish_request(self, request, client_address):
-        self.accepted.add(client_address)
         # The TLS handshake happens in the handler thread, with a timeout,
         # so that a client that stalls cannot block anyone else.
         request.settimeout(15)
@@ -166,7 +250,9 @@ def recording_server(addr, port, seen, cert=None, key=None, body=b"",
 
 
 class BannerServer:
-    """A server that speaks first (like SSH), then echoes lines."""
+    """A server that speaks first (like SSH), then echoes lines. accepted
+    is recorded in accept order; sync() before checking that nothing
+    reached it."""
 
     BANNER = b"SSH-2.0-sbx-integration\r\n"
 
@@ -177,6 +263,9 @@ class BannerServer:
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.accepted = Recorder()
+        self._probes = Recorder()
+        self._probe_lock = threading.Lock()
+        self._probe_addrs = set()
         threading.Thread(target=self._loop, daemon=True).start()
 
     def _loop(self):
@@ -185,6 +274,12 @@ class BannerServer:
                 c, addr = self.sock.accept()
             except OSError:
                 return
+            with self._probe_lock:
+                probe = addr in self._probe_addrs
+            if probe:
+                self._probes.add(addr)
+                c.close()
+                continue
             self.accepted.add(addr)
             threading.Thread(target=self._serve, args=(c,), daemon=True).start()
 
@@ -201,6 +296,24 @@ class BannerServer:
             pass
         finally:
             c.close()
+
+    def sync(self, timeout=10):
+        """Wait until every connection made to it before this call is in
+        accepted: a probe connection (not recorded) made now is accepted
+        after them, the listen queue being in order. Call it once the
+        proxy is done with the connection (its close record)."""
+        probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            probe.bind(("127.0.0.1", 0))
+            me = probe.getsockname()
+            with self._probe_lock:
+                self._probe_addrs.add(me)
+            probe.settimeout(timeout)
+            probe.connect(self.sock.getsockname())
+            wait_until(lambda: me in self._probes.snapshot(), timeout,
+                       what="the probe connection to be accepted")
+        finally:
+            probe.close()
 
     def close(self):
         self.sock.close()
