@@ -141,8 +141,12 @@ def test_reset_recreates_the_layer_keeps_the_entry(env):
     took = time.monotonic() - t
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(b"rs: writable layer reset (")
-    print("reset took %.2f s" % took)
-    assert took < 5
+    st = os.stat(img)
+    print("reset took %.2f s; %d of %d bytes allocated" % (
+        took, st.st_blocks * 512, st.st_size))
+    # A new sparse layer, not one written out: what keeps reset quick
+    # (its time is printed; a bound on it would be a timed assertion).
+    assert st.st_blocks * 512 * 8 < st.st_size, (st.st_blocks, st.st_size)
     with open(img, "rb") as f:
         sb = f.read(2048)
     assert sb[1080:1082] == b"\x53\xef"           # ext4 superblock magic
