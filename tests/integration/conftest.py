@@ -96,11 +96,12 @@ def env():
 
 @pytest.fixture
 def start_proxy(env, request):
-    """Factory: start_proxy(policy_text or [texts], args=[...]) -> Proxy."""
+    """Factory: start_proxy(policy_text or [texts], args=[...],
+    pass_fds=(...)) -> Proxy."""
     started = []
     counter = [0]
 
-    def start(policies=None, args=(), check_ready=True, listen=None):
+    def start(policies=None, args=(), check_ready=True, listen=None, pass_fds=()):
         if policies is None:
             policies = [sbxtest.base_policy(env)]
         elif isinstance(policies, str):
@@ -109,7 +110,7 @@ def start_proxy(env, request):
         name = f"{request.node.name[:40]}-{counter[0]}"
         name = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
         p = sbxtest.Proxy(env, name, policies, args, check_ready=check_ready,
-                          listen=listen)
+                          listen=listen, pass_fds=pass_fds)
         started.append(p)
         return p
 

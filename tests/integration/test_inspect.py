@@ -141,24 +141,9 @@ def test_placeholder_to_inspected_host_refused(env, start_proxy, servers):
     list, so TESTKEY's placeholder sent there is refused before the
     server sees it (TESTKEY's one host is git.test)."""
     tls, plain = servers
-    r, w = os.pipe()
-    os.write(w, (f"TESTKEY {ts.PH} {ts.VALUE} git.test\n").encode())
-    os.close(w)
-    d = os.path.join(env.workdir, "ca-" + uuid.uuid4().hex[:8])
-    os.makedirs(d)
-    ca = os.path.join(d, "sandbox-ca.pem")
-    procs = env.procs
-    orig = procs.start
-    procs.start = lambda argv, **kw: orig(
-        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
-    try:
-        p = start_proxy(_policy(tls, plain),
-                        args=["--secrets-fd", str(r), "--ca-out", ca,
-                              "--upstream-ca", env.pki["ca"]])
-    finally:
-        del procs.start
-        os.close(r)
-    p.ca = ca
+    p = sbxtest.secrets_proxy(env, start_proxy, _policy(tls, plain),
+                              f"TESTKEY {ts.PH} {ts.VALUE} git.test\n")
+    ca = p.ca
     path = "/leak-" + uuid.uuid4().hex
     synth = p.synth("allowed.test")
     mark = tls.mark()

@@ -9,9 +9,7 @@ recording HTTPS server of test_secrets is the oracle for what left the
 host. Without inspect: all, other.test is spliced and gets the worthless
 placeholder: test_secrets.test_other_hosts_spliced_never_get_the_value."""
 
-import base64
 import os
-import socket
 import ssl
 import subprocess
 import uuid
@@ -51,25 +49,8 @@ def _policy(tls, plain, banner):
 @pytest.fixture
 def proxy_all(env, start_proxy, servers):
     tls, plain = servers
-    r, w = os.pipe()
-    os.write(w, SECRETS.encode())
-    os.close(w)
-    d = os.path.join(env.workdir, "ca-" + uuid.uuid4().hex[:8])
-    os.makedirs(d)
-    ca = os.path.join(d, "sandbox-ca.pem")
-    procs = env.procs
-    orig = procs.start
-    procs.start = lambda argv, **kw: orig(
-        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
-    try:
-        p = start_proxy(_policy(tls, plain, env.banner.port),
-                        args=["--secrets-fd", str(r), "--ca-out", ca,
-                              "--upstream-ca", env.pki["ca"]])
-    finally:
-        del procs.start
-        os.close(r)
-    p.ca = ca
-    return p
+    return sbxtest.secrets_proxy(env, start_proxy,
+                                 _policy(tls, plain, env.banner.port), SECRETS)
 
 
 def _get(p, fw, host, port, path, *args):

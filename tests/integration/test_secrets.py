@@ -101,26 +101,8 @@ def _policy(tls, plain):
 def _start(env, start_proxy, servers, upstream_ca=True, secrets=SECRETS):
     """A proxy holding SECRETS, read from a pipe it inherits."""
     tls, plain = servers
-    r, w = os.pipe()
-    os.write(w, secrets.encode())
-    os.close(w)
-    d = os.path.join(env.workdir, "ca-" + uuid.uuid4().hex[:8])
-    os.makedirs(d)
-    ca = os.path.join(d, "sandbox-ca.pem")
-    args = ["--secrets-fd", str(r), "--ca-out", ca]
-    if upstream_ca:
-        args += ["--upstream-ca", env.pki["ca"]]
-    procs = env.procs
-    orig = procs.start
-    procs.start = lambda argv, **kw: orig(
-        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
-    try:
-        p = start_proxy(_policy(tls, plain), args=args)
-    finally:
-        del procs.start
-        os.close(r)
-    p.ca = ca
-    return p
+    return sbxtest.secrets_proxy(env, start_proxy, _policy(tls, plain), secrets,
+                                 upstream_ca=upstream_ca)
 
 
 def _curl(p, fw_port, name, port, *args, scheme="https"):
@@ -389,24 +371,13 @@ def test_later_refusal_bounded_when_the_server_never_closes(env, start_proxy, sc
     here), with A's answer whole and nothing of B at the server."""
     hold = _HoldServer(env.pki, tls=scheme == "https")
     host = "allowed.test" if scheme == "http" else "git.test"
-    r, w = os.pipe()
-    os.write(w, SECRETS.encode())
-    os.close(w)
-    ca = os.path.join(env.workdir, "ca-" + uuid.uuid4().hex[:8] + ".pem")
-    procs = env.procs
-    orig = procs.start
-    procs.start = lambda argv, **kw: orig(
-        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
-    try:
-        p = start_proxy(f"version: 1\nmode: enforce\nallow:\n"
-                        f"  - host: {host}\n    ports: [{hold.port}]\n"
-                        f"  - cidr: 127.0.0.2/32\n    ports: [{hold.port}]\n",
-                        args=["--secrets-fd", str(r), "--ca-out", ca,
-                              "--upstream-ca", env.pki["ca"],
-                              "--drain-timeout", "1"])
-    finally:
-        del procs.start
-        os.close(r)
+    p = sbxtest.secrets_proxy(
+        env, start_proxy,
+        f"version: 1\nmode: enforce\nallow:\n"
+        f"  - host: {host}\n    ports: [{hold.port}]\n"
+        f"  - cidr: 127.0.0.2/32\n    ports: [{hold.port}]\n",
+        SECRETS, args=["--drain-timeout", "1"])
+    ca = p.ca
     a, b = "/ha-" + uuid.uuid4().hex, "/hb-" + uuid.uuid4().hex
     try:
         with p.forwarder(f"{p.synth(host)}:{hold.port}") as fw, fw.connect() as s:
@@ -646,19 +617,7 @@ def test_websocket_upgrade_passes_after_rewrite(env, start_proxy, servers):
     # The policy allows the test servers' ports only: a fresh proxy whose
     # policy allows this one.
     pol = _policy(tls, servers[1]).replace(f"[{tls.port},", f"[{port}, {tls.port},")
-    r, w = os.pipe()
-    os.write(w, SECRETS.encode())
-    os.close(w)
-    procs = env.procs
-    orig = procs.start
-    procs.start = lambda argv, **kw: orig(
-        argv, **{**kw, "pass_fds": tuple(kw.get("pass_fds", ())) + (r,)})
-    try:
-        p = start_proxy(pol, args=["--secrets-fd", str(r), "--ca-out", p.ca + ".2",
-                                   "--upstream-ca", env.pki["ca"]])
-    finally:
-        del procs.start
-        os.close(r)
+    p = sbxtest.secrets_proxy(env, start_proxy, pol, SECRETS, ca_out=p.ca + ".2")
     synth = p.synth("allowed.test")
     ctx = ssl.create_default_context(
         cafile=[a for a in p.argv if a.endswith(".pem.2")][0])

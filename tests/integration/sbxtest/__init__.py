@@ -27,7 +27,7 @@ from .pki import make_pki
 from .dns import Dnsmasq, dns_question, udp_dns_query
 from .servers import (BIG_SIZE, BannerServer, OpensslServer, OriginServer,
                       QuietServer, Recorder, _Handler, big_payload, recording_server)  # noqa: F401 (re-export)
-from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy
+from .proxy import SANITIZER_MARKERS, Forwarder, Proxy, base_policy, secrets_proxy
 from .http import (curl, http_exchange, read_http_response, read_to_end,
                    split_responses, wait_closed)
 from .tls import (ManualTLS, _hello_parts, add_extension,  # noqa: F401 (re-export)
@@ -42,7 +42,7 @@ __all__ = [
     "Dnsmasq", "dns_question", "udp_dns_query",
     "BIG_SIZE", "BannerServer", "OpensslServer", "OriginServer", "Recorder",
     "big_payload", "recording_server",
-    "SANITIZER_MARKERS", "Forwarder", "Proxy", "base_policy",
+    "SANITIZER_MARKERS", "Forwarder", "Proxy", "base_policy", "secrets_proxy",
     "curl", "http_exchange", "read_http_response", "read_to_end",
     "split_responses", "wait_closed",
     "ManualTLS", "add_extension", "client_hello", "split_records",

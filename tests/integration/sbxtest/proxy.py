@@ -37,11 +37,36 @@ def base_policy(env, extra_allow="", extra_deny="", mode="enforce", cidr=True):
     return text
 
 
+def secrets_proxy(env, start_proxy, policy, secrets, args=(), upstream_ca=True,
+                  ca_out=None):
+    """A proxy holding secrets (lines "VAR PLACEHOLDER VALUE HOST...")
+    read from a pipe it inherits (--secrets-fd), its sandbox CA written to
+    ca_out (a fresh path by default; p.ca), trusting the test CA for the
+    upstreams unless upstream_ca is False."""
+    r, w = os.pipe()
+    os.write(w, secrets.encode())
+    os.close(w)
+    if ca_out is None:
+        d = os.path.join(env.workdir, "ca-" + os.urandom(4).hex())
+        os.makedirs(d)
+        ca_out = os.path.join(d, "sandbox-ca.pem")
+    argv = ["--secrets-fd", str(r), "--ca-out", ca_out]
+    if upstream_ca:
+        argv += ["--upstream-ca", env.pki["ca"]]
+    try:
+        p = start_proxy(policy, args=argv + list(args), pass_fds=(r,))
+    finally:
+        os.close(r)
+    p.ca = ca_out
+    return p
+
+
 class Proxy:
     """One running sandbox-proxy with its own policy files, audit log and
     sockets."""
 
-    def __init__(self, env, name, policies, args=(), check_ready=True, listen=None):
+    def __init__(self, env, name, policies, args=(), check_ready=True, listen=None,
+                 pass_fds=()):
         self.env = env
         self.name = name
         self.dir = os.path.join(env.workdir, name)
@@ -84,7 +109,7 @@ class Proxy:
         with open(self.stderr_path, "wb") as err:
             try:
                 self.proc = env.procs.start(self.argv, stdout=err, stderr=err, env=penv,
-                                            pass_fds=(self.ready.w,))
+                                            pass_fds=(self.ready.w, *pass_fds))
             finally:
                 self.ready.child_started()
         self.pid = self.proc.pid
