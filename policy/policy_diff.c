@@ -56,6 +56,26 @@ static struct policy_widening *new_item(struct diff_ctx *x)
 	return &n[d->count++];
 }
 
+/* A new widening of kind at file:line:col (file copied): via_extends when
+ * the place is not the repository's own file. NULL when out of memory;
+ * x->err is set then, and also when the copy of file failed. */
+static struct policy_widening *new_at(struct diff_ctx *x,
+				      enum policy_widen_kind kind,
+				      const char *file, unsigned line,
+				      unsigned col)
+{
+	struct policy_widening *w = new_item(x);
+	if (!w)
+		return NULL;
+	w->kind = kind;
+	w->line = line;
+	w->col = col;
+	w->via_extends = strcmp(file, x->repo_name) != 0;
+	if (!(w->file = strdup(file)))
+		x->err = -ENOMEM;
+	return w;
+}
+
 static void add_port(struct policy_widening *w, uint16_t port)
 {
 	for (size_t i = 0; i < w->nports; i++)
@@ -127,16 +147,12 @@ static void record(struct diff_ctx *x, const struct widen_point *p,
 	if (x->item_of[e->rule_comb])
 		w = &x->out->items[x->item_of[e->rule_comb] - 1];
 	if (!w) {
-		if (!(w = new_item(x)))
+		if (!(w = new_at(x, rc->allow ? WIDEN_ALLOW : WIDEN_REPORT_RULE,
+				 rc->file, rc->line, rc->col)))
 			return;
 		x->item_of[e->rule_comb] = x->out->count;
-		w->kind = rc->allow ? WIDEN_ALLOW : WIDEN_REPORT_RULE;
 		w->pattern = strdup(rc->pattern);
-		w->file = strdup(rc->file);
-		w->line = rc->line;
-		w->col = rc->col;
 		w->cidr = p->is_addr;
-		w->via_extends = strcmp(rc->file, x->repo_name) != 0;
 		w->example = point_text(p, e->port);
 		if (!w->pattern || !w->file || !w->example) {
 			x->err = -ENOMEM;
@@ -284,8 +300,7 @@ static bool secret_has(const struct policy *p, const char *var,
 }
 
 static int policy_secrets_widened(const struct policy *base,
-				  const struct policy *comb,
-				  const char *repo_name, struct diff_ctx *px)
+				  const struct policy *comb, struct diff_ctx *px)
 {
 	size_t n;
 	const struct policy_secret *s = policy_secrets(comb, &n);
@@ -294,14 +309,11 @@ static int policy_secrets_widened(const struct policy *base,
 			const struct policy_secret_host *h = &s[i].hosts[j];
 			if (secret_has(base, s[i].var, h->name))
 				continue;
-			struct policy_widening *w = new_item(px);
+			struct policy_widening *w =
+				new_at(px, WIDEN_SECRET, h->file, h->line,
+				       h->col);
 			if (!w)
 				break;
-			w->kind = WIDEN_SECRET;
-			w->line = h->line;
-			w->col = h->col;
-			w->file = strdup(h->file);
-			w->via_extends = strcmp(h->file, repo_name) != 0;
 			if (asprintf(&w->pattern, "%s@%s", s[i].var,
 				     h->name) < 0)
 				w->pattern = NULL;
@@ -325,14 +337,11 @@ static int policy_secrets_widened(const struct policy *base,
 			       !strcmp(bs[j].format, s[i].format);
 		if (same)
 			continue;
-		struct policy_widening *w = new_item(px);
+		struct policy_widening *w =
+			new_at(px, WIDEN_SECRET, s[i].header_file,
+			       s[i].header_line, s[i].header_col);
 		if (!w)
 			break;
-		w->kind = WIDEN_SECRET;
-		w->line = s[i].header_line;
-		w->col = s[i].header_col;
-		w->file = strdup(s[i].header_file);
-		w->via_extends = strcmp(s[i].header_file, repo_name) != 0;
 		if (asprintf(&w->pattern, "%s header %s: %s", s[i].var,
 			     s[i].header, s[i].format) < 0)
 			w->pattern = NULL;
@@ -347,17 +356,12 @@ static int policy_secrets_widened(const struct policy *base,
 /* One `+ inspect` widening for h: an inspected host, or inspect: all
  * (its entry is named "all", never a host: those have two labels). */
 static void inspect_widening(struct diff_ctx *px,
-			     const struct policy_inspect *h,
-			     const char *repo_name)
+			     const struct policy_inspect *h)
 {
-	struct policy_widening *w = new_item(px);
+	struct policy_widening *w =
+		new_at(px, WIDEN_INSPECT, h->file, h->line, h->col);
 	if (!w)
 		return;
-	w->kind = WIDEN_INSPECT;
-	w->line = h->line;
-	w->col = h->col;
-	w->file = strdup(h->file);
-	w->via_extends = strcmp(h->file, repo_name) != 0;
 	w->pattern = strdup(h->name);
 	w->example = strdup(h->name);
 	if (!w->file || !w->pattern || !w->example)
@@ -369,18 +373,17 @@ static void inspect_widening(struct diff_ctx *px,
  * inspect: all, which BASE does not say: the CA may sign every allowed
  * name and the proxy decrypts every TLS connection. */
 static int policy_inspect_widened(const struct policy *base,
-				  const struct policy *comb,
-				  const char *repo_name, struct diff_ctx *px)
+				  const struct policy *comb, struct diff_ctx *px)
 {
 	size_t n;
 	const struct policy_inspect *h = policy_inspected(comb, &n);
 	for (size_t i = 0; i < n && !px->err; i++)
 		if (!policy_is_inspected(base, h[i].name))
-			inspect_widening(px, &h[i], repo_name);
+			inspect_widening(px, &h[i]);
 	const struct policy_inspect *at;
 	if (!px->err && policy_inspects_all(comb, &at) &&
 	    !policy_inspects_all(base, NULL))
-		inspect_widening(px, at, repo_name);
+		inspect_widening(px, at);
 	return px->err;
 }
 
@@ -447,16 +450,14 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 		const struct host_port *h = &comb->host_ports[i];
 		if (policy_host_port_open(base, h->port))
 			continue;
-		struct policy_widening *w = new_item(px);
+		/* A host port without a file is put on the repository's. */
+		struct policy_widening *w =
+			new_at(px, WIDEN_HOST_PORT, h->file ? h->file : repo_name,
+			       h->line, h->col);
 		if (!w)
 			break;
-		w->kind = WIDEN_HOST_PORT;
 		w->ports[0] = h->port;
 		w->nports = 1;
-		w->line = h->line;
-		w->col = h->col;
-		w->file = strdup(h->file ? h->file : repo_name);
-		w->via_extends = h->file && strcmp(h->file, repo_name) != 0;
 		if (asprintf(&w->pattern, "host_ports: %u", h->port) < 0)
 			w->pattern = NULL;
 		if (asprintf(&w->example, POLICY_HOST_INTERNAL ":%u",
@@ -468,9 +469,9 @@ int policy_diff_compute_ex(const char *const *base_files, size_t nbase,
 	/* A secret's value sent somewhere new is a widening too: each host
 	 * BASE+REPO lists for a variable that BASE does not. */
 	if (!px->err)
-		px->err = policy_secrets_widened(base, comb, repo_name, px);
+		px->err = policy_secrets_widened(base, comb, px);
 	if (!px->err)
-		px->err = policy_inspect_widened(base, comb, repo_name, px);
+		px->err = policy_inspect_widened(base, comb, px);
 	if (!px->err)
 		px->err = policy_widen_scan(base, comb, repo, on_widened, px,
 					  stop, stop_arg);
