@@ -151,8 +151,7 @@ def test_sni_of_one_name_host_of_another_refused(proxy_all, servers):
 
 
 def _head(path, port, extra=""):
-    return (f"GET {path} HTTP/1.1\r\nHost: other.test:{port}\r\n{extra}"
-            f"\r\n").encode()
+    return ts._get_head("other.test", path, port, extra)
 
 
 def _ended_instead(p, n):
@@ -275,15 +274,7 @@ def test_tls_after_a_server_greeting_refused(env, proxy_all):
         # The banner through the proxy is the event: the server spoke.
         assert s.recv(4096).startswith(sbxtest.BannerServer.BANNER[:8])
         s.sendall(sbxtest.client_hello("other.test"))
-        got = b""
-        try:
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                got += d
-        except OSError:
-            pass
+        got = sbxtest.read_to_end(s)
         s.close()
     assert b"echo:" not in got, got
     rec = p.wait_record(decision="deny",
@@ -299,15 +290,7 @@ def test_opaque_stream_to_a_secret_host_refused(env, proxy_all):
     with p.forwarder(f"{p.synth('allowed.test')}:{env.banner.port}") as fw:
         s = fw.connect()
         s.settimeout(10)
-        got = b""
-        try:
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                got += d
-        except OSError:
-            pass
+        got = sbxtest.read_to_end(s)
         s.close()
     assert sbxtest.BannerServer.BANNER not in got, got
     rec = p.wait_record(decision="deny",

@@ -218,8 +218,9 @@ def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
     p.wait_count(2, decision="deny", reason=lambda s: s and "exfiltration" in s)
 
 
-def _plain_head(path, port, extra=""):
-    return (f"GET {path} HTTP/1.1\r\nHost: allowed.test:{port}\r\n{extra}"
+def _get_head(host, path, port, extra=""):
+    """A GET head for host:port, with extra header lines."""
+    return (f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
             f"\r\n").encode()
 
 
@@ -242,9 +243,9 @@ def test_pipelined_placeholder_in_plain_http_ends_the_connection(env, start_prox
     a, b, c = ("/p" + x + "-" + uuid.uuid4().hex for x in "abc")
     with p.forwarder(f"{p.synth('allowed.test')}:{plain.port}") as fw, \
             fw.connect() as s:
-        s.sendall(_plain_head(a, plain.port) +
-                  _plain_head(b, plain.port, f"Authorization: Bearer {PH}\r\n") +
-                  _plain_head(c, plain.port))
+        s.sendall(_get_head("allowed.test", a, plain.port) +
+                  _get_head("allowed.test", b, plain.port, f"Authorization: Bearer {PH}\r\n") +
+                  _get_head("allowed.test", c, plain.port))
         got = sbxtest.read_to_end(s)
     answers, rest = sbxtest.split_responses(got)
     assert answers == [(200, f"ok {a}\n".encode())] and rest == b"", got
@@ -261,10 +262,10 @@ def test_keepalive_placeholder_in_plain_http_ends_the_connection(env, start_prox
     _, plain = servers
     p = _start(env, start_proxy, servers)
     a, b = "/ka-" + uuid.uuid4().hex, "/kb-" + uuid.uuid4().hex
-    bad = _plain_head(b, plain.port, f"Cookie: k={PH}\r\n")
+    bad = _get_head("allowed.test", b, plain.port, f"Cookie: k={PH}\r\n")
     with p.forwarder(f"{p.synth('allowed.test')}:{plain.port}") as fw:
         with fw.connect() as s:
-            s.sendall(_plain_head(a, plain.port))
+            s.sendall(_get_head("allowed.test", a, plain.port))
             st, _, body = sbxtest.read_http_response(s)
             assert (st, body) == (200, f"ok {a}\n".encode()), (st, body)
             s.sendall(bad)
