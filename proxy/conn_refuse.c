@@ -13,7 +13,6 @@
 #include "../common/util.h"
 #include "proto.h"
 
-#define FLUSH_TIMEOUT_MS 3000
 /* A transparent connection refused before its client spoke (decided by
  * name and port at once) waits this long for the client's first bytes, so
  * that an HTTP or TLS client that was just about to speak gets a readable
@@ -74,7 +73,7 @@ static enum conn_next respond(struct conn *c)
 	if (evbuffer_get_length(out) == 0)
 		return conn_end(c, a->reason);
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
-	conn_set_timer(c, FLUSH_TIMEOUT_MS);
+	conn_set_timer(c, PROXY_LINGER_MS);
 	return CONN_NEXT_WAIT;
 }
 
@@ -140,7 +139,7 @@ enum conn_next refuse_linger(struct conn *c)
 	c->state = CS_FLUSH;
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_enable(c->client, EV_READ | EV_WRITE);
-	conn_set_timer(c, FLUSH_TIMEOUT_MS);
+	conn_set_timer(c, PROXY_LINGER_MS);
 	return refuse_client_written(c);
 }
 

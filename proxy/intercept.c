@@ -29,9 +29,6 @@
 #define ICPT_LWM (256 * 1024)
 /* A rewritten head: the head plus every value in place of a placeholder. */
 #define ICPT_OUT_MAX (HTTP_HEAD_MAX + SECRET_MAX * SECRET_LEN_MAX * 2)
-/* After a later request was refused and the answers are out: how long
- * the guest's own end is waited for (as a refusal's flush, conn_refuse.c). */
-#define ICPT_LINGER_MS 3000
 
 struct session {
 	LIST_ENTRY(session) link;
@@ -470,8 +467,8 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
  * the connection under an answer it has not read yet. */
 static void linger(struct session *s)
 {
-	struct timeval tv = {.tv_sec = ICPT_LINGER_MS / 1000,
-			     .tv_usec = (ICPT_LINGER_MS % 1000) * 1000};
+	struct timeval tv = {.tv_sec = PROXY_LINGER_MS / 1000,
+			     .tv_usec = (PROXY_LINGER_MS % 1000) * 1000};
 	s->lingering = true;
 	evtimer_add(s->deadline, &tv);
 	shut_side(s, s->down);

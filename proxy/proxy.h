@@ -59,6 +59,12 @@ struct self_addr {
 };
 
 #define PROXY_MAX_SELF 32
+/* How long a connection the proxy ends gives its last bytes to leave and
+ * the client to end its side (what the client still sends is read and
+ * dropped, so that closing cannot reset the connection under an answer
+ * it has not read): a refusal's FLUSH (conn_refuse.c) and an intercepted
+ * session ended after a later request was refused (intercept.c). */
+#define PROXY_LINGER_MS 3000
 
 struct proxy {
 	struct event_base *base; /* worker 0's: control, inbound, signals */
