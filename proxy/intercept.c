@@ -515,10 +515,11 @@ static bool refuse_later(struct session *s)
 
 /* Refuse request n. Only the first on the connection (nothing went up
  * before it) is answered with status and why; a later one ends the
- * connection instead (refuse_later). The deny record, when rec (a failed
- * write fails closed), says which. false: s is gone. */
+ * connection instead (refuse_later). Every refusal is on record, and the
+ * deny record says which (a failed write fails closed). false: s is
+ * gone. */
 static bool refuse(struct session *s, unsigned n, int status,
-		   const char *secret, const char *why, bool rec)
+		   const char *secret, const char *why)
 {
 	char reason[600];
 	fmt_buf(reason, sizeof(reason), "request %u: %s%s", n, why,
@@ -526,7 +527,7 @@ static bool refuse(struct session *s, unsigned n, int status,
 			       "answered (earlier requests' answers relayed "
 			       "first)"
 			     : "");
-	if (rec && record(s, "deny", secret, reason) < 0) {
+	if (record(s, "deny", secret, reason) < 0) {
 		end(s, "audit log write failed");
 		return false;
 	}
@@ -571,13 +572,13 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 			"is not one of its hosts: exfiltration attempt "
 			"refused",
 			t->s[which].var, s->name);
-		refuse(s, s->hc.requests, 403, t->s[which].var, why, true);
+		refuse(s, s->hc.requests, 403, t->s[which].var, why);
 		return false;
 	case SUBST_TOO_LARGE:
 	case SUBST_MALFORMED:
 	default:
 		refuse(s, s->hc.requests, 431, NULL,
-		       "request head too large after substitution", false);
+		       "request head too large after substitution");
 		return false;
 	}
 	/* The secrets' own headers (policy header:/format:), set whatever
@@ -593,8 +594,7 @@ static bool pass_head(struct session *s, const uint8_t *buf, size_t len,
 		out_len = set_len;
 	} else if (hs != SUBST_NONE) {
 		refuse(s, s->hc.requests, 431, NULL,
-		       "request head too large with the secret's header",
-		       false);
+		       "request head too large with the secret's header");
 		return false;
 	}
 	for (size_t i = 0; t && i < t->n && i < 32; i++) {
@@ -662,8 +662,7 @@ static bool forward_up(struct session *s)
 			evbuffer_drain(in, act.consumed);
 			break;
 		case HC_REJECT:
-			refuse(s, s->hc.requests + 1, act.status, NULL, act.why,
-			       true);
+			refuse(s, s->hc.requests + 1, act.status, NULL, act.why);
 			return false;
 		}
 		if (evbuffer_get_length(to) >= ICPT_HWM) {

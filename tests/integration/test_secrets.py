@@ -200,6 +200,32 @@ def test_placeholder_for_another_intercepted_host_refused(env, start_proxy, serv
     assert tls.seen.snapshot()[before:] == []
 
 
+def test_head_too_large_after_substitution_refused_on_record(env, start_proxy, servers):
+    """A head that fits the limit with placeholders but not with the
+    values (200 placeholders of a 1,000-byte secret: 7 KiB in, 200 KiB
+    out) is refused with 431, on record as a deny, and nothing reaches the
+    server."""
+    tls, _ = servers
+    big_value = "big-REAL-" + "v" * 991
+    big_ph = "big-" + "B" * 10 + uuid.uuid4().hex[:22]
+    p = _start(env, start_proxy, servers,
+               secrets=SECRETS + f"BIGKEY {big_ph} {big_value} allowed.test\n")
+    before, mark = len(tls.seen.snapshot()), tls.mark()
+    with p.forwarder(f"{p.synth('allowed.test')}:{tls.port}") as fw:
+        r = _curl(p, fw.port, "allowed.test", tls.port, "-w", "|%{http_code}",
+                  "-H", "X-Many: " + " ".join([big_ph] * 200))
+    out = r.stdout.decode()
+    assert out.endswith("|431") and "too large after substitution" in out, (out, r.stderr)
+    rec = p.wait_record(event="intercept", decision="deny",
+                        reason=lambda x: bool(x) and x.startswith("request 1: ")
+                        and "too large after substitution" in x)
+    assert rec["host"] == "allowed.test", rec
+    p.wait_record(event="close", host="allowed.test")
+    assert big_value.encode() not in open(p.audit_path, "rb").read()
+    tls.quiet(mark)
+    assert tls.seen.snapshot()[before:] == []
+
+
 def test_placeholder_in_plain_http_refused(env, start_proxy, servers):
     _, plain = servers
     p = _start(env, start_proxy, servers)
