@@ -100,12 +100,13 @@ cp /etc/ssl/certs/ca-certificates.crt "$stage/etc/ca-certificates.crt"
 for f in services protocols; do
 	[ -f "/etc/$f" ] && cp "/etc/$f" "$stage/etc/$f"
 done
-# The host's alternatives into /usr (guest/alternatives.sh made the list);
-# sandbox-init recreates them in the guest's /etc/alternatives.
-mkdir -p "$stage/etc/alternatives"
+# The host's alternatives into /usr (guest/alternatives.sh made the list),
+# in the lower layer of the guest's /etc overlay (guest/mounts.c): the
+# guest sees them without making ~500 links on every boot.
+mkdir -p "$stage/lower/etc/alternatives"
 if [ -f "$out/alternatives" ]; then
 	while read -r name target; do
-		ln -s "$target" "$stage/etc/alternatives/$name"
+		ln -s "$target" "$stage/lower/etc/alternatives/$name"
 	done <"$out/alternatives"
 fi
 

@@ -3,7 +3,6 @@
  * the initramfs at build time. */
 #include "guest.h"
 
-#include <dirent.h>
 #include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -174,39 +173,6 @@ static int write_if_missing(const char *rel, const char *text, mode_t mode)
 	return write_text(rel, text, mode);
 }
 
-/* The initramfs's /etc/alternatives (the host's links into /usr, taken
- * at `make guest` by guest/alternatives.sh) into the new root. The target
- * check repeats the build script's: nothing but a path under /usr. */
-static int alternatives_copy(void)
-{
-	if (mkdir(NEWROOT "/etc/alternatives", 0755) < 0 && errno != EEXIST)
-		return -errno;
-	DIR *d = opendir("/etc/alternatives");
-	if (!d)
-		return errno == ENOENT ? 0 : -errno;
-	struct dirent *e;
-	int r = 0;
-	while ((e = readdir(d))) {
-		char src[512], dst[512], target[1024];
-		if (e->d_name[0] == '.' ||
-		    fmt_buf(src, sizeof(src), "/etc/alternatives/%s", e->d_name) ||
-		    fmt_buf(dst, sizeof(dst), "%s/etc/alternatives/%s", NEWROOT,
-			    e->d_name))
-			continue;
-		ssize_t n = readlink(src, target, sizeof(target) - 1);
-		if (n <= 5)
-			continue;
-		target[n] = '\0';
-		if (strncmp(target, "/usr/", 5) || strstr(target, "/../") ||
-		    strstr(target, "/./"))
-			continue;
-		if (symlink(target, dst) < 0 && errno != EEXIST && !r)
-			r = -errno;
-	}
-	closedir(d);
-	return r;
-}
-
 int etc_write(const struct boot_config *cfg, const char **what)
 {
 	const char *sh = access(NEWROOT "/usr/bin/bash", X_OK) == 0 ? "/bin/bash"
@@ -327,11 +293,6 @@ int etc_write(const struct boot_config *cfg, const char **what)
 	if (cfg->host_pkg && !cfg->root_image && !cfg->upper_disk &&
 	    (r = copy_file(HOST_ETC_LOWER "/ld.so.cache", "etc/ld.so.cache"))) {
 		*what = "etc/ld.so.cache";
-		return r;
-	}
-	/* An image brings its own /etc/alternatives. */
-	if (!cfg->root_image && (r = alternatives_copy())) {
-		*what = "etc/alternatives";
 		return r;
 	}
 	symlink("certs/ca-certificates.crt", NEWROOT "/etc/ssl/cert.pem");

@@ -90,6 +90,9 @@ int rootimg_mount(const char **what);
  * is built: apt/ (the lower layer of /etc/apt), passwd and group (the
  * host's system accounts, launcher/host_pkg.h). */
 #define HOST_ETC_LOWER "/lower/hostetc"
+/* The lower layer of /etc over the host's /usr, shipped in the
+ * initramfs: alternatives/, the host's links into /usr. */
+#define ETC_LOWER "/lower/etc"
 
 /* docker.c (sandbox.docker=on). The per-run data disk's virtio-blk serial
  * (launcher/docker_disk.c); a named sandbox keeps Docker's data on its

@@ -5,7 +5,8 @@
  * (a tmpfs that vanishes with the guest, or a named sandbox's disk). /usr's
  * lower layer is the host's /usr (9p tag "hostusr", exported read-only by
  * QEMU: the host enforces that, these mount options only match it); the
- * others start empty, apart from what etc_write() synthesises. With
+ * others start empty, apart from what etc_write() synthesises and, for
+ * /etc, the host's alternatives baked into the initramfs (ETC_LOWER). With
  * sandbox.root=image the image's directories are the lower layers instead
  * (rootimg.c), and the host's /usr is not shared at all.
  * The workspace (tag "workspace": virtiofs with sandbox.wsfs=virtiofs, else
@@ -200,6 +201,11 @@ static const char *lower_of(const struct boot_config *cfg, const char *name,
 	struct stat st;
 	if (!strcmp(name, "usr"))
 		return cfg->root_image ? ROOTIMG_DIR "/usr" : "/lower/usr";
+	/* The host's alternatives, in the initramfs (guest/build-image.sh);
+	 * an image brings its own /etc. */
+	if (!cfg->root_image && !strcmp(name, "etc") &&
+	    stat(ETC_LOWER, &st) == 0 && S_ISDIR(st.st_mode))
+		return ETC_LOWER;
 	if (cfg->root_image &&
 	    fmt_buf(buf, size, "%s/%s", ROOTIMG_DIR, name) == 0 &&
 	    stat(buf, &st) == 0 && S_ISDIR(st.st_mode))

@@ -106,6 +106,7 @@ def runs():
             "dpkg -i %s >/dev/null 2>&1; say dpkg_i $?; "
             "echo m > /etc/sbx-marker; echo o > /opt/sbx-o; "
             "echo s > /srv/sbx-s; echo junk-%s >> /etc/hosts; "
+            "ln -sfn /usr/bin/true /etc/alternatives/awk; "
             "say adm \"$(grep -c '^adm:' /etc/group)\"; "
             "say human \"$(grep -c '^%s:' /etc/passwd)\"; "
             "say secret \"$(grep -r %s /etc/apt 2>/dev/null | wc -l)\"; "
@@ -116,9 +117,11 @@ def runs():
             "say run \"$(sbx-hello)\"; "
             "say files \"$(cat /etc/sbx-marker /opt/sbx-o /srv/sbx-s "
             "/var/lib/sbx-hello/state | tr '\\n' ' ')\"; "
-            "say junk \"$(grep -c junk-%s /etc/hosts)\"" % tok)
+            "say junk \"$(grep -c junk-%s /etc/hosts)\"; "
+            "say awk \"$(readlink /etc/alternatives/awk)\"" % tok)
         run("unnamed", ["--root"],
             "test -e /etc/sbx-marker; say marker $?; "
+            "say awk \"$(readlink /etc/alternatives/awk)\"; "
             "dpkg-query -W sbx-hello >/dev/null 2>&1; say pkg $?")
         img = ["--image", IMAGE, "--name", "pi"]
         run("image1", img + ["--root"],
@@ -155,6 +158,14 @@ def test_host_mode_package_persists_with_its_database(runs):
     assert c.get("status") == "install ok installed", c
     assert c.get("run") == PROBE_OK, c
     assert c.get("files", "").strip() == "m o s configured", c
+
+
+def test_changed_alternative_persists_over_the_hosts(runs):
+    """/etc/alternatives comes from the host (a lower layer baked into the
+    initramfs); a named sandbox's change to it is its own and stays, and
+    an unnamed run sees the host's again."""
+    assert runs["host2"].get("awk") == "/usr/bin/true", runs["host2"]
+    assert runs["unnamed"].get("awk") == os.readlink("/etc/alternatives/awk"), runs["unnamed"]
 
 
 def test_synthesised_files_are_rewritten_each_boot(runs):
