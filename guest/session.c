@@ -372,6 +372,8 @@ int session_serve(int lfd, const struct boot_config *cfg)
 				continue;
 			return -errno;
 		}
+		if (!main_pid)
+			timing_mark("connected");
 		pid_t pid = fork();
 		if (pid == 0) {
 			close(lfd);

@@ -26,6 +26,8 @@
 
 /* A second signal, or this long after the first, gives up on the guest. */
 #define INTERRUPT_GRACE_MS 5000
+/* Between tries to reach the guest's control channel while it boots. */
+#define CONNECT_RETRY_MS 20
 
 static uint8_t rbuf[CONTROL_HEADER_LEN + CONTROL_MAX_PAYLOAD];
 static uint8_t sbuf[CONTROL_HEADER_LEN + CONTROL_MAX_PAYLOAD];
@@ -115,9 +117,14 @@ int control_connect(const char *bridge_sock, unsigned port,
 		uint64_t now = mono_ms();
 		if (now >= deadline_ms)
 			return -ETIMEDOUT;
-		/* Wait a little before the next try, watching for signals. */
+		/* Wait a little before the next try, watching for signals.
+		 * The wait is what the command's start can lag the guest's
+		 * listen; a refused try costs the bridge and the guest one
+		 * packet each. */
 		struct pollfd p = {.fd = sigfd, .events = POLLIN};
-		uint64_t wait = deadline_ms - now < 100 ? deadline_ms - now : 100;
+		uint64_t wait = deadline_ms - now < CONNECT_RETRY_MS
+					? deadline_ms - now
+					: CONNECT_RETRY_MS;
 		if (poll(&p, 1, (int)wait) > 0) {
 			int s;
 			while ((s = next_signal(sigfd)))

@@ -41,6 +41,7 @@ static const char *guest_label(const char *step)
 		{"netcap", "network capture"},
 		{"forwarders", "forwarders"},
 		{"control", "control channel listening"},
+		{"connected", "host connected"},
 		{"exec", "command exec"},
 	};
 	for (size_t i = 0; i < ARRAY_SIZE(labels); i++)

@@ -132,6 +132,6 @@ def test_timings_show_host_and_guest_steps(run):
         assert want in steps, (want, host)
     assert steps.index("QEMU exec") < steps.index("guest up (control channel)")
     for want in ("kernel to /init", "modules loaded", "network capture",
-                 "forwarders", "command exec"):
+                 "forwarders", "host connected", "command exec"):
         assert re.search(r"^  %s +\d+  \+\d+$" % re.escape(want), guest, re.M), \
             (want, guest)
