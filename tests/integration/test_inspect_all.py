@@ -24,11 +24,7 @@ SECRETS = f"TESTKEY {ts.PH} {ts.VALUE} allowed.test\n"
 
 @pytest.fixture(scope="module")
 def servers(env):
-    tls, plain = ts.RecordingTLS(env.pki), ts.RecordingTLS(env.pki, tls=False)
-    yield tls, plain
-    for s in (tls, plain):
-        s.shutdown()
-        s.server_close()
+    yield from ts.recording_servers(env)
 
 
 def _policy(tls, plain, banner):

@@ -30,11 +30,7 @@ WANT = f"token {VALUE}"
 
 @pytest.fixture(scope="module")
 def servers(env):
-    tls, plain = ts.RecordingTLS(env.pki), ts.RecordingTLS(env.pki, tls=False)
-    yield tls, plain
-    for s in (tls, plain):
-        s.shutdown()
-        s.server_close()
+    yield from ts.recording_servers(env)
 
 
 def _proxy(env, start_proxy, servers):

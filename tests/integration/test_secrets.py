@@ -80,13 +80,21 @@ class RecordingTLS(sbxtest.QuietServer, http.server.HTTPServer):
         return repr(self.seen.snapshot())
 
 
+def recording_servers(env):
+    """The HTTPS and the plain recording server, for a module-scoped
+    fixture (this module's and the others that share it)."""
+    tls, plain = RecordingTLS(env.pki), RecordingTLS(env.pki, tls=False)
+    try:
+        yield tls, plain
+    finally:
+        for s in (tls, plain):
+            s.shutdown()
+            s.server_close()
+
+
 @pytest.fixture(scope="module")
 def servers(env):
-    tls, plain = RecordingTLS(env.pki), RecordingTLS(env.pki, tls=False)
-    yield tls, plain
-    for s in (tls, plain):
-        s.shutdown()
-        s.server_close()
+    yield from recording_servers(env)
 
 
 def _policy(tls, plain):
