@@ -32,6 +32,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -162,7 +163,7 @@ helper(const struct virtiofs_config *cfg, int lfd, int logfd, int readyfd,
 		helper_fail(errfd, 0, errno);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		helper_fail(errfd, 5, errno);
-	if ((r = virtiofs_seccomp_install()))
+	if ((r = virtiofs_seccomp_install(cfg->refuse_flush)))
 		helper_fail(errfd, 5, -r);
 	char fdarg[32], src[4200];
 	if (fmt_buf(fdarg, sizeof(fdarg), "--fd=%d", lfd) ||
@@ -325,12 +326,15 @@ void virtiofs_workspace(struct child *c, const char *state, const char *run,
 		      "directory path too long for virtiofs\n", stderr);
 		return;
 	}
+	struct statfs sf;
 	struct virtiofs_config vc = {
 		.virtiofsd = VIRTIOFSD_PATH,
 		.source = workspace,
 		.socket_path = sock,
 		.guest_uid = guest_uid,
 		.guest_gid = guest_gid,
+		.refuse_flush = statfs(workspace, &sf) == 0 &&
+				virtiofs_flush_needless((unsigned long)sf.f_type),
 	};
 	if (virtiofs_start(c, &vc, log, why, sizeof(why)) == 0)
 		return;

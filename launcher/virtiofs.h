@@ -19,6 +19,7 @@
 #ifndef LAUNCHER_VIRTIOFS_H
 #define LAUNCHER_VIRTIOFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "launch.h"
@@ -30,6 +31,7 @@ struct virtiofs_config {
 	const char *source;      /* the workspace */
 	const char *socket_path; /* the vhost-user socket QEMU connects to */
 	unsigned guest_uid, guest_gid; /* the guest ids that are the user */
+	bool refuse_flush; /* FUSE_FLUSH gets ENOSYS (virtiofs_seccomp.c) */
 };
 
 /* Listen on socket_path, then start virtiofsd on that socket (so QEMU can
@@ -48,7 +50,13 @@ void virtiofs_workspace(struct child *c, const char *state, const char *run,
 			unsigned guest_gid, char *sock, size_t socksz);
 
 /* The seccomp filter (virtiofs_seccomp.c): installed in the helper just
- * before it executes virtiofsd. 0 or -errno. */
-int virtiofs_seccomp_install(void);
+ * before it executes virtiofsd; refuse_flush adds FUSE_FLUSH's ENOSYS.
+ * 0 or -errno. */
+int virtiofs_seccomp_install(bool refuse_flush);
+
+/* Whether a workspace on a filesystem of this statfs f_type loses nothing
+ * when FUSE_FLUSH is refused: a local filesystem, whose close() reports no
+ * write error the write itself did not. Unknown types: false. */
+bool virtiofs_flush_needless(unsigned long f_type);
 
 #endif

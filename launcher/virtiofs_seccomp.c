@@ -16,14 +16,18 @@
  * kernel takes ENOSYS as "no syncfs here" and stops asking; what the
  * guest writes reaches the host file at once anyway (no writeback), and
  * fsync/fdatasync of a file still reach the host's disk.
- * And FUSE_FLUSH gets ENOSYS, for the same reason of cost: the guest
- * kernel sends a FLUSH, and waits for it, on every close() of a workspace
- * file, read or written, and QEMU 7.2's virtiofsd answers it with
- * close(dup(fd)), its only dup() (on a local filesystem a no-op: it drops
- * POSIX locks, and virtiofsd holds none without -o posix_lock). dup()
- * refused with ENOSYS makes that close(-1), refused with ENOSYS too, so
- * the reply is ENOSYS, and the guest kernel stops sending FLUSH. dup2(),
- * dup3(), fcntl(F_DUPFD) and close() of a real descriptor are untouched.
+ * And, on a local filesystem (virtiofs_flush_needless()), FUSE_FLUSH gets
+ * ENOSYS, for the same reason of cost: the guest kernel sends a FLUSH,
+ * and waits for it, on every close() of a workspace file, read or
+ * written, and QEMU 7.2's virtiofsd answers it with close(dup(fd)), its
+ * only dup() (on a local filesystem a no-op: it drops POSIX locks, and
+ * virtiofsd holds none without -o posix_lock). dup() refused with ENOSYS
+ * makes that close(-1), refused with ENOSYS too, so the reply is ENOSYS,
+ * and the guest kernel stops sending FLUSH. dup2(), dup3(),
+ * fcntl(F_DUPFD) and close() of a real descriptor are untouched. On NFS,
+ * SMB, FUSE and any filesystem not known to be local, close() can report
+ * a write error the write did not (deferred write-back), so FLUSH stays
+ * and the guest's close() sees it.
  * Owners need no rule: only the user's ids are mapped where virtiofsd
  * runs, so the kernel refuses any other (EINVAL).
  */
@@ -64,8 +68,43 @@
 /* the loaded flags create a file: fall through; else skip `skip`. */
 #define IF_CREATES(skip) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CREATES, 0, (skip))
 
-int virtiofs_seccomp_install(void)
+bool virtiofs_flush_needless(unsigned long f_type)
 {
+	/* statfs(2)'s magic numbers; spelled out, as not every one is in
+	 * <linux/magic.h> (ZFS never is). */
+	static const unsigned long local[] = {
+		0xEF53,     /* ext2, ext3, ext4 */
+		0x58465342, /* xfs */
+		0x9123683E, /* btrfs */
+		0x01021994, /* tmpfs */
+		0xF2F52010, /* f2fs */
+		0x2FC12FC1, /* zfs */
+		0xCA451A4E, /* bcachefs */
+		0x3153464A, /* jfs */
+		0x52654973, /* reiserfs */
+	};
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
+		if (f_type == local[i])
+			return true;
+	return false;
+}
+
+/* FUSE_FLUSH's close(dup(fd)), above: dup() and close(-1) get ENOSYS.
+ * Entered with the syscall number loaded; leaves it loaded when it falls
+ * through. */
+#define FLUSH_REFUSED                                                          \
+	IF_NR(__NR_dup, 1),                                                    \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),                 \
+	IF_NR(__NR_close, 4), LD_ARG(0),                                       \
+	BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 0, 1),               \
+	BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS), ALLOW
+
+int virtiofs_seccomp_install(bool refuse_flush)
+{
+	/* Without refuse_flush the filter jumps over FLUSH_REFUSED. */
+	static const struct sock_filter flush_block[] = {FLUSH_REFUSED};
+	unsigned flush_skip =
+		refuse_flush ? 0 : sizeof(flush_block) / sizeof(flush_block[0]);
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, arch)),
@@ -90,13 +129,8 @@ int virtiofs_seccomp_install(void)
 #endif
 		IF_NR(__NR_syncfs, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		/* FUSE_FLUSH's close(dup(fd)), above. */
-		IF_NR(__NR_dup, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		IF_NR(__NR_close, 4), LD_ARG(0),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0xffffffffu, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
-		ALLOW,
+		BPF_JUMP(BPF_JMP | BPF_JA, flush_skip, 0, 0),
+		FLUSH_REFUSED,
 		/* openat2's how is in memory, out of a filter's reach. */
 		IF_NR(__NR_openat2, 1),
 		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),

@@ -7,12 +7,16 @@ Refused: setuid/setgid modes (chmod and create), FIFOs, xattr writes.
 syncfs gets ENOSYS (the guest kernel then stops sending FUSE_SYNCFS, so a
 guest's sync(1) does not flush the host's whole filesystem); fsync and
 fdatasync of a file still work, as do plain files and modes. virtiofsd's
-FUSE_FLUSH, close(dup(fd)), gets ENOSYS (the guest kernel then stops
-sending a FLUSH on every close); dup2, F_DUPFD and close still work.
+FUSE_FLUSH, close(dup(fd)), gets ENOSYS on a local filesystem (the guest
+kernel then stops sending a FLUSH on every close); dup2, F_DUPFD and close
+still work. On a filesystem not known to be local, FLUSH stays (close can
+report a write error there).
 """
 import os
 import stat
 import subprocess
+
+import pytest
 
 SRC = os.environ.get("SANDBOX_SRC") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -20,9 +24,9 @@ BUILD = os.environ.get("SANDBOX_BUILD") or os.path.join(SRC, "build")
 TOOL = os.path.join(BUILD, "tools", "virtiofs_filter")
 
 
-def run(d):
-    r = subprocess.run([TOOL, str(d)], capture_output=True, text=True,
-                       timeout=60)
+def run(d, *args, prefix=()):
+    r = subprocess.run([*prefix, TOOL, str(d), *args], capture_output=True,
+                       text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     return dict(l.split("=", 1) for l in r.stdout.split())
 
@@ -33,6 +37,7 @@ def test_filter(tmp_path):
                  "dup2", "close", "dupfd", "close_dupfd", "unlink"):
         assert got[call] == "ok", (call, got)
     assert got["syncfs"] == "ENOSYS", got
+    assert got["flush_refused"] == "yes", got  # ext4 or tmpfs here
     assert got["flush"] == "ENOSYS", got
     for call in ("chmod_suid", "chmodat_sgid", "create_suid", "mknod_fifo",
                  "setxattr"):
@@ -56,3 +61,26 @@ def test_without_the_filter_the_calls_work(tmp_path):
         os.close(fd)
     os.mkfifo(tmp_path / "fifo")
     assert stat.S_ISFIFO(os.stat(tmp_path / "fifo").st_mode)
+
+
+def test_flush_kept_where_close_can_fail(tmp_path):
+    """keep-flush (what the launcher chooses for NFS, SMB, FUSE and any
+    filesystem it does not know to be local): close(dup(fd)) works, the
+    rest of the filter is the same."""
+    got = run(tmp_path, "keep-flush")
+    assert got["flush_refused"] == "no" and got["flush"] == "ok", got
+    assert got["syncfs"] == "ENOSYS" and got["chmod_suid"] == "EPERM", got
+
+
+def test_unknown_filesystem_keeps_flush(tmp_path):
+    """The launcher's choice for a filesystem missing from its list of
+    local ones (ramfs, in a mount namespace of the test's own): FLUSH
+    kept."""
+    d = tmp_path / "ramfs"
+    d.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("mounting a ramfs needs root")
+    got = run(d, prefix=("unshare", "--mount", "--propagation", "private",
+                         "sh", "-c", 'mount -t ramfs none "$0" && exec "$@"',
+                         str(d)))
+    assert got["flush_refused"] == "no" and got["flush"] == "ok", got

@@ -1,16 +1,20 @@
 /* Test helper: the seccomp filter sandbox-launch puts in front of
  * virtiofsd (launcher/virtiofs_seccomp.c), installed in this process, then
  * each call virtiofsd could make for the guest, in DIR (a scratch folder):
- *   virtiofs_filter DIR
- * prints "name=result" lines, result "ok" or the errno's name, for
+ *   virtiofs_filter DIR [keep-flush]
+ * FUSE_FLUSH is refused as the launcher decides for DIR (statfs), unless
+ * keep-flush. Prints "name=result" lines, result "ok" or the errno's name
+ * (and flush_refused=yes|no first), for
  * tests/integration/test_virtiofs_filter.py to judge. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -23,13 +27,21 @@ static void say(const char *name, int r)
 
 int main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fputs("usage: virtiofs_filter DIR\n", stderr);
+	if (argc < 2 || argc > 3 || (argc == 3 && strcmp(argv[2], "keep-flush"))) {
+		fputs("usage: virtiofs_filter DIR [keep-flush]\n", stderr);
 		return 2;
 	}
+	struct statfs sf;
 	int dfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-	    virtiofs_seccomp_install() != 0) {
+	if (dfd < 0 || fstatfs(dfd, &sf) < 0) {
+		perror("virtiofs_filter: set-up");
+		return 2;
+	}
+	bool refuse = argc == 2 &&
+		      virtiofs_flush_needless((unsigned long)sf.f_type);
+	printf("flush_refused=%s\n", refuse ? "yes" : "no");
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    virtiofs_seccomp_install(refuse) != 0) {
 		perror("virtiofs_filter: set-up");
 		return 2;
 	}
