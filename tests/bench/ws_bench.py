@@ -32,7 +32,8 @@ SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build"))
 LAUNCH = os.path.join(BUILD, "bin", "sandbox-launch")
-GUEST = os.path.join(SRC, "build", "guest")
+# SANDBOX_GUEST_DIR: another guest (kernel + initramfs) to compare.
+GUEST = os.environ.get("SANDBOX_GUEST_DIR", os.path.join(SRC, "build", "guest"))
 OUT = os.path.join(SRC, "build", "bench")
 USER = "sbxtest"
 TIMEOUT = int(os.environ.get("BENCH_WS_TIMEOUT", "1800"))
