@@ -437,7 +437,7 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
         "-initrd", os.path.join(GUEST, "initramfs.cpio"),
         # The TSC options are for TCG only, as the launcher gives them:
         # under KVM they would misstate the guest's clock.
-        "-append", "console=ttyS0 quiet panic=-1 cryptomgr.notests %ssandbox.workspace=%s "
+        "-append", "console=ttyS0 quiet panic=-1 cryptomgr.notests initcall_blacklist=jent_mod_init %ssandbox.workspace=%s "
         "sandbox.debug=script:%s" % (
             "tsc_early_khz=2000000 lpj=4000000 " if "tcg" in ACCEL else "",
             ws9, script),
