@@ -54,7 +54,7 @@ if [ -z "$deb" ]; then
 	echo "guest: apt-get download $pkg=$pkgver"
 	# shellcheck disable=SC2086
 	(cd "$cache" && apt-get $aptopts download -q "$pkg=$pkgver") ||
-		{ echo "guest: apt-get download $pkg failed (is apt reachable?)" >&2; exit 1; }
+		{ echo "guest: apt-get download $pkg failed (is apt reachable?${aptopts:+ or do the private lists name a version the mirror dropped? make guest-refresh})" >&2; exit 1; }
 	deb=$(ls "$cache/${pkg}_"*.deb | head -n1)
 fi
 

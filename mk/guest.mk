@@ -13,7 +13,7 @@
 # from a private apt configuration in build/guest/apt-SUITE
 # (guest/kernel-apt.sh), its lists fetched once; `make guest-refresh`
 # fetches them again to pick up a newer kernel from that suite.
-GUEST_KERNEL_SUITE ?= bookworm
+GUEST_KERNEL_SUITE ?= bookworm-backports
 GUEST_DIR := build/guest
 GUEST_CC ?= gcc
 GUEST_SRCS := $(wildcard guest/*.c) common/util.c parse/wire.c parse/cmd_channel.c parse/inbound.c
