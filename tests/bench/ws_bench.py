@@ -15,6 +15,7 @@ that many times in each boot; the table then shows the medians, and each
 ratio's median and spread (lowest-highest) over the rounds, a ratio being
 taken within one round. BENCH_WS_FS (default "virtiofs,9p"): which
 transports boot. BENCH_WS_USR=0 skips the host /usr probe.
+SANDBOX_GUEST_DIR boots another guest dir (default build/guest).
 """
 import io
 import json
