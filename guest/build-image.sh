@@ -3,11 +3,14 @@
 #
 #   guest/build-image.sh OUTDIR INIT_BINARY
 #
-# OUTDIR/kernel-pkg names the kernel package (see kernel-pkg.sh). The .deb is
-# fetched once with `apt-get download` into OUTDIR/cache (the only network
-# use) and unpacked with dpkg -x. The modules the guest needs are resolved
-# through modules.dep (depmod -b) with `modprobe --show-depends`, which
-# prints them in load order; sandbox-init loads them in that order.
+# OUTDIR/kernel-pkg names the kernel package, its version and its Debian
+# suite (see kernel-pkg.sh). The .deb is fetched once with `apt-get
+# download` into OUTDIR/cache (the only network use; for a suite other than
+# bookworm through the private apt configuration in OUTDIR/apt-SUITE,
+# guest/kernel-apt.sh) and unpacked with dpkg -x. The modules the guest
+# needs are resolved through modules.dep (depmod -b) with `modprobe
+# --show-depends`, which prints them in load order; sandbox-init loads
+# them in that order.
 #
 # OUTDIR/alternatives (optional) lists the host's alternatives to mirror.
 #
@@ -35,7 +38,12 @@ crc32c_generic"
 DOCKER_ROOTS="bridge veth br_netfilter nft_compat nft_masq xt_addrtype
 xt_conntrack xt_MASQUERADE xt_nat xt_tcpudp xt_comment nf_conntrack_netlink"
 
-read -r pkg pkgver <"$out/kernel-pkg"
+read -r pkg pkgver suite <"$out/kernel-pkg"
+aptopts=
+case "${suite:-bookworm}" in
+bookworm) ;;
+*) aptopts=$(sh "$here/kernel-apt.sh" "$suite" "$out/apt-$suite") ;;
+esac
 cache=$out/cache
 mkdir -p "$cache"
 
@@ -44,8 +52,9 @@ case "$deb" in *"_$(echo "$pkgver" | sed 's/:/%3a/')_"*) ;; *) deb= ;; esac
 if [ -z "$deb" ]; then
 	rm -f "$cache/${pkg}_"*.deb
 	echo "guest: apt-get download $pkg=$pkgver"
-	(cd "$cache" && apt-get download -q "$pkg=$pkgver") ||
-		{ echo "guest: apt-get download $pkg failed (is apt reachable?)" >&2; exit 1; }
+	# shellcheck disable=SC2086
+	(cd "$cache" && apt-get $aptopts download -q "$pkg=$pkgver") ||
+		{ echo "guest: apt-get download $pkg failed (is apt reachable?${aptopts:+ or do the private lists name a version the mirror dropped? make guest-refresh})" >&2; exit 1; }
 	deb=$(ls "$cache/${pkg}_"*.deb | head -n1)
 fi
 
@@ -65,8 +74,11 @@ rm -rf "$stage"
 mkdir -p "$stage/bin" "$stage/lib/modules" "$stage/etc" "$stage/dev" \
 	"$stage/proc" "$stage/sys" "$stage/newroot"
 
-# modprobe prints "insmod PATH" in dependency order for each root; keep the
-# first occurrence of each module (across all lists).
+# modprobe prints "insmod PATH" in dependency order for each root ("builtin
+# NAME" for what the kernel has built in: Linux 6.12's fuse and virtiofs);
+# keep the first occurrence of each module (across all lists). Compressed
+# modules (6.12's .ko.xz) are unpacked here, once, rather than by the guest
+# kernel at every boot; the lists and sandbox-init only know NAME.ko.
 # closure LIST ROOTS...: append the closure of ROOTS to LIST.
 closure() {
 	list=$1
@@ -77,8 +89,19 @@ closure() {
 			{ echo "guest: module $m not found in $pkg" >&2; exit 1; }
 	done | awk '$1 == "insmod" { print $2 }' | while read -r path; do
 		name=$(basename "$path")
+		unpack="cat"
+		case "$name" in
+		*.ko) ;;
+		*.ko.xz) unpack="xz -dc" ;;
+		*.ko.gz) unpack="gzip -dc" ;;
+		*.ko.zst) unpack="zstd -dcq" ;;
+		*) echo "guest: $path: not a module format unpacked here (.ko, .ko.xz, .ko.gz, .ko.zst)" >&2
+		   exit 1 ;;
+		esac
+		name=${name%.ko*}.ko
 		if ! cat "$stage/lib/modules/load-order"* | grep -qx "$name"; then
-			cp "$path" "$stage/lib/modules/$name"
+			$unpack <"$path" >"$stage/lib/modules/$name" ||
+				{ echo "guest: $path: $unpack failed" >&2; exit 1; }
 			echo "$name" >>"$stage/lib/modules/$list"
 		fi
 	done
@@ -120,4 +143,4 @@ cp "$root/boot/vmlinuz-$kver" "$out/vmlinuz"
 # What the launcher boots: the same kernel unpacked (guest/kernel-elf.sh).
 sh "$here/kernel-elf.sh" "$out/vmlinuz" "$out/vmlinux"
 echo "$kver" >"$out/kernel-version"
-echo "guest: kernel $kver ($pkg $pkgver), $(wc -l <"$stage/lib/modules/load-order") modules (+$(wc -l <"$stage/lib/modules/load-order-docker") for Docker), initramfs $(du -k "$out/initramfs.cpio" | cut -f1) KiB"
+echo "guest: kernel $kver ($pkg $pkgver, ${suite:-bookworm}), $(wc -l <"$stage/lib/modules/load-order") modules (+$(wc -l <"$stage/lib/modules/load-order-docker") for Docker), initramfs $(du -k "$out/initramfs.cpio" | cut -f1) KiB"

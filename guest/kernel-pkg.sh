@@ -1,14 +1,45 @@
 #!/bin/sh
-# Print the versioned kernel package that linux-image-amd64 depends on, and
-# its version, from the local apt cache (no network). mk/guest.mk writes this
-# to build/guest/kernel-pkg only when it changes, so a new kernel in the
-# archive rebuilds the image and nothing else does.
+# Print the versioned kernel package that linux-image-amd64 depends on in
+# a Debian suite, its version and the suite. mk/guest.mk writes this to
+# build/guest/kernel-pkg only when it changes, so a new kernel in the
+# archive (or another suite) rebuilds the image and nothing else does.
+#
+#   guest/kernel-pkg.sh SUITE APTDIR
+#
+# SUITE "bookworm" (or empty): the host's own apt cache, no network (the
+# kernel of the host's release, as `apt-get update` last saw it).
+# Any other suite (bookworm-backports: GUEST_KERNEL_SUITE in mk/guest.mk)
+# comes from a private apt configuration under APTDIR (sources, lists,
+# package cache, an empty dpkg status), so the host's apt sources stay
+# untouched and a clean machine needs no set-up: its lists are fetched
+# once, when APTDIR has none (`make guest-refresh` fetches them again).
+# guest/build-image.sh downloads the package with the same options
+# (guest/kernel-apt.sh prints them).
 set -eu
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+suite=${1:-bookworm}
+aptdir=${2:-}
+here=$(dirname "$0")
+
+if [ "$suite" = bookworm ]; then
+	opts=
+else
+	[ -n "$aptdir" ] || { echo "kernel-pkg: suite $suite needs an apt dir" >&2; exit 2; }
+	opts=$(sh "$here/kernel-apt.sh" "$suite" "$aptdir")
+	if ! ls "$aptdir/lists/"*_Packages* >/dev/null 2>&1; then
+		echo "guest: apt-get update ($suite, private lists in $aptdir)" >&2
+		# shellcheck disable=SC2086
+		apt-get -q $opts update >&2 ||
+			{ echo "kernel-pkg: apt-get update of $suite failed (is the mirror reachable?)" >&2
+			  rm -rf "$aptdir/lists"; exit 1; }
+	fi
+fi
+# shellcheck disable=SC2086
+pkg=$(apt-cache $opts depends linux-image-amd64 2>/dev/null |
 	awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
 if [ -z "$pkg" ]; then
-	echo "kernel-pkg: cannot resolve linux-image-amd64 (run apt-get update)" >&2
+	echo "kernel-pkg: cannot resolve linux-image-amd64 in $suite (run apt-get update, or make guest-refresh)" >&2
 	exit 1
 fi
-ver=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
-echo "$pkg $ver"
+# shellcheck disable=SC2086
+ver=$(apt-cache $opts show "$pkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+echo "$pkg $ver $suite"

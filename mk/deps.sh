@@ -10,10 +10,14 @@ set -eu
 # (kmod, cpio, debootstrap), mkfs.ext4 for named sandboxes' disks, and
 # nftables, which the guest runs from the shared /usr to capture traffic,
 # and uidmap (newgidmap), which runs the workspace's virtiofsd as the user.
+# make guest also needs xz-utils and zstd (the guest kernel's compressed
+# payload and modules) and debian-archive-keyring (the private apt
+# configuration that fetches a kernel from bookworm-backports).
 RUN_PACKAGES="
 build-essential pkg-config ca-certificates
 libevent-dev libssl-dev libc-ares-dev libyaml-dev publicsuffix
 qemu-system-x86 kmod cpio nftables debootstrap e2fsprogs uidmap
+xz-utils zstd debian-archive-keyring
 "
 # What only the tests, fuzzing and benchmarks need (make test, make fuzz,
 # make bench): real peers (dnsmasq, OpenSSL, curl, socat), the proxies we

@@ -19,7 +19,7 @@ bench-launch:
 	@ws=$$(mktemp -d /tmp/sbx-bench-ws-XXXXXX) && cd $$ws && \
 	hyperfine --warmup 1 --runs $(LAUNCH_BENCH_RUNS) --style basic \
 		--export-json $(abspath $(LAUNCH_BENCH_DIR))/launch.json \
-		-n bare-qemu "qemu-system-x86_64 -M microvm,acpi=on,rtc=on,pit=on,pic=on,memory-backend=mem -accel tcg -cpu max -m 1024M -smp 1 -object memory-backend-memfd,id=mem,size=1024M,share=on -global virtio-mmio.force-legacy=false -nodefaults -no-user-config -no-reboot -display none -serial null -kernel $(LAUNCH_BENCH_GUEST)/vmlinux -initrd $(LAUNCH_BENCH_GUEST)/initramfs.cpio -append 'console=ttyS0 quiet panic=-1 cryptomgr.notests tsc_early_khz=2000000 lpj=4000000'" \
+		-n bare-qemu "qemu-system-x86_64 -M microvm,acpi=on,rtc=on,pit=on,pic=on,memory-backend=mem -accel tcg -cpu max -m 1024M -smp 1 -object memory-backend-memfd,id=mem,size=1024M,share=on -global virtio-mmio.force-legacy=false -nodefaults -no-user-config -no-reboot -display none -serial null -kernel $(LAUNCH_BENCH_GUEST)/vmlinux -initrd $(LAUNCH_BENCH_GUEST)/initramfs.cpio -append 'console=ttyS0 quiet panic=-1 cryptomgr.notests initcall_blacklist=jent_mod_init tsc_early_khz=2000000 lpj=4000000'" \
 		-n sandbox-launch "$(abspath build/bin/sandbox-launch) -- true" \
 		| tee $(abspath $(LAUNCH_BENCH_DIR))/launch.txt; \
 	rc=$$?; cd /; rm -rf $$ws; [ $$rc = 0 ] || exit $$rc

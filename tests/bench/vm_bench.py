@@ -31,6 +31,7 @@ Needs root (virtiofsd, drop_caches in the guest is the guest's own root).
 """
 import http.server
 import json
+import lzma
 import os
 import platform
 import re
@@ -48,7 +49,8 @@ import time
 SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build"))
-GUEST = os.path.join(SRC, "build", "guest")
+# SANDBOX_GUEST_DIR: another guest (kernel + initramfs) to compare.
+GUEST = os.environ.get("SANDBOX_GUEST_DIR", os.path.join(SRC, "build", "guest"))
 OUT = os.path.join(SRC, "build", "bench")
 TREE = os.environ.get("BENCH_VM_TREE", "/usr/include")
 NFILES = int(os.environ.get("BENCH_VM_FILES", "3000"))
@@ -321,7 +323,15 @@ def module_closure(dest):
             name = os.path.basename(w[1])
             if name in ("virtio.ko", "virtio_ring.ko"):
                 continue  # already loaded by sandbox-init
-            shutil.copy(w[1], os.path.join(dest, name))
+            # Linux 6.12's modules are .ko.xz; busybox insmod wants a .ko.
+            if name.endswith(".ko.xz"):
+                name = name[:-3]
+                with lzma.open(w[1]) as src, open(os.path.join(dest, name), "wb") as d:
+                    shutil.copyfileobj(src, d)
+            elif name.endswith(".ko"):
+                shutil.copy(w[1], os.path.join(dest, name))
+            else:
+                raise BenchError("%s: not a .ko or .ko.xz module" % w[1])
             order.append(name)
     with open(os.path.join(dest, "order"), "w") as f:
         f.write("\n".join(order) + "\n")
@@ -427,7 +437,7 @@ def boot(tmp, procs, ws9, wsv, port, dns_port):
         "-initrd", os.path.join(GUEST, "initramfs.cpio"),
         # The TSC options are for TCG only, as the launcher gives them:
         # under KVM they would misstate the guest's clock.
-        "-append", "console=ttyS0 quiet panic=-1 cryptomgr.notests %ssandbox.workspace=%s "
+        "-append", "console=ttyS0 quiet panic=-1 cryptomgr.notests initcall_blacklist=jent_mod_init %ssandbox.workspace=%s "
         "sandbox.debug=script:%s" % (
             "tsc_early_khz=2000000 lpj=4000000 " if "tcg" in ACCEL else "",
             ws9, script),

@@ -15,6 +15,7 @@ that many times in each boot; the table then shows the medians, and each
 ratio's median and spread (lowest-highest) over the rounds, a ratio being
 taken within one round. BENCH_WS_FS (default "virtiofs,9p"): which
 transports boot. BENCH_WS_USR=0 skips the host /usr probe.
+SANDBOX_GUEST_DIR boots another guest dir (default build/guest).
 """
 import io
 import json
@@ -32,7 +33,8 @@ SRC = os.environ.get("SANDBOX_SRC", os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))))
 BUILD = os.environ.get("SANDBOX_BUILD", os.path.join(SRC, "build"))
 LAUNCH = os.path.join(BUILD, "bin", "sandbox-launch")
-GUEST = os.path.join(SRC, "build", "guest")
+# SANDBOX_GUEST_DIR: another guest (kernel + initramfs) to compare.
+GUEST = os.environ.get("SANDBOX_GUEST_DIR", os.path.join(SRC, "build", "guest"))
 OUT = os.path.join(SRC, "build", "bench")
 USER = "sbxtest"
 TIMEOUT = int(os.environ.get("BENCH_WS_TIMEOUT", "1800"))

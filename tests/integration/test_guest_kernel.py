@@ -112,10 +112,18 @@ def unpack(env, tmp_path, img):
     return r.returncode, r.stderr.decode(errors="replace"), out
 
 
-def test_kernel_elf_unpacks_a_pvh_kernel(env, tmp_path):
+def zstd(data):
+    return subprocess.run(["zstd", "-q", "-c"], input=data, check=True,
+                          capture_output=True, timeout=60).stdout
+
+
+# Debian 12's 6.1 kernel is xz-compressed, bookworm-backports' 6.12 zstd.
+@pytest.mark.parametrize("fmt", ["xz", "zstd"])
+def test_kernel_elf_unpacks_a_pvh_kernel(env, tmp_path, fmt):
     elf = small_elf(tmp_path, 0x12)
-    rc, err, out = unpack(env, tmp_path, bzimage(lzma.compress(
-        elf, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC32), len(elf)))
+    payload = lzma.compress(elf, format=lzma.FORMAT_XZ,
+                            check=lzma.CHECK_CRC32) if fmt == "xz" else zstd(elf)
+    rc, err, out = unpack(env, tmp_path, bzimage(payload, len(elf)))
     assert rc == 0, err
     assert out.read_bytes() == elf
 
@@ -181,3 +189,24 @@ def test_module_unsign_refuses_with_the_reason(env, tmp_path, data, why):
     rc, err, out = unsign(env, tmp_path, data)
     assert rc != 0 and why in err, err
     assert out == data, "a refused file was changed"
+
+
+# guest/kernel-apt.sh: the private apt configuration a kernel from another
+# suite (GUEST_KERNEL_SUITE) is resolved and downloaded with. Nothing here
+# touches the network: only the files and the options are checked.
+def test_kernel_apt_keeps_everything_in_its_dir(env, tmp_path):
+    d = tmp_path / "apt-bookworm-backports"
+    r = run(["sh", os.path.join(env.src, "guest", "kernel-apt.sh"),
+             "bookworm-backports", str(d)],
+            env=dict(os.environ, GUEST_KERNEL_MIRROR="http://mirror.invalid/debian"))
+    assert r.returncode == 0, r.stderr.decode(errors="replace")
+    opts = r.stdout.decode().split()
+    vals = dict(o.split("=", 1) for o in opts if o != "-o")
+    for k in ("Dir::Etc::sourcelist", "Dir::Etc::sourceparts",
+              "Dir::Etc::preferences", "Dir::Etc::preferencesparts",
+              "Dir::State::Lists", "Dir::State::status", "Dir::Cache"):
+        assert vals[k].startswith(str(d) + "/"), (k, vals[k])
+    assert (d / "status").read_bytes() == b""
+    line = (d / "sources.list").read_text().split()
+    assert line[-3:] == ["http://mirror.invalid/debian", "bookworm-backports", "main"]
+    assert line[1] == "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"

@@ -158,6 +158,8 @@ int main(void)
 	   "TCG keeps the TSC options");
 	ok(strstr(after(&a, "-append", 0), " cryptomgr.notests ") != NULL,
 	   "no crypto self-tests at boot");
+	ok(strstr(after(&a, "-append", 0), " initcall_blacklist=jent_mod_init ") != NULL,
+	   "no jitter entropy start-up test at boot");
 	ok(strstr(after(&a, "-append", 0),
 		  "sandbox.workspace=/home/u/a,b sandbox.uid=1001 sandbox.gid=1002 "
 		  "sandbox.hostname=box"),
