@@ -12,7 +12,10 @@
 # comes from a private apt configuration under APTDIR (sources, lists,
 # package cache, an empty dpkg status), so the host's apt sources stay
 # untouched and a clean machine needs no set-up: its lists are fetched
-# once, when APTDIR has none (`make guest-refresh` fetches them again).
+# when APTDIR has none, and again when they are more than a day old (as
+# apt's daily update would: a kernel security update then arrives with
+# the next `make guest`; offline, the old lists are used with a warning).
+# `make guest-refresh` fetches them now.
 # guest/build-image.sh downloads the package with the same options
 # (guest/kernel-apt.sh prints them).
 set -eu
@@ -28,9 +31,20 @@ else
 	if ! ls "$aptdir/lists/"*_Packages* >/dev/null 2>&1; then
 		echo "guest: apt-get update ($suite, private lists in $aptdir)" >&2
 		# shellcheck disable=SC2086
-		apt-get -q $opts update >&2 ||
+		apt-get -q --error-on=any $opts update >&2 ||
 			{ echo "kernel-pkg: apt-get update of $suite failed (is the mirror reachable?)" >&2
 			  rm -rf "$aptdir/lists"; exit 1; }
+		touch "$aptdir/updated"
+	elif [ -n "$(find "$aptdir/updated" -mmin -1440 2>/dev/null)" ]; then
+		: # fetched within a day
+	else
+		echo "guest: apt-get update ($suite, lists more than a day old, or make guest-refresh)" >&2
+		# shellcheck disable=SC2086
+		if apt-get -q --error-on=any $opts update >&2; then
+			touch "$aptdir/updated"
+		else
+			echo "kernel-pkg: warning: apt-get update of $suite failed; using the lists fetched before" >&2
+		fi
 	fi
 fi
 # shellcheck disable=SC2086

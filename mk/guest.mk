@@ -11,8 +11,8 @@
 # GUEST_KERNEL_SUITE: the Debian suite whose linux-image-amd64 the guest
 # boots. bookworm resolves it from the host's apt cache; any other suite
 # from a private apt configuration in build/guest/apt-SUITE
-# (guest/kernel-apt.sh), its lists fetched once; `make guest-refresh`
-# fetches them again to pick up a newer kernel from that suite.
+# (guest/kernel-apt.sh), its lists fetched when missing or more than a
+# day old; `make guest-refresh` fetches them now.
 GUEST_KERNEL_SUITE ?= bookworm-backports
 GUEST_DIR := build/guest
 GUEST_CC ?= gcc
@@ -53,7 +53,7 @@ $(GUEST_DIR)/vmlinuz $(GUEST_DIR)/vmlinux $(GUEST_DIR)/kernel-version: $(GUEST_D
 	@test -f $@
 
 guest-refresh:
-	rm -rf $(GUEST_DIR)/apt-$(GUEST_KERNEL_SUITE)/lists
+	rm -f $(GUEST_DIR)/apt-$(GUEST_KERNEL_SUITE)/updated
 	$(MAKE) guest
 
 # The end-to-end tests boot this image.

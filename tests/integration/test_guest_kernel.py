@@ -6,8 +6,10 @@ itself), and the bzImage when a guest dir has only that; the uncompressed
 has. The fake QEMU writes its command line."""
 import lzma
 import os
+import socket
 import struct
 import subprocess
+import time
 
 import pytest
 
@@ -210,3 +212,62 @@ def test_kernel_apt_keeps_everything_in_its_dir(env, tmp_path):
     line = (d / "sources.list").read_text().split()
     assert line[-3:] == ["http://mirror.invalid/debian", "bookworm-backports", "main"]
     assert line[1] == "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
+
+
+def _closed_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# A fabricated list, as the private apt configuration would have fetched it
+# (apt-cache reads a Packages file without its Release).
+PACKAGES = """Package: linux-image-amd64
+Version: 6.12.95-1~bpo12+1
+Architecture: amd64
+Depends: linux-image-6.12.95+deb12-amd64 (= 6.12.95-1~bpo12+1)
+Filename: pool/a.deb
+Size: 1
+Description: a
+
+Package: linux-image-6.12.95+deb12-amd64
+Version: 6.12.95-1~bpo12+1
+Architecture: amd64
+Filename: pool/b.deb
+Size: 1
+Description: b
+"""
+
+
+def test_kernel_pkg_refreshes_old_lists_and_keeps_them_offline(env, tmp_path):
+    """guest/kernel-pkg.sh: lists more than a day old are fetched again;
+    when the mirror cannot be reached (a closed loopback port here) the
+    old ones resolve the kernel, with a warning, and the next make guest
+    tries again. With no lists at all, it fails and says why."""
+    port = _closed_port()
+    d = tmp_path / "apt-bookworm-backports"
+    menv = dict(os.environ, GUEST_KERNEL_MIRROR=f"http://127.0.0.1:{port}/debian")
+    script = os.path.join(env.src, "guest", "kernel-pkg.sh")
+    r = run(["sh", script, "bookworm-backports", str(d)], env=menv)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 1 and "failed (is the mirror reachable?)" in err, err
+    (d / "lists").mkdir(exist_ok=True)  # the failed fetch removed it
+    (d / "lists" / f"127.0.0.1:{port}_debian_dists_bookworm-backports_main_binary-amd64_Packages"
+     ).write_text(PACKAGES)
+    stamp = d / "updated"
+    stamp.touch()
+    old = time.time() - 2 * 86400
+    os.utime(stamp, (old, old))
+    r = run(["sh", script, "bookworm-backports", str(d)], env=menv)
+    err = r.stderr.decode(errors="replace")
+    assert r.returncode == 0, err
+    assert "more than a day old" in err and "using the lists fetched before" in err, err
+    assert r.stdout.decode() == ("linux-image-6.12.95+deb12-amd64 "
+                                 "6.12.95-1~bpo12+1 bookworm-backports\n")
+    assert stamp.stat().st_mtime == old  # not marked fetched
+    # Within a day of a fetch, no network at all.
+    stamp.touch()
+    r = run(["sh", script, "bookworm-backports", str(d)], env=menv)
+    assert r.returncode == 0 and b"apt-get update" not in r.stderr, r.stderr
