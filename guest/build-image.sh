@@ -84,10 +84,15 @@ closure() {
 	list=$1
 	shift
 	: >"$stage/lib/modules/$list"
+	# Not a pipeline: an exit in one would leave only its subshell, and
+	# the build would go on without the module.
+	: >"$out/deps.tmp"
 	for m in "$@"; do
-		modprobe -d "$root" -S "$kver" --show-depends "$m" ||
+		modprobe -d "$root" -S "$kver" --show-depends "$m" >>"$out/deps.tmp" ||
 			{ echo "guest: module $m not found in $pkg" >&2; exit 1; }
-	done | awk '$1 == "insmod" { print $2 }' | while read -r path; do
+	done
+	awk '$1 == "insmod" { print $2 }' "$out/deps.tmp" >"$out/paths.tmp"
+	while read -r path; do
 		name=$(basename "$path")
 		unpack="cat"
 		case "$name" in
@@ -104,7 +109,8 @@ closure() {
 				{ echo "guest: $path: $unpack failed" >&2; exit 1; }
 			echo "$name" >>"$stage/lib/modules/$list"
 		fi
-	done
+	done <"$out/paths.tmp"
+	rm -f "$out/deps.tmp" "$out/paths.tmp"
 }
 # shellcheck disable=SC2086
 closure load-order $ROOTS
