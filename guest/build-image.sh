@@ -139,6 +139,10 @@ if [ -f "$out/alternatives" ]; then
 	done <"$out/alternatives"
 fi
 
+# The same inputs make the same archive: every file's time is the
+# kernel's own (its packaged mtime), or SOURCE_DATE_EPOCH.
+epoch=${SOURCE_DATE_EPOCH:-$(stat -c %Y "$root/boot/vmlinuz-$kver")}
+find "$stage" -exec touch -h -d "@$epoch" {} +
 (cd "$stage" && find . -mindepth 1 | LC_ALL=C sort |
 	cpio --quiet -o -H newc -R 0:0 --reproducible) >"$out/initramfs.cpio.tmp"
 # Not compressed: under TCG the kernel's gunzip of it took 0.3-0.4 s of
