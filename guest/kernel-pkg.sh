@@ -28,22 +28,26 @@ if [ "$suite" = bookworm ]; then
 else
 	[ -n "$aptdir" ] || { echo "kernel-pkg: suite $suite needs an apt dir" >&2; exit 2; }
 	opts=$(sh "$here/kernel-apt.sh" "$suite" "$aptdir")
-	if ! ls "$aptdir/lists/"*_Packages* >/dev/null 2>&1; then
-		echo "guest: apt-get update ($suite, private lists in $aptdir)" >&2
-		# shellcheck disable=SC2086
-		apt-get -q --error-on=any $opts update >&2 ||
-			{ echo "kernel-pkg: apt-get update of $suite failed (is the mirror reachable?)" >&2
-			  rm -rf "$aptdir/lists"; exit 1; }
-		touch "$aptdir/updated"
-	elif [ -n "$(find "$aptdir/updated" -mmin -1440 2>/dev/null)" ]; then
+	had_lists=no
+	ls "$aptdir/lists/"*_Packages* >/dev/null 2>&1 && had_lists=yes
+	if [ $had_lists = yes ] &&
+		[ -n "$(find "$aptdir/updated" -mmin -1440 2>/dev/null)" ]; then
 		: # fetched within a day
 	else
-		echo "guest: apt-get update ($suite, lists more than a day old, or make guest-refresh)" >&2
+		if [ $had_lists = yes ]; then
+			echo "guest: apt-get update ($suite, lists more than a day old, or make guest-refresh)" >&2
+		else
+			echo "guest: apt-get update ($suite, private lists in $aptdir)" >&2
+		fi
 		# shellcheck disable=SC2086
 		if apt-get -q --error-on=any $opts update >&2; then
 			touch "$aptdir/updated"
-		else
+		elif [ $had_lists = yes ]; then
 			echo "kernel-pkg: warning: apt-get update of $suite failed; using the lists fetched before" >&2
+		else
+			echo "kernel-pkg: apt-get update of $suite failed (is the mirror reachable?)" >&2
+			rm -rf "$aptdir/lists"
+			exit 1
 		fi
 	fi
 fi
