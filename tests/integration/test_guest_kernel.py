@@ -6,14 +6,13 @@ itself), and the bzImage when a guest dir has only that; the uncompressed
 has. The fake QEMU writes its command line."""
 import lzma
 import os
-import socket
 import struct
 import subprocess
 import time
 
 import pytest
 
-from sbxtest import run
+from sbxtest import free_port, run
 from sbxtest.launcher import QEMU_ARGV_EXITS, fake_vm
 
 
@@ -214,14 +213,6 @@ def test_kernel_apt_keeps_everything_in_its_dir(env, tmp_path):
     assert line[1] == "[signed-by=/usr/share/keyrings/debian-archive-keyring.gpg]"
 
 
-def _closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 # A fabricated list, as the private apt configuration would have fetched it
 # (apt-cache reads a Packages file without its Release).
 PACKAGES = """Package: linux-image-amd64
@@ -246,7 +237,7 @@ def test_kernel_pkg_refreshes_old_lists_and_keeps_them_offline(env, tmp_path):
     when the mirror cannot be reached (a closed loopback port here) the
     old ones resolve the kernel, with a warning, and the next make guest
     tries again. With no lists at all, it fails and says why."""
-    port = _closed_port()
+    port = free_port()  # nothing listens there: the mirror is unreachable
     d = tmp_path / "apt-bookworm-backports"
     menv = dict(os.environ, GUEST_KERNEL_MIRROR=f"http://127.0.0.1:{port}/debian")
     script = os.path.join(env.src, "guest", "kernel-pkg.sh")
