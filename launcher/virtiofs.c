@@ -32,7 +32,6 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -326,15 +325,13 @@ void virtiofs_workspace(struct child *c, const char *state, const char *run,
 		      "directory path too long for virtiofs\n", stderr);
 		return;
 	}
-	struct statfs sf;
 	struct virtiofs_config vc = {
 		.virtiofsd = VIRTIOFSD_PATH,
 		.source = workspace,
 		.socket_path = sock,
 		.guest_uid = guest_uid,
 		.guest_gid = guest_gid,
-		.refuse_flush = statfs(workspace, &sf) == 0 &&
-				virtiofs_flush_needless((unsigned long)sf.f_type),
+		.refuse_flush = virtiofs_flush_needless_at(workspace),
 	};
 	if (virtiofs_start(c, &vc, log, why, sizeof(why)) == 0)
 		return;

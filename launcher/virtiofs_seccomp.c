@@ -42,6 +42,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/vfs.h>
 
 #if defined(__x86_64__)
 #define ARCH_NR AUDIT_ARCH_X86_64
@@ -87,6 +88,13 @@ bool virtiofs_flush_needless(unsigned long f_type)
 		if (f_type == local[i])
 			return true;
 	return false;
+}
+
+bool virtiofs_flush_needless_at(const char *path)
+{
+	struct statfs sf;
+	return statfs(path, &sf) == 0 &&
+	       virtiofs_flush_needless((unsigned long)sf.f_type);
 }
 
 /* FUSE_FLUSH's close(dup(fd)), above: dup() and close(-1) get ENOSYS.

@@ -14,7 +14,6 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -31,16 +30,10 @@ int main(int argc, char **argv)
 		fputs("usage: virtiofs_filter DIR [keep-flush]\n", stderr);
 		return 2;
 	}
-	struct statfs sf;
 	int dfd = open(argv[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fstatfs(dfd, &sf) < 0) {
-		perror("virtiofs_filter: set-up");
-		return 2;
-	}
-	bool refuse = argc == 2 &&
-		      virtiofs_flush_needless((unsigned long)sf.f_type);
+	bool refuse = argc == 2 && virtiofs_flush_needless_at(argv[1]);
 	printf("flush_refused=%s\n", refuse ? "yes" : "no");
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	if (dfd < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    virtiofs_seccomp_install(refuse) != 0) {
 		perror("virtiofs_filter: set-up");
 		return 2;
