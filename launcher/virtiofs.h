@@ -58,8 +58,9 @@ int virtiofs_seccomp_install(bool refuse_flush);
  * when FUSE_FLUSH is refused: a local filesystem, whose close() reports no
  * write error the write itself did not. Unknown types: false. */
 bool virtiofs_flush_needless(unsigned long f_type);
-/* The same for the filesystem path is on (statfs); false when that
- * cannot be told. What the launcher decides for the workspace. */
+/* The same for the filesystem path is on (statfs) and for every mount
+ * below it (/proc/self/mountinfo); false when any of that cannot be
+ * told. What the launcher decides for the workspace, at its start. */
 bool virtiofs_flush_needless_at(const char *path);
 
 #endif

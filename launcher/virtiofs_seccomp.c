@@ -27,7 +27,8 @@
  * fcntl(F_DUPFD) and close() of a real descriptor are untouched. On NFS,
  * SMB, FUSE and any filesystem not known to be local, close() can report
  * a write error the write did not (deferred write-back), so FLUSH stays
- * and the guest's close() sees it.
+ * and the guest's close() sees it; so it does when anything mounted
+ * below the workspace is such a filesystem (virtiofsd serves those too).
  * Owners need no rule: only the user's ids are mapped where virtiofsd
  * runs, so the kernel refuses any other (EINVAL).
  */
@@ -35,10 +36,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -90,11 +95,78 @@ bool virtiofs_flush_needless(unsigned long f_type)
 	return false;
 }
 
-bool virtiofs_flush_needless_at(const char *path)
+static bool local_at(const char *path)
 {
 	struct statfs sf;
 	return statfs(path, &sf) == 0 &&
 	       virtiofs_flush_needless((unsigned long)sf.f_type);
+}
+
+/* mountinfo's mount point, field 5, with its octal escapes (\040 for a
+ * space, \011, \012, \134) undone in place. */
+static char *mount_point(char *line)
+{
+	char *p = line;
+	for (int field = 1; field < 5; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return NULL;
+		p++;
+	}
+	char *end = strchr(p, ' ');
+	if (!end)
+		return NULL;
+	*end = '\0';
+	char *w = p;
+	for (char *r = p; *r; w++) {
+		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
+		    r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 +
+				    (r[3] - '0'));
+			r += 4;
+		} else {
+			*w = *r++;
+		}
+	}
+	*w = '\0';
+	return p;
+}
+
+/* virtiofsd serves what is mounted below the source too: a folder of the
+ * workspace with an NFS share on it needs FLUSH as much as a workspace on
+ * NFS. Every mount point strictly below root must be local as well; one
+ * that cannot be read or told is not. */
+static bool mounts_below_local(const char *root)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return false;
+	size_t rlen = strlen(root);
+	bool local = true;
+	char *line = NULL;
+	size_t cap = 0;
+	while (local && getline(&line, &cap, f) > 0) {
+		char *mp = mount_point(line);
+		if (!mp) {
+			local = false;
+			break;
+		}
+		bool below = rlen == 1 ? mp[1] != '\0'
+				       : strncmp(mp, root, rlen) == 0 &&
+						 mp[rlen] == '/';
+		if (below && !local_at(mp))
+			local = false;
+	}
+	free(line);
+	fclose(f);
+	return local;
+}
+
+bool virtiofs_flush_needless_at(const char *path)
+{
+	char root[PATH_MAX];
+	return realpath(path, root) && local_at(root) &&
+	       mounts_below_local(root);
 }
 
 /* FUSE_FLUSH's close(dup(fd)), above: dup() and close(-1) get ENOSYS.

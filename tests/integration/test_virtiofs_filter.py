@@ -10,7 +10,8 @@ fdatasync of a file still work, as do plain files and modes. virtiofsd's
 FUSE_FLUSH, close(dup(fd)), gets ENOSYS on a local filesystem (the guest
 kernel then stops sending a FLUSH on every close); dup2, F_DUPFD and close
 still work. On a filesystem not known to be local, FLUSH stays (close can
-report a write error there).
+report a write error there), and so it does when one is mounted anywhere
+below the folder.
 """
 import os
 import stat
@@ -72,15 +73,39 @@ def test_flush_kept_where_close_can_fail(tmp_path):
     assert got["syncfs"] == "ENOSYS" and got["chmod_suid"] == "EPERM", got
 
 
+def in_mount_ns(d, script):
+    """The tool run on d in a mount namespace of the test's own, after the
+    shell's script (d is its $0) has mounted what it mounts."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting needs root")
+    return run(d, prefix=("unshare", "--mount", "--propagation", "private",
+                          "sh", "-c", script + ' && exec "$@"', str(d)))
+
+
 def test_unknown_filesystem_keeps_flush(tmp_path):
     """The launcher's choice for a filesystem missing from its list of
     local ones (ramfs, in a mount namespace of the test's own): FLUSH
     kept."""
-    d = tmp_path / "ramfs"
-    d.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("mounting a ramfs needs root")
-    got = run(d, prefix=("unshare", "--mount", "--propagation", "private",
-                         "sh", "-c", 'mount -t ramfs none "$0" && exec "$@"',
-                         str(d)))
+    got = in_mount_ns(tmp_path, 'mount -t ramfs none "$0"')
     assert got["flush_refused"] == "no" and got["flush"] == "ok", got
+
+
+def test_unknown_filesystem_below_keeps_flush(tmp_path):
+    """virtiofsd serves what is mounted below the workspace too: a ramfs
+    (standing for NFS or SMB) on a folder two levels down, whose name
+    needs mountinfo's escapes, keeps FLUSH for the whole share."""
+    (tmp_path / "deps" / "a share").mkdir(parents=True)
+    got = in_mount_ns(tmp_path, 'mount -t ramfs none "$0/deps/a share"')
+    assert got["flush_refused"] == "no" and got["flush"] == "ok", got
+
+
+def test_local_filesystem_below_refuses_flush(tmp_path):
+    """A local one below (tmpfs) changes nothing; nor does an unknown one
+    beside the workspace rather than below it (a sibling whose name
+    starts with the workspace's)."""
+    ws = tmp_path / "ws"
+    (ws / "cache").mkdir(parents=True)
+    (tmp_path / "ws2").mkdir()
+    got = in_mount_ns(ws, 'mount -t tmpfs none "$0/cache" && '
+                          'mount -t ramfs none "$0"2')
+    assert got["flush_refused"] == "yes" and got["flush"] == "ENOSYS", got
