@@ -154,7 +154,7 @@ int subcommand_dispatch(int *argc, char ***argv, bool *named)
 	} cmds[] = {{"exec", cmd_exec}, {"list", cmd_list}, {"ls", cmd_list},
 		    {"stop", cmd_stop}, {"rm", cmd_rm},	    {"prune", cmd_prune},
 		    {"reset", cmd_reset},	    {"policy", cmd_policy},
-		    {"port", cmd_port}};
+		    {"port", cmd_port},	    {"runs", cmd_runs}};
 	*named = false;
 	if (*argc < 2)
 		return -1;

@@ -5,6 +5,7 @@
  *   cmd_exec.c   exec: a command in a running sandbox (and re-attach)
  *   cmd_list.c   list [--json]
  *   cmd_stop.c   stop, rm, prune, reset
+ *   cmd_runs.c   runs [prune]: the kept run directories
  *   cmd_policy.c policy: live changes through the proxy's control socket
  */
 #ifndef LAUNCHER_CMDS_H
@@ -81,6 +82,7 @@ int cmd_stop(int argc, char **argv);
 int cmd_rm(int argc, char **argv);
 int cmd_prune(int argc, char **argv);
 int cmd_reset(int argc, char **argv);
+int cmd_runs(int argc, char **argv);
 
 /* The writable layer's size (sparse: only what is written takes space). */
 #define SANDBOX_UPPER_MB 8192

@@ -143,8 +143,13 @@ int run_write_policy_record(const char *path, const struct strv *pa);
 /* Removes the state directory and the files and sockets in it. */
 void state_dir_remove(const char *dir);
 /* Creates the kept run directory $XDG_STATE_HOME/sandbox/runs/ID (default
- * ~/.local/state/...): audit log, console log, daemon logs. */
+ * ~/.local/state/...): audit log, console log, daemon logs. ID is
+ * YYYYMMDD-HHMMSS-NAME-PID, local time and the launcher's pid
+ * (launcher/cmd_runs.c reads it back). */
 int run_dir_create(const char *name, char *out, size_t outsz);
+/* Their parent, $XDG_STATE_HOME/sandbox/runs (created 0700 when create
+ * is set); -ENOENT when neither XDG_STATE_HOME nor HOME is absolute. */
+int run_base(char *out, size_t outsz, bool create);
 
 /* ---- accel.c -------------------------------------------------------- */
 

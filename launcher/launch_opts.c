@@ -12,7 +12,7 @@
 const char launch_usage[] =
 	"usage: sandbox-launch [run] [OPTIONS] AGENT [ARGS...]\n"
 	"       sandbox-launch [run] [OPTIONS] [--] COMMAND [ARGS...]\n"
-	"       sandbox-launch list|exec|stop|rm|prune|reset|policy|port ...\n"
+	"       sandbox-launch list|exec|stop|rm|prune|reset|policy|port|runs ...\n"
 	"\n"
 	"AGENT is claude, codex, gemini, copilot or kiro (policies/agents/): its\n"
 	"command, its preset merged into the policy, its API-key variables passed\n"
@@ -22,6 +22,7 @@ const char launch_usage[] =
 	"  stop NAME | rm NAME | prune | reset NAME   lifecycle\n"
 	"  policy NAME allow|deny|remove|cut|resume|status [SPEC]   live policy\n"
 	"  port NAME add|rm SPEC | port NAME list   published ports, this run only\n"
+	"  runs [--json] | runs prune --older-than AGE   past runs' logs and audit\n"
 	"\n"
 	"Run COMMAND in a QEMU microvm guest with the workspace (default: the\n"
 	"current directory) mounted read-write at the same path. The guest's only\n"

@@ -143,22 +143,26 @@ int state_dir_create(const char *name, char *out, size_t outsz)
 	return 0;
 }
 
-int run_dir_create(const char *name, char *out, size_t outsz)
+int run_base(char *out, size_t outsz, bool create)
 {
-	char base[4096];
 	const char *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
 	if (xdg && xdg[0] == '/') {
-		if (fmt_buf(base, sizeof(base), "%s/sandbox/runs", xdg))
+		if (fmt_buf(out, outsz, "%s/sandbox/runs", xdg))
 			return -ENAMETOOLONG;
 	} else if (home && home[0] == '/') {
-		if (fmt_buf(base, sizeof(base), "%s/.local/state/sandbox/runs",
-			    home))
+		if (fmt_buf(out, outsz, "%s/.local/state/sandbox/runs", home))
 			return -ENAMETOOLONG;
 	} else {
 		return -ENOENT;
 	}
-	int r = mkdir_p(base, 0700);
+	return create ? mkdir_p(out, 0700) : 0;
+}
+
+int run_dir_create(const char *name, char *out, size_t outsz)
+{
+	char base[4096];
+	int r = run_base(base, sizeof(base), true);
 	if (r)
 		return r;
 	time_t t = time(NULL);
