@@ -18,7 +18,7 @@ import uuid
 import pytest
 
 import sbxtest
-from sbxtest import run
+from sbxtest import run_text
 
 
 @pytest.fixture
@@ -45,11 +45,7 @@ def R(env, start_proxy, tmp_path):
     fcntl.flock(x.lock, fcntl.LOCK_EX)
     x.env = dict(os.environ, HOME=str(tmp_path), XDG_STATE_HOME=str(x.state))
 
-    def launch(*args):
-        r = run([x.bin, *args], env=x.env, timeout=60)
-        return (r.returncode, r.stdout.decode(errors="replace"),
-                r.stderr.decode(errors="replace"))
-    x.launch = launch
+    x.launch = lambda *args: run_text([x.bin, *args], env=x.env)
     yield x
     x.lock.close()
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from sbxtest import run
+from sbxtest import run_text
 
 
 def stamp(t):
@@ -63,11 +63,7 @@ def R(env, tmp_path):
         f'  "run_dir": {json.dumps(str(x.runs / x.latest))},\n'
         '  "pid": 0\n}\n')
 
-    def launch(*args):
-        r = run([x.bin, *args], env=x.env, timeout=60)
-        return (r.returncode, r.stdout.decode(errors="replace"),
-                r.stderr.decode(errors="replace"))
-    x.launch = launch
+    x.launch = lambda *args: run_text([x.bin, *args], env=x.env)
     yield x
     x.live.kill()
     x.live.wait()

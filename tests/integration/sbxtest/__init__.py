@@ -21,7 +21,7 @@ may import from the modules too.
 """
 
 from .names import CERT_NAMES, DNS_RECORDS, UPSTREAM_IP
-from .procs import (HarnessError, Procs, ReadyPipe, free_port, line_of, run, sha256_file,
+from .procs import (HarnessError, Procs, ReadyPipe, free_port, line_of, run, run_text, sha256_file,
                     stop_process, vmrss_kb, wait_until)
 from .pki import make_pki
 from .dns import Dnsmasq, dns_question, udp_dns_query

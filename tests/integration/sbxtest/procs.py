@@ -141,6 +141,13 @@ def run(argv, timeout=15, **kw):
                              f"{' '.join(map(str, argv))}") from e
 
 
+def run_text(argv, timeout=60, **kw):
+    """run(), then (exit status, stdout, stderr) as text."""
+    r = run(argv, timeout=timeout, **kw)
+    return (r.returncode, r.stdout.decode(errors="replace"),
+            r.stderr.decode(errors="replace"))
+
+
 def vmrss_kb(pid):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
