@@ -2,19 +2,22 @@
 run directories, listed and removed on request. No guest: the directories
 are made the way run_dir_create names them (YYYYMMDD-HHMMSS-NAME-PID), the
 "launcher" of a running one is a live process of the test's own, and a
-named sandbox's registry entry points at its latest run as a run writes it.
+named sandbox's registry entry points at its latest run as a run writes it;
+the last test has the real launcher (with a fake VM) make them.
 
 The oracle is the file system: what is gone and what is still there after
 the command, not only what it printed."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 
 import pytest
 
-from sbxtest import run_text
+from sbxtest import run_text, wait_until
+from sbxtest.launcher import QEMU_WAITS, fake_vm
 
 
 def stamp(t):
@@ -157,3 +160,48 @@ def test_prune_by_name_and_everything(R):
     left = present(R)
     assert R.running not in left, "its launcher is gone: removable"
     assert R.latest in left, left
+
+
+def test_real_runs_of_the_launcher(env, tmp_path, request):
+    """The directories the real launcher makes (with a fake VM): a named
+    run is listed as running while its launcher runs and kept by prune,
+    stopped after it, and then kept as that sandbox's latest run; an
+    unnamed run that ended goes."""
+    x = fake_vm(env, tmp_path, request, QEMU_WAITS)
+    runs = x.state / "sandbox" / "runs"
+    p = subprocess.Popen([x.bin, "--workspace", str(x.ws), "--name", "web",
+                          "--boot-timeout", "300", "--", "true"],
+                         env=x.env, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         start_new_session=True)
+    try:
+        wait_until(lambda: runs.is_dir() and any(runs.iterdir()), 60,
+                   what="the launcher's run directory")
+        rc, out, err = run_text([x.bin, "runs", "--json"], env=x.env)
+        assert rc == 0, err
+        (web,) = json.loads(out)
+        assert web["name"] == "web" and web["running"] is True, web
+        assert web["pid"] == p.pid, web
+        rc, out, err = run_text([x.bin, "runs", "prune", "--older-than",
+                                 "0s"], env=x.env)
+        assert rc == 0 and "kept: its launcher runs" in out, (out, err)
+    finally:
+        os.killpg(p.pid, signal.SIGTERM)
+        p.communicate(timeout=60)
+    assert os.path.isdir(web["path"])
+
+    # An unnamed run whose VM stops at once.
+    (tmp_path / "fake-qemu").write_text("#!/bin/sh\nexit 1\n")
+    run_text([x.bin, "--workspace", str(x.ws), "--boot-timeout", "300",
+              "--", "true"], env=x.env)
+    rc, out, err = run_text([x.bin, "runs", "--json"], env=x.env)
+    got = {g["name"]: g for g in json.loads(out)}
+    assert set(got) == {"web", "sandbox"}, got
+    assert not got["web"]["running"] and not got["sandbox"]["running"], got
+
+    rc, out, err = run_text([x.bin, "runs", "prune", "--older-than", "0s"],
+                            env=x.env)
+    assert rc == 0, err
+    assert "kept: the latest run of a named sandbox" in out, out
+    assert os.path.isdir(web["path"])
+    assert not os.path.exists(got["sandbox"]["path"])
