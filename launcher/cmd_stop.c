@@ -26,8 +26,9 @@ static const char rm_usage[] =
 	"\n"
 	"Removes sandboxes: their writable layer (installed packages, home\n"
 	"directory), metadata and registry entry. The workspace is never touched;\n"
-	"run logs stay in $XDG_STATE_HOME/sandbox/runs. A running sandbox is\n"
-	"refused unless --force, which stops it first.\n";
+	"run logs stay in $XDG_STATE_HOME/sandbox/runs ('runs prune --name NAME\n"
+	"--older-than 0d' removes them after). A running sandbox is refused\n"
+	"unless --force, which stops it first.\n";
 static const char prune_usage[] =
 	"usage: sandbox-launch prune [--dry-run]\n"
 	"\n"
