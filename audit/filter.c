@@ -90,24 +90,10 @@ int parse_when(const char *s, int64_t now, int64_t *ms)
 	size_t n = strlen(s);
 	if (rfc3339_parse(s, n, ms) == 0)
 		return 0;
-	if (n < 2 || n > 12)
+	long long secs;
+	if (duration_parse(s, &secs))
 		return -EINVAL;
-	int64_t v = 0;
-	for (size_t i = 0; i + 1 < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (s[i] - '0');
-	}
-	int64_t unit;
-	switch (s[n - 1]) {
-	case 's': unit = 1000; break;
-	case 'm': unit = 60 * 1000; break;
-	case 'h': unit = 3600 * 1000; break;
-	case 'd': unit = 86400 * 1000; break;
-	case 'w': unit = 7 * 86400 * 1000; break;
-	default: return -EINVAL;
-	}
-	*ms = now - v * unit;
+	*ms = now - (int64_t)secs * 1000;
 	return 0;
 }
 

@@ -39,6 +39,27 @@ int fmt_append(char *buf, size_t size, size_t *len, const char *fmt, ...)
 	return 0;
 }
 
+int duration_parse(const char *s, long long *seconds)
+{
+	size_t n = strlen(s);
+	if (n < 2 || n > 12)
+		return -EINVAL;
+	long long v = 0;
+	for (size_t i = 0; i + 1 < n; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');
+	}
+	switch (s[n - 1]) {
+	case 's': *seconds = v; return 0;
+	case 'm': *seconds = v * 60; return 0;
+	case 'h': *seconds = v * 3600; return 0;
+	case 'd': *seconds = v * 86400; return 0;
+	case 'w': *seconds = v * 7 * 86400; return 0;
+	default: return -EINVAL;
+	}
+}
+
 int read_file(const char *path, size_t max, char **out, size_t *out_len)
 {
 	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -69,6 +69,11 @@ int fmt_buf(char *buf, size_t size, const char *fmt, ...)
 int fmt_append(char *buf, size_t size, size_t *len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* A duration as the command lines write it: digits and one unit, s, m, h,
+ * d or w ("30d", "12h"), 2-12 characters. 0 with *seconds set, or
+ * -EINVAL. */
+int duration_parse(const char *s, long long *seconds);
+
 /* Read a whole file (up to max bytes) into a NUL-terminated malloc'd buffer. */
 int read_file(const char *path, size_t max, char **out, size_t *out_len);
 

@@ -191,25 +191,6 @@ static void human(unsigned long long b, char *out, size_t n)
 	fmt_buf(out, n, v < 10 ? "%.1f%c" : "%.0f%c", v, unit[u]);
 }
 
-/* AGE: digits and one of s m h d w. -1 when malformed. */
-static long long parse_age(const char *s)
-{
-	size_t n = strlen(s);
-	if (n < 2 || n > 12 || !digits(s, n - 1))
-		return -1;
-	long long v = 0;
-	for (size_t i = 0; i + 1 < n; i++)
-		v = v * 10 + (s[i] - '0');
-	switch (s[n - 1]) {
-	case 's': return v;
-	case 'm': return v * 60;
-	case 'h': return v * 3600;
-	case 'd': return v * 86400;
-	case 'w': return v * 7 * 86400;
-	default: return -1;
-	}
-}
-
 /* The ids of the run directories named sandboxes point at (their latest
  * runs), malloc'd, into *ids: their count, or -1 when the registry could
  * not be read whole (prune then removes nothing). */
@@ -292,8 +273,7 @@ static int runs_args(int argc, char **argv, struct runs_opts *o)
 			}
 		} else if (o->prune && !strcmp(a, "--older-than") &&
 			   i + 1 < argc) {
-			o->older_than = parse_age(argv[++i]);
-			if (o->older_than < 0) {
+			if (duration_parse(argv[++i], &o->older_than)) {
 				fprintf(stderr, "sandbox-launch runs prune: "
 						"--older-than: not an age: ");
 				term_fputs(argv[i], stderr, false);
