@@ -54,9 +54,10 @@ void virtiofs_workspace(struct child *c, const char *state, const char *run,
  * 0 or -errno. */
 int virtiofs_seccomp_install(bool refuse_flush);
 
-/* Whether a workspace on a filesystem of this statfs f_type loses nothing
- * when FUSE_FLUSH is refused: a local filesystem, whose close() reports no
- * write error the write itself did not. Unknown types: false. */
+/* virtiofs_flush.c. Whether a workspace on a filesystem of this statfs
+ * f_type loses nothing when FUSE_FLUSH is refused: a local filesystem,
+ * whose close() reports no write error the write itself did not. Unknown
+ * types: false. */
 bool virtiofs_flush_needless(unsigned long f_type);
 /* The same for the filesystem path is on (statfs) and for every mount
  * below it (/proc/self/mountinfo); false when any of that cannot be

@@ -16,7 +16,7 @@
  * kernel takes ENOSYS as "no syncfs here" and stops asking; what the
  * guest writes reaches the host file at once anyway (no writeback), and
  * fsync/fdatasync of a file still reach the host's disk.
- * And, on a local filesystem (virtiofs_flush_needless()), FUSE_FLUSH gets
+ * And, on a local filesystem (virtiofs_flush.c), FUSE_FLUSH gets
  * ENOSYS, for the same reason of cost: the guest kernel sends a FLUSH,
  * and waits for it, on every close() of a workspace file, read or
  * written, and QEMU 7.2's virtiofsd answers it with close(dup(fd)), its
@@ -36,18 +36,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/vfs.h>
+
+#include "../common/util.h"
 
 #if defined(__x86_64__)
 #define ARCH_NR AUDIT_ARCH_X86_64
@@ -74,101 +71,6 @@
 /* the loaded flags create a file: fall through; else skip `skip`. */
 #define IF_CREATES(skip) BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, CREATES, 0, (skip))
 
-bool virtiofs_flush_needless(unsigned long f_type)
-{
-	/* statfs(2)'s magic numbers; spelled out, as not every one is in
-	 * <linux/magic.h> (ZFS never is). */
-	static const unsigned long local[] = {
-		0xEF53,     /* ext2, ext3, ext4 */
-		0x58465342, /* xfs */
-		0x9123683E, /* btrfs */
-		0x01021994, /* tmpfs */
-		0xF2F52010, /* f2fs */
-		0x2FC12FC1, /* zfs */
-		0xCA451A4E, /* bcachefs */
-		0x3153464A, /* jfs */
-		0x52654973, /* reiserfs */
-	};
-	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++)
-		if (f_type == local[i])
-			return true;
-	return false;
-}
-
-static bool local_at(const char *path)
-{
-	struct statfs sf;
-	return statfs(path, &sf) == 0 &&
-	       virtiofs_flush_needless((unsigned long)sf.f_type);
-}
-
-/* mountinfo's mount point, field 5, with its octal escapes (\040 for a
- * space, \011, \012, \134) undone in place. */
-static char *mount_point(char *line)
-{
-	char *p = line;
-	for (int field = 1; field < 5; field++) {
-		p = strchr(p, ' ');
-		if (!p)
-			return NULL;
-		p++;
-	}
-	char *end = strchr(p, ' ');
-	if (!end)
-		return NULL;
-	*end = '\0';
-	char *w = p;
-	for (char *r = p; *r; w++) {
-		if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' &&
-		    r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
-			*w = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 +
-				    (r[3] - '0'));
-			r += 4;
-		} else {
-			*w = *r++;
-		}
-	}
-	*w = '\0';
-	return p;
-}
-
-/* virtiofsd serves what is mounted below the source too: a folder of the
- * workspace with an NFS share on it needs FLUSH as much as a workspace on
- * NFS. Every mount point strictly below root must be local as well; one
- * that cannot be read or told is not. */
-static bool mounts_below_local(const char *root)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return false;
-	size_t rlen = strlen(root);
-	bool local = true;
-	char *line = NULL;
-	size_t cap = 0;
-	while (local && getline(&line, &cap, f) > 0) {
-		char *mp = mount_point(line);
-		if (!mp) {
-			local = false;
-			break;
-		}
-		bool below = rlen == 1 ? mp[1] != '\0'
-				       : strncmp(mp, root, rlen) == 0 &&
-						 mp[rlen] == '/';
-		if (below && !local_at(mp))
-			local = false;
-	}
-	free(line);
-	fclose(f);
-	return local;
-}
-
-bool virtiofs_flush_needless_at(const char *path)
-{
-	char root[PATH_MAX];
-	return realpath(path, root) && local_at(root) &&
-	       mounts_below_local(root);
-}
-
 /* FUSE_FLUSH's close(dup(fd)), above: dup() and close(-1) get ENOSYS.
  * Entered with the syscall number loaded; leaves it loaded when it falls
  * through. */
@@ -184,7 +86,7 @@ int virtiofs_seccomp_install(bool refuse_flush)
 	/* Without refuse_flush the filter jumps over FLUSH_REFUSED. */
 	static const struct sock_filter flush_block[] = {FLUSH_REFUSED};
 	unsigned flush_skip =
-		refuse_flush ? 0 : sizeof(flush_block) / sizeof(flush_block[0]);
+		refuse_flush ? 0 : ARRAY_SIZE(flush_block);
 	struct sock_filter f[] = {
 		BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
 			 offsetof(struct seccomp_data, arch)),

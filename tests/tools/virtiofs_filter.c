@@ -2,7 +2,8 @@
  * virtiofsd (launcher/virtiofs_seccomp.c), installed in this process, then
  * each call virtiofsd could make for the guest, in DIR (a scratch folder):
  *   virtiofs_filter DIR [keep-flush]
- * FUSE_FLUSH is refused as the launcher decides for DIR (statfs), unless
+ * FUSE_FLUSH is refused as the launcher decides for DIR (statfs of it and
+ * of the mounts below it, launcher/virtiofs_flush.c), unless
  * keep-flush. Prints "name=result" lines, result "ok" or the errno's name
  * (and flush_refused=yes|no first), for
  * tests/integration/test_virtiofs_filter.py to judge. */

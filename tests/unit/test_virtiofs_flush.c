@@ -1,5 +1,5 @@
 /* Which workspace filesystems get FUSE_FLUSH refused in front of
- * virtiofsd (launcher/virtiofs_seccomp.c): only those known to be local,
+ * virtiofsd (launcher/virtiofs_flush.c): only those known to be local,
  * where close() reports no write error the write did not. */
 #include <stdbool.h>
 
