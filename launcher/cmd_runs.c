@@ -298,9 +298,10 @@ static int runs_args(int argc, char **argv, struct runs_opts *o)
 	return -1;
 }
 
+/* audit: the run's audit log, NULL when it has none. */
 static void list_one(const struct run_entry *r, const char *path,
 		     bool running, unsigned long long bytes, bool json,
-		     bool first, bool has_audit)
+		     bool first, const char *audit)
 {
 	if (json) {
 		printf("%s\n  {\"path\": ", first ? "" : ",");
@@ -309,13 +310,10 @@ static void list_one(const struct run_entry *r, const char *path,
 		       "\"running\": %s, \"bytes\": %llu, \"audit\": ",
 		       r->name, (long long)r->started, (int)r->pid,
 		       running ? "true" : "false", bytes);
-		if (has_audit) {
-			char audit[PATH_MAX + 16];
-			fmt_buf(audit, sizeof(audit), "%s/audit.jsonl", path);
+		if (audit)
 			term_put_json_str(stdout, audit);
-		} else {
+		else
 			fputs("null", stdout);
-		}
 		fputc('}', stdout);
 		return;
 	}
@@ -360,6 +358,11 @@ int cmd_runs(int argc, char **argv)
 		return 1;
 	}
 	int bfd = n < 0 ? -1 : open(base, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (n >= 0 && bfd < 0) {
+		fprintf(stderr, "sandbox-launch runs: %s: %s\n", base,
+			strerror(errno));
+		rc = 1;
+	}
 	time_t now = time(NULL);
 	unsigned long long freed = 0;
 	size_t removed = 0, kept = 0;
@@ -379,7 +382,6 @@ int cmd_runs(int argc, char **argv)
 		    !S_ISDIR(st.st_mode) ||
 		    fmt_buf(path, sizeof(path), "%s/%s", base, r.id))
 			continue;
-		bool running = run_running(&r, &st);
 		if (!o.prune) {
 			struct stat a;
 			char audit[PATH_MAX + 16];
@@ -387,14 +389,16 @@ int cmd_runs(int argc, char **argv)
 				!fmt_buf(audit, sizeof(audit), "%s/audit.jsonl",
 					 path) &&
 				lstat(audit, &a) == 0;
-			list_one(&r, path, running, tree_bytes(bfd, r.id),
-				 o.json, first, has_audit);
+			list_one(&r, path, run_running(&r, &st),
+				 tree_bytes(bfd, r.id), o.json, first,
+				 has_audit ? audit : NULL);
 			first = false;
 			continue;
 		}
 		if ((long long)(now - r.started) < o.older_than)
 			continue;
-		const char *why = running ? "its launcher runs" : NULL;
+		const char *why =
+			run_running(&r, &st) ? "its launcher runs" : NULL;
 		for (ssize_t k = 0; !why && k < n_latest; k++)
 			if (!strcmp(latest[k], r.id))
 				why = "the latest run of a named sandbox";
