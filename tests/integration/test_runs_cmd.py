@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import types
 
 import pytest
 
@@ -26,9 +27,7 @@ def stamp(t):
 
 @pytest.fixture
 def R(env, tmp_path):
-    class X:
-        pass
-    x = X()
+    x = types.SimpleNamespace()
     x.bin = os.path.join(env.build, "bin", "sandbox-launch")
     x.state = tmp_path / "state"
     x.runs = x.state / "sandbox" / "runs"
